@@ -1,0 +1,74 @@
+/**
+ * Builds the Berth application for a loaded config. It never listens: main.ts (or a test) does,
+ * so the same app runs in production and under test.
+ */
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { BerthConfig } from './config/config.js';
+import { assertValidName } from './oci/names.js';
+import { FsStore } from './storage/fs-store.js';
+import { Registry } from './registry/registry.js';
+import { requireDeclaredAccess } from './http/access.js';
+import { installErrorHandling } from './http/errors.js';
+import { registryPlugin } from './http/registry-plugin.js';
+import { rewriteRegistryUrl } from './http/rewrite-url.js';
+import { baseRoutes } from './http/routes/base.js';
+import { blobRoutes } from './http/routes/blobs.js';
+import { catalogRoutes } from './http/routes/catalog.js';
+import { manifestRoutes } from './http/routes/manifests.js';
+import { referrerRoutes } from './http/routes/referrers.js';
+import { tagRoutes } from './http/routes/tags.js';
+import { uploadRoutes } from './http/routes/uploads.js';
+
+export interface BuildOptions {
+  /** Overrides the logger built from `config.log` (tests pass `false`). */
+  logger?: FastifyServerOptions['logger'];
+}
+
+function loggerFor(config: BerthConfig): FastifyServerOptions['logger'] {
+  return {
+    level: config.log.level,
+    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' },
+    ...(config.log.output ? { file: config.log.output } : {}),
+  };
+}
+
+export async function buildApp(config: BerthConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? loggerFor(config),
+    rewriteUrl: (request) => rewriteRegistryUrl(request.url ?? '/'),
+    // Blob bodies stream for as long as they need; slow clients are bounded by the header timeout.
+    requestTimeout: 0,
+    return503OnClosing: true,
+    exposeHeadRoutes: false,
+    routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 1024 },
+  });
+  for (const warning of config.warnings) app.log.warn(warning);
+
+  // Bodies are never parsed by Fastify: blobs stream to storage, manifests are read as exact bytes.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null));
+
+  installErrorHandling(app);
+  requireDeclaredAccess(app);
+  app.addHook('onRequest', async (_request, reply) => {
+    reply.header('docker-distribution-api-version', 'registry/2.0');
+  });
+  // One check of the repository name for every /v2/<name>/... route, before any handler runs.
+  app.addHook('preValidation', async (request) => {
+    const name = (request.params as { name?: string } | undefined)?.name;
+    if (name !== undefined) assertValidName(name);
+  });
+
+  const registry = new Registry(new FsStore(config.storage.rootDirectory));
+  await app.register(registryPlugin, { registry });
+  await app.register(baseRoutes);
+  await app.register(catalogRoutes);
+  await app.register(tagRoutes);
+  await app.register(manifestRoutes);
+  await app.register(blobRoutes);
+  await app.register(uploadRoutes);
+  await app.register(referrerRoutes);
+
+  app.server.headersTimeout = config.http.readTimeoutMs;
+  return app;
+}

@@ -1,0 +1,147 @@
+/**
+ * Loads a zot.json file: parse, match keys case-insensitively, validate against
+ * schemas/config.schema.json (coercing zot's weak types such as "port": "5000"), refuse what Berth
+ * cannot honour safely, apply zot's defaults, freeze.
+ */
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import { ConfigError, DIST_SPEC_VERSION, type BerthConfig, type LogLevel } from './config.js';
+import { parseDuration } from './duration.js';
+import { normalizeKeys, type JsonSchema } from './normalize-keys.js';
+
+const SCHEMA_PATH = new URL('../../schemas/config.schema.json', import.meta.url);
+const schema = JSON.parse(readFileSync(SCHEMA_PATH, 'utf8')) as JsonSchema;
+// ajv-formats ships CommonJS whose default export TypeScript sees as a namespace under NodeNext.
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+const ajv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: false, strict: true, allowUnionTypes: true });
+addFormats(ajv);
+const validate = ajv.compile(schema);
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * Keys zot knows whose effect Berth does not provide yet, and which change who gets in or where data
+ * goes: running without them would be unsafe, so they are refused rather than ignored.
+ */
+const REFUSED = ['/http/auth', '/http/accessControl', '/http/tls', '/storage/storageDriver', '/storage/cacheDriver', '/storage/subPaths', '/cluster'];
+/** Keys that only tune features Berth lacks: accepted, with one warning each. */
+const IGNORED = ['/storage/retention', '/storage/gcTimeWindow', '/storage/remoteCache', '/storage/redirectBlobURL', '/storage/maxRepos', '/storage/fastRestart', '/http/allowOrigin', '/http/ratelimit', '/scheduler', '/extensions', '/log/audit'];
+
+function pointerGet(document: unknown, pointer: string): unknown {
+  let node = document;
+  for (const part of pointer.split('/').slice(1)) {
+    if (typeof node !== 'object' || node === null) return undefined;
+    node = (node as Record<string, unknown>)[part];
+  }
+  return node;
+}
+
+function describeError(file: string, error: ErrorObject, document: unknown): string {
+  let where = error.instancePath || '/';
+  let found: unknown = pointerGet(document, error.instancePath);
+  let message = error.message ?? 'is invalid';
+  if (error.keyword === 'required') {
+    const missing = (error.params as { missingProperty: string }).missingProperty;
+    where = `${error.instancePath}/${missing}`;
+    message = 'is required';
+    found = undefined;
+  } else if (error.keyword === 'additionalProperties') {
+    const extra = (error.params as { additionalProperty: string }).additionalProperty;
+    where = `${error.instancePath}/${extra}`;
+    message = 'is not a key zot or Berth knows';
+    found = pointerGet(document, where);
+  } else if (error.keyword === 'enum') {
+    message = `must be one of ${JSON.stringify((error.params as { allowedValues: unknown[] }).allowedValues)}`;
+  } else if (error.keyword === 'pattern' && error.schemaPath.includes('duration')) {
+    message = 'must be a Go duration such as "1h", "90s" or "2h30m"';
+  }
+  const shown = found === undefined ? 'nothing' : JSON.stringify(found);
+  return `${file}: ${where}: ${message}; found ${shown}`;
+}
+
+const LOG_LEVELS: Record<string, LogLevel> = { panic: 'fatal', disabled: 'silent' };
+
+/** Turns an already-parsed document into a config, or throws ConfigError with every problem. */
+export function buildConfig(document: unknown, file: string): BerthConfig {
+  if (typeof document !== 'object' || document === null || Array.isArray(document)) {
+    throw new ConfigError([`${file}: /: must be a JSON object; found ${JSON.stringify(document)}`]);
+  }
+  const normalized = normalizeKeys(document, schema) as Record<string, any>;
+  if (!validate(normalized)) {
+    throw new ConfigError((validate.errors ?? []).map((error) => describeError(file, error, normalized)));
+  }
+  const refused = REFUSED.filter((pointer) => pointerGet(normalized, pointer) !== undefined);
+  if (refused.length > 0) {
+    throw new ConfigError(refused.map((pointer) => `${file}: ${pointer}: not supported by Berth yet; remove it or use zot`));
+  }
+  const warnings = IGNORED.filter((pointer) => pointerGet(normalized, pointer) !== undefined).map(
+    (pointer) => `${file}: ${pointer}: accepted but has no effect in Berth yet`,
+  );
+  if (normalized.distSpecVersion !== undefined && normalized.distSpecVersion !== DIST_SPEC_VERSION) {
+    warnings.push(`${file}: /distSpecVersion: "${normalized.distSpecVersion}" differs from the served ${DIST_SPEC_VERSION}; using ${DIST_SPEC_VERSION}`);
+  }
+
+  const storage = normalized.storage;
+  const http = normalized.http ?? {};
+  const log = normalized.log ?? {};
+  const gc = storage.gc ?? true;
+  const duration = (value: string | undefined, fallback: number) => (value === undefined ? fallback : parseDuration(value)!);
+  const level = String(log.level ?? 'debug');
+
+  const config: BerthConfig = {
+    file,
+    distSpecVersion: DIST_SPEC_VERSION,
+    storage: {
+      rootDirectory: path.resolve(storage.rootDirectory),
+      dedupe: storage.dedupe ?? true,
+      gc,
+      gcDelayMs: duration(storage.gcDelay, gc ? HOUR_MS : 0),
+      gcIntervalMs: duration(storage.gcInterval, gc ? HOUR_MS : 0),
+    },
+    http: {
+      address: http.address ?? '127.0.0.1',
+      port: http.port ?? 8080,
+      realm: http.realm || 'Authorization Required',
+      readTimeoutMs: duration(http.readTimeout, 60_000),
+      writeTimeoutMs: duration(http.writeTimeout, 60_000),
+      ...(http.externalUrl ? { externalUrl: String(http.externalUrl).replace(/\/+$/, '') } : {}),
+    },
+    log: {
+      level: LOG_LEVELS[level] ?? (level as LogLevel),
+      ...(log.output ? { output: log.output } : {}),
+      ...(log.audit ? { audit: log.audit } : {}),
+    },
+    warnings,
+  };
+  return deepFreeze(config);
+}
+
+/** Reads and validates `file`; every failure names the file. */
+export async function loadConfig(file: string): Promise<BerthConfig> {
+  const absolute = path.resolve(file);
+  let text: string;
+  try {
+    text = await readFile(absolute, 'utf8');
+  } catch (error) {
+    throw new ConfigError([`${absolute}: cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`]);
+  }
+  if (text.trim() === '') throw new ConfigError([`${absolute}: the file is empty`]);
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError([`${absolute}: not valid JSON: ${(error as Error).message}`]);
+  }
+  return buildConfig(document, absolute);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,41 @@
+/** The one place that turns failures into responses: the spec's error body from the error table. */
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { RegistryError, type ErrorKey } from '../oci/errors.js';
+
+const FASTIFY_STATUS_KEYS: Record<number, ErrorKey> = { 404: 'ROUTE_UNKNOWN', 413: 'MANIFEST_TOO_LARGE' };
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The error a failed querystring or params schema maps to on this route (default BODY_INVALID). */
+    invalidRequest?: ErrorKey;
+  }
+}
+
+function toRegistryError(error: FastifyError & { code?: string }, invalidRequest: ErrorKey | undefined): RegistryError | undefined {
+  if (error instanceof RegistryError) return error;
+  if (error.validation) return new RegistryError(invalidRequest ?? 'BODY_INVALID', `${error.validationContext ?? 'request'} ${error.message}`);
+  if (error.code === 'ENOSPC' || error.code === 'EDQUOT') return new RegistryError('STORAGE_FULL', undefined, { cause: error });
+  const status = error.statusCode;
+  if (status !== undefined && status >= 400 && status < 500) return new RegistryError(FASTIFY_STATUS_KEYS[status] ?? 'BODY_INVALID', error.message);
+  return undefined;
+}
+
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const known = toRegistryError(error, request.routeOptions.config?.invalidRequest);
+    if (request.raw.destroyed || reply.raw.headersSent) {
+      request.log.info({ err: error }, 'request ended before a response could be sent');
+      return;
+    }
+    const answer = known ?? new RegistryError('INTERNAL', undefined, { cause: error });
+    if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
+    // An unread request body would otherwise be left on a keep-alive connection.
+    if (!request.raw.readableEnded) reply.header('connection', 'close');
+    return reply.code(answer.status).type('application/json').send(answer.toBody());
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const answer = new RegistryError('ROUTE_UNKNOWN', { method: request.method, path: request.url.split('?')[0] });
+    return reply.code(answer.status).type('application/json').send(answer.toBody());
+  });
+}

@@ -1,0 +1,17 @@
+/** `GET /v2/_catalog`: repository names, sorted, with `n` / `last` pagination. */
+import type { FastifyInstance } from 'fastify';
+import { listingQuerySchema, nextLink, type ListingQuery } from './listing-query.js';
+
+export async function catalogRoutes(app: FastifyInstance): Promise<void> {
+  app.get<{ Querystring: ListingQuery }>(
+    '/v2/_catalog',
+    { schema: { querystring: listingQuerySchema }, config: { action: 'catalog', invalidRequest: 'PAGINATION_NUMBER_INVALID' } },
+    async (request, reply) => {
+      const { n, last } = request.query;
+      const page = await app.registry.listings.repositories(n, last);
+      const link = nextLink('/v2/_catalog', page, n);
+      if (link) reply.header('link', link);
+      return reply.type('application/json').send({ repositories: page.items });
+    },
+  );
+}

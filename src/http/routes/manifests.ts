@@ -1,0 +1,48 @@
+/** `/v2/<name>/manifests/<reference>`: GET, HEAD, PUT and DELETE by tag or digest. */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { Descriptor } from '../../oci/manifest.js';
+import { MAX_MANIFEST_BYTES, parseReference } from '../../registry/manifests.js';
+import { readBounded } from '../request-body.js';
+
+type ManifestRequest = { Params: { name: string; reference: string } };
+
+function describe(reply: FastifyReply, descriptor: Descriptor): FastifyReply {
+  return reply
+    .type(descriptor.mediaType)
+    .header('docker-content-digest', descriptor.digest)
+    .header('etag', `"${descriptor.digest}"`)
+    .header('content-length', descriptor.size);
+}
+
+export async function manifestRoutes(app: FastifyInstance): Promise<void> {
+  const manifests = app.registry.manifests;
+
+  app.get<ManifestRequest>('/v2/:name/manifests/:reference', { config: { action: 'read' } }, async (request, reply) => {
+    const { descriptor, bytes } = await manifests.get(request.params.name, parseReference(request.params.reference));
+    return describe(reply, { ...descriptor, size: bytes.length }).send(bytes);
+  });
+
+  app.head<ManifestRequest>('/v2/:name/manifests/:reference', { config: { action: 'read' } }, async (request, reply) => {
+    const descriptor = await manifests.head(request.params.name, parseReference(request.params.reference));
+    return describe(reply, descriptor).send();
+  });
+
+  app.put<ManifestRequest>('/v2/:name/manifests/:reference', { config: { action: 'create' } }, async (request, reply) => {
+    const { name } = request.params;
+    const reference = parseReference(request.params.reference);
+    const bytes = await readBounded(request, MAX_MANIFEST_BYTES, 'MANIFEST_TOO_LARGE');
+    const pushed = await manifests.put(name, reference, bytes, request.headers['content-type']);
+    if (pushed.subject) reply.header('oci-subject', pushed.subject);
+    return reply
+      .code(201)
+      .header('location', `/v2/${name}/manifests/${pushed.digest}`)
+      .header('docker-content-digest', pushed.digest)
+      .header('content-length', 0)
+      .send();
+  });
+
+  app.delete<ManifestRequest>('/v2/:name/manifests/:reference', { config: { action: 'delete' } }, async (request, reply) => {
+    await manifests.delete(request.params.name, parseReference(request.params.reference));
+    return reply.code(202).header('content-length', 0).send();
+  });
+}

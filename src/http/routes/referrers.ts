@@ -1,0 +1,22 @@
+/** `GET /v2/<name>/referrers/<digest>`: manifests whose subject is the digest, as an OCI index. */
+import type { FastifyInstance } from 'fastify';
+import { requireDigest } from '../../oci/digest.js';
+import { OCI_INDEX } from '../../oci/media-types.js';
+
+export async function referrerRoutes(app: FastifyInstance): Promise<void> {
+  app.get<{ Params: { name: string; digest: string }; Querystring: { artifactType?: string } }>(
+    '/v2/:name/referrers/:digest',
+    {
+      schema: { querystring: { type: 'object', properties: { artifactType: { type: 'string', maxLength: 255 } } } },
+      config: { action: 'read' },
+    },
+    async (request, reply) => {
+      const { name } = request.params;
+      const digest = requireDigest(request.params.digest);
+      const { artifactType } = request.query;
+      const index = await app.registry.listings.referrers(name, digest, artifactType);
+      if (artifactType !== undefined) reply.header('oci-filters-applied', 'artifactType');
+      return reply.type(OCI_INDEX).send(index);
+    },
+  );
+}

@@ -1,0 +1,121 @@
+/**
+ * What the registry knows about stored manifests, from a repository's index.json and the manifest
+ * bytes. Manifests are content-addressed, so bytes and summaries are cached by digest for good; the
+ * index decides whether a repository holds one.
+ */
+import { RegistryError } from '../oci/errors.js';
+import { summarizeManifest, type Descriptor } from '../oci/manifest.js';
+import { parseDigest, type Digest } from '../oci/digest.js';
+import { REF_NAME, type OciIndexFile, type Store } from '../storage/store.js';
+import { Lru } from './lru.js';
+
+/** The facts about a manifest that listings need (referrers, blob references). */
+export interface ManifestFacts {
+  mediaType: string;
+  size: number;
+  blobs: string[];
+  manifests: string[];
+  subject?: string;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+}
+
+const BYTES_CACHE = 64 * 1024 * 1024;
+const FACTS_CACHE = 100_000;
+
+export class ManifestCatalog {
+  private readonly bytes = new Lru<string, Buffer>(BYTES_CACHE, (value) => value.length);
+  private readonly facts = new Lru<string, ManifestFacts>(FACTS_CACHE);
+  private readonly tagLists = new WeakMap<OciIndexFile, string[]>();
+
+  constructor(private readonly store: Store) {}
+
+  /** The index entry a tag or digest resolves to, or MANIFEST_UNKNOWN. */
+  async resolve(name: string, reference: string | Digest): Promise<Descriptor> {
+    const index = await this.store.readIndex(name);
+    const found =
+      typeof reference === 'string'
+        ? index.manifests.findLast((entry) => entry.annotations?.[REF_NAME] === reference)
+        : index.manifests.find((entry) => entry.digest === reference.value);
+    if (!found) {
+      throw new RegistryError('MANIFEST_UNKNOWN', typeof reference === 'string' ? { tag: reference } : { digest: reference.value });
+    }
+    return found;
+  }
+
+  async readBytes(name: string, digest: Digest): Promise<Buffer> {
+    const cached = this.bytes.get(digest.value);
+    if (cached) return cached;
+    let bytes: Buffer;
+    try {
+      bytes = await this.store.readSmallBlob(name, digest);
+    } catch (error) {
+      if (error instanceof RegistryError && error.key === 'BLOB_UNKNOWN') throw new RegistryError('MANIFEST_UNKNOWN', { digest: digest.value });
+      throw error;
+    }
+    this.bytes.set(digest.value, bytes);
+    return bytes;
+  }
+
+  remember(digest: Digest, bytes: Buffer, facts: ManifestFacts): void {
+    this.bytes.set(digest.value, bytes);
+    this.facts.set(digest.value, facts);
+  }
+
+  /** Facts of every manifest in the repository's index (one read each the first time). */
+  async allFacts(name: string): Promise<Array<{ entry: Descriptor; facts: ManifestFacts }>> {
+    const index = await this.store.readIndex(name);
+    const unique = new Map(index.manifests.map((entry) => [entry.digest, entry]));
+    const out = await Promise.all(
+      [...unique.values()].map(async (entry) => {
+        const facts = await this.factsOf(name, entry).catch(() => undefined);
+        return facts ? { entry, facts } : undefined;
+      }),
+    );
+    return out.filter((item) => item !== undefined);
+  }
+
+  private async factsOf(name: string, entry: Descriptor): Promise<ManifestFacts | undefined> {
+    const cached = this.facts.get(entry.digest);
+    if (cached) return cached;
+    const digest = parseDigest(entry.digest);
+    if (!digest) return undefined;
+    const bytes = await this.readBytes(name, digest);
+    const facts = factsFrom(summarizeManifest(bytes, entry.mediaType), bytes.length);
+    this.facts.set(entry.digest, facts);
+    return facts;
+  }
+
+  /** Sorted, unique tags of the repository; computed once per version of its index. */
+  async tags(name: string): Promise<string[]> {
+    const index = await this.store.readIndex(name);
+    let tags = this.tagLists.get(index);
+    if (!tags) {
+      const set = new Set<string>();
+      for (const entry of index.manifests) {
+        const tag = entry.annotations?.[REF_NAME];
+        if (tag !== undefined) set.add(tag);
+      }
+      tags = [...set].sort(compareCodePoints);
+      this.tagLists.set(index, tags);
+    }
+    return tags;
+  }
+}
+
+export function factsFrom(summary: ReturnType<typeof summarizeManifest>, size: number): ManifestFacts {
+  return {
+    mediaType: summary.mediaType,
+    size,
+    blobs: summary.blobs.map((digest) => digest.value),
+    manifests: summary.manifests.map((digest) => digest.value),
+    ...(summary.subject ? { subject: summary.subject.digest } : {}),
+    ...(summary.artifactType ? { artifactType: summary.artifactType } : {}),
+    ...(summary.annotations ? { annotations: summary.annotations } : {}),
+  };
+}
+
+/** Lexical order as the spec asks: by code point, not by locale. */
+export function compareCodePoints(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

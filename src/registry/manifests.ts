@@ -1,0 +1,115 @@
+/**
+ * Pushing, pulling and deleting manifests.
+ * Spec: distribution-spec v1.1 "Pulling manifests", "Pushing Manifests", "Deleting Manifests".
+ */
+import { RegistryError } from '../oci/errors.js';
+import { digestOf, parseDigest, type Digest } from '../oci/digest.js';
+import { assertValidName, assertValidTag } from '../oci/names.js';
+import { summarizeManifest, type Descriptor } from '../oci/manifest.js';
+import { REF_NAME, type Store } from '../storage/store.js';
+import { assertManifestSchema } from './manifest-schemas.js';
+import { factsFrom, type ManifestCatalog } from './manifest-catalog.js';
+
+/** The spec lets registries cap manifests; 4 MiB is what distribution and zot accept. */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+/** A tag or a digest, as found in `/v2/<name>/manifests/<reference>`. */
+export type Reference = { tag: string; digest?: undefined } | { digest: Digest; tag?: undefined };
+
+export function parseReference(reference: string): Reference {
+  if (reference.includes(':')) {
+    const digest = parseDigest(reference);
+    if (!digest) throw new RegistryError('DIGEST_INVALID', { digest: reference });
+    return { digest };
+  }
+  assertValidTag(reference);
+  return { tag: reference };
+}
+
+export interface PushResult {
+  digest: string;
+  subject?: string;
+}
+
+export class ManifestService {
+  constructor(
+    private readonly store: Store,
+    private readonly catalog: ManifestCatalog,
+  ) {}
+
+  async head(name: string, reference: Reference): Promise<Descriptor> {
+    assertValidName(name);
+    return this.catalog.resolve(name, reference.digest ?? reference.tag);
+  }
+
+  async get(name: string, reference: Reference): Promise<{ descriptor: Descriptor; bytes: Buffer }> {
+    const descriptor = await this.head(name, reference);
+    const bytes = await this.catalog.readBytes(name, parseDigest(descriptor.digest)!);
+    return { descriptor, bytes };
+  }
+
+  async put(name: string, reference: Reference, bytes: Buffer, contentType: string | undefined): Promise<PushResult> {
+    assertValidName(name);
+    if (bytes.length > MAX_MANIFEST_BYTES) throw new RegistryError('MANIFEST_TOO_LARGE', { limit: MAX_MANIFEST_BYTES });
+    const digest = digestOf(bytes, reference.digest?.algorithm ?? 'sha256');
+    if (reference.digest && reference.digest.value !== digest.value) {
+      throw new RegistryError('DIGEST_INVALID', { digest: reference.digest.value, reason: `manifest has digest ${digest.value}` });
+    }
+    const summary = summarizeManifest(bytes, contentType);
+    assertManifestSchema(summary.mediaType, summary.document);
+    await this.assertReferencesExist(name, [...summary.blobs, ...summary.manifests]);
+
+    await this.store.writeSmallBlob(name, digest, bytes);
+    this.catalog.remember(digest, bytes, factsFrom(summary, bytes.length));
+    const entry: Descriptor = { mediaType: summary.mediaType, digest: digest.value, size: bytes.length };
+    if (summary.artifactType !== undefined && summary.document.artifactType !== undefined) entry.artifactType = summary.artifactType;
+    await this.store.updateIndex(name, (index) => {
+      if (reference.tag === undefined) {
+        if (!index.manifests.some((existing) => existing.digest === digest.value)) index.manifests.push(entry);
+        return;
+      }
+      const tag = reference.tag;
+      const moved = index.manifests.find((existing) => existing.annotations?.[REF_NAME] === tag);
+      index.manifests = index.manifests.filter(
+        (existing) => existing.annotations?.[REF_NAME] !== tag && !(existing.digest === digest.value && existing.annotations?.[REF_NAME] === undefined),
+      );
+      // A tag that moves leaves its old manifest reachable by digest, as an untagged entry.
+      if (moved && moved.digest !== digest.value && !index.manifests.some((existing) => existing.digest === moved.digest)) {
+        index.manifests.push(untagged(moved));
+      }
+      index.manifests.push({ ...entry, annotations: { [REF_NAME]: tag } });
+    });
+    return { digest: digest.value, ...(summary.subject ? { subject: summary.subject.digest } : {}) };
+  }
+
+  private async assertReferencesExist(name: string, digests: Digest[]): Promise<void> {
+    const unique = [...new Map(digests.map((digest) => [digest.value, digest])).values()];
+    const sizes = await Promise.all(unique.map((digest) => this.store.statBlob(name, digest).catch(() => undefined)));
+    const missing = unique.filter((_, i) => sizes[i] === undefined);
+    if (missing.length > 0) throw new RegistryError('MANIFEST_BLOB_UNKNOWN', { digests: missing.map((digest) => digest.value) });
+  }
+
+  /** By tag: removes only the tag. By digest: removes the manifest and every tag that points to it. */
+  async delete(name: string, reference: Reference): Promise<void> {
+    assertValidName(name);
+    await this.catalog.resolve(name, reference.digest ?? reference.tag);
+    await this.store.updateIndex(name, (index) => {
+      if (reference.digest) {
+        const before = index.manifests.length;
+        index.manifests = index.manifests.filter((entry) => entry.digest !== reference.digest.value);
+        if (index.manifests.length === before) throw new RegistryError('MANIFEST_UNKNOWN', { digest: reference.digest.value });
+        return;
+      }
+      const tagged = index.manifests.find((entry) => entry.annotations?.[REF_NAME] === reference.tag);
+      if (!tagged) throw new RegistryError('MANIFEST_UNKNOWN', { tag: reference.tag });
+      index.manifests = index.manifests.filter((entry) => entry !== tagged);
+      if (!index.manifests.some((entry) => entry.digest === tagged.digest)) index.manifests.push(untagged(tagged));
+    });
+  }
+}
+
+function untagged(entry: Descriptor): Descriptor {
+  const { annotations, ...rest } = entry;
+  const { [REF_NAME]: _tag, ...others } = annotations ?? {};
+  return Object.keys(others).length > 0 ? { ...rest, annotations: others } : rest;
+}

@@ -1,0 +1,48 @@
+/** Durable file operations: every metadata write is temp file → fsync → rename → fsync folder. */
+import { randomUUID } from 'node:crypto';
+import { open, rename, unlink, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+
+export const FILE_MODE = 0o600;
+export const FOLDER_MODE = 0o700;
+
+export async function fsyncFolder(folder: string): Promise<void> {
+  const handle = await open(folder, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Writes `data` to `target` so that a crash leaves either the old or the new file, never a mix. */
+export async function writeFileAtomic(target: string, data: Uint8Array | string): Promise<void> {
+  const folder = path.dirname(target);
+  const temp = path.join(folder, `.${path.basename(target)}.${randomUUID()}.tmp`);
+  const handle = await open(temp, 'wx', FILE_MODE);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } catch (error) {
+    await handle.close();
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+  await handle.close();
+  try {
+    await rename(temp, target);
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+  await fsyncFolder(folder);
+}
+
+export async function ensureFolder(folder: string): Promise<void> {
+  await mkdir(folder, { recursive: true, mode: FOLDER_MODE });
+}
+
+export function isNotFound(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}

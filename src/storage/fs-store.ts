@@ -1,0 +1,206 @@
+/** The filesystem store: zot's on-disk layout (see layout.ts), safe against crashes and races. */
+import { createReadStream } from 'node:fs';
+import { copyFile, link, open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { RegistryError } from '../oci/errors.js';
+import { isValidName } from '../oci/names.js';
+import type { Digest } from '../oci/digest.js';
+import { OCI_INDEX } from '../oci/media-types.js';
+import { Layout } from './layout.js';
+import { KeyedMutex } from './keyed-mutex.js';
+import { ensureFolder, fsyncFolder, isNotFound, writeFileAtomic } from './files.js';
+import { FsUploads } from './fs-uploads.js';
+import type { BlobRead, OciIndexFile, Store } from './store.js';
+
+const OCI_LAYOUT = JSON.stringify({ imageLayoutVersion: '1.0.0' });
+/** How long a catalog walk is reused; repositories this process creates are added at once. */
+const CATALOG_TTL_MS = 5_000;
+
+interface CachedIndex {
+  /** Identity of the file read: a change by another process (zot, `berth gc`) shows here. */
+  stamp: string;
+  index: OciIndexFile;
+}
+
+export class FsStore implements Store {
+  readonly layout: Layout;
+  readonly uploads: FsUploads;
+  private readonly repoLocks = new KeyedMutex();
+  private readonly indexes = new Map<string, CachedIndex>();
+  private readonly knownRepositories = new Set<string>();
+  private catalog: { at: number; names: Set<string> } | undefined;
+
+  constructor(root: string) {
+    this.layout = new Layout(root);
+    this.uploads = new FsUploads(this.layout, (name) => this.ensureRepository(name), (name, digest, file) => this.adoptBlob(name, digest, file));
+  }
+
+  async ensureRepository(name: string): Promise<void> {
+    if (this.knownRepositories.has(name)) return;
+    const folder = this.layout.repository(name);
+    await ensureFolder(path.join(folder, 'blobs', 'sha256'));
+    await ensureFolder(this.layout.uploads(name));
+    await this.repoLocks.run(name, async () => {
+      if (!(await exists(this.layout.ociLayout(name)))) await writeFileAtomic(this.layout.ociLayout(name), OCI_LAYOUT);
+      if (!(await exists(this.layout.index(name)))) {
+        await writeFileAtomic(this.layout.index(name), JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] }));
+      }
+    });
+    this.knownRepositories.add(name);
+    this.catalog?.names.add(name);
+  }
+
+  async repositoryExists(name: string): Promise<boolean> {
+    if (this.knownRepositories.has(name)) return true;
+    return exists(this.layout.index(name));
+  }
+
+  async listRepositories(): Promise<string[]> {
+    if (!this.catalog || Date.now() - this.catalog.at > CATALOG_TTL_MS) {
+      this.catalog = { at: Date.now(), names: new Set(await this.walk('', this.layout.root)) };
+    }
+    return [...this.catalog.names].sort();
+  }
+
+  /** Finds repositories below `folder`: folders holding an index.json, at any depth. */
+  private async walk(prefix: string, folder: string): Promise<string[]> {
+    let entries;
+    try {
+      entries = await readdir(folder, { withFileTypes: true });
+    } catch (error) {
+      if (isNotFound(error)) return [];
+      throw error;
+    }
+    const found: string[] = [];
+    if (prefix !== '' && entries.some((entry) => entry.name === 'index.json' && entry.isFile()) && isValidName(prefix)) found.push(prefix);
+    const children = entries.filter((entry) => entry.isDirectory() && !Layout.isSkippedFolder(entry.name));
+    const nested = await Promise.all(children.map((entry) => this.walk(prefix === '' ? entry.name : `${prefix}/${entry.name}`, path.join(folder, entry.name))));
+    return found.concat(...nested);
+  }
+
+  async statBlob(name: string, digest: Digest): Promise<number | undefined> {
+    try {
+      const info = await stat(this.layout.blob(name, digest));
+      return info.isFile() ? info.size : undefined;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async readBlob(name: string, digest: Digest, range?: { start: number; end: number }): Promise<BlobRead> {
+    let handle;
+    try {
+      handle = await open(this.layout.blob(name, digest), 'r');
+    } catch (error) {
+      if (isNotFound(error)) throw new RegistryError('BLOB_UNKNOWN', { digest: digest.value });
+      throw error;
+    }
+    const { size } = await handle.stat();
+    // The stream owns the handle from here: it closes it when done or destroyed.
+    const stream = createReadStream('', { fd: handle, start: range?.start ?? 0, ...(range ? { end: range.end } : {}), highWaterMark: 256 * 1024 });
+    return { size, stream };
+  }
+
+  async readSmallBlob(name: string, digest: Digest): Promise<Buffer> {
+    try {
+      return await readFile(this.layout.blob(name, digest));
+    } catch (error) {
+      if (isNotFound(error)) throw new RegistryError('BLOB_UNKNOWN', { digest: digest.value });
+      throw error;
+    }
+  }
+
+  async writeSmallBlob(name: string, digest: Digest, bytes: Uint8Array): Promise<void> {
+    await this.ensureRepository(name);
+    const target = this.layout.blob(name, digest);
+    if (await exists(target)) return;
+    await ensureFolder(path.dirname(target));
+    await writeFileAtomic(target, bytes);
+  }
+
+  async deleteBlob(name: string, digest: Digest): Promise<void> {
+    try {
+      await unlink(this.layout.blob(name, digest));
+    } catch (error) {
+      if (isNotFound(error)) throw new RegistryError('BLOB_UNKNOWN', { digest: digest.value });
+      throw error;
+    }
+  }
+
+  async mountBlob(from: string, to: string, digest: Digest): Promise<boolean> {
+    const source = this.layout.blob(from, digest);
+    if (!(await exists(source))) return false;
+    await this.ensureRepository(to);
+    const target = this.layout.blob(to, digest);
+    if (await exists(target)) return true;
+    await ensureFolder(path.dirname(target));
+    // A hard link shares the bytes, as zot's dedupe does; across file systems, copy then rename.
+    const temp = path.join(this.layout.uploads(to), randomUUID());
+    try {
+      await link(source, temp);
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      await copyFile(source, temp);
+    }
+    await rename(temp, target);
+    await fsyncFolder(path.dirname(target));
+    return true;
+  }
+
+  /** Moves a verified upload file into the blob store (the last step of a commit). */
+  private async adoptBlob(name: string, digest: Digest, file: string): Promise<void> {
+    const target = this.layout.blob(name, digest);
+    await ensureFolder(path.dirname(target));
+    await rename(file, target);
+    await fsyncFolder(path.dirname(target));
+  }
+
+  async readIndex(name: string): Promise<OciIndexFile> {
+    const file = this.layout.index(name);
+    let info;
+    try {
+      info = await stat(file);
+    } catch (error) {
+      if (isNotFound(error)) throw new RegistryError('NAME_UNKNOWN', { name });
+      throw error;
+    }
+    const stamp = `${info.ino}:${info.size}:${info.mtimeMs}`;
+    const cached = this.indexes.get(name);
+    if (cached?.stamp === stamp) return cached.index;
+    const index = parseIndex(await readFile(file, 'utf8'), file);
+    this.indexes.set(name, { stamp, index });
+    return index;
+  }
+
+  async updateIndex<T>(name: string, change: (index: OciIndexFile) => T): Promise<T> {
+    await this.ensureRepository(name);
+    return this.repoLocks.run(name, async () => {
+      const current = await this.readIndex(name);
+      const next: OciIndexFile = { ...current, manifests: [...current.manifests] };
+      const result = change(next);
+      await writeFileAtomic(this.layout.index(name), JSON.stringify(next));
+      this.indexes.delete(name);
+      return result;
+    });
+  }
+}
+
+function parseIndex(text: string, file: string): OciIndexFile {
+  const index = JSON.parse(text) as OciIndexFile;
+  if (typeof index !== 'object' || index === null || !Array.isArray(index.manifests)) {
+    throw new Error(`${file} is not an OCI index`);
+  }
+  return Object.freeze(index);
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch (error) {
+    if (isNotFound(error)) return false;
+    throw error;
+  }
+}

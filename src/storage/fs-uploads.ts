@@ -1,0 +1,148 @@
+/**
+ * Upload sessions as files in `<repo>/.uploads/<uuid>` (zot's layout), so a session survives a
+ * restart. Bytes are hashed as they stream to disk; the running hash is kept in memory and rebuilt
+ * from the file after a restart. A blob becomes servable only by the rename in `commit`, after its
+ * digest has been checked.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open, stat, truncate, unlink } from 'node:fs/promises';
+import { randomUUID, type Hash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { RegistryError } from '../oci/errors.js';
+import { newHasher, type Digest, type DigestAlgorithm } from '../oci/digest.js';
+import { isUploadId, type Layout } from './layout.js';
+import { KeyedMutex } from './keyed-mutex.js';
+import { FILE_MODE, isNotFound } from './files.js';
+import type { UploadStore } from './store.js';
+
+interface RunningHash {
+  algorithm: DigestAlgorithm;
+  hash: Hash;
+  /** Bytes hashed so far; the state is only used when this equals the file size. */
+  offset: number;
+}
+
+export class FsUploads implements UploadStore {
+  private readonly locks = new KeyedMutex();
+  private readonly hashes = new Map<string, RunningHash>();
+
+  constructor(
+    private readonly layout: Layout,
+    private readonly ensureRepository: (name: string) => Promise<void>,
+    private readonly adoptBlob: (name: string, digest: Digest, file: string) => Promise<void>,
+  ) {}
+
+  private file(name: string, id: string): string {
+    if (!isUploadId(id)) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { uuid: id });
+    return this.layout.upload(name, id);
+  }
+
+  async create(name: string): Promise<{ id: string; offset: number }> {
+    await this.ensureRepository(name);
+    const id = randomUUID();
+    const handle = await open(this.layout.upload(name, id), 'wx', FILE_MODE);
+    await handle.close();
+    this.hashes.set(this.key(name, id), { algorithm: 'sha256', hash: newHasher('sha256'), offset: 0 });
+    return { id, offset: 0 };
+  }
+
+  async offset(name: string, id: string): Promise<number> {
+    return this.size(name, id);
+  }
+
+  private key(name: string, id: string): string {
+    return `${name}\0${id}`;
+  }
+
+  private async size(name: string, id: string): Promise<number> {
+    try {
+      return (await stat(this.file(name, id))).size;
+    } catch (error) {
+      if (isNotFound(error)) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { uuid: id });
+      throw error;
+    }
+  }
+
+  append(name: string, id: string, body: Readable, start?: number): Promise<number> {
+    return this.locks.run(this.key(name, id), () => this.appendLocked(name, id, body, start));
+  }
+
+  private async appendLocked(name: string, id: string, body: Readable, start?: number): Promise<number> {
+    const file = this.file(name, id);
+    const offset = await this.size(name, id);
+    if (start !== undefined && start !== offset) {
+      body.resume();
+      throw new RegistryError('RANGE_INVALID', { reason: `chunk starts at ${start} but the upload holds ${offset} bytes`, offset });
+    }
+    const running = await this.runningHash(name, id, 'sha256', offset);
+    let written = offset;
+    try {
+      await pipeline(
+        body,
+        async function* (source: AsyncIterable<Buffer>) {
+          for await (const chunk of source) {
+            running.hash.update(chunk);
+            written += chunk.length;
+            yield chunk;
+          }
+        },
+        createWriteStream(file, { flags: 'r+', start: offset, mode: FILE_MODE }),
+      );
+    } catch (error) {
+      // Undo a partial append so the session stays consistent and resumable from `offset`.
+      this.hashes.delete(this.key(name, id));
+      await truncate(file, offset).catch(() => undefined);
+      throw error;
+    }
+    running.offset = written;
+    return written;
+  }
+
+  /** The hash of the first `offset` bytes, from memory or (after a restart) by reading the file. */
+  private async runningHash(name: string, id: string, algorithm: DigestAlgorithm, offset: number): Promise<RunningHash> {
+    const key = this.key(name, id);
+    const cached = this.hashes.get(key);
+    if (cached && cached.algorithm === algorithm && cached.offset === offset) return cached;
+    const hash = newHasher(algorithm);
+    if (offset > 0) {
+      for await (const chunk of createReadStream(this.file(name, id), { start: 0, end: offset - 1 })) hash.update(chunk as Buffer);
+    }
+    const running = { algorithm, hash, offset };
+    this.hashes.set(key, running);
+    return running;
+  }
+
+  commit(name: string, id: string, digest: Digest, body?: Readable): Promise<number> {
+    return this.locks.run(this.key(name, id), async () => {
+      const size = body ? await this.appendLocked(name, id, body) : await this.size(name, id);
+      const running = await this.runningHash(name, id, digest.algorithm, size);
+      const actual = running.hash.copy().digest('hex');
+      if (actual !== digest.hex) {
+        throw new RegistryError('DIGEST_INVALID', { digest: digest.value, reason: `uploaded content has digest ${digest.algorithm}:${actual}` });
+      }
+      const file = this.file(name, id);
+      const handle = await open(file, 'r+');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await this.adoptBlob(name, digest, file);
+      this.hashes.delete(this.key(name, id));
+      return size;
+    });
+  }
+
+  cancel(name: string, id: string): Promise<void> {
+    return this.locks.run(this.key(name, id), async () => {
+      try {
+        await unlink(this.file(name, id));
+      } catch (error) {
+        if (isNotFound(error)) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { uuid: id });
+        throw error;
+      }
+      this.hashes.delete(this.key(name, id));
+    });
+  }
+}

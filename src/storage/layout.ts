@@ -1,0 +1,61 @@
+/**
+ * Every storage path is built here, and only from validated names and digests. The tree is zot's
+ * local layout, so a zot storage root can be served as is:
+ *
+ *   <rootDirectory>/
+ *     <repository>/            one OCI image layout per repository; names nest (library/alpine)
+ *       oci-layout             {"imageLayoutVersion":"1.0.0"}
+ *       index.json             manifests[]; a tag is the org.opencontainers.image.ref.name annotation
+ *       blobs/<alg>/<hex>      manifests, configs and layers
+ *       .uploads/<uuid>        bytes of an unfinished upload session
+ *     _sessions/, cache.db, meta.db   zot's own files, never repositories
+ */
+import path from 'node:path';
+import { assertValidName } from '../oci/names.js';
+import type { Digest, DigestAlgorithm } from '../oci/digest.js';
+
+const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function isUploadId(id: string): boolean {
+  return UPLOAD_ID.test(id);
+}
+
+export class Layout {
+  constructor(readonly root: string) {}
+
+  repository(name: string): string {
+    assertValidName(name);
+    return path.join(this.root, ...name.split('/'));
+  }
+
+  ociLayout(name: string): string {
+    return path.join(this.repository(name), 'oci-layout');
+  }
+
+  index(name: string): string {
+    return path.join(this.repository(name), 'index.json');
+  }
+
+  blobFolder(name: string, algorithm: DigestAlgorithm): string {
+    return path.join(this.repository(name), 'blobs', algorithm);
+  }
+
+  blob(name: string, digest: Digest): string {
+    return path.join(this.blobFolder(name, digest.algorithm), digest.hex);
+  }
+
+  uploads(name: string): string {
+    return path.join(this.repository(name), '.uploads');
+  }
+
+  /** Callers check `isUploadId` first and answer BLOB_UPLOAD_UNKNOWN; this refuses to build a bad path. */
+  upload(name: string, id: string): string {
+    if (!isUploadId(id)) throw new Error(`refusing to build a path from upload id ${JSON.stringify(id)}`);
+    return path.join(this.uploads(name), id);
+  }
+
+  /** Folder names that are never repositories nor hold any: layout folders and zot's private ones. */
+  static isSkippedFolder(entry: string): boolean {
+    return entry === 'blobs' || entry.startsWith('.') || entry.startsWith('_');
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * What the registry needs from storage, in domain terms. Failures are RegistryErrors from the one
+ * error table (BLOB_UNKNOWN, BLOB_UPLOAD_UNKNOWN, ...); nothing here knows about HTTP.
+ */
+import type { Readable } from 'node:stream';
+import type { Digest } from '../oci/digest.js';
+import type { Descriptor } from '../oci/manifest.js';
+
+export const REF_NAME = 'org.opencontainers.image.ref.name';
+
+/** A repository's index.json. Treat as immutable: `updateIndex` hands out a copy to change. */
+export interface OciIndexFile {
+  schemaVersion: 2;
+  mediaType?: string;
+  manifests: Descriptor[];
+  annotations?: Record<string, string>;
+  [key: string]: unknown;
+}
+
+export interface BlobRead {
+  size: number;
+  stream: Readable;
+}
+
+export interface Store {
+  /** Every repository, sorted. */
+  listRepositories(): Promise<string[]>;
+  repositoryExists(name: string): Promise<boolean>;
+  /** Creates the repository's OCI layout if it is not there yet. */
+  ensureRepository(name: string): Promise<void>;
+
+  /** Size of the blob, or undefined when the repository does not hold it. */
+  statBlob(name: string, digest: Digest): Promise<number | undefined>;
+  /** Streams the blob, whole or the inclusive byte range [start, end]. */
+  readBlob(name: string, digest: Digest, range?: { start: number; end: number }): Promise<BlobRead>;
+  readSmallBlob(name: string, digest: Digest): Promise<Buffer>;
+  /** Stores bytes already hashed by the caller (manifests), atomically. */
+  writeSmallBlob(name: string, digest: Digest, bytes: Uint8Array): Promise<void>;
+  deleteBlob(name: string, digest: Digest): Promise<void>;
+  /** Makes `from`'s blob available in `to`; false when `from` does not hold it. */
+  mountBlob(from: string, to: string, digest: Digest): Promise<boolean>;
+
+  readIndex(name: string): Promise<OciIndexFile>;
+  /** Runs `change` on a copy of the index under the repository's lock and saves the result atomically. */
+  updateIndex<T>(name: string, change: (index: OciIndexFile) => T): Promise<T>;
+
+  uploads: UploadStore;
+}
+
+export interface UploadStore {
+  create(name: string): Promise<{ id: string; offset: number }>;
+  /** Current size of the session's data. */
+  offset(name: string, id: string): Promise<number>;
+  /**
+   * Appends `body` at the session's end. `start` (from Content-Range) must equal the current size,
+   * else RANGE_INVALID and the session is unchanged. An interrupted body leaves the session as it was.
+   */
+  append(name: string, id: string, body: Readable, start?: number): Promise<number>;
+  /** Appends `body` if given, checks `digest`, and moves the data into the blob store. */
+  commit(name: string, id: string, digest: Digest, body?: Readable): Promise<number>;
+  cancel(name: string, id: string): Promise<void>;
+}

@@ -1,0 +1,57 @@
+/**
+ * Starts a real Berth server for a test: the app from buildApp on 127.0.0.1 at an ephemeral port,
+ * over its own temporary storage root (never ./storage).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/app.js';
+import { buildConfig } from '../../src/config/load-config.js';
+
+export interface TestServer {
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  /** `127.0.0.1:<port>`, as image references want it */
+  host: string;
+  /** The storage root */
+  root: string;
+  app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Extra zot.json content merged over the minimal config (storage.rootDirectory is set for you). */
+  config?: Record<string, unknown>;
+  /** Reuse a storage root (for restart tests); it is then not removed on close. */
+  root?: string;
+  /** Pass true to see the server's log on stdout. */
+  log?: boolean;
+}
+
+export async function startBerth(options: StartOptions = {}): Promise<TestServer> {
+  const root = options.root ?? (await mkdtemp(path.join(tmpdir(), 'berth-test-')));
+  const extra = options.config ?? {};
+  const document = {
+    ...extra,
+    storage: { ...((extra.storage as object | undefined) ?? {}), rootDirectory: root },
+    http: { address: '127.0.0.1', port: 0, ...((extra.http as object | undefined) ?? {}) },
+    log: { level: 'warn', ...((extra.log as object | undefined) ?? {}) },
+  };
+  const config = buildConfig(document, path.join(root, 'test-config.json'));
+  const app = await buildApp(config, { logger: options.log ? { level: 'debug' } : false });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  if (typeof address !== 'object' || address === null) throw new Error('server has no address');
+  const host = `127.0.0.1:${address.port}`;
+  return {
+    url: `http://${host}`,
+    host,
+    root,
+    app,
+    async close() {
+      await app.close();
+      if (!options.root) await rm(root, { recursive: true, force: true });
+    },
+  };
+}
