@@ -23,7 +23,7 @@ function toRegistryError(error: FastifyError & { code?: string }, invalidRequest
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const known = toRegistryError(error, request.routeOptions.config?.invalidRequest);
-    if (request.raw.destroyed || reply.raw.headersSent) {
+    if (reply.raw.headersSent || request.raw.socket?.destroyed !== false) {
       request.log.info({ err: error }, 'request ended before a response could be sent');
       return;
     }

@@ -1,0 +1,44 @@
+/**
+ * Dependencies flow one way (CONVENTIONS.md): main → app → http → {registry, storage, config, oci};
+ * registry → {storage, oci}; storage → oci; oci → node: only; only http/ and app.ts import fastify.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const ALLOWED: Record<string, string[]> = {
+  oci: ['oci'],
+  storage: ['storage', 'oci'],
+  config: ['config'],
+  registry: ['registry', 'storage', 'oci'],
+  http: ['http', 'registry', 'storage', 'oci', 'config'],
+};
+const PACKAGES_ALLOWED: Record<string, RegExp> = {
+  oci: /^$/,
+  storage: /^$/,
+  config: /^(ajv|ajv-formats)$/,
+  registry: /^(ajv|ajv-formats)$/,
+  http: /^(fastify|fastify-plugin)$/,
+};
+
+async function sources(folder: string): Promise<string[]> {
+  const entries = await readdir(folder, { withFileTypes: true, recursive: true });
+  return entries.filter((entry) => entry.isFile() && entry.name.endsWith('.ts')).map((entry) => path.join(entry.parentPath, entry.name));
+}
+
+describe('import direction', async () => {
+  const files = await sources('src');
+  it.each(files.filter((file) => file.split(path.sep).length > 2))('%s', async (file) => {
+    const area = file.split(path.sep)[1]!;
+    const text = await readFile(file, 'utf8');
+    for (const [, specifier] of text.matchAll(/^\s*(?:import|export)[^'"]*from\s+'([^']+)'/gm)) {
+      if (specifier!.startsWith('node:')) continue;
+      if (specifier!.startsWith('.')) {
+        const target = path.relative('src', path.resolve(path.dirname(file), specifier!)).split(path.sep)[0]!;
+        expect(ALLOWED[area], `${file} imports ${specifier}`).toContain(target);
+      } else {
+        expect(specifier, `${file} imports package ${specifier}`).toMatch(PACKAGES_ALLOWED[area]!);
+      }
+    }
+  });
+});
