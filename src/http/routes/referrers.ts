@@ -16,7 +16,8 @@ export async function referrerRoutes(app: FastifyInstance): Promise<void> {
       const { artifactType } = request.query;
       const index = await app.registry.listings.referrers(name, digest, artifactType);
       if (artifactType !== undefined) reply.header('oci-filters-applied', 'artifactType');
-      return reply.type(OCI_INDEX).send(index);
+      // A Buffer, so Fastify sends the media type exactly as the spec names it (no charset added).
+      return reply.type(OCI_INDEX).send(Buffer.from(JSON.stringify(index)));
     },
   );
 }

@@ -1,0 +1,190 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBerth, type TestServer } from '../helpers/server.js';
+import { errorCode, pushBlob, pushImage, sha256 } from '../helpers/registry-api.js';
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startBerth();
+});
+afterAll(async () => server.close());
+
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+const putManifest = (repo: string, reference: string, body: string | Buffer, contentType = OCI_MANIFEST) =>
+  fetch(`${server.url}/v2/${repo}/manifests/${reference}`, { method: 'PUT', body, headers: { 'content-type': contentType } });
+
+describe('manifests', () => {
+  it('PUT by tag, then GET and HEAD by tag and digest return the exact bytes', async () => {
+    const image = await pushImage(server.url, 'mf/basic', 'v1');
+    for (const reference of ['v1', image.digest]) {
+      const get = await fetch(`${server.url}/v2/mf/basic/manifests/${reference}`);
+      expect(get.status).toBe(200);
+      expect(get.headers.get('content-type')).toBe(OCI_MANIFEST);
+      expect(get.headers.get('docker-content-digest')).toBe(image.digest);
+      expect(Buffer.from(await get.arrayBuffer()).equals(image.manifest)).toBe(true);
+      const head = await fetch(`${server.url}/v2/mf/basic/manifests/${reference}`, { method: 'HEAD' });
+      expect(head.status).toBe(200);
+      expect(head.headers.get('content-length')).toBe(String(image.manifest.length));
+      expect(head.headers.get('docker-content-digest')).toBe(image.digest);
+    }
+    // zot's layout: the tag is an annotation in index.json, the bytes a blob.
+    const index = JSON.parse(await readFile(path.join(server.root, 'mf/basic/index.json'), 'utf8'));
+    expect(index.manifests).toEqual([{ mediaType: OCI_MANIFEST, digest: image.digest, size: image.manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }]);
+    const stored = await readFile(path.join(server.root, 'mf/basic/blobs/sha256', image.digest.slice(7)));
+    expect(stored.equals(image.manifest)).toBe(true);
+    expect(JSON.parse(await readFile(path.join(server.root, 'mf/basic/oci-layout'), 'utf8'))).toEqual({ imageLayoutVersion: '1.0.0' });
+  });
+
+  it('keeps bytes exactly as pushed (whitespace, key order)', async () => {
+    const image = await pushImage(server.url, 'mf/bytes', 'a');
+    const document = JSON.parse(image.manifest.toString());
+    const odd = Buffer.from(`{  "layers": ${JSON.stringify(document.layers)},\n "config": ${JSON.stringify(document.config)}, "schemaVersion": 2 }\n`);
+    const put = await putManifest('mf/bytes', 'odd', odd);
+    expect(put.status).toBe(201);
+    expect(put.headers.get('docker-content-digest')).toBe(sha256(odd));
+    expect(put.headers.get('location')).toBe(`/v2/mf/bytes/manifests/${sha256(odd)}`);
+    const get = await fetch(`${server.url}/v2/mf/bytes/manifests/odd`);
+    expect(Buffer.from(await get.arrayBuffer()).equals(odd)).toBe(true);
+  });
+
+  it('PUT by digest checks the digest', async () => {
+    const image = await pushImage(server.url, 'mf/digest', 'x');
+    expect((await putManifest('mf/digest', image.digest, image.manifest)).status).toBe(201);
+    const wrong = await putManifest('mf/digest', sha256('other'), image.manifest);
+    expect(wrong.status).toBe(400);
+    expect(await errorCode(wrong)).toBe('DIGEST_INVALID');
+  });
+
+  it('refuses a manifest whose blobs are missing', async () => {
+    const config = await pushBlob(server.url, 'mf/missing', Buffer.from('{}'));
+    const body = JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config, size: 2 }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256('nope'), size: 4 }] });
+    const response = await putManifest('mf/missing', 'v1', body);
+    expect(response.status).toBe(400);
+    const json = await response.json();
+    expect(json.errors[0].code).toBe('MANIFEST_BLOB_UNKNOWN');
+    expect(json.errors[0].detail.digests).toEqual([sha256('nope')]);
+  });
+
+  it('refuses an index whose child manifests are missing, and accepts it once they exist', async () => {
+    const image = await pushImage(server.url, 'mf/index', 'amd64');
+    const index = (digest: string) => JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest, size: image.manifest.length, platform: { architecture: 'amd64', os: 'linux' } }] });
+    const missing = await putManifest('mf/index', 'multi', index(sha256('absent')), OCI_INDEX);
+    expect(missing.status).toBe(400);
+    expect(await errorCode(missing)).toBe('MANIFEST_BLOB_UNKNOWN');
+    const ok = await putManifest('mf/index', 'multi', index(image.digest), OCI_INDEX);
+    expect(ok.status).toBe(201);
+    const get = await fetch(`${server.url}/v2/mf/index/manifests/multi`);
+    expect(get.headers.get('content-type')).toBe(OCI_INDEX);
+  });
+
+  it('accepts Docker schema 2 manifests and manifest lists with their media types', async () => {
+    const image = await pushImage(server.url, 'mf/docker', 'base');
+    const doc = JSON.parse(image.manifest.toString());
+    const docker = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json', config: { ...doc.config, mediaType: 'application/vnd.docker.container.image.v1+json' }, layers: doc.layers.map((layer: object) => ({ ...layer, mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip' })) });
+    const put = await putManifest('mf/docker', 'd', docker, 'application/vnd.docker.distribution.manifest.v2+json');
+    expect(put.status).toBe(201);
+    const list = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.list.v2+json', manifests: [{ mediaType: 'application/vnd.docker.distribution.manifest.v2+json', digest: sha256(docker), size: docker.length, platform: { architecture: 'amd64', os: 'linux' } }] });
+    expect((await putManifest('mf/docker', 'list', list, 'application/vnd.docker.distribution.manifest.list.v2+json')).status).toBe(201);
+    const head = await fetch(`${server.url}/v2/mf/docker/manifests/list`, { method: 'HEAD' });
+    expect(head.headers.get('content-type')).toBe('application/vnd.docker.distribution.manifest.list.v2+json');
+  });
+
+  it.each([
+    ['not JSON', '{', OCI_MANIFEST],
+    ['not an object', '[1]', OCI_MANIFEST],
+    ['wrong schemaVersion', JSON.stringify({ schemaVersion: 1, config: {}, layers: [] }), OCI_MANIFEST],
+    ['mediaType differs from Content-Type', JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] }), OCI_MANIFEST],
+    ['config without digest', JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'a/b', size: 1 }, layers: [] }), OCI_MANIFEST],
+    ['layer size not a number', JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'a/b', size: 1, digest: sha256('x') }, layers: [{ mediaType: 'a/b', size: 'big', digest: sha256('y') }] }), OCI_MANIFEST],
+    ['unknown media type', JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.v1+prettyjws' }), 'application/vnd.docker.distribution.manifest.v1+prettyjws'],
+  ])('refuses %s with MANIFEST_INVALID', async (_why, body, type) => {
+    const response = await putManifest('mf/invalid', 'v1', body, type);
+    expect(response.status).toBe(400);
+    expect(await errorCode(response)).toBe('MANIFEST_INVALID');
+  });
+
+  it('refuses manifests over 4 MiB with 413', async () => {
+    const response = await putManifest('mf/big', 'v1', Buffer.alloc(4 * 1024 * 1024 + 1, 32));
+    expect(response.status).toBe(413);
+    expect(await errorCode(response)).toBe('SIZE_INVALID');
+  });
+
+  it.each([
+    ['GET', 'mf/none/manifests/latest', 404, 'NAME_UNKNOWN'],
+    ['GET', 'mf/basic/manifests/nope', 404, 'MANIFEST_UNKNOWN'],
+    ['HEAD', 'mf/basic/manifests/nope', 404, undefined],
+    ['GET', `mf/basic/manifests/sha256:${'0'.repeat(64)}`, 404, 'MANIFEST_UNKNOWN'],
+    ['GET', 'mf/basic/manifests/sha256:xyz', 400, 'DIGEST_INVALID'],
+    ['GET', 'mf/basic/manifests/-bad', 400, 'MANIFEST_INVALID'],
+    ['GET', 'Mf/basic/manifests/v1', 400, 'NAME_INVALID'],
+    ['DELETE', 'mf/basic/manifests/nope', 404, 'MANIFEST_UNKNOWN'],
+  ])('%s /v2/%s → %d %s', async (method, target, status, code) => {
+    const response = await fetch(`${server.url}/v2/${target}`, { method });
+    expect(response.status).toBe(status);
+    if (code) expect(await errorCode(response)).toBe(code);
+  });
+
+  it('DELETE by tag removes only the tag; DELETE by digest removes the manifest', async () => {
+    const image = await pushImage(server.url, 'mf/delete', 'one');
+    expect((await putManifest('mf/delete', 'two', image.manifest)).status).toBe(201);
+    const byTag = await fetch(`${server.url}/v2/mf/delete/manifests/one`, { method: 'DELETE' });
+    expect(byTag.status).toBe(202);
+    expect((await fetch(`${server.url}/v2/mf/delete/manifests/one`)).status).toBe(404);
+    expect((await fetch(`${server.url}/v2/mf/delete/manifests/two`)).status).toBe(200);
+    expect((await fetch(`${server.url}/v2/mf/delete/manifests/${image.digest}`, { method: 'DELETE' })).status).toBe(202);
+    expect((await fetch(`${server.url}/v2/mf/delete/manifests/two`)).status).toBe(404);
+    expect((await fetch(`${server.url}/v2/mf/delete/manifests/${image.digest}`)).status).toBe(404);
+    expect(await (await fetch(`${server.url}/v2/mf/delete/tags/list`)).json()).toEqual({ name: 'mf/delete', tags: [] });
+  });
+
+  it('a tag that moves leaves the old manifest reachable by digest', async () => {
+    const first = await pushImage(server.url, 'mf/move', 'latest');
+    const second = await pushImage(server.url, 'mf/move', 'latest');
+    expect((await fetch(`${server.url}/v2/mf/move/manifests/latest`)).headers.get('docker-content-digest')).toBe(second.digest);
+    expect((await fetch(`${server.url}/v2/mf/move/manifests/${first.digest}`)).status).toBe(200);
+  });
+
+  it('refuses to delete a blob that a manifest uses', async () => {
+    const image = await pushImage(server.url, 'mf/inuse', 'v1');
+    const response = await fetch(`${server.url}/v2/mf/inuse/blobs/${sha256(image.layers[0]!)}`, { method: 'DELETE' });
+    expect(response.status).toBe(405);
+    expect(await errorCode(response)).toBe('DENIED');
+    expect((await fetch(`${server.url}/v2/mf/inuse/blobs/${sha256(image.layers[0]!)}`, { method: 'HEAD' })).status).toBe(200);
+  });
+});
+
+describe('referrers', () => {
+  it('lists manifests whose subject is the digest, filtered by artifactType', async () => {
+    const subject = await pushImage(server.url, 'rf/app', 'v1');
+    const descriptor = { mediaType: OCI_MANIFEST, digest: subject.digest, size: subject.manifest.length };
+    const signature = await pushImage(server.url, 'rf/app', 'sig', { subject: descriptor, artifactType: 'application/vnd.example.signature' });
+    const sbom = await pushImage(server.url, 'rf/app', 'sbom', { subject: descriptor, artifactType: 'application/spdx+json' });
+    const put = await putManifest('rf/app', 'sig2', signature.manifest);
+    expect(put.headers.get('oci-subject')).toBe(subject.digest);
+
+    const all = await fetch(`${server.url}/v2/rf/app/referrers/${subject.digest}`);
+    expect(all.status).toBe(200);
+    expect(all.headers.get('content-type')).toBe(OCI_INDEX);
+    expect(all.headers.get('oci-filters-applied')).toBeNull();
+    const body = await all.json();
+    expect(body.schemaVersion).toBe(2);
+    expect(body.mediaType).toBe(OCI_INDEX);
+    expect(body.manifests.map((m: { digest: string }) => m.digest).sort()).toEqual([signature.digest, sbom.digest].sort());
+    expect(body.manifests.find((m: { digest: string }) => m.digest === sbom.digest)).toEqual({ mediaType: OCI_MANIFEST, digest: sbom.digest, size: sbom.manifest.length, artifactType: 'application/spdx+json' });
+
+    const filtered = await fetch(`${server.url}/v2/rf/app/referrers/${subject.digest}?artifactType=application/spdx%2Bjson`);
+    expect(filtered.headers.get('oci-filters-applied')).toBe('artifactType');
+    expect((await filtered.json()).manifests.map((m: { digest: string }) => m.digest)).toEqual([sbom.digest]);
+  });
+
+  it('answers an empty index for an unknown subject, and DIGEST_INVALID for a bad one', async () => {
+    const empty = await fetch(`${server.url}/v2/rf/app/referrers/${sha256('nothing')}`);
+    expect(empty.status).toBe(200);
+    expect(await empty.json()).toEqual({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] });
+    const bad = await fetch(`${server.url}/v2/rf/app/referrers/sha256:bad`);
+    expect(bad.status).toBe(400);
+    expect(await errorCode(bad)).toBe('DIGEST_INVALID');
+  });
+});
