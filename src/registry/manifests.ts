@@ -4,7 +4,7 @@
  */
 import { RegistryError } from '../oci/errors.js';
 import { digestOf, parseDigest, type Digest } from '../oci/digest.js';
-import { assertValidName, assertValidTag } from '../oci/names.js';
+import { assertValidName, assertValidTag, isValidTag } from '../oci/names.js';
 import { summarizeManifest, type Descriptor } from '../oci/manifest.js';
 import { REF_NAME, type Store } from '../storage/store.js';
 import { assertManifestSchema } from './manifest-schemas.js';
@@ -16,12 +16,18 @@ export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 /** A tag or a digest, as found in `/v2/<name>/manifests/<reference>`. */
 export type Reference = { tag: string; digest?: undefined } | { digest: Digest; tag?: undefined };
 
-export function parseReference(reference: string): Reference {
+/**
+ * Parses a tag or digest. A malformed digest is DIGEST_INVALID; a string that cannot be a tag is
+ * TAG_INVALID when pushing, but MANIFEST_UNKNOWN when reading or deleting: no such manifest can
+ * exist, and the conformance suite expects 404 there.
+ */
+export function parseReference(reference: string, purpose: 'push' | 'lookup'): Reference {
   if (reference.includes(':')) {
     const digest = parseDigest(reference);
     if (!digest) throw new RegistryError('DIGEST_INVALID', { digest: reference });
     return { digest };
   }
+  if (purpose === 'lookup' && !isValidTag(reference)) throw new RegistryError('MANIFEST_UNKNOWN', { tag: reference });
   assertValidTag(reference);
   return { tag: reference };
 }

@@ -47,3 +47,9 @@ export async function errorCode(response: Response): Promise<string | undefined>
   const body = (await response.json()) as { errors?: Array<{ code: string }> };
   return body.errors?.[0]?.code;
 }
+
+/** A response's JSON body, loosely typed for assertions. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function json(response: Response): Promise<any> {
+  return response.json();
+}

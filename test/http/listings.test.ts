@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBerth, type TestServer } from '../helpers/server.js';
-import { errorCode, pushImage } from '../helpers/registry-api.js';
+import { errorCode, json, pushImage } from '../helpers/registry-api.js';
 
 let server: TestServer;
 const TAGS = ['1.0', '1.1', '2.0', 'Latest', '_x', 'a', 'b'];
@@ -33,19 +33,19 @@ describe('GET /v2/<name>/tags/list', () => {
     for (let pages = 0; next && pages < 10; pages += 1) {
       const response = await fetch(`${server.url}${next}`);
       expect(response.status).toBe(200);
-      const body = await response.json();
+      const body = await json(response);
       expect(body.tags.length).toBeLessThanOrEqual(3);
       seen.push(...body.tags);
       const link = response.headers.get('link');
       next = link ? /^<([^>]+)>; rel="next"$/.exec(link)![1]! : '';
     }
     expect(seen).toEqual(sorted);
-    const after = await (await fetch(`${server.url}/v2/ls/app/tags/list?last=b&n=100`)).json();
+    const after = await json(await fetch(`${server.url}/v2/ls/app/tags/list?last=b&n=100`));
     expect(after.tags).toEqual(sorted.filter((tag) => tag > 'b'));
   });
 
   it('answers n=0 with no tags', async () => {
-    expect((await (await fetch(`${server.url}/v2/ls/app/tags/list?n=0`)).json()).tags).toEqual([]);
+    expect((await json(await fetch(`${server.url}/v2/ls/app/tags/list?n=0`))).tags).toEqual([]);
   });
 
   it.each(['n=-1', 'n=abc', 'n=1.5'])('refuses %s with PAGINATION_NUMBER_INVALID', async (query) => {
@@ -63,7 +63,7 @@ describe('GET /v2/<name>/tags/list', () => {
 
 describe('GET /v2/_catalog', () => {
   it('lists repositories sorted, nested names included', async () => {
-    const body = await (await fetch(`${server.url}/v2/_catalog`)).json();
+    const body = await json(await fetch(`${server.url}/v2/_catalog`));
     expect(body.repositories).toEqual(['ls/alpha', 'ls/alpha/nested', 'ls/app', 'ls/zeta']);
   });
 

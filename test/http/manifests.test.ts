@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBerth, type TestServer } from '../helpers/server.js';
-import { errorCode, pushBlob, pushImage, sha256 } from '../helpers/registry-api.js';
+import { errorCode, json, pushBlob, pushImage, sha256 } from '../helpers/registry-api.js';
 
 let server: TestServer;
 beforeAll(async () => {
@@ -62,9 +62,9 @@ describe('manifests', () => {
     const body = JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config, size: 2 }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256('nope'), size: 4 }] });
     const response = await putManifest('mf/missing', 'v1', body);
     expect(response.status).toBe(400);
-    const json = await response.json();
-    expect(json.errors[0].code).toBe('MANIFEST_BLOB_UNKNOWN');
-    expect(json.errors[0].detail.digests).toEqual([sha256('nope')]);
+    const answer = await json(response);
+    expect(answer.errors[0].code).toBe('MANIFEST_BLOB_UNKNOWN');
+    expect(answer.errors[0].detail.digests).toEqual([sha256('nope')]);
   });
 
   it('refuses an index whose child manifests are missing, and accepts it once they exist', async () => {
@@ -117,7 +117,8 @@ describe('manifests', () => {
     ['HEAD', 'mf/basic/manifests/nope', 404, undefined],
     ['GET', `mf/basic/manifests/sha256:${'0'.repeat(64)}`, 404, 'MANIFEST_UNKNOWN'],
     ['GET', 'mf/basic/manifests/sha256:xyz', 400, 'DIGEST_INVALID'],
-    ['GET', 'mf/basic/manifests/-bad', 400, 'MANIFEST_INVALID'],
+    ['GET', 'mf/basic/manifests/-bad', 404, 'MANIFEST_UNKNOWN'],
+    ['PUT', 'mf/basic/manifests/-bad', 400, 'MANIFEST_INVALID'],
     ['GET', 'Mf/basic/manifests/v1', 400, 'NAME_INVALID'],
     ['DELETE', 'mf/basic/manifests/nope', 404, 'MANIFEST_UNKNOWN'],
   ])('%s /v2/%s → %d %s', async (method, target, status, code) => {
@@ -168,7 +169,7 @@ describe('referrers', () => {
     expect(all.status).toBe(200);
     expect(all.headers.get('content-type')).toBe(OCI_INDEX);
     expect(all.headers.get('oci-filters-applied')).toBeNull();
-    const body = await all.json();
+    const body = await json(all);
     expect(body.schemaVersion).toBe(2);
     expect(body.mediaType).toBe(OCI_INDEX);
     expect(body.manifests.map((m: { digest: string }) => m.digest).sort()).toEqual([signature.digest, sbom.digest].sort());
@@ -176,7 +177,7 @@ describe('referrers', () => {
 
     const filtered = await fetch(`${server.url}/v2/rf/app/referrers/${subject.digest}?artifactType=application/spdx%2Bjson`);
     expect(filtered.headers.get('oci-filters-applied')).toBe('artifactType');
-    expect((await filtered.json()).manifests.map((m: { digest: string }) => m.digest)).toEqual([sbom.digest]);
+    expect((await json(filtered)).manifests.map((m: { digest: string }) => m.digest)).toEqual([sbom.digest]);
   });
 
   it('answers an empty index for an unknown subject, and DIGEST_INVALID for a bad one', async () => {

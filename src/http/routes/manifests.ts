@@ -18,18 +18,18 @@ export async function manifestRoutes(app: FastifyInstance): Promise<void> {
   const manifests = app.registry.manifests;
 
   app.get<ManifestRequest>('/v2/:name/manifests/:reference', { config: { action: 'read' } }, async (request, reply) => {
-    const { descriptor, bytes } = await manifests.get(request.params.name, parseReference(request.params.reference));
+    const { descriptor, bytes } = await manifests.get(request.params.name, parseReference(request.params.reference, 'lookup'));
     return describe(reply, { ...descriptor, size: bytes.length }).send(bytes);
   });
 
   app.head<ManifestRequest>('/v2/:name/manifests/:reference', { config: { action: 'read' } }, async (request, reply) => {
-    const descriptor = await manifests.head(request.params.name, parseReference(request.params.reference));
+    const descriptor = await manifests.head(request.params.name, parseReference(request.params.reference, 'lookup'));
     return describe(reply, descriptor).send();
   });
 
   app.put<ManifestRequest>('/v2/:name/manifests/:reference', { config: { action: 'create' } }, async (request, reply) => {
     const { name } = request.params;
-    const reference = parseReference(request.params.reference);
+    const reference = parseReference(request.params.reference, 'push');
     const bytes = await readBounded(request, MAX_MANIFEST_BYTES, 'MANIFEST_TOO_LARGE');
     const pushed = await manifests.put(name, reference, bytes, request.headers['content-type']);
     if (pushed.subject) reply.header('oci-subject', pushed.subject);
@@ -42,7 +42,7 @@ export async function manifestRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.delete<ManifestRequest>('/v2/:name/manifests/:reference', { config: { action: 'delete' } }, async (request, reply) => {
-    await manifests.delete(request.params.name, parseReference(request.params.reference));
+    await manifests.delete(request.params.name, parseReference(request.params.reference, 'lookup'));
     return reply.code(202).header('content-length', 0).send();
   });
 }

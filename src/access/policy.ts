@@ -1,0 +1,150 @@
+/**
+ * zot's `http.accessControl`, compiled once per config: `can(identity, action, repository)`.
+ *
+ * Semantics (zot pkg/api/authz.go, and ../shared/reference/zot.md §3):
+ * - Of the repository patterns (doublestar globs) that match, only the longest pattern string is
+ *   evaluated; ties go to the lexically first, so the choice never depends on key order.
+ * - Inside it, a grant from a user policy, a group policy, `defaultPolicy` (any authenticated
+ *   identity) or `anonymousPolicy` (anonymous requests only) allows the action.
+ * - Otherwise `adminPolicy` is checked; no match and not admin: denied.
+ * - With no accessControl at all, an authenticated identity may do everything; anonymous callers may
+ *   only when no authentication is configured (an open registry).
+ */
+import picomatch from 'picomatch';
+
+export const ACTIONS = ['read', 'create', 'update', 'delete', 'detectManifestCollision'] as const;
+export type Action = (typeof ACTIONS)[number];
+
+/** Who is asking. `username` undefined means anonymous. */
+export interface Identity {
+  readonly username?: string;
+  readonly groups: readonly string[];
+}
+
+export const ANONYMOUS: Identity = Object.freeze({ groups: Object.freeze([]) as readonly string[] });
+
+export interface PolicyConfig {
+  users?: string[];
+  groups?: string[];
+  actions?: string[];
+}
+
+export interface RepositoryRules {
+  policies?: PolicyConfig[];
+  defaultPolicy?: string[];
+  anonymousPolicy?: string[];
+}
+
+export interface AccessControlConfig {
+  groups?: Record<string, { users?: string[] }>;
+  repositories?: Record<string, RepositoryRules>;
+  adminPolicy?: PolicyConfig;
+  metrics?: { users?: string[]; anonymousPolicy?: string[] };
+}
+
+interface CompiledGrant {
+  users: ReadonlySet<string>;
+  groups: ReadonlySet<string>;
+  actions: ReadonlySet<string>;
+}
+
+interface CompiledPattern {
+  pattern: string;
+  matches: (repository: string) => boolean;
+  grants: CompiledGrant[];
+  defaultActions: ReadonlySet<string>;
+  anonymousActions: ReadonlySet<string>;
+}
+
+/** A glob that does not compile; `key` is the pattern as written in the config. */
+export class PatternError extends Error {
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function grant(policy: PolicyConfig | undefined): CompiledGrant {
+  return { users: new Set(policy?.users ?? []), groups: new Set(policy?.groups ?? []), actions: new Set(policy?.actions ?? []) };
+}
+
+function holds(compiled: CompiledGrant, identity: Identity, action: string): boolean {
+  if (identity.username === undefined || !compiled.actions.has(action)) return false;
+  return compiled.users.has(identity.username) || identity.groups.some((group) => compiled.groups.has(group));
+}
+
+export class AccessPolicy {
+  private readonly patterns: CompiledPattern[];
+  private readonly admin: CompiledGrant;
+  private readonly memberships: ReadonlyMap<string, string[]>;
+
+  private constructor(
+    private readonly config: AccessControlConfig | undefined,
+    private readonly authenticationConfigured: boolean,
+  ) {
+    this.patterns = Object.entries(config?.repositories ?? {})
+      .map(([pattern, rules]) => ({
+        pattern,
+        matches: compileGlob(pattern),
+        grants: (rules.policies ?? []).map(grant),
+        defaultActions: new Set(rules.defaultPolicy ?? []),
+        anonymousActions: new Set(rules.anonymousPolicy ?? []),
+      }))
+      .sort((a, b) => b.pattern.length - a.pattern.length || (a.pattern < b.pattern ? -1 : 1));
+    this.admin = grant(config?.adminPolicy);
+    const memberships = new Map<string, string[]>();
+    for (const [group, { users = [] }] of Object.entries(config?.groups ?? {})) {
+      for (const user of users) memberships.set(user, [...(memberships.get(user) ?? []), group]);
+    }
+    this.memberships = memberships;
+  }
+
+  static compile(config: AccessControlConfig | undefined, authenticationConfigured: boolean): AccessPolicy {
+    return new AccessPolicy(config, authenticationConfigured);
+  }
+
+  /** Whether every caller, signed in or not, may do everything (no auth configured). */
+  get open(): boolean {
+    return !this.authenticationConfigured;
+  }
+
+  /** Groups that `accessControl.groups` gives a user (for identities without groups of their own). */
+  groupsOf(username: string): string[] {
+    return this.memberships.get(username) ?? [];
+  }
+
+  /** Whether an anonymous caller may do anything anywhere: decides `GET /v2/` (zot's rule). */
+  get anonymousAllowedSomewhere(): boolean {
+    if (this.open) return true;
+    return this.patterns.some((pattern) => pattern.anonymousActions.size > 0);
+  }
+
+  /** The pattern whose rules decide `repository`, if any matches. */
+  governingPattern(repository: string): string | undefined {
+    return this.patterns.find((pattern) => pattern.matches(repository))?.pattern;
+  }
+
+  can(identity: Identity, action: Action, repository: string): boolean {
+    if (this.open) return true;
+    const authenticated = identity.username !== undefined;
+    if (!this.config) return authenticated;
+    const governing = this.patterns.find((pattern) => pattern.matches(repository));
+    if (governing) {
+      if (governing.grants.some((compiled) => holds(compiled, identity, action))) return true;
+      if (authenticated && governing.defaultActions.has(action)) return true;
+      if (!authenticated && governing.anonymousActions.has(action)) return true;
+    }
+    return holds(this.admin, identity, action);
+  }
+}
+
+/** doublestar semantics: `*` within one path segment, `**` across segments. */
+function compileGlob(pattern: string): (repository: string) => boolean {
+  try {
+    return picomatch(pattern, { dot: true, strictBrackets: true, nobrace: false });
+  } catch (error) {
+    throw new PatternError(pattern, (error as Error).message);
+  }
+}
