@@ -4,10 +4,10 @@
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { BerthConfig } from './config/config.js';
-import { assertValidName } from './oci/names.js';
 import { FsStore } from './storage/fs-store.js';
 import { Registry } from './registry/registry.js';
-import { requireDeclaredAccess } from './http/access.js';
+import { enforceAccess, requireDeclaredAccess } from './http/access.js';
+import { Security } from './auth/security.js';
 import { installErrorHandling } from './http/errors.js';
 import { registryPlugin } from './http/registry-plugin.js';
 import { rewriteRegistryUrl } from './http/rewrite-url.js';
@@ -48,15 +48,16 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
 
-  installErrorHandling(app);
+  const security = await Security.create(config, {
+    info: (message) => app.log.info(message),
+    error: (message) => app.log.error(message),
+  });
+  app.addHook('onClose', async () => security.close());
+  installErrorHandling(app, () => security);
   requireDeclaredAccess(app);
+  enforceAccess(app, () => security);
   app.addHook('onRequest', async (_request, reply) => {
     reply.header('docker-distribution-api-version', 'registry/2.0');
-  });
-  // One check of the repository name for every /v2/<name>/... route, before any handler runs.
-  app.addHook('preValidation', async (request) => {
-    const name = (request.params as { name?: string } | undefined)?.name;
-    if (name !== undefined) assertValidName(name);
   });
 
   const registry = new Registry(new FsStore(config.storage.rootDirectory));

@@ -28,6 +28,8 @@ async function serve(file: string): Promise<void> {
       process.exit(1);
     }, 10_000);
     timer.unref();
+    // Idle keep-alive sockets are closed at once; busy ones get a few seconds to finish.
+    setTimeout(() => app.server.closeAllConnections(), 5_000).unref();
     app.close().then(
       () => process.exit(0),
       (error: unknown) => {

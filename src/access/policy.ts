@@ -10,7 +10,8 @@
  * - With no accessControl at all, an authenticated identity may do everything; anonymous callers may
  *   only when no authentication is configured (an open registry).
  */
-import picomatch from 'picomatch';
+import type { AccessControlConfig, PolicyConfig } from '../config/config.js';
+import { compileRepositoryGlob } from '../config/repository-glob.js';
 
 export const ACTIONS = ['read', 'create', 'update', 'delete', 'detectManifestCollision'] as const;
 export type Action = (typeof ACTIONS)[number];
@@ -23,24 +24,7 @@ export interface Identity {
 
 export const ANONYMOUS: Identity = Object.freeze({ groups: Object.freeze([]) as readonly string[] });
 
-export interface PolicyConfig {
-  users?: string[];
-  groups?: string[];
-  actions?: string[];
-}
-
-export interface RepositoryRules {
-  policies?: PolicyConfig[];
-  defaultPolicy?: string[];
-  anonymousPolicy?: string[];
-}
-
-export interface AccessControlConfig {
-  groups?: Record<string, { users?: string[] }>;
-  repositories?: Record<string, RepositoryRules>;
-  adminPolicy?: PolicyConfig;
-  metrics?: { users?: string[]; anonymousPolicy?: string[] };
-}
+export type { AccessControlConfig, PolicyConfig };
 
 interface CompiledGrant {
   users: ReadonlySet<string>;
@@ -54,16 +38,6 @@ interface CompiledPattern {
   grants: CompiledGrant[];
   defaultActions: ReadonlySet<string>;
   anonymousActions: ReadonlySet<string>;
-}
-
-/** A glob that does not compile; `key` is the pattern as written in the config. */
-export class PatternError extends Error {
-  constructor(
-    readonly key: string,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 function grant(policy: PolicyConfig | undefined): CompiledGrant {
@@ -87,7 +61,7 @@ export class AccessPolicy {
     this.patterns = Object.entries(config?.repositories ?? {})
       .map(([pattern, rules]) => ({
         pattern,
-        matches: compileGlob(pattern),
+        matches: compileRepositoryGlob(pattern),
         grants: (rules.policies ?? []).map(grant),
         defaultActions: new Set(rules.defaultPolicy ?? []),
         anonymousActions: new Set(rules.anonymousPolicy ?? []),
@@ -127,9 +101,12 @@ export class AccessPolicy {
   }
 
   can(identity: Identity, action: Action, repository: string): boolean {
-    if (this.open) return true;
     const authenticated = identity.username !== undefined;
-    if (!this.config) return authenticated;
+    // detectManifestCollision changes behaviour rather than granting: only an explicit grant holds it.
+    if (action !== 'detectManifestCollision') {
+      if (this.open) return true;
+      if (!this.config) return authenticated;
+    }
     const governing = this.patterns.find((pattern) => pattern.matches(repository));
     if (governing) {
       if (governing.grants.some((compiled) => holds(compiled, identity, action))) return true;
@@ -137,14 +114,5 @@ export class AccessPolicy {
       if (!authenticated && governing.anonymousActions.has(action)) return true;
     }
     return holds(this.admin, identity, action);
-  }
-}
-
-/** doublestar semantics: `*` within one path segment, `**` across segments. */
-function compileGlob(pattern: string): (repository: string) => boolean {
-  try {
-    return picomatch(pattern, { dot: true, strictBrackets: true, nobrace: false });
-  } catch (error) {
-    throw new PatternError(pattern, (error as Error).message);
   }
 }

@@ -10,6 +10,33 @@ export interface StorageConfig {
   gcIntervalMs: number;
 }
 
+export interface PolicyConfig {
+  users?: string[];
+  groups?: string[];
+  actions?: string[];
+}
+
+export interface RepositoryRules {
+  policies?: PolicyConfig[];
+  defaultPolicy?: string[];
+  anonymousPolicy?: string[];
+}
+
+/** zot's `http.accessControl`, as written (keys normalised). */
+export interface AccessControlConfig {
+  groups?: Record<string, { users?: string[] }>;
+  repositories?: Record<string, RepositoryRules>;
+  adminPolicy?: PolicyConfig;
+  metrics?: { users?: string[]; anonymousPolicy?: string[] };
+}
+
+export interface AuthConfig {
+  /** Waited before answering failed credentials (zot's `failDelay`, seconds). */
+  failDelayMs: number;
+  /** Absolute path of the htpasswd file, when Basic auth against it is on. */
+  htpasswdPath?: string;
+}
+
 export interface HttpConfig {
   address: string;
   port: number;
@@ -17,6 +44,8 @@ export interface HttpConfig {
   realm: string;
   readTimeoutMs: number;
   writeTimeoutMs: number;
+  auth: AuthConfig;
+  accessControl?: AccessControlConfig;
 }
 
 export interface BerthConfig {

@@ -11,6 +11,7 @@ import addFormatsModule from 'ajv-formats';
 import { ConfigError, DIST_SPEC_VERSION, type BerthConfig, type LogLevel } from './config.js';
 import { parseDuration } from './duration.js';
 import { normalizeKeys, type JsonSchema } from './normalize-keys.js';
+import { compileRepositoryGlob } from './repository-glob.js';
 
 const SCHEMA_PATH = new URL('../../schemas/config.schema.json', import.meta.url);
 const schema = JSON.parse(readFileSync(SCHEMA_PATH, 'utf8')) as JsonSchema;
@@ -26,9 +27,9 @@ const HOUR_MS = 3_600_000;
  * Keys zot knows whose effect Berth does not provide yet, and which change who gets in or where data
  * goes: running without them would be unsafe, so they are refused rather than ignored.
  */
-const REFUSED = ['/http/auth', '/http/accessControl', '/http/tls', '/storage/storageDriver', '/storage/cacheDriver', '/storage/subPaths', '/cluster'];
+const REFUSED = ['/http/auth/ldap', '/http/auth/bearer', '/http/auth/openid', '/http/auth/apikey', '/http/auth/mtls', '/http/auth/sessionDriver', '/http/auth/sessionKeysFile', '/http/tls', '/storage/storageDriver', '/storage/cacheDriver', '/storage/subPaths', '/cluster'];
 /** Keys that only tune features Berth lacks: accepted, with one warning each. */
-const IGNORED = ['/storage/retention', '/storage/gcTimeWindow', '/storage/remoteCache', '/storage/redirectBlobURL', '/storage/maxRepos', '/storage/fastRestart', '/http/allowOrigin', '/http/ratelimit', '/scheduler', '/extensions', '/log/audit'];
+const IGNORED = ['/storage/retention', '/storage/gcTimeWindow', '/storage/remoteCache', '/storage/redirectBlobURL', '/storage/maxRepos', '/storage/fastRestart', '/http/allowOrigin', '/http/ratelimit', '/scheduler', '/extensions', '/log/audit', '/http/auth/secureSession', '/http/accessControl/metrics'];
 
 function pointerGet(document: unknown, pointer: string): unknown {
   let node = document;
@@ -77,6 +78,8 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
   if (refused.length > 0) {
     throw new ConfigError(refused.map((pointer) => `${file}: ${pointer}: not supported by Berth yet; remove it or use zot`));
   }
+  const semantic = checkAccessControl(normalized, file);
+  if (semantic.length > 0) throw new ConfigError(semantic);
   const warnings = IGNORED.filter((pointer) => pointerGet(normalized, pointer) !== undefined).map(
     (pointer) => `${file}: ${pointer}: accepted but has no effect in Berth yet`,
   );
@@ -107,6 +110,11 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
       realm: http.realm || 'Authorization Required',
       readTimeoutMs: duration(http.readTimeout, 60_000),
       writeTimeoutMs: duration(http.writeTimeout, 60_000),
+      auth: {
+        failDelayMs: (http.auth?.failDelay ?? 0) * 1000,
+        ...(http.auth?.htpasswd ? { htpasswdPath: path.resolve(http.auth.htpasswd.path) } : {}),
+      },
+      ...(http.accessControl ? { accessControl: http.accessControl } : {}),
       ...(http.externalUrl ? { externalUrl: String(http.externalUrl).replace(/\/+$/, '') } : {}),
     },
     log: {
@@ -117,6 +125,38 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
     warnings,
   };
   return deepFreeze(config);
+}
+
+/**
+ * What the schema cannot say about accessControl: globs must compile, CEL `conditions` cannot be
+ * honoured (ignoring them would grant more than the operator wrote), and rules for signed-in users
+ * need a way to sign in (zot refuses that config too).
+ */
+function checkAccessControl(document: Record<string, any>, file: string): string[] {
+  const accessControl = document.http?.accessControl;
+  if (!accessControl) return [];
+  const problems: string[] = [];
+  const repositories: Record<string, any> = accessControl.repositories ?? {};
+  let needsAuthentication = accessControl.adminPolicy !== undefined || accessControl.groups !== undefined;
+  for (const [pattern, rules] of Object.entries(repositories)) {
+    const where = `${file}: /http/accessControl/repositories/${pattern.replaceAll('~', '~0').replaceAll('/', '~1')}`;
+    try {
+      compileRepositoryGlob(pattern);
+    } catch (error) {
+      problems.push(`${where}: the pattern does not compile: ${(error as Error).message}`);
+    }
+    (rules.policies ?? []).forEach((policy: Record<string, unknown>, i: number) => {
+      if (policy.conditions !== undefined) problems.push(`${where}/policies/${i}/conditions: not supported by Berth (CEL conditions)`);
+    });
+    if ((rules.policies ?? []).length > 0 || (rules.defaultPolicy ?? []).length > 0) needsAuthentication = true;
+  }
+  if (accessControl.adminPolicy?.conditions !== undefined) {
+    problems.push(`${file}: /http/accessControl/adminPolicy/conditions: not supported by Berth (CEL conditions)`);
+  }
+  if (needsAuthentication && !document.http?.auth?.htpasswd) {
+    problems.push(`${file}: /http/accessControl: rules for signed-in users need authentication; configure /http/auth/htpasswd`);
+  }
+  return problems;
 }
 
 /** Reads and validates `file`; every failure names the file. */

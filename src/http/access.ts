@@ -1,15 +1,40 @@
 /**
- * Every /v2 route declares the access it needs in its route config; nothing is left to a handler.
- * `read`, `create`, `update` and `delete` are zot's accessControl actions; `none` marks the
- * endpoints every caller may reach (`GET /v2/`), `catalog` the listing filtered per repository.
+ * Authorization is declared, and enforced in one place. Every /v2 route names in its config the
+ * action it needs; the hook below authenticates the caller, then allows, challenges (401) or denies
+ * (403) before any handler runs. A route that declares nothing cannot be registered.
+ *
+ * - `read`, `create`, `delete`: zot's actions on the repository named by the route's `:name`.
+ * - `none`: any caller (`GET /v2/`, which still challenges when nothing is open to anonymous).
+ * - `catalog`: any caller who may read somewhere; the route filters with `request.access.can`.
+ * - `permits`: actions whose verdict the route needs as a value (`update` when a push moves a
+ *   tag, `detectManifestCollision` on delete); decided here, used there.
+ * - `readFrom`: a query parameter naming another repository that the caller must be able to read
+ *   for it to be used (the source of a cross-repository mount); otherwise it is dropped.
  */
-import type { FastifyInstance, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import { ANONYMOUS, type Action, type Identity } from '../access/policy.js';
+import { RegistryError } from '../oci/errors.js';
+import { assertValidName, isValidName } from '../oci/names.js';
+import type { Security } from '../auth/security.js';
 
-export type Action = 'none' | 'catalog' | 'read' | 'create' | 'delete';
+export type RouteAction = 'none' | 'catalog' | 'read' | 'create' | 'delete';
+
+export interface RouteAccess {
+  identity: Identity;
+  /** Asks the policy in force for this request. */
+  can(action: Action, repository: string): boolean;
+  /** Verdicts for the route's declared `permits`, on its repository. */
+  permits: Partial<Record<Action, boolean>>;
+}
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    action?: Action;
+    action?: RouteAction;
+    permits?: Action[];
+    readFrom?: string;
+  }
+  interface FastifyRequest {
+    access: RouteAccess;
   }
 }
 
@@ -17,7 +42,55 @@ declare module 'fastify' {
 export function requireDeclaredAccess(app: FastifyInstance): void {
   app.addHook('onRoute', (route: RouteOptions) => {
     if (!route.url.startsWith('/v2')) return;
-    const action = (route.config as { action?: Action } | undefined)?.action;
+    const action = (route.config as { action?: RouteAction } | undefined)?.action;
     if (action === undefined) throw new Error(`route ${String(route.method)} ${route.url} declares no action`);
   });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** 401 for a caller who could still sign in, 403 for one who has. */
+function refuse(identity: Identity, detail: unknown): RegistryError {
+  return new RegistryError(identity.username === undefined ? 'UNAUTHORIZED' : 'DENIED', detail);
+}
+
+export function enforceAccess(app: FastifyInstance, security: () => Security): void {
+  app.decorateRequest('access', null as unknown as RouteAccess);
+
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    const config = request.routeOptions.config;
+    if (config?.action === undefined) return;
+    const current = security();
+    const { policy } = current;
+    const authentication = await current.authenticator.authenticate(request.headers.authorization);
+    if (authentication.kind === 'rejected') {
+      if (current.failDelayMs > 0) await sleep(current.failDelayMs);
+      throw new RegistryError('UNAUTHORIZED', authentication.reason);
+    }
+    const identity = authentication.kind === 'identity' ? authentication.identity : ANONYMOUS;
+    const can = (action: Action, repository: string) => policy.can(identity, action, repository);
+    request.access = { identity, can, permits: {} };
+    reply.header('cache-control', 'no-store');
+
+    const name = (request.params as { name?: string }).name;
+    switch (config.action) {
+      case 'none':
+      case 'catalog':
+        if (identity.username === undefined && !policy.anonymousAllowedSomewhere) throw refuse(identity, 'sign in to use this registry');
+        return;
+      default: {
+        if (name === undefined) throw new Error(`route ${request.routeOptions.url} needs :name for ${config.action}`);
+        assertValidName(name);
+        if (!can(config.action, name)) throw refuse(identity, { name, action: config.action });
+        for (const action of config.permits ?? []) request.access.permits[action] = can(action, name);
+        if (config.readFrom !== undefined) dropUnreadableSource(request, config.readFrom, can);
+      }
+    }
+  });
+}
+
+function dropUnreadableSource(request: FastifyRequest, parameter: string, can: RouteAccess['can']): void {
+  const query = request.query as Record<string, unknown>;
+  const source = query[parameter];
+  if (typeof source === 'string' && isValidName(source) && !can('read', source)) delete query[parameter];
 }

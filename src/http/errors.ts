@@ -20,9 +20,18 @@ function toRegistryError(error: FastifyError & { code?: string }, invalidRequest
   return undefined;
 }
 
-export function installErrorHandling(app: FastifyInstance): void {
+/** What the error handler needs to know of authentication: the Basic challenge's realm. */
+export interface ChallengeSource {
+  realm: string;
+}
+
+export function installErrorHandling(app: FastifyInstance, challenge: () => ChallengeSource): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const known = toRegistryError(error, request.routeOptions.config?.invalidRequest);
+    let known = toRegistryError(error, request.routeOptions.config?.invalidRequest);
+    // A refusal of an anonymous caller is a challenge: they may still sign in (zot answers so too).
+    if (known?.key === 'DENIED' && request.access && request.access.identity.username === undefined) {
+      known = new RegistryError('UNAUTHORIZED', known.detail);
+    }
     if (reply.raw.headersSent || request.raw.socket?.destroyed !== false) {
       request.log.info({ err: error }, 'request ended before a response could be sent');
       return;
@@ -31,6 +40,7 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
     // An unread request body would otherwise be left on a keep-alive connection.
     if (!request.raw.readableEnded) reply.header('connection', 'close');
+    if (answer.status === 401) reply.header('www-authenticate', `Basic realm="${challenge().realm.replaceAll('"', '')}"`);
     return reply.code(answer.status).type('application/json').send(answer.toBody());
   });
 

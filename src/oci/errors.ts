@@ -14,6 +14,7 @@ export const ERROR_TABLE = {
   MANIFEST_BLOB_UNKNOWN: { code: 'MANIFEST_BLOB_UNKNOWN', status: 400, message: 'manifest references a manifest or blob unknown to registry' },
   MANIFEST_INVALID: { code: 'MANIFEST_INVALID', status: 400, message: 'manifest invalid' },
   MANIFEST_TOO_LARGE: { code: 'SIZE_INVALID', status: 413, message: 'manifest exceeds the size limit' },
+  MANIFEST_CONFLICT: { code: 'DENIED', status: 409, message: 'several tags point to this manifest; delete them by tag' },
   MANIFEST_UNKNOWN: { code: 'MANIFEST_UNKNOWN', status: 404, message: 'manifest unknown to registry' },
   NAME_INVALID: { code: 'NAME_INVALID', status: 400, message: 'invalid repository name' },
   NAME_UNKNOWN: { code: 'NAME_UNKNOWN', status: 404, message: 'repository name not known to registry' },

@@ -49,8 +49,9 @@ export class ListingService {
     return paginate(await this.catalog.tags(name), n, last);
   }
 
-  async repositories(n?: number, last?: string): Promise<Page> {
-    return paginate(await this.store.listRepositories(), n, last);
+  /** Repositories for which `visible` holds (the caller's read permission), paginated. */
+  async repositories(n: number | undefined, last: string | undefined, visible: (name: string) => boolean): Promise<Page> {
+    return paginate((await this.store.listRepositories()).filter(visible), n, last);
   }
 
   /** An OCI index of the manifests whose `subject` is `digest`; empty when there are none. */

@@ -54,7 +54,11 @@ export class ManifestService {
     return { descriptor, bytes };
   }
 
-  async put(name: string, reference: Reference, bytes: Buffer, contentType: string | undefined): Promise<PushResult> {
+  /**
+   * Stores a manifest. `mayMoveTag` is the caller's `update` permission: pointing an existing tag at
+   * other content needs it, which is known only here, under the repository's lock (fails closed).
+   */
+  async put(name: string, reference: Reference, bytes: Buffer, contentType: string | undefined, { mayMoveTag }: { mayMoveTag: boolean }): Promise<PushResult> {
     assertValidName(name);
     if (bytes.length > MAX_MANIFEST_BYTES) throw new RegistryError('MANIFEST_TOO_LARGE', { limit: MAX_MANIFEST_BYTES });
     const digest = digestOf(bytes, reference.digest?.algorithm ?? 'sha256');
@@ -76,6 +80,7 @@ export class ManifestService {
       }
       const tag = reference.tag;
       const moved = index.manifests.find((existing) => existing.annotations?.[REF_NAME] === tag);
+      if (moved && moved.digest !== digest.value && !mayMoveTag) throw new RegistryError('DENIED', { name, tag, action: 'update' });
       index.manifests = index.manifests.filter(
         (existing) => existing.annotations?.[REF_NAME] !== tag && !(existing.digest === digest.value && existing.annotations?.[REF_NAME] === undefined),
       );
@@ -95,12 +100,17 @@ export class ManifestService {
     if (missing.length > 0) throw new RegistryError('MANIFEST_BLOB_UNKNOWN', { digests: missing.map((digest) => digest.value) });
   }
 
-  /** By tag: removes only the tag. By digest: removes the manifest and every tag that points to it. */
-  async delete(name: string, reference: Reference): Promise<void> {
+  /**
+   * By tag: removes only the tag. By digest: removes the manifest and every tag that points to it,
+   * unless `detectCollision` (zot's detectManifestCollision) asks to refuse when several tags do.
+   */
+  async delete(name: string, reference: Reference, { detectCollision }: { detectCollision: boolean }): Promise<void> {
     assertValidName(name);
     await this.catalog.resolve(name, reference.digest ?? reference.tag);
     await this.store.updateIndex(name, (index) => {
       if (reference.digest) {
+        const tags = index.manifests.filter((entry) => entry.digest === reference.digest.value && entry.annotations?.[REF_NAME] !== undefined);
+        if (detectCollision && tags.length > 1) throw new RegistryError('MANIFEST_CONFLICT', { digest: reference.digest.value, tags: tags.map((entry) => entry.annotations![REF_NAME]) });
         const before = index.manifests.length;
         index.manifests = index.manifests.filter((entry) => entry.digest !== reference.digest.value);
         if (index.manifests.length === before) throw new RegistryError('MANIFEST_UNKNOWN', { digest: reference.digest.value });

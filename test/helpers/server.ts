@@ -50,7 +50,10 @@ export async function startBerth(options: StartOptions = {}): Promise<TestServer
     root,
     app,
     async close() {
-      await app.close();
+      // Tests end abruptly: do not wait for clients' keep-alive sockets to time out.
+      const closing = app.close();
+      app.server.closeAllConnections();
+      await closing;
       if (!options.root) await rm(root, { recursive: true, force: true });
     },
   };

@@ -1,6 +1,7 @@
 /**
- * Dependencies flow one way (CONVENTIONS.md): main → app → http → {registry, storage, config, oci};
- * registry → {storage, oci}; storage → oci; oci → node: only; only http/ and app.ts import fastify.
+ * Dependencies flow one way (CONVENTIONS.md): main → app → http → {auth, access, registry, storage, config, oci};
+ * auth → {access, config, oci}; access → config; registry → {storage, oci}; storage → oci;
+ * oci → node: only; only http/ and app.ts import fastify.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -10,13 +11,17 @@ const ALLOWED: Record<string, string[]> = {
   oci: ['oci'],
   storage: ['storage', 'oci'],
   config: ['config'],
+  access: ['access', 'config'],
+  auth: ['auth', 'access', 'config', 'oci'],
   registry: ['registry', 'storage', 'oci'],
-  http: ['http', 'registry', 'storage', 'oci', 'config'],
+  http: ['http', 'registry', 'storage', 'oci', 'config', 'auth', 'access'],
 };
 const PACKAGES_ALLOWED: Record<string, RegExp> = {
   oci: /^$/,
   storage: /^$/,
-  config: /^(ajv|ajv-formats)$/,
+  config: /^(ajv|ajv-formats|picomatch)$/,
+  access: /^$/,
+  auth: /^bcryptjs$/,
   registry: /^(ajv|ajv-formats)$/,
   http: /^(fastify|fastify-plugin)$/,
 };

@@ -1,4 +1,4 @@
-/** `GET /v2/_catalog`: repository names, sorted, with `n` / `last` pagination. */
+/** `GET /v2/_catalog`: the repositories the caller may read, sorted, with `n` / `last` pagination. */
 import type { FastifyInstance } from 'fastify';
 import { listingQuerySchema, nextLink, type ListingQuery } from './listing-query.js';
 
@@ -8,7 +8,7 @@ export async function catalogRoutes(app: FastifyInstance): Promise<void> {
     { schema: { querystring: listingQuerySchema }, config: { action: 'catalog', invalidRequest: 'PAGINATION_NUMBER_INVALID' } },
     async (request, reply) => {
       const { n, last } = request.query;
-      const page = await app.registry.listings.repositories(n, last);
+      const page = await app.registry.listings.repositories(n, last, (name) => request.access.can('read', name));
       const link = nextLink('/v2/_catalog', page, n);
       if (link) reply.header('link', link);
       return reply.type('application/json').send({ repositories: page.items });

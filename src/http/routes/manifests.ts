@@ -27,11 +27,11 @@ export async function manifestRoutes(app: FastifyInstance): Promise<void> {
     return describe(reply, descriptor).send();
   });
 
-  app.put<ManifestRequest>('/v2/:name/manifests/:reference', { config: { action: 'create' } }, async (request, reply) => {
+  app.put<ManifestRequest>('/v2/:name/manifests/:reference', { config: { action: 'create', permits: ['update'] } }, async (request, reply) => {
     const { name } = request.params;
     const reference = parseReference(request.params.reference, 'push');
     const bytes = await readBounded(request, MAX_MANIFEST_BYTES, 'MANIFEST_TOO_LARGE');
-    const pushed = await manifests.put(name, reference, bytes, request.headers['content-type']);
+    const pushed = await manifests.put(name, reference, bytes, request.headers['content-type'], { mayMoveTag: request.access.permits.update === true });
     if (pushed.subject) reply.header('oci-subject', pushed.subject);
     return reply
       .code(201)
@@ -41,8 +41,9 @@ export async function manifestRoutes(app: FastifyInstance): Promise<void> {
       .send();
   });
 
-  app.delete<ManifestRequest>('/v2/:name/manifests/:reference', { config: { action: 'delete' } }, async (request, reply) => {
-    await manifests.delete(request.params.name, parseReference(request.params.reference, 'lookup'));
+  app.delete<ManifestRequest>('/v2/:name/manifests/:reference', { config: { action: 'delete', permits: ['detectManifestCollision'] } }, async (request, reply) => {
+    const detectCollision = request.access.permits.detectManifestCollision === true;
+    await manifests.delete(request.params.name, parseReference(request.params.reference, 'lookup'), { detectCollision });
     return reply.code(202).header('content-length', 0).send();
   });
 }

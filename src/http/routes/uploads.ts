@@ -34,7 +34,7 @@ export async function uploadRoutes(app: FastifyInstance): Promise<void> {
 
   app.post<StartRequest>(
     '/v2/:name/blobs/uploads/',
-    { schema: { querystring: stringQuery('digest', 'mount', 'from') }, config: { action: 'create' } },
+    { schema: { querystring: stringQuery('digest', 'mount', 'from') }, config: { action: 'create', readFrom: 'from' } },
     async (request, reply) => {
       const { name } = request.params;
       const { digest, mount, from } = request.query;

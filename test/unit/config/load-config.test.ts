@@ -75,7 +75,7 @@ describe('loadConfig', () => {
   });
 
   it('refuses keys whose absence would change security or where data goes', () => {
-    expect(() => buildConfig({ storage: { rootDirectory: '/x' }, http: { auth: { htpasswd: { path: '/h' } } } }, 'f.json')).toThrow(/\/http\/auth: not supported by Berth yet/);
+    expect(() => buildConfig({ storage: { rootDirectory: '/x' }, http: { auth: { ldap: { address: 'ldap.example.org' } } } }, 'f.json')).toThrow(/\/http\/auth\/ldap: not supported by Berth yet/);
   });
 
   it('warns about keys that only tune features Berth lacks', () => {
