@@ -4,11 +4,12 @@
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { BerthConfig } from './config/config.js';
+import { watchConfig } from './config/watch-config.js';
 import { FsStore } from './storage/fs-store.js';
 import { Registry } from './registry/registry.js';
 import { enforceAccess, requireDeclaredAccess } from './http/access.js';
 import { Security } from './auth/security.js';
-import { installErrorHandling } from './http/errors.js';
+import { answerClientError, installErrorHandling } from './http/errors.js';
 import { registryPlugin } from './http/registry-plugin.js';
 import { rewriteRegistryUrl } from './http/rewrite-url.js';
 import { baseRoutes } from './http/routes/base.js';
@@ -22,7 +23,24 @@ import { uploadRoutes } from './http/routes/uploads.js';
 export interface BuildOptions {
   /** Overrides the logger built from `config.log` (tests pass `false`). */
   logger?: FastifyServerOptions['logger'];
+  /** Follow the config file and apply changes live (on by default; `app.reloadConfig()` forces one). */
+  watchConfig?: boolean;
 }
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Re-reads the config file and applies what can change live (SIGHUP does this). */
+    reloadConfig(): Promise<void>;
+  }
+}
+
+/** Settings that are read once at start; a change is logged as needing a restart. */
+const RESTART_ONLY: Array<[string, (config: BerthConfig) => unknown]> = [
+  ['http.address', (config) => config.http.address],
+  ['http.port', (config) => config.http.port],
+  ['storage.rootDirectory', (config) => config.storage.rootDirectory],
+  ['http.externalUrl', (config) => config.http.externalUrl],
+];
 
 function loggerFor(config: BerthConfig): FastifyServerOptions['logger'] {
   return {
@@ -40,6 +58,7 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
     requestTimeout: 0,
     return503OnClosing: true,
     exposeHeadRoutes: false,
+    clientErrorHandler: answerClientError,
     routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 1024 },
   });
   for (const warning of config.warnings) app.log.warn(warning);
@@ -69,6 +88,21 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   await app.register(blobRoutes);
   await app.register(uploadRoutes);
   await app.register(referrerRoutes);
+
+  let running = config;
+  const applyConfig = async (next: BerthConfig) => {
+    await security.apply(next);
+    app.log.level = next.log.level;
+    for (const [key, read] of RESTART_ONLY) {
+      if (read(next) !== read(running)) app.log.warn(`${next.file}: ${key} changed; it takes effect after a restart`);
+    }
+    running = next;
+    app.log.info(`${next.file}: configuration reloaded`);
+  };
+  const reportInvalid = (problems: string[]) => app.log.error({ problems }, 'the changed configuration is invalid; keeping the running one');
+  const watcher = watchConfig(config.file, options.watchConfig !== false, applyConfig, reportInvalid);
+  app.decorate('reloadConfig', watcher.reload);
+  app.addHook('onClose', async () => watcher.close());
 
   app.server.headersTimeout = config.http.readTimeoutMs;
   return app;

@@ -7,12 +7,16 @@ import { mkdir } from 'node:fs/promises';
 import { buildApp } from './app.js';
 import { ConfigError } from './config/config.js';
 import { loadConfig } from './config/load-config.js';
+import { loadHtpasswd } from './auth/htpasswd.js';
+import { printHtpasswdLine } from './auth/htpasswd-command.js';
 
-const USAGE = `usage: berth <command> <config>
+const USAGE = `usage: berth <command> <argument>
 
 commands:
-  serve <config>    run the registry with a zot.json config
-  verify <config>   check a config; exit 0 when it loads, 1 with the reasons when not`;
+  serve <config>    run the registry with a zot.json config (SIGHUP reloads it)
+  verify <config>   check a config and the files it names; exit 0 when they load, 1 with the reasons
+  htpasswd <user>   print an htpasswd line (bcrypt) for <user>; the password is read from standard
+                    input, or asked for twice on a terminal`;
 
 async function serve(file: string): Promise<void> {
   const config = await loadConfig(file);
@@ -40,11 +44,13 @@ async function serve(file: string): Promise<void> {
   };
   process.on('SIGINT', close);
   process.on('SIGTERM', close);
+  process.on('SIGHUP', () => void app.reloadConfig());
   await app.listen({ host: config.http.address, port: config.http.port });
 }
 
 async function verify(file: string): Promise<void> {
   const config = await loadConfig(file);
+  if (config.http.auth.htpasswdPath) await loadHtpasswd(config.http.auth.htpasswdPath);
   for (const warning of config.warnings) console.warn(`warning: ${warning}`);
   console.log(`${config.file}: ok`);
 }
@@ -55,9 +61,11 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return command === undefined ? 1 : 0;
   }
-  if ((command === 'serve' || command === 'verify') && file !== undefined && rest.length === 0) {
+  const commands: Record<string, (argument: string) => Promise<void>> = { serve, verify, htpasswd: printHtpasswdLine };
+  const run = commands[command];
+  if (run && file !== undefined && rest.length === 0) {
     try {
-      await (command === 'serve' ? serve(file) : verify(file));
+      await run(file);
       return 0;
     } catch (error) {
       if (error instanceof ConfigError) {
@@ -76,7 +84,7 @@ main(process.argv.slice(2)).then(
     if (code !== 0) process.exitCode = code;
   },
   (error: unknown) => {
-    console.error(error);
+    console.error(`berth: ${error instanceof Error ? error.message : String(error)}`);
     process.exitCode = 1;
   },
 );

@@ -8,7 +8,8 @@
  *   identity) or `anonymousPolicy` (anonymous requests only) allows the action.
  * - Otherwise `adminPolicy` is checked; no match and not admin: denied.
  * - With no accessControl at all, an authenticated identity may do everything; anonymous callers may
- *   only when no authentication is configured (an open registry).
+ *   only when no authentication is configured either (an open registry). accessControl with only
+ *   anonymous rules and no authentication is a public registry limited to those rules.
  */
 import type { AccessControlConfig, PolicyConfig } from '../config/config.js';
 import { compileRepositoryGlob } from '../config/repository-glob.js';
@@ -79,9 +80,9 @@ export class AccessPolicy {
     return new AccessPolicy(config, authenticationConfigured);
   }
 
-  /** Whether every caller, signed in or not, may do everything (no auth configured). */
+  /** Whether every caller may do everything: no authentication and no accessControl configured. */
   get open(): boolean {
-    return !this.authenticationConfigured;
+    return !this.authenticationConfigured && this.config === undefined;
   }
 
   /** Groups that `accessControl.groups` gives a user (for identities without groups of their own). */

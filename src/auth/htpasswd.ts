@@ -6,14 +6,41 @@
 import { readFile } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import bcrypt from 'bcryptjs';
+import { ConfigError } from '../config/config.js';
 
 const BCRYPT = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
 
-/** A bcrypt hash of a random password at cost 10 (the common cost), compared when the user is unknown. */
-const DUMMY_HASH = bcrypt.hashSync(Math.random().toString(36), 10);
+/** Cost of new hashes (`berth htpasswd`): about 60 ms per check here, once per client thanks to the cache. */
+export const BCRYPT_COST = 10;
 
-export class HtpasswdError extends Error {}
+const dummyHashes = new Map<number, string>();
+
+/**
+ * A hash of a random password at `cost`, compared when the user is unknown so that a wrong user name
+ * takes as long as a wrong password.
+ */
+function dummyHash(cost: number): string {
+  let hash = dummyHashes.get(cost);
+  if (!hash) {
+    hash = bcrypt.hashSync(randomBytes(16).toString('hex'), cost);
+    dummyHashes.set(cost, hash);
+  }
+  return hash;
+}
+
+function costOf(hash: string): number {
+  return Number(hash.slice(4, 6));
+}
+
+/** A broken htpasswd file: at start-up it stops Berth like a bad config. */
+export class HtpasswdError extends ConfigError {
+  constructor(problem: string) {
+    super([problem]);
+    this.name = 'HtpasswdError';
+  }
+}
 
 export function parseHtpasswd(text: string, file: string): Map<string, string> {
   const users = new Map<string, string>();
@@ -30,6 +57,16 @@ export function parseHtpasswd(text: string, file: string): Map<string, string> {
     users.set(user, hash);
   });
   return users;
+}
+
+function highestCost(users: Map<string, string>): number {
+  return users.size === 0 ? BCRYPT_COST : Math.max(...[...users.values()].map(costOf));
+}
+
+/** A new htpasswd line for `user`. */
+export async function htpasswdLine(user: string, password: string): Promise<string> {
+  if (user === '' || /[:\s]/.test(user)) throw new Error('a user name must not be empty or contain ":" or white space');
+  return `${user}:${await bcrypt.hash(password, BCRYPT_COST)}`;
 }
 
 export async function loadHtpasswd(file: string): Promise<Map<string, string>> {
@@ -49,6 +86,7 @@ export interface HtpasswdLog {
 
 export class HtpasswdStore {
   private users: Map<string, string>;
+  private dummy: string;
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** Bumped on every successful reload so credential caches built on the old set are dropped. */
@@ -59,6 +97,7 @@ export class HtpasswdStore {
     users: Map<string, string>,
   ) {
     this.users = users;
+    this.dummy = dummyHash(highestCost(users));
   }
 
   static async open(file: string): Promise<HtpasswdStore> {
@@ -73,13 +112,14 @@ export class HtpasswdStore {
   /** bcrypt-compares; an unknown user is compared against a dummy hash so both take the same time. */
   async verify(user: string, password: string): Promise<boolean> {
     const hash = this.users.get(user);
-    const ok = await bcrypt.compare(password, hash ?? DUMMY_HASH);
+    const ok = await bcrypt.compare(password, hash ?? this.dummy);
     return ok && hash !== undefined;
   }
 
   async reload(log: HtpasswdLog): Promise<void> {
     try {
       this.users = await loadHtpasswd(this.file);
+      this.dummy = dummyHash(highestCost(this.users));
       this.generation += 1;
       log.info(`${this.file}: reloaded ${this.users.size} htpasswd entries`);
     } catch (error) {

@@ -1,4 +1,6 @@
 /** The one place that turns failures into responses: the spec's error body from the error table. */
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { RegistryError, type ErrorKey } from '../oci/errors.js';
 
@@ -48,4 +50,18 @@ export function installErrorHandling(app: FastifyInstance, challenge: () => Chal
     const answer = new RegistryError('ROUTE_UNKNOWN', { method: request.method, path: request.url.split('?')[0] });
     return reply.code(answer.status).type('application/json').send(answer.toBody());
   });
+}
+
+/**
+ * Requests Node rejects before Fastify sees them (headers over 16 KiB, malformed HTTP) still get the
+ * spec's JSON body rather than a bare status line.
+ */
+export function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const answer = error.code === 'HPE_HEADER_OVERFLOW' ? new RegistryError('HEADERS_TOO_LARGE') : new RegistryError('BODY_INVALID', 'malformed HTTP request');
+  const body = JSON.stringify(answer.toBody());
+  socket.end(`HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }

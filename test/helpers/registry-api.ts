@@ -6,12 +6,12 @@ export function sha256(bytes: Uint8Array | string): string {
 }
 
 /** Monolithic push (POST then PUT ?digest=); returns the digest. */
-export async function pushBlob(url: string, repo: string, bytes: Uint8Array): Promise<string> {
+export async function pushBlob(url: string, repo: string, bytes: Uint8Array, headers: Record<string, string> = {}): Promise<string> {
   const digest = sha256(bytes);
-  const start = await fetch(`${url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+  const start = await fetch(`${url}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers });
   if (start.status !== 202) throw new Error(`POST upload: ${start.status} ${await start.text()}`);
   const location = start.headers.get('location')!;
-  const put = await fetch(`${url}${location}?digest=${digest}`, { method: 'PUT', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
+  const put = await fetch(`${url}${location}?digest=${digest}`, { method: 'PUT', body: bytes, headers: { ...headers, 'content-type': 'application/octet-stream' } });
   if (put.status !== 201) throw new Error(`PUT upload: ${put.status} ${await put.text()}`);
   return digest;
 }
@@ -24,11 +24,12 @@ export interface PushedImage {
 }
 
 /** Pushes a small OCI image (random layers, real config) and tags it; returns what was pushed. */
-export async function pushImage(url: string, repo: string, tag: string, options: { layers?: number; subject?: { digest: string; size: number; mediaType: string }; artifactType?: string } = {}): Promise<PushedImage> {
+export async function pushImage(url: string, repo: string, tag: string, options: { layers?: number; subject?: { digest: string; size: number; mediaType: string }; artifactType?: string; headers?: Record<string, string> } = {}): Promise<PushedImage> {
   const layers = Array.from({ length: options.layers ?? 2 }, () => randomBytes(1024 + Math.floor(Math.random() * 4096)));
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((layer) => sha256(layer)) } }));
-  await pushBlob(url, repo, config);
-  for (const layer of layers) await pushBlob(url, repo, layer);
+  const headers = options.headers ?? {};
+  await pushBlob(url, repo, config, headers);
+  for (const layer of layers) await pushBlob(url, repo, layer, headers);
   const document = {
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.manifest.v1+json',
@@ -38,7 +39,7 @@ export async function pushImage(url: string, repo: string, tag: string, options:
     ...(options.subject ? { subject: options.subject } : {}),
   };
   const manifest = Buffer.from(JSON.stringify(document));
-  const put = await fetch(`${url}/v2/${repo}/manifests/${tag}`, { method: 'PUT', body: manifest, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+  const put = await fetch(`${url}/v2/${repo}/manifests/${tag}`, { method: 'PUT', body: manifest, headers: { ...headers, 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
   if (put.status !== 201) throw new Error(`PUT manifest: ${put.status} ${await put.text()}`);
   return { manifest, digest: sha256(manifest), config, layers };
 }

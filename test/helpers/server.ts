@@ -2,12 +2,12 @@
  * Starts a real Berth server for a test: the app from buildApp on 127.0.0.1 at an ephemeral port,
  * over its own temporary storage root (never ./storage).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
-import { buildConfig } from '../../src/config/load-config.js';
+import { loadConfig } from '../../src/config/load-config.js';
 
 export interface TestServer {
   /** `http://127.0.0.1:<port>` */
@@ -16,6 +16,8 @@ export interface TestServer {
   host: string;
   /** The storage root */
   root: string;
+  /** The zot.json the server loaded; rewrite it to test reloads. */
+  configFile: string;
   app: FastifyInstance;
   close(): Promise<void>;
 }
@@ -38,7 +40,10 @@ export async function startBerth(options: StartOptions = {}): Promise<TestServer
     http: { address: '127.0.0.1', port: 0, ...((extra.http as object | undefined) ?? {}) },
     log: { level: 'warn', ...((extra.log as object | undefined) ?? {}) },
   };
-  const config = buildConfig(document, path.join(root, 'test-config.json'));
+  const configDir = await mkdtemp(path.join(tmpdir(), 'berth-config-'));
+  const configFile = path.join(configDir, 'zot.json');
+  await writeFile(configFile, JSON.stringify(document, null, 2));
+  const config = await loadConfig(configFile);
   const app = await buildApp(config, { logger: options.log ? { level: 'debug' } : false });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
@@ -48,12 +53,14 @@ export async function startBerth(options: StartOptions = {}): Promise<TestServer
     url: `http://${host}`,
     host,
     root,
+    configFile,
     app,
     async close() {
       // Tests end abruptly: do not wait for clients' keep-alive sockets to time out.
       const closing = app.close();
       app.server.closeAllConnections();
       await closing;
+      await rm(configDir, { recursive: true, force: true });
       if (!options.root) await rm(root, { recursive: true, force: true });
     },
   };

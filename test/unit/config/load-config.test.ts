@@ -78,6 +78,29 @@ describe('loadConfig', () => {
     expect(() => buildConfig({ storage: { rootDirectory: '/x' }, http: { auth: { ldap: { address: 'ldap.example.org' } } } }, 'f.json')).toThrow(/\/http\/auth\/ldap: not supported by Berth yet/);
   });
 
+  it('reads htpasswd, failDelay and accessControl', () => {
+    const config = buildConfig({ storage: { rootDirectory: '/x' }, http: { Auth: { HTPASSWD: { Path: 'h' }, failDelay: '2' }, accessControl: { repositories: { 'infra/*': { defaultPolicy: ['read'] } } } } }, 'f.json');
+    expect(config.http.auth).toEqual({ failDelayMs: 2000, htpasswdPath: path.resolve('h') });
+    expect(config.http.accessControl?.repositories?.['infra/*']).toEqual({ defaultPolicy: ['read'] });
+  });
+
+  it('refuses a glob that does not compile, naming its key', () => {
+    const document = { storage: { rootDirectory: '/x' }, http: { auth: { htpasswd: { path: 'h' } }, accessControl: { repositories: { 'a/[b': { defaultPolicy: ['read'] } } } } };
+    expect(() => buildConfig(document, 'f.json')).toThrow(/f\.json: \/http\/accessControl\/repositories\/a~1\[b: the pattern does not compile/);
+  });
+
+  it('refuses unknown actions and CEL conditions', () => {
+    const base = { storage: { rootDirectory: '/x' }, http: { auth: { htpasswd: { path: 'h' } } } };
+    expect(() => buildConfig({ ...base, http: { ...base.http, accessControl: { repositories: { '**': { defaultPolicy: ['write'] } } } } }, 'f.json')).toThrow(/defaultPolicy\/0: must be one of/);
+    expect(() => buildConfig({ ...base, http: { ...base.http, accessControl: { repositories: { '**': { policies: [{ users: ['a'], actions: ['read'], conditions: [{ expression: 'true' }] }] } } } } }, 'f.json')).toThrow(/policies\/0\/conditions: not supported by Berth/);
+  });
+
+  it('refuses rules for signed-in users when nobody can sign in', () => {
+    expect(() => buildConfig({ storage: { rootDirectory: '/x' }, http: { accessControl: { repositories: { '**': { defaultPolicy: ['read'] } } } } }, 'f.json')).toThrow(/need authentication/);
+    // Only anonymous rules: fine without authentication (a read-only public registry).
+    expect(buildConfig({ storage: { rootDirectory: '/x' }, http: { accessControl: { repositories: { '**': { anonymousPolicy: ['read'] } } } } }, 'f.json').http.accessControl).toBeDefined();
+  });
+
   it('warns about keys that only tune features Berth lacks', () => {
     const config = buildConfig({ storage: { rootDirectory: '/x' }, extensions: { search: { enable: true } } }, 'f.json');
     expect(config.warnings).toEqual([expect.stringMatching(/\/extensions: accepted but has no effect/)]);
