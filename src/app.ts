@@ -2,6 +2,7 @@
  * Builds the Berth application for a loaded config. It never listens: main.ts (or a test) does,
  * so the same app runs in production and under test.
  */
+import cookie from '@fastify/cookie';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { BerthConfig } from './config/config.js';
 import { watchConfig } from './config/watch-config.js';
@@ -19,6 +20,9 @@ import { manifestRoutes } from './http/routes/manifests.js';
 import { referrerRoutes } from './http/routes/referrers.js';
 import { tagRoutes } from './http/routes/tags.js';
 import { uploadRoutes } from './http/routes/uploads.js';
+import { apiKeyRoutes } from './http/routes/api-keys.js';
+import { authMethodRoutes } from './http/routes/auth-methods.js';
+import { signInRoutes } from './http/routes/sign-in.js';
 
 export interface BuildOptions {
   /** Overrides the logger built from `config.log` (tests pass `false`). */
@@ -69,8 +73,10 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
 
   const security = await Security.create(config, {
     info: (message) => app.log.info(message),
+    warn: (message) => app.log.warn(message),
     error: (message) => app.log.error(message),
   });
+  await app.register(cookie);
   app.addHook('onClose', async () => security.close());
   installErrorHandling(app, () => security);
   requireDeclaredAccess(app);
@@ -88,6 +94,9 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   await app.register(blobRoutes);
   await app.register(uploadRoutes);
   await app.register(referrerRoutes);
+  await app.register(authMethodRoutes);
+  await app.register(signInRoutes);
+  await app.register(apiKeyRoutes);
 
   let running = config;
   const applyConfig = async (next: BerthConfig) => {

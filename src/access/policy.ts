@@ -21,6 +21,8 @@ export type Action = (typeof ACTIONS)[number];
 export interface Identity {
   readonly username?: string;
   readonly groups: readonly string[];
+  /** How they proved it: a password, a browser session, or an API key. */
+  readonly method?: 'htpasswd' | 'session' | 'apikey';
 }
 
 export const ANONYMOUS: Identity = Object.freeze({ groups: Object.freeze([]) as readonly string[] });

@@ -30,11 +30,32 @@ export interface AccessControlConfig {
   metrics?: { users?: string[]; anonymousPolicy?: string[] };
 }
 
+/** One OpenID Provider, with its client credentials resolved (credentialsFile wins over inline). */
+export interface OidcProviderConfig {
+  /** The key under `providers` (`oidc` in zot): part of the callback path. */
+  key: string;
+  /** Button label. */
+  name: string;
+  issuer: string;
+  clientId: string;
+  /** Absent for a public client (PKCE only). */
+  clientSecret?: string;
+  scopes: string[];
+  claimMapping: { username: string; groups: string };
+}
+
 export interface AuthConfig {
   /** Waited before answering failed credentials (zot's `failDelay`, seconds). */
   failDelayMs: number;
   /** Absolute path of the htpasswd file, when Basic auth against it is on. */
   htpasswdPath?: string;
+  openid?: { providers: OidcProviderConfig[]; callbackAllowOrigins: string[] };
+  /** API keys as Basic passwords (zot's `apikey`; on whenever openid is). */
+  apikey: boolean;
+  /** `{"hashKey", "encryptKey"}` that keep cookies valid across restarts and replicas. */
+  sessionKeysFile?: string;
+  /** Secure cookies although Berth itself speaks HTTP (TLS ends at a proxy). */
+  secureSession: boolean;
 }
 
 export interface HttpConfig {

@@ -12,6 +12,7 @@ import { ConfigError, DIST_SPEC_VERSION, type BerthConfig, type LogLevel } from 
 import { parseDuration } from './duration.js';
 import { normalizeKeys, type JsonSchema } from './normalize-keys.js';
 import { compileRepositoryGlob } from './repository-glob.js';
+import { readOpenid } from './openid-config.js';
 
 const SCHEMA_PATH = new URL('../../schemas/config.schema.json', import.meta.url);
 const schema = JSON.parse(readFileSync(SCHEMA_PATH, 'utf8')) as JsonSchema;
@@ -27,9 +28,9 @@ const HOUR_MS = 3_600_000;
  * Keys zot knows whose effect Berth does not provide yet, and which change who gets in or where data
  * goes: running without them would be unsafe, so they are refused rather than ignored.
  */
-const REFUSED = ['/http/auth/ldap', '/http/auth/bearer', '/http/auth/openid', '/http/auth/apikey', '/http/auth/mtls', '/http/auth/sessionDriver', '/http/auth/sessionKeysFile', '/http/tls', '/storage/storageDriver', '/storage/cacheDriver', '/storage/subPaths', '/cluster'];
+const REFUSED = ['/http/auth/ldap', '/http/auth/bearer', '/http/auth/mtls', '/http/auth/sessionDriver', '/http/tls', '/storage/storageDriver', '/storage/cacheDriver', '/storage/subPaths', '/cluster'];
 /** Keys that only tune features Berth lacks: accepted, with one warning each. */
-const IGNORED = ['/storage/retention', '/storage/gcTimeWindow', '/storage/remoteCache', '/storage/redirectBlobURL', '/storage/maxRepos', '/storage/fastRestart', '/http/allowOrigin', '/http/ratelimit', '/scheduler', '/extensions', '/log/audit', '/http/auth/secureSession', '/http/accessControl/metrics'];
+const IGNORED = ['/storage/retention', '/storage/gcTimeWindow', '/storage/remoteCache', '/storage/redirectBlobURL', '/storage/maxRepos', '/storage/fastRestart', '/http/allowOrigin', '/http/ratelimit', '/scheduler', '/extensions', '/log/audit', '/http/accessControl/metrics'];
 
 function pointerGet(document: unknown, pointer: string): unknown {
   let node = document;
@@ -74,15 +75,15 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
   if (!validate(normalized)) {
     throw new ConfigError((validate.errors ?? []).map((error) => describeError(file, error, normalized)));
   }
+  const warnings: string[] = [];
   const refused = REFUSED.filter((pointer) => pointerGet(normalized, pointer) !== undefined);
   if (refused.length > 0) {
     throw new ConfigError(refused.map((pointer) => `${file}: ${pointer}: not supported by Berth yet; remove it or use zot`));
   }
-  const semantic = checkAccessControl(normalized, file);
-  if (semantic.length > 0) throw new ConfigError(semantic);
-  const warnings = IGNORED.filter((pointer) => pointerGet(normalized, pointer) !== undefined).map(
-    (pointer) => `${file}: ${pointer}: accepted but has no effect in Berth yet`,
-  );
+  const problems = checkAccessControl(normalized, file);
+  const openid = normalized.http?.auth?.openid ? readOpenid(normalized.http.auth.openid, file, problems, warnings) : undefined;
+  if (problems.length > 0) throw new ConfigError(problems);
+  warnings.push(...IGNORED.filter((pointer) => pointerGet(normalized, pointer) !== undefined).map((pointer) => `${file}: ${pointer}: accepted but has no effect in Berth yet`));
   if (normalized.distSpecVersion !== undefined && normalized.distSpecVersion !== DIST_SPEC_VERSION) {
     warnings.push(`${file}: /distSpecVersion: "${normalized.distSpecVersion}" differs from the served ${DIST_SPEC_VERSION}; using ${DIST_SPEC_VERSION}`);
   }
@@ -113,6 +114,10 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
       auth: {
         failDelayMs: (http.auth?.failDelay ?? 0) * 1000,
         ...(http.auth?.htpasswd ? { htpasswdPath: path.resolve(http.auth.htpasswd.path) } : {}),
+        ...(openid ? { openid } : {}),
+        apikey: openid !== undefined || http.auth?.apikey === true,
+        ...(http.auth?.sessionKeysFile ? { sessionKeysFile: path.resolve(http.auth.sessionKeysFile) } : {}),
+        secureSession: http.auth?.secureSession === true,
       },
       ...(http.accessControl ? { accessControl: http.accessControl } : {}),
       ...(http.externalUrl ? { externalUrl: String(http.externalUrl).replace(/\/+$/, '') } : {}),
@@ -153,8 +158,8 @@ function checkAccessControl(document: Record<string, any>, file: string): string
   if (accessControl.adminPolicy?.conditions !== undefined) {
     problems.push(`${file}: /http/accessControl/adminPolicy/conditions: not supported by Berth (CEL conditions)`);
   }
-  if (needsAuthentication && !document.http?.auth?.htpasswd) {
-    problems.push(`${file}: /http/accessControl: rules for signed-in users need authentication; configure /http/auth/htpasswd`);
+  if (needsAuthentication && !document.http?.auth?.htpasswd && !document.http?.auth?.openid) {
+    problems.push(`${file}: /http/accessControl: rules for signed-in users need authentication; configure /http/auth/htpasswd or /http/auth/openid`);
   }
   return problems;
 }

@@ -4,7 +4,10 @@
  * (403) before any handler runs. A route that declares nothing cannot be registered.
  *
  * - `read`, `create`, `delete`: zot's actions on the repository named by the route's `:name`.
+ * - `public`: no authentication at all (sign-in endpoints, the auth-methods document).
  * - `none`: any caller (`GET /v2/`, which still challenges when nothing is open to anonymous).
+ * - `signedIn`: a person or robot with a password or session (not an API key: a key cannot mint
+ *   keys); `session`: a browser session (sign-out).
  * - `catalog`: any caller who may read somewhere; the route filters with `request.access.can`.
  * - `permits`: actions whose verdict the route needs as a value (`update` when a push moves a
  *   tag, `detectManifestCollision` on delete); decided here, used there.
@@ -15,9 +18,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from
 import { ANONYMOUS, type Action, type Identity } from '../access/policy.js';
 import { RegistryError } from '../oci/errors.js';
 import { assertValidName, isValidName } from '../oci/names.js';
+import type { Credentials } from '../auth/authenticator.js';
+import { unsignValue } from '../auth/cookie-keys.js';
 import type { Security } from '../auth/security.js';
 
-export type RouteAction = 'none' | 'catalog' | 'read' | 'create' | 'delete';
+export type RouteAction = 'public' | 'none' | 'catalog' | 'signedIn' | 'session' | 'read' | 'create' | 'delete';
 
 export interface RouteAccess {
   identity: Identity;
@@ -36,12 +41,15 @@ declare module 'fastify' {
   interface FastifyRequest {
     access: RouteAccess;
   }
+  interface FastifyInstance {
+    security: Security;
+  }
 }
 
-/** Fails at start-up, not at request time, when a /v2 route forgets to declare its action. */
+/** Fails at start-up, not at request time, when a /v2 or /zot route forgets to declare its action. */
 export function requireDeclaredAccess(app: FastifyInstance): void {
   app.addHook('onRoute', (route: RouteOptions) => {
-    if (!route.url.startsWith('/v2')) return;
+    if (!route.url.startsWith('/v2') && !route.url.startsWith('/zot')) return;
     const action = (route.config as { action?: RouteAction } | undefined)?.action;
     if (action === undefined) throw new Error(`route ${String(route.method)} ${route.url} declares no action`);
   });
@@ -56,13 +64,18 @@ function refuse(identity: Identity, detail: unknown): RegistryError {
 
 export function enforceAccess(app: FastifyInstance, security: () => Security): void {
   app.decorateRequest('access', null as unknown as RouteAccess);
+  app.decorate('security', { getter: security });
 
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const config = request.routeOptions.config;
     if (config?.action === undefined) return;
     const current = security();
+    if (config.action === 'public') {
+      request.access = { identity: ANONYMOUS, can: () => false, permits: {} };
+      return;
+    }
     const { policy } = current;
-    const authentication = await current.authenticator.authenticate(request.headers.authorization);
+    const authentication = await current.authenticator.authenticate(credentialsOf(request, current));
     if (authentication.kind === 'rejected') {
       if (current.failDelayMs > 0) await sleep(current.failDelayMs);
       throw new RegistryError('UNAUTHORIZED', authentication.reason);
@@ -78,6 +91,12 @@ export function enforceAccess(app: FastifyInstance, security: () => Security): v
       case 'catalog':
         if (identity.username === undefined && !policy.anonymousAllowedSomewhere) throw refuse(identity, 'sign in to use this registry');
         return;
+      case 'signedIn':
+        if (identity.username === undefined || identity.method === 'apikey') throw new RegistryError('UNAUTHORIZED', 'sign in with a password or a browser session');
+        return;
+      case 'session':
+        if (identity.method !== 'session') throw new RegistryError('UNAUTHORIZED', 'no browser session');
+        return;
       default: {
         if (name === undefined) throw new Error(`route ${request.routeOptions.url} needs :name for ${config.action}`);
         assertValidName(name);
@@ -87,6 +106,20 @@ export function enforceAccess(app: FastifyInstance, security: () => Security): v
       }
     }
   });
+}
+
+/** zot's UI marks its requests with this header; only they may authenticate with the session cookie. */
+export const UI_CLIENT_HEADER = 'x-zot-api-client';
+export const SESSION_COOKIE = 'session';
+
+function credentialsOf(request: FastifyRequest, security: Security): Credentials {
+  const authorization = request.headers.authorization;
+  if (authorization !== undefined) return { authorization };
+  const cookie = request.cookies[SESSION_COOKIE];
+  if (request.headers[UI_CLIENT_HEADER] !== 'zot-ui' || cookie === undefined) return {};
+  const sessionId = unsignValue(security.cookieKeys, cookie);
+  // A cookie that fails its signature is not ours: the caller is anonymous, as if it were absent.
+  return sessionId === undefined ? {} : { sessionId };
 }
 
 function dropUnreadableSource(request: FastifyRequest, parameter: string, can: RouteAccess['can']): void {

@@ -42,7 +42,8 @@ export function installErrorHandling(app: FastifyInstance, challenge: () => Chal
     if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
     // An unread request body would otherwise be left on a keep-alive connection.
     if (!request.raw.readableEnded) reply.header('connection', 'close');
-    if (answer.status === 401) reply.header('www-authenticate', `Basic realm="${challenge().realm.replaceAll('"', '')}"`);
+    // The UI handles 401 itself; a Basic challenge would make the browser pop up its own dialog.
+    if (answer.status === 401 && request.headers['x-zot-api-client'] !== 'zot-ui') reply.header('www-authenticate', `Basic realm="${challenge().realm.replaceAll('"', '')}"`);
     return reply.code(answer.status).type('application/json').send(answer.toBody());
   });
 

@@ -19,7 +19,7 @@ export function bodyStream(request: FastifyRequest): Readable | undefined {
 }
 
 /** Reads at most `limit` bytes; a longer body fails with `tooLarge` before it is all read. */
-export async function readBounded(request: FastifyRequest, limit: number, tooLarge: 'MANIFEST_TOO_LARGE'): Promise<Buffer> {
+export async function readBounded(request: FastifyRequest, limit: number, tooLarge: 'MANIFEST_TOO_LARGE' | 'BODY_TOO_LARGE'): Promise<Buffer> {
   const length = contentLength(request);
   if (length !== undefined && length > limit) throw new RegistryError(tooLarge, { limit, contentLength: length });
   const chunks: Buffer[] = [];

@@ -28,6 +28,7 @@ export const ERROR_TABLE = {
   UNSUPPORTED: { code: 'UNSUPPORTED', status: 405, message: 'the operation is unsupported' },
   ROUTE_UNKNOWN: { code: 'NOT_FOUND', status: 404, message: 'no such endpoint' },
   BODY_INVALID: { code: 'BODY_INVALID', status: 400, message: 'request body or parameters invalid' },
+  BODY_TOO_LARGE: { code: 'SIZE_INVALID', status: 413, message: 'request body too large' },
   HEADERS_TOO_LARGE: { code: 'BODY_INVALID', status: 431, message: 'request headers are too large' },
   TOOMANYREQUESTS: { code: 'TOOMANYREQUESTS', status: 429, message: 'too many requests' },
   STORAGE_FULL: { code: 'UNKNOWN', status: 507, message: 'insufficient storage' },

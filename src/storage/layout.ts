@@ -8,6 +8,7 @@
  *       index.json             manifests[]; a tag is the org.opencontainers.image.ref.name annotation
  *       blobs/<alg>/<hex>      manifests, configs and layers
  *       .uploads/<uuid>        bytes of an unfinished upload session
+ *     _berth/<name>.json     Berth's own small documents (sessions, users, API keys)
  *     _sessions/, cache.db, meta.db   zot's own files, never repositories
  */
 import path from 'node:path';
@@ -52,6 +53,12 @@ export class Layout {
   upload(name: string, id: string): string {
     if (!isUploadId(id)) throw new Error(`refusing to build a path from upload id ${JSON.stringify(id)}`);
     return path.join(this.uploads(name), id);
+  }
+
+  /** A document of Berth's own state; `name` is a constant of the caller's, never user input. */
+  stateDocument(name: string): string {
+    if (!/^[a-z][a-z-]*$/.test(name)) throw new Error(`refusing to build a path from state document ${JSON.stringify(name)}`);
+    return path.join(this.root, '_berth', `${name}.json`);
   }
 
   /** Folder names that are never repositories nor hold any: layout folders and zot's private ones. */

@@ -1,6 +1,6 @@
 /**
  * Dependencies flow one way (CONVENTIONS.md): main → app → http → {auth, access, registry, storage, config, oci};
- * auth → {access, config, oci}; access → config; registry → {storage, oci}; storage → oci;
+ * auth → {access, config, storage, oci}; access → config; registry → {storage, oci}; storage → oci;
  * oci → node: only; only http/ and app.ts import fastify.
  */
 import { readdir, readFile } from 'node:fs/promises';
@@ -12,7 +12,7 @@ const ALLOWED: Record<string, string[]> = {
   storage: ['storage', 'oci'],
   config: ['config'],
   access: ['access', 'config'],
-  auth: ['auth', 'access', 'config', 'oci'],
+  auth: ['auth', 'access', 'config', 'oci', 'storage'],
   registry: ['registry', 'storage', 'oci'],
   http: ['http', 'registry', 'storage', 'oci', 'config', 'auth', 'access'],
 };
@@ -21,9 +21,9 @@ const PACKAGES_ALLOWED: Record<string, RegExp> = {
   storage: /^$/,
   config: /^(ajv|ajv-formats|picomatch)$/,
   access: /^$/,
-  auth: /^bcryptjs$/,
+  auth: /^(bcryptjs|openid-client)$/,
   registry: /^(ajv|ajv-formats)$/,
-  http: /^(fastify|fastify-plugin)$/,
+  http: /^(fastify|fastify-plugin|@fastify\/cookie)$/,
 };
 
 async function sources(folder: string): Promise<string[]> {

@@ -80,7 +80,7 @@ describe('loadConfig', () => {
 
   it('reads htpasswd, failDelay and accessControl', () => {
     const config = buildConfig({ storage: { rootDirectory: '/x' }, http: { Auth: { HTPASSWD: { Path: 'h' }, failDelay: '2' }, accessControl: { repositories: { 'infra/*': { defaultPolicy: ['read'] } } } } }, 'f.json');
-    expect(config.http.auth).toEqual({ failDelayMs: 2000, htpasswdPath: path.resolve('h') });
+    expect(config.http.auth).toEqual({ failDelayMs: 2000, htpasswdPath: path.resolve('h'), apikey: false, secureSession: false });
     expect(config.http.accessControl?.repositories?.['infra/*']).toEqual({ defaultPolicy: ['read'] });
   });
 

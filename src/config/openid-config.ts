@@ -1,0 +1,96 @@
+/**
+ * `http.auth.openid`: providers with their client credentials. A `credentialsFile` (the Kubernetes
+ * Secret pattern) wins over inline values; an inline secret still works but is warned about.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { OidcProviderConfig } from './config.js';
+
+const LOOPBACK_HOSTS = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/;
+/** zot's OAuth2-only providers: no discovery, no ID token. */
+const OAUTH2_ONLY = new Set(['github']);
+
+interface RawProvider {
+  name?: string;
+  issuer?: string;
+  clientid?: string;
+  clientsecret?: string;
+  credentialsFile?: string;
+  scopes?: string[];
+  claimMapping?: { username?: string; groups?: string };
+  keypath?: string;
+  authurl?: string;
+  tokenurl?: string;
+}
+
+function readCredentials(file: string, where: string, problems: string[]): { clientid: string; clientsecret: string } | undefined {
+  const absolute = path.resolve(file);
+  let document: unknown;
+  try {
+    document = JSON.parse(readFileSync(absolute, 'utf8'));
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    problems.push(`${where}/credentialsFile: cannot read ${absolute}: ${reason}`);
+    return undefined;
+  }
+  const entries = typeof document === 'object' && document !== null ? Object.entries(document) : [];
+  const values = Object.fromEntries(entries.map(([key, value]) => [key.toLowerCase(), value]));
+  const unknown = Object.keys(values).filter((key) => key !== 'clientid' && key !== 'clientsecret');
+  if (unknown.length > 0 || typeof values.clientid !== 'string' || typeof values.clientsecret !== 'string') {
+    problems.push(`${where}/credentialsFile: ${absolute} must hold exactly {"clientid": "...", "clientsecret": "..."}`);
+    return undefined;
+  }
+  return { clientid: values.clientid, clientsecret: values.clientsecret };
+}
+
+export function readOpenid(
+  openid: { providers: Record<string, RawProvider>; callbackAllowOrigins?: string[] },
+  file: string,
+  problems: string[],
+  warnings: string[],
+): { providers: OidcProviderConfig[]; callbackAllowOrigins: string[] } {
+  const providers: OidcProviderConfig[] = [];
+  for (const [key, raw] of Object.entries(openid.providers)) {
+    const where = `${file}: /http/auth/openid/providers/${key}`;
+    if (OAUTH2_ONLY.has(key)) {
+      problems.push(`${where}: not supported by Berth: GitHub's OAuth2 login has no OpenID Connect discovery`);
+      continue;
+    }
+    if (!/^[a-z0-9][a-z0-9_-]{0,31}$/.test(key)) problems.push(`${where}: a provider key must be lower-case letters, digits, "-" or "_" (it is part of the callback path)`);
+    for (const unsupported of ['keypath', 'authurl', 'tokenurl'] as const) {
+      if (raw[unsupported] !== undefined) problems.push(`${where}/${unsupported}: not supported by Berth`);
+    }
+    if (!raw.issuer) {
+      problems.push(`${where}/issuer: is required`);
+      continue;
+    }
+    const issuer = new URL(raw.issuer);
+    if (issuer.protocol !== 'https:' && !(issuer.protocol === 'http:' && LOOPBACK_HOSTS.test(issuer.hostname))) {
+      problems.push(`${where}/issuer: must be https (http is accepted only on a loopback host); found "${raw.issuer}"`);
+    }
+    let clientId = raw.clientid;
+    let clientSecret = raw.clientsecret;
+    if (raw.credentialsFile) {
+      const credentials = readCredentials(raw.credentialsFile, where, problems);
+      if (credentials) {
+        clientId = credentials.clientid;
+        clientSecret = credentials.clientsecret;
+      }
+    } else if (raw.clientsecret) {
+      warnings.push(`${where}/clientsecret: an inline client secret is deprecated; put it in a credentialsFile`);
+    }
+    if (!clientId) problems.push(`${where}/clientid: is required (inline or in credentialsFile)`);
+    if (!raw.scopes || raw.scopes.length === 0) problems.push(`${where}/scopes: is required, for example ["openid", "profile", "email", "groups"]`);
+    const scopes = raw.scopes ?? [];
+    providers.push({
+      key,
+      name: raw.name ?? key,
+      issuer: raw.issuer,
+      clientId: clientId ?? '',
+      ...(clientSecret ? { clientSecret } : {}),
+      scopes: scopes.includes('openid') ? scopes : ['openid', ...scopes],
+      claimMapping: { username: raw.claimMapping?.username ?? 'email', groups: raw.claimMapping?.groups ?? 'groups' },
+    });
+  }
+  return { providers, callbackAllowOrigins: openid.callbackAllowOrigins ?? [] };
+}

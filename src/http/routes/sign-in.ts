@@ -1,0 +1,94 @@
+/**
+ * Browser sign-in through an OpenID Provider, on zot's endpoints: `GET /zot/auth/login`,
+ * `GET /zot/auth/callback/<provider>`, `POST /zot/auth/logout`.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { CookieSerializeOptions } from '@fastify/cookie';
+import { seal, signValue, unseal, unsignValue } from '../../auth/cookie-keys.js';
+import type { PendingLogin } from '../../auth/oidc.js';
+import { SESSION_TTL_MS } from '../../auth/sessions.js';
+import { RegistryError } from '../../oci/errors.js';
+import { SESSION_COOKIE } from '../access.js';
+import { publicOrigin, safeCallback } from '../public-origin.js';
+
+const LOGIN_COOKIE = 'berth_login';
+/** zot's readable cookie: the UI reads it to know someone is signed in. */
+const USER_COOKIE = 'user';
+const LOGIN_TTL_MS = 10 * 60_000;
+const CALLBACK_PATH = '/zot/auth/callback/';
+
+type LoginRequest = { Querystring: { provider?: string; callback_ui?: string } };
+type CallbackRequest = { Params: { provider: string }; Querystring: Record<string, string> };
+
+export async function signInRoutes(app: FastifyInstance): Promise<void> {
+  const security = app.security;
+  const cookieOptions = (path: string, maxAgeMs: number, httpOnly = true): CookieSerializeOptions => ({
+    path,
+    httpOnly,
+    sameSite: 'lax',
+    secure: security.secureCookies,
+    maxAge: Math.floor(maxAgeMs / 1000),
+  });
+
+  app.get<LoginRequest>('/zot/auth/login', { config: { action: 'public' } }, async (request, reply) => {
+    const keys = [...security.providers.keys()];
+    const key = request.query.provider ?? (keys.length === 1 ? keys[0] : undefined);
+    const provider = key === undefined ? undefined : security.providers.get(key);
+    if (!provider) throw new RegistryError('BODY_INVALID', { provider: key ?? null, reason: `unknown provider; configured: ${keys.join(', ') || 'none'}` });
+    const unavailable = provider.unavailable;
+    if (unavailable) throw new RegistryError('UNAVAILABLE', unavailable);
+    const origin = publicOrigin(app, request, security.externalUrl);
+    const callbackUi = safeCallback(request.query.callback_ui, origin, security.callbackAllowOrigins);
+    const { url, pending } = await provider.beginLogin(`${origin}${CALLBACK_PATH}${provider.config.key}`, callbackUi);
+    reply.setCookie(LOGIN_COOKIE, seal(security.cookieKeys, pending, Date.now() + LOGIN_TTL_MS), cookieOptions(`${CALLBACK_PATH}${provider.config.key}`, LOGIN_TTL_MS));
+    return reply.code(302).header('cache-control', 'no-store').redirect(url);
+  });
+
+  app.get<CallbackRequest>(`${CALLBACK_PATH}:provider`, { config: { action: 'public' } }, async (request, reply) => {
+    const key = request.params.provider;
+    const provider = security.providers.get(key);
+    if (!provider) throw new RegistryError('BODY_INVALID', { provider: key, reason: 'unknown provider' });
+    const sealed = request.cookies[LOGIN_COOKIE];
+    const pending = sealed === undefined ? undefined : unseal<PendingLogin>(security.cookieKeys, sealed);
+    reply.clearCookie(LOGIN_COOKIE, { path: `${CALLBACK_PATH}${key}` });
+    if (!pending || pending.provider !== key) throw new RegistryError('UNAUTHORIZED', 'this sign-in expired or was not started here; start again');
+    if (typeof request.query.error === 'string') {
+      throw new RegistryError('UNAUTHORIZED', `the identity provider refused the sign-in: ${request.query.error_description ?? request.query.error}`);
+    }
+    const callbackUrl = new URL(pending.redirectUri);
+    callbackUrl.search = new URL(request.url, 'http://unused').search;
+    let login;
+    try {
+      login = await provider.completeLogin(callbackUrl, pending);
+    } catch (error) {
+      throw new RegistryError('UNAUTHORIZED', `sign-in failed: ${(error as Error).message}`, { cause: error });
+    }
+    if (security.htpasswd?.has(login.username)) {
+      request.log.warn({ provider: key, username: login.username }, 'refused a provider sign-in that names a local htpasswd account');
+      throw new RegistryError('DENIED', `"${login.username}" is a local account of this registry; the provider's user cannot take it over`);
+    }
+    await endSession(request, reply);
+    await security.users.recordLogin(login.username, login.groups, key);
+    const session = await security.sessions.create({ username: login.username, groups: login.groups, provider: key, idToken: login.idToken });
+    reply.setCookie(SESSION_COOKIE, signValue(security.cookieKeys, session.id), cookieOptions('/', SESSION_TTL_MS));
+    reply.setCookie(USER_COOKIE, login.username, cookieOptions('/', SESSION_TTL_MS, false));
+    request.log.info({ provider: key, username: login.username, groups: login.groups }, 'signed in');
+    return reply.code(302).header('cache-control', 'no-store').redirect(pending.callbackUi ?? '/');
+  });
+
+  app.post('/zot/auth/logout', { config: { action: 'session' } }, async (request, reply) => {
+    const ended = await endSession(request, reply);
+    const provider = ended ? security.providers.get(ended.provider) : undefined;
+    const endSessionUrl = provider?.endSessionUrl(ended?.idToken, `${publicOrigin(app, request, security.externalUrl)}/`);
+    return reply.header('cache-control', 'no-store').send(endSessionUrl ? { endSessionUrl } : {});
+  });
+
+  /** Destroys the session the request's cookie names (server-side) and clears the cookies. */
+  async function endSession(request: FastifyRequest, reply: FastifyReply) {
+    const cookie = request.cookies[SESSION_COOKIE];
+    const id = cookie === undefined ? undefined : unsignValue(security.cookieKeys, cookie);
+    reply.clearCookie(SESSION_COOKIE, { path: '/' }).clearCookie(USER_COOKIE, { path: '/' });
+    return id === undefined ? undefined : security.sessions.destroy(id);
+  }
+}
+
