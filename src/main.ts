@@ -30,10 +30,11 @@ async function serve(file: string): Promise<void> {
     const timer = setTimeout(() => {
       app.log.error('graceful shutdown timed out');
       process.exit(1);
-    }, 10_000);
+    }, 30_000);
     timer.unref();
-    // Idle keep-alive sockets are closed at once; busy ones get a few seconds to finish.
-    setTimeout(() => app.server.closeAllConnections(), 5_000).unref();
+    // Sockets that finish their response become idle only after close began: keep closing those,
+    // so a finished download does not hold the exit until its keep-alive times out.
+    setInterval(() => app.server.closeIdleConnections(), 100).unref();
     app.close().then(
       () => process.exit(0),
       (error: unknown) => {

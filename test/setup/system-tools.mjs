@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+/**
+ * Runs before vitest (`npm test`): makes sure the Debian tools the end-to-end tests drive are
+ * installed. The e2e tests never skip when a tool is missing, so this step installs them as root
+ * or stops with the one command that would, instead of letting tests fail with ENOENT later.
+ * When every tool is present it only stats a few files: no apt call at all.
+ */
+import { execFileSync } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import path from 'node:path';
+
+/** Each executable the tests run, and the Debian package that provides it. */
+const TOOLS = [
+  { command: 'skopeo', pkg: 'skopeo' },
+  { command: 'podman', pkg: 'podman' },
+  { command: 'buildah', pkg: 'buildah' },
+  { command: 'containerd', pkg: 'containerd' },
+  { command: 'ctr', pkg: 'containerd' },
+];
+
+/** Where `command` resolves: an absolute path as is, else the first executable match on PATH. */
+function resolve(command) {
+  const candidates = path.isAbsolute(command)
+    ? [command]
+    : (process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin')
+        .split(path.delimiter)
+        .filter((folder) => folder !== '')
+        .map((folder) => path.join(folder, command));
+  return candidates.find((file) => {
+    try {
+      accessSync(file, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+const missing = TOOLS.filter(({ command }) => resolve(command) === undefined);
+if (missing.length === 0) process.exit(0);
+
+const packages = [...new Set(missing.map(({ pkg }) => pkg))];
+const commands = missing.map(({ command }) => command).join(', ');
+const installArgs = ['install', '-y', '--no-install-recommends', ...packages];
+
+if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
+  console.error(
+    `system-tools: missing ${commands} (Debian packages: ${packages.join(' ')}); install them as root with:\n` +
+      `  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get ${installArgs.join(' ')}`,
+  );
+  process.exit(1);
+}
+
+console.log(`system-tools: missing ${commands}; apt-get installing ${packages.join(' ')}`);
+const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+try {
+  // apt's own progress goes to the terminal: an install can take minutes and should not look hung.
+  execFileSync('apt-get', ['update'], { stdio: ['ignore', 'ignore', 'inherit'], env, timeout: 10 * 60_000 });
+  execFileSync('apt-get', installArgs, { stdio: ['ignore', 'ignore', 'inherit'], env, timeout: 20 * 60_000 });
+} catch (error) {
+  console.error(`system-tools: apt-get failed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+}
+
+const stillMissing = TOOLS.filter(({ command }) => resolve(command) === undefined);
+if (stillMissing.length > 0) {
+  console.error(`system-tools: still missing after install: ${stillMissing.map(({ command }) => command).join(', ')}`);
+  process.exit(1);
+}
