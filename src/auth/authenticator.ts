@@ -62,6 +62,7 @@ export class Authenticator {
   private async basic(authorization: string): Promise<Authentication> {
     const credentials = parseBasic(authorization);
     if (!credentials) return { kind: 'rejected', reason: 'unsupported authorization scheme; use Basic' };
+    if (credentials.ok === 'empty') return { kind: 'anonymous' };
     if (!credentials.ok) return { kind: 'rejected', reason: credentials.reason };
     const { username, password } = credentials;
     const { apiKeys, htpasswd, users, groupsOf } = this.parts;

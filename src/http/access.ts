@@ -88,6 +88,13 @@ export function enforceAccess(app: FastifyInstance, security: () => Security): v
     const name = (request.params as { name?: string }).name;
     switch (config.action) {
       case 'none':
+        // Registry clients (docker, containers/image, containerd) send stored credentials only after
+        // /v2/ challenges them, so a 200 here would make `--creds` pushes fail. Only the UI, which
+        // asks to learn whether guests are welcome, gets 200 (zot's rule, widened from docker).
+        if (identity.username === undefined && current.authenticator.configured && !(isUiRequest(request) && policy.anonymousAllowedSomewhere)) {
+          throw refuse(identity, 'sign in to use this registry');
+        }
+        return;
       case 'catalog':
         if (identity.username === undefined && !policy.anonymousAllowedSomewhere) throw refuse(identity, 'sign in to use this registry');
         return;
@@ -112,11 +119,15 @@ export function enforceAccess(app: FastifyInstance, security: () => Security): v
 export const UI_CLIENT_HEADER = 'x-zot-api-client';
 export const SESSION_COOKIE = 'session';
 
+export function isUiRequest(request: FastifyRequest): boolean {
+  return request.headers[UI_CLIENT_HEADER] === 'zot-ui';
+}
+
 function credentialsOf(request: FastifyRequest, security: Security): Credentials {
   const authorization = request.headers.authorization;
   if (authorization !== undefined) return { authorization };
   const cookie = request.cookies[SESSION_COOKIE];
-  if (request.headers[UI_CLIENT_HEADER] !== 'zot-ui' || cookie === undefined) return {};
+  if (!isUiRequest(request) || cookie === undefined) return {};
   const sessionId = unsignValue(security.cookieKeys, cookie);
   // A cookie that fails its signature is not ours: the caller is anonymous, as if it were absent.
   return sessionId === undefined ? {} : { sessionId };

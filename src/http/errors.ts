@@ -3,6 +3,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { RegistryError, type ErrorKey } from '../oci/errors.js';
+import { isUiRequest } from './access.js';
 
 const FASTIFY_STATUS_KEYS: Record<number, ErrorKey> = { 404: 'ROUTE_UNKNOWN', 413: 'MANIFEST_TOO_LARGE' };
 
@@ -43,7 +44,7 @@ export function installErrorHandling(app: FastifyInstance, challenge: () => Chal
     // An unread request body would otherwise be left on a keep-alive connection.
     if (!request.raw.readableEnded) reply.header('connection', 'close');
     // The UI handles 401 itself; a Basic challenge would make the browser pop up its own dialog.
-    if (answer.status === 401 && request.headers['x-zot-api-client'] !== 'zot-ui') reply.header('www-authenticate', `Basic realm="${challenge().realm.replaceAll('"', '')}"`);
+    if (answer.status === 401 && !isUiRequest(request)) reply.header('www-authenticate', `Basic realm="${challenge().realm.replaceAll('"', '')}"`);
     return reply.code(answer.status).type('application/json').send(answer.toBody());
   });
 

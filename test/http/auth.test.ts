@@ -35,8 +35,12 @@ beforeAll(async () => {
 afterAll(async () => server.close());
 
 describe('authentication', () => {
-  it('GET /v2/ is 200 for anonymous callers when an anonymousPolicy exists, and for valid credentials', async () => {
-    expect((await fetch(`${server.url}/v2/`)).status).toBe(200);
+  it('GET /v2/ challenges registry clients, tells the UI guests are welcome, and is 200 with valid credentials', async () => {
+    const anonymous = await fetch(`${server.url}/v2/`);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toBe('Basic realm="Berth test"');
+    const ui = await fetch(`${server.url}/v2/`, { headers: { 'x-zot-api-client': 'zot-ui' } });
+    expect(ui.status).toBe(200);
     expect((await fetch(`${server.url}/v2/`, { headers: as('reader') })).status).toBe(200);
   });
 

@@ -14,6 +14,10 @@ describe('parseBasic', () => {
     expect(parseBasic(`basic ${Buffer.from('a:b').toString('base64')}`)).toEqual({ ok: true, username: 'a', password: 'b' });
   });
   it('ignores other schemes', () => expect(parseBasic('Bearer abc')).toBeUndefined());
+  it('reads an empty pair as no credentials (containers/image sends it)', () => {
+    expect(parseBasic(basic(':'))).toEqual({ ok: 'empty' });
+    expect(parseBasic('Basic ')).toEqual({ ok: 'empty' });
+  });
   it.each([
     ['no colon', basic('robot')],
     ['empty user', basic(':x')],
