@@ -3,7 +3,7 @@
  * so the same app runs in production and under test.
  */
 import cookie from '@fastify/cookie';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { BerthConfig } from './config/config.js';
 import { watchConfig } from './config/watch-config.js';
 import { FsStore } from './storage/fs-store.js';
@@ -25,8 +25,8 @@ import { authMethodRoutes } from './http/routes/auth-methods.js';
 import { signInRoutes } from './http/routes/sign-in.js';
 
 export interface BuildOptions {
-  /** Overrides the logger built from `config.log` (tests pass `false`). */
-  logger?: FastifyServerOptions['logger'];
+  /** `false` silences the log; an object overrides the level or destination of `config.log`. */
+  logger?: false | { level?: string; stream?: NodeJS.WritableStream };
   /** Follow the config file and apply changes live (on by default; `app.reloadConfig()` forces one). */
   watchConfig?: boolean;
 }
@@ -46,17 +46,33 @@ const RESTART_ONLY: Array<[string, (config: BerthConfig) => unknown]> = [
   ['http.externalUrl', (config) => config.http.externalUrl],
 ];
 
-function loggerFor(config: BerthConfig): FastifyServerOptions['logger'] {
+function loggerFor(config: BerthConfig, override: BuildOptions['logger']): FastifyServerOptions['logger'] {
+  if (override === false) return false;
   return {
-    level: config.log.level,
+    level: override?.level ?? config.log.level,
+    // Credentials never reach the log, whatever a log line includes.
     redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' },
-    ...(config.log.output ? { file: config.log.output } : {}),
+    serializers: { req: serializeRequest },
+    ...(override?.stream ? { stream: override.stream } : config.log.output ? { file: config.log.output } : {}),
+  };
+}
+
+/**
+ * What a request log line shows: the URL as the client sent it, except the query of the sign-in
+ * callback, which carries the authorization code and state.
+ */
+function serializeRequest(request: FastifyRequest) {
+  const url = request.originalUrl ?? request.url;
+  return {
+    method: request.method,
+    url: url.startsWith('/zot/auth/callback/') ? url.replace(/\?.*$/, '?[redacted]') : url,
+    remoteAddress: request.ip,
   };
 }
 
 export async function buildApp(config: BerthConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger ?? loggerFor(config),
+    logger: loggerFor(config, options.logger),
     rewriteUrl: (request) => rewriteRegistryUrl(request.url ?? '/'),
     // Blob bodies stream for as long as they need; slow clients are bounded by the header timeout.
     requestTimeout: 0,

@@ -133,7 +133,9 @@ export class OidcProvider {
     };
     // zot falls back to the email when the mapped claim is empty (passkey-only users may lack one).
     const username = pick(usernameClaim) ?? pick('email');
-    if (username === undefined) throw new LoginError(`the provider sent no "${usernameClaim}" (nor "email") claim`);
+    if (username === undefined) {
+      throw new LoginError(`the provider sent no "${usernameClaim}" claim${usernameClaim === 'email' ? '' : ' (nor "email")'}; check the scopes and claimMapping.username`);
+    }
     const groups = [...new Set([...groupsFrom(userInfo[groupsClaim]), ...groupsFrom(idClaims[groupsClaim])])].sort();
     return { username, groups, idToken: tokens.id_token };
   }

@@ -32,7 +32,8 @@ export function installErrorHandling(app: FastifyInstance, challenge: () => Chal
   app.setErrorHandler((error: FastifyError, request, reply) => {
     let known = toRegistryError(error, request.routeOptions.config?.invalidRequest);
     // A refusal of an anonymous caller is a challenge: they may still sign in (zot answers so too).
-    if (known?.key === 'DENIED' && request.access && request.access.identity.username === undefined) {
+    const challengeable = request.access && request.access.identity.username === undefined && request.routeOptions.config?.action !== 'public';
+    if (known?.key === 'DENIED' && challengeable) {
       known = new RegistryError('UNAUTHORIZED', known.detail);
     }
     if (reply.raw.headersSent || request.raw.socket?.destroyed !== false) {

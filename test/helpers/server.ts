@@ -5,6 +5,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load-config.js';
@@ -18,6 +19,8 @@ export interface TestServer {
   root: string;
   /** The zot.json the server loaded; rewrite it to test reloads. */
   configFile: string;
+  /** Everything logged so far, when started with `captureLog`. */
+  logText(): string;
   app: FastifyInstance;
   close(): Promise<void>;
 }
@@ -29,6 +32,8 @@ export interface StartOptions {
   root?: string;
   /** Pass true to see the server's log on stdout. */
   log?: boolean;
+  /** Keep every log line (debug level) for assertions: `server.logText()`. */
+  captureLog?: boolean;
 }
 
 export async function startBerth(options: StartOptions = {}): Promise<TestServer> {
@@ -44,7 +49,15 @@ export async function startBerth(options: StartOptions = {}): Promise<TestServer
   const configFile = path.join(configDir, 'zot.json');
   await writeFile(configFile, JSON.stringify(document, null, 2));
   const config = await loadConfig(configFile);
-  const app = await buildApp(config, { logger: options.log ? { level: 'debug' } : false });
+  const logged: string[] = [];
+  const capture = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logged.push(chunk.toString('utf8'));
+      done();
+    },
+  });
+  const logger = options.captureLog ? { level: 'debug', stream: capture } : options.log ? { level: 'debug', stream: process.stdout } : false;
+  const app = await buildApp(config, { logger });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   if (typeof address !== 'object' || address === null) throw new Error('server has no address');
@@ -54,6 +67,7 @@ export async function startBerth(options: StartOptions = {}): Promise<TestServer
     host,
     root,
     configFile,
+    logText: () => logged.join(''),
     app,
     async close() {
       // Tests end abruptly: do not wait for clients' keep-alive sockets to time out.
