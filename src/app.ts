@@ -23,6 +23,7 @@ import { uploadRoutes } from './http/routes/uploads.js';
 import { apiKeyRoutes } from './http/routes/api-keys.js';
 import { authMethodRoutes } from './http/routes/auth-methods.js';
 import { signInRoutes } from './http/routes/sign-in.js';
+import { uiRoutes } from './http/routes/ui.js';
 
 export interface BuildOptions {
   /** `false` silences the log; an object overrides the level or destination of `config.log`. */
@@ -113,6 +114,7 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   await app.register(authMethodRoutes);
   await app.register(signInRoutes);
   await app.register(apiKeyRoutes);
+  if (config.extensions.ui) await app.register(uiRoutes);
 
   let running = config;
   const applyConfig = async (next: BerthConfig) => {

@@ -27,6 +27,7 @@ export interface Credentials {
 export interface AuthenticatorParts {
   htpasswd?: HtpasswdStore;
   apiKeys?: ApiKeyStore;
+  /** Present whenever some way of signing in is configured. */
   sessions?: SessionStore;
   users: UserDirectory;
   /** Groups accessControl gives a user name (htpasswd users). */
@@ -45,7 +46,7 @@ export class Authenticator {
 
   /** Whether any way of signing in is configured; without one the registry is open. */
   get configured(): boolean {
-    return this.parts.htpasswd !== undefined || this.parts.sessions !== undefined;
+    return this.parts.sessions !== undefined;
   }
 
   async authenticate({ authorization, sessionId }: Credentials): Promise<Authentication> {

@@ -77,7 +77,7 @@ export class Security {
     this.authenticator = new Authenticator({
       ...(htpasswd ? { htpasswd } : {}),
       ...(apikey ? { apiKeys: this.apiKeys } : {}),
-      ...(providers.size > 0 ? { sessions: this.sessions } : {}),
+      ...(signInConfigured ? { sessions: this.sessions } : {}),
       users: this.users,
       groupsOf: (username) => policy.groupsOf(username),
     });

@@ -76,6 +76,8 @@ export interface BerthConfig {
   storage: StorageConfig;
   http: HttpConfig;
   log: { level: LogLevel; output?: string; audit?: string };
+  /** zot's `extensions`, as far as Berth implements them. */
+  extensions: { ui: boolean };
   /** Lines to log once the logger exists: keys accepted but without effect in Berth. */
   warnings: string[];
 }

@@ -30,7 +30,7 @@ const HOUR_MS = 3_600_000;
  */
 const REFUSED = ['/http/auth/ldap', '/http/auth/bearer', '/http/auth/mtls', '/http/auth/sessionDriver', '/http/tls', '/storage/storageDriver', '/storage/cacheDriver', '/storage/subPaths', '/cluster'];
 /** Keys that only tune features Berth lacks: accepted, with one warning each. */
-const IGNORED = ['/storage/retention', '/storage/gcTimeWindow', '/storage/remoteCache', '/storage/redirectBlobURL', '/storage/maxRepos', '/storage/fastRestart', '/http/allowOrigin', '/http/ratelimit', '/scheduler', '/extensions', '/log/audit', '/http/accessControl/metrics'];
+const IGNORED = ['/storage/retention', '/storage/gcTimeWindow', '/storage/remoteCache', '/storage/redirectBlobURL', '/storage/maxRepos', '/storage/fastRestart', '/http/allowOrigin', '/http/ratelimit', '/scheduler', '/extensions/search', '/extensions/scrub', '/extensions/sync', '/extensions/metrics', '/extensions/lint', '/extensions/trust', '/extensions/events', '/extensions/mgmt', '/extensions/apikey', '/log/audit', '/http/accessControl/metrics'];
 
 function pointerGet(document: unknown, pointer: string): unknown {
   let node = document;
@@ -122,6 +122,7 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
       ...(http.accessControl ? { accessControl: http.accessControl } : {}),
       ...(http.externalUrl ? { externalUrl: String(http.externalUrl).replace(/\/+$/, '') } : {}),
     },
+    extensions: { ui: normalized.extensions?.ui !== undefined && normalized.extensions.ui.enable !== false },
     log: {
       level: LOG_LEVELS[level] ?? (level as LogLevel),
       ...(log.output ? { output: log.output } : {}),

@@ -11,6 +11,8 @@
  * - `catalog`: any caller who may read somewhere; the route filters with `request.access.can`.
  * - `permits`: actions whose verdict the route needs as a value (`update` when a push moves a
  *   tag, `detectManifestCollision` on delete); decided here, used there.
+ * - `repositoryQuery`: the query parameter that names the repository, for routes that take it
+ *   there rather than in the path (the UI's API).
  * - `readFrom`: a query parameter naming another repository that the caller must be able to read
  *   for it to be used (the source of a cross-repository mount); otherwise it is dropped.
  */
@@ -37,6 +39,8 @@ declare module 'fastify' {
     action?: RouteAction;
     permits?: Action[];
     readFrom?: string;
+    /** For repository actions: the query parameter naming the repository, when not `:name`. */
+    repositoryQuery?: string;
   }
   interface FastifyRequest {
     access: RouteAccess;
@@ -46,10 +50,13 @@ declare module 'fastify' {
   }
 }
 
-/** Fails at start-up, not at request time, when a /v2 or /zot route forgets to declare its action. */
+/** Every route under these prefixes must declare its action: the registry, zot's auth, the UI's API. */
+export const DECLARED_PREFIXES = ['/v2', '/zot', '/api'];
+
+/** Fails at start-up, not at request time, when a route forgets to declare its action. */
 export function requireDeclaredAccess(app: FastifyInstance): void {
   app.addHook('onRoute', (route: RouteOptions) => {
-    if (!route.url.startsWith('/v2') && !route.url.startsWith('/zot')) return;
+    if (!DECLARED_PREFIXES.some((prefix) => route.url.startsWith(prefix))) return;
     const action = (route.config as { action?: RouteAction } | undefined)?.action;
     if (action === undefined) throw new Error(`route ${String(route.method)} ${route.url} declares no action`);
   });
@@ -85,7 +92,7 @@ export function enforceAccess(app: FastifyInstance, security: () => Security): v
     request.access = { identity, can, permits: {} };
     reply.header('cache-control', 'no-store');
 
-    const name = (request.params as { name?: string }).name;
+    const name = config.repositoryQuery === undefined ? (request.params as { name?: string }).name : queryString(request, config.repositoryQuery);
     switch (config.action) {
       case 'none':
         // Registry clients (docker, containers/image, containerd) send stored credentials only after
@@ -105,7 +112,10 @@ export function enforceAccess(app: FastifyInstance, security: () => Security): v
         if (identity.method !== 'session') throw new RegistryError('UNAUTHORIZED', 'no browser session');
         return;
       default: {
-        if (name === undefined) throw new Error(`route ${request.routeOptions.url} needs :name for ${config.action}`);
+        if (name === undefined) {
+          if (config.repositoryQuery !== undefined) throw new RegistryError('NAME_INVALID', `the ${config.repositoryQuery} query parameter is required`);
+          throw new Error(`route ${request.routeOptions.url} needs :name for ${config.action}`);
+        }
         assertValidName(name);
         if (!can(config.action, name)) throw refuse(identity, { name, action: config.action });
         for (const action of config.permits ?? []) request.access.permits[action] = can(action, name);
@@ -131,6 +141,11 @@ function credentialsOf(request: FastifyRequest, security: Security): Credentials
   const sessionId = unsignValue(security.cookieKeys, cookie);
   // A cookie that fails its signature is not ours: the caller is anonymous, as if it were absent.
   return sessionId === undefined ? {} : { sessionId };
+}
+
+function queryString(request: FastifyRequest, key: string): string | undefined {
+  const value = (request.query as Record<string, unknown>)[key];
+  return typeof value === 'string' ? value : undefined;
 }
 
 function dropUnreadableSource(request: FastifyRequest, parameter: string, can: RouteAccess['can']): void {

@@ -44,6 +44,20 @@ describe('authentication', () => {
     expect((await fetch(`${server.url}/v2/`, { headers: as('reader') })).status).toBe(200);
   });
 
+  it('a password sign-in from the UI starts a session that the UI header then carries', async () => {
+    const signIn = await fetch(`${server.url}/v2/`, { headers: { ...as('reader'), 'x-zot-api-client': 'zot-ui' } });
+    expect(signIn.status).toBe(200);
+    const cookies = signIn.headers.getSetCookie();
+    const session = cookies.find((line) => line.startsWith('session='))!;
+    expect(session).toMatch(/HttpOnly/);
+    expect(cookies.some((line) => line.startsWith('user=reader'))).toBe(true);
+    const cookie = session.split(';')[0]!;
+    expect((await fetch(`${server.url}/v2/ci/app/tags/list`, { headers: { cookie, 'x-zot-api-client': 'zot-ui' } })).status).toBe(200);
+    expect((await fetch(`${server.url}/v2/ci/app/tags/list`, { headers: { cookie } })).status).toBe(401);
+    // A CLI client's password never starts a session.
+    expect((await fetch(`${server.url}/v2/`, { headers: as('reader') })).headers.getSetCookie()).toEqual([]);
+  });
+
   it('wrong passwords and unknown users get 401 with the Basic challenge, after failDelay', async () => {
     for (const authorization of [basicAuth('reader', 'nope'), basicAuth('ghost', 'read-pw')]) {
       const started = Date.now();

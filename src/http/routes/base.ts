@@ -1,6 +1,17 @@
-/** `GET /v2/`: the API version check every client starts with. */
+/**
+ * `GET /v2/`: the API version check every client starts with. From the UI (header
+ * `X-ZOT-API-CLIENT: zot-ui`) with a password, it is also zot's password sign-in: a session starts.
+ */
 import type { FastifyInstance } from 'fastify';
+import { isUiRequest } from '../access.js';
+import { startSession } from '../session-cookies.js';
 
 export async function baseRoutes(app: FastifyInstance): Promise<void> {
-  app.get('/v2/', { config: { action: 'none' } }, async (_request, reply) => reply.type('application/json').send({}));
+  app.get('/v2/', { config: { action: 'none' } }, async (request, reply) => {
+    const { identity } = request.access;
+    if (identity.method === 'htpasswd' && isUiRequest(request)) {
+      await startSession(app.security, request, reply, { username: identity.username!, groups: [...identity.groups], provider: 'htpasswd' });
+    }
+    return reply.type('application/json').send({});
+  });
 }

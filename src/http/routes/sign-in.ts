@@ -2,18 +2,14 @@
  * Browser sign-in through an OpenID Provider, on zot's endpoints: `GET /zot/auth/login`,
  * `GET /zot/auth/callback/<provider>`, `POST /zot/auth/logout`.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { CookieSerializeOptions } from '@fastify/cookie';
-import { seal, signValue, unseal, unsignValue } from '../../auth/cookie-keys.js';
+import type { FastifyInstance } from 'fastify';
+import { seal, unseal } from '../../auth/cookie-keys.js';
 import type { PendingLogin } from '../../auth/oidc.js';
-import { SESSION_TTL_MS } from '../../auth/sessions.js';
 import { RegistryError } from '../../oci/errors.js';
-import { SESSION_COOKIE } from '../access.js';
 import { publicOrigin, safeCallback } from '../public-origin.js';
+import { cookieOptions, endSession, startSession } from '../session-cookies.js';
 
 const LOGIN_COOKIE = 'berth_login';
-/** zot's readable cookie: the UI reads it to know someone is signed in. */
-const USER_COOKIE = 'user';
 const LOGIN_TTL_MS = 10 * 60_000;
 const CALLBACK_PATH = '/zot/auth/callback/';
 
@@ -22,13 +18,6 @@ type CallbackRequest = { Params: { provider: string }; Querystring: Record<strin
 
 export async function signInRoutes(app: FastifyInstance): Promise<void> {
   const security = app.security;
-  const cookieOptions = (path: string, maxAgeMs: number, httpOnly = true): CookieSerializeOptions => ({
-    path,
-    httpOnly,
-    sameSite: 'lax',
-    secure: security.secureCookies,
-    maxAge: Math.floor(maxAgeMs / 1000),
-  });
 
   app.get<LoginRequest>('/zot/auth/login', { config: { action: 'public' } }, async (request, reply) => {
     const keys = [...security.providers.keys()];
@@ -40,7 +29,7 @@ export async function signInRoutes(app: FastifyInstance): Promise<void> {
     const origin = publicOrigin(app, request, security.externalUrl);
     const callbackUi = safeCallback(request.query.callback_ui, origin, security.callbackAllowOrigins);
     const { url, pending } = await provider.beginLogin(`${origin}${CALLBACK_PATH}${provider.config.key}`, callbackUi);
-    reply.setCookie(LOGIN_COOKIE, seal(security.cookieKeys, pending, Date.now() + LOGIN_TTL_MS), cookieOptions(`${CALLBACK_PATH}${provider.config.key}`, LOGIN_TTL_MS));
+    reply.setCookie(LOGIN_COOKIE, seal(security.cookieKeys, pending, Date.now() + LOGIN_TTL_MS), cookieOptions(security, `${CALLBACK_PATH}${provider.config.key}`, LOGIN_TTL_MS));
     return reply.code(302).header('cache-control', 'no-store').redirect(url);
   });
 
@@ -67,28 +56,16 @@ export async function signInRoutes(app: FastifyInstance): Promise<void> {
       request.log.warn({ provider: key, username: login.username }, 'refused a provider sign-in that names a local htpasswd account');
       throw new RegistryError('DENIED', `"${login.username}" is a local account of this registry; the provider's user cannot take it over`);
     }
-    await endSession(request, reply);
     await security.users.recordLogin(login.username, login.groups, key);
-    const session = await security.sessions.create({ username: login.username, groups: login.groups, provider: key, idToken: login.idToken });
-    reply.setCookie(SESSION_COOKIE, signValue(security.cookieKeys, session.id), cookieOptions('/', SESSION_TTL_MS));
-    reply.setCookie(USER_COOKIE, login.username, cookieOptions('/', SESSION_TTL_MS, false));
+    await startSession(security, request, reply, { username: login.username, groups: login.groups, provider: key, idToken: login.idToken });
     request.log.info({ provider: key, username: login.username, groups: login.groups }, 'signed in');
     return reply.code(302).header('cache-control', 'no-store').redirect(pending.callbackUi ?? '/');
   });
 
   app.post('/zot/auth/logout', { config: { action: 'session' } }, async (request, reply) => {
-    const ended = await endSession(request, reply);
+    const ended = await endSession(security, request, reply);
     const provider = ended ? security.providers.get(ended.provider) : undefined;
     const endSessionUrl = provider?.endSessionUrl(ended?.idToken, `${publicOrigin(app, request, security.externalUrl)}/`);
     return reply.header('cache-control', 'no-store').send(endSessionUrl ? { endSessionUrl } : {});
   });
-
-  /** Destroys the session the request's cookie names (server-side) and clears the cookies. */
-  async function endSession(request: FastifyRequest, reply: FastifyReply) {
-    const cookie = request.cookies[SESSION_COOKIE];
-    const id = cookie === undefined ? undefined : unsignValue(security.cookieKeys, cookie);
-    reply.clearCookie(SESSION_COOKIE, { path: '/' }).clearCookie(USER_COOKIE, { path: '/' });
-    return id === undefined ? undefined : security.sessions.destroy(id);
-  }
 }
-

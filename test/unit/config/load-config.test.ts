@@ -102,8 +102,9 @@ describe('loadConfig', () => {
   });
 
   it('warns about keys that only tune features Berth lacks', () => {
-    const config = buildConfig({ storage: { rootDirectory: '/x' }, extensions: { search: { enable: true } } }, 'f.json');
-    expect(config.warnings).toEqual([expect.stringMatching(/\/extensions: accepted but has no effect/)]);
+    const config = buildConfig({ storage: { rootDirectory: '/x' }, extensions: { search: { enable: true }, ui: { enable: true } } }, 'f.json');
+    expect(config.warnings).toEqual([expect.stringMatching(/\/extensions\/search: accepted but has no effect/)]);
+    expect(config.extensions.ui).toBe(true);
   });
 });
 
