@@ -34,13 +34,13 @@ export class BlobService {
   /** Refuses to remove a blob that a manifest in the repository still needs (zot does the same). */
   async delete(name: string, digest: Digest): Promise<void> {
     await this.size(name, digest);
-    const holders = await this.catalog.allFacts(name).catch((error: unknown) => {
-      if (error instanceof RegistryError && error.key === 'NAME_UNKNOWN') return [];
-      throw error;
+    // Under the lock, so no manifest push can start using the blob between the check and the delete.
+    await this.store.withRepository(name, async (transaction) => {
+      const holders = await this.catalog.allFacts(name);
+      const user = holders.find(({ entry, facts }) => entry.digest === digest.value || facts.blobs.includes(digest.value) || facts.manifests.includes(digest.value));
+      if (user) throw new RegistryError('BLOB_IN_USE', { digest: digest.value, manifest: user.entry.digest });
+      await transaction.deleteBlob(digest);
     });
-    const user = holders.find(({ entry, facts }) => entry.digest === digest.value || facts.blobs.includes(digest.value) || facts.manifests.includes(digest.value));
-    if (user) throw new RegistryError('BLOB_IN_USE', { digest: digest.value, manifest: user.entry.digest });
-    await this.store.deleteBlob(name, digest);
   }
 
   /** Cross-repository mount; undefined when `from` does not hold the blob (the caller opens a session). */

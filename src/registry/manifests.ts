@@ -6,7 +6,7 @@ import { RegistryError } from '../oci/errors.js';
 import { digestOf, parseDigest, type Digest } from '../oci/digest.js';
 import { assertValidName, assertValidTag, isValidTag } from '../oci/names.js';
 import { summarizeManifest, type Descriptor } from '../oci/manifest.js';
-import { REF_NAME, type Store } from '../storage/store.js';
+import { PUSHED_AT, REF_NAME, type RepositoryTransaction, type Store } from '../storage/store.js';
 import { assertManifestSchema } from './manifest-schemas.js';
 import { factsFrom, type ManifestCatalog } from './manifest-catalog.js';
 
@@ -67,37 +67,34 @@ export class ManifestService {
     }
     const summary = summarizeManifest(bytes, contentType);
     assertManifestSchema(summary.mediaType, summary.document);
-    await this.assertReferencesExist(name, [...summary.blobs, ...summary.manifests]);
-
-    await this.store.writeSmallBlob(name, digest, bytes);
-    this.catalog.remember(digest, bytes, factsFrom(summary, bytes.length));
     const entry: Descriptor = { mediaType: summary.mediaType, digest: digest.value, size: bytes.length };
     if (summary.artifactType !== undefined && summary.document.artifactType !== undefined) entry.artifactType = summary.artifactType;
-    await this.store.updateIndex(name, (index) => {
-      if (reference.tag === undefined) {
-        if (!index.manifests.some((existing) => existing.digest === digest.value)) index.manifests.push(entry);
-        return;
-      }
-      const tag = reference.tag;
-      const moved = index.manifests.find((existing) => existing.annotations?.[REF_NAME] === tag);
-      if (moved && moved.digest !== digest.value && !mayMoveTag) throw new RegistryError('DENIED', { name, tag, action: 'update' });
-      index.manifests = index.manifests.filter(
-        (existing) => existing.annotations?.[REF_NAME] !== tag && !(existing.digest === digest.value && existing.annotations?.[REF_NAME] === undefined),
-      );
-      // A tag that moves leaves its old manifest reachable by digest, as an untagged entry.
-      if (moved && moved.digest !== digest.value && !index.manifests.some((existing) => existing.digest === moved.digest)) {
-        index.manifests.push(untagged(moved));
-      }
-      index.manifests.push({ ...entry, annotations: { [REF_NAME]: tag } });
-    });
-    return { digest: digest.value, ...(summary.subject ? { subject: summary.subject.digest } : {}) };
-  }
+    const pushed = { [PUSHED_AT]: new Date().toISOString() };
 
-  private async assertReferencesExist(name: string, digests: Digest[]): Promise<void> {
-    const unique = [...new Map(digests.map((digest) => [digest.value, digest])).values()];
-    const sizes = await Promise.all(unique.map((digest) => this.store.statBlob(name, digest).catch(() => undefined)));
-    const missing = unique.filter((_, i) => sizes[i] === undefined);
-    if (missing.length > 0) throw new RegistryError('MANIFEST_BLOB_UNKNOWN', { digests: missing.map((digest) => digest.value) });
+    await this.store.ensureRepository(name);
+    // Under the repository's lock, so garbage collection cannot remove a blob between the check
+    // that it exists and the index entry that makes it referenced.
+    await this.store.withRepository(name, async (transaction) => {
+      await assertReferencesExist(transaction, [...summary.blobs, ...summary.manifests]);
+      const index = await transaction.readIndex();
+      let manifests = [...index.manifests];
+      if (reference.tag === undefined) {
+        if (manifests.some((existing) => existing.digest === digest.value)) return;
+        manifests.push({ ...entry, annotations: pushed });
+      } else {
+        const tag = reference.tag;
+        const moved = manifests.find((existing) => existing.annotations?.[REF_NAME] === tag);
+        if (moved && moved.digest !== digest.value && !mayMoveTag) throw new RegistryError('DENIED', { name, tag, action: 'update' });
+        manifests = manifests.filter((existing) => existing.annotations?.[REF_NAME] !== tag && !(existing.digest === digest.value && existing.annotations?.[REF_NAME] === undefined));
+        // A tag that moves leaves its old manifest reachable by digest, as an untagged entry.
+        if (moved && moved.digest !== digest.value && !manifests.some((existing) => existing.digest === moved.digest)) manifests.push(untagged(moved));
+        manifests.push({ ...entry, annotations: { [REF_NAME]: tag, ...pushed } });
+      }
+      await transaction.writeSmallBlob(digest, bytes);
+      await transaction.writeIndex({ ...index, manifests });
+    });
+    this.catalog.remember(digest, bytes, factsFrom(summary, bytes.length));
+    return { digest: digest.value, ...(summary.subject ? { subject: summary.subject.digest } : {}) };
   }
 
   /**
@@ -122,6 +119,13 @@ export class ManifestService {
       if (!index.manifests.some((entry) => entry.digest === tagged.digest)) index.manifests.push(untagged(tagged));
     });
   }
+}
+
+async function assertReferencesExist(transaction: RepositoryTransaction, digests: Digest[]): Promise<void> {
+  const unique = [...new Map(digests.map((digest) => [digest.value, digest])).values()];
+  const sizes = await Promise.all(unique.map((digest) => transaction.statBlob(digest)));
+  const missing = unique.filter((_, i) => sizes[i] === undefined);
+  if (missing.length > 0) throw new RegistryError('MANIFEST_BLOB_UNKNOWN', { digests: missing.map((digest) => digest.value) });
 }
 
 function untagged(entry: Descriptor): Descriptor {

@@ -11,7 +11,8 @@ import { Layout } from './layout.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { ensureFolder, fsyncFolder, isNotFound, writeFileAtomic } from './files.js';
 import { FsUploads } from './fs-uploads.js';
-import type { BlobRead, OciIndexFile, Store } from './store.js';
+import type { BlobRead, OciIndexFile, RepositoryTransaction, Store } from './store.js';
+import { listBlobFiles, listUploadFiles } from './fs-listing.js';
 
 const OCI_LAYOUT = JSON.stringify({ imageLayoutVersion: '1.0.0' });
 /** How long a catalog walk is reused; repositories this process creates are added at once. */
@@ -114,6 +115,10 @@ export class FsStore implements Store {
 
   async writeSmallBlob(name: string, digest: Digest, bytes: Uint8Array): Promise<void> {
     await this.ensureRepository(name);
+    await this.writeBlobFile(name, digest, bytes);
+  }
+
+  private async writeBlobFile(name: string, digest: Digest, bytes: Uint8Array): Promise<void> {
     const target = this.layout.blob(name, digest);
     if (await exists(target)) return;
     await ensureFolder(path.dirname(target));
@@ -174,16 +179,37 @@ export class FsStore implements Store {
     return index;
   }
 
-  async updateIndex<T>(name: string, change: (index: OciIndexFile) => T): Promise<T> {
+  async updateIndex<T>(name: string, change: (index: OciIndexFile) => T | Promise<T>): Promise<T> {
     await this.ensureRepository(name);
-    return this.repoLocks.run(name, async () => {
-      const current = await this.readIndex(name);
+    return this.withRepository(name, async (transaction) => {
+      const current = await transaction.readIndex();
       const next: OciIndexFile = { ...current, manifests: [...current.manifests] };
-      const result = change(next);
-      await writeFileAtomic(this.layout.index(name), JSON.stringify(next));
-      this.indexes.delete(name);
+      const result = await change(next);
+      await transaction.writeIndex(next);
       return result;
     });
+  }
+
+  withRepository<T>(name: string, work: (transaction: RepositoryTransaction) => Promise<T>): Promise<T> {
+    const layout = this.layout;
+    const transaction: RepositoryTransaction = {
+      readIndex: () => this.readIndex(name),
+      writeIndex: async (index) => {
+        await writeFileAtomic(layout.index(name), JSON.stringify(index));
+        this.indexes.delete(name);
+      },
+      statBlob: (digest) => this.statBlob(name, digest),
+      writeSmallBlob: (digest, bytes) => this.writeBlobFile(name, digest, bytes),
+      listBlobs: () => listBlobFiles(layout, name),
+      deleteBlob: (digest) => this.deleteBlob(name, digest),
+      listUploads: () => listUploadFiles(layout, name),
+      deleteUpload: async (id) => {
+        await unlink(layout.upload(name, id)).catch((error: unknown) => {
+          if (!isNotFound(error)) throw error;
+        });
+      },
+    };
+    return this.repoLocks.run(name, () => work(transaction));
   }
 }
 

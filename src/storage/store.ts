@@ -7,6 +7,12 @@ import type { Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/manifest.js';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
+/**
+ * When an index entry was pushed (ISO 8601): retention's pushedWithin and mostRecentlyPushedCount,
+ * and the age garbage collection checks. zot keeps this in its metaDB; an annotation keeps the
+ * tree self-describing, and zot ignores annotations it does not know.
+ */
+export const PUSHED_AT = 'dev.berth.pushed';
 
 /** A repository's index.json. Treat as immutable: `updateIndex` hands out a copy to change. */
 export interface OciIndexFile {
@@ -15,6 +21,33 @@ export interface OciIndexFile {
   manifests: Descriptor[];
   annotations?: Record<string, string>;
   [key: string]: unknown;
+}
+
+export interface BlobFile {
+  digest: Digest;
+  size: number;
+  modifiedMs: number;
+  /** Hard links to the same bytes (dedupe): removing one frees space only when this is 1. */
+  links: number;
+}
+
+export interface UploadFile {
+  id: string;
+  size: number;
+  modifiedMs: number;
+}
+
+/** What may be done to one repository while holding its lock (garbage collection, pushes). */
+export interface RepositoryTransaction {
+  readIndex(): Promise<OciIndexFile>;
+  writeIndex(index: OciIndexFile): Promise<void>;
+  statBlob(digest: Digest): Promise<number | undefined>;
+  /** Stores bytes already hashed by the caller (a manifest), atomically. */
+  writeSmallBlob(digest: Digest, bytes: Uint8Array): Promise<void>;
+  listBlobs(): Promise<BlobFile[]>;
+  deleteBlob(digest: Digest): Promise<void>;
+  listUploads(): Promise<UploadFile[]>;
+  deleteUpload(id: string): Promise<void>;
 }
 
 export interface BlobRead {
@@ -42,7 +75,9 @@ export interface Store {
 
   readIndex(name: string): Promise<OciIndexFile>;
   /** Runs `change` on a copy of the index under the repository's lock and saves the result atomically. */
-  updateIndex<T>(name: string, change: (index: OciIndexFile) => T): Promise<T>;
+  updateIndex<T>(name: string, change: (index: OciIndexFile) => T | Promise<T>): Promise<T>;
+  /** Runs `work` holding the repository's lock: index updates and pushes of manifests wait. */
+  withRepository<T>(name: string, work: (transaction: RepositoryTransaction) => Promise<T>): Promise<T>;
 
   uploads: UploadStore;
 }

@@ -31,7 +31,9 @@ describe('manifests', () => {
     }
     // zot's layout: the tag is an annotation in index.json, the bytes a blob.
     const index = JSON.parse(await readFile(path.join(server.root, 'mf/basic/index.json'), 'utf8'));
-    expect(index.manifests).toEqual([{ mediaType: OCI_MANIFEST, digest: image.digest, size: image.manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }]);
+    expect(index.manifests).toEqual([
+      { mediaType: OCI_MANIFEST, digest: image.digest, size: image.manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'v1', 'dev.berth.pushed': expect.stringMatching(/^\d{4}-\d\d-\d\dT/) } },
+    ]);
     const stored = await readFile(path.join(server.root, 'mf/basic/blobs/sha256', image.digest.slice(7)));
     expect(stored.equals(image.manifest)).toBe(true);
     expect(JSON.parse(await readFile(path.join(server.root, 'mf/basic/oci-layout'), 'utf8'))).toEqual({ imageLayoutVersion: '1.0.0' });
