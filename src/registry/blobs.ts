@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { RegistryError } from '../oci/errors.js';
 import type { Digest } from '../oci/digest.js';
 import { assertValidName } from '../oci/names.js';
-import type { BlobRead, Store } from '../storage/store.js';
+import type { BlobReader, Store } from '../storage/store.js';
 import type { ManifestCatalog } from './manifest-catalog.js';
 
 export type UploadStart =
@@ -26,9 +26,9 @@ export class BlobService {
     return size;
   }
 
-  async read(name: string, digest: Digest, range?: { start: number; end: number }): Promise<BlobRead> {
+  async open(name: string, digest: Digest): Promise<BlobReader> {
     assertValidName(name);
-    return this.store.readBlob(name, digest, range);
+    return this.store.openBlob(name, digest);
   }
 
   /** Refuses to remove a blob that a manifest in the repository still needs (zot does the same). */

@@ -1,6 +1,6 @@
 /** The filesystem store: zot's on-disk layout (see layout.ts), safe against crashes and races. */
-import { createReadStream } from 'node:fs';
-import { copyFile, link, open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { copyFile, link, open, readFile, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { RegistryError } from '../oci/errors.js';
@@ -11,7 +11,7 @@ import { Layout } from './layout.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { ensureFolder, fsyncFolder, isNotFound, writeFileAtomic } from './files.js';
 import { FsUploads } from './fs-uploads.js';
-import type { BlobRead, OciIndexFile, RepositoryTransaction, Store } from './store.js';
+import type { BlobReader, OciIndexFile, RepositoryTransaction, Store } from './store.js';
 import { listBlobFiles, listUploadFiles } from './fs-listing.js';
 
 const OCI_LAYOUT = JSON.stringify({ imageLayoutVersion: '1.0.0' });
@@ -90,8 +90,8 @@ export class FsStore implements Store {
     }
   }
 
-  async readBlob(name: string, digest: Digest, range?: { start: number; end: number }): Promise<BlobRead> {
-    let handle;
+  async openBlob(name: string, digest: Digest): Promise<BlobReader> {
+    let handle: FileHandle;
     try {
       handle = await open(this.layout.blob(name, digest), 'r');
     } catch (error) {
@@ -99,9 +99,11 @@ export class FsStore implements Store {
       throw error;
     }
     const { size } = await handle.stat();
-    // The stream owns the handle from here: it closes it when done or destroyed.
-    const stream = createReadStream('', { fd: handle, start: range?.start ?? 0, ...(range ? { end: range.end } : {}), highWaterMark: 256 * 1024 });
-    return { size, stream };
+    return {
+      size,
+      read: async (buffer, position) => (await handle.read(buffer, 0, buffer.length, position)).bytesRead,
+      close: () => handle.close(),
+    };
   }
 
   async readSmallBlob(name: string, digest: Digest): Promise<Buffer> {
@@ -171,7 +173,7 @@ export class FsStore implements Store {
       if (isNotFound(error)) throw new RegistryError('NAME_UNKNOWN', { name });
       throw error;
     }
-    const stamp = `${info.ino}:${info.size}:${info.mtimeMs}`;
+    const stamp = stampOf(info);
     const cached = this.indexes.get(name);
     if (cached?.stamp === stamp) return cached.index;
     const index = parseIndex(await readFile(file, 'utf8'), file);
@@ -195,8 +197,10 @@ export class FsStore implements Store {
     const transaction: RepositoryTransaction = {
       readIndex: () => this.readIndex(name),
       writeIndex: async (index) => {
-        await writeFileAtomic(layout.index(name), JSON.stringify(index));
-        this.indexes.delete(name);
+        const file = layout.index(name);
+        await writeFileAtomic(file, JSON.stringify(index));
+        // Keep what was just written: re-reading and re-parsing it made tag pushes quadratic.
+        this.indexes.set(name, { stamp: stampOf(await stat(file)), index: Object.freeze({ ...index }) });
       },
       statBlob: (digest) => this.statBlob(name, digest),
       writeSmallBlob: (digest, bytes) => this.writeBlobFile(name, digest, bytes),
@@ -211,6 +215,10 @@ export class FsStore implements Store {
     };
     return this.repoLocks.run(name, () => work(transaction));
   }
+}
+
+function stampOf(info: Stats): string {
+  return `${info.ino}:${info.size}:${info.mtimeMs}`;
 }
 
 function parseIndex(text: string, file: string): OciIndexFile {

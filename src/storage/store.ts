@@ -50,9 +50,15 @@ export interface RepositoryTransaction {
   deleteUpload(id: string): Promise<void>;
 }
 
-export interface BlobRead {
-  size: number;
-  stream: Readable;
+/**
+ * An open blob, read piece by piece into buffers the caller owns and reuses: a fresh buffer per
+ * read (what a file stream does) costs a full garbage collection every few dozen MiB served.
+ */
+export interface BlobReader {
+  readonly size: number;
+  /** Fills `buffer` from `position`; returns the bytes read (0 only past the end). */
+  read(buffer: Buffer, position: number): Promise<number>;
+  close(): Promise<void>;
 }
 
 export interface Store {
@@ -64,8 +70,8 @@ export interface Store {
 
   /** Size of the blob, or undefined when the repository does not hold it. */
   statBlob(name: string, digest: Digest): Promise<number | undefined>;
-  /** Streams the blob, whole or the inclusive byte range [start, end]. */
-  readBlob(name: string, digest: Digest, range?: { start: number; end: number }): Promise<BlobRead>;
+  /** Opens the blob for reading; BLOB_UNKNOWN when the repository does not hold it. */
+  openBlob(name: string, digest: Digest): Promise<BlobReader>;
   readSmallBlob(name: string, digest: Digest): Promise<Buffer>;
   /** Stores bytes already hashed by the caller (manifests), atomically. */
   writeSmallBlob(name: string, digest: Digest, bytes: Uint8Array): Promise<void>;

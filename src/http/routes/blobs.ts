@@ -2,6 +2,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { requireDigest, type Digest } from '../../oci/digest.js';
 import { parseRange } from '../range.js';
+import { sendBlob } from '../send-blob.js';
 
 type BlobRequest = { Params: { name: string; digest: string } };
 
@@ -23,20 +24,27 @@ export async function blobRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.get<BlobRequest>('/v2/:name/blobs/:digest', { config: { action: 'read' } }, async (request, reply) => {
-    const { name } = request.params;
     const digest = requireDigest(request.params.digest);
-    const rangeHeader = request.headers.range;
-    if (rangeHeader === undefined) {
-      const { size, stream } = await blobs.read(name, digest);
-      return describe(reply, digest).header('content-length', size).send(stream);
+    const reader = await blobs.open(request.params.name, digest);
+    let range;
+    try {
+      range = parseRange(request.headers.range, reader.size);
+    } catch (error) {
+      await reader.close();
+      throw error;
     }
-    const range = parseRange(rangeHeader, await blobs.size(name, digest));
-    const { size, stream } = await blobs.read(name, digest, range);
-    return describe(reply, digest)
-      .code(206)
-      .header('content-range', `bytes ${range!.start}-${range!.end}/${size}`)
-      .header('content-length', range!.end - range!.start + 1)
-      .send(stream);
+    describe(reply, digest);
+    if (range) {
+      reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${reader.size}`);
+    }
+    const { start, end } = range ?? { start: 0, end: reader.size - 1 };
+    reply.header('content-length', end - start + 1);
+    if (reader.size === 0) {
+      await reader.close();
+      return reply.send();
+    }
+    await sendBlob(reply, reader, start, end);
+    return reply;
   });
 
   app.delete<BlobRequest>('/v2/:name/blobs/:digest', { config: { action: 'delete' } }, async (request, reply) => {
