@@ -8,6 +8,8 @@ import type { BerthConfig } from './config/config.js';
 import { watchConfig } from './config/watch-config.js';
 import { FsStore } from './storage/fs-store.js';
 import { Registry } from './registry/registry.js';
+import { runPeriodically } from './registry/periodic.js';
+import { summarizeCollection } from './registry/gc-report.js';
 import { enforceAccess, requireDeclaredAccess } from './http/access.js';
 import { Security } from './auth/security.js';
 import { answerClientError, installErrorHandling } from './http/errors.js';
@@ -102,7 +104,26 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
     reply.header('docker-distribution-api-version', 'registry/2.0');
   });
 
-  const registry = new Registry(new FsStore(config.storage.rootDirectory));
+  let running = config;
+  const registry = new Registry(new FsStore(config.storage.rootDirectory), () => ({ gcDelayMs: running.storage.gcDelayMs, retention: running.storage.retention }));
+  const gc = runPeriodically(
+    () => ({ enabled: running.storage.gc, intervalMs: running.storage.gcIntervalMs }),
+    () => registry.gc.collect(),
+    (outcome) => (outcome instanceof Error ? app.log.error({ err: outcome }, 'garbage collection failed') : app.log.info(summarizeCollection(outcome), 'garbage collection')),
+  );
+  const scrub = runPeriodically(
+    () => ({ enabled: running.extensions.scrub !== undefined, intervalMs: running.extensions.scrub?.intervalMs ?? 0 }),
+    () => registry.scrubber.scrub(),
+    (outcome) => {
+      if (outcome instanceof Error) return app.log.error({ err: outcome }, 'scrub failed');
+      for (const result of outcome.filter((item) => item.status === 'affected')) app.log.error(result, 'scrub: image affected');
+      app.log.info({ images: outcome.length, affected: outcome.filter((item) => item.status === 'affected').length }, 'scrub');
+    },
+  );
+  app.addHook('onClose', async () => {
+    gc.stop();
+    scrub.stop();
+  });
   await app.register(registryPlugin, { registry });
   await app.register(baseRoutes);
   await app.register(catalogRoutes);
@@ -116,7 +137,6 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   await app.register(apiKeyRoutes);
   if (config.extensions.ui) await app.register(uiRoutes);
 
-  let running = config;
   const applyConfig = async (next: BerthConfig) => {
     await security.apply(next);
     app.log.level = next.log.level;

@@ -9,6 +9,8 @@ import { ConfigError } from './config/config.js';
 import { loadConfig } from './config/load-config.js';
 import { loadHtpasswd } from './auth/htpasswd.js';
 import { printHtpasswdLine } from './auth/htpasswd-command.js';
+import { runGc, runScrub } from './maintenance-commands.js';
+import { claimStorage } from './storage/server-claim.js';
 
 const USAGE = `usage: berth <command> <argument>
 
@@ -16,12 +18,18 @@ commands:
   serve <config>    run the registry with a zot.json config (SIGHUP reloads it)
   verify <config>   check a config and the files it names; exit 0 when they load, 1 with the reasons
   htpasswd <user>   print an htpasswd line (bcrypt) for <user>; the password is read from standard
-                    input, or asked for twice on a terminal`;
+                    input, or asked for twice on a terminal
+  gc <config>       run one garbage collection and report what it removed and the bytes freed
+                    (refused while a server uses the same storage: it collects by itself)
+  scrub <config>    verify the digest and size of every manifest, config and layer; exit 1 when
+                    any image is affected (read-only; safe next to a running server)`;
 
 async function serve(file: string): Promise<void> {
   const config = await loadConfig(file);
   await mkdir(config.storage.rootDirectory, { recursive: true, mode: 0o700 });
   const app = await buildApp(config);
+  const release = await claimStorage(config.storage.rootDirectory);
+  app.addHook('onClose', release);
   let closing = false;
   const close = (signal: string) => {
     if (closing) return;
@@ -62,12 +70,11 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return command === undefined ? 1 : 0;
   }
-  const commands: Record<string, (argument: string) => Promise<void>> = { serve, verify, htpasswd: printHtpasswdLine };
+  const commands: Record<string, (argument: string) => Promise<number | void>> = { serve, verify, htpasswd: printHtpasswdLine, gc: runGc, scrub: runScrub };
   const run = commands[command];
   if (run && file !== undefined && rest.length === 0) {
     try {
-      await run(file);
-      return 0;
+      return (await run(file)) ?? 0;
     } catch (error) {
       if (error instanceof ConfigError) {
         for (const problem of error.problems) console.error(problem);

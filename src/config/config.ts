@@ -1,4 +1,7 @@
 /** The validated, defaulted and frozen configuration the rest of Berth reads. */
+import type { RetentionConfig } from './retention-config.js';
+
+export type { RetentionConfig };
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
 export interface StorageConfig {
@@ -8,6 +11,7 @@ export interface StorageConfig {
   gc: boolean;
   gcDelayMs: number;
   gcIntervalMs: number;
+  retention: RetentionConfig;
 }
 
 export interface PolicyConfig {
@@ -77,7 +81,7 @@ export interface BerthConfig {
   http: HttpConfig;
   log: { level: LogLevel; output?: string; audit?: string };
   /** zot's `extensions`, as far as Berth implements them. */
-  extensions: { ui: boolean };
+  extensions: { ui: boolean; scrub?: { intervalMs: number } };
   /** Lines to log once the logger exists: keys accepted but without effect in Berth. */
   warnings: string[];
 }

@@ -13,6 +13,7 @@ import { parseDuration } from './duration.js';
 import { normalizeKeys, type JsonSchema } from './normalize-keys.js';
 import { compileRepositoryGlob } from './repository-glob.js';
 import { readOpenid } from './openid-config.js';
+import { readRetention } from './retention-config.js';
 
 const SCHEMA_PATH = new URL('../../schemas/config.schema.json', import.meta.url);
 const schema = JSON.parse(readFileSync(SCHEMA_PATH, 'utf8')) as JsonSchema;
@@ -30,7 +31,7 @@ const HOUR_MS = 3_600_000;
  */
 const REFUSED = ['/http/auth/ldap', '/http/auth/bearer', '/http/auth/mtls', '/http/auth/sessionDriver', '/http/tls', '/storage/storageDriver', '/storage/cacheDriver', '/storage/subPaths', '/cluster'];
 /** Keys that only tune features Berth lacks: accepted, with one warning each. */
-const IGNORED = ['/storage/retention', '/storage/gcTimeWindow', '/storage/remoteCache', '/storage/redirectBlobURL', '/storage/maxRepos', '/storage/fastRestart', '/http/allowOrigin', '/http/ratelimit', '/scheduler', '/extensions/search', '/extensions/scrub', '/extensions/sync', '/extensions/metrics', '/extensions/lint', '/extensions/trust', '/extensions/events', '/extensions/mgmt', '/extensions/apikey', '/log/audit', '/http/accessControl/metrics'];
+const IGNORED = ['/storage/gcTimeWindow', '/storage/remoteCache', '/storage/redirectBlobURL', '/storage/maxRepos', '/storage/fastRestart', '/http/allowOrigin', '/http/ratelimit', '/scheduler', '/extensions/search', '/extensions/sync', '/extensions/metrics', '/extensions/lint', '/extensions/trust', '/extensions/events', '/extensions/mgmt', '/extensions/apikey', '/log/audit', '/http/accessControl/metrics'];
 
 function pointerGet(document: unknown, pointer: string): unknown {
   let node = document;
@@ -82,6 +83,9 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
   }
   const problems = checkAccessControl(normalized, file);
   const openid = normalized.http?.auth?.openid ? readOpenid(normalized.http.auth.openid, file, problems, warnings) : undefined;
+  const gcOn = normalized.storage.gc ?? true;
+  const gcDelayMs = normalized.storage.gcDelay === undefined ? (gcOn ? HOUR_MS : 0) : parseDuration(normalized.storage.gcDelay)!;
+  const retention = readRetention(normalized.storage.retention, gcDelayMs, file, problems, warnings);
   if (problems.length > 0) throw new ConfigError(problems);
   warnings.push(...IGNORED.filter((pointer) => pointerGet(normalized, pointer) !== undefined).map((pointer) => `${file}: ${pointer}: accepted but has no effect in Berth yet`));
   if (normalized.distSpecVersion !== undefined && normalized.distSpecVersion !== DIST_SPEC_VERSION) {
@@ -102,8 +106,9 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
       rootDirectory: path.resolve(storage.rootDirectory),
       dedupe: storage.dedupe ?? true,
       gc,
-      gcDelayMs: duration(storage.gcDelay, gc ? HOUR_MS : 0),
+      gcDelayMs,
       gcIntervalMs: duration(storage.gcInterval, gc ? HOUR_MS : 0),
+      retention,
     },
     http: {
       address: http.address ?? '127.0.0.1',
@@ -122,7 +127,12 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
       ...(http.accessControl ? { accessControl: http.accessControl } : {}),
       ...(http.externalUrl ? { externalUrl: String(http.externalUrl).replace(/\/+$/, '') } : {}),
     },
-    extensions: { ui: normalized.extensions?.ui !== undefined && normalized.extensions.ui.enable !== false },
+    extensions: {
+      ui: normalized.extensions?.ui !== undefined && normalized.extensions.ui.enable !== false,
+      ...(normalized.extensions?.scrub && normalized.extensions.scrub.enable !== false
+        ? { scrub: { intervalMs: Math.max(2 * HOUR_MS, duration(normalized.extensions.scrub.interval, 24 * HOUR_MS)) } }
+        : {}),
+    },
     log: {
       level: LOG_LEVELS[level] ?? (level as LogLevel),
       ...(log.output ? { output: log.output } : {}),

@@ -75,7 +75,7 @@ export class ManifestCatalog {
     return out.filter((item) => item !== undefined);
   }
 
-  private async factsOf(name: string, entry: Descriptor): Promise<ManifestFacts | undefined> {
+  async factsOf(name: string, entry: Descriptor): Promise<ManifestFacts | undefined> {
     const cached = this.facts.get(entry.digest);
     if (cached) return cached;
     const digest = parseDigest(entry.digest);

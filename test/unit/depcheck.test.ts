@@ -1,6 +1,6 @@
 /**
  * Dependencies flow one way (CONVENTIONS.md): main → app → http → {auth, access, registry, storage, config, oci};
- * auth → {access, config, storage, oci}; access → config; registry → {storage, oci}; storage → oci;
+ * auth → {access, config, storage, oci}; access → config; registry → {storage, oci, config}; storage → oci;
  * oci → node: only; only http/ and app.ts import fastify.
  */
 import { readdir, readFile } from 'node:fs/promises';
@@ -13,7 +13,7 @@ const ALLOWED: Record<string, string[]> = {
   config: ['config'],
   access: ['access', 'config'],
   auth: ['auth', 'access', 'config', 'oci', 'storage'],
-  registry: ['registry', 'storage', 'oci'],
+  registry: ['registry', 'storage', 'oci', 'config'],
   http: ['http', 'registry', 'storage', 'oci', 'config', 'auth', 'access'],
 };
 const PACKAGES_ALLOWED: Record<string, RegExp> = {
