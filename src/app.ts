@@ -105,7 +105,7 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   });
 
   let running = config;
-  const registry = new Registry(new FsStore(config.storage.rootDirectory), () => ({ gcDelayMs: running.storage.gcDelayMs, retention: running.storage.retention }));
+  const registry = new Registry(new FsStore(config.storage.rootDirectory, { dedupe: config.storage.dedupe }), () => ({ gcDelayMs: running.storage.gcDelayMs, retention: running.storage.retention }));
   const gc = runPeriodically(
     () => ({ enabled: running.storage.gc, intervalMs: running.storage.gcIntervalMs }),
     () => registry.gc.collect(),

@@ -7,7 +7,7 @@ import { servingProcess } from './storage/server-claim.js';
 
 async function openRegistry(file: string) {
   const config = await loadConfig(file);
-  const registry = new Registry(new FsStore(config.storage.rootDirectory), () => ({ gcDelayMs: config.storage.gcDelayMs, retention: config.storage.retention }));
+  const registry = new Registry(new FsStore(config.storage.rootDirectory, { dedupe: config.storage.dedupe }), () => ({ gcDelayMs: config.storage.gcDelayMs, retention: config.storage.retention }));
   return { config, registry };
 }
 

@@ -1,6 +1,6 @@
 /** The filesystem store: zot's on-disk layout (see layout.ts), safe against crashes and races. */
 import type { Stats } from 'node:fs';
-import { copyFile, link, open, readFile, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { copyFile, link, open, readFile, readdir, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { RegistryError } from '../oci/errors.js';
@@ -11,6 +11,7 @@ import { Layout } from './layout.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { ensureFolder, fsyncFolder, isNotFound, writeFileAtomic } from './files.js';
 import { FsUploads } from './fs-uploads.js';
+import { DedupeIndex } from './dedupe-index.js';
 import type { BlobReader, OciIndexFile, RepositoryTransaction, Store } from './store.js';
 import { listBlobFiles, listUploadFiles } from './fs-listing.js';
 
@@ -32,9 +33,16 @@ export class FsStore implements Store {
   private readonly knownRepositories = new Set<string>();
   private catalog: { at: number; names: Set<string> } | undefined;
 
-  constructor(root: string) {
+  private readonly dedupeIndex: DedupeIndex;
+
+  /** With `dedupe` (zot's default), a blob held by several repositories is stored once, hard-linked. */
+  constructor(
+    root: string,
+    private readonly options: { dedupe: boolean } = { dedupe: true },
+  ) {
     this.layout = new Layout(root);
     this.uploads = new FsUploads(this.layout, (name) => this.ensureRepository(name), (name, digest, file) => this.adoptBlob(name, digest, file));
+    this.dedupeIndex = new DedupeIndex(this.layout, () => this.listRepositories());
   }
 
   async ensureRepository(name: string): Promise<void> {
@@ -129,11 +137,13 @@ export class FsStore implements Store {
 
   async deleteBlob(name: string, digest: Digest): Promise<void> {
     try {
+      // Only this repository's link goes: other repositories sharing the bytes keep them.
       await unlink(this.layout.blob(name, digest));
     } catch (error) {
       if (isNotFound(error)) throw new RegistryError('BLOB_UNKNOWN', { digest: digest.value });
       throw error;
     }
+    if (this.options.dedupe) await this.dedupeIndex.remove(digest.value, name);
   }
 
   async mountBlob(from: string, to: string, digest: Digest): Promise<boolean> {
@@ -143,25 +153,50 @@ export class FsStore implements Store {
     const target = this.layout.blob(to, digest);
     if (await exists(target)) return true;
     await ensureFolder(path.dirname(target));
-    // A hard link shares the bytes, as zot's dedupe does; across file systems, copy then rename.
     const temp = path.join(this.layout.uploads(to), randomUUID());
     try {
-      await link(source, temp);
+      if (!this.options.dedupe || !(await linkFresh(source, temp))) await copyFile(source, temp);
     } catch (error) {
       if (isNotFound(error)) return false;
-      await copyFile(source, temp);
+      throw error;
     }
-    await rename(temp, target);
-    await fsyncFolder(path.dirname(target));
+    await this.placeBlob(to, digest, temp);
     return true;
   }
 
   /** Moves a verified upload file into the blob store (the last step of a commit). */
   private async adoptBlob(name: string, digest: Digest, file: string): Promise<void> {
+    if (this.options.dedupe && (await this.linkFromHolder(name, digest))) {
+      await unlink(file);
+      return;
+    }
+    await this.placeBlob(name, digest, file);
+  }
+
+  /** Links the blob from another repository that holds it; false when none does (any more). */
+  private async linkFromHolder(name: string, digest: Digest): Promise<boolean> {
+    for (const holder of await this.dedupeIndex.holdersOf(digest.value)) {
+      if (holder === name) continue;
+      const temp = path.join(this.layout.uploads(name), randomUUID());
+      try {
+        if (!(await linkFresh(this.layout.blob(holder, digest), temp))) return false;
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+        await this.dedupeIndex.remove(digest.value, holder);
+        continue;
+      }
+      await this.placeBlob(name, digest, temp);
+      return true;
+    }
+    return false;
+  }
+
+  private async placeBlob(name: string, digest: Digest, file: string): Promise<void> {
     const target = this.layout.blob(name, digest);
     await ensureFolder(path.dirname(target));
     await rename(file, target);
     await fsyncFolder(path.dirname(target));
+    if (this.options.dedupe) await this.dedupeIndex.add(digest.value, name);
   }
 
   async readIndex(name: string): Promise<OciIndexFile> {
@@ -215,6 +250,23 @@ export class FsStore implements Store {
     };
     return this.repoLocks.run(name, () => work(transaction));
   }
+}
+
+/**
+ * Hard-links `source` to `temp` and marks the bytes as just written: a blob linked into a repository
+ * must look fresh to that repository's garbage collection until its manifest arrives. False when
+ * the two paths are on different file systems.
+ */
+async function linkFresh(source: string, temp: string): Promise<boolean> {
+  try {
+    await link(source, temp);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EXDEV') return false;
+    throw error;
+  }
+  const now = new Date();
+  await utimes(temp, now, now);
+  return true;
 }
 
 function stampOf(info: Stats): string {

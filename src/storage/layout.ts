@@ -9,6 +9,7 @@
  *       blobs/<alg>/<hex>      manifests, configs and layers
  *       .uploads/<uuid>        bytes of an unfinished upload session
  *     _berth/<name>.json     Berth's own small documents (sessions, users, API keys)
+ *     _berth/<name>.jsonl    Berth's append-only logs (the dedupe index)
  *     _sessions/, cache.db, meta.db   zot's own files, never repositories
  */
 import path from 'node:path';
@@ -56,9 +57,9 @@ export class Layout {
   }
 
   /** A document of Berth's own state; `name` is a constant of the caller's, never user input. */
-  stateDocument(name: string): string {
+  stateDocument(name: string, extension: 'json' | 'jsonl' = 'json'): string {
     if (!/^[a-z][a-z-]*$/.test(name)) throw new Error(`refusing to build a path from state document ${JSON.stringify(name)}`);
-    return path.join(this.root, '_berth', `${name}.json`);
+    return path.join(this.root, '_berth', `${name}.${extension}`);
   }
 
   /** Folder names that are never repositories nor hold any: layout folders and zot's private ones. */
