@@ -8,7 +8,7 @@ import type { BerthConfig } from './config/config.js';
 import { watchConfig } from './config/watch-config.js';
 import { FsStore } from './storage/fs-store.js';
 import { Registry } from './registry/registry.js';
-import { runPeriodically } from './registry/periodic.js';
+import { startMaintenance } from './registry/maintenance.js';
 import { summarizeCollection } from './registry/gc-report.js';
 import { enforceAccess, requireDeclaredAccess } from './http/access.js';
 import { Security } from './auth/security.js';
@@ -26,18 +26,28 @@ import { apiKeyRoutes } from './http/routes/api-keys.js';
 import { authMethodRoutes } from './http/routes/auth-methods.js';
 import { signInRoutes } from './http/routes/sign-in.js';
 import { uiRoutes } from './http/routes/ui.js';
+import { healthRoutes } from './http/routes/health.js';
+import { metricsRoutes } from './http/routes/metrics.js';
+import { BerthMetrics } from './http/metrics.js';
+import { auditRequests, openAuditLog } from './http/audit.js';
+import { FailedLoginLimiter, limitRate } from './http/rate-limit.js';
+import { followTls, readTls } from './http/tls.js';
+import type { Server as HttpsServer } from 'node:https';
 
 export interface BuildOptions {
   /** `false` silences the log; an object overrides the level or destination of `config.log`. */
   logger?: false | { level?: string; stream?: NodeJS.WritableStream };
   /** Follow the config file and apply changes live (on by default; `app.reloadConfig()` forces one). */
   watchConfig?: boolean;
+  /** Proxies whose X-Forwarded-* headers count (`TRUST_PROXY`): true, or addresses and CIDRs. */
+  trustProxy?: boolean | string[];
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** Re-reads the config file and applies what can change live (SIGHUP does this). */
     reloadConfig(): Promise<void>;
+    metrics: BerthMetrics;
   }
 }
 
@@ -75,6 +85,8 @@ function serializeRequest(request: FastifyRequest) {
 
 export async function buildApp(config: BerthConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
+    ...(config.http.tls ? { https: readTls(config.http.tls) } : {}),
+    ...(options.trustProxy !== undefined ? { trustProxy: options.trustProxy } : {}),
     logger: loggerFor(config, options.logger),
     rewriteUrl: (request) => rewriteRegistryUrl(request.url ?? '/'),
     // Blob bodies stream for as long as they need; slow clients are bounded by the header timeout.
@@ -99,32 +111,38 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   app.addHook('onClose', async () => security.close());
   installErrorHandling(app, () => security);
   requireDeclaredAccess(app);
-  enforceAccess(app, () => security);
+  const metrics = new BerthMetrics(config.extensions.metrics ? () => registry.statistics.all() : undefined);
+  app.decorate('metrics', metrics);
+  if (config.extensions.metrics) metrics.observe(app);
+  if (config.http.rateLimit) limitRate(app, config.http.rateLimit);
+  if (config.log.audit) auditRequests(app, openAuditLog(config.log.audit));
+  enforceAccess(app, () => security, {
+    failedLogins: new FailedLoginLimiter(),
+    authenticated: (method, result) => metrics.authentications.inc({ method, result }),
+  });
   app.addHook('onRequest', async (_request, reply) => {
     reply.header('docker-distribution-api-version', 'registry/2.0');
   });
 
   let running = config;
   const registry = new Registry(new FsStore(config.storage.rootDirectory, { dedupe: config.storage.dedupe }), () => ({ gcDelayMs: running.storage.gcDelayMs, retention: running.storage.retention }));
-  const gc = runPeriodically(
-    () => ({ enabled: running.storage.gc, intervalMs: running.storage.gcIntervalMs }),
-    () => registry.gc.collect(),
-    (outcome) => (outcome instanceof Error ? app.log.error({ err: outcome }, 'garbage collection failed') : app.log.info(summarizeCollection(outcome), 'garbage collection')),
-  );
-  const scrub = runPeriodically(
-    () => ({ enabled: running.extensions.scrub !== undefined, intervalMs: running.extensions.scrub?.intervalMs ?? 0 }),
-    () => registry.scrubber.scrub(),
-    (outcome) => {
+  const maintenance = startMaintenance(registry, () => running, {
+    collected(outcome) {
+      metrics.recordCollection(outcome);
+      if (outcome instanceof Error) app.log.error({ err: outcome }, 'garbage collection failed');
+      else app.log.info(summarizeCollection(outcome), 'garbage collection');
+    },
+    scrubbed(outcome) {
       if (outcome instanceof Error) return app.log.error({ err: outcome }, 'scrub failed');
+      metrics.recordScrub(outcome);
       for (const result of outcome.filter((item) => item.status === 'affected')) app.log.error(result, 'scrub: image affected');
       app.log.info({ images: outcome.length, affected: outcome.filter((item) => item.status === 'affected').length }, 'scrub');
     },
-  );
-  app.addHook('onClose', async () => {
-    gc.stop();
-    scrub.stop();
   });
+  app.addHook('onClose', async () => maintenance.stop());
   await app.register(registryPlugin, { registry });
+  await app.register(healthRoutes, { storageWritable: () => registry.store.checkWritable() });
+  if (config.extensions.metrics) await app.register(metricsRoutes, { metrics, path: config.extensions.metrics.path });
   await app.register(baseRoutes);
   await app.register(catalogRoutes);
   await app.register(tagRoutes);
@@ -151,6 +169,10 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   app.decorate('reloadConfig', watcher.reload);
   app.addHook('onClose', async () => watcher.close());
 
+  if (config.http.tls) {
+    const stop = followTls(app.server as HttpsServer, config.http.tls, { info: (message) => app.log.info(message), error: (message) => app.log.error(message) });
+    app.addHook('onClose', async () => stop());
+  }
   app.server.headersTimeout = config.http.readTimeoutMs;
   return app;
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
- * The `berth` command: `serve <config>` runs the registry, `verify <config>` checks a config.
- * This file owns argv, signals and exit codes; app.ts builds the server.
+ * The `berth` command. This file owns argv, environment, signals and exit codes; app.ts builds the
+ * server and the maintenance commands live in maintenance-commands.ts.
  */
+import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { buildApp } from './app.js';
 import { ConfigError } from './config/config.js';
@@ -12,22 +13,64 @@ import { printHtpasswdLine } from './auth/htpasswd-command.js';
 import { runGc, runScrub } from './maintenance-commands.js';
 import { claimStorage } from './storage/server-claim.js';
 
-const USAGE = `usage: berth <command> <argument>
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+interface Command {
+  argument: string;
+  help: string;
+  run(argument: string): Promise<number | void>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  serve: {
+    argument: '<config>',
+    help: `Runs the registry with a zot.json config. SIGHUP (or editing the file) reloads what can change
+live; SIGTERM stops accepting, lets requests in flight finish (30 s at most) and exits.
+Environment: TRUST_PROXY=true, or a comma-separated list of proxy addresses/CIDRs, makes
+X-Forwarded-For/-Proto/-Host count from those proxies only.`,
+    run: serve,
+  },
+  verify: {
+    argument: '<config>',
+    help: 'Checks a config and the files it names; exits 0 when they load, 1 with one line per problem.',
+    run: verify,
+  },
+  htpasswd: {
+    argument: '<user>',
+    help: 'Prints an htpasswd line (bcrypt) for <user>; the password comes from standard input, or is asked for twice on a terminal.',
+    run: printHtpasswdLine,
+  },
+  gc: {
+    argument: '<config>',
+    help: 'Runs one garbage collection and reports what it removed and the bytes freed. Refused while a server uses the same storage: it collects by itself.',
+    run: runGc,
+  },
+  scrub: {
+    argument: '<config>',
+    help: 'Verifies the digest and size of every manifest, config and layer; exits 1 when any image is affected. Read-only: safe next to a running server.',
+    run: runScrub,
+  },
+};
+
+const USAGE = `usage: berth <command> <argument>   (berth <command> --help, berth --version)
 
 commands:
-  serve <config>    run the registry with a zot.json config (SIGHUP reloads it)
-  verify <config>   check a config and the files it names; exit 0 when they load, 1 with the reasons
-  htpasswd <user>   print an htpasswd line (bcrypt) for <user>; the password is read from standard
-                    input, or asked for twice on a terminal
-  gc <config>       run one garbage collection and report what it removed and the bytes freed
-                    (refused while a server uses the same storage: it collects by itself)
-  scrub <config>    verify the digest and size of every manifest, config and layer; exit 1 when
-                    any image is affected (read-only; safe next to a running server)`;
+${Object.entries(COMMANDS)
+  .map(([name, command]) => `  ${`${name} ${command.argument}`.padEnd(18)}${command.help.split('\n')[0]!.split('. ')[0]}`)
+  .join('\n')}`;
+
+/** `TRUST_PROXY`: "true" trusts any proxy; otherwise the addresses or CIDRs listed. */
+function trustProxyFromEnvironment(): boolean | string[] | undefined {
+  const value = (process.env.TRUST_PROXY ?? process.env.BERTH_TRUST_PROXY)?.trim();
+  if (!value || value === 'false') return undefined;
+  return value === 'true' ? true : value.split(',').map((item) => item.trim()).filter(Boolean);
+}
 
 async function serve(file: string): Promise<void> {
   const config = await loadConfig(file);
   await mkdir(config.storage.rootDirectory, { recursive: true, mode: 0o700 });
-  const app = await buildApp(config);
+  const trustProxy = trustProxyFromEnvironment();
+  const app = await buildApp(config, trustProxy === undefined ? {} : { trustProxy });
   const release = await claimStorage(config.storage.rootDirectory);
   app.addHook('onClose', release);
   let closing = false;
@@ -35,19 +78,23 @@ async function serve(file: string): Promise<void> {
     if (closing) return;
     closing = true;
     app.log.info({ signal }, 'shutting down');
-    const timer = setTimeout(() => {
+    const exit = (code: number) => {
+      // pino buffers file output: flush it before the process ends.
+      (app.log as { flush?: () => void }).flush?.();
+      process.exit(code);
+    };
+    setTimeout(() => {
       app.log.error('graceful shutdown timed out');
-      process.exit(1);
-    }, 30_000);
-    timer.unref();
+      exit(1);
+    }, 30_000).unref();
     // Sockets that finish their response become idle only after close began: keep closing those,
     // so a finished download does not hold the exit until its keep-alive times out.
     setInterval(() => app.server.closeIdleConnections(), 100).unref();
     app.close().then(
-      () => process.exit(0),
+      () => exit(0),
       (error: unknown) => {
         app.log.error({ err: error }, 'error while shutting down');
-        process.exit(1);
+        exit(1);
       },
     );
   };
@@ -65,26 +112,33 @@ async function verify(file: string): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const [command, file, ...rest] = argv;
-  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+  const [name, argument, ...rest] = argv;
+  if (name === '--version' || name === '-v') {
+    console.log(`berth ${VERSION}`);
+    return 0;
+  }
+  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
     console.log(USAGE);
-    return command === undefined ? 1 : 0;
+    return name === undefined ? 1 : 0;
   }
-  const commands: Record<string, (argument: string) => Promise<number | void>> = { serve, verify, htpasswd: printHtpasswdLine, gc: runGc, scrub: runScrub };
-  const run = commands[command];
-  if (run && file !== undefined && rest.length === 0) {
-    try {
-      return (await run(file)) ?? 0;
-    } catch (error) {
-      if (error instanceof ConfigError) {
-        for (const problem of error.problems) console.error(problem);
-        return 1;
-      }
-      throw error;
+  const command = COMMANDS[name];
+  if (command && (argument === '--help' || argument === '-h')) {
+    console.log(`usage: berth ${name} ${command.argument}\n\n${command.help}`);
+    return 0;
+  }
+  if (!command || argument === undefined || rest.length > 0) {
+    console.error(USAGE);
+    return 1;
+  }
+  try {
+    return (await command.run(argument)) ?? 0;
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      for (const problem of error.problems) console.error(problem);
+      return 1;
     }
+    throw error;
   }
-  console.error(USAGE);
-  return 1;
 }
 
 main(process.argv.slice(2)).then(

@@ -13,6 +13,7 @@
  */
 import type { AccessControlConfig, PolicyConfig } from '../config/config.js';
 import { compileRepositoryGlob } from '../config/repository-glob.js';
+import { explainAccess, type AccessExplanation } from './explain.js';
 
 export const ACTIONS = ['read', 'create', 'update', 'delete', 'detectManifestCollision'] as const;
 export type Action = (typeof ACTIONS)[number];
@@ -101,6 +102,25 @@ export class AccessPolicy {
   /** The pattern whose rules decide `repository`, if any matches. */
   governingPattern(repository: string): string | undefined {
     return this.patterns.find((pattern) => pattern.matches(repository))?.pattern;
+  }
+
+  /** The rules that grant `identity` something, for people to read (the UI's account page). */
+  explain(identity: Identity): AccessExplanation {
+    if (this.open) return explainAccess(undefined, false, identity);
+    return explainAccess(this.config, this.authenticationConfigured, identity);
+  }
+
+  /**
+   * zot's `accessControl.metrics`: its users (and admins) may scrape, anonymous callers when its
+   * anonymousPolicy has `read`. Without that section: any signed-in caller when there is no
+   * accessControl, only admins when there is one (metrics name every repository).
+   */
+  canReadMetrics(identity: Identity): boolean {
+    if (this.open) return true;
+    const metrics = this.config?.metrics;
+    if (identity.username === undefined) return metrics?.anonymousPolicy?.includes('read') ?? false;
+    if (!this.config) return true;
+    return (metrics?.users ?? []).includes(identity.username) || holds(this.admin, identity, 'read');
   }
 
   can(identity: Identity, action: Action, repository: string): boolean {

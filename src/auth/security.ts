@@ -85,7 +85,7 @@ export class Security {
     this.realm = config.http.realm;
     this.callbackAllowOrigins = openid?.callbackAllowOrigins ?? [];
     this.externalUrl = config.http.externalUrl;
-    this.secureCookies = secureSession || (config.http.externalUrl?.startsWith('https://') ?? false);
+    this.secureCookies = secureSession || config.http.tls !== undefined || (config.http.externalUrl?.startsWith('https://') ?? false);
   }
 
   /** Keeps a running provider whose config did not change (no rediscovery), starts new ones. */

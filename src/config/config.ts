@@ -71,6 +71,10 @@ export interface HttpConfig {
   writeTimeoutMs: number;
   auth: AuthConfig;
   accessControl?: AccessControlConfig;
+  /** HTTPS from these PEM files, re-read when they change. */
+  tls?: { certFile: string; keyFile: string };
+  /** zot's `ratelimit`: requests per second for all clients together, and per method. */
+  rateLimit?: { rate?: number; methods: Record<string, number> };
 }
 
 export interface BerthConfig {
@@ -81,7 +85,7 @@ export interface BerthConfig {
   http: HttpConfig;
   log: { level: LogLevel; output?: string; audit?: string };
   /** zot's `extensions`, as far as Berth implements them. */
-  extensions: { ui: boolean; scrub?: { intervalMs: number } };
+  extensions: { ui: boolean; scrub?: { intervalMs: number }; metrics?: { path: string } };
   /** Lines to log once the logger exists: keys accepted but without effect in Berth. */
   warnings: string[];
 }

@@ -29,9 +29,9 @@ const HOUR_MS = 3_600_000;
  * Keys zot knows whose effect Berth does not provide yet, and which change who gets in or where data
  * goes: running without them would be unsafe, so they are refused rather than ignored.
  */
-const REFUSED = ['/http/auth/ldap', '/http/auth/bearer', '/http/auth/mtls', '/http/auth/sessionDriver', '/http/tls', '/storage/storageDriver', '/storage/cacheDriver', '/storage/subPaths', '/cluster'];
+const REFUSED = ['/http/auth/ldap', '/http/auth/bearer', '/http/auth/mtls', '/http/auth/sessionDriver', '/http/tls/cacert', '/storage/storageDriver', '/storage/cacheDriver', '/storage/subPaths', '/cluster'];
 /** Keys that only tune features Berth lacks: accepted, with one warning each. */
-const IGNORED = ['/storage/gcTimeWindow', '/storage/remoteCache', '/storage/redirectBlobURL', '/storage/maxRepos', '/storage/fastRestart', '/http/allowOrigin', '/http/ratelimit', '/scheduler', '/extensions/search', '/extensions/sync', '/extensions/metrics', '/extensions/lint', '/extensions/trust', '/extensions/events', '/extensions/mgmt', '/extensions/apikey', '/log/audit', '/http/accessControl/metrics'];
+const IGNORED = ['/storage/gcTimeWindow', '/storage/remoteCache', '/storage/redirectBlobURL', '/storage/maxRepos', '/storage/fastRestart', '/http/allowOrigin', '/scheduler', '/extensions/search', '/extensions/sync', '/extensions/lint', '/extensions/trust', '/extensions/events', '/extensions/mgmt', '/extensions/apikey'];
 
 function pointerGet(document: unknown, pointer: string): unknown {
   let node = document;
@@ -82,6 +82,10 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
     throw new ConfigError(refused.map((pointer) => `${file}: ${pointer}: not supported by Berth yet; remove it or use zot`));
   }
   const problems = checkAccessControl(normalized, file);
+  const metricsPath = normalized.extensions?.metrics?.prometheus?.path;
+  if (metricsPath !== undefined && (metricsPath === '/' || metricsPath === '/v2' || metricsPath.startsWith('/v2/') || metricsPath.startsWith('/zot/'))) {
+    problems.push(`${file}: /extensions/metrics/prometheus/path: must not be "/" nor under /v2 or /zot; found "${metricsPath}"`);
+  }
   const openid = normalized.http?.auth?.openid ? readOpenid(normalized.http.auth.openid, file, problems, warnings) : undefined;
   const gcOn = normalized.storage.gc ?? true;
   const gcDelayMs = normalized.storage.gcDelay === undefined ? (gcOn ? HOUR_MS : 0) : parseDuration(normalized.storage.gcDelay)!;
@@ -125,12 +129,19 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
         secureSession: http.auth?.secureSession === true,
       },
       ...(http.accessControl ? { accessControl: http.accessControl } : {}),
+      ...(http.tls ? { tls: { certFile: path.resolve(http.tls.cert), keyFile: path.resolve(http.tls.key) } } : {}),
+      ...(http.ratelimit
+        ? { rateLimit: { ...(http.ratelimit.rate ? { rate: http.ratelimit.rate } : {}), methods: Object.fromEntries((http.ratelimit.methods ?? []).map((item: { method: string; rate: number }) => [item.method, item.rate])) } }
+        : {}),
       ...(http.externalUrl ? { externalUrl: String(http.externalUrl).replace(/\/+$/, '') } : {}),
     },
     extensions: {
       ui: normalized.extensions?.ui !== undefined && normalized.extensions.ui.enable !== false,
       ...(normalized.extensions?.scrub && normalized.extensions.scrub.enable !== false
         ? { scrub: { intervalMs: Math.max(2 * HOUR_MS, duration(normalized.extensions.scrub.interval, 24 * HOUR_MS)) } }
+        : {}),
+      ...(normalized.extensions?.metrics && normalized.extensions.metrics.enable !== false
+        ? { metrics: { path: normalized.extensions.metrics.prometheus?.path ?? '/metrics' } }
         : {}),
     },
     log: {

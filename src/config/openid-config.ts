@@ -1,6 +1,7 @@
 /**
  * `http.auth.openid`: providers with their client credentials. A `credentialsFile` (the Kubernetes
- * Secret pattern) wins over inline values; an inline secret still works but is warned about.
+ * Secret pattern) wins, then `BERTH_OIDC_<KEY>_CLIENT_ID` / `_CLIENT_SECRET` from the environment,
+ * then inline values; an inline secret still works but is warned about.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -68,15 +69,17 @@ export function readOpenid(
     if (issuer.protocol !== 'https:' && !(issuer.protocol === 'http:' && LOOPBACK_HOSTS.test(issuer.hostname))) {
       problems.push(`${where}/issuer: must be https (http is accepted only on a loopback host); found "${raw.issuer}"`);
     }
-    let clientId = raw.clientid;
-    let clientSecret = raw.clientsecret;
+    // Secrets never need to sit in zot.json: a credentialsFile wins, then the environment.
+    const environment = `BERTH_OIDC_${key.toUpperCase().replaceAll('-', '_')}`;
+    let clientId = process.env[`${environment}_CLIENT_ID`] || raw.clientid;
+    let clientSecret = process.env[`${environment}_CLIENT_SECRET`] || raw.clientsecret;
     if (raw.credentialsFile) {
       const credentials = readCredentials(raw.credentialsFile, where, problems);
       if (credentials) {
         clientId = credentials.clientid;
         clientSecret = credentials.clientsecret;
       }
-    } else if (raw.clientsecret) {
+    } else if (raw.clientsecret && !process.env[`${environment}_CLIENT_SECRET`]) {
       warnings.push(`${where}/clientsecret: an inline client secret is deprecated; put it in a credentialsFile`);
     }
     if (!clientId) problems.push(`${where}/clientid: is required (inline or in credentialsFile)`);

@@ -7,7 +7,7 @@
  * - `public`: no authentication at all (sign-in endpoints, the auth-methods document).
  * - `none`: any caller (`GET /v2/`, which still challenges when nothing is open to anonymous).
  * - `signedIn`: a person or robot with a password or session (not an API key: a key cannot mint
- *   keys); `session`: a browser session (sign-out).
+ *   keys); `session`: a browser session (sign-out); `metrics`: accessControl.metrics.
  * - `catalog`: any caller who may read somewhere; the route filters with `request.access.can`.
  * - `permits`: actions whose verdict the route needs as a value (`update` when a push moves a
  *   tag, `detectManifestCollision` on delete); decided here, used there.
@@ -15,6 +15,11 @@
  *   there rather than in the path (the UI's API).
  * - `readFrom`: a query parameter naming another repository that the caller must be able to read
  *   for it to be used (the source of a cross-repository mount); otherwise it is dropped.
+ * - `page`: an HTML page or form of the web UI. A browser cannot add the UI header to a link or a
+ *   form, so there the session cookie counts without it: on top-level GET navigations (pages have
+ *   no side effects; SameSite=Lax already keeps the cookie off cross-site subresources and posts)
+ *   and on form posts, which must then carry the CSRF token: `requireDeclaredAccess` attaches that
+ *   check to every non-GET page route, so no form can be registered without it.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { ANONYMOUS, type Action, type Identity } from '../access/policy.js';
@@ -23,8 +28,10 @@ import { assertValidName, isValidName } from '../oci/names.js';
 import type { Credentials } from '../auth/authenticator.js';
 import { unsignValue } from '../auth/cookie-keys.js';
 import type { Security } from '../auth/security.js';
+import { requireFormToken } from './csrf.js';
+import type { FailedLoginLimiter } from './rate-limit.js';
 
-export type RouteAction = 'public' | 'none' | 'catalog' | 'signedIn' | 'session' | 'read' | 'create' | 'delete';
+export type RouteAction = 'public' | 'none' | 'catalog' | 'signedIn' | 'session' | 'metrics' | 'read' | 'create' | 'delete';
 
 export interface RouteAccess {
   identity: Identity;
@@ -41,6 +48,8 @@ declare module 'fastify' {
     readFrom?: string;
     /** For repository actions: the query parameter naming the repository, when not `:name`. */
     repositoryQuery?: string;
+    /** A web UI page or form: see `page` above. */
+    page?: boolean;
   }
   interface FastifyRequest {
     access: RouteAccess;
@@ -50,15 +59,24 @@ declare module 'fastify' {
   }
 }
 
-/** Every route under these prefixes must declare its action: the registry, zot's auth, the UI's API. */
-export const DECLARED_PREFIXES = ['/v2', '/zot', '/api'];
+/**
+ * Every route under these prefixes must declare its action: the registry, zot's auth, the UI's API
+ * and the web UI's pages and assets (and `/`, matched exactly).
+ */
+export const DECLARED_PREFIXES = ['/v2', '/zot', '/api', '/login', '/logout', '/repositories', '/repository', '/image', '/account', '/ui'];
+const DECLARED_PATHS = ['/'];
 
 /** Fails at start-up, not at request time, when a route forgets to declare its action. */
 export function requireDeclaredAccess(app: FastifyInstance): void {
   app.addHook('onRoute', (route: RouteOptions) => {
-    if (!DECLARED_PREFIXES.some((prefix) => route.url.startsWith(prefix))) return;
-    const action = (route.config as { action?: RouteAction } | undefined)?.action;
-    if (action === undefined) throw new Error(`route ${String(route.method)} ${route.url} declares no action`);
+    if (!DECLARED_PATHS.includes(route.url) && !DECLARED_PREFIXES.some((prefix) => route.url.startsWith(prefix))) return;
+    const config = route.config as { action?: RouteAction; page?: boolean } | undefined;
+    if (config?.action === undefined) throw new Error(`route ${String(route.method)} ${route.url} declares no action`);
+    if (config.page === true && ([] as string[]).concat(route.method).some((method) => method !== 'GET')) {
+      // The session cookie counts on a page's form post only with the form's CSRF token.
+      const existing = route.preHandler === undefined ? [] : Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler];
+      route.preHandler = [requireFormToken, ...existing];
+    }
   });
 }
 
@@ -69,7 +87,13 @@ function refuse(identity: Identity, detail: unknown): RegistryError {
   return new RegistryError(identity.username === undefined ? 'UNAUTHORIZED' : 'DENIED', detail);
 }
 
-export function enforceAccess(app: FastifyInstance, security: () => Security): void {
+/** What the hook reports about credential checks (metrics), and the per-client failure limit. */
+export interface AccessObservers {
+  authenticated?(method: string, result: 'success' | 'failure'): void;
+  failedLogins: FailedLoginLimiter;
+}
+
+export function enforceAccess(app: FastifyInstance, security: () => Security, observers: AccessObservers): void {
   app.decorateRequest('access', null as unknown as RouteAccess);
   app.decorate('security', { getter: security });
 
@@ -82,12 +106,19 @@ export function enforceAccess(app: FastifyInstance, security: () => Security): v
       return;
     }
     const { policy } = current;
-    const authentication = await current.authenticator.authenticate(credentialsOf(request, current));
+    const credentials = credentialsOf(request, current);
+    const presented = credentials.authorization !== undefined ? (/^Basic\s+/i.test(credentials.authorization) ? 'basic' : 'other') : credentials.sessionId !== undefined ? 'session' : undefined;
+    // Only password attempts count towards the per-client limit: an expired session cookie is no attack.
+    if (credentials.authorization !== undefined) observers.failedLogins.check(request.ip);
+    const authentication = await current.authenticator.authenticate(credentials);
     if (authentication.kind === 'rejected') {
+      if (credentials.authorization !== undefined) observers.failedLogins.fail(request.ip);
+      observers.authenticated?.(presented ?? 'other', 'failure');
       if (current.failDelayMs > 0) await sleep(current.failDelayMs);
       throw new RegistryError('UNAUTHORIZED', authentication.reason);
     }
     const identity = authentication.kind === 'identity' ? authentication.identity : ANONYMOUS;
+    if (identity.method) observers.authenticated?.(identity.method, 'success');
     const can = (action: Action, repository: string) => policy.can(identity, action, repository);
     request.access = { identity, can, permits: {} };
     reply.header('cache-control', 'no-store');
@@ -111,6 +142,9 @@ export function enforceAccess(app: FastifyInstance, security: () => Security): v
       case 'session':
         if (identity.method !== 'session') throw new RegistryError('UNAUTHORIZED', 'no browser session');
         return;
+      case 'metrics':
+        if (!policy.canReadMetrics(identity)) throw refuse(identity, 'metrics: see accessControl.metrics');
+        return;
       default: {
         if (name === undefined) {
           if (config.repositoryQuery !== undefined) throw new RegistryError('NAME_INVALID', `the ${config.repositoryQuery} query parameter is required`);
@@ -133,11 +167,25 @@ export function isUiRequest(request: FastifyRequest): boolean {
   return request.headers[UI_CLIENT_HEADER] === 'zot-ui';
 }
 
+/**
+ * Whether the session cookie speaks for this request: the UI header (zot's rule), or a page route
+ * reached by a top-level navigation (Fetch Metadata says so; browsers without it send none) or by
+ * a form post (whose CSRF token is checked before the handler).
+ */
+function sessionCookieCounts(request: FastifyRequest): boolean {
+  if (isUiRequest(request)) return true;
+  if (request.routeOptions.config?.page !== true) return false;
+  if (request.method === 'POST') return true;
+  const mode = request.headers['sec-fetch-mode'];
+  const destination = request.headers['sec-fetch-dest'];
+  return request.method === 'GET' && (mode === undefined || mode === 'navigate') && (destination === undefined || destination === 'document');
+}
+
 function credentialsOf(request: FastifyRequest, security: Security): Credentials {
   const authorization = request.headers.authorization;
   if (authorization !== undefined) return { authorization };
   const cookie = request.cookies[SESSION_COOKIE];
-  if (!isUiRequest(request) || cookie === undefined) return {};
+  if (!sessionCookieCounts(request) || cookie === undefined) return {};
   const sessionId = unsignValue(security.cookieKeys, cookie);
   // A cookie that fails its signature is not ours: the caller is anonymous, as if it were absent.
   return sessionId === undefined ? {} : { sessionId };

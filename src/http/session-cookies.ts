@@ -30,3 +30,15 @@ export async function endSession(security: Security, request: FastifyRequest, re
   reply.clearCookie(SESSION_COOKIE, { path: '/' }).clearCookie(USER_COOKIE, { path: '/' });
   return id === undefined ? undefined : security.sessions.destroy(id);
 }
+
+/** The server-side record of the session the request's cookie names, if it is live. */
+export async function currentSession(security: Security, request: FastifyRequest): Promise<SessionRecord | undefined> {
+  const cookie = request.cookies[SESSION_COOKIE];
+  const id = cookie === undefined ? undefined : unsignValue(security.cookieKeys, cookie);
+  return id === undefined ? undefined : security.sessions.get(id);
+}
+
+/** Clears the browser's cookies of a session that has already ended server-side (expired). */
+export function clearSessionCookies(reply: FastifyReply): void {
+  reply.clearCookie(SESSION_COOKIE, { path: '/' }).clearCookie(USER_COOKIE, { path: '/' });
+}

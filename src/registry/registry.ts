@@ -6,6 +6,7 @@ import { ManifestCatalog } from './manifest-catalog.js';
 import { ManifestService } from './manifests.js';
 import { GarbageCollector, type GcOptions } from './garbage-collector.js';
 import { Scrubber } from './scrub.js';
+import { RepositoryStatistics } from './repository-stats.js';
 
 export class Registry {
   readonly manifests: ManifestService;
@@ -13,6 +14,7 @@ export class Registry {
   readonly listings: ListingService;
   readonly gc: GarbageCollector;
   readonly scrubber: Scrubber;
+  readonly statistics: RepositoryStatistics;
 
   /** `gcOptions` is read at each collection, so a reloaded config applies to the next one. */
   constructor(
@@ -25,5 +27,6 @@ export class Registry {
     this.listings = new ListingService(store, catalog);
     this.gc = new GarbageCollector(store, catalog, gcOptions);
     this.scrubber = new Scrubber(store);
+    this.statistics = new RepositoryStatistics(store);
   }
 }

@@ -49,8 +49,12 @@ export class DedupeIndex {
   }
 
   private append(entry: Entry): Promise<void> {
-    this.writes = this.writes.then(() => appendFile(this.file, `${JSON.stringify(entry)}\n`, { mode: 0o600 }));
-    return this.writes;
+    // Chained after the previous append whether it failed or not: chaining with `then` alone made
+    // one failed append (a full disk) fail every later one, so no blob could be committed again
+    // after space was freed. This caller still sees its own failure.
+    const write = this.writes.catch(() => undefined).then(() => appendFile(this.file, `${JSON.stringify(entry)}\n`, { mode: 0o600 }));
+    this.writes = write;
+    return write;
   }
 
   private load(): Promise<Map<string, Set<string>>> {

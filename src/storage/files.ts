@@ -15,10 +15,14 @@ export async function fsyncFolder(folder: string): Promise<void> {
   }
 }
 
-/** Writes `data` to `target` so that a crash leaves either the old or the new file, never a mix. */
-export async function writeFileAtomic(target: string, data: Uint8Array | string): Promise<void> {
+/**
+ * Writes `data` to `target` so that a crash leaves either the old or the new file, never a mix.
+ * `temp` (on the same file system) is where the bytes wait for the rename; by default a hidden file
+ * beside `target`. A crash between the two leaves the temp file behind: repositories pass a path
+ * under `.uploads/`, where garbage collection reclaims it.
+ */
+export async function writeFileAtomic(target: string, data: Uint8Array | string, temp = path.join(path.dirname(target), `.${path.basename(target)}.${randomUUID()}.tmp`)): Promise<void> {
   const folder = path.dirname(target);
-  const temp = path.join(folder, `.${path.basename(target)}.${randomUUID()}.tmp`);
   const handle = await open(temp, 'wx', FILE_MODE);
   try {
     await handle.writeFile(data);

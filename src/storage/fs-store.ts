@@ -51,13 +51,23 @@ export class FsStore implements Store {
     await ensureFolder(path.join(folder, 'blobs', 'sha256'));
     await ensureFolder(this.layout.uploads(name));
     await this.repoLocks.run(name, async () => {
-      if (!(await exists(this.layout.ociLayout(name)))) await writeFileAtomic(this.layout.ociLayout(name), OCI_LAYOUT);
+      if (!(await exists(this.layout.ociLayout(name)))) await writeFileAtomic(this.layout.ociLayout(name), OCI_LAYOUT, await this.tempFile(name));
       if (!(await exists(this.layout.index(name)))) {
-        await writeFileAtomic(this.layout.index(name), JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] }));
+        await writeFileAtomic(this.layout.index(name), JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] }), await this.tempFile(name));
       }
     });
     this.knownRepositories.add(name);
     this.catalog?.names.add(name);
+  }
+
+  async checkWritable(): Promise<void> {
+    const probe = this.layout.stateDocument('ready-probe');
+    await ensureFolder(path.dirname(probe));
+    await writeFileAtomic(probe, new Date().toISOString());
+    // Two probes at once may race to remove the same file; either outcome proves writability.
+    await unlink(probe).catch((error: unknown) => {
+      if (!isNotFound(error)) throw error;
+    });
   }
 
   async repositoryExists(name: string): Promise<boolean> {
@@ -132,7 +142,19 @@ export class FsStore implements Store {
     const target = this.layout.blob(name, digest);
     if (await exists(target)) return;
     await ensureFolder(path.dirname(target));
-    await writeFileAtomic(target, bytes);
+    await writeFileAtomic(target, bytes, await this.tempFile(name));
+  }
+
+  /**
+   * Where a repository file is written before its rename into place: `.uploads/<uuid>`, not beside
+   * the target. A kill -9 between write and rename then leaves an upload-like file that garbage
+   * collection removes after gcDelay; beside the target (`blobs/sha256/.<hex>.<uuid>.tmp`) nothing
+   * ever reclaimed it.
+   */
+  private async tempFile(name: string): Promise<string> {
+    // A zot tree may lack .uploads in a repository nobody pushed a blob to.
+    await ensureFolder(this.layout.uploads(name));
+    return this.layout.upload(name, randomUUID());
   }
 
   async deleteBlob(name: string, digest: Digest): Promise<void> {
@@ -195,6 +217,11 @@ export class FsStore implements Store {
     const target = this.layout.blob(name, digest);
     await ensureFolder(path.dirname(target));
     await rename(file, target);
+    // rename(2) does nothing when `file` and `target` are already links to the same file (a blob
+    // linked from another repository into one that holds it), leaving `file` in .uploads.
+    await unlink(file).catch((error: unknown) => {
+      if (!isNotFound(error)) throw error;
+    });
     await fsyncFolder(path.dirname(target));
     if (this.options.dedupe) await this.dedupeIndex.add(digest.value, name);
   }
@@ -233,7 +260,7 @@ export class FsStore implements Store {
       readIndex: () => this.readIndex(name),
       writeIndex: async (index) => {
         const file = layout.index(name);
-        await writeFileAtomic(file, JSON.stringify(index));
+        await writeFileAtomic(file, JSON.stringify(index), await this.tempFile(name));
         // Keep what was just written: re-reading and re-parsing it made tag pushes quadratic.
         this.indexes.set(name, { stamp: stampOf(await stat(file)), index: Object.freeze({ ...index }) });
       },

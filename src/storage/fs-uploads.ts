@@ -79,7 +79,10 @@ export class FsUploads implements UploadStore {
     let written = offset;
     try {
       await pipeline(
-        body,
+        // Not `body` itself: pipeline destroys its streams when the file write fails (ENOSPC), and
+        // destroying the request kills its socket, so the client never got its 507. Stopping the
+        // iteration leaves the request open for the error answer.
+        body.iterator({ destroyOnReturn: false }),
         async function* (source: AsyncIterable<Buffer>) {
           for await (const chunk of source) {
             running.hash.update(chunk);

@@ -64,6 +64,8 @@ export interface BlobReader {
 export interface Store {
   /** Every repository, sorted. */
   listRepositories(): Promise<string[]>;
+  /** Throws unless a file can be written, synced and removed under the storage root (readiness). */
+  checkWritable(): Promise<void>;
   repositoryExists(name: string): Promise<boolean>;
   /** Creates the repository's OCI layout if it is not there yet. */
   ensureRepository(name: string): Promise<void>;

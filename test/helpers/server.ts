@@ -34,6 +34,8 @@ export interface StartOptions {
   log?: boolean;
   /** Keep every log line (debug level) for assertions: `server.logText()`. */
   captureLog?: boolean;
+  /** What TRUST_PROXY would give `berth serve`. */
+  trustProxy?: boolean | string[];
 }
 
 export async function startBerth(options: StartOptions = {}): Promise<TestServer> {
@@ -57,13 +59,13 @@ export async function startBerth(options: StartOptions = {}): Promise<TestServer
     },
   });
   const logger = options.captureLog ? { level: 'debug', stream: capture } : options.log ? { level: 'debug', stream: process.stdout } : false;
-  const app = await buildApp(config, { logger });
+  const app = await buildApp(config, { logger, ...(options.trustProxy !== undefined ? { trustProxy: options.trustProxy } : {}) });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   if (typeof address !== 'object' || address === null) throw new Error('server has no address');
   const host = `127.0.0.1:${address.port}`;
   return {
-    url: `http://${host}`,
+    url: `${config.http.tls ? 'https' : 'http'}://${host}`,
     host,
     root,
     configFile,

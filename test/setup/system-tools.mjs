@@ -16,6 +16,8 @@ const TOOLS = [
   { command: 'buildah', pkg: 'buildah' },
   { command: 'containerd', pkg: 'containerd' },
   { command: 'ctr', pkg: 'containerd' },
+  // The web UI's end-to-end tests drive Debian's Chromium through playwright-core.
+  { command: '/usr/bin/chromium', pkg: 'chromium' },
 ];
 
 /** Where `command` resolves: an absolute path as is, else the first executable match on PATH. */

@@ -14,7 +14,8 @@ const ALLOWED: Record<string, string[]> = {
   access: ['access', 'config'],
   auth: ['auth', 'access', 'config', 'oci', 'storage'],
   registry: ['registry', 'storage', 'oci', 'config'],
-  http: ['http', 'registry', 'storage', 'oci', 'config', 'auth', 'access'],
+  http: ['http', 'registry', 'storage', 'oci', 'config', 'auth', 'access', 'ui'],
+  ui: ['ui', 'registry', 'access', 'oci'],
 };
 const PACKAGES_ALLOWED: Record<string, RegExp> = {
   oci: /^$/,
@@ -23,7 +24,8 @@ const PACKAGES_ALLOWED: Record<string, RegExp> = {
   access: /^$/,
   auth: /^(bcryptjs|openid-client)$/,
   registry: /^(ajv|ajv-formats)$/,
-  http: /^(fastify|fastify-plugin|@fastify\/cookie)$/,
+  http: /^(fastify|fastify-plugin|@fastify\/cookie|prom-client|pino)$/,
+  ui: /^$/,
 };
 
 async function sources(folder: string): Promise<string[]> {

@@ -10,6 +10,7 @@ export async function baseRoutes(app: FastifyInstance): Promise<void> {
   app.get('/v2/', { config: { action: 'none' } }, async (request, reply) => {
     const { identity } = request.access;
     if (identity.method === 'htpasswd' && isUiRequest(request)) {
+      request.auditEvent = 'sign-in';
       await startSession(app.security, request, reply, { username: identity.username!, groups: [...identity.groups], provider: 'htpasswd' });
     }
     return reply.type('application/json').send({});

@@ -2,7 +2,7 @@
  * Browser sign-in through an OpenID Provider, on zot's endpoints: `GET /zot/auth/login`,
  * `GET /zot/auth/callback/<provider>`, `POST /zot/auth/logout`.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { seal, unseal } from '../../auth/cookie-keys.js';
 import type { PendingLogin } from '../../auth/oidc.js';
 import { RegistryError } from '../../oci/errors.js';
@@ -16,18 +16,32 @@ const CALLBACK_PATH = '/zot/auth/callback/';
 type LoginRequest = { Querystring: { provider?: string; callback_ui?: string } };
 type CallbackRequest = { Params: { provider: string }; Querystring: Record<string, string> };
 
+/** Why a browser sign-in failed, as the web UI's sign-in page names it (src/ui/pages/login.ts). */
+type SignInFailure = 'unknown-provider' | 'unavailable' | 'expired' | 'denied' | 'failed' | 'local-account';
+
 export async function signInRoutes(app: FastifyInstance): Promise<void> {
   const security = app.security;
+
+  /**
+   * With the web UI on (its sign-in page exists), a failed sign-in goes back to that page with a
+   * code it puts in words, instead of leaving the person on a JSON error; without the UI, the error.
+   */
+  const fail = (reply: FastifyReply, failure: SignInFailure, error: RegistryError, context: { provider?: string; next?: string }) => {
+    if (!app.hasRoute({ method: 'GET', url: '/login' })) throw error;
+    reply.log.info({ failure, detail: error.detail }, 'browser sign-in failed');
+    const query = new URLSearchParams({ error: failure, ...(context.provider ? { provider: context.provider } : {}), ...(context.next ? { next: context.next } : {}) });
+    return reply.code(303).header('cache-control', 'no-store').redirect(`/login?${query.toString()}`);
+  };
 
   app.get<LoginRequest>('/zot/auth/login', { config: { action: 'public' } }, async (request, reply) => {
     const keys = [...security.providers.keys()];
     const key = request.query.provider ?? (keys.length === 1 ? keys[0] : undefined);
     const provider = key === undefined ? undefined : security.providers.get(key);
-    if (!provider) throw new RegistryError('BODY_INVALID', { provider: key ?? null, reason: `unknown provider; configured: ${keys.join(', ') || 'none'}` });
-    const unavailable = provider.unavailable;
-    if (unavailable) throw new RegistryError('UNAVAILABLE', unavailable);
     const origin = publicOrigin(app, request, security.externalUrl);
     const callbackUi = safeCallback(request.query.callback_ui, origin, security.callbackAllowOrigins);
+    if (!provider) return fail(reply, 'unknown-provider', new RegistryError('BODY_INVALID', { provider: key ?? null, reason: `unknown provider; configured: ${keys.join(', ') || 'none'}` }), { next: callbackUi });
+    const unavailable = provider.unavailable;
+    if (unavailable) return fail(reply, 'unavailable', new RegistryError('UNAVAILABLE', unavailable), { provider: provider.config.key, next: callbackUi });
     const { url, pending } = await provider.beginLogin(`${origin}${CALLBACK_PATH}${provider.config.key}`, callbackUi);
     reply.setCookie(LOGIN_COOKIE, seal(security.cookieKeys, pending, Date.now() + LOGIN_TTL_MS), cookieOptions(security, `${CALLBACK_PATH}${provider.config.key}`, LOGIN_TTL_MS));
     return reply.code(302).header('cache-control', 'no-store').redirect(url);
@@ -40,9 +54,10 @@ export async function signInRoutes(app: FastifyInstance): Promise<void> {
     const sealed = request.cookies[LOGIN_COOKIE];
     const pending = sealed === undefined ? undefined : unseal<PendingLogin>(security.cookieKeys, sealed);
     reply.clearCookie(LOGIN_COOKIE, { path: `${CALLBACK_PATH}${key}` });
-    if (!pending || pending.provider !== key) throw new RegistryError('UNAUTHORIZED', 'this sign-in expired or was not started here; start again');
+    if (!pending || pending.provider !== key) return fail(reply, 'expired', new RegistryError('UNAUTHORIZED', 'this sign-in expired or was not started here; start again'), { provider: key });
+    const back = { provider: key, ...(pending.callbackUi ? { next: pending.callbackUi } : {}) };
     if (typeof request.query.error === 'string') {
-      throw new RegistryError('UNAUTHORIZED', `the identity provider refused the sign-in: ${request.query.error_description ?? request.query.error}`);
+      return fail(reply, 'denied', new RegistryError('UNAUTHORIZED', `the identity provider refused the sign-in: ${request.query.error_description ?? request.query.error}`), back);
     }
     const callbackUrl = new URL(pending.redirectUri);
     callbackUrl.search = new URL(request.url, 'http://unused').search;
@@ -50,14 +65,16 @@ export async function signInRoutes(app: FastifyInstance): Promise<void> {
     try {
       login = await provider.completeLogin(callbackUrl, pending);
     } catch (error) {
-      throw new RegistryError('UNAUTHORIZED', `sign-in failed: ${(error as Error).message}`, { cause: error });
+      app.metrics.authentications.inc({ method: 'oidc', result: 'failure' });
+      return fail(reply, 'failed', new RegistryError('UNAUTHORIZED', `sign-in failed: ${(error as Error).message}`, { cause: error }), back);
     }
     if (security.htpasswd?.has(login.username)) {
       request.log.warn({ provider: key, username: login.username }, 'refused a provider sign-in that names a local htpasswd account');
-      throw new RegistryError('DENIED', `"${login.username}" is a local account of this registry; the provider's user cannot take it over`);
+      return fail(reply, 'local-account', new RegistryError('DENIED', `"${login.username}" is a local account of this registry; the provider's user cannot take it over`), back);
     }
     await security.users.recordLogin(login.username, login.groups, key);
     await startSession(security, request, reply, { username: login.username, groups: login.groups, provider: key, idToken: login.idToken });
+    app.metrics.authentications.inc({ method: 'oidc', result: 'success' });
     request.log.info({ provider: key, username: login.username, groups: login.groups }, 'signed in');
     return reply.code(302).header('cache-control', 'no-store').redirect(pending.callbackUi ?? '/');
   });

@@ -1,6 +1,32 @@
-/** The web UI and its JSON API (extensions.ui). */
+/**
+ * The web UI (extensions.ui): server-rendered pages, their static assets, and the JSON API under
+ * /api/ui. Each part is its own encapsulated plugin; all of them send the UI's security headers
+ * and go through the one access hook like every other route.
+ */
 import type { FastifyInstance } from 'fastify';
+import { RepositoryInsights } from '../../registry/repository-insights.js';
+import { loadAssets } from '../../ui/assets.js';
+import { addSecurityHeaders, type UiContext } from '../ui-context.js';
+import { installPageErrors } from '../ui-errors.js';
+import { uiAccountRoutes } from './ui-account.js';
+import { uiApiRoutes } from './ui-api.js';
+import { uiAssetRoutes } from './ui-assets.js';
+import { uiPageRoutes } from './ui-pages.js';
 
-export async function uiRoutes(_app: FastifyInstance): Promise<void> {
-  // Filled in by the web UI work (issue 5).
+/** Form posts of the UI: small url-encoded bodies (the rest of Berth parses no bodies at all). */
+const FORM_BODY_LIMIT = 16 * 1024;
+
+export async function uiRoutes(app: FastifyInstance): Promise<void> {
+  const context: UiContext = { assets: await loadAssets(), insights: new RepositoryInsights(app.registry.store) };
+  addSecurityHeaders(app);
+  await app.register(uiAssetRoutes, context);
+  await app.register(uiApiRoutes, context);
+  await app.register(async (pages) => {
+    pages.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: FORM_BODY_LIMIT }, (_request, body, done) => {
+      done(null, Object.fromEntries(new URLSearchParams(body as string)));
+    });
+    installPageErrors(pages, context);
+    await pages.register(uiPageRoutes, context);
+    await pages.register(uiAccountRoutes, context);
+  });
 }

@@ -17,6 +17,23 @@ describe('declared access', () => {
     await app.close();
   });
 
+  it('covers the web UI: pages must declare an action, and every page form gets the CSRF check', async () => {
+    const app = Fastify();
+    requireDeclaredAccess(app);
+    expect(() => app.get('/', async () => 'x')).toThrow(/declares no action/);
+    expect(() => app.get('/repositories', async () => 'x')).toThrow(/declares no action/);
+    app.post('/account/api-keys', { config: { action: 'signedIn', page: true } }, async () => 'x');
+    app.post('/login', { config: { action: 'public', page: true } }, async () => 'x');
+    app.get('/home-made', async () => 'x');
+    await app.ready();
+    for (const url of ['/account/api-keys', '/login']) {
+      const response = await app.inject({ method: 'POST', url, payload: 'csrf=forged', headers: { 'content-type': 'text/plain' } });
+      // No security decorator here: the CSRF preHandler ran before the handler and failed.
+      expect(response.statusCode, url).toBe(500);
+    }
+    await app.close();
+  });
+
   it('is enforced on the real app, so every /v2 route it registered declares one', async () => {
     const app = await buildApp(buildConfig({ storage: { rootDirectory: path.join(tmpdir(), 'berth-unused') } }, 'test.json'), { logger: false });
     try {

@@ -1,0 +1,56 @@
+/**
+ * `log.audit`: one JSON line per mutating request (pushes, deletes, sign-ins and sign-outs, API
+ * keys created or revoked), saying who did what, where, and how it ended. Its own file, apart from
+ * the operational log, so it can be kept longer and shipped elsewhere. Query strings are left out:
+ * the sign-in callback carries the authorization code there.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { pino, type Logger } from 'pino';
+
+const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by a route whose GET changes state (a sign-in), so the audit log records it. */
+    auditEvent?: string;
+  }
+}
+
+function eventOf(request: FastifyRequest): string | undefined {
+  if (request.auditEvent) return request.auditEvent;
+  const route = request.routeOptions.url ?? '';
+  if (route.startsWith('/zot/auth/callback/')) return 'sign-in';
+  if (READS.has(request.method)) return undefined;
+  if (route.startsWith('/zot/auth/logout')) return 'sign-out';
+  if (route.startsWith('/zot/auth/apikey')) return request.method === 'POST' ? 'api-key-create' : 'api-key-revoke';
+  if (route.includes('/manifests/')) return request.method === 'DELETE' ? 'manifest-delete' : 'manifest-push';
+  if (route.includes('/blobs/uploads/')) return request.method === 'DELETE' ? 'upload-cancel' : 'blob-upload';
+  if (route.includes('/blobs/')) return 'blob-delete';
+  return `${request.method.toLowerCase()} ${route}`;
+}
+
+export function openAuditLog(file: string): Logger {
+  return pino({ base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination({ dest: file, append: true, mkdir: true, sync: false }));
+}
+
+export function auditRequests(app: FastifyInstance, audit: Logger): void {
+  app.addHook('onResponse', async (request, reply) => {
+    const event = eventOf(request);
+    if (!event) return;
+    const params = request.params as { name?: string; reference?: string; digest?: string; provider?: string };
+    audit.info({
+      event,
+      user: request.access?.identity.username ?? null,
+      via: request.access?.identity.method ?? null,
+      method: request.method,
+      path: (request.originalUrl ?? request.url).split('?')[0],
+      ...(params.name ? { repository: params.name } : {}),
+      ...(params.reference || params.digest ? { reference: params.reference ?? params.digest } : {}),
+      ...(params.provider ? { provider: params.provider } : {}),
+      status: reply.statusCode,
+      result: reply.statusCode < 400 ? 'ok' : 'refused',
+      ip: request.ip,
+    });
+  });
+  app.addHook('onClose', async () => audit.flush());
+}

@@ -1,0 +1,129 @@
+/**
+ * Signing in and out, and the account page: `GET/POST /login` (provider buttons, password form),
+ * `POST /logout` (ends the session, then the provider's end-session redirect), `GET /account`, and
+ * the API key forms `POST /account/api-keys` and `POST /account/api-keys/revoke`. Every post is a
+ * plain HTML form with a CSRF token (checked before the handler: see `page` in access.ts).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { RegistryError } from '../../oci/errors.js';
+import { url } from '../../ui/html.js';
+import { renderAccount, KEY_LIFETIMES, type AccountView } from '../../ui/pages/account.js';
+import { LOGIN_ERRORS, renderLogin } from '../../ui/pages/login.js';
+import { publicOrigin, safeCallback } from '../public-origin.js';
+import { currentSession, endSession, startSession } from '../session-cookies.js';
+import { pullTarget, viewerOf, type UiContext } from '../ui-context.js';
+
+const HTML = 'text/html; charset=utf-8';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+type Form = Record<string, string | undefined>;
+type LoginQuery = { next?: string; error?: string; provider?: string; signedOut?: string };
+
+const loginQuery = {
+  type: 'object',
+  properties: { next: { type: 'string', maxLength: 2048 }, error: { type: 'string', maxLength: 32 }, provider: { type: 'string', maxLength: 64 }, signedOut: { type: 'string', maxLength: 8 } },
+};
+
+export async function uiAccountRoutes(app: FastifyInstance, context: UiContext): Promise<void> {
+  const security = app.security;
+  const assets = context.assets.urls;
+
+  /** `next` when it is a path on this site; anything else (another origin) becomes the list. */
+  const nextOf = (request: FastifyRequest<{ Querystring: LoginQuery }>) => {
+    const next = safeCallback(request.query.next, publicOrigin(app, request, security.externalUrl), []);
+    return next === '/' ? '/repositories' : next;
+  };
+
+  const loginPage = (request: FastifyRequest<{ Querystring: LoginQuery }>, reply: FastifyReply, extra: { error?: string; username?: string } = {}) => {
+    const error = extra.error ?? request.query.error;
+    const view = {
+      viewer: viewerOf(request, reply, true),
+      assets,
+      providers: [...security.providers.values()].map((provider) => ({ key: provider.config.key, name: provider.config.name, ...(provider.unavailable ? { unavailable: provider.unavailable } : {}) })),
+      password: security.htpasswd !== undefined,
+      guest: security.authenticator.configured && security.policy.anonymousAllowedSomewhere,
+      open: !security.authenticator.configured,
+      next: nextOf(request),
+      ...(error !== undefined && error in LOGIN_ERRORS ? { error } : {}),
+      ...(request.query.provider !== undefined ? { provider: request.query.provider } : {}),
+      ...(extra.username !== undefined ? { username: extra.username } : {}),
+      signedOut: request.query.signedOut === '1',
+    };
+    return reply.type(HTML).header('cache-control', 'no-store').send(renderLogin(view));
+  };
+
+  app.get<{ Querystring: LoginQuery }>('/login', { schema: { querystring: loginQuery }, config: { action: 'public', page: true } }, async (request, reply) => loginPage(request, reply));
+
+  // zot's password sign-in for the UI (GET /v2/ with Basic) as a form: the same check, the same session.
+  app.post<{ Querystring: LoginQuery; Body: Form }>('/login', { schema: { querystring: loginQuery }, config: { action: 'public', page: true } }, async (request, reply) => {
+    if (!security.htpasswd) throw new RegistryError('UNSUPPORTED', 'password sign-in is not configured');
+    const username = (request.body.username ?? '').trim();
+    const password = request.body.password ?? '';
+    const valid = username !== '' && !username.includes(':') && username.length <= 256 && password.length <= 1024;
+    const authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+    const result = valid ? await security.authenticator.authenticate({ authorization }) : undefined;
+    // An API key is for clients, not for browser sessions (a session may mint keys; a key may not).
+    if (result?.kind !== 'identity' || result.identity.method !== 'htpasswd') {
+      if (security.failDelayMs > 0) await sleep(security.failDelayMs);
+      request.log.info({ username }, 'password sign-in refused');
+      return loginPage(request, reply.code(401), { error: 'password', username });
+    }
+    const { identity } = result;
+    await startSession(security, request, reply, { username: identity.username!, groups: [...identity.groups], provider: 'htpasswd' });
+    request.log.info({ username: identity.username }, 'signed in with a password');
+    return reply.code(303).header('cache-control', 'no-store').redirect(nextOf(request));
+  });
+
+  app.post('/logout', { config: { action: 'session', page: true } }, async (request, reply) => {
+    const ended = await endSession(security, request, reply);
+    const provider = ended ? security.providers.get(ended.provider) : undefined;
+    const endSessionUrl = provider?.endSessionUrl(ended?.idToken, `${publicOrigin(app, request, security.externalUrl)}/`);
+    request.log.info({ username: ended?.username }, 'signed out from the web UI');
+    return reply.code(303).header('cache-control', 'no-store').redirect(endSessionUrl ?? url('/login', { signedOut: '1' }));
+  });
+
+  const accountPage = async (request: FastifyRequest, reply: FastifyReply, extra: Partial<AccountView> = {}) => {
+    const { identity } = request.access;
+    const username = identity.username!;
+    const session = identity.method === 'session' ? await currentSession(security, request) : undefined;
+    const providerName = session && session.provider !== 'htpasswd' ? (security.providers.get(session.provider)?.config.name ?? session.provider) : undefined;
+    const view: AccountView = {
+      viewer: { ...viewerOf(request, reply), username },
+      assets,
+      groups: identity.groups,
+      signedInWith: providerName ?? 'password',
+      access: security.policy.explain(identity),
+      apiKeysEnabled: security.apiKeysEnabled,
+      apiKeys: security.apiKeysEnabled ? await security.apiKeys.list(username) : [],
+      registry: pullTarget(app, request),
+      ...extra,
+    };
+    return reply.type(HTML).header('cache-control', 'no-store').send(renderAccount(view));
+  };
+
+  app.get<{ Querystring: { revoked?: string } }>(
+    '/account',
+    { schema: { querystring: { type: 'object', properties: { revoked: { type: 'string', maxLength: 8 } } } }, config: { action: 'signedIn', page: true } },
+    async (request, reply) => accountPage(request, reply, request.query.revoked === '1' ? { revoked: true } : {}),
+  );
+
+  app.post<{ Body: Form }>('/account/api-keys', { config: { action: 'signedIn', page: true } }, async (request, reply) => {
+    if (!security.apiKeysEnabled) throw new RegistryError('UNSUPPORTED', 'API keys are not enabled (http.auth.apikey)');
+    const label = (request.body.label ?? '').trim();
+    const days = Number(request.body.expiresInDays ?? '90');
+    if (label === '' || label.length > 100) return accountPage(request, reply.code(400), { error: 'Give the key a label of at most 100 characters.' });
+    if (!KEY_LIFETIMES.some(([choice]) => choice === days)) return accountPage(request, reply.code(400), { error: 'Choose one of the offered lifetimes.' });
+    const expiresAt = days === 0 ? undefined : new Date(Date.now() + days * 86_400_000);
+    const owner = request.access.identity.username!;
+    const { key, record } = await security.apiKeys.create(owner, label, expiresAt, request.headers['user-agent']);
+    request.log.info({ owner, id: record.id, label }, 'API key created from the web UI');
+    return accountPage(request, reply.code(201), { created: { key, label } });
+  });
+
+  app.post<{ Body: Form }>('/account/api-keys/revoke', { config: { action: 'signedIn', page: true } }, async (request, reply) => {
+    const owner = request.access.identity.username!;
+    const id = request.body.id ?? '';
+    if (!(await security.apiKeys.revoke(owner, id))) return accountPage(request, reply.code(404), { error: 'You have no such API key (it may be revoked already).' });
+    request.log.info({ owner, id }, 'API key revoked from the web UI');
+    return reply.code(303).redirect('/account?revoked=1');
+  });
+}

@@ -1,0 +1,91 @@
+/**
+ * The browsing pages: `/` (to the list), `/repositories`, `/repository?name=`, `/image?name=&ref=`,
+ * and the delete-tag form. Repository names hold slashes, so they travel in the query, and each
+ * route names that parameter (`repositoryQuery`) for the access hook: a page is refused before any
+ * storage is touched when the viewer may not read the repository.
+ */
+import type { FastifyInstance } from 'fastify';
+import { RegistryError } from '../../oci/errors.js';
+import { isValidTag } from '../../oci/names.js';
+import { parseReference } from '../../registry/manifests.js';
+import type { RepositorySort } from '../../registry/repository-insights.js';
+import { url } from '../../ui/html.js';
+import { renderImage } from '../../ui/pages/image.js';
+import { renderRepositories } from '../../ui/pages/repositories.js';
+import { renderRepository } from '../../ui/pages/repository.js';
+import { pullTarget, viewerOf, type UiContext } from '../ui-context.js';
+
+const HTML = 'text/html; charset=utf-8';
+export const REPOSITORIES_PER_PAGE = 50;
+export const TAGS_PER_PAGE = 50;
+
+const text = (maxLength: number) => ({ type: 'string', maxLength });
+const pageNumber = { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1 };
+const querystring = (properties: Record<string, object>, required: string[] = []) => ({ type: 'object', properties, required });
+
+type ListQuery = { q?: string; sort?: RepositorySort; page: number };
+type RepositoryQuery = { name: string; q?: string; page: number; deleted?: string };
+type ImageQuery = { name: string; ref: string };
+type DeleteQuery = { name: string; tag: string };
+
+export async function uiPageRoutes(app: FastifyInstance, context: UiContext): Promise<void> {
+  const { insights } = context;
+  const assets = context.assets.urls;
+
+  app.get('/', { config: { action: 'public', page: true } }, async (_request, reply) => reply.redirect('/repositories'));
+
+  app.get<{ Querystring: ListQuery }>(
+    '/repositories',
+    { schema: { querystring: querystring({ q: text(256), sort: { type: 'string', enum: ['name', 'pushed'] }, page: pageNumber }) }, config: { action: 'catalog', page: true } },
+    async (request, reply) => {
+      const { q = '', sort = 'name', page } = request.query;
+      const visible = (name: string) => request.access.can('read', name);
+      const result = await insights.repositories({ visible, query: q, sort, page, perPage: REPOSITORIES_PER_PAGE });
+      return reply.type(HTML).send(renderRepositories({ viewer: viewerOf(request, reply), assets, page: result, query: q, sort }));
+    },
+  );
+
+  app.get<{ Querystring: RepositoryQuery }>(
+    '/repository',
+    { schema: { querystring: querystring({ name: text(256), q: text(128), page: pageNumber, deleted: text(128) }, ['name']) }, config: { action: 'read', repositoryQuery: 'name', page: true } },
+    async (request, reply) => {
+      const { name, q = '', page, deleted } = request.query;
+      const detail = await insights.repository(name, { query: q, page, perPage: TAGS_PER_PAGE });
+      const view = {
+        viewer: viewerOf(request, reply),
+        assets,
+        detail,
+        pull: pullTarget(app, request),
+        canDelete: request.access.can('delete', name),
+        query: q,
+        ...(deleted !== undefined && isValidTag(deleted) ? { deleted } : {}),
+      };
+      return reply.type(HTML).send(renderRepository(view));
+    },
+  );
+
+  app.get<{ Querystring: ImageQuery }>(
+    '/image',
+    { schema: { querystring: querystring({ name: text(256), ref: text(200) }, ['name', 'ref']) }, config: { action: 'read', repositoryQuery: 'name', page: true } },
+    async (request, reply) => {
+      const { name, ref } = request.query;
+      const reference = parseReference(ref, 'lookup');
+      const detail = await insights.image(name, reference.tag !== undefined ? { tag: reference.tag } : { digest: reference.digest.value });
+      return reply.type(HTML).send(renderImage({ viewer: viewerOf(request, reply), assets, detail, reference: ref, pull: pullTarget(app, request) }));
+    },
+  );
+
+  // A form post (CSRF token checked first): deletes the tag only, as DELETE /v2/<name>/manifests/<tag> does.
+  app.post<{ Querystring: DeleteQuery }>(
+    '/repository/delete-tag',
+    { schema: { querystring: querystring({ name: text(256), tag: text(128) }, ['name', 'tag']) }, config: { action: 'delete', repositoryQuery: 'name', page: true } },
+    async (request, reply) => {
+      const { name, tag } = request.query;
+      // A tag only: deleting by digest (and detectManifestCollision) stays with the /v2 API.
+      if (!isValidTag(tag)) throw new RegistryError('TAG_INVALID', { tag });
+      await app.registry.manifests.delete(name, { tag }, { detectCollision: false });
+      request.log.info({ name, tag, by: request.access.identity.username }, 'tag deleted from the web UI');
+      return reply.code(303).redirect(url('/repository', { name, deleted: tag }));
+    },
+  );
+}

@@ -1,0 +1,48 @@
+/** How numbers, times, digests and platforms are written on the pages (and by berth.js, identically). */
+import { html, type SafeHtml } from './html.js';
+import type { ManifestKind, Platform } from '../registry/manifest-insight.js';
+
+const UNITS = ['B', 'kB', 'MB', 'GB', 'TB'];
+
+/** Decimal units, as docker and podman print image sizes. */
+export function formatBytes(bytes: number): string {
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < UNITS.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${UNITS[unit]}`;
+}
+
+export function formatCount(count: number, singular: string, plural = `${singular}s`): string {
+  return `${count.toLocaleString('en')} ${count === 1 ? singular : plural}`;
+}
+
+/** `2024-01-02 03:04 UTC` in a <time> element: the same for every viewer, machine-readable too. */
+export function time(iso: string | undefined): SafeHtml {
+  if (iso === undefined) return html`<span class="muted">unknown</span>`;
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return html`${iso}`;
+  return html`<time datetime="${date.toISOString()}">${date.toISOString().slice(0, 16).replace('T', ' ')} UTC</time>`;
+}
+
+/** `sha256:0123456789ab`: enough to tell digests apart; the full value goes in a title. */
+export function shortDigest(digest: string): string {
+  const colon = digest.indexOf(':');
+  return colon < 0 ? digest.slice(0, 12) : digest.slice(0, colon + 13);
+}
+
+export function digestCode(digest: string): SafeHtml {
+  return html`<code class="digest" title="${digest}">${shortDigest(digest)}</code>`;
+}
+
+export function formatPlatform(platform: Platform): string {
+  return [platform.os, platform.architecture, platform.variant].filter((part) => part !== undefined && part !== '').join('/');
+}
+
+const KIND_LABELS: Record<ManifestKind, string> = { image: 'image', index: 'multi-platform index', artifact: 'artifact' };
+
+export function kindBadge(kind: ManifestKind): SafeHtml {
+  return html`<span class="badge badge-${kind}">${KIND_LABELS[kind]}</span>`;
+}

@@ -1,0 +1,34 @@
+/** `docker pull` / `podman pull` lines for a reference on this registry's public host name. */
+import { html, type SafeHtml } from '../html.js';
+
+export interface PullTarget {
+  /** `oci.example.org` or `127.0.0.1:5000`: the host part of the public origin. */
+  host: string;
+  /** The public origin speaks plain HTTP: podman then needs --tls-verify=false. */
+  insecure: boolean;
+}
+
+/** `name:tag` or `name@sha256:...` */
+export function imageReference(target: PullTarget, name: string, reference: string): string {
+  return `${target.host}/${name}${reference.includes(':') ? '@' : ':'}${reference}`;
+}
+
+export function pullCommands(target: PullTarget, name: string, reference: string): Array<{ tool: string; command: string }> {
+  const image = imageReference(target, name, reference);
+  return [
+    { tool: 'docker', command: `docker pull ${image}` },
+    { tool: 'podman', command: `podman pull ${target.insecure ? '--tls-verify=false ' : ''}${image}` },
+  ];
+}
+
+/** A command shown as text (selectable without JavaScript) with a copy button berth.js reveals. */
+export function copyable(text: string, label: string): SafeHtml {
+  return html`<div class="copyable"><code>${text}</code><button type="button" class="button button-small" data-copy="${text}" aria-label="${label}" hidden>Copy</button></div>`;
+}
+
+export function pullPanel(target: PullTarget, name: string, reference: string): SafeHtml {
+  return html`<section class="card" aria-labelledby="pull-title">
+  <h2 id="pull-title">Pull</h2>
+  ${pullCommands(target, name, reference).map(({ tool, command }) => copyable(command, `Copy the ${tool} pull command`))}
+</section>`;
+}

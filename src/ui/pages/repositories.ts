@@ -1,0 +1,45 @@
+/**
+ * The repositories the viewer may read, searchable and sortable, one page at a time. The search
+ * form works without JavaScript (a GET form); berth.js turns it into search-as-you-type over
+ * /api/ui/repositories and redraws #results the same way (see the data-* hooks).
+ */
+import { formatBytes, formatCount, time } from '../format.js';
+import { html, url } from '../html.js';
+import { renderPage, type AssetUrls, type Viewer } from '../layout.js';
+import type { PageOf, RepositorySort, RepositorySummary } from '../../registry/repository-insights.js';
+import { pager, range } from './pager.js';
+
+export interface RepositoriesView {
+  viewer: Viewer;
+  assets: AssetUrls;
+  page: PageOf<RepositorySummary>;
+  query: string;
+  sort: RepositorySort;
+}
+
+export function repositoryItem(repository: RepositorySummary) {
+  return html`<li class="row">
+    <a class="row-title" href="${url('/repository', { name: repository.name })}">${repository.name}</a>
+    <span class="row-meta">${formatCount(repository.tagCount, 'tag')} · ${formatBytes(repository.size)} · last push ${time(repository.lastPush)}</span>
+  </li>`;
+}
+
+export function renderRepositories(view: RepositoriesView): string {
+  const { page, query, sort } = view;
+  const main = html`<h1>Repositories</h1>
+<form method="get" action="/repositories" class="toolbar" role="search" data-live-search>
+  <label for="q" class="visually-hidden">Search repositories</label>
+  <input id="q" name="q" type="search" value="${query}" placeholder="Search repositories" autocomplete="off" maxlength="256">
+  <label for="sort">Sort by</label>
+  <select id="sort" name="sort" data-autosubmit>
+    <option value="name" ${sort === 'name' && html`selected`}>name</option>
+    <option value="pushed" ${sort === 'pushed' && html`selected`}>last push</option>
+  </select>
+  <button type="submit" class="button">Search</button>
+</form>
+<p class="muted" id="result-count" aria-live="polite">${page.total === 0 ? 'No repositories' : `Repositories ${range(page)}`}${query && ` matching “${query}”`}</p>
+<ul class="rows" id="results">${page.items.map(repositoryItem)}</ul>
+${page.total === 0 && html`<p class="empty">${query ? 'Nothing matches this search.' : 'There is no repository you may read yet.'}</p>`}
+<div id="pager">${pager(page, '/repositories', { q: query || undefined, sort: sort === 'name' ? undefined : sort }, 'Repository pages')}</div>`;
+  return renderPage({ title: 'Repositories', viewer: view.viewer, assets: view.assets, current: 'repositories', here: url('/repositories', { q: query, sort }), main });
+}

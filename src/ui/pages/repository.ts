@@ -1,0 +1,71 @@
+/**
+ * One repository: its tags (newest push first) with kind, platforms, size, digest and push time,
+ * pull commands, and a delete button per tag only when the viewer may delete here.
+ */
+import { digestCode, formatBytes, formatCount, formatPlatform, kindBadge, time } from '../format.js';
+import { html, url } from '../html.js';
+import { csrfField, renderPage, type AssetUrls, type Viewer } from '../layout.js';
+import type { RepositoryDetail, TagSummary } from '../../registry/repository-insights.js';
+import { pager, range } from './pager.js';
+import { pullCommands, pullPanel, type PullTarget } from './pull.js';
+
+export interface RepositoryView {
+  viewer: Viewer;
+  assets: AssetUrls;
+  detail: RepositoryDetail;
+  pull: PullTarget;
+  canDelete: boolean;
+  query: string;
+  /** A tag just deleted, to confirm in words. */
+  deleted?: string;
+}
+
+function tagRow(view: RepositoryView, tag: TagSummary) {
+  const name = view.detail.name;
+  const platforms = tag.platforms.map(formatPlatform).join(', ');
+  return html`<tr>
+    <th scope="row"><a href="${url('/image', { name, ref: tag.tag })}">${tag.tag}</a></th>
+    <td>${kindBadge(tag.kind)}${tag.artifactType && html` <span class="muted small">${tag.artifactType}</span>`}</td>
+    <td>${platforms || html`<span class="muted">—</span>`}</td>
+    <td class="number">${formatBytes(tag.size)}</td>
+    <td>${digestCode(tag.digest)}</td>
+    <td>${time(tag.pushed)}</td>
+    <td class="actions">
+      ${pullCommands(view.pull, name, tag.tag).map(
+        ({ tool, command }) => html`<button type="button" class="button button-small" data-copy="${command}" aria-label="Copy ${tool} pull command for ${tag.tag}" hidden>${tool}</button>`,
+      )}
+      ${view.canDelete &&
+      html`<form method="post" action="${url('/repository/delete-tag', { name, tag: tag.tag })}" class="inline" data-confirm="Delete the tag ${tag.tag} from ${name}?">
+        ${csrfField(view.viewer)}<button type="submit" class="button button-small button-danger" aria-label="Delete tag ${tag.tag}">Delete</button>
+      </form>`}
+    </td>
+  </tr>`;
+}
+
+export function renderRepository(view: RepositoryView): string {
+  const { detail, query } = view;
+  const newest = detail.tags.items[0]?.tag;
+  const main = html`<nav aria-label="Breadcrumb" class="crumbs"><a href="/repositories">Repositories</a> / <span aria-current="page">${detail.name}</span></nav>
+<h1>${detail.name}</h1>
+<p class="muted">${formatCount(detail.tagCount, 'tag')} · ${formatBytes(detail.size)} · last push ${time(detail.lastPush)}${detail.untagged > 0 && ` · ${formatCount(detail.untagged, 'untagged manifest')}`}</p>
+${view.deleted && html`<p class="notice" role="status">The tag ${view.deleted} was deleted.</p>`}
+${newest !== undefined && pullPanel(view.pull, detail.name, newest)}
+<section aria-labelledby="tags-title">
+  <h2 id="tags-title">Tags</h2>
+  <form method="get" action="/repository" class="toolbar" role="search">
+    <input type="hidden" name="name" value="${detail.name}">
+    <label for="tag-filter" class="visually-hidden">Filter tags</label>
+    <input id="tag-filter" name="q" type="search" value="${query}" placeholder="Filter tags" maxlength="128">
+    <button type="submit" class="button">Filter</button>
+  </form>
+  ${detail.tags.total === 0
+    ? html`<p class="empty">${query ? 'No tag matches this filter.' : 'This repository has no tags.'}</p>`
+    : html`<p class="muted">Tags ${range(detail.tags)}</p>
+  <div class="table-wrap"><table class="tags">
+    <thead><tr><th scope="col">Tag</th><th scope="col">Kind</th><th scope="col">Platforms</th><th scope="col" class="number">Size</th><th scope="col">Digest</th><th scope="col">Pushed</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
+    <tbody>${detail.tags.items.map((tag) => tagRow(view, tag))}</tbody>
+  </table></div>`}
+  ${pager(detail.tags, '/repository', { name: detail.name, q: query || undefined }, 'Tag pages')}
+</section>`;
+  return renderPage({ title: detail.name, viewer: view.viewer, assets: view.assets, current: 'repositories', here: url('/repository', { name: detail.name }), main });
+}
