@@ -13,6 +13,10 @@
  */
 import type { AccessControlConfig, PolicyConfig } from '../config/config.js';
 import { compileRepositoryGlob } from '../config/repository-glob.js';
+import { isValidName } from '../oci/names.js';
+
+/** zot's placeholder for the caller's user name in repository patterns. */
+const USERNAME_PLACEHOLDER = '${username}';
 import { explainAccess, type AccessExplanation } from './explain.js';
 
 export const ACTIONS = ['read', 'create', 'update', 'delete', 'detectManifestCollision'] as const;
@@ -38,6 +42,9 @@ interface CompiledGrant {
 
 interface CompiledPattern {
   pattern: string;
+  /** Whether `pattern` holds zot's `${username}` placeholder, filled per caller. */
+  perUser: boolean;
+  /** For a per-user pattern, matches nothing: see `governing`. */
   matches: (repository: string) => boolean;
   grants: CompiledGrant[];
   defaultActions: ReadonlySet<string>;
@@ -65,7 +72,8 @@ export class AccessPolicy {
     this.patterns = Object.entries(config?.repositories ?? {})
       .map(([pattern, rules]) => ({
         pattern,
-        matches: compileRepositoryGlob(pattern),
+        perUser: pattern.includes(USERNAME_PLACEHOLDER),
+        matches: pattern.includes(USERNAME_PLACEHOLDER) ? () => false : compileRepositoryGlob(pattern),
         grants: (rules.policies ?? []).map(grant),
         defaultActions: new Set(rules.defaultPolicy ?? []),
         anonymousActions: new Set(rules.anonymousPolicy ?? []),
@@ -99,9 +107,44 @@ export class AccessPolicy {
     return this.patterns.some((pattern) => pattern.anonymousActions.size > 0);
   }
 
-  /** The pattern whose rules decide `repository`, if any matches. */
-  governingPattern(repository: string): string | undefined {
-    return this.patterns.find((pattern) => pattern.matches(repository))?.pattern;
+  /** The pattern whose rules decide `repository` for `identity`, if any matches. */
+  governingPattern(repository: string, identity: Identity = ANONYMOUS): string | undefined {
+    return this.governing(repository, identity)?.pattern;
+  }
+
+  /**
+   * The matching pattern with the longest pattern string. zot's `${username}` patterns
+   * (`${username}/**`: everyone's own namespace) count with the caller's name filled in, and only
+   * for a name that is a valid single path component: nobody can widen a pattern by their name.
+   */
+  private governing(repository: string, identity: Identity): CompiledPattern | undefined {
+    let best: { pattern: CompiledPattern; length: number } | undefined;
+    for (const candidate of this.patterns) {
+      let length = candidate.pattern.length;
+      if (candidate.perUser) {
+        const username = identity.username;
+        if (username === undefined || !isValidName(username) || username.includes('/')) continue;
+        const filled = candidate.pattern.replaceAll(USERNAME_PLACEHOLDER, username);
+        if (!this.userMatcher(filled)(repository)) continue;
+        length = filled.length;
+      } else if (!candidate.matches(repository)) {
+        continue;
+      }
+      if (!best || length > best.length || (length === best.length && candidate.pattern < best.pattern.pattern)) best = { pattern: candidate, length };
+    }
+    return best?.pattern;
+  }
+
+  private readonly userMatchers = new Map<string, (repository: string) => boolean>();
+
+  private userMatcher(pattern: string): (repository: string) => boolean {
+    let matcher = this.userMatchers.get(pattern);
+    if (!matcher) {
+      if (this.userMatchers.size > 10_000) this.userMatchers.clear();
+      matcher = compileRepositoryGlob(pattern);
+      this.userMatchers.set(pattern, matcher);
+    }
+    return matcher;
   }
 
   /** The rules that grant `identity` something, for people to read (the UI's account page). */
@@ -130,7 +173,7 @@ export class AccessPolicy {
       if (this.open) return true;
       if (!this.config) return authenticated;
     }
-    const governing = this.patterns.find((pattern) => pattern.matches(repository));
+    const governing = this.governing(repository, identity);
     if (governing) {
       if (governing.grants.some((compiled) => holds(compiled, identity, action))) return true;
       if (authenticated && governing.defaultActions.has(action)) return true;

@@ -31,7 +31,7 @@ const HOUR_MS = 3_600_000;
  */
 const REFUSED = ['/http/auth/ldap', '/http/auth/bearer', '/http/auth/mtls', '/http/auth/sessionDriver', '/http/tls/cacert', '/storage/storageDriver', '/storage/cacheDriver', '/storage/subPaths', '/cluster'];
 /** Keys that only tune features Berth lacks: accepted, with one warning each. */
-const IGNORED = ['/storage/gcTimeWindow', '/storage/remoteCache', '/storage/redirectBlobURL', '/storage/maxRepos', '/storage/fastRestart', '/http/allowOrigin', '/scheduler', '/extensions/search', '/extensions/sync', '/extensions/lint', '/extensions/trust', '/extensions/events', '/extensions/mgmt', '/extensions/apikey'];
+const IGNORED = ['/storage/gcTimeWindow', '/storage/redirectBlobURL', '/storage/maxRepos', '/storage/fastRestart', '/http/allowOrigin', '/scheduler', '/extensions/search', '/extensions/sync', '/extensions/lint', '/extensions/trust', '/extensions/events', '/extensions/mgmt', '/extensions/apikey'];
 
 function pointerGet(document: unknown, pointer: string): unknown {
   let node = document;
@@ -73,14 +73,18 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
     throw new ConfigError([`${file}: /: must be a JSON object; found ${JSON.stringify(document)}`]);
   }
   const normalized = normalizeKeys(document, schema) as Record<string, any>;
+  // Refusals first: a config built around a feature Berth lacks (remote storage has no
+  // rootDirectory) should hear that, not a complaint about what that feature made unnecessary.
+  const refused = REFUSED.filter((pointer) => pointerGet(normalized, pointer) !== undefined);
+  const lint = normalized.extensions?.lint;
+  if (lint && lint.enable !== false && Array.isArray(lint.mandatoryAnnotations) && lint.mandatoryAnnotations.length > 0) refused.push('/extensions/lint');
+  if (refused.length > 0) {
+    throw new ConfigError(refused.map((pointer) => `${file}: ${pointer}: not supported by Berth yet; remove it or use zot`));
+  }
   if (!validate(normalized)) {
     throw new ConfigError((validate.errors ?? []).map((error) => describeError(file, error, normalized)));
   }
   const warnings: string[] = [];
-  const refused = REFUSED.filter((pointer) => pointerGet(normalized, pointer) !== undefined);
-  if (refused.length > 0) {
-    throw new ConfigError(refused.map((pointer) => `${file}: ${pointer}: not supported by Berth yet; remove it or use zot`));
-  }
   const problems = checkAccessControl(normalized, file);
   const metricsPath = normalized.extensions?.metrics?.prometheus?.path;
   if (metricsPath !== undefined && (metricsPath === '/' || metricsPath === '/v2' || metricsPath.startsWith('/v2/') || metricsPath.startsWith('/zot/'))) {
@@ -91,6 +95,10 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
   const gcDelayMs = normalized.storage.gcDelay === undefined ? (gcOn ? HOUR_MS : 0) : parseDuration(normalized.storage.gcDelay)!;
   const retention = readRetention(normalized.storage.retention, gcDelayMs, file, problems, warnings);
   if (problems.length > 0) throw new ConfigError(problems);
+  // Only the values that would ask for something Berth does not do deserve a warning.
+  for (const pointer of ['/storage/remoteCache', '/storage/hydrateBlobOnRead']) {
+    if (pointerGet(normalized, pointer) === true) warnings.push(`${file}: ${pointer}: accepted but has no effect in Berth yet`);
+  }
   warnings.push(...IGNORED.filter((pointer) => pointerGet(normalized, pointer) !== undefined).map((pointer) => `${file}: ${pointer}: accepted but has no effect in Berth yet`));
   if (normalized.distSpecVersion !== undefined && normalized.distSpecVersion !== DIST_SPEC_VERSION) {
     warnings.push(`${file}: /distSpecVersion: "${normalized.distSpecVersion}" differs from the served ${DIST_SPEC_VERSION}; using ${DIST_SPEC_VERSION}`);

@@ -59,7 +59,8 @@ export function readOpenid(
     }
     if (!/^[a-z0-9][a-z0-9_-]{0,31}$/.test(key)) problems.push(`${where}: a provider key must be lower-case letters, digits, "-" or "_" (it is part of the callback path)`);
     for (const unsupported of ['keypath', 'authurl', 'tokenurl'] as const) {
-      if (raw[unsupported] !== undefined) problems.push(`${where}/${unsupported}: not supported by Berth`);
+      // zot's own examples carry `"keypath": ""`: an empty value asks for nothing.
+      if (raw[unsupported] !== undefined && raw[unsupported] !== '') problems.push(`${where}/${unsupported}: not supported by Berth`);
     }
     if (!raw.issuer) {
       problems.push(`${where}/issuer: is required`);

@@ -11,7 +11,7 @@ const ALLOWED: Record<string, string[]> = {
   oci: ['oci'],
   storage: ['storage', 'oci'],
   config: ['config'],
-  access: ['access', 'config'],
+  access: ['access', 'config', 'oci'],
   auth: ['auth', 'access', 'config', 'oci', 'storage'],
   registry: ['registry', 'storage', 'oci', 'config'],
   http: ['http', 'registry', 'storage', 'oci', 'config', 'auth', 'access', 'ui'],

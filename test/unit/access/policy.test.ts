@@ -117,3 +117,29 @@ describe('AccessPolicy without accessControl', () => {
     expect(open.can(ANONYMOUS, 'detectManifestCollision', 'any')).toBe(false);
   });
 });
+
+describe('per-user namespaces (zot ${username} patterns)', () => {
+  const namespaces = AccessPolicy.compile(
+    {
+      repositories: {
+        '**': { defaultPolicy: ['read'] },
+        '${username}/**': { policies: [{ groups: ['users'], actions: ['read', 'create', 'update'] }], defaultPolicy: ['read', 'create'] },
+        'alice/locked/**': { defaultPolicy: ['read'] },
+      },
+    },
+    true,
+  );
+  it('gives each signed-in user their own namespace and nobody else’s', () => {
+    expect(namespaces.can(user('alice'), 'create', 'alice/app')).toBe(true);
+    expect(namespaces.can(user('alice', 'users'), 'update', 'alice/app')).toBe(true);
+    expect(namespaces.can(user('bob'), 'create', 'alice/app')).toBe(false);
+    expect(namespaces.can(user('bob'), 'read', 'alice/app')).toBe(true);
+    expect(namespaces.can(ANONYMOUS, 'read', 'alice/app')).toBe(false);
+  });
+  it('lets a longer pattern still win, and ignores names that are not one path component', () => {
+    expect(namespaces.can(user('alice'), 'create', 'alice/locked/x')).toBe(false);
+    expect(namespaces.can(user('a/b'), 'create', 'a/b/app')).toBe(false);
+    expect(namespaces.can(user('*'), 'create', 'anything/app')).toBe(false);
+    expect(namespaces.can(user('alice@example.org'), 'create', 'alice@example.org/app')).toBe(false);
+  });
+});
