@@ -116,8 +116,10 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   if (config.extensions.metrics) metrics.observe(app);
   if (config.http.rateLimit) limitRate(app, config.http.rateLimit);
   if (config.log.audit) auditRequests(app, openAuditLog(config.log.audit));
+  const failedLogins = new FailedLoginLimiter();
+  app.decorate('failedLogins', failedLogins);
   enforceAccess(app, () => security, {
-    failedLogins: new FailedLoginLimiter(),
+    failedLogins,
     authenticated: (method, result) => metrics.authentications.inc({ method, result }),
   });
   app.addHook('onRequest', async (_request, reply) => {

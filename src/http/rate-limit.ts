@@ -36,6 +36,13 @@ export function limitRate(app: FastifyInstance, limits: { rate?: number; methods
   });
 }
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Shared by every place that checks a password, so no form escapes the limit. */
+    failedLogins: FailedLoginLimiter;
+  }
+}
+
 /** Failed sign-ins per client address in a sliding window. */
 export class FailedLoginLimiter {
   private readonly failures = new Map<string, number[]>();

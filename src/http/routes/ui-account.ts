@@ -60,9 +60,12 @@ export async function uiAccountRoutes(app: FastifyInstance, context: UiContext):
     const password = request.body.password ?? '';
     const valid = username !== '' && !username.includes(':') && username.length <= 256 && password.length <= 1024;
     const authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+    app.failedLogins.check(request.ip);
     const result = valid ? await security.authenticator.authenticate({ authorization }) : undefined;
     // An API key is for clients, not for browser sessions (a session may mint keys; a key may not).
     if (result?.kind !== 'identity' || result.identity.method !== 'htpasswd') {
+      app.failedLogins.fail(request.ip);
+      app.metrics.authentications.inc({ method: 'password-form', result: 'failure' });
       if (security.failDelayMs > 0) await sleep(security.failDelayMs);
       request.log.info({ username }, 'password sign-in refused');
       return loginPage(request, reply.code(401), { error: 'password', username });
