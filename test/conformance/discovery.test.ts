@@ -49,6 +49,7 @@ import {
   type ConformanceRequest,
   type ConformanceResponse,
   type IndexBody,
+  populateBlob,
 } from './setup.js';
 
 let server: TestServer;
@@ -64,19 +65,6 @@ afterAll(async () => {
   await server?.close();
 });
 
-/** The setup upload of one blob: POST, then PUT to the session's relative Location; 2xx expected. */
-async function populateBlob(digest: string, contentLength: string, content: Buffer): Promise<void> {
-  let req = client.newRequest('POST', '/v2/<name>/blobs/uploads/');
-  let resp = await client.do(req);
-  req = client
-    .newRequest('PUT', resp.relativeLocation())
-    .setQueryParam('digest', digest)
-    .setHeader('Content-Type', 'application/octet-stream')
-    .setHeader('Content-Length', contentLength)
-    .setBody(content);
-  resp = await client.do(req);
-  expect(is2xx(resp.status), resp.describe()).toBe(true);
-}
 
 /** PUT a manifest by reference; 2xx expected. */
 async function putManifest(reference: string, contentType: string, content: Buffer): Promise<ConformanceResponse> {
@@ -97,11 +85,11 @@ describe('Content Discovery', () => {
   describe('Setup', () => {
     if (RUN_CONTENT_DISCOVERY_SETUP) {
       it('Populate registry with test blob', async () => {
-        await populateBlob(configs[2]!.digest, configs[2]!.contentLength, configs[2]!.content);
+        await populateBlob(client, configs[2]!.digest, configs[2]!.contentLength, configs[2]!.content);
       });
 
       it('Populate registry with test layer', async () => {
-        await populateBlob(layerBlobDigest, layerBlobContentLength, layerBlobData);
+        await populateBlob(client, layerBlobDigest, layerBlobContentLength, layerBlobData);
       });
 
       it('Populate registry with test tags', async () => {
@@ -126,10 +114,10 @@ describe('Content Discovery', () => {
         // Populate registry with empty JSON blob
         // validate expected empty JSON blob digest
         expect(emptyJSONDescriptor.digest).toBe('sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a');
-        await populateBlob(emptyJSONDescriptor.digest, String(emptyJSONDescriptor.size), emptyJSONBlob);
+        await populateBlob(client, emptyJSONDescriptor.digest, String(emptyJSONDescriptor.size), emptyJSONBlob);
 
         // Populate registry with reference blob before the image manifest is pushed
-        await populateBlob(testRefBlobADigest, testRefBlobALength, testRefBlobA);
+        await populateBlob(client, testRefBlobADigest, testRefBlobALength, testRefBlobA);
 
         // Populate registry with test references manifest (config.MediaType = artifactType)
         let resp = await putManifest(refsManifestAConfigArtifactDigest, OCI_MANIFEST, refsManifestAConfigArtifactContent);
@@ -144,17 +132,17 @@ describe('Content Discovery', () => {
         expect(resp.header('OCI-Subject'), resp.describe()).toBe(manifests[4]!.digest);
 
         // Populate registry with test blob
-        await populateBlob(configs[4]!.digest, configs[4]!.contentLength, configs[4]!.content);
+        await populateBlob(client, configs[4]!.digest, configs[4]!.contentLength, configs[4]!.content);
 
         // Populate registry with test layer
-        await populateBlob(layerBlobDigest, layerBlobContentLength, layerBlobData);
+        await populateBlob(client, layerBlobDigest, layerBlobContentLength, layerBlobData);
 
         // Populate registry with test manifest
         const tag = testTagName;
         await putManifest(tag, OCI_MANIFEST, manifests[4]!.content);
 
         // Populate registry with reference blob after the image manifest is pushed
-        await populateBlob(testRefBlobBDigest, testRefBlobBLength, testRefBlobB);
+        await populateBlob(client, testRefBlobBDigest, testRefBlobBLength, testRefBlobB);
 
         // Populate registry with test references manifest (config.MediaType = artifactType)
         resp = await putManifest(refsManifestBConfigArtifactDigest, OCI_MANIFEST, refsManifestBConfigArtifactContent);

@@ -22,6 +22,8 @@ import {
   nonexistentManifest,
   testTagName,
   type TestBlob,
+  populateBlob,
+  deleteBlobAllowingAbsence,
 } from './setup.js';
 
 let server: TestServer;
@@ -37,19 +39,6 @@ afterAll(async () => {
   await server?.close();
 });
 
-/** The setup upload of one blob: POST, then PUT to the session's relative Location. */
-async function populateBlob(digest: string, contentLength: string, content: Buffer): Promise<void> {
-  let req = client.newRequest('POST', '/v2/<name>/blobs/uploads/');
-  let resp = await client.do(req);
-  req = client
-    .newRequest('PUT', resp.relativeLocation())
-    .setQueryParam('digest', digest)
-    .setHeader('Content-Type', 'application/octet-stream')
-    .setHeader('Content-Length', contentLength)
-    .setBody(content);
-  resp = await client.do(req);
-  expect(is2xx(resp.status), resp.describe()).toBe(true);
-}
 
 /** Teardown: delete a manifest by digest; 2xx, or 405 where deletion is disallowed (01_pull_test.go). */
 async function deleteManifest(manifest: TestBlob): Promise<void> {
@@ -58,28 +47,21 @@ async function deleteManifest(manifest: TestBlob): Promise<void> {
   expect(is2xx(resp.status) || resp.status === 405, resp.describe()).toBe(true);
 }
 
-/** Teardown: delete a blob; 2xx, 404 or 405 (01_pull_test.go accepts all three). */
-async function deleteBlob(digest: string): Promise<void> {
-  const req = client.newRequest('DELETE', '/v2/<name>/blobs/<digest>', { digest });
-  const resp = await client.do(req);
-  expect(is2xx(resp.status) || resp.status === 404 || resp.status === 405, resp.describe()).toBe(true);
-}
-
 describe('Pull', () => {
   let tag = '';
 
   describe('Setup', () => {
     if (RUN_PULL_SETUP) {
       it('Populate registry with test blob', async () => {
-        await populateBlob(configs[0]!.digest, configs[0]!.contentLength, configs[0]!.content);
+        await populateBlob(client, configs[0]!.digest, configs[0]!.contentLength, configs[0]!.content);
       });
 
       it('Populate registry with test blob', async () => {
-        await populateBlob(configs[1]!.digest, configs[1]!.contentLength, configs[1]!.content);
+        await populateBlob(client, configs[1]!.digest, configs[1]!.contentLength, configs[1]!.content);
       });
 
       it('Populate registry with test layer', async () => {
-        await populateBlob(layerBlobDigest, layerBlobContentLength, layerBlobData);
+        await populateBlob(client, layerBlobDigest, layerBlobContentLength, layerBlobData);
       });
 
       it('Populate registry with test manifest', async () => {
@@ -235,14 +217,14 @@ describe('Pull', () => {
 
       // 01_pull_test.go: 2xx, 404 or 405.
       it('Delete config[0] blob created in setup', async () => {
-        await deleteBlob(configs[0]!.digest);
+        await deleteBlobAllowingAbsence(client, configs[0]!.digest);
       });
       it('Delete config[1] blob created in setup', async () => {
-        await deleteBlob(configs[1]!.digest);
+        await deleteBlobAllowingAbsence(client, configs[1]!.digest);
       });
 
       it('Delete layer blob created in setup', async () => {
-        await deleteBlob(layerBlobDigest);
+        await deleteBlobAllowingAbsence(client, layerBlobDigest);
       });
 
       if (!DELETE_MANIFEST_BEFORE_BLOBS) {

@@ -53,6 +53,7 @@
 import { createHash, randomInt, randomUUID } from 'node:crypto';
 import { Agent, request } from 'undici';
 import type { Dispatcher } from 'undici';
+import { expect } from 'vitest';
 
 type IncomingHttpHeaders = Dispatcher.ResponseData['headers'];
 
@@ -657,4 +658,25 @@ export interface IndexBody {
   schemaVersion?: number;
   mediaType?: string;
   manifests?: Array<{ mediaType?: string; digest: string; size?: number; artifactType?: string; annotations?: Record<string, string> }> | null;
+}
+
+/** The setup upload of one blob: POST, then PUT to the session's relative Location; 2xx expected. */
+export async function populateBlob(client: ConformanceClient, digest: string, contentLength: string, content: Buffer): Promise<void> {
+  let req = client.newRequest('POST', '/v2/<name>/blobs/uploads/');
+  let resp = await client.do(req);
+  req = client
+    .newRequest('PUT', resp.relativeLocation())
+    .setQueryParam('digest', digest)
+    .setHeader('Content-Type', 'application/octet-stream')
+    .setHeader('Content-Length', contentLength)
+    .setBody(content);
+  resp = await client.do(req);
+  expect(is2xx(resp.status), resp.describe()).toBe(true);
+}
+
+/** Teardown: delete a blob; 2xx, 404 or 405 (01_pull_test.go and 02_push_test.go accept all three). */
+export async function deleteBlobAllowingAbsence(client: ConformanceClient, digest: string): Promise<void> {
+  const req = client.newRequest('DELETE', '/v2/<name>/blobs/<digest>', { digest });
+  const resp = await client.do(req);
+  expect(is2xx(resp.status) || resp.status === 404 || resp.status === 405, resp.describe()).toBe(true);
 }
