@@ -41,7 +41,8 @@ export function installErrorHandling(app: FastifyInstance, challenge: () => Chal
       return;
     }
     const answer = known ?? new RegistryError('INTERNAL', undefined, { cause: error });
-    if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
+    if (answer.key === 'STORAGE_FULL') request.log.error({ err: error, method: request.method, url: request.url }, 'storage full: no space left on the device; the write was undone');
+    else if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
     // An unread request body would otherwise be left on a keep-alive connection.
     if (!request.raw.readableEnded) reply.header('connection', 'close');
     // The UI handles 401 itself; a Basic challenge would make the browser pop up its own dialog.

@@ -7,7 +7,8 @@
  *       oci-layout             {"imageLayoutVersion":"1.0.0"}
  *       index.json             manifests[]; a tag is the org.opencontainers.image.ref.name annotation
  *       blobs/<alg>/<hex>      manifests, configs and layers
- *       .uploads/<uuid>        bytes of an unfinished upload session
+ *       .uploads/<uuid>        bytes of an unfinished upload session, or of a repository file
+ *                              (manifest, index.json) about to be renamed into place
  *     _berth/<name>.json     Berth's own small documents (sessions, users, API keys)
  *     _berth/<name>.jsonl    Berth's append-only logs (the dedupe index)
  *     _sessions/, cache.db, meta.db   zot's own files, never repositories

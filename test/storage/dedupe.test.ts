@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -56,6 +56,23 @@ describe('dedupe', () => {
       const rebuilt = await readFile(path.join(root, '_berth/dedupe.jsonl'), 'utf8');
       expect(rebuilt).toContain(`{"add":"${digest}","repository":"dd/a"}`);
       expect(rebuilt).toContain(`{"add":"${digest}","repository":"dd/b"}`);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('leaves nothing in .uploads when a repository is sent a blob it already holds as a link', async () => {
+    const server = await startBerth({ root: await freshRoot() });
+    try {
+      const bytes = randomBytes(30_000);
+      const digest = await pushBlob(server.url, 'dd/base', bytes);
+      await pushBlob(server.url, 'dd/app', bytes);
+      // Again, as every push of an image with a shared base layer does: rename(2) of one hard link
+      // onto another of the same file does nothing, so the linked temp file used to stay behind.
+      await pushBlob(server.url, 'dd/app', bytes);
+      await pushBlob(server.url, 'dd/base', bytes);
+      for (const repo of ['dd/base', 'dd/app']) expect(await readdir(path.join(server.root, repo, '.uploads')), repo).toEqual([]);
+      expect((await stat(blobFile(server, 'dd/app', digest))).nlink).toBe(2);
     } finally {
       await server.close();
     }
