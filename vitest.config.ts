@@ -7,5 +7,6 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     globalSetup: ['test/setup/build.ts'],
+    reporters: ['default', './test/setup/plain-summary.ts'],
   },
 });
