@@ -4,17 +4,18 @@
  * from the file after a restart. A blob becomes servable only by the rename in `commit`, after its
  * digest has been checked.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { open, stat, truncate, unlink } from 'node:fs/promises';
 import { randomUUID, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { RegistryError } from '../oci/errors.js';
 import { newHasher, type Digest, type DigestAlgorithm } from '../oci/digest.js';
 import { isUploadId, type Layout } from './layout.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { FILE_MODE, isNotFound } from './files.js';
 import type { UploadStore } from './store.js';
+
+const WRITE_BATCH = 1024 * 1024;
 
 interface RunningHash {
   algorithm: DigestAlgorithm;
@@ -77,26 +78,35 @@ export class FsUploads implements UploadStore {
     }
     const running = await this.runningHash(name, id, 'sha256', offset);
     let written = offset;
+    const handle = await open(file, 'r+');
     try {
-      await pipeline(
-        // Not `body` itself: pipeline destroys its streams when the file write fails (ENOSPC), and
-        // destroying the request kills its socket, so the client never got its 507. Stopping the
-        // iteration leaves the request open for the error answer.
-        body.iterator({ destroyOnReturn: false }),
-        async function* (source: AsyncIterable<Buffer>) {
-          for await (const chunk of source) {
-            running.hash.update(chunk);
-            written += chunk.length;
-            yield chunk;
-          }
-        },
-        createWriteStream(file, { flags: 'r+', start: offset, mode: FILE_MODE }),
-      );
+      // Bytes are hashed as they arrive and written in batches of about 1 MiB with one writev:
+      // a write per network chunk (64 KiB) made a push cost twice the system calls.
+      let batch: Buffer[] = [];
+      let batched = 0;
+      const flush = async () => {
+        if (batched === 0) return;
+        await handle.writev(batch, written);
+        written += batched;
+        batch = [];
+        batched = 0;
+      };
+      // Not `for await (… of body)`: ending that loop early destroys the request, and with it the
+      // socket, so a client whose write failed (ENOSPC) would never get its 507.
+      for await (const chunk of body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+        running.hash.update(chunk);
+        batch.push(chunk);
+        batched += chunk.length;
+        if (batched >= WRITE_BATCH) await flush();
+      }
+      await flush();
     } catch (error) {
       // Undo a partial append so the session stays consistent and resumable from `offset`.
       this.hashes.delete(this.key(name, id));
       await truncate(file, offset).catch(() => undefined);
       throw error;
+    } finally {
+      await handle.close();
     }
     running.offset = written;
     return written;
