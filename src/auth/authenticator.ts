@@ -55,6 +55,8 @@ export class Authenticator {
     if (sessionId !== undefined && this.parts.sessions) {
       const session = await this.parts.sessions.get(sessionId);
       if (!session) return { kind: 'rejected', reason: 'the session has expired or was signed out' };
+      // Removing a user from htpasswd ends their password sessions too, not only their password.
+      if (session.provider === 'htpasswd' && !this.parts.htpasswd?.has(session.username)) return { kind: 'rejected', reason: 'the account no longer exists' };
       return identity(session.username, session.groups, 'session');
     }
     return { kind: 'anonymous' };
@@ -69,8 +71,11 @@ export class Authenticator {
     const { apiKeys, htpasswd, users, groupsOf } = this.parts;
     if (apiKeys && password.startsWith(API_KEY_PREFIX)) {
       if (!(await apiKeys.verify(username, password))) return { kind: 'rejected', reason: 'invalid, expired or revoked API key' };
-      // The groups of the owner's last sign-in; for an htpasswd user, those accessControl gives.
-      return identity(username, (await users.get(username))?.groups ?? groupsOf(username), 'apikey');
+      // The groups of the owner's last provider sign-in; for an htpasswd user, those accessControl
+      // gives, as long as the user is still in htpasswd: removing the user revokes their keys.
+      const providerUser = await users.get(username);
+      if (!providerUser && !htpasswd?.has(username)) return { kind: 'rejected', reason: 'the key belongs to an account that no longer exists' };
+      return identity(username, providerUser?.groups ?? groupsOf(username), 'apikey');
     }
     if (!htpasswd) return { kind: 'rejected', reason: 'invalid username or password' };
     const { generation } = htpasswd;

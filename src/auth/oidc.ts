@@ -133,6 +133,11 @@ export class OidcProvider {
     };
     // zot falls back to the email when the mapped claim is empty (passkey-only users may lack one).
     const username = pick(usernameClaim) ?? pick('email');
+    const fromEmail = username !== undefined && pick(usernameClaim) === undefined ? true : usernameClaim === 'email';
+    // An address the provider says it has not verified could be anyone's: never a user name.
+    if (fromEmail && (userInfo.email_verified ?? idClaims.email_verified) === false) {
+      throw new LoginError('the provider has not verified this email address, which would be the user name');
+    }
     if (username === undefined) {
       throw new LoginError(`the provider sent no "${usernameClaim}" claim${usernameClaim === 'email' ? '' : ' (nor "email")'}; check the scopes and claimMapping.username`);
     }

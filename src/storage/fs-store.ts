@@ -213,7 +213,12 @@ export class FsStore implements Store {
     return false;
   }
 
-  private async placeBlob(name: string, digest: Digest, file: string): Promise<void> {
+  /** Under the repository's lock, so garbage collection never unlinks a blob placed after it listed. */
+  private placeBlob(name: string, digest: Digest, file: string): Promise<void> {
+    return this.repoLocks.run(name, () => this.placeBlobLocked(name, digest, file));
+  }
+
+  private async placeBlobLocked(name: string, digest: Digest, file: string): Promise<void> {
     const target = this.layout.blob(name, digest);
     await ensureFolder(path.dirname(target));
     await rename(file, target);

@@ -86,7 +86,10 @@ export class FsUploads implements UploadStore {
       let batched = 0;
       const flush = async () => {
         if (batched === 0) return;
-        await handle.writev(batch, written);
+        const { bytesWritten } = await handle.writev(batch, written);
+        // A full disk can cut a write short without an error; going on would leave a hole of
+        // zeros that the running hash never saw. Fail as the next write would.
+        if (bytesWritten !== batched) throw Object.assign(new Error(`short write: ${bytesWritten} of ${batched} bytes`), { code: 'ENOSPC' });
         written += batched;
         batch = [];
         batched = 0;

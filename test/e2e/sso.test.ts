@@ -355,6 +355,11 @@ describe('a provider that is down at start', () => {
       expect(signedIn.response.status, signedIn.response.status === 302 ? '' : await signedIn.response.text()).toBe(302);
       // claimMapping.username defaults to email.
       expect(signedIn.jar.get(server.url, 'user')?.value).toBe('bob@example.org');
+      // An address the provider has not verified is never a user name.
+      provider.users.set({ username: 'mallory', email: 'alice@example.org', emailVerified: false, groups: ['admins'] });
+      const unverified = await loginThroughProvider({ startUrl: `${server.url}/zot/auth/login?provider=oidc`, username: 'mallory' });
+      expect(unverified.response.status).toBe(401);
+      expect((await json(unverified.response)).errors[0].detail).toMatch(/not verified/);
     } finally {
       await server.close();
       await provider?.close();

@@ -26,7 +26,7 @@ const status = async (path: string, user: string, password: string) =>
 beforeAll(async () => {
   htpasswd = await writeHtpasswd({ ci: 'one' });
   server = await startBerth({
-    config: { http: { auth: { htpasswd: { path: htpasswd } }, accessControl: { repositories: { '**': { defaultPolicy: ['read'] } } } } },
+    config: { http: { auth: { htpasswd: { path: htpasswd }, apikey: true }, accessControl: { repositories: { '**': { defaultPolicy: ['read'] } } } } },
   });
 });
 afterAll(async () => server.close());
@@ -62,5 +62,23 @@ describe('live reload', () => {
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(await status('/v2/', 'ci', 'one')).toBe(200);
     expect((await fetch(`${server.url}/v2/`)).status).toBe(401);
+  });
+
+  it('revokes the API keys and sessions of a user removed from htpasswd, not only the password', async () => {
+    await writeFile(htpasswd, htpasswdText({ ci: 'one', gone: 'pw' }));
+    await eventually(async () => expect(await status('/v2/', 'gone', 'pw')).toBe(200));
+    const created = await fetch(`${server.url}/zot/auth/apikey`, { method: 'POST', body: JSON.stringify({ label: 'laptop' }), headers: { authorization: basicAuth('gone', 'pw') } });
+    expect(created.status).toBe(201);
+    const { apiKey } = (await created.json()) as { apiKey: string };
+    const signIn = await fetch(`${server.url}/v2/`, { headers: { authorization: basicAuth('gone', 'pw'), 'x-zot-api-client': 'zot-ui' } });
+    const cookie = signIn.headers.getSetCookie().find((line) => line.startsWith('session='))!.split(';')[0]!;
+    const withSession = () => fetch(`${server.url}/v2/_catalog`, { headers: { cookie, 'x-zot-api-client': 'zot-ui' } });
+    expect(await status('/v2/_catalog', 'gone', apiKey)).toBe(200);
+    expect((await withSession()).status).toBe(200);
+
+    await writeFile(htpasswd, htpasswdText({ ci: 'one' }));
+    await eventually(async () => expect(await status('/v2/', 'gone', 'pw')).toBe(401));
+    expect(await status('/v2/_catalog', 'gone', apiKey)).toBe(401);
+    expect((await withSession()).status).toBe(401);
   });
 });

@@ -255,4 +255,37 @@ describe('a full disk', () => {
     await pushBlobInChunks(url, 'full/other', item, 16 * 1024);
     expect((await stat(path.join(root, 'full/other/blobs/sha256', item.digest.slice(7)))).ino).toBe((await stat(path.join(root, 'full/log/blobs/sha256', item.digest.slice(7)))).ino);
   });
+
+  it('never commits a blob whose write the full disk cut short, even when space comes back mid-request', async () => {
+    const url = server!.url;
+    const blob = randomBytes(3 * MiB);
+    await fillDisk(1.25 * MiB);
+    const started = await fetch(`${url}/v2/full/short/blobs/uploads/`, { method: 'POST' });
+    const session = new URL(started.headers.get('location')!, url);
+    // One streamed PATCH: the second MiB only partly fits (a short write, no error), then the
+    // space comes back before the third MiB arrives.
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (sent === 2 * MiB) {
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          await freeDisk();
+        }
+        if (sent >= blob.length) return controller.close();
+        controller.enqueue(blob.subarray(sent, sent + MiB));
+        sent += MiB;
+        if (sent === MiB) await new Promise((resolve) => setTimeout(resolve, 100));
+      },
+    });
+    const patch = await fetch(session, { method: 'PATCH', body, duplex: 'half', signal: answerWithin() } as RequestInit);
+    expect(patch.status).toBe(507);
+    const status = await fetch(session);
+    const held = Number(/^0-(\d+)$/.exec(status.headers.get('range') ?? '')?.[1] ?? -1) + 1;
+    expect(held).toBeLessThan(blob.length);
+    session.searchParams.set('digest', sha256(blob));
+    const commit = await fetch(session, { method: 'PUT' });
+    expect(commit.status).toBe(400);
+    expect((await fetch(`${url}/v2/full/short/blobs/${sha256(blob)}`, { method: 'HEAD' })).status).toBe(404);
+    await expectOnlyWholeBlobs('full/short');
+  });
 });

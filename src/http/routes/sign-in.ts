@@ -72,6 +72,13 @@ export async function signInRoutes(app: FastifyInstance): Promise<void> {
       request.log.warn({ provider: key, username: login.username }, 'refused a provider sign-in that names a local htpasswd account');
       return fail(reply, 'local-account', new RegistryError('DENIED', `"${login.username}" is a local account of this registry; the provider's user cannot take it over`), back);
     }
+    // One user name, one provider: with several providers, the same name from another one is
+    // someone else until an operator says otherwise (it would inherit the keys and policies).
+    const known = await security.users.get(login.username);
+    if (known && known.provider !== key) {
+      request.log.warn({ provider: key, username: login.username, knownFrom: known.provider }, 'refused a sign-in whose user name belongs to another provider');
+      return fail(reply, 'local-account', new RegistryError('DENIED', `"${login.username}" signed in through another provider before; this provider's user cannot take it over`), back);
+    }
     await security.users.recordLogin(login.username, login.groups, key);
     await startSession(security, request, reply, { username: login.username, groups: login.groups, provider: key, idToken: login.idToken });
     app.metrics.authentications.inc({ method: 'oidc', result: 'success' });
