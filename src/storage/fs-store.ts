@@ -221,7 +221,13 @@ export class FsStore implements Store {
   private async placeBlobLocked(name: string, digest: Digest, file: string): Promise<void> {
     const target = this.layout.blob(name, digest);
     await ensureFolder(path.dirname(target));
-    await rename(file, target);
+    try {
+      await rename(file, target);
+    } catch (error) {
+      // Garbage collection took the session while this commit waited for the lock (gcDelay 0).
+      if (isNotFound(error)) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { reason: 'the upload session was collected before it was committed' });
+      throw error;
+    }
     // rename(2) does nothing when `file` and `target` are already links to the same file (a blob
     // linked from another repository into one that holds it), leaving `file` in .uploads.
     await unlink(file).catch((error: unknown) => {

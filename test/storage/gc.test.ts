@@ -99,9 +99,10 @@ describe('garbage collection', () => {
       while (collecting) {
         await server.app.registry.gc.collect();
         passes += 1;
-        // A short pause: with none, every blob goes the instant it lands and no push can win. (It also
+        // A short pause: with gcDelay 0 even upload sessions go at every pass, so without one no push
+        // could ever win. (It also
         // lets I/O in: with no repository yet, a pass is pure microtasks and would starve the pushes.)
-        await new Promise((resolve) => setTimeout(resolve, 15));
+        await new Promise((resolve) => setTimeout(resolve, 150 + Math.random() * 100));
       }
       return passes;
     })();
@@ -114,7 +115,7 @@ describe('garbage collection', () => {
           return await pushImage(server.url, 'race/app', tag, { layers: 2 });
         } catch (error) {
           failures.push(error);
-          if (attempt === 10) throw error;
+          if (attempt === 25) throw error;
         }
       }
     };
