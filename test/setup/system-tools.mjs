@@ -18,6 +18,9 @@ const TOOLS = [
   { command: 'ctr', pkg: 'containerd' },
   // The web UI's end-to-end tests drive Debian's Chromium through playwright-core.
   { command: '/usr/bin/chromium', pkg: 'chromium' },
+  // The TLS test makes its certificates with it; the disk-full test mounts a tmpfs.
+  { command: 'openssl', pkg: 'openssl' },
+  { command: 'mount', pkg: 'mount' },
 ];
 
 /** Where `command` resolves: an absolute path as is, else the first executable match on PATH. */
@@ -43,7 +46,7 @@ if (missing.length === 0) process.exit(0);
 
 const packages = [...new Set(missing.map(({ pkg }) => pkg))];
 const commands = missing.map(({ command }) => command).join(', ');
-const installArgs = ['install', '-y', '--no-install-recommends', ...packages];
+const installArgs = ['install', '-y', ...packages];
 
 if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
   console.error(
