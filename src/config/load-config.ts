@@ -79,7 +79,7 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
   const lint = normalized.extensions?.lint;
   if (lint && lint.enable !== false && Array.isArray(lint.mandatoryAnnotations) && lint.mandatoryAnnotations.length > 0) refused.push('/extensions/lint');
   if (refused.length > 0) {
-    throw new ConfigError(refused.map((pointer) => `${file}: ${pointer}: not supported by Berth yet; remove it or use zot`));
+    throw new ConfigError(refused.map((pointer) => `${file}: ${pointer}: not supported by Berth (it would change who gets in or where data goes; remove it, or run zot)`));
   }
   if (!validate(normalized)) {
     throw new ConfigError((validate.errors ?? []).map((error) => describeError(file, error, normalized)));
@@ -174,14 +174,15 @@ function checkAccessControl(document: Record<string, any>, file: string): string
   const repositories: Record<string, any> = accessControl.repositories ?? {};
   let needsAuthentication = accessControl.adminPolicy !== undefined || accessControl.groups !== undefined;
   for (const [pattern, rules] of Object.entries(repositories)) {
-    const where = `${file}: /http/accessControl/repositories/${pattern.replaceAll('~', '~0').replaceAll('/', '~1')}`;
+    const pointer = `/http/accessControl/repositories/${pattern.replaceAll('~', '~0').replaceAll('/', '~1')}`;
+    const where = `${file}: ${pointer}`;
     try {
       compileRepositoryGlob(pattern);
     } catch (error) {
       problems.push(`${where}: the pattern does not compile: ${(error as Error).message}`);
     }
     (rules.policies ?? []).forEach((policy: Record<string, unknown>, i: number) => {
-      if (policy.conditions !== undefined) problems.push(`${where}/policies/${i}/conditions: not supported by Berth (CEL conditions)`);
+      if (policy.conditions !== undefined) problems.push(`${file}: ${pointer}/policies/${i}/conditions: not supported by Berth (CEL conditions)`);
     });
     if ((rules.policies ?? []).length > 0 || (rules.defaultPolicy ?? []).length > 0) needsAuthentication = true;
   }

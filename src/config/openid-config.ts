@@ -52,15 +52,16 @@ export function readOpenid(
 ): { providers: OidcProviderConfig[]; callbackAllowOrigins: string[] } {
   const providers: OidcProviderConfig[] = [];
   for (const [key, raw] of Object.entries(openid.providers)) {
-    const where = `${file}: /http/auth/openid/providers/${key}`;
+    const pointer = `/http/auth/openid/providers/${key}`;
+    const where = `${file}: ${pointer}`;
     if (OAUTH2_ONLY.has(key)) {
-      problems.push(`${where}: not supported by Berth: GitHub's OAuth2 login has no OpenID Connect discovery`);
+      problems.push(`${file}: ${pointer}: not supported by Berth (GitHub's OAuth2 login has no OpenID Connect discovery)`);
       continue;
     }
     if (!/^[a-z0-9][a-z0-9_-]{0,31}$/.test(key)) problems.push(`${where}: a provider key must be lower-case letters, digits, "-" or "_" (it is part of the callback path)`);
     for (const unsupported of ['keypath', 'authurl', 'tokenurl'] as const) {
       // zot's own examples carry `"keypath": ""`: an empty value asks for nothing.
-      if (raw[unsupported] !== undefined && raw[unsupported] !== '') problems.push(`${where}/${unsupported}: not supported by Berth`);
+      if (raw[unsupported] !== undefined && raw[unsupported] !== '') problems.push(`${file}: ${pointer}/${unsupported}: not supported by Berth`);
     }
     if (!raw.issuer) {
       problems.push(`${where}/issuer: is required`);

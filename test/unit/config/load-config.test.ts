@@ -75,7 +75,7 @@ describe('loadConfig', () => {
   });
 
   it('refuses keys whose absence would change security or where data goes', () => {
-    expect(() => buildConfig({ storage: { rootDirectory: '/x' }, http: { auth: { ldap: { address: 'ldap.example.org' } } } }, 'f.json')).toThrow(/\/http\/auth\/ldap: not supported by Berth yet/);
+    expect(() => buildConfig({ storage: { rootDirectory: '/x' }, http: { auth: { ldap: { address: 'ldap.example.org' } } } }, 'f.json')).toThrow(/f\.json: \/http\/auth\/ldap: not supported by Berth \(/);
   });
 
   it('reads htpasswd, failDelay and accessControl', () => {
@@ -92,7 +92,7 @@ describe('loadConfig', () => {
   it('refuses unknown actions and CEL conditions', () => {
     const base = { storage: { rootDirectory: '/x' }, http: { auth: { htpasswd: { path: 'h' } } } };
     expect(() => buildConfig({ ...base, http: { ...base.http, accessControl: { repositories: { '**': { defaultPolicy: ['write'] } } } } }, 'f.json')).toThrow(/defaultPolicy\/0: must be one of/);
-    expect(() => buildConfig({ ...base, http: { ...base.http, accessControl: { repositories: { '**': { policies: [{ users: ['a'], actions: ['read'], conditions: [{ expression: 'true' }] }] } } } } }, 'f.json')).toThrow(/policies\/0\/conditions: not supported by Berth/);
+    expect(() => buildConfig({ ...base, http: { ...base.http, accessControl: { repositories: { '**': { policies: [{ users: ['a'], actions: ['read'], conditions: [{ expression: 'true' }] }] } } } } }, 'f.json')).toThrow(/\/http\/accessControl\/repositories\/\*\*\/policies\/0\/conditions: not supported by Berth/);
   });
 
   it('refuses rules for signed-in users when nobody can sign in', () => {
