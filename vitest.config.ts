@@ -7,6 +7,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     globalSetup: ['test/setup/build.ts'],
+    setupFiles: ['test/setup/scratch-cleanup.ts'],
     reporters: ['default', './test/setup/plain-summary.ts'],
   },
 });

@@ -3,10 +3,10 @@
  * whole browser flow over HTTP, groups becoming accessControl roles, sessions, sign-out, API keys
  * used by podman, and every way the flow must refuse.
  */
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scratchDir } from '../helpers/scratch.js';
 import { loadCookieKeys, seal } from '../../src/auth/cookie-keys.js';
 import { startBerth, type TestServer } from '../helpers/server.js';
 import { startOidcProvider, type OidcTestProvider } from '../helpers/oidc-provider.js';
@@ -47,7 +47,7 @@ function browser(jar: CookieJar, withHeader = true) {
 
 beforeAll(async () => {
   op = await startOidcProvider();
-  const dir = await mkdtemp(path.join(tmpdir(), 'berth-sso-'));
+  const dir = await scratchDir('sso');
   sessionKeysFile = path.join(dir, 'session-keys.json');
   await writeFile(sessionKeysFile, JSON.stringify({ hashKey: 'h'.repeat(40), encryptKey: 'e'.repeat(40) }));
   const credentialsFile = path.join(dir, 'oidc.json');

@@ -1,8 +1,8 @@
 /** Writes an htpasswd file for tests (bcrypt at cost 4: the format is real, the tests stay fast). */
 import bcrypt from 'bcryptjs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { scratchDir } from './scratch.js';
 
 export function htpasswdText(users: Record<string, string>): string {
   return Object.entries(users)
@@ -11,7 +11,7 @@ export function htpasswdText(users: Record<string, string>): string {
 }
 
 export async function writeHtpasswd(users: Record<string, string>, file?: string): Promise<string> {
-  const target = file ?? path.join(await mkdtemp(path.join(tmpdir(), 'berth-htpasswd-')), 'htpasswd');
+  const target = file ?? path.join(await scratchDir('htpasswd'), 'htpasswd');
   await writeFile(target, htpasswdText(users));
   return target;
 }

@@ -3,10 +3,10 @@
  * `now` (hours ahead) to the collector rather than by sleeping.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { scratchDir } from '../helpers/scratch.js';
 import { startBerth, type TestServer } from '../helpers/server.js';
 import { pushBlob, pushImage, sha256, type PushedImage } from '../helpers/registry-api.js';
 
@@ -70,7 +70,7 @@ describe('garbage collection', () => {
 
   it('applies keepTags (patterns and mostRecentlyPushedCount) and dryRun only reports', async () => {
     const retention = { policies: [{ repositories: ['ret/**'], keepTags: [{ patterns: ['^v'], mostRecentlyPushedCount: 2 }, { patterns: ['^stable$'] }] }] };
-    const root = await mkdtemp(path.join(tmpdir(), 'berth-retention-'));
+    const root = await scratchDir('retention');
     server = await startBerth({ root, config: { storage: { gcDelay: '1h', retention: { ...retention, dryRun: true } } } });
     const images: PushedImage[] = [];
     for (const tag of ['v1', 'v2', 'v3', 'stable', 'nightly']) {

@@ -1,8 +1,8 @@
 import bcrypt from 'bcryptjs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { scratchDir } from '../../helpers/scratch.js';
 import { parseBasic } from '../../../src/auth/basic-credentials.js';
 import { HtpasswdStore, htpasswdLine, parseHtpasswd } from '../../../src/auth/htpasswd.js';
 
@@ -48,7 +48,7 @@ describe('htpasswd', () => {
   it('refuses a user listed twice', () => expect(() => parseHtpasswd(`a:${hash}\na:${hash}`, 'h')).toThrow(/listed twice/));
 
   it('verifies passwords, and unknown users fail the same way', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'berth-htpasswd-'));
+    const dir = await scratchDir('htpasswd');
     const file = path.join(dir, 'htpasswd');
     await writeFile(file, `${await htpasswdLine('buildbot', 'secret')}\n`);
     const store = await HtpasswdStore.open(file);

@@ -1,14 +1,14 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { scratchDir } from '../../helpers/scratch.js';
 import { ApiKeyStore, type ApiKeysFile } from '../../../src/auth/api-keys.js';
 import { loadCookieKeys, seal, signValue, unseal, unsignValue } from '../../../src/auth/cookie-keys.js';
 import { SessionStore, SESSION_TTL_MS, type SessionsFile } from '../../../src/auth/sessions.js';
 import { JsonDocument } from '../../../src/storage/json-document.js';
 import { safeCallback } from '../../../src/http/public-origin.js';
 
-const tempFile = async (name: string) => path.join(await mkdtemp(path.join(tmpdir(), 'berth-auth-')), name);
+const tempFile = async (name: string) => path.join(await scratchDir('auth'), name);
 
 describe('cookie keys', () => {
   it('signs and seals; tampering, other keys and expiry are refused', async () => {

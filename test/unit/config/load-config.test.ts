@@ -1,13 +1,13 @@
-import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { scratchDir } from '../../helpers/scratch.js';
 import { ConfigError } from '../../../src/config/config.js';
 import { buildConfig, loadConfig } from '../../../src/config/load-config.js';
 import { parseDuration } from '../../../src/config/duration.js';
 
 async function problemsOf(text: string): Promise<string[]> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'berth-config-'));
+  const dir = await scratchDir('config');
   const file = path.join(dir, 'zot.json');
   await writeFile(file, text);
   try {
