@@ -188,7 +188,7 @@ export class FsStore implements Store {
 
   /** Moves a verified upload file into the blob store (the last step of a commit). */
   private async adoptBlob(name: string, digest: Digest, file: string): Promise<void> {
-    if (this.options.dedupe && (await this.linkFromHolder(name, digest))) {
+    if (this.options.dedupe && (await this.linkFromHolder(name, digest, (await stat(file)).size))) {
       await unlink(file);
       return;
     }
@@ -196,9 +196,11 @@ export class FsStore implements Store {
   }
 
   /** Links the blob from another repository that holds it; false when none does (any more). */
-  private async linkFromHolder(name: string, digest: Digest): Promise<boolean> {
+  private async linkFromHolder(name: string, digest: Digest, size: number): Promise<boolean> {
     for (const holder of await this.dedupeIndex.holdersOf(digest.value)) {
       if (holder === name) continue;
+      // The upload was just verified; a holder's copy of another size is damaged: never share it.
+      if ((await this.statBlob(holder, digest)) !== size) continue;
       const temp = path.join(this.layout.uploads(name), randomUUID());
       try {
         if (!(await linkFresh(this.layout.blob(holder, digest), temp))) return false;

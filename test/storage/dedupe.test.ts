@@ -93,3 +93,20 @@ describe('dedupe', () => {
     }
   });
 });
+
+describe('dedupe and a damaged copy', () => {
+  it('does not link a fresh, verified upload to a holder whose copy has the wrong size', async () => {
+    const server = await startBerth({ root: await freshRoot() });
+    try {
+      const bytes = randomBytes(50_000);
+      const digest = await pushBlob(server.url, 'dmg/a', bytes);
+      await writeFile(blobFile(server, 'dmg/a', digest), bytes.subarray(0, 1000));
+      await pushBlob(server.url, 'dmg/b', bytes);
+      expect((await stat(blobFile(server, 'dmg/b', digest))).ino).not.toBe((await stat(blobFile(server, 'dmg/a', digest))).ino);
+      const get = await fetch(`${server.url}/v2/dmg/b/blobs/${digest}`);
+      expect(Buffer.from(await get.arrayBuffer()).equals(bytes)).toBe(true);
+    } finally {
+      await server.close();
+    }
+  });
+});
