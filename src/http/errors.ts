@@ -5,7 +5,8 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import { RegistryError, type ErrorKey } from '../oci/errors.js';
 import { isUiRequest } from './access.js';
 
-const FASTIFY_STATUS_KEYS: Record<number, ErrorKey> = { 404: 'ROUTE_UNKNOWN', 413: 'MANIFEST_TOO_LARGE' };
+// Fastify's own 413 comes from a parsed body (the UI's forms); manifests are bounded by readBounded.
+const FASTIFY_STATUS_KEYS: Record<number, ErrorKey> = { 404: 'ROUTE_UNKNOWN', 413: 'BODY_TOO_LARGE' };
 
 declare module 'fastify' {
   interface FastifyContextConfig {

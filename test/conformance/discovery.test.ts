@@ -3,10 +3,8 @@
  * (test03ContentDiscovery), case by case: tag listing with `n` / `last`, and the referrers API.
  * See setup.ts for the upstream revision, the flags and how requests are made.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBerth, type TestServer } from '../helpers/server.js';
+import { describe, expect, it } from 'vitest';
 import {
-  ConformanceClient,
   DELETE_MANIFEST_BEFORE_BLOBS,
   ENV_TAG_LIST,
   OCI_INDEX,
@@ -50,20 +48,10 @@ import {
   type ConformanceResponse,
   type IndexBody,
   populateBlob,
+  useRegistry,
 } from './setup.js';
 
-let server: TestServer;
-let client: ConformanceClient;
-
-beforeAll(async () => {
-  server = await startBerth();
-  client = new ConformanceClient(server.url);
-});
-
-afterAll(async () => {
-  await client?.close();
-  await server?.close();
-});
+const client = useRegistry();
 
 
 /** PUT a manifest by reference; 2xx expected. */

@@ -3,10 +3,8 @@
  * (test04ContentManagement), case by case: deleting a tag, a manifest and blobs.
  * See setup.ts for the upstream revision, the flags and how requests are made.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBerth, type TestServer } from '../helpers/server.js';
+import { describe, expect, it } from 'vitest';
 import {
-  ConformanceClient,
   OCI_MANIFEST,
   RUN_CONTENT_MANAGEMENT_SETUP,
   UNSUPPORTED,
@@ -18,20 +16,10 @@ import {
   layerBlobDigest,
   manifests,
   type TagList,
+  useRegistry,
 } from './setup.js';
 
-let server: TestServer;
-let client: ConformanceClient;
-
-beforeAll(async () => {
-  server = await startBerth();
-  client = new ConformanceClient(server.url);
-});
-
-afterAll(async () => {
-  await client?.close();
-  await server?.close();
-});
+const client = useRegistry();
 
 describe('Content Management', () => {
   const defaultTagName = 'tagtest0';

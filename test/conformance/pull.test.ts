@@ -2,10 +2,8 @@
  * Conformance workflow "Pull": upstream conformance/01_pull_test.go (test01Pull), case by case.
  * See setup.ts for the upstream revision, the flags and how requests are made.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBerth, type TestServer } from '../helpers/server.js';
+import { describe, expect, it } from 'vitest';
 import {
-  ConformanceClient,
   DELETE_MANIFEST_BEFORE_BLOBS,
   ENV_TAG_NAME,
   OCI_MANIFEST,
@@ -24,20 +22,10 @@ import {
   type TestBlob,
   populateBlob,
   deleteBlobAllowingAbsence,
+  useRegistry,
 } from './setup.js';
 
-let server: TestServer;
-let client: ConformanceClient;
-
-beforeAll(async () => {
-  server = await startBerth();
-  client = new ConformanceClient(server.url);
-});
-
-afterAll(async () => {
-  await client?.close();
-  await server?.close();
-});
+const client = useRegistry();
 
 
 /** Teardown: delete a manifest by digest; 2xx, or 405 where deletion is disallowed (01_pull_test.go). */

@@ -2,12 +2,10 @@
  * Conformance workflow "Push": upstream conformance/02_push_test.go (test02Push), case by case.
  * See setup.ts for the upstream revision, the flags and how requests are made.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBerth, type TestServer } from '../helpers/server.js';
+import { describe, expect, it } from 'vitest';
 import {
   AUTOMATIC_CROSSMOUNT,
   CROSSMOUNT_NAMESPACE,
-  ConformanceClient,
   DELETE_MANIFEST_BEFORE_BLOBS,
   OCI_MANIFEST,
   RUN_PUSH_SETUP,
@@ -30,20 +28,10 @@ import {
   type ChunkedBlob,
   type ConformanceResponse,
   deleteBlobAllowingAbsence,
+  useRegistry,
 } from './setup.js';
 
-let server: TestServer;
-let client: ConformanceClient;
-
-beforeAll(async () => {
-  server = await startBerth();
-  client = new ConformanceClient(server.url);
-});
-
-afterAll(async () => {
-  await client?.close();
-  await server?.close();
-});
+const client = useRegistry();
 
 describe('Push', () => {
   let lastResponse: ConformanceResponse | undefined;

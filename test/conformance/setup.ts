@@ -53,7 +53,8 @@
 import { createHash, randomInt, randomUUID } from 'node:crypto';
 import { Agent, request } from 'undici';
 import type { Dispatcher } from 'undici';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { startBerth, type TestServer } from '../helpers/server.js';
 
 type IncomingHttpHeaders = Dispatcher.ResponseData['headers'];
 
@@ -580,8 +581,8 @@ export class ConformanceClient {
   private readonly agent = new Agent({ keepAliveTimeout: 1000 });
 
   constructor(
-    /** OCI_ROOT_URL */
-    readonly rootUrl: string,
+    /** OCI_ROOT_URL; set once the registry listens (see `useRegistry`). */
+    public rootUrl = '',
     /** OCI_NAMESPACE: reggie's default name. */
     readonly defaultName: string = NAMESPACE,
   ) {}
@@ -679,4 +680,22 @@ export async function deleteBlobAllowingAbsence(client: ConformanceClient, diges
   const req = client.newRequest('DELETE', '/v2/<name>/blobs/<digest>', { digest });
   const resp = await client.do(req);
   expect(is2xx(resp.status) || resp.status === 404 || resp.status === 405, resp.describe()).toBe(true);
+}
+
+/**
+ * The registry under test for one test file, as the Go suite runs against one registry: a Berth
+ * started before the file's tests and closed after them, and the client that talks to it.
+ */
+export function useRegistry(): ConformanceClient {
+  const client = new ConformanceClient();
+  let server: TestServer | undefined;
+  beforeAll(async () => {
+    server = await startBerth();
+    client.rootUrl = server.url;
+  });
+  afterAll(async () => {
+    await client.close();
+    await server?.close();
+  });
+  return client;
 }

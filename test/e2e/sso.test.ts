@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scratchDir } from '../helpers/scratch.js';
 import { loadCookieKeys, seal } from '../../src/auth/cookie-keys.js';
-import { startBerth, type TestServer } from '../helpers/server.js';
+import { startBerth, waitForDiscovery, type TestServer } from '../helpers/server.js';
 import { startOidcProvider, type OidcTestProvider } from '../helpers/oidc-provider.js';
 import { CookieJar, fetchWithJar, loginThroughProvider, logoutThroughProvider } from '../helpers/oidc-login.js';
 import { basicAuth, writeHtpasswd } from '../helpers/htpasswd.js';
@@ -24,15 +24,6 @@ let op: OidcTestProvider;
 let berth: TestServer;
 let sessionKeysFile: string;
 const dirs = new TempDirs();
-
-async function waitForDiscovery(server: TestServer): Promise<void> {
-  for (let i = 0; i < 100; i += 1) {
-    const methods = await json(await fetch(`${server.url}/v2/_zot/ext/mgmt`));
-    if (methods.http.auth.openid && !methods.http.auth.openid.providers.oidc.unavailable) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error('the provider was never discovered');
-}
 
 async function signIn(username: string, callbackUi?: string) {
   const start = `${berth.url}/zot/auth/login?provider=oidc${callbackUi ? `&callback_ui=${encodeURIComponent(callbackUi)}` : ''}`;

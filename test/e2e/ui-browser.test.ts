@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { startBerth, type TestServer } from '../helpers/server.js';
+import { startBerth, waitForDiscovery, type TestServer } from '../helpers/server.js';
 import { startOidcProvider, type OidcTestProvider } from '../helpers/oidc-provider.js';
 import { writeHtpasswd, basicAuth } from '../helpers/htpasswd.js';
 import { json } from '../helpers/registry-api.js';
@@ -22,15 +22,6 @@ let browser: TestBrowser;
 let page: Page;
 const dirs = new TempDirs();
 const ROBOT = 'buildbot:robot-secret';
-
-async function waitForDiscovery(server: TestServer): Promise<void> {
-  for (let i = 0; i < 100; i += 1) {
-    const methods = await json(await fetch(`${server.url}/v2/_zot/ext/mgmt`));
-    if (methods.http.auth.openid && !methods.http.auth.openid.providers.oidc.unavailable) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error('the provider was never discovered');
-}
 
 /** From Berth's sign-in page, through the provider's login and consent pages, back to Berth. */
 async function signInWithProvider(username: string): Promise<void> {

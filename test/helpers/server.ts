@@ -81,3 +81,14 @@ export async function startBerth(options: StartOptions = {}): Promise<TestServer
     },
   };
 }
+
+/** Waits until the server has discovered its OpenID provider `key` (discovery runs in the background at start). */
+export async function waitForDiscovery(server: TestServer, key = 'oidc'): Promise<void> {
+  for (let i = 0; i < 100; i += 1) {
+    const methods = (await (await fetch(`${server.url}/v2/_zot/ext/mgmt`)).json()) as { http: { auth: { openid?: { providers: Record<string, { unavailable?: string }> } } } };
+    const provider = methods.http.auth.openid?.providers[key];
+    if (provider && !provider.unavailable) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`the provider "${key}" was never discovered`);
+}
