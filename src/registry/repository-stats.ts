@@ -29,7 +29,7 @@ export class RepositoryStatistics {
   private async compute(): Promise<RepositoryStats[]> {
     const stats: RepositoryStats[] = [];
     for (const name of await this.store.listRepositories()) {
-      const [index, blobs] = await Promise.all([this.store.readIndex(name).catch(() => undefined), this.store.withRepository(name, (transaction) => transaction.listBlobs())]);
+      const [index, blobs] = await Promise.all([this.store.readIndex(name).catch(() => undefined), this.store.listBlobs(name)]);
       if (!index) continue;
       const pushes = index.manifests.map((entry) => Date.parse(entry.annotations?.[PUSHED_AT] ?? '')).filter((time) => !Number.isNaN(time));
       stats.push({

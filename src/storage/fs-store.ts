@@ -12,7 +12,7 @@ import { KeyedMutex } from './keyed-mutex.js';
 import { ensureFolder, fsyncFolder, isNotFound, writeFileAtomic } from './files.js';
 import { FsUploads } from './fs-uploads.js';
 import { DedupeIndex } from './dedupe-index.js';
-import type { BlobReader, OciIndexFile, RepositoryTransaction, Store } from './store.js';
+import type { BlobFile, BlobReader, OciIndexFile, RepositoryTransaction, Store } from './store.js';
 import { listBlobFiles, listUploadFiles } from './fs-listing.js';
 
 const OCI_LAYOUT = JSON.stringify({ imageLayoutVersion: '1.0.0' });
@@ -265,6 +265,10 @@ export class FsStore implements Store {
       await transaction.writeIndex(next);
       return result;
     });
+  }
+
+  listBlobs(name: string): Promise<BlobFile[]> {
+    return listBlobFiles(this.layout, name);
   }
 
   withRepository<T>(name: string, work: (transaction: RepositoryTransaction) => Promise<T>): Promise<T> {

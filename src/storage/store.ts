@@ -84,6 +84,8 @@ export interface Store {
   readIndex(name: string): Promise<OciIndexFile>;
   /** Runs `change` on a copy of the index under the repository's lock and saves the result atomically. */
   updateIndex<T>(name: string, change: (index: OciIndexFile) => T | Promise<T>): Promise<T>;
+  /** The repository's blob files, read without its lock (figures for metrics; may be a moment old). */
+  listBlobs(name: string): Promise<BlobFile[]>;
   /** Runs `work` holding the repository's lock: index updates and pushes of manifests wait. */
   withRepository<T>(name: string, work: (transaction: RepositoryTransaction) => Promise<T>): Promise<T>;
 
