@@ -12,6 +12,29 @@ export interface StorageConfig {
   gcDelayMs: number;
   gcIntervalMs: number;
   retention: RetentionConfig;
+  /** zot's `storageDriver` (name "s3"): blobs and manifests in a bucket instead of rootDirectory. */
+  s3?: S3StorageConfig;
+  /** zot's `cacheDriver` (name "redis"): what replicas share (locks, upload sessions, records). */
+  redis?: RedisConfig;
+}
+
+export interface S3StorageConfig {
+  bucket: string;
+  /** Key prefix inside the bucket, without leading or trailing slashes ('' for the bucket's root). */
+  rootDirectory: string;
+  region: string;
+  /** Absolute URL of an S3-compatible endpoint; absent for AWS itself. */
+  endpoint?: string;
+  forcePathStyle: boolean;
+  skipVerify: boolean;
+  /** Inline keys (warned about); otherwise the AWS SDK's chain (AWS_ACCESS_KEY_ID, web identity, ...). */
+  accessKey?: string;
+  secretKey?: string;
+}
+
+export interface RedisConfig {
+  url: string;
+  keyPrefix: string;
 }
 
 export interface PolicyConfig {
@@ -60,6 +83,8 @@ export interface AuthConfig {
   sessionKeysFile?: string;
   /** Secure cookies although Berth itself speaks HTTP (TLS ends at a proxy). */
   secureSession: boolean;
+  /** zot's `sessionDriver` (name "redis"): browser sessions shared by replicas. */
+  sessionRedis?: RedisConfig;
 }
 
 export interface HttpConfig {

@@ -14,6 +14,7 @@ import { normalizeKeys, type JsonSchema } from './normalize-keys.js';
 import { compileRepositoryGlob } from './repository-glob.js';
 import { readOpenid } from './openid-config.js';
 import { readRetention } from './retention-config.js';
+import { readRedisDriver, readStorageDriver } from './remote-config.js';
 
 const SCHEMA_PATH = new URL('../../schemas/config.schema.json', import.meta.url);
 const schema = JSON.parse(readFileSync(SCHEMA_PATH, 'utf8')) as JsonSchema;
@@ -29,7 +30,11 @@ const HOUR_MS = 3_600_000;
  * Keys zot knows whose effect Berth does not provide yet, and which change who gets in or where data
  * goes: running without them would be unsafe, so they are refused rather than ignored.
  */
-const REFUSED = ['/http/auth/ldap', '/http/auth/bearer', '/http/auth/mtls', '/http/auth/sessionDriver', '/http/tls/cacert', '/storage/storageDriver', '/storage/cacheDriver', '/storage/subPaths', '/cluster'];
+const REFUSED = ['/http/auth/ldap', '/http/auth/bearer', '/http/auth/mtls', '/http/tls/cacert', '/storage/subPaths', '/cluster'];
+/** Why a refused key is refused, where the general reason would mislead. */
+const REFUSED_BECAUSE: Record<string, string> = {
+  '/cluster': "zot's hash-routed cluster; Berth replicas share one bucket (storage.storageDriver) and one Redis (storage.cacheDriver) instead",
+};
 /** Keys that only tune features Berth lacks: accepted, with one warning each. */
 const IGNORED = ['/storage/gcTimeWindow', '/storage/redirectBlobURL', '/storage/maxRepos', '/storage/fastRestart', '/http/allowOrigin', '/scheduler', '/extensions/search', '/extensions/sync', '/extensions/lint', '/extensions/trust', '/extensions/events', '/extensions/mgmt', '/extensions/apikey'];
 
@@ -79,7 +84,7 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
   const lint = normalized.extensions?.lint;
   if (lint && lint.enable !== false && Array.isArray(lint.mandatoryAnnotations) && lint.mandatoryAnnotations.length > 0) refused.push('/extensions/lint');
   if (refused.length > 0) {
-    throw new ConfigError(refused.map((pointer) => `${file}: ${pointer}: not supported by Berth (it would change who gets in or where data goes; remove it, or run zot)`));
+    throw new ConfigError(refused.map((pointer) => `${file}: ${pointer}: not supported by Berth (${REFUSED_BECAUSE[pointer] ?? 'it would change who gets in or where data goes; remove it, or run zot'})`));
   }
   if (!validate(normalized)) {
     throw new ConfigError((validate.errors ?? []).map((error) => describeError(file, error, normalized)));
@@ -94,6 +99,26 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
   const gcOn = normalized.storage.gc ?? true;
   const gcDelayMs = normalized.storage.gcDelay === undefined ? (gcOn ? HOUR_MS : 0) : parseDuration(normalized.storage.gcDelay)!;
   const retention = readRetention(normalized.storage.retention, gcDelayMs, file, problems, warnings);
+  const s3 = normalized.storage.storageDriver ? readStorageDriver(normalized.storage.storageDriver, file, problems, warnings) : undefined;
+  const redis = normalized.storage.cacheDriver ? readRedisDriver(normalized.storage.cacheDriver, '/storage/cacheDriver', file, problems, warnings) : undefined;
+  const sessionDriver = normalized.http?.auth?.sessionDriver;
+  const sessionRedis = sessionDriver ? readRedisDriver(sessionDriver, '/http/auth/sessionDriver', file, problems, warnings) : undefined;
+  let rootDirectory: string | undefined = normalized.storage.rootDirectory;
+  if (rootDirectory === undefined) {
+    // zot's remote-storage examples have no local root; Berth keeps its own small state there
+    // (sessions, API keys) unless Redis holds it.
+    if (normalized.storage.storageDriver === undefined) problems.push(`${file}: /storage/rootDirectory: is required; found nothing`);
+    else {
+      rootDirectory = 'storage';
+      if (!redis || (!sessionRedis && normalized.http?.auth?.openid)) warnings.push(`${file}: /storage/rootDirectory: not set; Berth keeps sessions and API keys in ${path.resolve(rootDirectory)}`);
+    }
+  }
+  if (s3 && !redis) {
+    warnings.push(`${file}: /storage/storageDriver: without /storage/cacheDriver (redis), upload sessions and locks stay in this process: run one replica`);
+  }
+  if (redis && !s3) {
+    warnings.push(`${file}: /storage/cacheDriver: with storage on the local disk only sessions and API keys are shared; replicas need /storage/storageDriver`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   // Only the values that would ask for something Berth does not do deserve a warning.
   for (const pointer of ['/storage/remoteCache', '/storage/hydrateBlobOnRead']) {
@@ -115,12 +140,14 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
     file,
     distSpecVersion: DIST_SPEC_VERSION,
     storage: {
-      rootDirectory: path.resolve(storage.rootDirectory),
+      rootDirectory: path.resolve(rootDirectory!),
       dedupe: storage.dedupe ?? true,
       gc,
       gcDelayMs,
       gcIntervalMs: duration(storage.gcInterval, gc ? HOUR_MS : 0),
       retention,
+      ...(s3 ? { s3 } : {}),
+      ...(redis ? { redis } : {}),
     },
     http: {
       address: http.address ?? '127.0.0.1',
@@ -135,6 +162,7 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
         apikey: openid !== undefined || http.auth?.apikey === true,
         ...(http.auth?.sessionKeysFile ? { sessionKeysFile: path.resolve(http.auth.sessionKeysFile) } : {}),
         secureSession: http.auth?.secureSession === true,
+        ...(sessionRedis ? { sessionRedis } : {}),
       },
       ...(http.accessControl ? { accessControl: http.accessControl } : {}),
       ...(http.tls ? { tls: { certFile: path.resolve(http.tls.cert), keyFile: path.resolve(http.tls.key) } } : {}),
