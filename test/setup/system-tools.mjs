@@ -21,6 +21,19 @@ const TOOLS = [
   // The TLS test makes its certificates with it; the disk-full test mounts a tmpfs.
   { command: 'openssl', pkg: 'openssl' },
   { command: 'mount', pkg: 'mount' },
+  // The S3 and Redis tests' services (test/setup/services.ts): a throwaway single-node Ceph cluster
+  // with radosgw (test/setup/ceph/ceph-up.sh, which also polls radosgw with curl) and redis-server.
+  // .ci/run installs them up front with --no-install-recommends; here they come with recommends.
+  { command: 'ceph-mon', pkg: 'ceph-mon' },
+  { command: 'ceph-osd', pkg: 'ceph-osd' },
+  { command: 'radosgw', pkg: 'radosgw' },
+  { command: 'radosgw-admin', pkg: 'radosgw' },
+  { command: 'ceph', pkg: 'ceph-common' },
+  { command: 'ceph-authtool', pkg: 'ceph-common' },
+  { command: 'monmaptool', pkg: 'ceph-base' },
+  { command: 'uuidgen', pkg: 'uuid-runtime' },
+  { command: '/usr/bin/redis-server', pkg: 'redis-server' },
+  { command: 'curl', pkg: 'curl' },
 ];
 
 /** Where `command` resolves: an absolute path as is, else the first executable match on PATH. */
