@@ -1,12 +1,15 @@
 /**
  * Keys for Berth's cookies: a MAC key for the session cookie and an AES-256-GCM key for the
  * short-lived login cookie (which holds the PKCE verifier and nonce). From zot's `sessionKeysFile`
- * (`{"hashKey": "...", "encryptKey": "..."}`) they survive restarts and are shared by replicas;
- * without it they are random per process.
+ * (`{"hashKey": "...", "encryptKey": "..."}`) they survive restarts and are shared by replicas.
+ * Without it, replicas sharing a coordination (Redis) share one random secret kept there (the first
+ * replica to start makes it), so a sign-in begun on one replica can end on another and a session
+ * cookie made by one is accepted by all; a single process makes random keys at start.
  */
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../config/config.js';
+import type { Coordination } from '../coordination/coordination.js';
 
 export interface CookieKeys {
   mac: Buffer;
@@ -17,11 +20,10 @@ export interface CookieKeys {
 
 const derive = (material: Buffer | string, purpose: string) => Buffer.from(hkdfSync('sha256', material, 'berth-cookies', purpose, 32));
 
+const keysFrom = (secret: Buffer, persistent: boolean): CookieKeys => ({ mac: derive(secret, 'mac'), encrypt: derive(secret, 'encrypt'), persistent });
+
 export async function loadCookieKeys(file: string | undefined): Promise<CookieKeys> {
-  if (file === undefined) {
-    const secret = randomBytes(32);
-    return { mac: derive(secret, 'mac'), encrypt: derive(secret, 'encrypt'), persistent: false };
-  }
+  if (file === undefined) return keysFrom(randomBytes(32), false);
   let document: Record<string, unknown>;
   try {
     document = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
@@ -35,6 +37,30 @@ export async function loadCookieKeys(file: string | undefined): Promise<CookieKe
     throw new ConfigError([`${file}: expected {"hashKey": "...", "encryptKey": "..."} with keys of at least 16 characters`]);
   }
   return { mac: derive(hashKey, 'mac'), encrypt: derive(encryptKey, 'encrypt'), persistent: true };
+}
+
+/**
+ * The keys every replica of a shared coordination uses: the secret in its `cookie-keys` records,
+ * made by whichever replica gets there first (under a lock, so two never both make one). Throws
+ * UNAVAILABLE when the coordination cannot be reached.
+ */
+export async function sharedCookieKeys(coordination: Coordination): Promise<CookieKeys> {
+  const records = coordination.records<string>('cookie-keys');
+  const secret =
+    (await records.get('secret')) ??
+    (await coordination.locks.run('cookie-keys', async () => {
+      const existing = await records.get('secret');
+      if (existing !== undefined) return existing;
+      const made = randomBytes(32).toString('base64url');
+      await records.set('secret', made);
+      return made;
+    }));
+  return keysFrom(Buffer.from(secret, 'base64url'), true);
+}
+
+/** Whether two sets of keys are the same (compared as secrets). */
+export function sameCookieKeys(a: CookieKeys, b: CookieKeys): boolean {
+  return timingSafeEqual(a.mac, b.mac) && timingSafeEqual(a.encrypt, b.encrypt);
 }
 
 /** `value.mac`: the session cookie, so garbage is refused before any lookup. */

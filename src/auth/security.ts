@@ -2,24 +2,40 @@
  * The live authentication and authorization state: htpasswd users, OpenID providers, sessions, API
  * keys and the compiled accessControl policy. `apply` swaps in a new config's state without a
  * restart; requests in flight keep the state they started with.
+ *
+ * Sessions, users and API keys are records of the coordination: Redis when replicas share one (a
+ * session started on one replica works on all, signing out anywhere ends it everywhere), else the
+ * JSON documents under `<root>/_berth/`.
  */
 import { AccessPolicy } from '../access/policy.js';
 import type { BerthConfig, OidcProviderConfig } from '../config/config.js';
-import { JsonDocument } from '../storage/json-document.js';
-import { Layout } from '../storage/layout.js';
-import { ApiKeyStore, type ApiKeysFile } from './api-keys.js';
+import type { Coordination } from '../coordination/coordination.js';
+import { localCoordination } from '../storage/document-records.js';
+import { ApiKeyStore } from './api-keys.js';
 import { Authenticator } from './authenticator.js';
-import { loadCookieKeys, type CookieKeys } from './cookie-keys.js';
+import { loadCookieKeys, sameCookieKeys, sharedCookieKeys, type CookieKeys } from './cookie-keys.js';
 import { HtpasswdStore } from './htpasswd.js';
 import { OidcProvider } from './oidc.js';
-import { SessionStore, type SessionsFile } from './sessions.js';
-import { UserDirectory, type UsersFile } from './user-directory.js';
+import { SessionStore } from './sessions.js';
+import { UserDirectory } from './user-directory.js';
 
 export interface SecurityLog {
   info(message: string): void;
   warn(message: string): void;
   error(message: string): void;
 }
+
+export interface SecurityOptions {
+  /** Where sessions, users and API keys live; default: the files under the storage root. */
+  coordination?: Coordination;
+}
+
+/** How often a replica checks the cookie keys shared through the coordination (Redis may lose them). */
+const COOKIE_KEYS_REFRESH_MS = 60_000;
+/** How soon it tries again while it has only stand-in keys (the coordination was down at start). */
+const COOKIE_KEYS_RETRY_MS = 5_000;
+/** A sign-in's state stays refused this long after its callback: longer than the login cookie lives. */
+const USED_LOGIN_TTL_MS = 10 * 60_000;
 
 export class Security {
   policy!: AccessPolicy;
@@ -36,25 +52,88 @@ export class Security {
   readonly sessions: SessionStore;
   readonly users: UserDirectory;
   readonly apiKeys: ApiKeyStore;
+  /** Read at each use: keys shared through the coordination can be replaced while Berth runs. */
+  cookieKeys: CookieKeys;
+  private cookieKeysTimer: NodeJS.Timeout | undefined;
+  private closed = false;
 
   private constructor(
     private readonly log: SecurityLog,
-    readonly cookieKeys: CookieKeys,
-    layout: Layout,
+    cookieKeys: CookieKeys,
+    private readonly coordination: Coordination,
+    /** Whether the cookie keys come from the coordination (shared, no sessionKeysFile). */
+    private readonly sharesKeys: boolean,
   ) {
-    this.sessions = new SessionStore(new JsonDocument<SessionsFile>(layout.stateDocument('sessions'), () => ({ sessions: {} })));
-    this.users = new UserDirectory(new JsonDocument<UsersFile>(layout.stateDocument('users'), () => ({ users: {} })));
-    this.apiKeys = new ApiKeyStore(new JsonDocument<ApiKeysFile>(layout.stateDocument('api-keys'), () => ({ keys: {} })));
+    this.cookieKeys = cookieKeys;
+    this.sessions = new SessionStore(coordination.records('sessions'));
+    this.users = new UserDirectory(coordination.records('users'));
+    this.apiKeys = new ApiKeyStore(coordination.records('api-keys'), coordination.locks);
   }
 
-  static async create(config: BerthConfig, log: SecurityLog): Promise<Security> {
-    const cookieKeys = await loadCookieKeys(config.http.auth.sessionKeysFile);
-    if (config.http.auth.openid && !cookieKeys.persistent) {
-      log.warn('http.auth.sessionKeysFile is not set: cookie keys are random, so sign-ins in progress end at every restart');
+  static async create(config: BerthConfig, log: SecurityLog, options: SecurityOptions = {}): Promise<Security> {
+    const coordination = options.coordination ?? localCoordination(config.storage.rootDirectory);
+    const { sessionKeysFile } = config.http.auth;
+    const shareKeys = sessionKeysFile === undefined && coordination.shared;
+    let cookieKeys: CookieKeys;
+    if (shareKeys) {
+      try {
+        cookieKeys = await sharedCookieKeys(coordination);
+        log.info(`cookie keys are shared by the replicas through ${coordination.kind}`);
+      } catch (error) {
+        log.error(`cookie keys cannot be read from ${coordination.kind} (${(error as Error).message}): using keys of this replica until it answers; sessions and sign-ins started meanwhile end then`);
+        cookieKeys = await loadCookieKeys(undefined);
+      }
+    } else {
+      cookieKeys = await loadCookieKeys(sessionKeysFile);
+      if (config.http.auth.openid && !cookieKeys.persistent) {
+        log.warn('http.auth.sessionKeysFile is not set: cookie keys are random, so sign-ins in progress end at every restart');
+      }
     }
-    const security = new Security(log, cookieKeys, new Layout(config.storage.rootDirectory));
+    const security = new Security(log, cookieKeys, coordination, shareKeys);
+    if (shareKeys) security.followSharedCookieKeys(cookieKeys.persistent ? COOKIE_KEYS_REFRESH_MS : COOKIE_KEYS_RETRY_MS);
     await security.apply(config);
     return security;
+  }
+
+  /**
+   * Marks a browser sign-in (its OpenID `state`) as finished; false when it already was, on any
+   * replica: a replayed or doubled callback is refused even while its login cookie is still valid.
+   */
+  async claimLogin(state: string): Promise<boolean> {
+    const used = this.coordination.records<true>('used-logins');
+    return this.coordination.locks.run(`used-login:${state}`, async () => {
+      if ((await used.get(state)) !== undefined) return false;
+      await used.set(state, true, { ttlMs: USED_LOGIN_TTL_MS });
+      return true;
+    });
+  }
+
+  /**
+   * Adopts the cookie keys shared through the coordination when they differ from this replica's:
+   * once it answers (if it did not at start), and after Redis lost them (and with them every
+   * session). Throws UNAVAILABLE when the coordination does not answer. Nothing to do when the
+   * keys come from sessionKeysFile or the coordination is not shared.
+   */
+  async refreshCookieKeys(): Promise<void> {
+    if (!this.sharesKeys) return;
+    const keys = await sharedCookieKeys(this.coordination);
+    if (sameCookieKeys(keys, this.cookieKeys)) return;
+    this.log.warn(this.cookieKeys.persistent ? `the cookie keys shared through ${this.coordination.kind} changed: sessions signed with the previous keys end` : `cookie keys are now shared by the replicas through ${this.coordination.kind}`);
+    this.cookieKeys = keys;
+  }
+
+  private followSharedCookieKeys(delayMs: number): void {
+    this.cookieKeysTimer = setTimeout(async () => {
+      let next = COOKIE_KEYS_REFRESH_MS;
+      try {
+        await this.refreshCookieKeys();
+      } catch {
+        // The coordination logs its own outages.
+        if (!this.cookieKeys.persistent) next = COOKIE_KEYS_RETRY_MS;
+      }
+      if (!this.closed) this.followSharedCookieKeys(next);
+    }, delayMs);
+    this.cookieKeysTimer.unref();
   }
 
   async apply(config: BerthConfig): Promise<void> {
@@ -104,7 +183,10 @@ export class Security {
     return next;
   }
 
+  /** Stops watchers and timers; the coordination belongs to the caller, who closes it. */
   close(): void {
+    this.closed = true;
+    clearTimeout(this.cookieKeysTimer);
     this.htpasswd?.close();
     for (const provider of this.providers.values()) provider.stop();
   }

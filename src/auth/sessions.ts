@@ -1,9 +1,11 @@
 /**
  * Browser sessions, kept server-side so that signing out ends them for good (a copied cookie is
- * dead too) and they survive restarts. The file holds SHA-256 hashes of session ids, never the ids.
+ * dead too) and they survive restarts. They live in the coordination's `sessions` records (Redis,
+ * shared by replicas; or `_berth/sessions.json`), keyed by the SHA-256 of the session id, never
+ * the id; each record expires with its session.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { JsonDocument } from '../storage/json-document.js';
+import type { SharedRecords } from '../coordination/coordination.js';
 
 export interface SessionRecord {
   username: string;
@@ -16,6 +18,7 @@ export interface SessionRecord {
   expires: number;
 }
 
+/** The file of a single process: `_berth/sessions.json`. */
 export interface SessionsFile {
   sessions: Record<string, SessionRecord>;
 }
@@ -26,30 +29,23 @@ export const SESSION_TTL_MS = 2 * 60 * 60 * 1000;
 const hashOf = (id: string) => createHash('sha256').update(id).digest('base64url');
 
 export class SessionStore {
-  constructor(private readonly document: JsonDocument<SessionsFile>) {}
+  constructor(private readonly records: SharedRecords<SessionRecord>) {}
 
   /** A new session with a fresh random id (never reusing one the browser sent: no fixation). */
   async create(record: Omit<SessionRecord, 'created' | 'expires'>, now = Date.now()): Promise<{ id: string; expires: number }> {
     const id = randomBytes(32).toString('base64url');
     const expires = now + SESSION_TTL_MS;
-    await this.document.update((draft) => {
-      for (const [key, session] of Object.entries(draft.sessions)) if (session.expires <= now) delete draft.sessions[key];
-      draft.sessions[hashOf(id)] = { ...record, created: now, expires };
-    });
+    await this.records.set(hashOf(id), { ...record, created: now, expires }, { ttlMs: SESSION_TTL_MS });
     return { id, expires };
   }
 
   async get(id: string, now = Date.now()): Promise<SessionRecord | undefined> {
-    const session = (await this.document.read()).sessions[hashOf(id)];
+    const session = await this.records.get(hashOf(id));
     return session && session.expires > now ? session : undefined;
   }
 
+  /** Ends the session on every replica; returns what it held. */
   async destroy(id: string): Promise<SessionRecord | undefined> {
-    return this.document.update((draft) => {
-      const key = hashOf(id);
-      const session = draft.sessions[key];
-      delete draft.sessions[key];
-      return session;
-    });
+    return this.records.take(hashOf(id));
   }
 }

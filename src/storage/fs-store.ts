@@ -8,7 +8,7 @@ import { isValidName } from '../oci/names.js';
 import type { Digest } from '../oci/digest.js';
 import { OCI_INDEX } from '../oci/media-types.js';
 import { Layout } from './layout.js';
-import { KeyedMutex } from './keyed-mutex.js';
+import { KeyedMutex } from '../coordination/keyed-mutex.js';
 import { ensureFolder, fsyncFolder, isNotFound, writeFileAtomic } from './files.js';
 import { FsUploads } from './fs-uploads.js';
 import { DedupeIndex } from './dedupe-index.js';

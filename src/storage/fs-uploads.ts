@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 import { RegistryError } from '../oci/errors.js';
 import { newHasher, type Digest, type DigestAlgorithm } from '../oci/digest.js';
 import { isUploadId, type Layout } from './layout.js';
-import { KeyedMutex } from './keyed-mutex.js';
+import { KeyedMutex } from '../coordination/keyed-mutex.js';
 import { FILE_MODE, isNotFound } from './files.js';
 import type { UploadStore } from './store.js';
 

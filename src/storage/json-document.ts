@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ensureFolder, isNotFound, writeFileAtomic } from './files.js';
-import { KeyedMutex } from './keyed-mutex.js';
+import { KeyedMutex } from '../coordination/keyed-mutex.js';
 
 export class JsonDocument<T extends object> {
   private value: T | undefined;

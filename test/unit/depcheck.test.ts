@@ -1,7 +1,7 @@
 /**
  * Dependencies flow one way (CONVENTIONS.md): main → app → http → {auth, access, registry, storage, config, oci};
- * auth → {access, config, storage, oci}; access → config; registry → {storage, oci, config}; storage → oci;
- * oci → node: only; only http/ and app.ts import fastify.
+ * auth → {access, config, storage, coordination, oci}; access → config; registry → {storage, oci, config};
+ * storage → {coordination, oci}; coordination → oci; oci → node: only; only http/ and app.ts import fastify.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -9,17 +9,19 @@ import { describe, expect, it } from 'vitest';
 
 const ALLOWED: Record<string, string[]> = {
   oci: ['oci'],
-  storage: ['storage', 'oci'],
+  storage: ['storage', 'coordination', 'oci'],
+  coordination: ['coordination', 'oci'],
   config: ['config'],
   access: ['access', 'config', 'oci'],
-  auth: ['auth', 'access', 'config', 'oci', 'storage'],
+  auth: ['auth', 'access', 'config', 'oci', 'storage', 'coordination'],
   registry: ['registry', 'storage', 'oci', 'config'],
-  http: ['http', 'registry', 'storage', 'oci', 'config', 'auth', 'access', 'ui'],
+  http: ['http', 'registry', 'storage', 'coordination', 'oci', 'config', 'auth', 'access', 'ui'],
   ui: ['ui', 'registry', 'access', 'oci'],
 };
 const PACKAGES_ALLOWED: Record<string, RegExp> = {
   oci: /^$/,
-  storage: /^$/,
+  storage: /^(@aws-sdk\/client-s3|@smithy\/node-http-handler|hash-wasm)$/,
+  coordination: /^ioredis$/,
   config: /^(ajv|ajv-formats|picomatch)$/,
   access: /^$/,
   auth: /^(bcryptjs|openid-client)$/,

@@ -59,6 +59,7 @@ export async function signInRoutes(app: FastifyInstance): Promise<void> {
     if (typeof request.query.error === 'string') {
       return fail(reply, 'denied', new RegistryError('UNAUTHORIZED', `the identity provider refused the sign-in: ${request.query.error_description ?? request.query.error}`), back);
     }
+    if (!(await security.claimLogin(pending.state))) return fail(reply, 'expired', new RegistryError('UNAUTHORIZED', 'this sign-in has already been completed; start again'), back);
     const callbackUrl = new URL(pending.redirectUri);
     callbackUrl.search = new URL(request.url, 'http://unused').search;
     let login;

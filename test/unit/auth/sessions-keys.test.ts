@@ -2,13 +2,16 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { scratchDir } from '../../helpers/scratch.js';
-import { ApiKeyStore, type ApiKeysFile } from '../../../src/auth/api-keys.js';
+import { ApiKeyStore } from '../../../src/auth/api-keys.js';
 import { loadCookieKeys, seal, signValue, unseal, unsignValue } from '../../../src/auth/cookie-keys.js';
-import { SessionStore, SESSION_TTL_MS, type SessionsFile } from '../../../src/auth/sessions.js';
+import { SessionStore, SESSION_TTL_MS } from '../../../src/auth/sessions.js';
+import { LocalCoordination } from '../../../src/coordination/local-coordination.js';
+import { DocumentRecords, type RecordsDocument } from '../../../src/storage/document-records.js';
 import { JsonDocument } from '../../../src/storage/json-document.js';
 import { safeCallback } from '../../../src/http/public-origin.js';
 
 const tempFile = async (name: string) => path.join(await scratchDir('auth'), name);
+const recordsIn = <T>(file: string, field: string) => new DocumentRecords<T>(new JsonDocument<RecordsDocument>(file, () => ({ [field]: {} })), field);
 
 describe('cookie keys', () => {
   it('signs and seals; tampering, other keys and expiry are refused', async () => {
@@ -42,7 +45,7 @@ describe('cookie keys', () => {
 describe('sessions', () => {
   it('issue fresh ids, expire, and are destroyed server-side; the file holds no ids', async () => {
     const file = await tempFile('sessions.json');
-    const store = new SessionStore(new JsonDocument<SessionsFile>(file, () => ({ sessions: {} })));
+    const store = new SessionStore(recordsIn(file, 'sessions'));
     const now = Date.now();
     const a = await store.create({ username: 'alice', groups: ['admins'], provider: 'oidc' }, now);
     const b = await store.create({ username: 'alice', groups: ['admins'], provider: 'oidc' }, now);
@@ -60,7 +63,7 @@ describe('sessions', () => {
 describe('API keys', () => {
   it('are shown once, stored hashed, bound to their owner, expire and can be revoked', async () => {
     const file = await tempFile('api-keys.json');
-    const store = new ApiKeyStore(new JsonDocument<ApiKeysFile>(file, () => ({ keys: {} })));
+    const store = new ApiKeyStore(recordsIn(file, 'keys'), new LocalCoordination().locks);
     const { key, record } = await store.create('alice', 'ci', undefined, 'podman');
     expect(key).toMatch(/^zak_[0-9a-f]{32}$/);
     expect(await readFile(file, 'utf8')).not.toContain(key);
