@@ -1,21 +1,27 @@
 /**
- * Every storage path is built here, and only from validated names and digests. The tree is zot's
- * local layout, so a zot storage root can be served as is:
+ * Every storage path and every object key is built here, and only from validated names, digests
+ * and upload ids. The tree is zot's local layout, so a zot storage root can be served as is; the
+ * S3 store keeps the same tree under its key prefix, so tools that read an OCI layout read a bucket:
  *
- *   <rootDirectory>/
+ *   <rootDirectory>/           (S3: s3://<bucket>/<rootDirectory>/, '' for the bucket's root)
  *     <repository>/            one OCI image layout per repository; names nest (library/alpine)
  *       oci-layout             {"imageLayoutVersion":"1.0.0"}
  *       index.json             manifests[]; a tag is the org.opencontainers.image.ref.name annotation
  *       blobs/<alg>/<hex>      manifests, configs and layers
- *       .uploads/<uuid>        bytes of an unfinished upload session, or of a repository file
- *                              (manifest, index.json) about to be renamed into place
+ *       .uploads/<uuid>        filesystem: bytes of an unfinished upload session, or of a repository
+ *                              file (manifest, index.json) about to be renamed into place
+ *       .uploads/<uuid>/       S3: one upload session (its state is a coordination record)
+ *         created              zero bytes: the session exists, and since when
+ *         tail-<n>             the last bytes appended (< one part), generation n
+ *         data                 the multipart upload's key: parts while open, all bytes once completed
  *     _berth/<name>.json     Berth's own small documents (sessions, users, API keys)
  *     _berth/<name>.jsonl    Berth's append-only logs (the dedupe index)
+ *     _berth/<name>          S3: Berth's own objects (the readiness probe)
  *     _sessions/, cache.db, meta.db   zot's own files, never repositories
  */
 import path from 'node:path';
-import { assertValidName } from '../oci/names.js';
-import type { Digest, DigestAlgorithm } from '../oci/digest.js';
+import { assertValidName, isValidName } from '../oci/names.js';
+import { parseDigest, type Digest, type DigestAlgorithm } from '../oci/digest.js';
 
 const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -66,5 +72,104 @@ export class Layout {
   /** Folder names that are never repositories nor hold any: layout folders and zot's private ones. */
   static isSkippedFolder(entry: string): boolean {
     return entry === 'blobs' || entry.startsWith('.') || entry.startsWith('_');
+  }
+}
+
+/** A root directory inside a bucket: '' or segments joined by '/', no leading or trailing slash. */
+const ROOT_DIRECTORY = /^(?:[A-Za-z0-9_-][A-Za-z0-9._-]*(?:\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*)?$/;
+const OBJECT_NAME = /^[a-z][a-z0-9-]*$/;
+
+/**
+ * Object keys of the S3 store: the tree drawn above under `rootDirectory`. Folders are key
+ * prefixes ending in '/'. Keys are never built from anything but validated names, digests, upload
+ * ids and the caller's constants.
+ */
+export class ObjectKeys {
+  /** '' or `<rootDirectory>/`: what every key starts with. */
+  readonly prefix: string;
+
+  constructor(rootDirectory: string) {
+    // Segments never start with '.': no '.', '..' or hidden folders in the prefix.
+    if (!ROOT_DIRECTORY.test(rootDirectory)) {
+      throw new Error(`rootDirectory ${JSON.stringify(rootDirectory)} must be '' or a key prefix without leading or trailing '/'`);
+    }
+    this.prefix = rootDirectory === '' ? '' : `${rootDirectory}/`;
+  }
+
+  /** `<repository>/`; also the folders on the way to a nested repository (`library/`). */
+  repository(name: string): string {
+    assertValidName(name);
+    return `${this.prefix}${name}/`;
+  }
+
+  ociLayout(name: string): string {
+    return `${this.repository(name)}oci-layout`;
+  }
+
+  index(name: string): string {
+    return `${this.repository(name)}index.json`;
+  }
+
+  /** `<repository>/blobs/`: every algorithm's blobs. */
+  blobs(name: string): string {
+    return `${this.repository(name)}blobs/`;
+  }
+
+  blob(name: string, digest: Digest): string {
+    return `${this.blobs(name)}${digest.algorithm}/${digest.hex}`;
+  }
+
+  /** The digest a key under `blobs(name)` names, or undefined when it names none. */
+  digestOf(name: string, key: string): Digest | undefined {
+    const folder = this.blobs(name);
+    if (!key.startsWith(folder)) return undefined;
+    const rest = key.slice(folder.length).split('/');
+    return rest.length === 2 ? parseDigest(`${rest[0]}:${rest[1]}`) : undefined;
+  }
+
+  uploads(name: string): string {
+    return `${this.repository(name)}.uploads/`;
+  }
+
+  /** `<repository>/.uploads/<uuid>/`: every object of one session. */
+  upload(name: string, id: string): string {
+    if (!isUploadId(id)) throw new Error(`refusing to build a key from upload id ${JSON.stringify(id)}`);
+    return `${this.uploads(name)}${id}/`;
+  }
+
+  uploadMarker(name: string, id: string): string {
+    return `${this.upload(name, id)}created`;
+  }
+
+  uploadTail(name: string, id: string, generation: number): string {
+    if (!Number.isSafeInteger(generation) || generation < 0) throw new Error(`refusing to build a key from tail generation ${generation}`);
+    return `${this.upload(name, id)}tail-${generation}`;
+  }
+
+  uploadData(name: string, id: string): string {
+    return `${this.upload(name, id)}data`;
+  }
+
+  /** The session a key under `uploads(name)` belongs to, or undefined. */
+  uploadIdOf(name: string, key: string): string | undefined {
+    const folder = this.uploads(name);
+    if (!key.startsWith(folder)) return undefined;
+    const id = key.slice(folder.length).split('/')[0] ?? '';
+    return isUploadId(id) ? id : undefined;
+  }
+
+  /** One of Berth's own objects; `name` is a constant of the caller's (plus a random suffix), never user input. */
+  stateObject(name: string): string {
+    if (!OBJECT_NAME.test(name)) throw new Error(`refusing to build a key from state object ${JSON.stringify(name)}`);
+    return `${this.prefix}_berth/${name}`;
+  }
+
+  /**
+   * The folder to list while looking for repositories: the root for '', else `<prefix>/` after
+   * checking that `prefix` could start a repository name (false: nothing below it can be one).
+   */
+  folder(prefix: string): string | undefined {
+    if (prefix === '') return this.prefix;
+    return isValidName(prefix) ? `${this.prefix}${prefix}/` : undefined;
   }
 }

@@ -1,0 +1,92 @@
+/**
+ * The S3 connection: settings (storage never imports config/, which maps zot.json's storage
+ * section onto these), the client, and one place that turns S3's failures into domain ones:
+ * "no such key" is for the caller to decide, an unreachable endpoint is UNAVAILABLE (503).
+ * The calls the store makes are in s3-bucket.ts.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { S3Client } from '@aws-sdk/client-s3';
+import { RegistryError } from '../oci/errors.js';
+
+export interface S3Settings {
+  bucket: string;
+  /** Key prefix inside the bucket: '' or like 'registry' (no leading or trailing slash). */
+  rootDirectory: string;
+  region: string;
+  /** An S3-compatible endpoint (Ceph RGW, MinIO); AWS when absent. */
+  endpoint?: string;
+  /** `endpoint/bucket/key` rather than `bucket.endpoint/key` (RGW and MinIO want this). */
+  forcePathStyle: boolean;
+  /** Both or neither; without them the SDK's default chain (environment, instance role) is used. */
+  accessKey?: string;
+  secretKey?: string;
+  /** false: http:// for an endpoint given without a scheme. */
+  secure: boolean;
+  /** Accept any TLS certificate from the endpoint (a self-signed test RGW); never in production. */
+  skipVerify: boolean;
+}
+
+/** Sockets kept open to the endpoint: uploads run one part request each, downloads one stream each. */
+const MAX_SOCKETS = 64;
+
+export function createS3Client(settings: S3Settings): S3Client {
+  const agentOptions = { keepAlive: true, maxSockets: MAX_SOCKETS };
+  let endpoint = settings.endpoint;
+  if (endpoint !== undefined && !/^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint)) endpoint = `${settings.secure ? 'https' : 'http'}://${endpoint}`;
+  return new S3Client({
+    region: settings.region,
+    ...(endpoint === undefined ? {} : { endpoint }),
+    forcePathStyle: settings.forcePathStyle,
+    ...(settings.accessKey !== undefined && settings.secretKey !== undefined ? { credentials: { accessKeyId: settings.accessKey, secretAccessKey: settings.secretKey } } : {}),
+    // Checksums only where S3 demands one: blobs are verified by their digest already, and
+    // S3-compatible stores (Ceph Pacific) refuse the aws-chunked trailers the SDK sends otherwise.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    // NodeHttpHandler's options, passed as a plain object: no direct dependency on @smithy/*.
+    requestHandler: {
+      httpAgent: new http.Agent(agentOptions),
+      httpsAgent: new https.Agent({ ...agentOptions, rejectUnauthorized: !settings.skipVerify }),
+      connectionTimeout: 10_000,
+    },
+  });
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ECONNABORTED']);
+const CREDENTIAL_ERRORS = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'CredentialsProviderError', 'ExpiredToken', 'InvalidToken']);
+
+interface SdkError {
+  name?: string;
+  code?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+/** The key (or upload) is not there: the caller decides what that means. */
+export function isMissing(error: unknown): boolean {
+  const { name, $metadata } = (error ?? {}) as SdkError;
+  return name === 'NoSuchKey' || name === 'NotFound' || name === 'NoSuchUpload' || ($metadata?.httpStatusCode === 404 && name !== 'NoSuchBucket');
+}
+
+export function isNotModified(error: unknown): boolean {
+  return (error as SdkError | undefined)?.$metadata?.httpStatusCode === 304;
+}
+
+/**
+ * UNAVAILABLE for a failure that is the object store's, not the request's: unreachable, overloaded,
+ * misconfigured (bucket, credentials). Messages name the failure only, never a credential.
+ */
+export function toUnavailable(error: unknown): RegistryError | undefined {
+  const { name = '', code = '', $metadata } = (error ?? {}) as SdkError;
+  if (NETWORK_CODES.has(code) || name === 'TimeoutError') {
+    return new RegistryError('UNAVAILABLE', `object storage is unreachable: ${code || name}`, { cause: error });
+  }
+  // Without a cause: the SDK's exception for these carries the access key id and the string signed.
+  if (name === 'NoSuchBucket') return new RegistryError('UNAVAILABLE', 'object storage bucket does not exist');
+  const status = $metadata?.httpStatusCode ?? 0;
+  // A HEAD's 403 has no body, hence no error name: the status says it.
+  if (CREDENTIAL_ERRORS.has(name) || status === 401 || status === 403) {
+    return new RegistryError('UNAVAILABLE', `object storage refused the credentials: ${CREDENTIAL_ERRORS.has(name) ? name : status}`);
+  }
+  if (status >= 500) return new RegistryError('UNAVAILABLE', `object storage failed: ${status} ${name}`);
+  return undefined;
+}

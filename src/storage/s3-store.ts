@@ -1,0 +1,234 @@
+/**
+ * The S3 store: the filesystem store's tree (layout.ts) under a key prefix of one bucket, so that
+ * several stateless replicas can serve it together. What replicas must agree on goes through
+ * `Coordination`: the repository lock `repo:<name>` (index.json updates, placing blobs, garbage
+ * collection) and the upload sessions (s3-uploads.ts). Nothing a replica keeps in memory is more
+ * than a cache: index.json is revalidated by ETag on every read.
+ */
+import { randomBytes } from 'node:crypto';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { RegistryError } from '../oci/errors.js';
+import { isValidName } from '../oci/names.js';
+import type { Digest } from '../oci/digest.js';
+import { OCI_INDEX } from '../oci/media-types.js';
+import type { Coordination } from '../coordination/coordination.js';
+import { Layout, ObjectKeys } from './layout.js';
+import { Bucket } from './s3-bucket.js';
+import { isMissing, type S3Settings } from './s3-client.js';
+import { S3BlobReader } from './s3-blob-reader.js';
+import { S3Uploads, type BlobSource } from './s3-uploads.js';
+import type { BlobFile, BlobReader, OciIndexFile, RepositoryTransaction, Store } from './store.js';
+
+const OCI_LAYOUT = JSON.stringify({ imageLayoutVersion: '1.0.0' });
+const JSON_TYPE = 'application/json';
+/** How long a catalog walk is reused; repositories this process creates are added at once. */
+const CATALOG_TTL_MS = 5_000;
+
+export interface S3StoreOptions {
+  client: S3Client;
+  /** `bucket` and `rootDirectory` are used here; the rest made the client (createS3Client). */
+  settings: Pick<S3Settings, 'bucket' | 'rootDirectory'>;
+  coordination: Coordination;
+  /** Tests only: copy objects above `maxCopyObject` bytes (S3: 5 GiB) in parts of `copyPartSize`. */
+  copy?: { maxCopyObject?: number; copyPartSize?: number };
+}
+
+interface CachedIndex {
+  etag: string;
+  index: OciIndexFile;
+}
+
+export class S3Store implements Store {
+  readonly keys: ObjectKeys;
+  readonly bucket: Bucket;
+  readonly uploads: S3Uploads;
+  private readonly coordination: Coordination;
+  private readonly indexes = new Map<string, CachedIndex>();
+  private readonly knownRepositories = new Set<string>();
+  private catalog: { at: number; names: Set<string> } | undefined;
+
+  constructor(private readonly options: S3StoreOptions) {
+    this.keys = new ObjectKeys(options.settings.rootDirectory);
+    this.bucket = new Bucket(options.client, options.settings.bucket);
+    this.coordination = options.coordination;
+    this.uploads = new S3Uploads({
+      bucket: this.bucket,
+      keys: this.keys,
+      coordination: options.coordination,
+      ensureRepository: (name) => this.ensureRepository(name),
+      placeBlob: (name, digest, source) => this.placeBlob(name, digest, source),
+    });
+  }
+
+  private lockRepository<T>(name: string, work: () => Promise<T>): Promise<T> {
+    this.keys.repository(name); // NAME_INVALID before any lock is taken
+    return this.coordination.locks.run(`repo:${name}`, work);
+  }
+
+  async ensureRepository(name: string): Promise<void> {
+    if (this.knownRepositories.has(name)) return;
+    await this.lockRepository(name, async () => {
+      if (await this.bucket.head(this.keys.index(name))) return;
+      // oci-layout first: a folder with an index.json is a repository (listRepositories).
+      await this.bucket.put(this.keys.ociLayout(name), OCI_LAYOUT, JSON_TYPE);
+      await this.putIndex(name, { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] });
+    });
+    this.knownRepositories.add(name);
+    this.catalog?.names.add(name);
+  }
+
+  /** A PUT and a DELETE of `_berth/ready-probe-<random>`: replicas probing at once never collide. */
+  async checkWritable(): Promise<void> {
+    const probe = this.keys.stateObject(`ready-probe-${randomBytes(8).toString('hex')}`);
+    await this.bucket.put(probe, new Date().toISOString());
+    await this.bucket.delete(probe);
+  }
+
+  async repositoryExists(name: string): Promise<boolean> {
+    if (this.knownRepositories.has(name)) return true;
+    return (await this.bucket.head(this.keys.index(name))) !== undefined;
+  }
+
+  async listRepositories(): Promise<string[]> {
+    if (!this.catalog || Date.now() - this.catalog.at > CATALOG_TTL_MS) {
+      this.catalog = { at: Date.now(), names: new Set(await this.walk('')) };
+    }
+    return [...this.catalog.names].sort();
+  }
+
+  /** Repositories at or below `prefix`: "folders" (Delimiter '/') holding an index.json, at any depth. */
+  private async walk(prefix: string): Promise<string[]> {
+    const folder = this.keys.folder(prefix);
+    if (folder === undefined) return [];
+    const indexKey = prefix === '' ? undefined : this.keys.index(prefix);
+    let isRepository = false;
+    const children: string[] = [];
+    for await (const page of this.bucket.pages(folder, '/')) {
+      if (page.objects.some((object) => object.key === indexKey)) isRepository = true;
+      for (const child of page.folders) {
+        const entry = child.slice(folder.length, -1);
+        if (!Layout.isSkippedFolder(entry)) children.push(prefix === '' ? entry : `${prefix}/${entry}`);
+      }
+    }
+    const nested = await Promise.all(children.map((child) => this.walk(child)));
+    return (isRepository && isValidName(prefix) ? [prefix] : []).concat(...nested);
+  }
+
+  async statBlob(name: string, digest: Digest): Promise<number | undefined> {
+    return (await this.bucket.head(this.keys.blob(name, digest)))?.size;
+  }
+
+  async openBlob(name: string, digest: Digest): Promise<BlobReader> {
+    const key = this.keys.blob(name, digest);
+    const info = await this.bucket.head(key);
+    if (!info) throw new RegistryError('BLOB_UNKNOWN', { digest: digest.value });
+    return new S3BlobReader(this.bucket, key, info.size);
+  }
+
+  async readSmallBlob(name: string, digest: Digest): Promise<Buffer> {
+    const bytes = await this.bucket.getBytes(this.keys.blob(name, digest));
+    if (!bytes) throw new RegistryError('BLOB_UNKNOWN', { digest: digest.value });
+    return bytes;
+  }
+
+  async writeSmallBlob(name: string, digest: Digest, bytes: Uint8Array): Promise<void> {
+    await this.ensureRepository(name);
+    await this.bucket.put(this.keys.blob(name, digest), bytes);
+  }
+
+  async deleteBlob(name: string, digest: Digest): Promise<void> {
+    const key = this.keys.blob(name, digest);
+    if (!(await this.bucket.head(key))) throw new RegistryError('BLOB_UNKNOWN', { digest: digest.value });
+    await this.bucket.delete(key);
+  }
+
+  /** A server-side copy: the bytes never pass through Berth, and the copy is new to `to`'s GC. */
+  async mountBlob(from: string, to: string, digest: Digest): Promise<boolean> {
+    const source = this.keys.blob(from, digest);
+    const info = await this.bucket.head(source);
+    if (!info) return false;
+    await this.ensureRepository(to);
+    if (await this.bucket.head(this.keys.blob(to, digest))) return true;
+    try {
+      await this.placeBlob(to, digest, { copyFrom: source, size: info.size });
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+    return true;
+  }
+
+  /** Under the repository's lock, so garbage collection never deletes a blob placed after it listed. */
+  private placeBlob(name: string, digest: Digest, source: BlobSource): Promise<void> {
+    const target = this.keys.blob(name, digest);
+    return this.lockRepository(name, async () => {
+      if ('bytes' in source) await this.bucket.put(target, source.bytes);
+      else await this.bucket.copy(source.copyFrom, target, source.size, this.options.copy);
+    });
+  }
+
+  async readIndex(name: string): Promise<OciIndexFile> {
+    const key = this.keys.index(name);
+    const cached = this.indexes.get(name);
+    // Conditional GET: another replica's push shows at once, an unchanged index costs no body.
+    const found = await this.bucket.getIfChanged(key, cached?.etag);
+    if (found === 'unchanged' && cached) return cached.index;
+    if (found === undefined || found === 'unchanged') {
+      this.indexes.delete(name);
+      throw new RegistryError('NAME_UNKNOWN', { name });
+    }
+    const index = parseIndex(found.bytes.toString('utf8'), key);
+    if (found.etag) this.indexes.set(name, { etag: found.etag, index });
+    return index;
+  }
+
+  async updateIndex<T>(name: string, change: (index: OciIndexFile) => T | Promise<T>): Promise<T> {
+    await this.ensureRepository(name);
+    return this.withRepository(name, async (transaction) => {
+      const current = await transaction.readIndex();
+      const next: OciIndexFile = { ...current, manifests: [...current.manifests] };
+      const result = await change(next);
+      await transaction.writeIndex(next);
+      return result;
+    });
+  }
+
+  /** One PUT: S3 replaces an object whole, so a reader never sees a half-written index. */
+  private async putIndex(name: string, index: OciIndexFile): Promise<void> {
+    const etag = await this.bucket.put(this.keys.index(name), JSON.stringify(index), JSON_TYPE);
+    // Keep what was just written: re-reading and re-parsing it made tag pushes quadratic.
+    if (etag) this.indexes.set(name, { etag, index: Object.freeze({ ...index }) });
+    else this.indexes.delete(name);
+  }
+
+  async listBlobs(name: string): Promise<BlobFile[]> {
+    const found: BlobFile[] = [];
+    for (const object of await this.bucket.list(this.keys.blobs(name))) {
+      const digest = this.keys.digestOf(name, object.key);
+      if (digest) found.push({ digest, size: object.size, modifiedMs: object.modifiedMs, links: 1 });
+    }
+    return found;
+  }
+
+  withRepository<T>(name: string, work: (transaction: RepositoryTransaction) => Promise<T>): Promise<T> {
+    const transaction: RepositoryTransaction = {
+      readIndex: () => this.readIndex(name),
+      writeIndex: (index) => this.putIndex(name, index),
+      statBlob: (digest) => this.statBlob(name, digest),
+      writeSmallBlob: (digest, bytes) => this.bucket.put(this.keys.blob(name, digest), bytes).then(() => undefined),
+      listBlobs: () => this.listBlobs(name),
+      deleteBlob: (digest) => this.deleteBlob(name, digest),
+      listUploads: () => this.uploads.list(name),
+      deleteUpload: (id) => this.uploads.remove(name, id),
+    };
+    return this.lockRepository(name, () => work(transaction));
+  }
+}
+
+function parseIndex(text: string, key: string): OciIndexFile {
+  const index = JSON.parse(text) as OciIndexFile;
+  if (typeof index !== 'object' || index === null || !Array.isArray(index.manifests)) {
+    throw new Error(`${key} is not an OCI index`);
+  }
+  return Object.freeze(index);
+}

@@ -1,0 +1,262 @@
+/**
+ * What only the S3 store has to get right, on the run's S3: the tree in the bucket (readable by
+ * tools, nothing left behind), one GET per sequential read, the objects of an upload session, the
+ * multipart copy of large objects, garbage collection of sessions a dead replica left, and
+ * failures of the object store reported as UNAVAILABLE without credentials. The behaviour shared
+ * with the filesystem store is in store-contract.test.ts.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { CreateMultipartUploadCommand, GetObjectCommand, ListMultipartUploadsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { digestOf } from '../../src/oci/digest.js';
+import { RegistryError } from '../../src/oci/errors.js';
+import { LocalCoordination } from '../../src/coordination/local-coordination.js';
+import { createS3Client, type S3Settings } from '../../src/storage/s3-client.js';
+import { S3Store, type S3StoreOptions } from '../../src/storage/s3-store.js';
+import { createBucket, emptyAndDeleteBucket, s3Client, s3Service } from '../helpers/services.js';
+
+const MiB = 1024 * 1024;
+const clients: S3Client[] = [];
+const buckets: string[] = [];
+let bucket = '';
+let admin: S3Client;
+
+beforeAll(async () => {
+  bucket = await createBucket('s3store');
+  buckets.push(bucket);
+  admin = s3Client();
+  clients.push(admin);
+});
+afterAll(async () => {
+  for (const client of clients.splice(0)) client.destroy();
+  for (const name of buckets.splice(0)) await emptyAndDeleteBucket(name);
+});
+
+function settingsFor(overrides: Partial<S3Settings> = {}): S3Settings {
+  const { endpoint, region, accessKey, secretKey } = s3Service();
+  return { bucket, rootDirectory: `s3/${randomBytes(6).toString('hex')}`, region, endpoint, forcePathStyle: true, accessKey, secretKey, secure: false, skipVerify: false, ...overrides };
+}
+
+function open(overrides: Partial<S3Settings> = {}, options: Partial<S3StoreOptions> = {}) {
+  const settings = settingsFor(overrides);
+  const client = createS3Client(settings);
+  clients.push(client);
+  const coordination = options.coordination ?? new LocalCoordination();
+  return { store: new S3Store({ client, settings, coordination, ...options }), client, settings, coordination, root: settings.rootDirectory };
+}
+
+/** Counts the client's requests by command name. */
+function countRequests(client: S3Client): Map<string, number> {
+  const counts = new Map<string, number>();
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const name = String(context.commandName);
+      counts.set(name, (counts.get(name) ?? 0) + 1);
+      return next(args);
+    },
+    { step: 'initialize', name: `count-${randomBytes(4).toString('hex')}` },
+  );
+  return counts;
+}
+
+async function keysUnder(prefix: string): Promise<string[]> {
+  const store = new S3Store({ client: admin, settings: { bucket, rootDirectory: '' }, coordination: new LocalCoordination() });
+  return (await store.bucket.list(prefix)).map((object) => object.key).sort();
+}
+
+async function multipartKeys(prefix: string): Promise<string[]> {
+  const page = await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix }));
+  return (page.Uploads ?? []).map((upload) => upload.Key!);
+}
+
+const body = (bytes: Buffer) => Readable.from([bytes]);
+
+describe('S3Store', () => {
+  it('keeps the OCI layout in the bucket under rootDirectory, and nothing else', async () => {
+    const { store, root } = open();
+    const layer = randomBytes(100_000);
+    const digest = digestOf(layer);
+    const { id } = await store.uploads.create('library/app');
+    await store.uploads.commit('library/app', id, digest, body(layer));
+    await store.updateIndex('library/app', (index) => void index.manifests.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: digest.value, size: layer.length }));
+    await store.checkWritable();
+    expect(await keysUnder('')).toEqual(expect.arrayContaining([`${root}/library/app/blobs/sha256/${digest.hex}`]));
+    expect(await keysUnder(`${root}/`)).toEqual([`${root}/library/app/blobs/sha256/${digest.hex}`, `${root}/library/app/index.json`, `${root}/library/app/oci-layout`]);
+    const layout = await admin.send(new GetObjectCommand({ Bucket: bucket, Key: `${root}/library/app/oci-layout` }));
+    expect(JSON.parse(await layout.Body!.transformToString())).toEqual({ imageLayoutVersion: '1.0.0' });
+    const index = await admin.send(new GetObjectCommand({ Bucket: bucket, Key: `${root}/library/app/index.json` }));
+    expect(JSON.parse(await index.Body!.transformToString())).toMatchObject({ schemaVersion: 2, manifests: [{ digest: digest.value }] });
+  });
+
+  it('serves the bucket root too, skipping what is not a repository', async () => {
+    const own = await createBucket('s3root');
+    buckets.push(own);
+    const { store } = open({ bucket: own, rootDirectory: '' });
+    await store.ensureRepository('team/app');
+    await store.checkWritable();
+    for (const key of ['notes/readme.txt', 'Bad_Name/index.json', '_berth/x/index.json', 'team/app/blobs/x/index.json', 'team/.uploads/index.json', 'zot/cache.db']) {
+      await admin.send(new PutObjectCommand({ Bucket: own, Key: key, Body: '{}' }));
+    }
+    expect(await open({ bucket: own, rootDirectory: '' }).store.listRepositories()).toEqual(['team/app']);
+  });
+
+  it('refuses a rootDirectory that is not a plain key prefix', () => {
+    for (const rootDirectory of ['/registry', 'registry/', 'a//b', '../x', 'a/./b']) {
+      expect(() => open({ rootDirectory }), rootDirectory).toThrow(/rootDirectory/);
+    }
+  });
+
+  it('reads a blob sequentially with one GET, and opens another only for a read elsewhere', async () => {
+    const { store, client } = open();
+    const bytes = randomBytes(20 * MiB + 11);
+    const digest = digestOf(bytes);
+    await store.uploads.commit('reads', (await store.uploads.create('reads')).id, digest, body(bytes));
+    const counts = countRequests(client);
+    const reader = await store.openBlob('reads', digest);
+    const buffer = Buffer.alloc(256 * 1024);
+    const hash = createHash('sha256');
+    for (let position = 0; position < reader.size; ) {
+      const read = await reader.read(buffer, position);
+      hash.update(buffer.subarray(0, read));
+      position += read;
+    }
+    expect(hash.digest('hex')).toBe(digest.hex);
+    expect(counts.get('GetObjectCommand')).toBe(1);
+    expect(await reader.read(buffer, 1000)).toBe(buffer.length);
+    expect(buffer.equals(bytes.subarray(1000, 1000 + buffer.length))).toBe(true);
+    expect(await reader.read(buffer, 1000 + buffer.length)).toBe(buffer.length);
+    expect(counts.get('GetObjectCommand')).toBe(2);
+    await reader.close();
+    await expect(reader.read(buffer, 0)).rejects.toThrow(/closed/);
+  });
+
+  it('keeps a session as a tail object and parts, replaces the tail, and leaves nothing after commit', async () => {
+    const { store, root } = open();
+    const pieces = [randomBytes(3 * MiB), randomBytes(3 * MiB), randomBytes(3 * MiB)];
+    const { id } = await store.uploads.create('session');
+    const prefix = `${root}/session/.uploads/${id}/`;
+    expect(await keysUnder(prefix)).toEqual([`${prefix}created`]);
+    await store.uploads.append('session', id, body(pieces[0]!));
+    expect(await keysUnder(prefix)).toEqual([`${prefix}created`, `${prefix}tail-1`]);
+    await store.uploads.append('session', id, body(pieces[1]!));
+    expect(await keysUnder(prefix)).toEqual([`${prefix}created`, `${prefix}tail-2`]);
+    await store.uploads.append('session', id, body(pieces[2]!));
+    expect(await keysUnder(prefix)).toEqual([`${prefix}created`, `${prefix}tail-3`]);
+    expect(await multipartKeys(prefix)).toEqual([`${prefix}data`]);
+
+    // A body cut off after a whole part leaves the objects as they were.
+    const cut = Readable.from(
+      (async function* () {
+        yield randomBytes(9 * MiB);
+        throw new Error('aborted');
+      })(),
+    );
+    await expect(store.uploads.append('session', id, cut)).rejects.toThrow('aborted');
+    expect(await keysUnder(prefix)).toEqual([`${prefix}created`, `${prefix}tail-3`]);
+    expect(await store.uploads.offset('session', id)).toBe(9 * MiB);
+
+    const digest = digestOf(Buffer.concat(pieces));
+    await store.uploads.commit('session', id, digest);
+    expect(await keysUnder(`${root}/session/.uploads/`)).toEqual([]);
+    expect(await multipartKeys(`${root}/session/.uploads/`)).toEqual([]);
+    expect(await store.statBlob('session', digest)).toBe(9 * MiB);
+  });
+
+  it('copies objects above the CopyObject limit part by part (commit and mount)', async () => {
+    const { store } = open({}, { copy: { maxCopyObject: 6 * MiB, copyPartSize: 5 * MiB } });
+    const bytes = randomBytes(12 * MiB + 3);
+    const digest = digestOf(bytes);
+    const { id } = await store.uploads.create('copy/from');
+    await store.uploads.append('copy/from', id, body(bytes.subarray(0, 9 * MiB)));
+    await store.uploads.commit('copy/from', id, digest, body(bytes.subarray(9 * MiB)));
+    expect(await store.mountBlob('copy/from', 'copy/to', digest)).toBe(true);
+    for (const name of ['copy/from', 'copy/to']) {
+      const read = await store.readSmallBlob(name, digest);
+      expect(read.length).toBe(bytes.length);
+      expect(read.equals(bytes)).toBe(true);
+    }
+  });
+
+  it('goes on with a commit whose last step failed, and refuses appends meanwhile', async () => {
+    const { store, client } = open();
+    let failCopies = 1;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'CopyObjectCommand' && failCopies-- > 0) throw Object.assign(new Error('injected'), { name: 'InternalError', $metadata: { httpStatusCode: 500 } });
+        return next(args);
+      },
+      { step: 'initialize', name: 'fail-copy' },
+    );
+    const bytes = randomBytes(10 * MiB);
+    const digest = digestOf(bytes);
+    const { id } = await store.uploads.create('retry');
+    await store.uploads.append('retry', id, body(bytes));
+    await expect(store.uploads.commit('retry', id, digest)).rejects.toMatchObject({ key: 'UNAVAILABLE' });
+    expect(await store.statBlob('retry', digest)).toBeUndefined();
+    await expect(store.uploads.append('retry', id, body(Buffer.from('more')))).rejects.toMatchObject({ key: 'BLOB_UPLOAD_INVALID' });
+    expect(await store.uploads.commit('retry', id, digest)).toBe(bytes.length);
+    expect((await store.readSmallBlob('retry', digest)).equals(bytes)).toBe(true);
+  });
+
+  it('lets garbage collection find and remove what a dead replica left: records, objects, multipart uploads', async () => {
+    const { store, root } = open();
+    await store.ensureRepository('gc');
+    // A multipart upload whose session record never got saved (the replica died right after creating it).
+    const orphan = '5c7b8a4e-0f3d-4e21-9b6a-3d2c1b0a9f8e';
+    await admin.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: `${root}/gc/.uploads/${orphan}/data` }));
+    const { id } = await store.uploads.create('gc');
+    await store.uploads.append('gc', id, body(randomBytes(9 * MiB)));
+    const listed = await store.withRepository('gc', (tx) => tx.listUploads());
+    expect(listed.map((upload) => upload.id).sort()).toEqual([orphan, id].sort());
+    await store.withRepository('gc', async (tx) => {
+      for (const upload of listed) await tx.deleteUpload(upload.id);
+    });
+    expect(await store.withRepository('gc', (tx) => tx.listUploads())).toEqual([]);
+    expect(await multipartKeys(`${root}/gc/`)).toEqual([]);
+    expect(await keysUnder(`${root}/gc/.uploads/`)).toEqual([]);
+  });
+
+  it('leaves a session alone while it is being appended to', async () => {
+    const { store } = open();
+    const { id } = await store.uploads.create('busy');
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slow = Readable.from(
+      (async function* () {
+        yield Buffer.from('first ');
+        await gate;
+        yield Buffer.from('second');
+      })(),
+    );
+    const appending = store.uploads.append('busy', id, slow);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await store.withRepository('busy', (tx) => tx.deleteUpload(id));
+    release();
+    expect(await appending).toBe(12);
+    const digest = digestOf(Buffer.from('first second'));
+    expect(await store.uploads.commit('busy', id, digest)).toBe(12);
+  });
+
+  it('takes an endpoint without a scheme (http when not secure)', async () => {
+    const { store } = open({ endpoint: s3Service().endpoint.replace(/^https?:\/\//, '') });
+    await store.checkWritable();
+  });
+
+  it('reports an unreachable store or refused credentials as UNAVAILABLE, without the secret', async () => {
+    const secret = 'do-not-print-this-secret-0000000000000000';
+    const down = open({ endpoint: '127.0.0.1:1', secretKey: secret });
+    const refused = open({ secretKey: secret });
+    for (const [store, pattern] of [[down.store, /unreachable: ECONNREFUSED/], [refused.store, /refused the credentials/]] as const) {
+      const attempts = [() => store.checkWritable(), () => store.statBlob('app', digestOf(Buffer.from('x'))), () => store.listRepositories(), () => store.uploads.create('app')];
+      for (const attempt of attempts) {
+        const error = await attempt().then(() => undefined, (reason: unknown) => reason);
+        expect(error).toBeInstanceOf(RegistryError);
+        expect(error).toMatchObject({ key: 'UNAVAILABLE', status: 503 });
+        expect((error as Error).message).toMatch(pattern);
+        expect(JSON.stringify((error as RegistryError).toBody())).not.toContain(secret);
+        expect(String((error as Error).message) + JSON.stringify(error)).not.toContain(secret);
+      }
+    }
+  });
+});
