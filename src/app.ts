@@ -6,7 +6,7 @@ import cookie from '@fastify/cookie';
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { BerthConfig } from './config/config.js';
 import { watchConfig } from './config/watch-config.js';
-import { FsStore } from './storage/fs-store.js';
+import { openBackends } from './backends.js';
 import { Registry } from './registry/registry.js';
 import { startMaintenance } from './registry/maintenance.js';
 import { summarizeCollection } from './registry/gc-report.js';
@@ -102,11 +102,16 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
 
-  const security = await Security.create(config, {
-    info: (message) => app.log.info(message),
-    warn: (message) => app.log.warn(message),
-    error: (message) => app.log.error(message),
-  });
+  const log = {
+    info: (message: string) => app.log.info(message),
+    warn: (message: string) => app.log.warn(message),
+    error: (message: string) => app.log.error(message),
+  };
+  const backends = openBackends(config, log);
+  app.addHook('onClose', async () => backends.close());
+  // Shared cookie keys and sessions are read from Redis at start: let it answer first.
+  await backends.connect();
+  const security = await Security.create(config, log, { coordination: backends.sessions });
   await app.register(cookie);
   app.addHook('onClose', async () => security.close());
   installErrorHandling(app, () => security);
@@ -127,8 +132,10 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   });
 
   let running = config;
-  const registry = new Registry(new FsStore(config.storage.rootDirectory, { dedupe: config.storage.dedupe }), () => ({ gcDelayMs: running.storage.gcDelayMs, retention: running.storage.retention }));
-  const maintenance = startMaintenance(registry, () => running, {
+  const registry = new Registry(backends.store, () => ({ gcDelayMs: running.storage.gcDelayMs, retention: running.storage.retention }));
+  // Replicas take turns: a round runs on whichever holds the lock, the others skip it.
+  const exclusive = <T>(task: string, work: () => Promise<T>) => backends.coordination.locks.tryRun(`maintenance:${task}`, work);
+  const maintenance = startMaintenance(registry, () => running, exclusive, {
     collected(outcome) {
       metrics.recordCollection(outcome);
       if (outcome instanceof Error) app.log.error({ err: outcome }, 'garbage collection failed');
@@ -143,7 +150,7 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   });
   app.addHook('onClose', async () => maintenance.stop());
   await app.register(registryPlugin, { registry });
-  await app.register(healthRoutes, { storageWritable: () => registry.store.checkWritable() });
+  await app.register(healthRoutes, { checks: backends.readiness });
   if (config.extensions.metrics) await app.register(metricsRoutes, { metrics, path: config.extensions.metrics.path });
   await app.register(baseRoutes);
   await app.register(catalogRoutes);

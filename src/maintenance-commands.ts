@@ -1,36 +1,56 @@
 /** `berth gc` and `berth scrub`: one maintenance pass from the command line. */
+import type { BerthConfig } from './config/config.js';
 import { loadConfig } from './config/load-config.js';
+import type { Backends } from './backends.js';
 import { describeCollection } from './registry/gc-report.js';
 import { Registry } from './registry/registry.js';
-import { FsStore } from './storage/fs-store.js';
 import { servingProcess } from './storage/server-claim.js';
+import { openBackends } from './backends.js';
 
-async function openRegistry(file: string) {
+async function withRegistry(file: string, work: (context: { config: BerthConfig; registry: Registry; backends: Backends }) => Promise<number>): Promise<number> {
   const config = await loadConfig(file);
-  const registry = new Registry(new FsStore(config.storage.rootDirectory, { dedupe: config.storage.dedupe }), () => ({ gcDelayMs: config.storage.gcDelayMs, retention: config.storage.retention }));
-  return { config, registry };
+  const backends = openBackends(config, { info: (message) => console.log(message), error: (message) => console.error(message) });
+  try {
+    await backends.connect();
+    const registry = new Registry(backends.store, () => ({ gcDelayMs: config.storage.gcDelayMs, retention: config.storage.retention }));
+    return await work({ config, registry, backends });
+  } finally {
+    await backends.close();
+  }
 }
 
-/** Removes what garbage collection would; refuses while a server uses the same storage. */
-export async function runGc(file: string): Promise<number> {
-  const { config, registry } = await openRegistry(file);
-  const pid = await servingProcess(config.storage.rootDirectory);
-  if (pid !== undefined) {
-    console.error(`berth gc: a Berth server (pid ${pid}) is serving ${config.storage.rootDirectory}; it collects every gcInterval by itself. Stop it to collect from here.`);
-    return 1;
-  }
-  for (const line of describeCollection(await registry.gc.collect())) console.log(line);
-  return 0;
+/**
+ * Removes what garbage collection would. With locks in Redis it runs beside live replicas (taking
+ * the same maintenance lock they do); otherwise it refuses while a server uses the same storage.
+ */
+export function runGc(file: string): Promise<number> {
+  return withRegistry(file, async ({ config, registry, backends }) => {
+    if (!backends.coordination.shared) {
+      const pid = await servingProcess(config.storage.rootDirectory);
+      if (pid !== undefined) {
+        console.error(`berth gc: a Berth server (pid ${pid}) is serving ${config.storage.rootDirectory}; it collects every gcInterval by itself. Stop it to collect from here.`);
+        return 1;
+      }
+    }
+    const collection = await backends.coordination.locks.tryRun('maintenance:gc', () => registry.gc.collect());
+    if (collection === undefined) {
+      console.error('berth gc: a replica is collecting garbage right now; try again when it is done');
+      return 1;
+    }
+    for (const line of describeCollection(collection)) console.log(line);
+    return 0;
+  });
 }
 
 /** Verifies every image; exits 1 when any is affected. Read-only, so safe next to a server. */
-export async function runScrub(file: string): Promise<number> {
-  const { registry } = await openRegistry(file);
-  const results = await registry.scrubber.scrub();
-  for (const result of results) {
-    console.log(`${result.status.padEnd(8)} ${result.repository}:${result.reference}${result.reason ? `: ${result.reason}` : ''}`);
-  }
-  const affected = results.filter((result) => result.status === 'affected').length;
-  console.log(`${results.length} images checked, ${affected} affected`);
-  return affected === 0 ? 0 : 1;
+export function runScrub(file: string): Promise<number> {
+  return withRegistry(file, async ({ registry }) => {
+    const results = await registry.scrubber.scrub();
+    for (const result of results) {
+      console.log(`${result.status.padEnd(8)} ${result.repository}:${result.reference}${result.reason ? `: ${result.reason}` : ''}`);
+    }
+    const affected = results.filter((result) => result.status === 'affected').length;
+    console.log(`${results.length} images checked, ${affected} affected`);
+    return affected === 0 ? 0 : 1;
+  });
 }

@@ -32,13 +32,15 @@ export const ERROR_TABLE = {
   HEADERS_TOO_LARGE: { code: 'BODY_INVALID', status: 431, message: 'request headers are too large' },
   TOOMANYREQUESTS: { code: 'TOOMANYREQUESTS', status: 429, message: 'too many requests' },
   STORAGE_FULL: { code: 'UNKNOWN', status: 507, message: 'insufficient storage' },
-  UNAVAILABLE: { code: 'UNAVAILABLE', status: 503, message: 'service unavailable' },
+  // Which backend is away (Redis, object storage) tells the client and the operator what to wait
+  // for; its detail is always Berth's own words, never an internal error's message.
+  UNAVAILABLE: { code: 'UNAVAILABLE', status: 503, message: 'service unavailable', exposeDetail: true },
   INTERNAL: { code: 'UNKNOWN', status: 500, message: 'internal server error' },
-} as const satisfies Record<string, { code: string; status: number; message: string }>;
+} as const satisfies Record<string, { code: string; status: number; message: string; exposeDetail?: true }>;
 
 export type ErrorKey = keyof typeof ERROR_TABLE;
 
-/** A failure the registry reports to its client; `detail` is sent only for statuses below 500. */
+/** A failure the registry reports to its client; `detail` is sent only for statuses below 500 (and rows that expose it). */
 export class RegistryError extends Error {
   readonly key: ErrorKey;
   readonly detail: unknown;
@@ -62,7 +64,7 @@ export class RegistryError extends Error {
   toBody(): { errors: Array<{ code: string; message: string; detail?: unknown }> } {
     const row = ERROR_TABLE[this.key];
     const entry: { code: string; message: string; detail?: unknown } = { code: row.code, message: row.message };
-    if (row.status < 500 && this.detail !== undefined) entry.detail = this.detail;
+    if ((row.status < 500 || 'exposeDetail' in row) && this.detail !== undefined) entry.detail = this.detail;
     return { errors: [entry] };
   }
 }

@@ -1,6 +1,8 @@
 /**
  * The periodic maintenance of a running server: garbage collection every gcInterval (when
  * `storage.gc`) and scrub every `extensions.scrub.interval`, each reading the config in force.
+ * Each round runs through `exclusive`, so of several replicas only one collects at a time; a round
+ * another replica holds is skipped here (undefined), not queued.
  */
 import type { BerthConfig } from '../config/config.js';
 import type { Collection } from './garbage-collector.js';
@@ -13,16 +15,18 @@ export interface MaintenanceReports {
   scrubbed(outcome: ScrubResult[] | Error): void;
 }
 
-export function startMaintenance(registry: Registry, config: () => BerthConfig, reports: MaintenanceReports): { stop(): void } {
+export type Exclusive = <T>(task: string, work: () => Promise<T>) => Promise<T | undefined>;
+
+export function startMaintenance(registry: Registry, config: () => BerthConfig, exclusive: Exclusive, reports: MaintenanceReports): { stop(): void } {
   const gc = runPeriodically(
     () => ({ enabled: config().storage.gc, intervalMs: config().storage.gcIntervalMs }),
-    () => registry.gc.collect(),
-    reports.collected,
+    () => exclusive('gc', () => registry.gc.collect()),
+    (outcome) => outcome !== undefined && reports.collected(outcome),
   );
   const scrub = runPeriodically(
     () => ({ enabled: config().extensions.scrub !== undefined, intervalMs: config().extensions.scrub?.intervalMs ?? 0 }),
-    () => registry.scrubber.scrub(),
-    reports.scrubbed,
+    () => exclusive('scrub', () => registry.scrubber.scrub()),
+    (outcome) => outcome !== undefined && reports.scrubbed(outcome),
   );
   return {
     stop() {

@@ -54,11 +54,11 @@ export interface BerthProcess {
   stop(): Promise<number | null>;
 }
 
-/** Starts `berth serve` over `root` on a free port and waits until it answers `GET /v2/`. */
-export async function startBerthProcess(root: string, extra: Record<string, Record<string, unknown>> = {}): Promise<BerthProcess> {
+/** Starts `berth serve` over `root` on a free port and waits until it answers `GET /startupz`. */
+export async function startBerthProcess(root: string, extra: Record<string, Record<string, unknown>> = {}, options: { env?: Record<string, string> } = {}): Promise<BerthProcess> {
   const port = await freePort();
   const config = await writeConfig(root, extra, port);
-  const child = spawn(process.execPath, [MAIN, 'serve', config.file], { cwd: REPOSITORY, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN, 'serve', config.file], { cwd: REPOSITORY, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
   live.add(child);
   let output = '';
   child.stdout!.setEncoding('utf8').on('data', (text: string) => (output += text));
@@ -76,9 +76,9 @@ export async function startBerthProcess(root: string, extra: Record<string, Reco
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`berth serve exited (${child.exitCode ?? child.signalCode}) before answering:\n${output}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`berth serve did not answer GET /v2/ within 15 s:\n${output}`);
+      throw new Error(`berth serve did not answer GET /startupz within 15 s:\n${output}`);
     }
-    ready = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1_000) }).then(
+    ready = await fetch(`${url}/startupz`, { signal: AbortSignal.timeout(1_000) }).then(
       async (response) => {
         await response.arrayBuffer();
         return response.status === 200;
@@ -122,9 +122,9 @@ export interface CommandResult {
 }
 
 /** Runs a one-shot `berth <command> <config>` (gc, scrub, verify) to completion; never throws on a non-zero exit. */
-export async function runBerthCommand(command: string, configFile: string): Promise<CommandResult> {
+export async function runBerthCommand(command: string, configFile: string, env: Record<string, string> = {}): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [MAIN, command, configFile], { cwd: REPOSITORY, timeout: 60_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [MAIN, command, configFile], { cwd: REPOSITORY, timeout: 60_000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...env } }, (error, stdout, stderr) => {
       if (error && typeof error.code !== 'number') return reject(error);
       resolve({ code: error ? Number(error.code) : 0, stdout, stderr });
     });

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, stat } from 'node:fs/promises';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBerth, type TestServer } from '../helpers/server.js';
+import { storedFiles } from '../helpers/stored-files.js';
 import { errorCode, pushBlob, sha256 } from '../helpers/registry-api.js';
 
 let server: TestServer;
@@ -22,8 +21,8 @@ describe('blob upload sessions', () => {
     expect(response.headers.get('location')).toBe(`/v2/up/start/blobs/uploads/${id}`);
     expect(response.headers.get('range')).toBe('0-0');
     expect(response.headers.get('docker-distribution-api-version')).toBe('registry/2.0');
-    // The session lives on disk, in zot's layout.
-    expect((await stat(path.join(server.root, 'up/start/.uploads', id))).isFile()).toBe(true);
+    // The session lives in storage, in zot's layout.
+    expect(await storedFiles(server).list('up/start/.uploads')).toContain(id);
   });
 
   it('monolithic POST ?digest= stores the blob', async () => {
@@ -44,7 +43,7 @@ describe('blob upload sessions', () => {
     expect(await errorCode(response)).toBe('DIGEST_INVALID');
     expect((await fetch(`${server.url}/v2/up/wrong/blobs/${wrong}`, { method: 'HEAD' })).status).toBe(404);
     expect((await fetch(`${server.url}/v2/up/wrong/blobs/${sha256(bytes)}`, { method: 'HEAD' })).status).toBe(404);
-    expect(await readdir(path.join(server.root, 'up/wrong/.uploads'))).toEqual([]);
+    expect(await storedFiles(server).list('up/wrong/.uploads')).toEqual([]);
   });
 
   it('chunked PATCH with Content-Range, status GET, then PUT with a final chunk', async () => {

@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBerth, type TestServer } from '../helpers/server.js';
+import { storedFiles } from '../helpers/stored-files.js';
 import { errorCode, json, pushBlob, pushImage, sha256 } from '../helpers/registry-api.js';
 
 let server: TestServer;
@@ -30,13 +29,13 @@ describe('manifests', () => {
       expect(head.headers.get('docker-content-digest')).toBe(image.digest);
     }
     // zot's layout: the tag is an annotation in index.json, the bytes a blob.
-    const index = JSON.parse(await readFile(path.join(server.root, 'mf/basic/index.json'), 'utf8'));
+    const stored = storedFiles(server);
+    const index = JSON.parse((await stored.read('mf/basic/index.json')).toString('utf8'));
     expect(index.manifests).toEqual([
       { mediaType: OCI_MANIFEST, digest: image.digest, size: image.manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'v1', 'dev.berth.pushed': expect.stringMatching(/^\d{4}-\d\d-\d\dT/) } },
     ]);
-    const stored = await readFile(path.join(server.root, 'mf/basic/blobs/sha256', image.digest.slice(7)));
-    expect(stored.equals(image.manifest)).toBe(true);
-    expect(JSON.parse(await readFile(path.join(server.root, 'mf/basic/oci-layout'), 'utf8'))).toEqual({ imageLayoutVersion: '1.0.0' });
+    expect((await stored.read(`mf/basic/blobs/sha256/${image.digest.slice(7)}`)).equals(image.manifest)).toBe(true);
+    expect(JSON.parse((await stored.read('mf/basic/oci-layout')).toString('utf8'))).toEqual({ imageLayoutVersion: '1.0.0' });
   });
 
   it('keeps bytes exactly as pushed (whitespace, key order)', async () => {

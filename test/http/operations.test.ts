@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { emptyAndDeleteBucket } from '../helpers/services.js';
 import { startBerth, type TestServer } from '../helpers/server.js';
 import { basicAuth, writeHtpasswd } from '../helpers/htpasswd.js';
 import { errorCode, pushImage } from '../helpers/registry-api.js';
@@ -36,17 +37,27 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
 describe('health', () => {
   it('answers /livez, /startupz and /readyz, and /readyz fails when storage is not writable', async () => {
     server = await startBerth();
-    for (const target of ['/livez', '/startupz', '/readyz']) {
+    for (const target of ['/livez', '/startupz']) {
       const response = await fetch(`${server.url}${target}`);
       expect(response.status, target).toBe(200);
       expect(await response.text()).toBe('ok\n');
     }
-    // Where Berth keeps its state is now a file: nothing can be written there.
-    await rm(path.join(server.root, '_berth'), { recursive: true, force: true });
-    await writeFile(path.join(server.root, '_berth'), 'in the way');
+    const ready = await fetch(`${server.url}/readyz`);
+    expect(ready.status).toBe(200);
+    // Each backend by name: the disk, or the bucket and Redis the replicas share.
+    expect(await ready.text()).toBe(server.bucket ? `ok\ns3 bucket ${server.bucket}: ok\nredis: ok\n` : 'ok\nstorage: ok\n');
+    if (server.bucket) {
+      await emptyAndDeleteBucket(server.bucket);
+    } else {
+      // Where Berth keeps its state is now a file: nothing can be written there.
+      await rm(path.join(server.root, '_berth'), { recursive: true, force: true });
+      await writeFile(path.join(server.root, '_berth'), 'in the way');
+    }
     const broken = await fetch(`${server.url}/readyz`);
     expect(broken.status).toBe(503);
-    expect(await errorCode(broken)).toBe('UNAVAILABLE');
+    const body = (await broken.json()) as { errors: Array<{ code: string; detail: string }> };
+    expect(body.errors[0]!.code).toBe('UNAVAILABLE');
+    expect(body.errors[0]!.detail).toMatch(server.bucket ? /^not ready: s3 bucket .*: .*; redis: ok$/ : /^not ready: storage: /);
     expect((await fetch(`${server.url}/livez`)).status).toBe(200);
   });
 });

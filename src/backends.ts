@@ -1,0 +1,83 @@
+/**
+ * Opens what a config's registry lives on: blobs and manifests on the local disk or in an S3
+ * bucket, and the state replicas share (locks, upload sessions, browser sessions, API keys) in
+ * this process or in Redis. The one place that turns zot's storageDriver/cacheDriver/sessionDriver
+ * into objects.
+ */
+import type { BerthConfig, RedisConfig } from './config/config.js';
+import type { Coordination } from './coordination/coordination.js';
+import { RedisCoordination } from './coordination/redis-coordination.js';
+import { localCoordination } from './storage/document-records.js';
+import { FsStore } from './storage/fs-store.js';
+import { createS3Client } from './storage/s3-client.js';
+import { S3Store } from './storage/s3-store.js';
+import type { Store } from './storage/store.js';
+
+export interface BackendLog {
+  info(message: string): void;
+  error(message: string): void;
+}
+
+export interface Backends {
+  store: Store;
+  /** Locks and upload sessions of the store (`storage.cacheDriver`). */
+  coordination: Coordination;
+  /** Browser sessions, users and API keys (`http.auth.sessionDriver`, else `storage.cacheDriver`). */
+  sessions: Coordination;
+  /** What /readyz checks, by name. */
+  readiness: Array<{ name: string; check(): Promise<void> }>;
+  /** Waits for the first connection attempt to each Redis (never throws: reads work without it). */
+  connect(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function openBackends(config: BerthConfig, log: BackendLog): Backends {
+  const { storage } = config;
+  const clients = new Map<string, RedisCoordination>();
+  const redis = (settings: RedisConfig): RedisCoordination => {
+    const key = `${settings.url}\0${settings.keyPrefix}`;
+    let client = clients.get(key);
+    if (!client) {
+      client = new RedisCoordination({ url: settings.url, keyPrefix: settings.keyPrefix, log });
+      clients.set(key, client);
+    }
+    return client;
+  };
+  const local = localCoordination(storage.rootDirectory);
+  const coordination = storage.redis ? redis(storage.redis) : local;
+  const sessionSettings = config.http.auth.sessionRedis ?? storage.redis;
+  const sessions = sessionSettings ? redis(sessionSettings) : local;
+
+  let store: Store;
+  if (storage.s3) {
+    const { s3 } = storage;
+    const settings = {
+      bucket: s3.bucket,
+      rootDirectory: s3.rootDirectory,
+      region: s3.region,
+      ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
+      forcePathStyle: s3.forcePathStyle,
+      secure: !s3.endpoint?.startsWith('http://'),
+      skipVerify: s3.skipVerify,
+      ...(s3.accessKey !== undefined ? { accessKey: s3.accessKey, secretKey: s3.secretKey! } : {}),
+    };
+    store = new S3Store({ client: createS3Client(settings), settings, coordination });
+  } else {
+    store = new FsStore(storage.rootDirectory, { dedupe: storage.dedupe });
+  }
+
+  const readiness = [{ name: storage.s3 ? `s3 bucket ${storage.s3.bucket}` : 'storage', check: () => store.checkWritable() }];
+  for (const client of clients.values()) readiness.push({ name: 'redis', check: () => client.check() });
+  return {
+    store,
+    coordination,
+    sessions,
+    readiness,
+    async connect() {
+      await Promise.all([...clients.values()].map((client) => client.connect()));
+    },
+    async close() {
+      await Promise.all([...clients.values()].map((client) => client.close()));
+    },
+  };
+}
