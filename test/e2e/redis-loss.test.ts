@@ -9,17 +9,20 @@ import { basicAuth, writeHtpasswd } from '../helpers/htpasswd.js';
 import { pushImage, sha256, type PushedImage } from '../helpers/registry-api.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { startBerth, type TestServer } from '../helpers/server.js';
+import { signInWithPassword, UI_HEADER, type UiSession } from '../helpers/ui-session.js';
 
 const ROBOT = basicAuth('buildbot', 'robot-secret');
 let redis: RedisServer;
 let berth: TestServer;
 let image: PushedImage;
+let browser: UiSession;
 
 beforeAll(async () => {
   redis = await startRedis();
   berth = await startBerth({
     backend: 's3',
     config: {
+      extensions: { ui: { enable: true } },
       storage: { cacheDriver: { name: 'redis', url: redis.url, keyprefix: 'loss' } },
       http: {
         auth: { htpasswd: { path: await writeHtpasswd({ buildbot: 'robot-secret' }) } },
@@ -28,6 +31,7 @@ beforeAll(async () => {
     },
   });
   image = await pushImage(berth.url, 'loss/app', 'v1', { headers: { authorization: ROBOT } });
+  browser = await signInWithPassword(berth.url, 'buildbot', 'robot-secret');
 });
 
 afterAll(async () => {
@@ -61,6 +65,15 @@ describe('losing Redis', () => {
     expect(tag.status).toBe(503);
     expect((await errorOf(tag)).code).toBe('UNAVAILABLE');
 
+    // Sessions live in Redis: a sign-in and a signed-in page fail the same clean way; Basic reads go on.
+    const signIn = await fetch(`${berth.url}/v2/`, { headers: { ...UI_HEADER, authorization: ROBOT } });
+    expect(signIn.status).toBe(503);
+    expect(signIn.headers.get('set-cookie') ?? '').not.toMatch(/session=[^;]/);
+    const page = await browser.api('/api/ui/me');
+    expect(page.status).toBe(503);
+    expect((await errorOf(page)).detail).toMatch(/^Redis is unreachable/);
+    expect((await fetch(`${berth.url}/v2/loss/app/manifests/v1`, { headers: { authorization: ROBOT } })).status).toBe(200);
+
     const ready = await fetch(`${berth.url}/readyz`);
     expect(ready.status).toBe(503);
     expect((await errorOf(ready)).detail).toMatch(/s3 bucket .*: ok; redis: Redis is unreachable/);
@@ -77,5 +90,9 @@ describe('losing Redis', () => {
     const retagged = await fetch(`${berth.url}/v2/loss/app/manifests/v2`, { method: 'PUT', headers: { authorization: ROBOT, 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, body: image.manifest });
     expect(retagged.status).toBe(201);
     expect((await fetch(`${berth.url}/v2/loss/app/manifests/v1`)).headers.get('docker-content-digest')).toBe(image.digest);
+    // This Redis keeps nothing across a restart (no persistence): sessions are gone, signing in works.
+    expect((await browser.api('/api/ui/me')).status).toBe(401);
+    const fresh = await signInWithPassword(berth.url, 'buildbot', 'robot-secret');
+    expect((await fresh.api('/api/ui/me')).status).toBe(200);
   });
 });
