@@ -173,7 +173,15 @@ export class FsStore implements Store {
     if (!(await exists(source))) return false;
     await this.ensureRepository(to);
     const target = this.layout.blob(to, digest);
-    if (await exists(target)) return true;
+    if (await exists(target)) {
+      // The mount promises the blob to a manifest push to come: an old unreferenced copy must look
+      // new to garbage collection until then, as a fresh link does.
+      const now = new Date();
+      await utimes(target, now, now).catch((error: unknown) => {
+        if (!isNotFound(error)) throw error;
+      });
+      if (await exists(target)) return true;
+    }
     await ensureFolder(path.dirname(target));
     const temp = path.join(this.layout.uploads(to), randomUUID());
     try {

@@ -18,7 +18,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
-import { isMissing, isNotModified, toUnavailable } from './s3-client.js';
+import { isMissing, isNotModified, isPreconditionFailed, toUnavailable } from './s3-client.js';
 
 /** S3's limit for CopyObject; a bigger object is copied part by part (UploadPartCopy). */
 export const MAX_COPY_OBJECT = 5 * 1024 ** 3;
@@ -99,10 +99,47 @@ export class Bucket {
     return { body: object.Body as Readable, etag: object.ETag };
   }
 
-  async put(key: string, body: Uint8Array | string, contentType?: string): Promise<string | undefined> {
+  /**
+   * Writes the object whole; returns its ETag. `condition`: only over the version with that ETag
+   * (`ifMatch`) or only if there is none (`ifNoneMatch: '*'`); else PreconditionFailed (isPreconditionFailed).
+   */
+  async put(key: string, body: Uint8Array | string, contentType?: string, condition: { ifMatch?: string; ifNoneMatch?: '*' } = {}): Promise<string | undefined> {
+    if (condition.ifMatch === undefined) return this.putOnce(key, body, contentType, condition);
+    // Ceph (Pacific) matches If-Match on PUT only unquoted, and answers 412 to the quoted ETag that
+    // HTTP specifies. So: unquoted first; on 412, quoted once more, but only if the object still has
+    // that ETag (a HEAD), so that a real change is never retried over.
+    const bare = condition.ifMatch.replace(/^"|"$/g, '');
+    try {
+      return await this.putOnce(key, body, contentType, { ifMatch: bare });
+    } catch (error) {
+      if (!isPreconditionFailed(error) || (await this.etagOf(key))?.replace(/^"|"$/g, '') !== bare) throw error;
+    }
+    return this.putOnce(key, body, contentType, { ifMatch: `"${bare}"` });
+  }
+
+  private async etagOf(key: string): Promise<string | undefined> {
+    try {
+      return (await this.call((client) => client.send(new HeadObjectCommand({ Bucket: this.name, Key: key })))).ETag;
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  private async putOnce(key: string, body: Uint8Array | string, contentType: string | undefined, condition: { ifMatch?: string; ifNoneMatch?: '*' }): Promise<string | undefined> {
     const length = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
     const result = await this.call((client) =>
-      client.send(new PutObjectCommand({ Bucket: this.name, Key: key, Body: body, ContentLength: length, ...(contentType ? { ContentType: contentType } : {}) })),
+      client.send(
+        new PutObjectCommand({
+          Bucket: this.name,
+          Key: key,
+          Body: body,
+          ContentLength: length,
+          ...(contentType ? { ContentType: contentType } : {}),
+          ...(condition.ifMatch ? { IfMatch: condition.ifMatch } : {}),
+          ...(condition.ifNoneMatch ? { IfNoneMatch: condition.ifNoneMatch } : {}),
+        }),
+      ),
     );
     return result.ETag;
   }

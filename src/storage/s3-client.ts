@@ -67,6 +67,15 @@ export function isMissing(error: unknown): boolean {
   return name === 'NoSuchKey' || name === 'NotFound' || name === 'NoSuchUpload' || ($metadata?.httpStatusCode === 404 && name !== 'NoSuchBucket');
 }
 
+/**
+ * A conditional write (If-Match / If-None-Match) found the object other than expected: 412, or
+ * 409 ConditionalRequestConflict when another conditional write to the key was in progress (AWS).
+ */
+export function isPreconditionFailed(error: unknown): boolean {
+  const { name, $metadata } = (error ?? {}) as SdkError;
+  return name === 'PreconditionFailed' || name === 'ConditionalRequestConflict' || $metadata?.httpStatusCode === 412 || $metadata?.httpStatusCode === 409;
+}
+
 export function isNotModified(error: unknown): boolean {
   return (error as SdkError | undefined)?.$metadata?.httpStatusCode === 304;
 }

@@ -4,6 +4,11 @@
  * `Coordination`: the repository lock `repo:<name>` (index.json updates, placing blobs, garbage
  * collection) and the upload sessions (s3-uploads.ts). Nothing a replica keeps in memory is more
  * than a cache: index.json is revalidated by ETag on every read.
+ *
+ * The lock is not trusted alone with index.json: a holder can outlive its lock (cut off from Redis,
+ * or stalled, for longer than the lock's expiry) and go on writing while another replica holds it.
+ * So index.json is written only over the version the writer read (If-Match) or, when creating it,
+ * only if there is none (If-None-Match: *): a late writer fails instead of losing the other's update.
  */
 import { randomBytes } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -14,7 +19,7 @@ import { OCI_INDEX } from '../oci/media-types.js';
 import type { Coordination } from '../coordination/coordination.js';
 import { Layout, ObjectKeys } from './layout.js';
 import { Bucket } from './s3-bucket.js';
-import { isMissing, type S3Settings } from './s3-client.js';
+import { isMissing, isPreconditionFailed, type S3Settings } from './s3-client.js';
 import { S3BlobReader } from './s3-blob-reader.js';
 import { S3Uploads, type BlobSource } from './s3-uploads.js';
 import type { BlobFile, BlobReader, OciIndexFile, RepositoryTransaction, Store } from './store.js';
@@ -71,7 +76,12 @@ export class S3Store implements Store {
       if (await this.bucket.head(this.keys.index(name))) return;
       // oci-layout first: a folder with an index.json is a repository (listRepositories).
       await this.bucket.put(this.keys.ociLayout(name), OCI_LAYOUT, JSON_TYPE);
-      await this.putIndex(name, { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] });
+      try {
+        await this.putIndex(name, { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] }, { ifNoneMatch: '*' });
+      } catch (error) {
+        // Another replica created it since the HEAD (its lock lapsed, or ours): keep theirs.
+        if (!(error instanceof RegistryError && error.key === 'UNAVAILABLE' && isPreconditionFailed(error.cause))) throw error;
+      }
     });
     this.knownRepositories.add(name);
     this.catalog?.names.add(name);
@@ -147,8 +157,11 @@ export class S3Store implements Store {
     const source = this.keys.blob(from, digest);
     const info = await this.bucket.head(source);
     if (!info) return false;
+    // S3 refuses to copy an object onto itself.
+    if (from === to) return true;
     await this.ensureRepository(to);
-    if (await this.bucket.head(this.keys.blob(to, digest))) return true;
+    // Copied even when `to` holds the blob already: the fresh copy is what keeps garbage collection
+    // (gcDelay) from taking an old, unreferenced copy before the client pushes the manifest.
     try {
       await this.placeBlob(to, digest, { copyFrom: source, size: info.size });
     } catch (error) {
@@ -168,18 +181,23 @@ export class S3Store implements Store {
   }
 
   async readIndex(name: string): Promise<OciIndexFile> {
+    return (await this.loadIndex(name)).index;
+  }
+
+  /** The index and the ETag of the version read (what a write in the same transaction must replace). */
+  private async loadIndex(name: string): Promise<{ index: OciIndexFile; etag: string | undefined }> {
     const key = this.keys.index(name);
     const cached = this.indexes.get(name);
     // Conditional GET: another replica's push shows at once, an unchanged index costs no body.
     const found = await this.bucket.getIfChanged(key, cached?.etag);
-    if (found === 'unchanged' && cached) return cached.index;
+    if (found === 'unchanged' && cached) return cached;
     if (found === undefined || found === 'unchanged') {
       this.indexes.delete(name);
       throw new RegistryError('NAME_UNKNOWN', { name });
     }
     const index = parseIndex(found.bytes.toString('utf8'), key);
     if (found.etag) this.indexes.set(name, { etag: found.etag, index });
-    return index;
+    return { index, etag: found.etag };
   }
 
   async updateIndex<T>(name: string, change: (index: OciIndexFile) => T | Promise<T>): Promise<T> {
@@ -193,12 +211,24 @@ export class S3Store implements Store {
     });
   }
 
-  /** One PUT: S3 replaces an object whole, so a reader never sees a half-written index. */
-  private async putIndex(name: string, index: OciIndexFile): Promise<void> {
-    const etag = await this.bucket.put(this.keys.index(name), JSON.stringify(index), JSON_TYPE);
+  /**
+   * One PUT: S3 replaces an object whole, so a reader never sees a half-written index. `condition`
+   * (see the header): a PUT that finds another version fails with UNAVAILABLE and writes nothing.
+   * Returns the new version's ETag.
+   */
+  private async putIndex(name: string, index: OciIndexFile, condition: { ifMatch?: string; ifNoneMatch?: '*' }): Promise<string | undefined> {
+    let etag: string | undefined;
+    try {
+      etag = await this.bucket.put(this.keys.index(name), JSON.stringify(index), JSON_TYPE, condition);
+    } catch (error) {
+      this.indexes.delete(name);
+      if (!isPreconditionFailed(error)) throw error;
+      throw new RegistryError('UNAVAILABLE', `index.json of ${name} changed during this update (its lock expired under it); nothing was written, retry`, { cause: error });
+    }
     // Keep what was just written: re-reading and re-parsing it made tag pushes quadratic.
     if (etag) this.indexes.set(name, { etag, index: Object.freeze({ ...index }) });
     else this.indexes.delete(name);
+    return etag;
   }
 
   async listBlobs(name: string): Promise<BlobFile[]> {
@@ -211,9 +241,17 @@ export class S3Store implements Store {
   }
 
   withRepository<T>(name: string, work: (transaction: RepositoryTransaction) => Promise<T>): Promise<T> {
+    // The version this transaction read (or last wrote): its writes replace only that one.
+    let version: string | undefined;
     const transaction: RepositoryTransaction = {
-      readIndex: () => this.readIndex(name),
-      writeIndex: (index) => this.putIndex(name, index),
+      readIndex: async () => {
+        const { index, etag } = await this.loadIndex(name);
+        version = etag;
+        return index;
+      },
+      writeIndex: async (index) => {
+        version = await this.putIndex(name, index, version === undefined ? {} : { ifMatch: version });
+      },
       statBlob: (digest) => this.statBlob(name, digest),
       writeSmallBlob: (digest, bytes) => this.bucket.put(this.keys.blob(name, digest), bytes).then(() => undefined),
       listBlobs: () => this.listBlobs(name),

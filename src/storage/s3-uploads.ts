@@ -7,7 +7,7 @@
  *
  * Spec: https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#pushing-blobs-in-chunks
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomInt, randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { RegistryError } from '../oci/errors.js';
 import type { Digest } from '../oci/digest.js';
@@ -21,6 +21,8 @@ import type { UploadFile, UploadStore } from './store.js';
 /** A session nobody touched for this long is forgotten even if garbage collection never runs. */
 const RECORD_TTL_MS = 7 * 24 * 3600 * 1000;
 const RECORDS = 's3-uploads';
+/** Tail generations are drawn below this (randomInt's limit is 2^48): a collision is never expected. */
+const MAX_TAIL_GENERATION = 2 ** 48 - 1;
 
 /** Where a verified blob's bytes are: an object to copy, or bytes in memory. */
 export type BlobSource = { copyFrom: string; size: number } | { bytes: Buffer };
@@ -202,9 +204,15 @@ export class S3Uploads implements UploadStore {
   /**
    * Makes `next` the session's saved state with `remainder` as its tail: the new tail object
    * (a new generation, never the old key) first, then the record, then the old tail goes.
+   *
+   * The generation is random, not the next number: two replicas appending at once (the session's
+   * lock expired under one of them) would both write `tail-<n+1>`, and the record saved last could
+   * then name the other's bytes, whose digest its hash state does not describe. A tail object is
+   * written by one request only, so a record always names bytes its hash state was computed over.
    */
   private async keepTail(name: string, id: string, saved: UploadState, next: UploadState, remainder: Buffer): Promise<UploadState> {
-    const generation = saved.tailGeneration + 1;
+    let generation = randomInt(1, MAX_TAIL_GENERATION);
+    if (generation === saved.tailGeneration) generation += 1;
     const tailKey = this.keys.uploadTail(name, id, generation);
     const kept: UploadState = { ...next, tailBytes: remainder.length, tailGeneration: remainder.length > 0 ? generation : saved.tailGeneration };
     if (remainder.length > 0) await this.bucket.put(tailKey, remainder);

@@ -8,10 +8,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { CreateMultipartUploadCommand, GetObjectCommand, ListMultipartUploadsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digestOf } from '../../src/oci/digest.js';
 import { RegistryError } from '../../src/oci/errors.js';
-import { LocalCoordination } from '../../src/coordination/local-coordination.js';
+import { LocalCoordination, MemoryRecords } from '../../src/coordination/local-coordination.js';
+import type { Locks, SharedRecords } from '../../src/coordination/coordination.js';
 import { createS3Client, type S3Settings } from '../../src/storage/s3-client.js';
 import { S3Store, type S3StoreOptions } from '../../src/storage/s3-store.js';
 import { createBucket, emptyAndDeleteBucket, s3Client, s3Service } from '../helpers/services.js';
@@ -44,6 +46,24 @@ function open(overrides: Partial<S3Settings> = {}, options: Partial<S3StoreOptio
   clients.push(client);
   const coordination = options.coordination ?? new LocalCoordination();
   return { store: new S3Store({ client, settings, coordination, ...options }), client, settings, coordination, root: settings.rootDirectory };
+}
+
+/** Replicas of one store (same bucket and prefix, clients of their own) with the coordinations given. */
+function replicas(...coordinations: LocalCoordination[]): S3Store[] {
+  const settings = settingsFor();
+  return coordinations.map((coordination) => {
+    const client = createS3Client(settings);
+    clients.push(client);
+    return new S3Store({ client, settings, coordination });
+  });
+}
+
+/**
+ * A coordination whose locks exclude nobody: what replicas see once a lock has expired under a
+ * holder that is still working (a partition from Redis, a stalled process). Storage must stay whole.
+ */
+class LapsedCoordination extends LocalCoordination {
+  override readonly locks: Locks = { run: (_key, work) => work(), tryRun: (_key, work) => work() };
 }
 
 /** Counts the client's requests by command name. */
@@ -137,12 +157,15 @@ describe('S3Store', () => {
     const { id } = await store.uploads.create('session');
     const prefix = `${root}/session/.uploads/${id}/`;
     expect(await keysUnder(prefix)).toEqual([`${prefix}created`]);
-    await store.uploads.append('session', id, body(pieces[0]!));
-    expect(await keysUnder(prefix)).toEqual([`${prefix}created`, `${prefix}tail-1`]);
-    await store.uploads.append('session', id, body(pieces[1]!));
-    expect(await keysUnder(prefix)).toEqual([`${prefix}created`, `${prefix}tail-2`]);
-    await store.uploads.append('session', id, body(pieces[2]!));
-    expect(await keysUnder(prefix)).toEqual([`${prefix}created`, `${prefix}tail-3`]);
+    // Each append writes a tail of a new (random) generation and removes the one before.
+    const tails: string[] = [];
+    for (const piece of pieces) {
+      await store.uploads.append('session', id, body(piece));
+      const keys = await keysUnder(prefix);
+      expect(keys).toEqual([`${prefix}created`, expect.stringMatching(/\/tail-\d+$/)]);
+      expect(tails).not.toContain(keys[1]);
+      tails.push(keys[1]!);
+    }
     expect(await multipartKeys(prefix)).toEqual([`${prefix}data`]);
 
     // A body cut off after a whole part leaves the objects as they were.
@@ -153,7 +176,7 @@ describe('S3Store', () => {
       })(),
     );
     await expect(store.uploads.append('session', id, cut)).rejects.toThrow('aborted');
-    expect(await keysUnder(prefix)).toEqual([`${prefix}created`, `${prefix}tail-3`]);
+    expect(await keysUnder(prefix)).toEqual([`${prefix}created`, tails[2]]);
     expect(await store.uploads.offset('session', id)).toBe(9 * MiB);
 
     const digest = digestOf(Buffer.concat(pieces));
@@ -258,5 +281,139 @@ describe('S3Store', () => {
         expect(String((error as Error).message) + JSON.stringify(error)).not.toContain(secret);
       }
     }
+  });
+
+  describe('when a lock has lapsed under a replica still working', () => {
+    const entry = (digest: string) => ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, size: 1 });
+
+    it('never loses an index.json update: the late write fails instead of overwriting', async () => {
+      const coordination = new LapsedCoordination();
+      const [a, b] = replicas(coordination, coordination) as [S3Store, S3Store];
+      await a.ensureRepository('lapsed');
+      const first = digestOf(Buffer.from('a')).value;
+      const second = digestOf(Buffer.from('b')).value;
+      let entered!: () => void;
+      let resume!: () => void;
+      const inside = new Promise<void>((resolve) => (entered = resolve));
+      const paused = new Promise<void>((resolve) => (resume = resolve));
+      const slow = a.updateIndex('lapsed', async (index) => {
+        index.manifests.push(entry(first));
+        entered();
+        await paused;
+      });
+      await inside;
+      await b.updateIndex('lapsed', (index) => void index.manifests.push(entry(second)));
+      resume();
+      await expect(slow).rejects.toMatchObject({ key: 'UNAVAILABLE' });
+      expect((await a.readIndex('lapsed')).manifests.map((descriptor) => descriptor.digest)).toEqual([second]);
+    });
+
+    it('never creates over an index.json another replica just created', async () => {
+      const [a, b] = replicas(new LapsedCoordination(), new LapsedCoordination()) as [S3Store, S3Store];
+      await a.updateIndex('created', (index) => void index.manifests.push(entry(digestOf(Buffer.from('kept')).value)));
+      // B saw no index.json (HEAD before A's write) and creates one: it must not replace A's.
+      const head = b.bucket.head.bind(b.bucket);
+      b.bucket.head = async (key) => (key.endsWith('/index.json') ? undefined : head(key));
+      await b.ensureRepository('created');
+      expect((await b.readIndex('created')).manifests).toHaveLength(1);
+    });
+
+    it('never commits bytes other than those the saved digest state describes', async () => {
+      // Two replicas append to one session at once; A's record is saved last, after B wrote its tail.
+      const shared = new MemoryRecords<unknown>();
+      let gate: Promise<void> | undefined;
+      let reached!: () => void;
+      const atSave = new Promise<void>((resolve) => (reached = resolve));
+      const gated: SharedRecords<unknown> = {
+        get: (key) => shared.get(key),
+        set: async (key, value, options) => {
+          if (gate) {
+            reached();
+            await gate;
+          }
+          await shared.set(key, value, options);
+        },
+        take: (key) => shared.take(key),
+        entries: () => shared.entries(),
+      };
+      class Shared extends LapsedCoordination {
+        constructor(records: SharedRecords<unknown>) {
+          super(() => records);
+        }
+      }
+      const [a, b] = replicas(new Shared(gated), new Shared(shared)) as [S3Store, S3Store];
+      const { id } = await b.uploads.create('tails');
+      const mine = Buffer.alloc(1000, 'a');
+      const theirs = Buffer.alloc(1000, 'b');
+      let open!: () => void;
+      gate = new Promise<void>((resolve) => (open = resolve));
+      const appending = a.uploads.append('tails', id, body(mine));
+      await atSave;
+      expect(await b.uploads.append('tails', id, body(theirs))).toBe(1000);
+      gate = undefined;
+      open();
+      expect(await appending).toBe(1000);
+      const digest = digestOf(mine);
+      const committed = await b.uploads.commit('tails', id, digest).then(
+        () => true,
+        () => false,
+      );
+      if (committed) expect(digestOf(await b.readSmallBlob('tails', digest)).value).toBe(digest.value);
+    });
+  });
+
+  it('makes a mounted blob new to garbage collection, even where the target held it already', async () => {
+    const { store } = open();
+    const bytes = randomBytes(1000);
+    const digest = digestOf(bytes);
+    for (const name of ['mount/from', 'mount/to']) await store.uploads.commit(name, (await store.uploads.create(name)).id, digest, body(bytes));
+    const before = (await store.listBlobs('mount/to'))[0]!.modifiedMs;
+    // S3 times are in whole seconds.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect(await store.mountBlob('mount/from', 'mount/to', digest)).toBe(true);
+    expect((await store.listBlobs('mount/to'))[0]!.modifiedMs).toBeGreaterThan(before);
+    expect(await store.mountBlob('mount/to', 'mount/to', digest)).toBe(true);
+  });
+
+  it('destroys the GetObject stream when a reader is closed mid-blob (a client that went away)', async () => {
+    const { store, client } = open();
+    const bytes = randomBytes(4 * MiB);
+    const digest = digestOf(bytes);
+    await store.uploads.commit('abort', (await store.uploads.create('abort')).id, digest, body(bytes));
+    const streams: Readable[] = [];
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        const result = await next(args);
+        const output = result.output as { Body?: unknown };
+        if (output.Body instanceof Readable) streams.push(output.Body);
+        return result;
+      },
+      { step: 'initialize', name: 'capture-body' },
+    );
+    const reader = await store.openBlob('abort', digest);
+    const buffer = Buffer.alloc(64 * 1024);
+    expect(await reader.read(buffer, 100)).toBe(buffer.length);
+    expect(buffer.equals(bytes.subarray(100, 100 + buffer.length))).toBe(true);
+    expect(await reader.read(buffer, bytes.length - 10)).toBe(10);
+    expect(buffer.subarray(0, 10).equals(bytes.subarray(bytes.length - 10))).toBe(true);
+    await reader.close();
+    expect(streams).toHaveLength(2);
+    expect(streams.every((stream) => stream.destroyed)).toBe(true);
+  });
+
+  it('logs a failure S3 answered (not UNAVAILABLE) without the signed request it came with', async () => {
+    const { store, root, settings } = open();
+    const key = `${root}/small`;
+    await store.bucket.put(key, 'abc');
+    const error = await store.bucket
+      .call((client) => client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: 'bytes=100-' })))
+      .then(() => undefined, (reason: unknown) => reason);
+    expect(error).toMatchObject({ name: 'InvalidRange' });
+    // What the central error handler does with an unexpected error: request.log.error({ err }).
+    const lines: string[] = [];
+    const log = pino({}, { write: (line: string) => void lines.push(line) });
+    log.error({ err: error }, 'request failed');
+    expect(lines.join('')).toContain('InvalidRange');
+    for (const secret of [settings.accessKey!, settings.secretKey!, 'Signature=']) expect(lines.join('')).not.toContain(secret);
   });
 });

@@ -217,6 +217,17 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       await store.deleteBlob('mount/to', digest);
       expect(await store.statBlob('mount/from', digest)).toBe(bytes.length);
     });
+
+    it('makes a mounted blob new to garbage collection even where the target held it already', async () => {
+      const bytes = randomBytes(1000);
+      const digest = digestOf(bytes);
+      for (const name of ['remount/from', 'remount/to']) await store.uploads.commit(name, (await store.uploads.create(name)).id, digest, body(bytes));
+      const before = (await store.listBlobs('remount/to'))[0]!.modifiedMs;
+      await new Promise((resolve) => setTimeout(resolve, 1100)); // S3 times have whole seconds
+      expect(await store.mountBlob('remount/from', 'remount/to', digest)).toBe(true);
+      expect((await store.listBlobs('remount/to'))[0]!.modifiedMs).toBeGreaterThan(before);
+      expect((await store.readSmallBlob('remount/to', digest)).equals(bytes)).toBe(true);
+    });
   });
 
   describe('index', () => {
