@@ -12,7 +12,7 @@ import { KeyedMutex } from '../coordination/keyed-mutex.js';
 import { ensureFolder, fsyncFolder, isNotFound, writeFileAtomic } from './files.js';
 import { FsUploads } from './fs-uploads.js';
 import { DedupeIndex } from './dedupe-index.js';
-import type { BlobFile, BlobReader, OciIndexFile, RepositoryTransaction, Store } from './store.js';
+import { updateIndexOf, type BlobFile, type BlobReader, type OciIndexFile, type RepositoryTransaction, type Store } from './store.js';
 import { listBlobFiles, listUploadFiles } from './fs-listing.js';
 
 const OCI_LAYOUT = JSON.stringify({ imageLayoutVersion: '1.0.0' });
@@ -264,15 +264,8 @@ export class FsStore implements Store {
     return index;
   }
 
-  async updateIndex<T>(name: string, change: (index: OciIndexFile) => T | Promise<T>): Promise<T> {
-    await this.ensureRepository(name);
-    return this.withRepository(name, async (transaction) => {
-      const current = await transaction.readIndex();
-      const next: OciIndexFile = { ...current, manifests: [...current.manifests] };
-      const result = await change(next);
-      await transaction.writeIndex(next);
-      return result;
-    });
+  updateIndex<T>(name: string, change: (index: OciIndexFile) => T | Promise<T>): Promise<T> {
+    return updateIndexOf(this, name, change);
   }
 
   listBlobs(name: string): Promise<BlobFile[]> {

@@ -22,7 +22,7 @@ import { Bucket } from './s3-bucket.js';
 import { isMissing, isPreconditionFailed, type S3Settings } from './s3-client.js';
 import { S3BlobReader } from './s3-blob-reader.js';
 import { S3Uploads, type BlobSource } from './s3-uploads.js';
-import type { BlobFile, BlobReader, OciIndexFile, RepositoryTransaction, Store } from './store.js';
+import { updateIndexOf, type BlobFile, type BlobReader, type OciIndexFile, type RepositoryTransaction, type Store } from './store.js';
 
 const OCI_LAYOUT = JSON.stringify({ imageLayoutVersion: '1.0.0' });
 const JSON_TYPE = 'application/json';
@@ -200,15 +200,8 @@ export class S3Store implements Store {
     return { index, etag: found.etag };
   }
 
-  async updateIndex<T>(name: string, change: (index: OciIndexFile) => T | Promise<T>): Promise<T> {
-    await this.ensureRepository(name);
-    return this.withRepository(name, async (transaction) => {
-      const current = await transaction.readIndex();
-      const next: OciIndexFile = { ...current, manifests: [...current.manifests] };
-      const result = await change(next);
-      await transaction.writeIndex(next);
-      return result;
-    });
+  updateIndex<T>(name: string, change: (index: OciIndexFile) => T | Promise<T>): Promise<T> {
+    return updateIndexOf(this, name, change);
   }
 
   /**

@@ -105,3 +105,15 @@ export interface UploadStore {
   commit(name: string, id: string, digest: Digest, body?: Readable): Promise<number>;
   cancel(name: string, id: string): Promise<void>;
 }
+
+/** `Store.updateIndex` for every store: a copy of the index changed and written under the repository's lock. */
+export async function updateIndexOf<T>(store: Store, name: string, change: (index: OciIndexFile) => T | Promise<T>): Promise<T> {
+  await store.ensureRepository(name);
+  return store.withRepository(name, async (transaction) => {
+    const current = await transaction.readIndex();
+    const next: OciIndexFile = { ...current, manifests: [...current.manifests] };
+    const result = await change(next);
+    await transaction.writeIndex(next);
+    return result;
+  });
+}

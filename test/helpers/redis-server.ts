@@ -191,7 +191,8 @@ export async function startRedis(): Promise<RedisServer> {
   throw lastError;
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid exists (EPERM: it does, owned by someone else). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -20,7 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import type { TestProject } from 'vitest/node';
-import { freePorts, type RedisServer, startRedis, sweepOrphanedRedis } from '../helpers/redis-server.js';
+import { freePorts, isAlive, type RedisServer, startRedis, sweepOrphanedRedis } from '../helpers/redis-server.js';
 
 export interface S3Service {
   /** http://127.0.0.1:PORT: path-style addressing (forcePathStyle: true) */
@@ -96,14 +96,6 @@ async function cephDown(dir: string): Promise<void> {
   if (result.code !== 0) console.error(`services: ceph-down.sh for ${dir} failed:\n${tail(result.stderr, 20)}`);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Stops the clusters of earlier runs that ended without their teardown (vitest killed): their
