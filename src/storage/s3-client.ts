@@ -25,10 +25,18 @@ export interface S3Settings {
   secure: boolean;
   /** Accept any TLS certificate from the endpoint (a self-signed test RGW); never in production. */
   skipVerify: boolean;
+  /** How long a socket to the endpoint may stay silent before the call fails (default 30 s; tests shorten it). */
+  idleTimeoutMs?: number;
 }
 
 /** Sockets kept open to the endpoint: uploads run one part request each, downloads one stream each. */
 const MAX_SOCKETS = 64;
+/**
+ * A store that accepts a request and never answers (a full Ceph cluster blocks writes) must not
+ * hold a repository lock forever: a call whose socket stays silent this long fails as UNAVAILABLE.
+ * Silence, not duration: a long blob transfer that keeps moving is never cut.
+ */
+const IDLE_TIMEOUT_MS = 30_000;
 
 export function createS3Client(settings: S3Settings): S3Client {
   const agentOptions = { keepAlive: true, maxSockets: MAX_SOCKETS };
@@ -48,6 +56,7 @@ export function createS3Client(settings: S3Settings): S3Client {
       httpAgent: new http.Agent(agentOptions),
       httpsAgent: new https.Agent({ ...agentOptions, rejectUnauthorized: !settings.skipVerify }),
       connectionTimeout: 10_000,
+      socketTimeout: settings.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
     },
   });
 }

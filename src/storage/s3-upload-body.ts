@@ -49,9 +49,13 @@ export interface UploadState {
   updated: number;
 }
 
-/** Free part buffers, reused by the next request rather than allocated (8 MiB each) again. */
+/**
+ * Free part buffers, reused by the next request rather than allocated (8 MiB each) again. One
+ * request's worth: keeping more held 64 MiB for good after a burst of parallel pushes (the bench's
+ * RSS per replica); buffers beyond these go back to the allocator.
+ */
 const freeBuffers: Buffer[] = [];
-const MAX_FREE_BUFFERS = 8;
+const MAX_FREE_BUFFERS = PARTS_IN_FLIGHT + 1;
 
 function takeBuffer(): Buffer {
   return freeBuffers.pop() ?? Buffer.allocUnsafeSlow(PART_SIZE);

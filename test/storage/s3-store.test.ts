@@ -6,6 +6,7 @@
  * with the filesystem store is in store-contract.test.ts.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { CreateMultipartUploadCommand, GetObjectCommand, ListMultipartUploadsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { pino } from 'pino';
@@ -280,6 +281,25 @@ describe('S3Store', () => {
         expect(JSON.stringify((error as RegistryError).toBody())).not.toContain(secret);
         expect(String((error as Error).message) + JSON.stringify(error)).not.toContain(secret);
       }
+    }
+  });
+
+  it('gives up on a store that accepts requests and never answers (a full cluster), within the idle timeout', async () => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => void sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = silent.address() as AddressInfo;
+      const { store } = open({ endpoint: `http://127.0.0.1:${port}`, idleTimeoutMs: 300 });
+      const started = Date.now();
+      const error = await store.statBlob('app', digestOf(Buffer.from('x'))).then(() => undefined, (reason: unknown) => reason);
+      expect(error).toMatchObject({ key: 'UNAVAILABLE', status: 503 });
+      expect((error as Error).message).toMatch(/object storage is unreachable/);
+      // The SDK retries (3 attempts in all): still seconds, not forever.
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
     }
   });
 
