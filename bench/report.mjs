@@ -90,3 +90,64 @@ function table(header, lines, rightAlign) {
   const rule = `|${widths.map((w, i) => (rightAlign[i] ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`;
   return [render(header), rule, ...lines.map(render)].join('\n');
 }
+
+/**
+ * The S3 phase's rows (bench/s3.mjs). Each compares a baseline with an S3 run: Berth on the
+ * filesystem against Berth on S3, or one replica against two. The ratio is S3 run / baseline (for
+ * rates > 1 means the S3 column is faster; for CPU, more). No throughput targets; the peak RSS of
+ * one big transfer is judged per replica.
+ */
+export function s3MetricsFor({ chunkMiB, s3Clients, perClientMiB, bigMiB }) {
+  const big = bigMiB % 1024 === 0 ? `${bigMiB / 1024} GiB` : `${bigMiB} MiB`;
+  return [
+    { key: 'push', label: 'blob push, monolithic: FS vs S3 (MiB/s)' },
+    { key: 'pull', label: 'blob pull + sha256 verify: FS vs S3 (MiB/s)' },
+    { key: 'chunked', label: `blob push, ${chunkMiB} MiB PATCHes: FS vs S3 alternating A/B (MiB/s)` },
+    { key: 'parallelPush', label: `${s3Clients} clients push ${perClientMiB} MiB each: S3 via A vs via A+B (MiB/s total)` },
+    { key: 'parallelPull', label: `${s3Clients} clients pull + verify: S3 via A vs via A+B (MiB/s total)` },
+    { key: 'cpuPush', label: 'Berth CPU, monolithic push: FS vs S3 (s/GiB)', digits: 2 },
+    { key: 'cpuPull', label: 'Berth CPU, pull: FS vs S3 (s/GiB)', digits: 2 },
+    { key: 'rssA', label: `replica A: peak RSS during ${big} push+pull (MB)`, below: 150 },
+    { key: 'rssB', label: `replica B: peak RSS during ${big} push+pull (MB)`, below: 150 },
+    { key: 'rssPhaseA', label: 'replica A: peak RSS over the whole S3 phase (MB)', digits: 1 },
+    { key: 'rssPhaseB', label: 'replica B: peak RSS over the whole S3 phase (MB)', digits: 1 },
+  ];
+}
+
+export function buildS3Rows(results, settings) {
+  const rows = [];
+  for (const metric of s3MetricsFor(settings)) {
+    const s3Rounds = results.s3[metric.key] ?? [];
+    if (s3Rounds.length === 0) continue;
+    const baseRounds = results.base[metric.key] ?? [];
+    const s3 = median(s3Rounds);
+    const base = baseRounds.length > 0 ? median(baseRounds) : NaN;
+    const ratio = Number.isFinite(base) && base > 0 ? s3 / base : NaN;
+    const judged = metric.below !== undefined;
+    rows.push({
+      key: metric.key,
+      label: metric.label,
+      base,
+      s3,
+      ratio,
+      target: judged ? `S3 < ${metric.below}` : 'info',
+      verdict: judged ? (s3 < metric.below ? 'PASS' : 'MISS') : '',
+      baseRounds,
+      s3Rounds,
+      digits: metric.digits ?? (judged ? 1 : 0),
+    });
+  }
+  return rows;
+}
+
+export function formatS3Table(rows) {
+  const header = ['metric', 'baseline', 'S3', 'ratio (S3/baseline)', 'target', 'result'];
+  const lines = rows.map((row) => [row.label, fmt(row.base, row.digits), fmt(row.s3, row.digits), Number.isFinite(row.ratio) ? `${row.ratio.toFixed(2)}x` : '-', row.target, row.verdict]);
+  return table(header, lines, [false, true, true, true, false, false]);
+}
+
+export function formatS3Rounds(rows) {
+  const header = ['metric', 'baseline per round', 'S3 per round'];
+  const lines = rows.map((row) => [row.label, row.baseRounds.map((v) => fmt(v, row.digits)).join(' / ') || '-', row.s3Rounds.map((v) => fmt(v, row.digits)).join(' / ')]);
+  return table(header, lines, [false, false, false]);
+}

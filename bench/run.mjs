@@ -17,10 +17,15 @@
  *   BENCH_BIG_MB=1024         size of the streamed blob for the memory measurement (MiB)
  *   BENCH_SKIP_1G=1           skip the big-blob memory measurement
  *   BENCH_PEER=0              run Berth alone even when docker-registry is installed
- *   BENCH_ONLY=push,chunked,pull,manifest,head,tags,big   run only these phases
+ *   BENCH_S3=0                skip the S3 phase (on when the Ceph tools and redis-server are installed)
+ *   BENCH_S3_CLIENTS=4        parallel clients in the S3 phase's one-vs-two-replicas measurement
+ *   BENCH_ONLY=push,chunked,pull,manifest,head,tags,big,s3   run only these phases
  *   BENCH_PROFILE=1           run Berth with --cpu-prof; profiles land in bench/out/profile/
  *   BENCH_BERTH_MAIN=path     run another Berth build's main.js (A/B a candidate change)
  *   BENCH_TIMEOUT_S=900       hard limit for the whole run
+ *
+ * The `s3` phase (bench/s3.mjs, ~2 minutes) starts a throwaway Ceph radosgw and a redis-server, and
+ * compares Berth on S3 with Berth on the filesystem, and two replicas sharing the bucket with one.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -31,7 +36,8 @@ import { Pool } from 'undici';
 import { makeVaryingBlob, pseudoRandomDigest, pseudoRandomStream } from './data.mjs';
 import { runLoad } from './load.mjs';
 import { OCI_MANIFEST, pullBlob, pushChunked, pushMonolithic, pushSmallImage, transferClient } from './registry-client.mjs';
-import { buildRows, formatRounds, formatTable } from './report.mjs';
+import { buildRows, formatRounds, formatS3Rounds, formatS3Table, formatTable } from './report.mjs';
+import { killS3ServicesSync, runS3Phase, s3Missing, stopS3Services } from './s3.mjs';
 import { cpuSecondsOf, killAllSync, logTails, memoryOf, peerAvailable, peerVersion, resetPeak, startServer, stopAll } from './servers.mjs';
 
 const MiB = 1024 * 1024;
@@ -46,7 +52,7 @@ function intFromEnv(name, fallback, min = 1) {
   return value;
 }
 
-const PHASES = ['push', 'chunked', 'pull', 'manifest', 'head', 'tags', 'big'];
+const PHASES = ['push', 'chunked', 'pull', 'manifest', 'head', 'tags', 'big', 's3'];
 const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : undefined;
 for (const phase of only ?? []) if (!PHASES.includes(phase)) throw new Error(`BENCH_ONLY: unknown phase "${phase}"; known: ${PHASES.join(', ')}`);
 
@@ -64,6 +70,8 @@ const SETTINGS = {
   bigMiB: intFromEnv('BENCH_BIG_MB', 1024),
   skipBig: process.env.BENCH_SKIP_1G === '1' || process.env.BENCH_SKIP_1G === 'true',
   usePeer: process.env.BENCH_PEER !== '0',
+  s3: process.env.BENCH_S3 !== '0',
+  s3Clients: intFromEnv('BENCH_S3_CLIENTS', 4),
   profile: process.env.BENCH_PROFILE === '1',
   berthMain: DIST_MAIN,
   timeoutS: intFromEnv('BENCH_TIMEOUT_S', 900),
@@ -72,7 +80,14 @@ const SETTINGS = {
   tagsListMaxMs: 30_000,
   tagSetupMaxMs: 180_000,
 };
-const enabled = (phase) => (only ? only.has(phase) : phase !== 'big' || !SETTINGS.skipBig);
+const enabled = (phase) => (only ? only.has(phase) : phase !== 'big' || !SETTINGS.skipBig) && (phase !== 's3' || SETTINGS.s3);
+/** Why the S3 phase does not run, when it was asked for (or is on by default) but cannot. */
+const s3Skipped = () => {
+  if (only && !only.has('s3')) return undefined;
+  if (!SETTINGS.s3) return 'skipped (BENCH_S3=0)';
+  const missing = s3Missing();
+  return missing.length > 0 ? `skipped: not installed: ${missing.join(', ')} (node test/setup/system-tools.mjs installs them)` : undefined;
+};
 
 const REPO_SMALL = 'bench/small';
 const REPO_TAGS = 'bench/tags';
@@ -109,6 +124,8 @@ async function main() {
   say(`Berth benchmark: ${cpus().length} CPU(s) ${cpus()[0]?.model ?? ''}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, load ${loadavg().map((v) => v.toFixed(2)).join(' ')}, node ${process.version}`);
   say(hasPeer ? `peer: ${version ?? 'docker-registry'}` : SETTINGS.usePeer ? 'docker-registry (/usr/bin/docker-registry) is not installed: running Berth alone, no ratios.' : 'BENCH_PEER=0: running Berth alone, no ratios.');
   say(`settings: ${JSON.stringify({ ...SETTINGS, only: only ? [...only] : undefined })}`);
+  const s3Skip = s3Skipped();
+  if (s3Skip) say(`S3 phase ${s3Skip}`);
 
   const nodeArgs = SETTINGS.profile ? ['--cpu-prof', '--cpu-prof-dir', `${OUT_DIR}profile`] : [];
   const servers = {};
@@ -123,6 +140,7 @@ async function main() {
   const record = (kind, key, value) => (results[kind][key] ??= []).push(value);
   const notes = [];
   const memoryByPhase = [];
+  let s3Results;
 
   try {
     // Where the memory goes: each server's RSS and peak RSS after each phase.
@@ -304,6 +322,9 @@ async function main() {
     } else {
       for (const kind of kinds) record(kind, 'peakRssRun', (memoryOf(servers[kind].pid)?.hwm ?? NaN) / 1e6);
     }
+
+    // ---- Berth on S3 (its own servers, Ceph and Redis), after the rest: it loads the machine --
+    if (enabled('s3') && !s3Skip) s3Results = await runS3Phase({ settings: SETTINGS, say, nodeArgs, main: DIST_MAIN, syncDisks });
   } finally {
     await Promise.allSettled(Object.values(clients).map((client) => client.close()));
   }
@@ -311,7 +332,7 @@ async function main() {
   const serverInfo = Object.fromEntries(kinds.map((kind) => [kind, { name: servers[kind].name, pid: servers[kind].pid }]));
   await stopAll();
   if (SETTINGS.profile) say(`CPU profiles of Berth: ${OUT_DIR}profile/ (summarize with: node bench/profile-summary.mjs <file.cpuprofile>)`);
-  report(results, hasPeer, version, notes, serverInfo, memoryByPhase);
+  report(results, hasPeer, version, notes, serverInfo, memoryByPhase, s3Results, s3Skip);
 }
 
 function assertClean(server, what, result) {
@@ -360,7 +381,7 @@ async function pushSmallImageBlobsFor(server, manifest) {
   }
 }
 
-function report(results, hasPeer, version, notes, serverInfo, memoryByPhase) {
+function report(results, hasPeer, version, notes, serverInfo, memoryByPhase, s3Results, s3Skip) {
   const peerName = 'docker-registry';
   const rows = buildRows(results, hasPeer, sizeLabel(SETTINGS.bigMiB));
   say('');
@@ -380,7 +401,21 @@ function report(results, hasPeer, version, notes, serverInfo, memoryByPhase) {
     say('Blob HEAD uses a minimal keep-alive client: undici closes the connection after every HEAD request.');
   }
   for (const note of notes) say(`note: ${note}`);
-  const misses = rows.filter((row) => row.verdict.startsWith('MISS')).map((row) => `${row.label}${row.verdict.endsWith('*') ? ' (within noise)' : ''}`);
+  if (s3Results) {
+    say('');
+    say(`S3 backend: Berth on Ceph radosgw (single node, memstore OSD, on this machine) with Redis; medians of ${SETTINGS.blobRounds} round(s), runs alternate within each round.`);
+    say('"baseline vs S3": Berth on the filesystem vs Berth on S3 through replica A; for the parallel rows, S3 through replica A only');
+    say('vs spread over replicas A and B (two Berth processes sharing the bucket and Redis). Ratio = S3 / baseline: > 1 means faster for MiB/s, more CPU for s/GiB.');
+    say('');
+    say(formatS3Table(s3Results.rows));
+    say('');
+    say(formatS3Rounds(s3Results.rows));
+    for (const note of s3Results.notes) say(`note: ${note}`);
+  } else if (s3Skip) {
+    say(`\nS3 backend: ${s3Skip}`);
+  }
+  const s3Misses = (s3Results?.rows ?? []).filter((row) => row.verdict === 'MISS').map((row) => `S3 ${row.label}`);
+  const misses = rows.filter((row) => row.verdict.startsWith('MISS')).map((row) => `${row.label}${row.verdict.endsWith('*') ? ' (within noise)' : ''}`).concat(s3Misses);
   say(misses.length === 0 ? '\nAll judged targets met.' : `\nMissed targets: ${misses.join('; ')}`);
 
   mkdirSync(OUT_DIR, { recursive: true });
@@ -396,6 +431,13 @@ function report(results, hasPeer, version, notes, serverInfo, memoryByPhase) {
     rounds: results,
     memoryByPhase,
     notes,
+    s3: s3Results
+      ? {
+          rows: s3Results.rows.map(({ digits: _digits, ...row }) => ({ ...row, base: Number.isFinite(row.base) ? row.base : null, ratio: Number.isFinite(row.ratio) ? row.ratio : null })),
+          rounds: s3Results.results,
+          notes: s3Results.notes,
+        }
+      : { skipped: s3Skip ?? 'not run' },
   };
   writeFileSync(file, `${JSON.stringify(document, null, 2)}\n`);
   say(`\nwrote ${file}`);
@@ -406,13 +448,14 @@ async function shutdown(code, message) {
   if (cleaningUp) return;
   cleaningUp = true;
   if (message) process.stderr.write(`${message}\n`);
-  await stopAll();
+  await Promise.allSettled([stopAll(), stopS3Services()]);
   process.exit(code);
 }
 
 process.on('SIGINT', () => void shutdown(130, '\ninterrupted: stopping servers'));
 process.on('SIGTERM', () => void shutdown(143, 'terminated: stopping servers'));
 process.on('exit', killAllSync);
+process.on('exit', killS3ServicesSync);
 const watchdog = setTimeout(() => void shutdown(2, `benchmark exceeded BENCH_TIMEOUT_S=${SETTINGS.timeoutS}: stopping`), SETTINGS.timeoutS * 1000);
 watchdog.unref();
 

@@ -35,9 +35,10 @@ export async function freePort() {
   });
 }
 
-function berthConfig(root, port) {
+/** `storage`: extra zot.json storage keys (the S3 phase's storageDriver and cacheDriver). */
+function berthConfig(root, port, storage = {}) {
   return JSON.stringify({
-    storage: { rootDirectory: path.join(root, 'storage') },
+    storage: { rootDirectory: path.join(root, 'storage'), ...storage },
     http: { address: '127.0.0.1', port: String(port) },
     log: { level: 'warn' },
   }, null, 2);
@@ -73,8 +74,9 @@ function peerConfig(root, port) {
 
 /**
  * @param {'berth'|'peer'} kind
- * @param {{ nodeArgs?: string[], main?: string }} [options] extra node flags for Berth (e.g. --cpu-prof),
- *   and another build's main.js to run instead of dist/main.js
+ * @param {{ nodeArgs?: string[], main?: string, storage?: object, env?: object, name?: string }} [options]
+ *   extra node flags for Berth (e.g. --cpu-prof), another build's main.js to run instead of
+ *   dist/main.js, extra zot.json storage keys, extra environment variables, and a display name
  */
 export async function startServer(kind, options = {}) {
   const root = mkdtempSync(path.join(tmpdir(), `bench-${kind}-`));
@@ -83,7 +85,7 @@ export async function startServer(kind, options = {}) {
   let args;
   if (kind === 'berth') {
     const file = path.join(root, 'zot.json');
-    writeFileSync(file, berthConfig(root, port));
+    writeFileSync(file, berthConfig(root, port, options.storage));
     command = process.execPath;
     args = [...(options.nodeArgs ?? []), options.main ?? BERTH_MAIN, 'serve', file];
   } else {
@@ -92,7 +94,7 @@ export async function startServer(kind, options = {}) {
     command = PEER_BINARY;
     args = ['serve', file];
   }
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
   let log = '';
   const keep = (chunk) => {
     log = (log + chunk.toString()).slice(-LOG_TAIL_BYTES);
@@ -102,7 +104,7 @@ export async function startServer(kind, options = {}) {
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   const server = {
     kind,
-    name: kind === 'berth' ? 'Berth' : 'docker-registry',
+    name: options.name ?? (kind === 'berth' ? 'Berth' : 'docker-registry'),
     root,
     port,
     base: `http://127.0.0.1:${port}`,
