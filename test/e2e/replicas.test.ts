@@ -13,7 +13,8 @@
  *   sessions there), every acknowledged push is served intact, and `berth scrub` passes.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killAllBerthProcesses, runBerthCommand, startBerthProcess, writeConfig, type BerthProcess } from '../helpers/berth-process.js';
@@ -24,7 +25,7 @@ import { loginThroughProvider } from '../helpers/oidc-login.js';
 import { startOidcProvider, type OidcTestProvider } from '../helpers/oidc-provider.js';
 import { expectRegistryHolds } from '../helpers/registry-assertions.js';
 import { startRoundRobin, type RoundRobin } from '../helpers/round-robin.js';
-import { createBucket, emptyAndDeleteBucket, redisUrl, s3Service } from '../helpers/services.js';
+import { createBucket, emptyAndDeleteBucket, redisUrl, s3Client, s3Service } from '../helpers/services.js';
 import { skopeo, skopeoCopy } from '../helpers/skopeo.js';
 import { TempDirs } from '../helpers/temp-dirs.js';
 
@@ -94,6 +95,33 @@ describe('real clients across replicas', () => {
     expect(pulled.blobs.get(image.manifest.digest)?.equals(image.manifest.bytes)).toBe(true);
     for (const blob of [image.config, ...image.layers]) expect(sha256(pulled.blobs.get(blob.digest)!)).toBe(blob.digest);
     await expectRegistryHolds(b.url, 'team/app', 'v1', image);
+  });
+
+  it('keeps an OCI image layout per repository in the bucket: copied out, skopeo reads it as is', async () => {
+    const image = await buildImage({ layers: 1, label: 'replicas-layout' });
+    const layout = await writeOciLayout(await dirs.make('replicas-layout-src'), { v1: image });
+    await skopeo(['copy', '--preserve-digests', '--dest-tls-verify=false', '--dest-creds', 'buildbot:robot-secret', layout.reference('v1'), `docker://${hostOf(a.url)}/team/layout:v1`]);
+    // What `aws s3 sync s3://bucket/registry/team/layout ./copy` would do.
+    const copy = await dirs.make('replicas-layout-copy');
+    const client = s3Client();
+    try {
+      const prefix = 'registry/team/layout/';
+      const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+      for (const object of listed.Contents ?? []) {
+        const relative = object.Key!.slice(prefix.length);
+        if (relative.startsWith('.uploads/')) continue;
+        const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: object.Key! }));
+        await mkdir(path.dirname(path.join(copy, relative)), { recursive: true });
+        await writeFile(path.join(copy, relative), await got.Body!.transformToByteArray());
+      }
+    } finally {
+      client.destroy();
+    }
+    const pulledDir = await dirs.make('replicas-layout-pulled');
+    await skopeoCopy(`oci:${copy}:v1`, `oci:${pulledDir}:v1`);
+    const pulled = await readOciLayout(pulledDir);
+    expect(pulled.blobs.get(image.manifest.digest)?.equals(image.manifest.bytes)).toBe(true);
+    for (const blob of [image.config, ...image.layers]) expect(pulled.blobs.has(blob.digest)).toBe(true);
   });
 
   it('podman pushes through B and pulls through A', async () => {
