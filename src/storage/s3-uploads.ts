@@ -86,12 +86,19 @@ export class S3Uploads implements UploadStore {
       let state = await this.load(name, id);
       if (body) {
         this.assertOpen(state, body);
-        const received = await receiveBody(this.target(name, id, state), state, body);
+        // The whole blob in this one request (a monolithic push): no resumable hash needed.
+        const single = state.offset === 0 && digest.algorithm === state.hashAlgorithm;
+        const received = await receiveBody(this.target(name, id, state), state, body, { resumable: !single });
         try {
-          if (digest.algorithm === state.hashAlgorithm && (await resumeHasher(received.next.hashState)).digest('hex') === digest.hex) {
+          const hex = await received.hex();
+          if (digest.algorithm === state.hashAlgorithm && hex === digest.hex) {
             // The last bytes go from memory straight to the blob (or the last part): no tail object.
             await this.finish(name, id, digest, received.next, received.remainder);
             return received.next.offset;
+          }
+          if (single) {
+            // Nothing saved: the session is as empty as before (parts sent meanwhile are overwritten by the next append).
+            throw new RegistryError('DIGEST_INVALID', { digest: digest.value, reason: `uploaded content has digest ${digest.algorithm}:${hex}` });
           }
           // Keep what was sent, as an append would have; then check (or fail) as without a body.
           state = await this.keepTail(name, id, state, received.next, received.remainder);
@@ -228,10 +235,11 @@ export class S3Uploads implements UploadStore {
 
   /**
    * The hex digest of the session's bytes: from the running hash for sha256 (its algorithm), else by
-   * reading the bytes back (a sha512 push), after assembling the parts into `data` if need be.
+   * reading the bytes back (a sha512 push, or a monolithic one whose last step failed and is
+   * retried), after assembling the parts into `data` if need be.
    */
   private async actualDigest(name: string, id: string, state: UploadState, digest: Digest): Promise<{ hex: string; state: UploadState }> {
-    if (digest.algorithm === state.hashAlgorithm) return { hex: (await resumeHasher(state.hashState)).digest('hex'), state };
+    if (digest.algorithm === state.hashAlgorithm && state.hashState !== '') return { hex: (await resumeHasher(state.hashState)).digest('hex'), state };
     const hash = createHash(digest.algorithm);
     let key: string | undefined;
     if (state.parts.length > 0) {
