@@ -107,7 +107,7 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
     warn: (message: string) => app.log.warn(message),
     error: (message: string) => app.log.error(message),
   };
-  const backends = openBackends(config, log);
+  const backends = await openBackends(config, log);
   app.addHook('onClose', async () => backends.close());
   // Shared cookie keys and sessions are read from Redis at start: let it answer first.
   await backends.connect();

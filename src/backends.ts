@@ -6,11 +6,9 @@
  */
 import type { BerthConfig, RedisConfig } from './config/config.js';
 import type { Coordination } from './coordination/coordination.js';
-import { RedisCoordination } from './coordination/redis-coordination.js';
+import type { RedisCoordination } from './coordination/redis-coordination.js';
 import { localCoordination } from './storage/document-records.js';
 import { FsStore } from './storage/fs-store.js';
-import { createS3Client } from './storage/s3-client.js';
-import { S3Store } from './storage/s3-store.js';
 import type { Store } from './storage/store.js';
 
 export interface BackendLog {
@@ -31,14 +29,19 @@ export interface Backends {
   close(): Promise<void>;
 }
 
-export function openBackends(config: BerthConfig, log: BackendLog): Backends {
+/**
+ * The AWS SDK and ioredis are loaded only when the config asks for S3 or Redis: a registry on a
+ * disk does without their memory (tens of MB) and start-up time.
+ */
+export async function openBackends(config: BerthConfig, log: BackendLog): Promise<Backends> {
   const { storage } = config;
   const clients = new Map<string, RedisCoordination>();
+  const { RedisCoordination: Redis } = storage.redis || config.http.auth.sessionRedis ? await import('./coordination/redis-coordination.js') : { RedisCoordination: undefined };
   const redis = (settings: RedisConfig): RedisCoordination => {
     const key = `${settings.url}\0${settings.keyPrefix}`;
     let client = clients.get(key);
     if (!client) {
-      client = new RedisCoordination({ url: settings.url, keyPrefix: settings.keyPrefix, log });
+      client = new Redis!({ url: settings.url, keyPrefix: settings.keyPrefix, log });
       clients.set(key, client);
     }
     return client;
@@ -61,6 +64,7 @@ export function openBackends(config: BerthConfig, log: BackendLog): Backends {
       skipVerify: s3.skipVerify,
       ...(s3.accessKey !== undefined ? { accessKey: s3.accessKey, secretKey: s3.secretKey! } : {}),
     };
+    const [{ createS3Client }, { S3Store }] = await Promise.all([import('./storage/s3-client.js'), import('./storage/s3-store.js')]);
     store = new S3Store({ client: createS3Client(settings), settings, coordination });
   } else {
     store = new FsStore(storage.rootDirectory, { dedupe: storage.dedupe });

@@ -9,7 +9,7 @@ import { openBackends } from './backends.js';
 
 async function withRegistry(file: string, work: (context: { config: BerthConfig; registry: Registry; backends: Backends }) => Promise<number>): Promise<number> {
   const config = await loadConfig(file);
-  const backends = openBackends(config, { info: (message) => console.log(message), error: (message) => console.error(message) });
+  const backends = await openBackends(config, { info: (message) => console.log(message), error: (message) => console.error(message) });
   try {
     await backends.connect();
     const registry = new Registry(backends.store, () => ({ gcDelayMs: config.storage.gcDelayMs, retention: config.storage.retention }));
