@@ -65,7 +65,8 @@ export class ApiKeyStore {
     return (await this.records.entries())
       .map(([, record]) => record)
       .filter((record) => record.owner === owner)
-      .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
+      // Oldest first; keys made in the same millisecond by label, then id (records come in no order).
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.label.localeCompare(b.label) || a.id.localeCompare(b.id))
       .map((record) => viewOf(record));
   }
 

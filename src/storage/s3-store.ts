@@ -26,8 +26,12 @@ import { updateIndexOf, type BlobFile, type BlobReader, type OciIndexFile, type 
 
 const OCI_LAYOUT = JSON.stringify({ imageLayoutVersion: '1.0.0' });
 const JSON_TYPE = 'application/json';
-/** How long a catalog walk is reused; repositories this process creates are added at once. */
+/**
+ * How long a catalog walk is reused; repositories this process creates are added at once, and one
+ * another replica creates is seen at the next request through the shared catalog generation.
+ */
 const CATALOG_TTL_MS = 5_000;
+const CATALOG_GENERATION = 'generation';
 
 export interface S3StoreOptions {
   client: S3Client;
@@ -50,7 +54,7 @@ export class S3Store implements Store {
   private readonly coordination: Coordination;
   private readonly indexes = new Map<string, CachedIndex>();
   private readonly knownRepositories = new Set<string>();
-  private catalog: { at: number; names: Set<string> } | undefined;
+  private catalog: { at: number; generation: string | undefined; names: Set<string> } | undefined;
 
   constructor(private readonly options: S3StoreOptions) {
     this.keys = new ObjectKeys(options.settings.rootDirectory);
@@ -72,8 +76,8 @@ export class S3Store implements Store {
 
   async ensureRepository(name: string): Promise<void> {
     if (this.knownRepositories.has(name)) return;
-    await this.lockRepository(name, async () => {
-      if (await this.bucket.head(this.keys.index(name))) return;
+    const created = await this.lockRepository(name, async () => {
+      if (await this.bucket.head(this.keys.index(name))) return false;
       // oci-layout first: a folder with an index.json is a repository (listRepositories).
       await this.bucket.put(this.keys.ociLayout(name), OCI_LAYOUT, JSON_TYPE);
       try {
@@ -82,9 +86,16 @@ export class S3Store implements Store {
         // Another replica created it since the HEAD (its lock lapsed, or ours): keep theirs.
         if (!(error instanceof RegistryError && error.key === 'UNAVAILABLE' && isPreconditionFailed(error.cause))) throw error;
       }
+      return true;
     });
     this.knownRepositories.add(name);
     this.catalog?.names.add(name);
+    // Tell the other replicas their catalog is stale; without Redis they find out within the TTL.
+    if (!created) return;
+    await this.coordination
+      .records<string>('catalog')
+      .set(CATALOG_GENERATION, randomBytes(8).toString('hex'))
+      .catch(() => undefined);
   }
 
   /** A PUT and a DELETE of `_berth/ready-probe-<random>`: replicas probing at once never collide. */
@@ -100,8 +111,13 @@ export class S3Store implements Store {
   }
 
   async listRepositories(): Promise<string[]> {
-    if (!this.catalog || Date.now() - this.catalog.at > CATALOG_TTL_MS) {
-      this.catalog = { at: Date.now(), names: new Set(await this.walk('')) };
+    // Reads work without Redis: an unreachable generation only means the TTL decides alone.
+    const generation = await this.coordination
+      .records<string>('catalog')
+      .get(CATALOG_GENERATION)
+      .catch(() => this.catalog?.generation);
+    if (!this.catalog || this.catalog.generation !== generation || Date.now() - this.catalog.at > CATALOG_TTL_MS) {
+      this.catalog = { at: Date.now(), generation, names: new Set(await this.walk('')) };
     }
     return [...this.catalog.names].sort();
   }

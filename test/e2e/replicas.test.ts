@@ -88,7 +88,11 @@ describe('real clients across replicas', () => {
   it('skopeo pushes through A and pulls through B, byte for byte', async () => {
     const image = await buildImage({ layers: 2, label: 'replicas-skopeo' });
     const layout = await writeOciLayout(await dirs.make('replicas-skopeo-src'), { app: image });
+    const catalog = async () => ((await (await fetch(`${b.url}/v2/_catalog`, { headers: { authorization: ROBOT } })).json()) as { repositories: string[] }).repositories;
+    expect(await catalog()).not.toContain('team/app'); // B has walked the bucket and caches what it saw
     await skopeo(['copy', '--preserve-digests', '--dest-tls-verify=false', '--dest-creds', 'buildbot:robot-secret', layout.reference('app'), `docker://${hostOf(a.url)}/team/app:v1`]);
+    // A new repository made on A is in B's catalog at once, not after B's cache expires.
+    expect(await catalog()).toContain('team/app');
     const pulledDir = await dirs.make('replicas-skopeo-pulled');
     await skopeoCopy(`docker://${hostOf(b.url)}/team/app:v1`, `oci:${pulledDir}:app`);
     const pulled = await readOciLayout(pulledDir);
