@@ -71,7 +71,11 @@ export async function openBackends(config: BerthConfig, log: BackendLog): Promis
   }
 
   const readiness = [{ name: storage.s3 ? `s3 bucket ${storage.s3.bucket}` : 'storage', check: () => store.checkWritable() }];
-  for (const client of clients.values()) readiness.push({ name: 'redis', check: () => client.check() });
+  // One line per Redis: `redis`, and `redis (sessions)` when sessionDriver names another one.
+  for (const client of new Set([coordination, sessions])) {
+    if (!client.shared) continue;
+    readiness.push({ name: client === coordination || !storage.redis ? 'redis' : 'redis (sessions)', check: () => client.check() });
+  }
   return {
     store,
     coordination,
