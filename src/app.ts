@@ -134,8 +134,7 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   let running = config;
   const registry = new Registry(backends.store, () => ({ gcDelayMs: running.storage.gcDelayMs, retention: running.storage.retention }));
   // Replicas take turns: a round runs on whichever holds the lock, the others skip it.
-  const exclusive = <T>(task: string, work: () => Promise<T>) => backends.coordination.locks.tryRun(`maintenance:${task}`, work);
-  const maintenance = startMaintenance(registry, () => running, exclusive, {
+  const maintenance = startMaintenance(registry, () => running, (key, work) => backends.coordination.locks.tryRun(key, work), {
     collected(outcome) {
       metrics.recordCollection(outcome);
       if (outcome instanceof Error) app.log.error({ err: outcome }, 'garbage collection failed');

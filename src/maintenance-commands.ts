@@ -3,6 +3,7 @@ import type { BerthConfig } from './config/config.js';
 import { loadConfig } from './config/load-config.js';
 import type { Backends } from './backends.js';
 import { describeCollection } from './registry/gc-report.js';
+import { maintenanceLock } from './registry/maintenance.js';
 import { Registry } from './registry/registry.js';
 import { servingProcess } from './storage/server-claim.js';
 import { openBackends } from './backends.js';
@@ -32,7 +33,7 @@ export function runGc(file: string): Promise<number> {
         return 1;
       }
     }
-    const collection = await backends.coordination.locks.tryRun('maintenance:gc', () => registry.gc.collect());
+    const collection = await backends.coordination.locks.tryRun(maintenanceLock('gc'), () => registry.gc.collect());
     if (collection === undefined) {
       console.error('berth gc: a replica is collecting garbage right now; try again when it is done');
       return 1;

@@ -41,7 +41,10 @@ export class MemoryRecords<T> implements SharedRecords<T> {
   }
 
   async set(key: string, value: T, options: { ttlMs?: number } = {}): Promise<void> {
-    this.values.set(key, { value: structuredClone(value), expires: options.ttlMs === undefined ? Infinity : Date.now() + options.ttlMs });
+    const now = Date.now();
+    // Expired records go at the next write: a map of single-use sign-in states never just grows.
+    for (const [other, entry] of this.values) if (entry.expires <= now) this.values.delete(other);
+    this.values.set(key, { value: structuredClone(value), expires: options.ttlMs === undefined ? Infinity : now + options.ttlMs });
   }
 
   async take(key: string): Promise<T | undefined> {

@@ -15,9 +15,17 @@ export interface MaintenanceReports {
   scrubbed(outcome: ScrubResult[] | Error): void;
 }
 
-export type Exclusive = <T>(task: string, work: () => Promise<T>) => Promise<T | undefined>;
+/** Runs `work` unless another holder has the lock `key` right now (then undefined). */
+export type TryLock = <T>(key: string, work: () => Promise<T>) => Promise<T | undefined>;
+export type MaintenanceTask = 'gc' | 'scrub';
 
-export function startMaintenance(registry: Registry, config: () => BerthConfig, exclusive: Exclusive, reports: MaintenanceReports): { stop(): void } {
+/** The lock one maintenance round holds, shared by every replica and by `berth gc`. */
+export function maintenanceLock(task: MaintenanceTask): string {
+  return `maintenance:${task}`;
+}
+
+export function startMaintenance(registry: Registry, config: () => BerthConfig, tryLock: TryLock, reports: MaintenanceReports): { stop(): void } {
+  const exclusive = <T>(task: MaintenanceTask, work: () => Promise<T>) => tryLock(maintenanceLock(task), work);
   const gc = runPeriodically(
     () => ({ enabled: config().storage.gc, intervalMs: config().storage.gcIntervalMs }),
     () => exclusive('gc', () => registry.gc.collect()),

@@ -79,31 +79,21 @@ export class DocumentRecords<T> implements SharedRecords<T> {
   }
 
   private recordsOf(document: RecordsDocument, create = false): Entries {
-    const records = document[this.field];
-    if (records !== null && typeof records === 'object') return records as Entries;
-    const empty: Entries = {};
-    if (create) document[this.field] = empty;
-    return empty;
+    return objectField<Entries>(document, this.field, create);
   }
 
   private expiriesOf(document: RecordsDocument, create = false): Expiries {
-    const expiries = document[this.expiryField];
-    if (expiries !== null && typeof expiries === 'object') return expiries as Expiries;
-    const empty: Expiries = {};
-    if (create) document[this.expiryField] = empty;
-    return empty;
+    return objectField<Expiries>(document, this.expiryField, create);
   }
 }
 
-/** Memory records that drop expired ones at each write (MemoryRecords drops them only when read). */
-class PrunedMemoryRecords<T> extends MemoryRecords<T> {
-  private expiring = false;
-
-  override async set(key: string, value: T, options: { ttlMs?: number } = {}): Promise<void> {
-    if (this.expiring) await this.entries();
-    if (options.ttlMs !== undefined) this.expiring = true;
-    await super.set(key, value, options);
-  }
+/** The object in `document[field]`: made and set there when `create`, else a detached empty one. */
+function objectField<V extends object>(document: RecordsDocument, field: string, create: boolean): V {
+  const value = document[field];
+  if (value !== null && typeof value === 'object') return value as V;
+  const empty = {} as V;
+  if (create) document[field] = empty;
+  return empty;
 }
 
 /** The maps kept in files, and where: the state of the auth modules, in the files Berth has always used. */
@@ -124,7 +114,7 @@ export function localCoordination(root: string): LocalCoordination {
   const layout = new Layout(root);
   return new LocalCoordination((map) => {
     const place = DOCUMENTS[map];
-    if (!place) return new PrunedMemoryRecords();
+    if (!place) return new MemoryRecords();
     const document = new JsonDocument<RecordsDocument>(layout.stateDocument(place.document), () => ({ [place.field]: {} }));
     return new DocumentRecords(document, place.field);
   });
