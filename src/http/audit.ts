@@ -9,14 +9,43 @@ import { pino, type Logger } from 'pino';
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+/**
+ * What a handler knows of the state change it made (or refused): the audit line's facts. Handlers
+ * attach them with `auditFacts`; later calls add to earlier ones.
+ */
+export interface AuditFacts {
+  event: string;
+  /** `ok`, `refused` (not allowed, bad credentials) or `failed` (an error on Berth's side). */
+  outcome?: 'ok' | 'refused' | 'failed';
+  /** The acting identity when it is not the request's (a sign-in names who signed in). */
+  user?: string | null;
+  /** A user name that was tried and not accepted (never a password). */
+  attemptedUser?: string;
+  provider?: string;
+  repository?: string;
+  tag?: string;
+  digest?: string;
+  keyId?: string;
+  reason?: string;
+  [fact: string]: unknown;
+}
+
 declare module 'fastify' {
   interface FastifyRequest {
     /** Set by a route whose GET changes state (a sign-in), so the audit log records it. */
     auditEvent?: string;
+    /** Facts a handler attached for the audit line (see `auditFacts`). */
+    audit?: AuditFacts;
   }
 }
 
+/** Attaches facts to the request's audit line. */
+export function auditFacts(request: FastifyRequest, facts: Partial<AuditFacts> & { event?: string }): void {
+  request.audit = { ...(request.audit ?? { event: facts.event ?? 'unknown' }), ...facts } as AuditFacts;
+}
+
 function eventOf(request: FastifyRequest): string | undefined {
+  if (request.audit) return request.audit.event;
   if (request.auditEvent) return request.auditEvent;
   const route = request.routeOptions.url ?? '';
   if (route.startsWith('/zot/auth/callback/')) return 'sign-in';
@@ -50,6 +79,7 @@ export function auditRequests(app: FastifyInstance, audit: Logger): void {
       status: reply.statusCode,
       result: reply.statusCode < 400 ? 'ok' : 'refused',
       ip: request.ip,
+      ...(request.audit ?? {}),
     });
   });
   app.addHook('onClose', async () => audit.flush());
