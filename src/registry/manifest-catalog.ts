@@ -1,7 +1,9 @@
 /**
  * What the registry knows about stored manifests, from a repository's index.json and the manifest
- * bytes. Manifests are content-addressed, so bytes and summaries are cached by digest for good; the
- * index decides whether a repository holds one.
+ * bytes. Manifests are content-addressed, so bytes and summaries are cached for good, but always
+ * under the repository they were read from (`scopedKey`): a digest another repository holds is
+ * unknown here, whatever the cache holds (CONVENTIONS habit 12). The index decides whether a
+ * repository holds a manifest.
  */
 import { RegistryError } from '../oci/errors.js';
 import { summarizeManifest, type Descriptor } from '../oci/manifest.js';
@@ -23,6 +25,14 @@ export interface ManifestFacts {
 const BYTES_CACHE = 64 * 1024 * 1024;
 const FACTS_CACHE = 100_000;
 
+/**
+ * The key of whatever a cache learned by reading `digest` in `repository`: `<name>@<digest>` (`@`
+ * cannot occur in a repository name). Every cache of content read on behalf of a request uses it.
+ */
+export function scopedKey(repository: string, digest: string): string {
+  return `${repository}@${digest}`;
+}
+
 export class ManifestCatalog {
   private readonly bytes = new Lru<string, Buffer>(BYTES_CACHE, (value) => value.length);
   private readonly facts = new Lru<string, ManifestFacts>(FACTS_CACHE);
@@ -43,8 +53,10 @@ export class ManifestCatalog {
     return found;
   }
 
+  /** The bytes of a manifest the caller resolved in `name`'s index (`resolve`). */
   async readBytes(name: string, digest: Digest): Promise<Buffer> {
-    const cached = this.bytes.get(digest.value);
+    const key = scopedKey(name, digest.value);
+    const cached = this.bytes.get(key);
     if (cached) return cached;
     let bytes: Buffer;
     try {
@@ -53,13 +65,14 @@ export class ManifestCatalog {
       if (error instanceof RegistryError && error.key === 'BLOB_UNKNOWN') throw new RegistryError('MANIFEST_UNKNOWN', { digest: digest.value });
       throw error;
     }
-    this.bytes.set(digest.value, bytes);
+    this.bytes.set(key, bytes);
     return bytes;
   }
 
-  remember(digest: Digest, bytes: Buffer, facts: ManifestFacts): void {
-    this.bytes.set(digest.value, bytes);
-    this.facts.set(digest.value, facts);
+  /** What a push into `name` just stored. */
+  remember(name: string, digest: Digest, bytes: Buffer, facts: ManifestFacts): void {
+    this.bytes.set(scopedKey(name, digest.value), bytes);
+    this.facts.set(scopedKey(name, digest.value), facts);
   }
 
   /** Facts of every manifest in the repository's index (one read each the first time). */
@@ -75,14 +88,16 @@ export class ManifestCatalog {
     return out.filter((item) => item !== undefined);
   }
 
+  /** Facts of `entry`, an entry of `name`'s index; its media type is the one validated at push. */
   async factsOf(name: string, entry: Descriptor): Promise<ManifestFacts | undefined> {
-    const cached = this.facts.get(entry.digest);
+    const key = scopedKey(name, entry.digest);
+    const cached = this.facts.get(key);
     if (cached) return cached;
     const digest = parseDigest(entry.digest);
     if (!digest) return undefined;
     const bytes = await this.readBytes(name, digest);
     const facts = factsFrom(summarizeManifest(bytes, entry.mediaType), bytes.length);
-    this.facts.set(entry.digest, facts);
+    this.facts.set(key, facts);
     return facts;
   }
 

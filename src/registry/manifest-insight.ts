@@ -107,15 +107,19 @@ export function platformOf(value: unknown): Platform | undefined {
   return { os, architecture, ...(variant ? { variant } : {}) };
 }
 
-/** Reads a manifest or index; undefined when the bytes are not a JSON object. */
-export function inspectManifest(bytes: Buffer, storedMediaType: string): ManifestInsight | undefined {
+/**
+ * Reads a manifest or index. `mediaType` is the one validated when it was pushed (its index.json
+ * entry), and it alone decides what the document may refer to: an index's `manifests`, an image's
+ * `config` and `layers`. A field of the other kind is ignored, never a reference (an image manifest
+ * carrying a `manifests` array names nothing). Undefined when the bytes are not a JSON object.
+ */
+export function inspectManifest(bytes: Buffer, mediaType: string): ManifestInsight | undefined {
   const document = parseJson(bytes);
   if (!document) return undefined;
-  const mediaType = text(document.mediaType) ?? storedMediaType;
   const annotations = stringMap(document.annotations);
   const subject = isObject(document.subject) ? text(document.subject.digest) : undefined;
   const base = { mediaType, size: bytes.length, annotations, ...(subject ? { subject } : {}) };
-  if (isIndexMediaType(mediaType) || Array.isArray(document.manifests)) {
+  if (isIndexMediaType(mediaType)) {
     const children = (Array.isArray(document.manifests) ? document.manifests : []).flatMap((entry): ChildInsight[] => {
       const child = blob(entry);
       if (!child || !isObject(entry)) return [];

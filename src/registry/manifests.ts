@@ -93,7 +93,7 @@ export class ManifestService {
       await transaction.writeSmallBlob(digest, bytes);
       await transaction.writeIndex({ ...index, manifests });
     });
-    this.catalog.remember(digest, bytes, factsFrom(summary, bytes.length));
+    this.catalog.remember(name, digest, bytes, factsFrom(summary, bytes.length));
     return { digest: digest.value, ...(summary.subject ? { subject: summary.subject.digest } : {}) };
   }
 

@@ -12,6 +12,7 @@ import { parseDigest } from '../oci/digest.js';
 import { PUSHED_AT, REF_NAME, type OciIndexFile, type Store } from '../storage/store.js';
 import type { Descriptor } from '../oci/manifest.js';
 import { Lru } from './lru.js';
+import { scopedKey } from './manifest-catalog.js';
 import { inspectConfig, inspectManifest, layerHistory, type BlobInsight, type ChildInsight, type ConfigInsight, type HistoryInsight, type ManifestInsight, type ManifestKind, type Platform } from './manifest-insight.js';
 
 export interface PageOf<T> {
@@ -221,7 +222,10 @@ export class RepositoryInsights {
     };
   }
 
-  /** A digest in the index, or the child of an index in it (zot does not always list children). */
+  /**
+   * A digest in the index, or the child of an index in it (zot does not always list children); a
+   * child is then read from this repository's storage, so one it does not hold stays unknown.
+   */
   private async findByDigest(name: string, entries: Descriptor[], digest: string): Promise<Descriptor | undefined> {
     const direct = entries.find((entry) => entry.digest === digest);
     if (direct) return direct;
@@ -243,8 +247,14 @@ export class RepositoryInsights {
     for (const child of insight.children) await this.collectBlobs(name, child, into, depth + 1);
   }
 
-  private async manifest(name: string, digest: string, mediaType: string): Promise<ManifestInsight | undefined> {
-    const cached = this.manifests.get(digest);
+  /**
+   * A manifest as `name` holds it, read as the media type of its index entry (validated at push);
+   * a child that the index does not list is read as its parent's descriptor says.
+   */
+  private async manifest(name: string, digest: string, describedAs: string): Promise<ManifestInsight | undefined> {
+    const mediaType = entriesByDigest(await this.store.readIndex(name)).get(digest)?.mediaType ?? describedAs;
+    const key = `${scopedKey(name, digest)} ${mediaType}`;
+    const cached = this.manifests.get(key);
     if (cached !== undefined) return cached ?? undefined;
     const parsed = parseDigest(digest);
     if (!parsed) return undefined;
@@ -256,25 +266,38 @@ export class RepositoryInsights {
       if (error instanceof RegistryError && error.key === 'BLOB_UNKNOWN') return undefined;
       throw error;
     }
-    this.manifests.set(digest, insight ?? null);
+    this.manifests.set(key, insight ?? null);
     return insight;
   }
 
   private async config(name: string, descriptor: BlobInsight): Promise<ConfigInsight | undefined> {
-    const cached = this.configs.get(descriptor.digest);
+    const key = scopedKey(name, descriptor.digest);
+    const cached = this.configs.get(key);
     if (cached !== undefined) return cached ?? undefined;
     const parsed = parseDigest(descriptor.digest);
     if (!parsed) return undefined;
     const size = await this.store.statBlob(name, parsed);
     if (size === undefined) return undefined;
     const config = size <= MAX_CONFIG_BYTES ? inspectConfig(await this.store.readSmallBlob(name, parsed)) : undefined;
-    this.configs.set(descriptor.digest, config ?? null);
+    this.configs.set(key, config ?? null);
     return config;
   }
 }
 
+const byDigest = new WeakMap<OciIndexFile, Map<string, Descriptor>>();
+
+/** The index's entries by digest (the last entry of a digest wins), computed once per index version. */
+function entriesByDigest(index: OciIndexFile): Map<string, Descriptor> {
+  let entries = byDigest.get(index);
+  if (!entries) {
+    entries = new Map(index.manifests.map((entry) => [entry.digest, entry]));
+    byDigest.set(index, entries);
+  }
+  return entries;
+}
+
 function uniqueEntries(index: OciIndexFile): Descriptor[] {
-  return [...new Map(index.manifests.map((entry) => [entry.digest, entry])).values()];
+  return [...entriesByDigest(index).values()];
 }
 
 function newestPush(entries: readonly Descriptor[]): string | undefined {
