@@ -16,6 +16,15 @@ export interface Descriptor {
   urls?: string[];
 }
 
+/** A descriptor whose content the repository must hold, as the manifest describes it. */
+export interface Reference {
+  digest: Digest;
+  size: number;
+  mediaType?: string;
+  /** Where in the manifest: `config`, `layers[2]`, `manifests[0]`. */
+  where: string;
+}
+
 /** What a manifest says about itself and what it needs the repository to hold. */
 export interface ManifestSummary {
   mediaType: string;
@@ -24,6 +33,8 @@ export interface ManifestSummary {
   blobs: Digest[];
   /** Child manifests (of an index) that must exist in the repository. */
   manifests: Digest[];
+  /** Config, distributable layers and child manifests, with the size each descriptor claims. */
+  references: Reference[];
   subject?: Descriptor;
   /** The artifact type a referrers listing shows: `artifactType`, else the config's media type. */
   artifactType?: string;
@@ -59,11 +70,16 @@ function resolveMediaType(document: Record<string, unknown>, contentType: string
 }
 
 function descriptorDigest(value: unknown, where: string): Digest {
+  return reference(value, where).digest;
+}
+
+function reference(value: unknown, where: string): Reference {
   if (typeof value !== 'object' || value === null) throw invalid(`${where} is not a descriptor`);
-  const raw = (value as { digest?: unknown }).digest;
+  const { digest: raw, size, mediaType } = value as { digest?: unknown; size?: unknown; mediaType?: unknown };
   const digest = typeof raw === 'string' ? parseDigest(raw) : undefined;
   if (!digest) throw invalid(`${where}.digest is not a valid digest`);
-  return digest;
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw invalid(`${where}.size is not a non-negative integer`);
+  return { digest, size, where, ...(typeof mediaType === 'string' ? { mediaType } : {}) };
 }
 
 export function summarizeManifest(bytes: Buffer, contentType: string | undefined): ManifestSummary {
@@ -78,19 +94,25 @@ export function summarizeManifest(bytes: Buffer, contentType: string | undefined
   if (doc.schemaVersion !== 2) throw invalid('schemaVersion must be 2');
   const mediaType = resolveMediaType(doc, contentType);
   const isIndex = isIndexMediaType(mediaType);
-  const summary: ManifestSummary = { mediaType, isIndex, blobs: [], manifests: [], document: doc };
+  const summary: ManifestSummary = { mediaType, isIndex, blobs: [], manifests: [], references: [], document: doc };
 
   if (isIndex) {
     if (!Array.isArray(doc.manifests)) throw invalid('manifests must be an array');
-    doc.manifests.forEach((child, i) => summary.manifests.push(descriptorDigest(child, `manifests[${i}]`)));
+    doc.manifests.forEach((child, i) => {
+      const found = reference(child, `manifests[${i}]`);
+      summary.manifests.push(found.digest);
+      summary.references.push(found);
+    });
   } else {
-    summary.blobs.push(descriptorDigest(doc.config, 'config'));
+    const config = reference(doc.config, 'config');
+    summary.blobs.push(config.digest);
+    summary.references.push(config);
     if (!Array.isArray(doc.layers)) throw invalid('layers must be an array');
     doc.layers.forEach((layer, i) => {
-      const digest = descriptorDigest(layer, `layers[${i}]`);
-      const layerType = (layer as { mediaType?: unknown }).mediaType;
-      if (typeof layerType === 'string' && isNonDistributable(layerType)) return;
-      summary.blobs.push(digest);
+      const found = reference(layer, `layers[${i}]`);
+      if (found.mediaType !== undefined && isNonDistributable(found.mediaType)) return;
+      summary.blobs.push(found.digest);
+      summary.references.push(found);
     });
   }
   if (doc.subject !== undefined) {

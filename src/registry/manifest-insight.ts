@@ -5,7 +5,7 @@
  * a number is dropped, not stringified) and nothing here is trusted as markup.
  * Spec: image-spec v1.1 manifest.md, image-index.md, config.md; Docker image manifest v2.2.
  */
-import { isIndexMediaType } from '../oci/media-types.js';
+import { IMAGE_CONFIG_TYPES, isIndexMediaType } from '../oci/media-types.js';
 
 export type ManifestKind = 'image' | 'index' | 'artifact';
 
@@ -64,9 +64,6 @@ export interface ConfigInsight {
   exposedPorts: string[];
   history: HistoryInsight[];
 }
-
-/** Config media types of runnable images; any other config makes the manifest an artifact. */
-export const IMAGE_CONFIG_TYPES: ReadonlySet<string> = new Set(['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json']);
 
 type Json = Record<string, unknown>;
 

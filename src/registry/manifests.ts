@@ -5,13 +5,16 @@
 import { RegistryError } from '../oci/errors.js';
 import { digestOf, parseDigest, type Digest } from '../oci/digest.js';
 import { assertValidName, assertValidTag, isValidTag } from '../oci/names.js';
-import { summarizeManifest, type Descriptor } from '../oci/manifest.js';
+import { summarizeManifest, type Descriptor, type ManifestSummary, type Reference as Referenced } from '../oci/manifest.js';
+import { IMAGE_CONFIG_TYPES } from '../oci/media-types.js';
 import { PUSHED_AT, REF_NAME, type RepositoryTransaction, type Store } from '../storage/store.js';
 import { assertManifestSchema } from './manifest-schemas.js';
 import { factsFrom, type ManifestCatalog } from './manifest-catalog.js';
 
 /** The spec lets registries cap manifests; 4 MiB is what distribution and zot accept. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** An image config is read at push to check that it is a JSON object; a larger one is refused. */
+export const MAX_IMAGE_CONFIG_BYTES = 8 * 1024 * 1024;
 
 /** A tag or a digest, as found in `/v2/<name>/manifests/<reference>`. */
 export type Reference = { tag: string; digest?: undefined } | { digest: Digest; tag?: undefined };
@@ -72,10 +75,11 @@ export class ManifestService {
     const pushed = { [PUSHED_AT]: new Date().toISOString() };
 
     await this.store.ensureRepository(name);
+    await this.assertImageConfig(name, summary);
     // Under the repository's lock, so garbage collection cannot remove a blob between the check
     // that it exists and the index entry that makes it referenced.
     await this.store.withRepository(name, async (transaction) => {
-      await assertReferencesExist(transaction, [...summary.blobs, ...summary.manifests]);
+      await assertReferencesHeld(transaction, summary.references);
       const index = await transaction.readIndex();
       let manifests = [...index.manifests];
       if (reference.tag === undefined) {
@@ -95,6 +99,26 @@ export class ManifestService {
     });
     this.catalog.remember(name, digest, bytes, factsFrom(summary, bytes.length));
     return { digest: digest.value, ...(summary.subject ? { subject: summary.subject.digest } : {}) };
+  }
+
+  /**
+   * A config descriptor of an image-config media type must point at a JSON object: clients that
+   * pull the image parse it, and fail on anything else. (Its existence and size are checked under
+   * the lock with the other references; a config not held yet is left to that check.)
+   */
+  private async assertImageConfig(name: string, summary: ManifestSummary): Promise<void> {
+    const config = summary.isIndex ? undefined : summary.references.find((reference) => reference.where === 'config');
+    if (!config?.mediaType || !IMAGE_CONFIG_TYPES.has(config.mediaType)) return;
+    const size = await this.store.statBlob(name, config.digest);
+    if (size === undefined || size !== config.size) return;
+    if (size > MAX_IMAGE_CONFIG_BYTES) throw invalidReference(config, `the image config is ${size} bytes; Berth accepts image configs of at most ${MAX_IMAGE_CONFIG_BYTES} bytes`);
+    let document: unknown;
+    try {
+      document = JSON.parse((await this.store.readSmallBlob(name, config.digest)).toString('utf8'));
+    } catch {
+      document = undefined;
+    }
+    if (typeof document !== 'object' || document === null || Array.isArray(document)) throw invalidReference(config, `${config.mediaType} must be a JSON object; the blob is not`);
   }
 
   /**
@@ -121,11 +145,23 @@ export class ManifestService {
   }
 }
 
-async function assertReferencesExist(transaction: RepositoryTransaction, digests: Digest[]): Promise<void> {
-  const unique = [...new Map(digests.map((digest) => [digest.value, digest])).values()];
-  const sizes = await Promise.all(unique.map((digest) => transaction.statBlob(digest)));
-  const missing = unique.filter((_, i) => sizes[i] === undefined);
+function invalidReference(reference: Referenced, reason: string): RegistryError {
+  return new RegistryError('MANIFEST_INVALID', { descriptor: reference.where, digest: reference.digest.value, reason: `${reference.where}: ${reason}` });
+}
+
+/**
+ * Every descriptor the manifest depends on names content the repository holds, with the size the
+ * descriptor claims: a client that trusts the size would otherwise fail (or stop short) on pull.
+ */
+async function assertReferencesHeld(transaction: RepositoryTransaction, references: Referenced[]): Promise<void> {
+  const unique = [...new Map(references.map((reference) => [reference.digest.value, reference.digest])).values()];
+  const sizes = new Map(await Promise.all(unique.map(async (digest) => [digest.value, await transaction.statBlob(digest)] as const)));
+  const missing = unique.filter((digest) => sizes.get(digest.value) === undefined);
   if (missing.length > 0) throw new RegistryError('MANIFEST_BLOB_UNKNOWN', { digests: missing.map((digest) => digest.value) });
+  for (const reference of references) {
+    const stored = sizes.get(reference.digest.value)!;
+    if (stored !== reference.size) throw invalidReference(reference, `size is ${reference.size} but the stored content of ${reference.digest.value} has ${stored} bytes`);
+  }
 }
 
 function untagged(entry: Descriptor): Descriptor {

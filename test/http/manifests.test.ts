@@ -190,3 +190,45 @@ describe('referrers', () => {
     expect(await errorCode(bad)).toBe('DIGEST_INVALID');
   });
 });
+
+describe('lying manifests', () => {
+  const image = async (repo: string) => {
+    const pushed = await pushImage(server.url, repo, 'honest', { layers: 2 });
+    return { pushed, document: JSON.parse(pushed.manifest.toString()) };
+  };
+  const refused = async (response: Response, descriptor: string) => {
+    expect(response.status).toBe(400);
+    const body = await json(response);
+    expect(body.errors[0].code).toBe('MANIFEST_INVALID');
+    expect(body.errors[0].detail).toMatchObject({ descriptor });
+    expect(body.errors[0].detail.reason).toContain(descriptor);
+  };
+
+  it('refuses a layer, config or child descriptor whose size is not the stored size', async () => {
+    const { pushed, document } = await image('mf/lies');
+    const layer = structuredClone(document);
+    layer.layers[1].size += 1;
+    await refused(await putManifest('mf/lies', 'layer', JSON.stringify(layer)), 'layers[1]');
+    const config = structuredClone(document);
+    config.config.size -= 1;
+    await refused(await putManifest('mf/lies', 'config', JSON.stringify(config)), 'config');
+    const index = { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: pushed.digest, size: pushed.manifest.length + 7 }] };
+    await refused(await putManifest('mf/lies', 'index', JSON.stringify(index), OCI_INDEX), 'manifests[0]');
+    for (const tag of ['layer', 'config', 'index']) expect((await fetch(`${server.url}/v2/mf/lies/manifests/${tag}`)).status).toBe(404);
+  });
+
+  it('refuses an image config that is not a JSON object, and accepts any config of an artifact', async () => {
+    const { document } = await image('mf/configs');
+    for (const [i, bytes] of [Buffer.from('not json'), Buffer.from('[1, 2]'), Buffer.from('null'), Buffer.from('"text"')].entries()) {
+      await pushBlob(server.url, 'mf/configs', bytes);
+      const manifest = { ...document, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(bytes), size: bytes.length } };
+      await refused(await putManifest('mf/configs', `bad-${i}`, JSON.stringify(manifest)), 'config');
+      const docker = { ...manifest, mediaType: 'application/vnd.docker.distribution.manifest.v2+json', config: { ...manifest.config, mediaType: 'application/vnd.docker.container.image.v1+json' } };
+      await refused(await putManifest('mf/configs', `docker-${i}`, JSON.stringify(docker), 'application/vnd.docker.distribution.manifest.v2+json'), 'config');
+    }
+    const helm = Buffer.from('not json either');
+    await pushBlob(server.url, 'mf/configs', helm);
+    const artifact = { ...document, config: { mediaType: 'application/vnd.example.config.v1+octet-stream', digest: sha256(helm), size: helm.length } };
+    expect((await putManifest('mf/configs', 'artifact', JSON.stringify(artifact))).status).toBe(201);
+  });
+});
