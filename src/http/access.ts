@@ -29,6 +29,7 @@ import type { Credentials } from '../auth/authenticator.js';
 import { unsignValue } from '../auth/cookie-keys.js';
 import type { Security } from '../auth/security.js';
 import { requireFormToken } from './csrf.js';
+import { crossSiteReason } from './same-origin.js';
 import type { FailedLoginLimiter } from './rate-limit.js';
 
 export type RouteAction = 'public' | 'none' | 'catalog' | 'signedIn' | 'session' | 'metrics' | 'read' | 'create' | 'delete';
@@ -80,6 +81,7 @@ export function requireDeclaredAccess(app: FastifyInstance): void {
   });
 }
 
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** 401 for a caller who could still sign in, 403 for one who has. */
@@ -119,6 +121,13 @@ export function enforceAccess(app: FastifyInstance, security: () => Security, ob
     }
     const identity = authentication.kind === 'identity' ? authentication.identity : ANONYMOUS;
     if (identity.method) observers.authenticated?.(identity.method, 'success');
+    // The cookie is sent by the browser whoever asks it to: a state change it authenticates must
+    // come from Berth's own pages (the UI header keeps other sites out today; this holds without it).
+    if (identity.method === 'session' && !SAFE_METHODS.has(request.method)) {
+      const elsewhere = crossSiteReason(request, current.externalUrl);
+      // A page's form gets the UI's "form refused" page (csrf.ts); an API call the error JSON.
+      if (elsewhere !== undefined) throw new RegistryError('DENIED', { reason: config.page === true ? 'form' : 'cross-site', why: `a change with a browser session ${elsewhere}` });
+    }
     const can = (action: Action, repository: string) => policy.can(identity, action, repository);
     request.access = { identity, can, permits: {} };
     reply.header('cache-control', 'no-store');

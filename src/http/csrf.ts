@@ -12,6 +12,7 @@ import { unsignValue } from '../auth/cookie-keys.js';
 import type { Security } from '../auth/security.js';
 import { RegistryError } from '../oci/errors.js';
 import { SESSION_COOKIE } from './access.js';
+import { crossSiteReason } from './same-origin.js';
 
 export const CSRF_FIELD = 'csrf';
 /** Binds the sign-in form's token while there is no session yet. */
@@ -51,26 +52,14 @@ function refused(why: string): RegistryError {
   return new RegistryError('DENIED', { reason: 'form', why });
 }
 
-function sameOrigin(origin: string, request: FastifyRequest, security: Security): boolean {
-  let host: string;
-  try {
-    host = new URL(origin).host;
-  } catch {
-    return false; // `Origin: null` (sandboxed or privacy-redirected): not ours.
-  }
-  return host === request.host || (security.externalUrl !== undefined && host === new URL(security.externalUrl).host);
-}
-
 /**
  * preHandler of every form post of the UI (attached by requireDeclaredAccess): refuses, before the
  * handler runs, a post from another site or without this browser's token.
  */
 export async function requireFormToken(request: FastifyRequest): Promise<void> {
   const security = request.server.security;
-  const site = request.headers['sec-fetch-site'];
-  if (site === 'cross-site' || site === 'same-site') throw refused(`sent from another site (${site})`);
-  const origin = request.headers.origin;
-  if (origin !== undefined && !sameOrigin(origin, request, security)) throw refused('sent from another origin');
+  const elsewhere = crossSiteReason(request, security.externalUrl);
+  if (elsewhere !== undefined) throw refused(elsewhere);
   const body = request.body as Record<string, unknown> | null | undefined;
   const sent = typeof body === 'object' && body !== null ? body[CSRF_FIELD] : undefined;
   const binding = bindingOf(request, security);

@@ -174,3 +174,35 @@ describe('a form on another site', () => {
     expect(response.headers.getSetCookie().some((cookie) => cookie.startsWith('session='))).toBe(false);
   });
 });
+
+describe('a cookie-authenticated change from another origin', () => {
+  it('is refused on every state-changing endpoint the session may use, and allowed from Berth’s own origin', async () => {
+    const root = await signInWithPassword(berth.url, 'root', 'root-pw');
+    const create = (headers: Record<string, string>) => root.api('/zot/auth/apikey', { method: 'POST', body: JSON.stringify({ label: 'k' }), headers: { 'content-type': 'application/json', ...headers } });
+    const foreign = [{ origin: 'http://evil.example' }, { origin: 'null' }, { 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'same-site' }];
+    for (const headers of foreign) {
+      const refused = await create(headers);
+      expect(refused.status, JSON.stringify(headers)).toBe(403);
+      expect((await json(refused)).errors[0]).toMatchObject({ code: 'DENIED', detail: { reason: 'cross-site' } });
+    }
+    expect((await json(await fetch(`${berth.url}/zot/auth/apikey`, { headers: ADMIN }))).apiKeys).toEqual([]);
+    const made = await create({ origin: berth.url, 'sec-fetch-site': 'same-origin' });
+    expect(made.status).toBe(201);
+    const { uuid } = await json(made);
+    for (const headers of foreign) {
+      expect((await root.api(`/zot/auth/apikey?id=${uuid}`, { method: 'DELETE', headers })).status, JSON.stringify(headers)).toBe(403);
+      expect((await root.api('/zot/auth/logout', { method: 'POST', headers })).status, JSON.stringify(headers)).toBe(403);
+    }
+    // Still signed in, the key still there; from Berth's own origin both work.
+    expect((await json(await root.api('/zot/auth/apikey'))).apiKeys).toHaveLength(1);
+    expect((await root.api(`/zot/auth/apikey?id=${uuid}`, { method: 'DELETE', headers: { origin: berth.url } })).status).toBe(200);
+    expect((await root.api('/zot/auth/logout', { method: 'POST', headers: { origin: berth.url } })).status).toBe(200);
+    expect((await root.api('/api/ui/me')).status).toBe(401);
+  });
+
+  it('does not concern clients that send no session (Basic from a script with any Origin)', async () => {
+    const response = await fetch(`${berth.url}/zot/auth/apikey`, { method: 'POST', body: JSON.stringify({ label: 'script' }), headers: { ...ADMIN, origin: 'http://evil.example', 'content-type': 'application/json' } });
+    expect(response.status).toBe(201);
+    expect((await fetch(`${berth.url}/zot/auth/apikey?id=${(await json(response)).uuid}`, { method: 'DELETE', headers: ADMIN })).status).toBe(200);
+  });
+});
