@@ -32,6 +32,7 @@ import { BerthMetrics } from './http/metrics.js';
 import { auditRequests, openAuditLog } from './http/audit.js';
 import { FailedLoginLimiter, limitRate } from './http/rate-limit.js';
 import { followTls, readTls } from './http/tls.js';
+import { BODY_TIME_LIMITS, limitBodyTime, type BodyTimeLimits } from './http/body-time.js';
 import type { Server as HttpsServer } from 'node:https';
 
 export interface BuildOptions {
@@ -41,6 +42,8 @@ export interface BuildOptions {
   watchConfig?: boolean;
   /** Proxies whose X-Forwarded-* headers count (`TRUST_PROXY`): true, or addresses and CIDRs. */
   trustProxy?: boolean | string[];
+  /** How long request bodies may take (tests shorten them). */
+  bodyTime?: BodyTimeLimits;
 }
 
 declare module 'fastify' {
@@ -119,6 +122,7 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   const metrics = new BerthMetrics(config.extensions.metrics ? () => registry.statistics.all() : undefined);
   app.decorate('metrics', metrics);
   if (config.extensions.metrics) metrics.observe(app);
+  limitBodyTime(app, options.bodyTime ?? BODY_TIME_LIMITS);
   if (config.http.rateLimit) limitRate(app, config.http.rateLimit);
   if (config.log.audit) auditRequests(app, openAuditLog(config.log.audit));
   const failedLogins = new FailedLoginLimiter();

@@ -18,16 +18,39 @@ export function bodyStream(request: FastifyRequest): Readable | undefined {
   return request.raw;
 }
 
-/** Reads at most `limit` bytes; a longer body fails with `tooLarge` before it is all read. */
+/**
+ * Reads at most `limit` bytes of a body that must arrive within `deadlineMs`: a longer body fails
+ * with `tooLarge`, a late one with REQUEST_TIMEOUT, before it is all read. The stream is then paused,
+ * not destroyed, so the error can still be answered (on a connection that then closes).
+ */
+export function readWithin(body: Readable, limit: number, deadlineMs: number, tooLarge: 'MANIFEST_TOO_LARGE' | 'BODY_TOO_LARGE'): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const settle = (error: Error | undefined) => {
+      clearTimeout(timer);
+      body.off('data', onData).off('end', onEnd).off('error', settle);
+      if (error) {
+        body.pause();
+        reject(error);
+      } else {
+        resolve(Buffer.concat(chunks, total));
+      }
+    };
+    const onData = (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > limit) settle(new RegistryError(tooLarge, { limit }));
+      else chunks.push(chunk);
+    };
+    const onEnd = () => settle(undefined);
+    const timer = setTimeout(() => settle(new RegistryError('REQUEST_TIMEOUT', `the body did not arrive within ${deadlineMs / 1000} s`)), deadlineMs);
+    body.on('data', onData).once('end', onEnd).once('error', settle);
+  });
+}
+
+/** Reads at most `limit` bytes of the request's body, within the app's body deadline (body-time.ts). */
 export async function readBounded(request: FastifyRequest, limit: number, tooLarge: 'MANIFEST_TOO_LARGE' | 'BODY_TOO_LARGE'): Promise<Buffer> {
   const length = contentLength(request);
   if (length !== undefined && length > limit) throw new RegistryError(tooLarge, { limit, contentLength: length });
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of request.raw as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > limit) throw new RegistryError(tooLarge, { limit });
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, total);
+  return readWithin(request.raw, limit, request.server.bodyTime.deadlineMs, tooLarge);
 }

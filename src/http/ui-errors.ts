@@ -22,6 +22,8 @@ const WORDS: Partial<Record<string, [number, string, string]>> = {
   BODY_INVALID: [400, 'Not a valid request', 'Something in the address or the form was not valid.'],
   DENIED: [403, 'Not allowed', 'You may not see or do this. If you think you should, ask the registry operator.'],
   UNSUPPORTED: [404, 'Not available', 'This registry does not offer that.'],
+  REQUEST_TIMEOUT: [408, 'Too slow', 'The form did not arrive in time. Go back and try again.'],
+  BODY_TOO_LARGE: [413, 'Too large', 'The form was larger than Berth accepts.'],
 };
 
 /** The sign-in page, then back to `next` (a GET page; a refused form post returns to the list). */

@@ -31,6 +31,7 @@ export const ERROR_TABLE = {
   BODY_TOO_LARGE: { code: 'SIZE_INVALID', status: 413, message: 'request body too large' },
   HEADERS_TOO_LARGE: { code: 'BODY_INVALID', status: 431, message: 'request headers are too large' },
   TOOMANYREQUESTS: { code: 'TOOMANYREQUESTS', status: 429, message: 'too many requests' },
+  REQUEST_TIMEOUT: { code: 'BODY_INVALID', status: 408, message: 'the request body did not arrive in time' },
   STORAGE_FULL: { code: 'UNKNOWN', status: 507, message: 'insufficient storage' },
   // Which backend is away (Redis, object storage) tells the client and the operator what to wait
   // for; its detail is always Berth's own words, never an internal error's message.

@@ -179,7 +179,7 @@ describe('a cookie-authenticated change from another origin', () => {
   it('is refused on every state-changing endpoint the session may use, and allowed from Berth’s own origin', async () => {
     const root = await signInWithPassword(berth.url, 'root', 'root-pw');
     const create = (headers: Record<string, string>) => root.api('/zot/auth/apikey', { method: 'POST', body: JSON.stringify({ label: 'k' }), headers: { 'content-type': 'application/json', ...headers } });
-    const foreign = [{ origin: 'http://evil.example' }, { origin: 'null' }, { 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'same-site' }];
+    const foreign: Array<Record<string, string>> = [{ origin: 'http://evil.example' }, { origin: 'null' }, { 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'same-site' }];
     for (const headers of foreign) {
       const refused = await create(headers);
       expect(refused.status, JSON.stringify(headers)).toBe(403);

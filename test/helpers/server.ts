@@ -42,6 +42,8 @@ export interface StartOptions {
   captureLog?: boolean;
   /** What TRUST_PROXY would give `berth serve`. */
   trustProxy?: boolean | string[];
+  /** Shorter body deadlines than production's, for the tests of slow bodies. */
+  bodyTime?: { deadlineMs: number; idleMs: number };
   /** Where blobs and manifests go; default from BERTH_TEST_STORAGE, else the filesystem. */
   backend?: 'fs' | 's3';
 }
@@ -100,7 +102,7 @@ export async function startBerth(options: StartOptions = {}): Promise<TestServer
     },
   });
   const logger = options.captureLog ? { level: 'debug', stream: capture } : options.log ? { level: 'debug', stream: process.stdout } : false;
-  const app = await buildApp(config, { logger, ...(options.trustProxy !== undefined ? { trustProxy: options.trustProxy } : {}) });
+  const app = await buildApp(config, { logger, ...(options.trustProxy !== undefined ? { trustProxy: options.trustProxy } : {}), ...(options.bodyTime ? { bodyTime: options.bodyTime } : {}) });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   if (typeof address !== 'object' || address === null) throw new Error('server has no address');

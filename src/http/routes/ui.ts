@@ -3,7 +3,9 @@
  * /api/ui. Each part is its own encapsulated plugin; all of them send the UI's security headers
  * and go through the one access hook like every other route.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Readable } from 'node:stream';
+import { readWithin } from '../request-body.js';
 import { RepositoryInsights } from '../../registry/repository-insights.js';
 import { loadAssets } from '../../ui/assets.js';
 import { addSecurityHeaders, type UiContext } from '../ui-context.js';
@@ -22,8 +24,9 @@ export async function uiRoutes(app: FastifyInstance): Promise<void> {
   await app.register(uiAssetRoutes, context);
   await app.register(uiApiRoutes, context);
   await app.register(async (pages) => {
-    pages.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: FORM_BODY_LIMIT }, (_request, body, done) => {
-      done(null, Object.fromEntries(new URLSearchParams(body as string)));
+    pages.addContentTypeParser('application/x-www-form-urlencoded', async (request: FastifyRequest, body: Readable) => {
+      const bytes = await readWithin(body, FORM_BODY_LIMIT, request.server.bodyTime.deadlineMs, 'BODY_TOO_LARGE');
+      return Object.fromEntries(new URLSearchParams(bytes.toString('utf8')));
     });
     installPageErrors(pages, context);
     await pages.register(uiPageRoutes, context);

@@ -34,7 +34,7 @@ export async function uploadRoutes(app: FastifyInstance): Promise<void> {
 
   app.post<StartRequest>(
     '/v2/:name/blobs/uploads/',
-    { schema: { querystring: stringQuery('digest', 'mount', 'from') }, config: { action: 'create', readFrom: 'from' } },
+    { schema: { querystring: stringQuery('digest', 'mount', 'from') }, config: { action: 'create', readFrom: 'from', streamsBody: true } },
     async (request, reply) => {
       const { name } = request.params;
       const { digest, mount, from } = request.query;
@@ -56,7 +56,7 @@ export async function uploadRoutes(app: FastifyInstance): Promise<void> {
     return sessionHeaders(reply.code(204), name, id, offset).send();
   });
 
-  app.patch<SessionRequest>('/v2/:name/blobs/uploads/:id', { config: { action: 'create' } }, async (request, reply) => {
+  app.patch<SessionRequest>('/v2/:name/blobs/uploads/:id', { config: { action: 'create', streamsBody: true } }, async (request, reply) => {
     const { name, id } = request.params;
     const start = parseContentRange(request.headers['content-range'], contentLength(request));
     const body = bodyStream(request);
@@ -66,7 +66,7 @@ export async function uploadRoutes(app: FastifyInstance): Promise<void> {
 
   app.put<SessionRequest & { Querystring: { digest?: string } }>(
     '/v2/:name/blobs/uploads/:id',
-    { schema: { querystring: stringQuery('digest') }, config: { action: 'create' } },
+    { schema: { querystring: stringQuery('digest') }, config: { action: 'create', streamsBody: true } },
     async (request, reply) => {
       const { name, id } = request.params;
       if (request.query.digest === undefined) throw new RegistryError('DIGEST_INVALID', 'the digest query parameter is required');
