@@ -10,6 +10,7 @@ import { ConfigError } from './config/config.js';
 import { loadConfig } from './config/load-config.js';
 import { loadHtpasswd } from './auth/htpasswd.js';
 import { printHtpasswdLine } from './auth/htpasswd-command.js';
+import { checkProvider } from './auth/oidc-discovery.js';
 import { runGc, runScrub } from './maintenance-commands.js';
 import { claimStorage } from './storage/server-claim.js';
 
@@ -32,7 +33,9 @@ X-Forwarded-For/-Proto/-Host count from those proxies only.`,
   },
   verify: {
     argument: '<config>',
-    help: 'Checks a config and the files it names; exits 0 when they load, 1 with one line per problem.',
+    help: `Checks a config and the files it names; exits 0 when they load, 1 with one line per problem.
+Each OpenID provider is discovered once (5 s at most): endpoints Berth would refuse are problems,
+endpoints it will call over plain http are named, and a provider it cannot reach is a warning.`,
     run: verify,
   },
   htpasswd: {
@@ -104,11 +107,20 @@ async function serve(file: string): Promise<void> {
   await app.listen({ host: config.http.address, port: config.http.port });
 }
 
-async function verify(file: string): Promise<void> {
+async function verify(file: string): Promise<number> {
   const config = await loadConfig(file);
   if (config.http.auth.htpasswdPath) await loadHtpasswd(config.http.auth.htpasswdPath);
   for (const warning of config.warnings) console.warn(`warning: ${warning}`);
+  const providers = config.http.auth.openid?.providers ?? [];
+  const reports = await Promise.all(providers.map((provider) => checkProvider(provider, `${config.file}: /http/auth/openid/providers/${provider.key}`)));
+  for (const report of reports) {
+    for (const note of report.notes) console.log(note);
+    for (const warning of report.warnings) console.warn(`warning: ${warning}`);
+    for (const problem of report.problems) console.error(problem);
+  }
+  if (reports.some((report) => report.problems.length > 0)) return 1;
   console.log(`${config.file}: ok`);
+  return 0;
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -69,6 +69,8 @@ export interface OidcProviderConfig {
   clientSecret?: string;
   scopes: string[];
   claimMapping: { username: string; groups: string };
+  /** Berth's own key: the provider's server-side endpoints may be plain http on cluster-internal hosts. */
+  allowHttpEndpoints: boolean;
 }
 
 export interface AuthConfig {

@@ -1,7 +1,8 @@
 /**
  * `http.auth.openid`: providers with their client credentials. A `credentialsFile` (the Kubernetes
  * Secret pattern) wins, then `BERTH_OIDC_<KEY>_CLIENT_ID` / `_CLIENT_SECRET` from the environment,
- * then inline values; an inline secret still works but is warned about.
+ * then inline values; an inline secret still works but is warned about. `allowHttpEndpoints` is
+ * Berth's own key (src/auth/oidc-endpoints.ts says what it allows).
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -19,6 +20,7 @@ interface RawProvider {
   credentialsFile?: string;
   scopes?: string[];
   claimMapping?: { username?: string; groups?: string };
+  allowHttpEndpoints?: boolean;
   keypath?: string;
   authurl?: string;
   tokenurl?: string;
@@ -87,6 +89,11 @@ export function readOpenid(
     if (!clientId) problems.push(`${where}/clientid: is required (inline or in credentialsFile)`);
     if (!raw.scopes || raw.scopes.length === 0) problems.push(`${where}/scopes: is required, for example ["openid", "profile", "email", "groups"]`);
     const scopes = raw.scopes ?? [];
+    // Pocket ID (and most providers) release the groups claim only for the groups scope: without
+    // it every user signs in with no groups and group policies silently match nobody.
+    if (raw.claimMapping?.groups !== undefined && scopes.length > 0 && !scopes.includes('groups')) {
+      warnings.push(`${where}/scopes: claimMapping.groups names the "${raw.claimMapping.groups}" claim but the "groups" scope is not requested; with Pocket ID users then sign in with no groups`);
+    }
     providers.push({
       key,
       name: raw.name ?? key,
@@ -95,6 +102,7 @@ export function readOpenid(
       ...(clientSecret ? { clientSecret } : {}),
       scopes: scopes.includes('openid') ? scopes : ['openid', ...scopes],
       claimMapping: { username: raw.claimMapping?.username ?? 'email', groups: raw.claimMapping?.groups ?? 'groups' },
+      allowHttpEndpoints: raw.allowHttpEndpoints === true,
     });
   }
   return { providers, callbackAllowOrigins: openid.callbackAllowOrigins ?? [] };

@@ -19,7 +19,7 @@ import {
   loginThroughProvider,
   logoutThroughProvider,
 } from '../helpers/oidc-login.js';
-import { startOidcProvider, subFor, type OidcTestProvider } from '../helpers/oidc-provider.js';
+import { SIGNING_ALGS, startOidcProvider, subFor, type OidcTestProvider } from '../helpers/oidc-provider.js';
 
 const SCOPE = 'openid profile email groups';
 
@@ -260,8 +260,12 @@ describe('OIDC provider harness', () => {
       sub: subFor('alice'),
       preferred_username: 'alice',
       name: 'Alice Example',
+      given_name: 'Alice',
+      family_name: 'Example',
+      display_name: 'Alice Example',
       email: 'alice@example.org',
-      email_verified: true,
+      // Pocket ID's default: an address is unverified unless an admin or the user confirmed it.
+      email_verified: false,
       groups: ['admins', 'users'],
     });
     expect(outcome.userinfo).toMatchObject({
@@ -274,12 +278,13 @@ describe('OIDC provider harness', () => {
     expect(outcome.refreshToken).toBeTruthy();
   });
 
-  it('releases no groups claim for carol and no groups without the groups scope', async () => {
+  it('releases groups: [] for carol (in no group) and no groups claim without the groups scope', async () => {
     await loginThroughProvider({ startUrl: `${publicRp.url}/login`, username: 'carol' });
     const carol = publicRp.outcomes.at(-1)!;
     expect(carol.idClaims.preferred_username).toBe('carol');
-    expect(carol.idClaims).not.toHaveProperty('groups');
-    expect(carol.userinfo).not.toHaveProperty('groups');
+    // Pocket ID sends the array even when it is empty.
+    expect(carol.idClaims.groups).toEqual([]);
+    expect(carol.userinfo.groups).toEqual([]);
 
     const scope = encodeURIComponent('openid profile email');
     await loginThroughProvider({ startUrl: `${publicRp.url}/login?scope=${scope}`, username: 'bob' });
@@ -287,6 +292,30 @@ describe('OIDC provider harness', () => {
     expect(bob.idClaims.preferred_username).toBe('bob');
     expect(bob.idClaims).not.toHaveProperty('groups');
     expect(bob.userinfo).not.toHaveProperty('groups');
+  });
+
+  it("releases Pocket ID's claims per scope: email_verified only next to an email, and as set", async () => {
+    op.users.set({ username: 'erin', name: 'Erin Q Example', groups: ['ops'] });
+    op.users.set({ username: 'frank', email: 'frank@example.org', emailVerified: true });
+    const claimsFor = async (username: string, scope: string) => {
+      await loginThroughProvider({ startUrl: `${publicRp.url}/login?scope=${encodeURIComponent(scope)}`, username });
+      const { idClaims, userinfo } = publicRp.outcomes.at(-1)!;
+      expect(userinfo).toEqual(Object.fromEntries(Object.entries(idClaims).filter(([claim]) => claim in userinfo)));
+      return userinfo;
+    };
+    // openid alone: the sub and nothing about the person.
+    expect(await claimsFor('alice', 'openid')).toEqual({ sub: subFor('alice') });
+    expect(await claimsFor('erin', 'openid profile')).toEqual({
+      sub: subFor('erin'),
+      preferred_username: 'erin',
+      name: 'Erin Q Example',
+      given_name: 'Erin',
+      family_name: 'Q Example',
+      display_name: 'Erin Q Example',
+    });
+    // A passkey-only user (no email): neither email nor email_verified.
+    expect(await claimsFor('erin', 'openid email groups')).toEqual({ sub: subFor('erin'), groups: ['ops'] });
+    expect(await claimsFor('frank', 'openid email')).toEqual({ sub: subFor('frank'), email: 'frank@example.org', email_verified: true });
   });
 
   it('refuses an authorization request without code_challenge when the client requires PKCE', async () => {
@@ -464,5 +493,100 @@ describe('OIDC provider harness', () => {
     await expect(logoutThroughProvider({ endSessionUrl: bad, jar: login.jar })).rejects.toMatchObject({
       error: 'invalid_request',
     });
+  });
+});
+
+describe('OIDC provider harness: signing keys and internal endpoints', () => {
+  let own: OidcTestProvider | undefined;
+  let rps: TinyRelyingParty[] = [];
+  afterEach(async () => {
+    await Promise.all(rps.map((rp) => rp.close()));
+    rps = [];
+    expect(own?.errors).toEqual([]);
+    await own?.close();
+    own = undefined;
+  });
+
+  /** A fresh RP that discovers `provider` now and verifies ID-token signatures against its JWKS. */
+  async function verifyingRp(provider: OidcTestProvider, clientId: string): Promise<TinyRelyingParty> {
+    const rp = await TinyRelyingParty.start(provider, clientId, undefined);
+    client.enableNonRepudiationChecks(rp.config);
+    await provider.setClient({ clientId, redirectUris: [rp.callbackUrl] });
+    rps.push(rp);
+    return rp;
+  }
+
+  const jwksOf = async (provider: OidcTestProvider) =>
+    ((await (await fetch(provider.endpoints.jwks)).json()) as { keys: Array<Record<string, unknown>> }).keys;
+
+  it('rotates its one key like `pocket-id key-rotate --alg`: JWKS and discovery name only the new one', async () => {
+    own = await startOidcProvider();
+    const before = await verifyingRp(own, 'before-rotation');
+    await loginThroughProvider({ startUrl: `${before.url}/login`, username: 'alice' });
+    expect(before.failures).toEqual([]);
+    const first = own.publicJwk.kid;
+
+    const es256 = own.rotateKey({ alg: 'ES256' });
+    expect(es256).toMatchObject({ kty: 'EC', crv: 'P-256', alg: 'ES256', use: 'sig' });
+    expect(es256.kid).not.toBe(first);
+    expect(own.signingAlg).toBe('ES256');
+    expect(await jwksOf(own)).toEqual([es256]);
+    const metadata = (await (await fetch(own.discoveryUrl)).json()) as Record<string, unknown>;
+    expect(metadata.id_token_signing_alg_values_supported).toEqual(['ES256']);
+
+    // An RP holding the discovery of before the rotation refuses the new ID tokens, as Berth did
+    // until it learnt to discover again (src/auth/oidc.ts).
+    const refused = await loginThroughProvider({ startUrl: `${before.url}/login`, username: 'alice' });
+    expect(refused.response.status).toBe(401);
+    expect(before.failures.at(-1)).toMatch(/unexpected JWT "alg" header parameter/);
+
+    // Every algorithm Pocket ID offers signs ID tokens that a freshly discovering RP verifies.
+    for (const alg of SIGNING_ALGS) {
+      const key = own.rotateKey({ alg });
+      const rp = await verifyingRp(own, `after-${alg.toLowerCase()}`);
+      expect(rp.config.serverMetadata().id_token_signing_alg_values_supported).toEqual([alg]);
+      const login = await loginThroughProvider({ startUrl: `${rp.url}/login`, username: 'bob' });
+      expect(login.response.status, rp.failures.join('; ')).toBe(302);
+      expect(JSON.parse(Buffer.from(rp.outcomes.at(-1)!.idToken.split('.')[0]!, 'base64url').toString())).toMatchObject({ alg, kid: key.kid });
+    }
+    // Sessions survive the restart a rotation implies: no login form with the same jar.
+    const jar = new CookieJar();
+    const rp = await verifyingRp(own, 'session-keeper');
+    await loginThroughProvider({ startUrl: `${rp.url}/login`, username: 'carol', jar });
+    own.rotateKey();
+    const again = await loginThroughProvider({ startUrl: `${rp.url}/login`, username: 'carol', jar });
+    expect(again.loginShown).toBe(false);
+  });
+
+  it('signs with an unpublished key when told to (a forger), which a verifying RP refuses', async () => {
+    own = await startOidcProvider();
+    const published = own.publicJwk;
+    const rp = await verifyingRp(own, 'verifier');
+    own.rotateKey({ kid: published.kid, publish: false });
+    expect(own.publicJwk.n).not.toBe(published.n);
+    expect(await jwksOf(own)).toEqual([published]);
+    const login = await loginThroughProvider({ startUrl: `${rp.url}/login`, username: 'alice' });
+    expect(login.response.status).toBe(401);
+    expect(rp.failures.at(-1)).toMatch(/signature verification failed/);
+  });
+
+  it("names token, UserInfo and JWKS under an internal http URL (Pocket ID's INTERNAL_APP_URL)", async () => {
+    own = await startOidcProvider({ internalHost: 'localhost' });
+    expect(own.internalUrl).toMatch(/^http:\/\/localhost:\d+$/);
+    const metadata = (await (await fetch(own.discoveryUrl)).json()) as Record<string, unknown>;
+    expect(metadata).toMatchObject({
+      issuer: own.issuer,
+      authorization_endpoint: `${own.issuer}/authorize`,
+      end_session_endpoint: `${own.issuer}/api/oidc/end-session`,
+      token_endpoint: `${own.internalUrl}/api/oidc/token`,
+      userinfo_endpoint: `${own.internalUrl}/api/oidc/userinfo`,
+      jwks_uri: `${own.internalUrl}/.well-known/jwks.json`,
+    });
+    expect(own.endpoints.token).toBe(metadata.token_endpoint);
+    const rp = await verifyingRp(own, 'in-cluster');
+    const login = await loginThroughProvider({ startUrl: `${rp.url}/login`, username: 'bob' });
+    expect(login.response.status, rp.failures.join('; ')).toBe(302);
+    const internal = own.requests.filter((request) => request.internal).map((request) => `${request.method} ${request.url.split('?')[0]}`);
+    expect(internal).toEqual(['POST /api/oidc/token', 'GET /.well-known/jwks.json', 'GET /api/oidc/userinfo']);
   });
 });

@@ -339,6 +339,8 @@ describe('a provider that is down at start', () => {
       expect((await json(login)).errors[0].code).toBe('UNAVAILABLE');
 
       provider = await startOidcProvider({ port });
+      // Pocket ID's default is an unverified address; an admin marked bob's as verified.
+      provider.users.update('bob', { emailVerified: true });
       // A public client: no secret, PKCE only.
       await provider.setClient({ clientId: 'berth', redirectUris: [`${server.url}/zot/auth/callback/oidc`] });
       await waitForDiscovery(server);

@@ -1,8 +1,10 @@
 /**
- * A real OpenID Provider for tests, standing in for Pocket ID: panva's `oidc-provider` on
- * 127.0.0.1 at an ephemeral port, with an http issuer (`http://127.0.0.1:<port>`; fine on loopback).
+ * A real OpenID Provider for tests, standing in for Pocket ID (v2.14): panva's `oidc-provider` on
+ * 127.0.0.1 at an ephemeral port, with an http issuer (`http://127.0.0.1:<port>`; fine on loopback)
+ * or, with `tls`, an https one.
  *
- * What it does, mirroring Pocket ID (docs: /work/shared/reference/zot.md section 7):
+ * What it does, mirroring Pocket ID (docs: /work/shared/reference/zot.md section 7; Pocket ID's
+ * own source was read for the details):
  * - authorization code flow only (`response_type=code`), PKCE with S256 (`plain` is not offered:
  *   oidc-provider 9 dropped it). PKCE is always required for public clients (no secret,
  *   `token_endpoint_auth_method: none`) and, per client, for confidential clients too
@@ -10,26 +12,32 @@
  * - client auth: a client with a secret may send it with `client_secret_basic` or
  *   `client_secret_post` (oidc-provider 9 accepts both for either registered method), a public
  *   client uses `none`; a refresh token comes with every code exchange, like Pocket ID.
- * - an RS256 signing key (RSA-2048) generated at start.
- * - scopes `openid profile email groups` (+ `offline_access`), claims `sub` (a stable UUID per
- *   username), `name`, `preferred_username`, `email`, `email_verified`, and `groups` (array of group
- *   names, scope `groups`). Every scope's claims go in the ID token AND in UserInfo
+ * - one signing key at a time (oidc-signing-key.ts), RS256 (RSA-2048) unless `signingAlg` says
+ *   otherwise; discovery's `id_token_signing_alg_values_supported` names only its algorithm.
+ *   `op.rotateKey({ alg: 'ES256' })` is `pocket-id key-rotate --alg ES256` plus the restart it asks
+ *   for: the JWKS and discovery then name only the new key.
+ * - scopes `openid profile email groups` (+ `offline_access`) with Pocket ID's claims per scope:
+ *   `sub` (a stable UUID per username) always; profile: `name`, `given_name`, `family_name`,
+ *   `display_name`, `preferred_username`; email: `email` and `email_verified` (false unless set,
+ *   Pocket ID's default; both omitted when the user has no email); groups: `groups` (array of group
+ *   names, `[]` for a user in no group). Every scope's claims go in the ID token AND in UserInfo
  *   (`conformIdTokenClaims: false`), as Pocket ID does.
  * - endpoints at Pocket ID's paths: `/authorize`, `/api/oidc/token`, `/api/oidc/userinfo`,
  *   `/api/oidc/end-session` (GET), `/.well-known/jwks.json`; discovery at
- *   `/.well-known/openid-configuration`.
+ *   `/.well-known/openid-configuration`. With `internalHost` (Pocket ID's INTERNAL_APP_URL), the
+ *   token, UserInfo and JWKS endpoints are named under `http://<internalHost>:<port>` instead,
+ *   served by a second plain-http listener.
  * - RP-initiated logout: with a valid `id_token_hint` the logout needs no confirmation (the page
  *   the provider returns auto-submits its form: no user interaction, one extra POST; see
  *   logoutThroughProvider in oidc-login.ts). Without it (what zot sends: `client_id` +
  *   `post_logout_redirect_uri`) a confirmation page is shown, as Pocket ID does.
- * - its own minimal login / consent pages (no devInteractions, no network): a login form with
- *   `username` and `password` (any password unless the user has one set), then a consent form, shown
- *   the first time a user authorizes a client in a provider session. Every harness page carries
- *   `<meta name="harness-page" content="login|consent|logout-confirm|logout-auto|logout-success|error">`
- *   so oidc-login.ts can drive them over plain HTTP.
- * - fixed users `alice` (groups admins, users), `bob` (users), `carol` (no `groups` claim at all);
- *   `op.users` adds users or changes groups at runtime: claims are read at each token / UserInfo
- *   request, so a change shows at the next login.
+ * - its own minimal login / consent pages (oidc-provider-pages.ts; no devInteractions, no
+ *   network): a login form with `username` and `password` (any password unless the user has one
+ *   set), then a consent form, shown the first time a user authorizes a client in a provider
+ *   session.
+ * - fixed users `alice` (groups admins, users), `bob` (users), `carol` (no group: `groups: []`);
+ *   `op.users` adds, renames (same `sub`) or removes users and changes groups at runtime: claims are
+ *   read at each token / UserInfo request, so a change shows at the next login.
  *
  * Usage:
  *   const op = await startOidcProvider();                     // before Berth: Berth needs op.issuer
@@ -42,37 +50,43 @@
  *   const login = await loginThroughProvider({ startUrl: `${berth.url}/zot/auth/login?provider=oidc`, username: 'alice' });
  *   expect(login.response.status).toBe(302);
  *   op.users.setGroups('alice', ['users']);                    // next login carries only 'users'
+ *   op.rotateKey({ alg: 'ES256' });                            // the next ID token is ES256, under a new kid
  *   await op.close();
  */
-import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import Provider from 'oidc-provider';
-import type {
-  Adapter,
-  AdapterPayload,
-  ClientMetadata,
-  Configuration,
-  FindAccount,
-  JWK,
-  KoaContextWithOIDC,
-} from 'oidc-provider';
+import type { ClientMetadata, Configuration, FindAccount, JWK } from 'oidc-provider';
+import { HarnessAdapter, MemoryStore } from './oidc-provider-store.js';
+import { errorPage, handleInteraction, logoutPage, page, sendHtml } from './oidc-provider-pages.js';
+import { generateSigningKey, type SigningAlg, type SigningKey } from './oidc-signing-key.js';
+
+export { SIGNING_ALGS, type SigningAlg } from './oidc-signing-key.js';
 
 // ---------------------------------------------------------------------------------------------
 // Users
 
 export interface OidcUser {
-  /** Login name and `preferred_username` (Pocket ID's username). */
+  /** Login name and `preferred_username` (Pocket ID's username; it can be renamed, the `sub` stays). */
   username: string;
   /** `sub`: a UUID, stable per username across provider restarts unless given. */
   sub: string;
-  /** `name` (scope profile); omitted when undefined. */
+  /** `name` (scope profile; also split into `given_name` / `family_name`, and `display_name`); omitted when undefined. */
   name?: string | undefined;
   /** `email` (scope email); omitted, with `email_verified`, when undefined (passkey-only users). */
   email?: string | undefined;
-  /** `email_verified`; defaults to true when there is an email. */
+  /**
+   * `email_verified`; defaults to false, as in Pocket ID (a user created by an admin or by sign-up
+   * is unverified unless the instance sets EMAILS_VERIFIED or the user confirms the address).
+   */
   emailVerified?: boolean | undefined;
-  /** `groups` (scope groups): group names. undefined: no `groups` claim at all; []: an empty array. */
+  /**
+   * `groups` (scope groups): group names (Pocket ID's group *Name*, not its friendly name).
+   * []: an empty array, what Pocket ID sends for a user in no group; undefined: no `groups` claim at
+   * all (other providers omit it).
+   */
   groups?: string[] | undefined;
   /** The password the login form wants; undefined: any password (or none) is accepted. */
   password?: string | undefined;
@@ -89,9 +103,9 @@ export function subFor(username: string): string {
 export const DEFAULT_OIDC_USERS: readonly OidcUserInput[] = [
   { username: 'alice', name: 'Alice Example', email: 'alice@example.org', groups: ['admins', 'users'] },
   { username: 'bob', name: 'Bob Example', email: 'bob@example.org', groups: ['users'] },
-  // No groups claim at all (a user in no Pocket ID group); add a user with `groups: []` for the
-  // empty-array variant.
-  { username: 'carol', name: 'Carol Example', email: 'carol@example.org' },
+  // In no group: Pocket ID still sends `groups: []` (set `groups: undefined` for a provider that
+  // omits the claim).
+  { username: 'carol', name: 'Carol Example', email: 'carol@example.org', groups: [] },
 ];
 
 /** The provider's user directory. Every read and write copies, so callers cannot alias it. */
@@ -149,20 +163,35 @@ function copy(user: OidcUser): OidcUser {
   return { ...user, groups: user.groups === undefined ? undefined : [...user.groups] };
 }
 
-/** The claims a user has; oidc-provider keeps those of the granted scopes. */
+/**
+ * The claims a user has, as Pocket ID's claims service (backend/internal/oidc/claims_service.go)
+ * builds them; oidc-provider keeps those of the granted scopes (see `CLAIMS_BY_SCOPE`).
+ */
 function claimsOf(user: OidcUser): { sub: string; [claim: string]: unknown } {
   const claims: { sub: string; [claim: string]: unknown } = {
     sub: user.sub,
     preferred_username: user.username,
   };
-  if (user.name !== undefined) claims.name = user.name;
-  if (user.email !== undefined) {
+  if (user.name !== undefined) {
+    const [given = '', ...family] = user.name.split(' ');
+    Object.assign(claims, { name: user.name, given_name: given, family_name: family.join(' '), display_name: user.name });
+  }
+  // Only with an address: email_verified next to no email would mislead (Pocket ID does the same).
+  if (user.email !== undefined && user.email !== '') {
     claims.email = user.email;
-    claims.email_verified = user.emailVerified ?? true;
+    claims.email_verified = user.emailVerified ?? false;
   }
   if (user.groups !== undefined) claims.groups = [...user.groups];
   return claims;
 }
+
+/** Pocket ID's claims per scope; `sub` always. */
+const CLAIMS_BY_SCOPE = {
+  openid: ['sub'],
+  profile: ['name', 'given_name', 'family_name', 'display_name', 'preferred_username'],
+  email: ['email', 'email_verified'],
+  groups: ['groups'],
+};
 
 // ---------------------------------------------------------------------------------------------
 // Clients
@@ -196,96 +225,6 @@ function clientMetadata(client: OidcClientOptions): ClientMetadata {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Storage: a per-provider in-memory adapter (oidc-provider's own one is process-global and warns).
-// Clients are served from the harness's map, so they can be set after start.
-
-interface Entry {
-  payload: AdapterPayload;
-  expiresAt: number;
-}
-
-const GRANTABLE = new Set([
-  'AccessToken',
-  'AuthorizationCode',
-  'RefreshToken',
-  'DeviceCode',
-  'BackchannelAuthenticationRequest',
-  'PreAuthorizedCode',
-]);
-
-class MemoryStore {
-  readonly entries = new Map<string, Entry>();
-  readonly sessionUids = new Map<string, string>();
-  readonly userCodes = new Map<string, string>();
-  readonly grants = new Map<string, Set<string>>();
-
-  get(key: string): AdapterPayload | undefined {
-    const entry = this.entries.get(key);
-    if (!entry) return undefined;
-    if (entry.expiresAt <= Date.now()) {
-      this.entries.delete(key);
-      return undefined;
-    }
-    return entry.payload;
-  }
-}
-
-class HarnessAdapter implements Adapter {
-  constructor(
-    private readonly model: string,
-    private readonly store: MemoryStore,
-    private readonly findClient: (id: string) => ClientMetadata | undefined,
-  ) {}
-
-  private key(id: string): string {
-    return `${this.model}:${id}`;
-  }
-
-  async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
-    if (this.model === 'Client') return; // clients come from the harness only
-    const key = this.key(id);
-    const expiresAt = typeof expiresIn === 'number' ? Date.now() + expiresIn * 1000 : Number.POSITIVE_INFINITY;
-    this.store.entries.set(key, { payload, expiresAt });
-    if (this.model === 'Session' && typeof payload.uid === 'string') this.store.sessionUids.set(payload.uid, id);
-    if (typeof payload.userCode === 'string') this.store.userCodes.set(payload.userCode, id);
-    if (GRANTABLE.has(this.model) && typeof payload.grantId === 'string') {
-      const members = this.store.grants.get(payload.grantId) ?? new Set<string>();
-      members.add(key);
-      this.store.grants.set(payload.grantId, members);
-    }
-  }
-
-  async find(id: string): Promise<AdapterPayload | undefined> {
-    if (this.model === 'Client') return this.findClient(id);
-    return this.store.get(this.key(id));
-  }
-
-  async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-    const id = this.store.sessionUids.get(uid);
-    return id === undefined ? undefined : this.find(id);
-  }
-
-  async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-    const id = this.store.userCodes.get(userCode);
-    return id === undefined ? undefined : this.find(id);
-  }
-
-  async consume(id: string): Promise<void> {
-    const payload = this.store.get(this.key(id));
-    if (payload) payload.consumed = Math.floor(Date.now() / 1000);
-  }
-
-  async destroy(id: string): Promise<void> {
-    this.store.entries.delete(this.key(id));
-  }
-
-  async revokeByGrantId(grantId: string): Promise<void> {
-    for (const key of this.store.grants.get(grantId) ?? []) this.store.entries.delete(key);
-    this.store.grants.delete(grantId);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 // Provider
 
 export interface StartOidcProviderOptions {
@@ -314,20 +253,50 @@ export interface StartOidcProviderOptions {
   log?: boolean;
   /** Listen on this port instead of an ephemeral one (to bring a provider up where one was down). */
   port?: number;
+  /** The first signing key's algorithm (default RS256, Pocket ID's default key). */
+  signingAlg?: SigningAlg;
+  /**
+   * Serve the issuer over https with this certificate and key (PEM): the issuer becomes
+   * `https://127.0.0.1:<port>`. The certificate must name IP 127.0.0.1.
+   */
+  tls?: { cert: string; key: string };
+  /**
+   * Pocket ID's INTERNAL_APP_URL: discovery names the token, UserInfo and JWKS endpoints under
+   * `http://<internalHost>:<internalPort>`, a second, plain-http listener on 127.0.0.1 (so the host
+   * must resolve to 127.0.0.1 to be reachable, like `localhost`; another name tests a refusal).
+   */
+  internalHost?: string;
 }
 
 export interface RecordedRequest {
   method: string;
   /** Path and query, e.g. `/authorize?client_id=...`. */
   url: string;
+  /** Received on the internal plain-http listener (`internalHost`). */
+  internal?: boolean;
+}
+
+export interface RotateKeyOptions {
+  /** The new key's algorithm (default RS256), as `pocket-id key-rotate --alg`. */
+  alg?: SigningAlg;
+  /** Default: a new random kid. Pass the current one to replace the key under the same id. */
+  kid?: string;
+  /**
+   * false: sign with the new key but keep publishing the previous JWKS, as a forger holding a key
+   * the provider never published would (default true).
+   */
+  publish?: boolean;
 }
 
 export interface OidcTestProvider {
-  /** `http://127.0.0.1:<port>`, no trailing slash: the `iss` of every token. */
+  /** `http://127.0.0.1:<port>` (`https://` with `tls`), no trailing slash: the `iss` of every token. */
   issuer: string;
   port: number;
+  /** `http://<internalHost>:<port>` when started with `internalHost`. */
+  internalUrl: string | undefined;
   /** `<issuer>/.well-known/openid-configuration` */
   discoveryUrl: string;
+  /** As discovery names them (token, UserInfo and JWKS under `internalUrl` when set). */
   endpoints: {
     authorization: string;
     token: string;
@@ -339,20 +308,43 @@ export interface OidcTestProvider {
   /** Registers a client, or replaces the one with the same id. Throws on invalid metadata. */
   setClient(client: OidcClientOptions): Promise<void>;
   removeClient(clientId: string): boolean;
-  /** The public half of the signing key (as in the JWKS). */
-  publicJwk: JWK;
+  /** The public half of the current signing key (as in the JWKS). */
+  readonly publicJwk: JWK;
+  /** The current signing key's algorithm, the only one discovery names. */
+  readonly signingAlg: SigningAlg;
+  /**
+   * `pocket-id key-rotate --alg <alg>` followed by the restart it asks for: a new key replaces the
+   * old one, the JWKS and discovery's `id_token_signing_alg_values_supported` name only the new
+   * one, ID tokens are signed with it from now on. Sessions, grants and clients survive (Pocket ID
+   * keeps them in its database). Returns the new public key.
+   */
+  rotateKey(options?: RotateKeyOptions): JWK;
   /** Every request the provider received, in order (login driver steps included). */
   requests: RecordedRequest[];
   /** Errors oidc-provider reported (`server_error` and friends): expect it to stay empty. */
   errors: Error[];
-  /** The oidc-provider instance, for anything the harness does not wrap. */
-  provider: Provider;
+  /** The current oidc-provider instance (a new one after `rotateKey`), for anything the harness does not wrap. */
+  readonly provider: Provider;
   close(): Promise<void>;
 }
 
 export const OIDC_SCOPES = ['openid', 'profile', 'email', 'groups', 'offline_access'] as const;
 
 const INTERACTION_PATH = /^\/interaction\/([A-Za-z0-9_-]+)(?:\/(login|confirm|abort))?$/;
+const JWKS_PATH = '/.well-known/jwks.json';
+/** The endpoints Pocket ID names under INTERNAL_APP_URL (well_known_controller.go). */
+const INTERNAL_ENDPOINTS = ['token_endpoint', 'userinfo_endpoint', 'jwks_uri', 'introspection_endpoint', 'pushed_authorization_request_endpoint'];
+
+async function listen(server: Server, port: number): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return (server.address() as AddressInfo).port;
+}
 
 export async function startOidcProvider(options: StartOidcProviderOptions = {}): Promise<OidcTestProvider> {
   const users = new OidcUsers([...(options.noDefaultUsers ? [] : DEFAULT_OIDC_USERS), ...(options.users ?? [])]);
@@ -367,30 +359,23 @@ export async function startOidcProvider(options: StartOidcProviderOptions = {}):
   const errors: Error[] = [];
   const log = options.log ?? false;
   const logoutWithoutConfirmation = options.logoutWithoutConfirmation ?? true;
-
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const kid = randomBytes(8).toString('hex');
-  const privateJwk: JWK = { ...privateKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' };
-  const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } = privateJwk;
+  let signing = generateSigningKey(options.signingAlg ?? 'RS256');
+  let published = signing;
 
   // The issuer embeds the port, so listen first and build the provider once the port is known.
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
-  const server = createServer((req, res) => {
-    requests.push({ method: req.method ?? 'GET', url: req.url ?? '/' });
-    if (log) console.error(`[oidc-provider] ${req.method} ${req.url}`);
+  const listener = (internal: boolean) => (req: IncomingMessage, res: ServerResponse) => {
+    requests.push({ method: req.method ?? 'GET', url: req.url ?? '/', ...(internal ? { internal } : {}) });
+    if (log) console.error(`[oidc-provider]${internal ? ' (internal)' : ''} ${req.method} ${req.url}`);
     if (handler) handler(req, res);
     else res.writeHead(503).end();
-  });
+  };
+  const server = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, listener(false)) : createServer(listener(false));
   server.keepAliveTimeout = 1000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const issuer = `http://127.0.0.1:${port}`;
+  const port = await listen(server, options.port ?? 0);
+  const issuer = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const internalServer = options.internalHost === undefined ? undefined : createServer(listener(true));
+  const internalUrl = internalServer && `http://${options.internalHost}:${await listen(internalServer, 0)}`;
 
   const findAccount: FindAccount = (_ctx, sub) => {
     // Resolved per request: a group change applies to the next token or UserInfo call.
@@ -406,23 +391,26 @@ export async function startOidcProvider(options: StartOidcProviderOptions = {}):
   };
 
   const ttl = options.ttl ?? {};
-  const configuration: Configuration = {
+  const cookieKeys = [randomBytes(32).toString('base64url')];
+  const configuration = (key: SigningKey): Configuration => ({
     adapter: (model: string) => new HarnessAdapter(model, store, findClient),
     findAccount,
-    claims: {
-      openid: ['sub'],
-      profile: ['name', 'preferred_username'],
-      email: ['email', 'email_verified'],
-      groups: ['groups'],
-    },
+    claims: CLAIMS_BY_SCOPE,
     scopes: [...OIDC_SCOPES],
     // Claims of every granted scope in the ID token too, not only in UserInfo (Pocket ID does this).
     conformIdTokenClaims: false,
     responseTypes: ['code'],
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
-    enabledJWA: { idTokenSigningAlgValues: ['RS256'] },
-    jwks: { keys: [privateJwk] },
-    cookies: { keys: [randomBytes(32).toString('base64url')] },
+    // One key, one algorithm, as Pocket ID: discovery names only this one.
+    enabledJWA: { idTokenSigningAlgValues: [key.alg] },
+    clientDefaults: {
+      grant_types: ['authorization_code'],
+      id_token_signed_response_alg: key.alg,
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+    jwks: { keys: [key.privateJwk] },
+    cookies: { keys: cookieKeys },
     pkce: {
       // Called only when an authorization request has no code_challenge: true refuses it.
       required: (_ctx, client) => client.clientAuthMethod === 'none' || pkceRequired.has(client.clientId),
@@ -434,7 +422,7 @@ export async function startOidcProvider(options: StartOidcProviderOptions = {}):
       token: '/api/oidc/token',
       userinfo: '/api/oidc/userinfo',
       end_session: '/api/oidc/end-session',
-      jwks: '/.well-known/jwks.json',
+      jwks: JWKS_PATH,
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     features: {
@@ -462,21 +450,38 @@ export async function startOidcProvider(options: StartOidcProviderOptions = {}):
       Interaction: ttl.Interaction ?? 600,
       Grant: ttl.Grant ?? 3600,
     },
-  };
-
-  const provider = new Provider(issuer, configuration);
-  // Protocol errors (invalid_grant, invalid_request, ...) are expected in negative tests: only
-  // server_error means the harness or the provider is broken.
-  provider.on('server_error', (_ctx, error) => {
-    errors.push(error);
-    if (log) console.error('[oidc-provider] server_error:', error);
   });
-  if (log) {
-    provider.on('authorization.error', (_ctx, error) => console.error('[oidc-provider] authorization.error:', error));
-    provider.on('grant.error', (_ctx, error) => console.error('[oidc-provider] grant.error:', error));
-    provider.on('userinfo.error', (_ctx, error) => console.error('[oidc-provider] userinfo.error:', error));
-    provider.on('end_session.error', (_ctx, error) => console.error('[oidc-provider] end_session.error:', error));
-  }
+
+  /** A provider instance signing with `key`; rotateKey builds a new one, as Pocket ID restarts. */
+  const build = (key: SigningKey): Provider => {
+    const built = new Provider(issuer, configuration(key));
+    // Protocol errors (invalid_grant, invalid_request, ...) are expected in negative tests: only
+    // server_error means the harness or the provider is broken.
+    built.on('server_error', (_ctx, error) => {
+      errors.push(error);
+      if (log) console.error('[oidc-provider] server_error:', error);
+    });
+    if (log) {
+      built.on('authorization.error', (_ctx, error) => console.error('[oidc-provider] authorization.error:', error));
+      built.on('grant.error', (_ctx, error) => console.error('[oidc-provider] grant.error:', error));
+      built.on('userinfo.error', (_ctx, error) => console.error('[oidc-provider] userinfo.error:', error));
+      built.on('end_session.error', (_ctx, error) => console.error('[oidc-provider] end_session.error:', error));
+    }
+    if (internalUrl !== undefined) {
+      built.use(async (ctx, next) => {
+        await next();
+        if (ctx.path !== '/.well-known/openid-configuration' || typeof ctx.body !== 'object' || ctx.body === null) return;
+        const metadata = ctx.body as Record<string, unknown>;
+        for (const field of INTERNAL_ENDPOINTS) {
+          const value = metadata[field];
+          if (typeof value === 'string' && value.startsWith(issuer)) metadata[field] = internalUrl + value.slice(issuer.length);
+        }
+      });
+    }
+    return built;
+  };
+  let provider = build(signing);
+  let providerCallback = provider.callback();
 
   const setClient = async (client: OidcClientOptions): Promise<void> => {
     const metadata = clientMetadata(client);
@@ -487,9 +492,12 @@ export async function startOidcProvider(options: StartOidcProviderOptions = {}):
   };
   for (const client of options.clients ?? []) await setClient(client);
 
-  const providerCallback = provider.callback();
   handler = (req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (path === JWKS_PATH && published !== signing) {
+      res.writeHead(200, { 'content-type': 'application/jwk-set+json; charset=utf-8' }).end(JSON.stringify({ keys: [published.publicJwk] }));
+      return;
+    }
     const match = INTERACTION_PATH.exec(path);
     if (!match) {
       providerCallback(req, res);
@@ -503,16 +511,18 @@ export async function startOidcProvider(options: StartOidcProviderOptions = {}):
     });
   };
 
+  const endpointBase = internalUrl ?? issuer;
   return {
     issuer,
     port,
+    internalUrl,
     discoveryUrl: `${issuer}/.well-known/openid-configuration`,
     endpoints: {
       authorization: `${issuer}/authorize`,
-      token: `${issuer}/api/oidc/token`,
-      userinfo: `${issuer}/api/oidc/userinfo`,
+      token: `${endpointBase}/api/oidc/token`,
+      userinfo: `${endpointBase}/api/oidc/userinfo`,
       endSession: `${issuer}/api/oidc/end-session`,
-      jwks: `${issuer}/.well-known/jwks.json`,
+      jwks: `${endpointBase}${JWKS_PATH}`,
     },
     users,
     setClient,
@@ -520,210 +530,34 @@ export async function startOidcProvider(options: StartOidcProviderOptions = {}):
       pkceRequired.delete(clientId);
       return clients.delete(clientId);
     },
-    publicJwk,
+    get publicJwk() {
+      return signing.publicJwk;
+    },
+    get signingAlg() {
+      return signing.alg;
+    },
+    rotateKey(rotation = {}) {
+      signing = generateSigningKey(rotation.alg ?? 'RS256', rotation.kid);
+      if (rotation.publish ?? true) published = signing;
+      provider = build(signing);
+      providerCallback = provider.callback();
+      return signing.publicJwk;
+    },
     requests,
     errors,
-    provider,
+    get provider() {
+      return provider;
+    },
     async close() {
       handler = undefined;
-      const closed = new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
-      server.closeAllConnections();
-      await closed;
+      await Promise.all(
+        [server, internalServer].map(async (listening) => {
+          if (!listening) return;
+          const closed = new Promise<void>((resolve, reject) => listening.close((error) => (error ? reject(error) : resolve())));
+          listening.closeAllConnections();
+          await closed;
+        }),
+      );
     },
   };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Interaction pages (login, consent) served by the harness itself
-
-async function handleInteraction(
-  provider: Provider,
-  users: OidcUsers,
-  req: IncomingMessage,
-  res: ServerResponse,
-  uid: string,
-  action: string | undefined,
-): Promise<void> {
-  const method = req.method ?? 'GET';
-  if ((action === undefined && method !== 'GET') || (action !== undefined && method !== 'POST')) {
-    sendHtml(res, 405, errorPage('invalid_request', `${method} not allowed here`));
-    return;
-  }
-  let details: Awaited<ReturnType<Provider['interactionDetails']>>;
-  try {
-    details = await provider.interactionDetails(req, res);
-  } catch (error) {
-    // Missing or expired _interaction cookie, or an unknown interaction.
-    sendHtml(res, 400, errorPage('invalid_request', `interaction not found: ${String(error)}`));
-    return;
-  }
-  if (details.uid !== uid) {
-    sendHtml(res, 400, errorPage('invalid_request', 'interaction id does not match the interaction cookie'));
-    return;
-  }
-  const { prompt, params } = details;
-  const clientId = String(params.client_id ?? '');
-
-  if (action === undefined) {
-    if (prompt.name === 'login') {
-      sendHtml(res, 200, loginPage(uid, clientId, typeof params.login_hint === 'string' ? params.login_hint : ''));
-    } else if (prompt.name === 'consent') {
-      sendHtml(res, 200, consentPage(uid, clientId, String(params.scope ?? '')));
-    } else {
-      sendHtml(res, 501, errorPage('server_error', `unsupported prompt ${prompt.name}`));
-    }
-    return;
-  }
-
-  const form = await readForm(req);
-  if (action === 'abort') {
-    await provider.interactionFinished(
-      req,
-      res,
-      { error: 'access_denied', error_description: 'End-User aborted interaction' },
-      { mergeWithLastSubmission: false },
-    );
-    return;
-  }
-
-  if (action === 'login') {
-    if (prompt.name !== 'login') {
-      sendHtml(res, 400, errorPage('invalid_request', `expected the ${prompt.name} step, not login`));
-      return;
-    }
-    const username = form.get('username') ?? '';
-    const user = users.get(username);
-    if (!user || (user.password !== undefined && form.get('password') !== user.password)) {
-      sendHtml(res, 401, loginPage(uid, clientId, username, 'Unknown user or wrong password'));
-      return;
-    }
-    await provider.interactionFinished(
-      req,
-      res,
-      { login: { accountId: user.sub, amr: ['pwd'] } },
-      { mergeWithLastSubmission: false },
-    );
-    return;
-  }
-
-  // action === 'confirm'
-  if (prompt.name !== 'consent') {
-    sendHtml(res, 400, errorPage('invalid_request', `expected the ${prompt.name} step, not consent`));
-    return;
-  }
-  const accountId = details.session?.accountId;
-  if (!accountId) {
-    sendHtml(res, 400, errorPage('invalid_request', 'no logged-in account for this interaction'));
-    return;
-  }
-  const grant = details.grantId
-    ? await provider.Grant.find(details.grantId)
-    : new provider.Grant({ accountId, clientId });
-  if (!grant) {
-    sendHtml(res, 400, errorPage('invalid_request', 'grant not found'));
-    return;
-  }
-  const missing = prompt.details as {
-    missingOIDCScope?: string[];
-    missingOIDCClaims?: string[];
-    missingResourceScopes?: Record<string, string[]>;
-  };
-  if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
-  if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
-  for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
-    grant.addResourceScope(indicator, scopes.join(' '));
-  }
-  const grantId = await grant.save();
-  await provider.interactionFinished(
-    req,
-    res,
-    { consent: details.grantId ? {} : { grantId } },
-    { mergeWithLastSubmission: true },
-  );
-}
-
-async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > 64 * 1024) throw new Error('form body too large');
-    chunks.push(chunk);
-  }
-  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
-}
-
-function sendHtml(res: ServerResponse, status: number, html: string): void {
-  res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-  res.end(html);
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-function page(kind: string, title: string, body: string, script = ''): string {
-  return `<!DOCTYPE html>
-<html><head><meta charset="utf-8"><meta name="harness-page" content="${kind}"><title>${escapeHtml(title)}</title>${script}</head>
-<body>${body}</body></html>`;
-}
-
-function errorPage(error: string, description: string | undefined): string {
-  return page(
-    'error',
-    'Error',
-    `<h1>Error</h1><p data-error="${escapeHtml(error)}">${escapeHtml(error)}</p>` +
-      `<p data-error-description="${escapeHtml(description ?? '')}">${escapeHtml(description ?? '')}</p>`,
-  );
-}
-
-function loginPage(uid: string, clientId: string, username: string, error?: string): string {
-  return page(
-    'login',
-    'Sign in',
-    `<h1>Sign in to ${escapeHtml(clientId)}</h1>` +
-      (error ? `<p role="alert" data-error="login_failed">${escapeHtml(error)}</p>` : '') +
-      `<form method="post" action="/interaction/${uid}/login">` +
-      `<label>Username <input type="text" name="username" value="${escapeHtml(username)}" autofocus></label>` +
-      `<label>Password <input type="password" name="password" value=""></label>` +
-      `<button type="submit">Sign in</button></form>` +
-      `<form method="post" action="/interaction/${uid}/abort"><button type="submit">Cancel</button></form>`,
-  );
-}
-
-function consentPage(uid: string, clientId: string, scope: string): string {
-  return page(
-    'consent',
-    'Authorize',
-    `<h1>Authorize ${escapeHtml(clientId)}</h1><p>Scopes: ${escapeHtml(scope)}</p>` +
-      `<form method="post" action="/interaction/${uid}/confirm"><button type="submit">Authorize</button></form>` +
-      `<form method="post" action="/interaction/${uid}/abort"><button type="submit">Deny</button></form>`,
-  );
-}
-
-/**
- * oidc-provider always answers a logout request with a page whose form POSTs to the confirm
- * endpoint (with an xsrf token); it has no setting to redirect straight away. With a valid
- * id_token_hint the page submits itself with `logout=yes` (no user interaction, like Pocket ID);
- * otherwise it asks for confirmation.
- */
-function logoutPage(ctx: KoaContextWithOIDC, form: string, withoutConfirmation: boolean): void {
-  ctx.type = 'html';
-  const hinted = ctx.oidc.entities.IdTokenHint !== undefined;
-  if (hinted && withoutConfirmation) {
-    const auto = form.replace('</form>', '<input type="hidden" name="logout" value="yes"/></form>');
-    ctx.body = page(
-      'logout-auto',
-      'Signing out',
-      `<p>Signing out…</p>${auto}`,
-      `<script>document.addEventListener('DOMContentLoaded', function () { document.forms[0].submit() });</script>`,
-    );
-    return;
-  }
-  const confirm = form.replace(
-    '</form>',
-    '<button autofocus type="submit" name="logout" value="yes">Yes, sign me out</button>' +
-      '<button type="submit">No, stay signed in</button></form>',
-  );
-  ctx.body = page('logout-confirm', 'Sign out?', `<h1>Do you want to sign out?</h1>${confirm}`);
 }

@@ -128,7 +128,7 @@ export async function startBerth(options: StartOptions = {}): Promise<TestServer
 }
 
 /** Waits until the server has discovered its OpenID provider `key` (discovery runs in the background at start). */
-export async function waitForDiscovery(server: TestServer, key = 'oidc'): Promise<void> {
+export async function waitForDiscovery(server: Pick<TestServer, 'url'>, key = 'oidc'): Promise<void> {
   for (let i = 0; i < 100; i += 1) {
     const methods = (await (await fetch(`${server.url}/v2/_zot/ext/mgmt`)).json()) as { http: { auth: { openid?: { providers: Record<string, { unavailable?: string }> } } } };
     const provider = methods.http.auth.openid?.providers[key];
