@@ -11,14 +11,18 @@ import { loadConfig } from './config/load-config.js';
 import { loadHtpasswd } from './auth/htpasswd.js';
 import { printHtpasswdLine } from './auth/htpasswd-command.js';
 import { runGc, runScrub } from './maintenance-commands.js';
+import { runUsersCommand, USERS_USAGE } from './users-command.js';
 import { claimStorage } from './storage/server-claim.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 interface Command {
+  /** The operands, as usage shows them. */
   argument: string;
   help: string;
-  run(argument: string): Promise<number | void>;
+  /** How many operands it takes (default 1). */
+  operands?: number;
+  run(...operands: string[]): Promise<number | void>;
 }
 
 const COMMANDS: Record<string, Command> = {
@@ -50,13 +54,22 @@ X-Forwarded-For/-Proto/-Host count from those proxies only.`,
     help: 'Verifies the digest and size of every manifest, config and layer; exits 1 when any image is affected. Read-only: safe next to a running server.',
     run: runScrub,
   },
+  users: {
+    argument: USERS_USAGE,
+    help: `Frees a provider user name bound to the provider's subject that first signed in with it
+(a user renamed at the provider cannot take a name someone else used): removes the binding, so
+the name's sessions end and its next sign-in binds it anew, and revokes the name's API keys.
+Works beside running servers when sessions are in Redis; otherwise stop the server first.`,
+    operands: 3,
+    run: (...operands) => runUsersCommand(operands),
+  },
 };
 
 const USAGE = `usage: berth <command> <argument>   (berth <command> --help, berth --version)
 
 commands:
 ${Object.entries(COMMANDS)
-  .map(([name, command]) => `  ${`${name} ${command.argument}`.padEnd(18)}${command.help.split('\n')[0]!.split('. ')[0]}`)
+  .map(([name, command]) => `  ${`${name} ${command.argument}`.padEnd(32)}${command.help.split('\n')[0]!.split('. ')[0]}`)
   .join('\n')}`;
 
 /** `TRUST_PROXY`: "true" trusts any proxy; otherwise the addresses or CIDRs listed. */
@@ -112,7 +125,7 @@ async function verify(file: string): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const [name, argument, ...rest] = argv;
+  const [name, argument, ...more] = argv;
   if (name === '--version' || name === '-v') {
     console.log(`berth ${VERSION}`);
     return 0;
@@ -126,12 +139,12 @@ async function main(argv: string[]): Promise<number> {
     console.log(`usage: berth ${name} ${command.argument}\n\n${command.help}`);
     return 0;
   }
-  if (!command || argument === undefined || rest.length > 0) {
+  if (!command || argument === undefined || more.length !== (command.operands ?? 1) - 1) {
     console.error(USAGE);
     return 1;
   }
   try {
-    return (await command.run(argument)) ?? 0;
+    return (await command.run(argument, ...more)) ?? 0;
   } catch (error) {
     if (error instanceof ConfigError) {
       for (const problem of error.problems) console.error(problem);

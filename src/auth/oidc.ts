@@ -18,6 +18,8 @@ export interface PendingLogin {
 
 export interface ProviderLogin {
   username: string;
+  /** The provider's `sub`: stable across renames, unlike the user name. */
+  subject: string;
   groups: string[];
   idToken: string;
 }
@@ -142,7 +144,7 @@ export class OidcProvider {
       throw new LoginError(`the provider sent no "${usernameClaim}" claim${usernameClaim === 'email' ? '' : ' (nor "email")'}; check the scopes and claimMapping.username`);
     }
     const groups = [...new Set([...groupsFrom(userInfo[groupsClaim]), ...groupsFrom(idClaims[groupsClaim])])].sort();
-    return { username, groups, idToken: tokens.id_token };
+    return { username, subject: idClaims.sub, groups, idToken: tokens.id_token };
   }
 
   /** RP-initiated logout, with `id_token_hint` so the provider needs no confirmation. */

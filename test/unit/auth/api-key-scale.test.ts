@@ -10,6 +10,7 @@ import { ApiKeyStore, type ApiKeyRecord } from '../../../src/auth/api-keys.js';
 import type { SharedRecords } from '../../../src/coordination/coordination.js';
 import { LocalCoordination, MemoryRecords } from '../../../src/coordination/local-coordination.js';
 
+const ALICE = { username: 'alice', provider: 'htpasswd' };
 type Counts = Record<'get' | 'set' | 'take' | 'entries', number>;
 
 /** Records that count what is asked of them. */
@@ -70,9 +71,9 @@ async function storeWith(legacy: number) {
 
 async function costs(legacy: number) {
   const { store, measure } = await storeWith(legacy);
-  for (let i = 0; i < 3; i += 1) await store.create('alice', `old-${i}`, undefined, undefined);
+  for (let i = 0; i < 3; i += 1) await store.create(ALICE, `old-${i}`, undefined, undefined);
   let created!: { key: string; record: ApiKeyRecord };
-  const create = await measure(async () => (created = await store.create('alice', 'new', undefined, undefined)));
+  const create = await measure(async () => (created = await store.create(ALICE, 'new', undefined, undefined)));
   const verify = await measure(async () => expect(await store.verify('alice', created.key)).toMatchObject({ id: created.record.id }));
   const wrongOwner = await measure(async () => expect(await store.verify('bob', created.key)).toBeUndefined());
   const unknown = await measure(async () => expect(await store.verify('alice', `zak_${'0'.repeat(32)}`)).toBeUndefined());
