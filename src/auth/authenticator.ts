@@ -102,6 +102,8 @@ export class Authenticator {
       if (!htpasswd?.has(username)) return rejected('the account no longer exists');
     } else {
       if (!providers.has(provider)) return rejected(`the identity provider "${provider}" is no longer configured`);
+      // As at sign-in: a name that is (now) a local account is never a provider's user.
+      if (htpasswd?.has(username)) return rejected('the user name is a local htpasswd account');
       const user = await users.get(username);
       if (!user || user.provider !== provider) return rejected('the account was released; sign in again');
       if (user.sub !== subject) return rejected('the user name is now bound to another user of the provider');

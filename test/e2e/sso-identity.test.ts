@@ -85,6 +85,7 @@ beforeAll(async () => {
   berth = await startBerth({
     backend: 'fs',
     config: {
+      extensions: { ui: { enable: true } },
       log: { audit },
       storage: { cacheDriver: { name: 'redis', url: redisUrl(), keyprefix: `sso-identity-${randomBytes(4).toString('hex')}` } },
       http: {
@@ -140,9 +141,11 @@ describe('a renamed user', () => {
     rename('alice', 'alice-new');
     rename('bob', 'alice');
     const takeover = await signIn(berth, 'alice');
-    const body = await json(takeover.response);
-    expect(takeover.response.status, JSON.stringify(body)).toBe(403);
-    expect(body.errors[0].detail).toMatch(/"alice" belongs to another user of this provider/);
+    // Back to the sign-in page, which says why in words.
+    expect(takeover.response.status).toBe(303);
+    expect(takeover.response.headers.get('location')).toBe('/login?error=name-taken&provider=oidc');
+    const page = await (await fetch(`${berth.url}/login?error=name-taken&provider=oidc`)).text();
+    expect(page).toContain('Pocket ID: Your name at the identity provider already belongs to another account of this registry');
     expect(takeover.jar.get(berth.url, 'session')).toBeUndefined();
     expect((await withSession(berth, takeover.jar)('/zot/auth/apikey')).status).toBe(401);
     // alice's key keeps alice's groups (bob is only in users), and her session still works.
@@ -150,7 +153,7 @@ describe('a renamed user', () => {
     expect((await withSession(berth, aliceJar)('/zot/auth/apikey')).status).toBe(200);
     await eventually(async () => {
       const lines = (await readFile(audit, 'utf8')).trim().split('\n').map((line) => JSON.parse(line));
-      expect(lines.find((line) => line.event === 'sign-in' && line.outcome === 'refused')).toMatchObject({ attemptedUser: 'alice', provider: 'oidc', reason: expect.stringMatching(/another subject/) });
+      expect(lines.find((line) => line.event === 'sign-in' && line.outcome === 'refused')).toMatchObject({ user: null, attemptedUser: 'alice', provider: 'oidc', reason: expect.stringMatching(/another subject/) });
     });
 
     // The real alice signs in under her new name: a new account, with none of the old name's keys.
