@@ -7,7 +7,7 @@
 import type { BerthConfig, RedisConfig } from './config/config.js';
 import type { Coordination } from './coordination/coordination.js';
 import type { RedisCoordination } from './coordination/redis-coordination.js';
-import { localCoordination } from './storage/document-records.js';
+import { localCoordination } from './storage/file-records.js';
 import { FsStore } from './storage/fs-store.js';
 import type { Store } from './storage/store.js';
 

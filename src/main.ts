@@ -12,14 +12,18 @@ import { loadHtpasswd } from './auth/htpasswd.js';
 import { printHtpasswdLine } from './auth/htpasswd-command.js';
 import { checkProvider } from './auth/oidc-discovery.js';
 import { runGc, runScrub } from './maintenance-commands.js';
+import { runUsersCommand, USERS_USAGE } from './users-command.js';
 import { claimStorage } from './storage/server-claim.js';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 interface Command {
+  /** The operands, as usage shows them. */
   argument: string;
   help: string;
-  run(argument: string): Promise<number | void>;
+  /** How many operands it takes (default 1). */
+  operands?: number;
+  run(...operands: string[]): Promise<number | void>;
 }
 
 const COMMANDS: Record<string, Command> = {
@@ -53,13 +57,22 @@ endpoints it will call over plain http are named, and a provider it cannot reach
     help: 'Verifies the digest and size of every manifest, config and layer; exits 1 when any image is affected. Read-only: safe next to a running server.',
     run: runScrub,
   },
+  users: {
+    argument: USERS_USAGE,
+    help: `Frees a provider user name bound to the provider's subject that first signed in with it
+(a user renamed at the provider cannot take a name someone else used): removes the binding, so
+the name's sessions end and its next sign-in binds it anew, and revokes the name's API keys.
+Works beside running servers when sessions are in Redis; otherwise stop the server first.`,
+    operands: 3,
+    run: (...operands) => runUsersCommand(operands),
+  },
 };
 
 const USAGE = `usage: berth <command> <argument>   (berth <command> --help, berth --version)
 
 commands:
 ${Object.entries(COMMANDS)
-  .map(([name, command]) => `  ${`${name} ${command.argument}`.padEnd(18)}${command.help.split('\n')[0]!.split('. ')[0]}`)
+  .map(([name, command]) => `  ${`${name} ${command.argument}`.padEnd(32)}${command.help.split('\n')[0]!.split('. ')[0]}`)
   .join('\n')}`;
 
 /** `TRUST_PROXY`: "true" trusts any proxy; otherwise the addresses or CIDRs listed. */
@@ -124,7 +137,7 @@ async function verify(file: string): Promise<number> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const [name, argument, ...rest] = argv;
+  const [name, argument, ...more] = argv;
   if (name === '--version' || name === '-v') {
     console.log(`berth ${VERSION}`);
     return 0;
@@ -138,12 +151,12 @@ async function main(argv: string[]): Promise<number> {
     console.log(`usage: berth ${name} ${command.argument}\n\n${command.help}`);
     return 0;
   }
-  if (!command || argument === undefined || rest.length > 0) {
+  if (!command || argument === undefined || more.length !== (command.operands ?? 1) - 1) {
     console.error(USAGE);
     return 1;
   }
   try {
-    return (await command.run(argument)) ?? 0;
+    return (await command.run(argument, ...more)) ?? 0;
   } catch (error) {
     if (error instanceof ConfigError) {
       for (const problem of error.problems) console.error(problem);

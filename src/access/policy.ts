@@ -28,6 +28,10 @@ export interface Identity {
   readonly groups: readonly string[];
   /** How they proved it: a password, a browser session, or an API key. */
   readonly method?: 'htpasswd' | 'session' | 'apikey';
+  /** Who vouches for the name: `htpasswd` or an OpenID provider's key. */
+  readonly provider?: string;
+  /** The provider's `sub` the name is bound to (OpenID identities only). */
+  readonly subject?: string;
 }
 
 export const ANONYMOUS: Identity = Object.freeze({ groups: Object.freeze([]) as readonly string[] });

@@ -3,6 +3,15 @@
  * user name, else the htpasswd password), then a browser session, which counts only when the request
  * carries zot's `X-ZOT-API-CLIENT: zot-ui` header (a cookie alone is ignored: it would make every
  * cross-site form a request with the user's rights).
+ *
+ * Whatever the credential, the identity is made afresh at each request from the running config:
+ * - its groups are the config's (`accessControl.groups`) of this moment, merged with the
+ *   provider's groups of the user's last sign-in (none for htpasswd): removing a user from a group
+ *   in the config takes effect at their next request, session or key alike;
+ * - an htpasswd identity exists while the user is in the htpasswd file;
+ * - an OpenID identity exists while its provider is configured and the user name is still bound
+ *   to the subject (`sub`) the session or key was made for (user-directory.ts): a provider removed
+ *   from the config, or a name released and taken by someone else, ends its sessions and keys.
  */
 import type { Identity } from '../access/policy.js';
 import { API_KEY_PREFIX, type ApiKeyStore } from './api-keys.js';
@@ -30,14 +39,16 @@ export interface AuthenticatorParts {
   /** Present whenever some way of signing in is configured. */
   sessions?: SessionStore;
   users: UserDirectory;
-  /** Groups accessControl gives a user name (htpasswd users). */
+  /** The keys of the OpenID providers in the running config. */
+  providers: ReadonlySet<string>;
+  /** The groups accessControl gives a user name. */
   groupsOf(username: string): string[];
 }
 
-const identity = (username: string, groups: readonly string[], method: Identity['method']): Authentication => ({
-  kind: 'identity',
-  identity: Object.freeze({ username, groups: Object.freeze([...groups]), method }),
-});
+/** The provider that vouches for htpasswd users, in sessions and API keys. */
+export const HTPASSWD = 'htpasswd';
+
+const rejected = (reason: string): Authentication => ({ kind: 'rejected', reason });
 
 export class Authenticator {
   private readonly cache = new CredentialCache();
@@ -54,34 +65,52 @@ export class Authenticator {
     if (authorization !== undefined) return this.basic(authorization);
     if (sessionId !== undefined && this.parts.sessions) {
       const session = await this.parts.sessions.get(sessionId);
-      if (!session) return { kind: 'rejected', reason: 'the session has expired or was signed out' };
-      // Removing a user from htpasswd ends their password sessions too, not only their password.
-      if (session.provider === 'htpasswd' && !this.parts.htpasswd?.has(session.username)) return { kind: 'rejected', reason: 'the account no longer exists' };
-      return identity(session.username, session.groups, 'session');
+      if (!session) return rejected('the session has expired or was signed out');
+      return this.account(session.username, session.provider, session.subject, 'session');
     }
     return { kind: 'anonymous' };
   }
 
   private async basic(authorization: string): Promise<Authentication> {
     const credentials = parseBasic(authorization);
-    if (!credentials) return { kind: 'rejected', reason: 'unsupported authorization scheme; use Basic' };
+    if (!credentials) return rejected('unsupported authorization scheme; use Basic');
     if (credentials.ok === 'empty') return { kind: 'anonymous' };
-    if (!credentials.ok) return { kind: 'rejected', reason: credentials.reason };
+    if (!credentials.ok) return rejected(credentials.reason);
     const { username, password } = credentials;
-    const { apiKeys, htpasswd, users, groupsOf } = this.parts;
+    const { apiKeys, htpasswd, users } = this.parts;
     if (apiKeys && password.startsWith(API_KEY_PREFIX)) {
-      if (!(await apiKeys.verify(username, password))) return { kind: 'rejected', reason: 'invalid, expired or revoked API key' };
-      // The groups of the owner's last provider sign-in; for an htpasswd user, those accessControl
-      // gives, as long as the user is still in htpasswd: removing the user revokes their keys.
-      const providerUser = await users.get(username);
-      if (!providerUser && !htpasswd?.has(username)) return { kind: 'rejected', reason: 'the key belongs to an account that no longer exists' };
-      return identity(username, providerUser?.groups ?? groupsOf(username), 'apikey');
+      const key = await apiKeys.verify(username, password);
+      if (!key) return rejected('invalid, expired or revoked API key');
+      // Keys of older versions name no provider: the owner's provider record, else htpasswd.
+      const provider = key.provider ?? (await users.get(username))?.provider ?? HTPASSWD;
+      return this.account(username, provider, key.subject, 'apikey');
     }
-    if (!htpasswd) return { kind: 'rejected', reason: 'invalid username or password' };
+    if (!htpasswd) return rejected('invalid username or password');
     const { generation } = htpasswd;
     const verified = this.cache.has(username, password, generation) || (await htpasswd.verify(username, password));
-    if (!verified) return { kind: 'rejected', reason: 'invalid username or password' };
+    if (!verified) return rejected('invalid username or password');
     this.cache.add(username, password, generation);
-    return identity(username, groupsOf(username), 'htpasswd');
+    return this.account(username, HTPASSWD, undefined, 'htpasswd');
+  }
+
+  /** `username` as vouched for by `provider` (as `subject`), with the groups of this moment; or why not. */
+  private async account(username: string, provider: string, subject: string | undefined, method: NonNullable<Identity['method']>): Promise<Authentication> {
+    const { htpasswd, users, providers, groupsOf } = this.parts;
+    let providerGroups: readonly string[] = [];
+    if (provider === HTPASSWD) {
+      // Removing a user from htpasswd ends their sessions and keys too, not only their password.
+      if (!htpasswd?.has(username)) return rejected('the account no longer exists');
+    } else {
+      if (!providers.has(provider)) return rejected(`the identity provider "${provider}" is no longer configured`);
+      // As at sign-in: a name that is (now) a local account is never a provider's user.
+      if (htpasswd?.has(username)) return rejected('the user name is a local htpasswd account');
+      const user = await users.get(username);
+      if (!user || user.provider !== provider) return rejected('the account was released; sign in again');
+      if (user.sub !== subject) return rejected('the user name is now bound to another user of the provider');
+      providerGroups = user.groups;
+    }
+    const groups = [...new Set([...providerGroups, ...groupsOf(username)])];
+    const identity: Identity = { username, groups: Object.freeze(groups), method, provider, ...(subject !== undefined ? { subject } : {}) };
+    return { kind: 'identity', identity: Object.freeze(identity) };
   }
 }

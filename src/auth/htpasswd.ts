@@ -2,11 +2,18 @@
  * An htpasswd file of bcrypt entries (`user:$2y$...`), reloaded when it changes. Anything but
  * bcrypt is refused at load, naming the line: a hash Berth cannot verify must never be read as a
  * plaintext password. A broken reload keeps the last good set.
+ *
+ * A failed check takes as long whoever is named: an unknown user is compared against a dummy hash
+ * of the file's highest cost, and every failure is padded to the time a comparison at that cost
+ * takes here (measured at load, then followed as load changes it). Without the padding a file that
+ * mixes costs (zot's docs make cost-5 entries, `berth htpasswd` cost 10) tells which names exist:
+ * a cost-5 user fails in ~5 ms, an unknown one in ~85 ms.
  */
 import { readFile } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import bcrypt from 'bcryptjs';
 import { ConfigError } from '../config/config.js';
 
@@ -15,20 +22,20 @@ const BCRYPT = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
 /** Cost of new hashes (`berth htpasswd`): about 60 ms per check here, once per client thanks to the cache. */
 export const BCRYPT_COST = 10;
 
-const dummyHashes = new Map<number, string>();
+const dummyHashes = new Map<number, Promise<string>>();
 
-/**
- * A hash of a random password at `cost`, compared when the user is unknown so that a wrong user name
- * takes as long as a wrong password.
- */
-function dummyHash(cost: number): string {
+/** A hash of a random password at `cost`: what an unknown user is compared against. */
+function dummyHash(cost: number): Promise<string> {
   let hash = dummyHashes.get(cost);
   if (!hash) {
-    hash = bcrypt.hashSync(randomBytes(16).toString('hex'), cost);
+    hash = bcrypt.hash(randomBytes(16).toString('hex'), cost);
     dummyHashes.set(cost, hash);
   }
   return hash;
 }
+
+/** How much of each new measurement the failure floor takes in (a moving average). */
+const FLOOR_WEIGHT = 0.2;
 
 function costOf(hash: string): number {
   return Number(hash.slice(4, 6));
@@ -63,6 +70,15 @@ function highestCost(users: Map<string, string>): number {
   return users.size === 0 ? BCRYPT_COST : Math.max(...[...users.values()].map(costOf));
 }
 
+/** The highest cost of `users`, its dummy hash, and how long one comparison at that cost takes here. */
+async function measureHighest(users: Map<string, string>): Promise<{ cost: number; dummy: string; floorMs: number }> {
+  const cost = highestCost(users);
+  const dummy = await dummyHash(cost);
+  const started = performance.now();
+  await bcrypt.compare('not the password', dummy);
+  return { cost, dummy, floorMs: performance.now() - started };
+}
+
 /** A new htpasswd line for `user`. */
 export async function htpasswdLine(user: string, password: string): Promise<string> {
   if (user === '' || /[:\s]/.test(user)) throw new Error('a user name must not be empty or contain ":" or white space');
@@ -86,7 +102,10 @@ export interface HtpasswdLog {
 
 export class HtpasswdStore {
   private users: Map<string, string>;
+  private highest: number;
   private dummy: string;
+  /** How long a comparison at the highest cost takes now: every failure lasts at least this long. */
+  private failureFloorMs: number;
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** Bumped on every successful reload so credential caches built on the old set are dropped. */
@@ -95,31 +114,50 @@ export class HtpasswdStore {
   private constructor(
     readonly file: string,
     users: Map<string, string>,
+    highest: { cost: number; dummy: string; floorMs: number },
   ) {
     this.users = users;
-    this.dummy = dummyHash(highestCost(users));
+    this.highest = highest.cost;
+    this.dummy = highest.dummy;
+    this.failureFloorMs = highest.floorMs;
   }
 
   static async open(file: string): Promise<HtpasswdStore> {
     const absolute = path.resolve(file);
-    return new HtpasswdStore(absolute, await loadHtpasswd(absolute));
+    const users = await loadHtpasswd(absolute);
+    return new HtpasswdStore(absolute, users, await measureHighest(users));
   }
 
   has(user: string): boolean {
     return this.users.has(user);
   }
 
-  /** bcrypt-compares; an unknown user is compared against a dummy hash so both take the same time. */
+  /**
+   * bcrypt-compares; an unknown user is compared against the dummy hash. A failure returns no
+   * sooner than a comparison at the file's highest cost would, whatever the user's own cost.
+   */
   async verify(user: string, password: string): Promise<boolean> {
+    const started = performance.now();
     const hash = this.users.get(user);
     const ok = await bcrypt.compare(password, hash ?? this.dummy);
-    return ok && hash !== undefined;
+    const elapsed = performance.now() - started;
+    if (hash === undefined || costOf(hash) >= this.highest) this.failureFloorMs += (elapsed - this.failureFloorMs) * FLOOR_WEIGHT;
+    if (ok && hash !== undefined) return true;
+    const remaining = this.failureFloorMs - elapsed;
+    if (remaining > 0) await sleep(remaining);
+    return false;
   }
 
   async reload(log: HtpasswdLog): Promise<void> {
     try {
-      this.users = await loadHtpasswd(this.file);
-      this.dummy = dummyHash(highestCost(this.users));
+      const users = await loadHtpasswd(this.file);
+      const highest = highestCost(users) === this.highest ? undefined : await measureHighest(users);
+      this.users = users;
+      if (highest) {
+        this.highest = highest.cost;
+        this.dummy = highest.dummy;
+        this.failureFloorMs = highest.floorMs;
+      }
       this.generation += 1;
       log.info(`${this.file}: reloaded ${this.users.size} htpasswd entries`);
     } catch (error) {

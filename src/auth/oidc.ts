@@ -24,6 +24,8 @@ export interface PendingLogin {
 
 export interface ProviderLogin {
   username: string;
+  /** The provider's `sub`: stable across renames, unlike the user name. */
+  subject: string;
   groups: string[];
   idToken: string;
 }
@@ -213,7 +215,7 @@ export class OidcProvider {
       throw new LoginError(`the provider sent no "${usernameClaim}" claim${usernameClaim === 'email' ? '' : ' (nor "email")'}; check the scopes and claimMapping.username`);
     }
     const groups = [...new Set([...groupsFrom(userInfo[groupsClaim]), ...groupsFrom(idClaims[groupsClaim])])].sort();
-    return { username, groups, idToken: tokens.id_token };
+    return { username, subject: idClaims.sub, groups, idToken: tokens.id_token };
   }
 
   /** Logs why openid-client refused (the cause chain, never a token) and says it briefly to the caller. */

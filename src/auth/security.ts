@@ -5,12 +5,13 @@
  *
  * Sessions, users and API keys are records of the coordination: Redis when replicas share one (a
  * session started on one replica works on all, signing out anywhere ends it everywhere), else the
- * JSON documents under `<root>/_berth/`.
+ * files under `<root>/_berth/`. What an identity may do is decided at each request from the
+ * config of that moment (authenticator.ts): a reload changes it for sessions and keys at once.
  */
 import { AccessPolicy } from '../access/policy.js';
 import type { BerthConfig, OidcProviderConfig } from '../config/config.js';
 import type { Coordination } from '../coordination/coordination.js';
-import { localCoordination } from '../storage/document-records.js';
+import { localCoordination } from '../storage/file-records.js';
 import { ApiKeyStore } from './api-keys.js';
 import { Authenticator } from './authenticator.js';
 import { loadCookieKeys, sameCookieKeys, sharedCookieKeys, type CookieKeys } from './cookie-keys.js';
@@ -66,8 +67,8 @@ export class Security {
   ) {
     this.cookieKeys = cookieKeys;
     this.sessions = new SessionStore(coordination.records('sessions'));
-    this.users = new UserDirectory(coordination.records('users'));
-    this.apiKeys = new ApiKeyStore(coordination.records('api-keys'), coordination.locks);
+    this.users = new UserDirectory(coordination.records('users'), coordination.locks);
+    this.apiKeys = new ApiKeyStore(coordination);
   }
 
   static async create(config: BerthConfig, log: SecurityLog, options: SecurityOptions = {}): Promise<Security> {
@@ -158,6 +159,7 @@ export class Security {
       ...(apikey ? { apiKeys: this.apiKeys } : {}),
       ...(signInConfigured ? { sessions: this.sessions } : {}),
       users: this.users,
+      providers: new Set(providers.keys()),
       groupsOf: (username) => policy.groupsOf(username),
     });
     this.failDelayMs = failDelayMs;

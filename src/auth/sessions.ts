@@ -1,26 +1,25 @@
 /**
  * Browser sessions, kept server-side so that signing out ends them for good (a copied cookie is
  * dead too) and they survive restarts. They live in the coordination's `sessions` records (Redis,
- * shared by replicas; or `_berth/sessions.json`), keyed by the SHA-256 of the session id, never
- * the id; each record expires with its session.
+ * shared by replicas; or the files under `_berth/sessions/`), keyed by the SHA-256 of the session
+ * id, never the id; each record expires with its session. A session says who signed in and how;
+ * what they may do is decided at each request (authenticator.ts), never frozen here.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { SharedRecords } from '../coordination/coordination.js';
 
 export interface SessionRecord {
   username: string;
+  /** The provider's groups at sign-in, for the record; requests use the user's current ones. */
   groups: string[];
   /** The provider key, or `htpasswd` for a password sign-in from the UI. */
   provider: string;
+  /** The provider's `sub` (not for htpasswd): the session ends if the name is bound to another. */
+  subject?: string;
   /** Kept for RP-initiated logout (`id_token_hint`). */
   idToken?: string;
   created: number;
   expires: number;
-}
-
-/** The file of a single process: `_berth/sessions.json`. */
-export interface SessionsFile {
-  sessions: Record<string, SessionRecord>;
 }
 
 /** zot's session lifetime. */

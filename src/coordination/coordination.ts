@@ -1,7 +1,7 @@
 /**
  * What replicas share: locks that serialize writes across processes and small records (upload
  * sessions, browser sessions, API keys, users). One Berth process uses the local implementation
- * (in-process locks, JSON documents under the storage root); replicas share Redis.
+ * (in-process locks, one file per record under the storage root); replicas share Redis.
  * Implementations: local-coordination.ts and redis-coordination.ts.
  */
 
@@ -22,7 +22,7 @@ export interface SharedRecords<T> {
   set(key: string, value: T, options?: { ttlMs?: number }): Promise<void>;
   /** Removes the record and returns what it held (atomically: two takers never both get it). */
   take(key: string): Promise<T | undefined>;
-  /** Every live record. For small maps (API keys, users), not for upload sessions. */
+  /** Every live record: reads the whole map, so never on a request's path (only one-time migrations and tests). */
   entries(): Promise<Array<[string, T]>>;
 }
 

@@ -1,6 +1,6 @@
 /**
  * Coordination inside one process: locks are in-process mutexes, records live where the factory
- * puts them (JSON documents under the storage root in production, memory in unit tests).
+ * puts them (one file per record under the storage root in production, memory in unit tests).
  */
 import type { Coordination, Locks, SharedRecords } from './coordination.js';
 import { KeyedMutex } from './keyed-mutex.js';

@@ -14,11 +14,15 @@
  *         created              zero bytes: the session exists, and since when
  *         tail-<n>             the last bytes appended (< one part), generation n
  *         data                 the multipart upload's key: parts while open, all bytes once completed
- *     _berth/<name>.json     Berth's own small documents (sessions, users, API keys)
+ *     _berth/<name>.json     Berth's own small documents (the server claim)
+ *     _berth/<map>/<sha256>.json   one record of a coordination map of a single process (sessions,
+ *                              users, API keys and their indexes, S3 upload sessions), named by the
+ *                              SHA-256 of its key
  *     _berth/<name>.jsonl    Berth's append-only logs (the dedupe index)
  *     _berth/<name>          S3: Berth's own objects (the readiness probe)
  *     _sessions/, cache.db, meta.db   zot's own files, never repositories
  */
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { assertValidName, isValidName } from '../oci/names.js';
 import { parseDigest, type Digest, type DigestAlgorithm } from '../oci/digest.js';
@@ -67,6 +71,17 @@ export class Layout {
   stateDocument(name: string, extension: 'json' | 'jsonl' = 'json'): string {
     if (!/^[a-z][a-z-]*$/.test(name)) throw new Error(`refusing to build a path from state document ${JSON.stringify(name)}`);
     return path.join(this.root, '_berth', `${name}.${extension}`);
+  }
+
+  /** The folder of a map of records (`_berth/<map>/`); `map` is a constant of the caller's. */
+  stateRecords(map: string): string {
+    if (!/^[a-z][a-z0-9-]*$/.test(map)) throw new Error(`refusing to build a path from records map ${JSON.stringify(map)}`);
+    return path.join(this.root, '_berth', map);
+  }
+
+  /** The file of one record: its key is anyone's string (a user name), so the name is its SHA-256. */
+  stateRecord(map: string, key: string): string {
+    return path.join(this.stateRecords(map), `${createHash('sha256').update(key).digest('hex')}.json`);
   }
 
   /** Folder names that are never repositories nor hold any: layout folders and zot's private ones. */

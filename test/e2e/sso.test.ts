@@ -3,7 +3,7 @@
  * whole browser flow over HTTP, groups becoming accessControl roles, sessions, sign-out, API keys
  * used by podman, and every way the flow must refuse.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scratchDir } from '../helpers/scratch.js';
@@ -215,10 +215,13 @@ describe('refusing', () => {
 
   it('an expired session', async () => {
     const login = await signIn('bob');
-    const file = path.join(berth.root, '_berth', 'sessions.json');
-    const document = JSON.parse(await readFile(file, 'utf8'));
-    for (const session of Object.values(document.sessions) as Array<{ expires: number }>) session.expires = Date.now() - 1000;
-    await writeFile(file, JSON.stringify(document));
+    // One file per session under _berth/sessions/: make every one of them expired.
+    const folder = path.join(berth.root, '_berth', 'sessions');
+    for (const name of await readdir(folder)) {
+      const stored = JSON.parse(await readFile(path.join(folder, name), 'utf8'));
+      stored.expires = stored.value.expires = Date.now() - 1000;
+      await writeFile(path.join(folder, name), JSON.stringify(stored));
+    }
     // The store keeps its copy in memory; a restart-equivalent reload is what an expiry check sees.
     const restarted = await startBerth({ root: berth.root, config: JSON.parse(await readFile(berth.configFile, 'utf8')) });
     try {

@@ -121,10 +121,14 @@ export interface CommandResult {
   stderr: string;
 }
 
-/** Runs a one-shot `berth <command> <config>` (gc, scrub, verify) to completion; never throws on a non-zero exit. */
-export async function runBerthCommand(command: string, configFile: string, env: Record<string, string> = {}): Promise<CommandResult> {
+/**
+ * Runs a one-shot `berth <command> <config>` (gc, scrub, verify) to completion; never throws on a
+ * non-zero exit. A command with a sub-command and operands (`users release <config> <name>`) passes
+ * `command` as `['users', 'release']` and the operands after the config in `args`.
+ */
+export async function runBerthCommand(command: string | string[], configFile: string, env: Record<string, string> = {}, args: string[] = []): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [MAIN, command, configFile], { cwd: REPOSITORY, timeout: 60_000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...env } }, (error, stdout, stderr) => {
+    execFile(process.execPath, [MAIN, ...([] as string[]).concat(command), configFile, ...args], { cwd: REPOSITORY, timeout: 60_000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...env } }, (error, stdout, stderr) => {
       if (error && typeof error.code !== 'number') return reject(error);
       resolve({ code: error ? Number(error.code) : 0, stdout, stderr });
     });

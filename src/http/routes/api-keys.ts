@@ -4,8 +4,9 @@
  * UI and scripts work unchanged.
  */
 import type { FastifyInstance } from 'fastify';
-import type { ApiKeyView } from '../../auth/api-keys.js';
+import { ApiKeyLimitError, keyOwnerOf, type ApiKeyView } from '../../auth/api-keys.js';
 import { RegistryError } from '../../oci/errors.js';
+import { auditFacts } from '../audit.js';
 import { readBounded } from '../request-body.js';
 
 const MAX_BODY = 8 * 1024;
@@ -56,7 +57,15 @@ export async function apiKeyRoutes(app: FastifyInstance): Promise<void> {
   app.post('/zot/auth/apikey', { config: { action: 'signedIn' } }, async (request, reply) => {
     enabled();
     const { label, expiresAt } = parseRequest(await readBounded(request, MAX_BODY, 'BODY_TOO_LARGE'));
-    const { key, record } = await security.apiKeys.create(request.access.identity.username!, label, expiresAt, request.headers['user-agent']);
+    let created;
+    try {
+      created = await security.apiKeys.create(keyOwnerOf(request.access.identity), label, expiresAt, request.headers['user-agent']);
+    } catch (error) {
+      if (error instanceof ApiKeyLimitError) auditFacts(request, { event: 'api-key-create', outcome: 'refused', reason: 'the user holds the most API keys allowed' });
+      throw error;
+    }
+    const { key, record } = created;
+    auditFacts(request, { event: 'api-key-create', outcome: 'ok', keyId: record.id });
     request.log.info({ owner: record.owner, id: record.id, label }, 'API key created');
     return reply.code(201).header('cache-control', 'no-store').send({ ...zotShape({ ...record, isExpired: false }), apiKey: key });
   });

@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { seal, unseal } from '../../auth/cookie-keys.js';
 import type { PendingLogin } from '../../auth/oidc.js';
 import { RegistryError } from '../../oci/errors.js';
+import { auditFacts } from '../audit.js';
 import { publicOrigin, safeCallback } from '../public-origin.js';
 import { cookieOptions, endSession, startSession } from '../session-cookies.js';
 
@@ -17,7 +18,7 @@ type LoginRequest = { Querystring: { provider?: string; callback_ui?: string } }
 type CallbackRequest = { Params: { provider: string }; Querystring: Record<string, string> };
 
 /** Why a browser sign-in failed, as the web UI's sign-in page names it (src/ui/pages/login.ts). */
-type SignInFailure = 'unknown-provider' | 'unavailable' | 'expired' | 'denied' | 'failed' | 'local-account';
+type SignInFailure = 'unknown-provider' | 'unavailable' | 'expired' | 'denied' | 'failed' | 'local-account' | 'name-taken';
 
 export async function signInRoutes(app: FastifyInstance): Promise<void> {
   const security = app.security;
@@ -69,19 +70,27 @@ export async function signInRoutes(app: FastifyInstance): Promise<void> {
       app.metrics.authentications.inc({ method: 'oidc', result: 'failure' });
       return fail(reply, 'failed', new RegistryError('UNAUTHORIZED', `sign-in failed: ${(error as Error).message}`, { cause: error }), back);
     }
+    /** A sign-in the provider vouched for but Berth refuses: logged, audited, answered in words. */
+    const refuse = (failure: SignInFailure, reason: string, detail: string) => {
+      request.log.warn({ provider: key, username: login.username, reason }, 'refused a provider sign-in');
+      auditFacts(request, { event: 'sign-in', outcome: 'refused', attemptedUser: login.username, provider: key, reason });
+      return fail(reply, failure, new RegistryError('DENIED', detail), back);
+    };
     if (security.htpasswd?.has(login.username)) {
-      request.log.warn({ provider: key, username: login.username }, 'refused a provider sign-in that names a local htpasswd account');
-      return fail(reply, 'local-account', new RegistryError('DENIED', `"${login.username}" is a local account of this registry; the provider's user cannot take it over`), back);
+      return refuse('local-account', 'the name is a local htpasswd account', `"${login.username}" is a local account of this registry; the provider's user cannot take it over`);
     }
-    // One user name, one provider: with several providers, the same name from another one is
-    // someone else until an operator says otherwise (it would inherit the keys and policies).
-    const known = await security.users.get(login.username);
-    if (known && known.provider !== key) {
-      request.log.warn({ provider: key, username: login.username, knownFrom: known.provider }, 'refused a sign-in whose user name belongs to another provider');
-      return fail(reply, 'local-account', new RegistryError('DENIED', `"${login.username}" signed in through another provider before; this provider's user cannot take it over`), back);
+    // A name stays bound to the provider and subject that first signed in with it: a user renamed
+    // at the provider to a freed name is someone else, and must not inherit its keys and policies.
+    const binding = await security.users.signIn(login.username, key, login.subject, login.groups);
+    if (!binding.ok) {
+      return binding.reason === 'another-provider'
+        ? refuse('name-taken', 'the name is bound to another provider', `"${login.username}" signed in through another provider before; this provider's user cannot take it over`)
+        : refuse('name-taken', 'the name is bound to another subject of this provider', `"${login.username}" belongs to another user of this provider (renamed or reused there); an administrator can release the name with "berth users release"`);
     }
-    await security.users.recordLogin(login.username, login.groups, key);
-    await startSession(security, request, reply, { username: login.username, groups: login.groups, provider: key, idToken: login.idToken });
+    // Keys made before subjects were recorded follow the name's record, which just took this subject.
+    if (binding.adopted) await security.apiKeys.adopt(login.username, key, login.subject);
+    await startSession(security, request, reply, { username: login.username, groups: login.groups, provider: key, subject: login.subject, idToken: login.idToken });
+    auditFacts(request, { event: 'sign-in', outcome: 'ok', user: login.username, provider: key });
     app.metrics.authentications.inc({ method: 'oidc', result: 'success' });
     request.log.info({ provider: key, username: login.username, groups: login.groups }, 'signed in');
     return reply.code(302).header('cache-control', 'no-store').redirect(pending.callbackUi ?? '/');

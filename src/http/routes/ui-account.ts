@@ -5,10 +5,13 @@
  * plain HTML form with a CSRF token (checked before the handler: see `page` in access.ts).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ApiKeyLimitError, keyOwnerOf, MAX_API_KEYS_PER_USER } from '../../auth/api-keys.js';
+import { HTPASSWD } from '../../auth/authenticator.js';
 import { RegistryError } from '../../oci/errors.js';
 import { url } from '../../ui/html.js';
 import { renderAccount, KEY_LIFETIMES, type AccountView } from '../../ui/pages/account.js';
 import { LOGIN_ERRORS, renderLogin } from '../../ui/pages/login.js';
+import { auditFacts } from '../audit.js';
 import { publicOrigin, safeCallback } from '../public-origin.js';
 import { currentSession, endSession, startSession } from '../session-cookies.js';
 import { pullTarget, viewerOf, type UiContext } from '../ui-context.js';
@@ -71,7 +74,7 @@ export async function uiAccountRoutes(app: FastifyInstance, context: UiContext):
       return loginPage(request, reply.code(401), { error: 'password', username });
     }
     const { identity } = result;
-    await startSession(security, request, reply, { username: identity.username!, groups: [...identity.groups], provider: 'htpasswd' });
+    await startSession(security, request, reply, { username: identity.username!, groups: [], provider: HTPASSWD });
     request.log.info({ username: identity.username }, 'signed in with a password');
     return reply.code(303).header('cache-control', 'no-store').redirect(nextOf(request));
   });
@@ -116,9 +119,18 @@ export async function uiAccountRoutes(app: FastifyInstance, context: UiContext):
     if (label === '' || label.length > 100) return accountPage(request, reply.code(400), { error: 'Give the key a label of at most 100 characters.' });
     if (!KEY_LIFETIMES.some(([choice]) => choice === days)) return accountPage(request, reply.code(400), { error: 'Choose one of the offered lifetimes.' });
     const expiresAt = days === 0 ? undefined : new Date(Date.now() + days * 86_400_000);
-    const owner = request.access.identity.username!;
-    const { key, record } = await security.apiKeys.create(owner, label, expiresAt, request.headers['user-agent']);
-    request.log.info({ owner, id: record.id, label }, 'API key created from the web UI');
+    const owner = keyOwnerOf(request.access.identity);
+    let created;
+    try {
+      created = await security.apiKeys.create(owner, label, expiresAt, request.headers['user-agent']);
+    } catch (error) {
+      if (!(error instanceof ApiKeyLimitError)) throw error;
+      auditFacts(request, { event: 'api-key-create', outcome: 'refused', reason: 'the user holds the most API keys allowed' });
+      return accountPage(request, reply.code(403), { error: `A user may hold at most ${MAX_API_KEYS_PER_USER} API keys. Revoke one to create another.` });
+    }
+    const { key, record } = created;
+    auditFacts(request, { event: 'api-key-create', outcome: 'ok', keyId: record.id });
+    request.log.info({ owner: owner.username, id: record.id, label }, 'API key created from the web UI');
     return accountPage(request, reply.code(201), { created: { key, label } });
   });
 

@@ -106,7 +106,7 @@ export function renderAccount(view: AccountView): string {
 </section>
 <section aria-labelledby="keys-title">
   <h2 id="keys-title">API keys <span class="muted small">${formatCount(view.apiKeys.length, 'key')}</span></h2>
-  <p class="muted">An API key is a password for docker, podman, skopeo and scripts: it acts as you, with the groups of your last sign-in.</p>
+  <p class="muted">An API key is a password for docker, podman, skopeo and scripts: it acts as you, with your groups of the moment: those the registry gives you, and those of your last sign-in at your identity provider.</p>
   ${keys(view)}
 </section>`;
   return renderPage({ title: 'Account', viewer: view.viewer, assets: view.assets, current: 'account', main });

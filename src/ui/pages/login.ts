@@ -35,6 +35,7 @@ export const LOGIN_ERRORS: Record<string, string> = {
   expired: 'That sign-in took too long or was started in another browser. Start again.',
   unavailable: 'The identity provider cannot be reached right now. Try again in a moment, or use another way to sign in.',
   'local-account': 'Your name at the identity provider is the name of a local account of this registry, so it cannot be used to sign in. Ask the registry operator.',
+  'name-taken': 'Your name at the identity provider already belongs to another account of this registry (the name was renamed or reused at the provider), so it cannot be used to sign in. Ask the registry operator to release it.',
   'unknown-provider': 'That identity provider is not configured here.',
   password: 'Wrong user name or password.',
   session: 'Your session has ended. Sign in again.',

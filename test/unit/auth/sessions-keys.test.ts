@@ -1,17 +1,16 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { scratchDir } from '../../helpers/scratch.js';
 import { ApiKeyStore } from '../../../src/auth/api-keys.js';
 import { loadCookieKeys, seal, signValue, unseal, unsignValue } from '../../../src/auth/cookie-keys.js';
 import { SessionStore, SESSION_TTL_MS } from '../../../src/auth/sessions.js';
-import { LocalCoordination } from '../../../src/coordination/local-coordination.js';
-import { DocumentRecords, type RecordsDocument } from '../../../src/storage/document-records.js';
-import { JsonDocument } from '../../../src/storage/json-document.js';
+import { localCoordination } from '../../../src/storage/file-records.js';
 import { safeCallback } from '../../../src/http/public-origin.js';
 
 const tempFile = async (name: string) => path.join(await scratchDir('auth'), name);
-const recordsIn = <T>(file: string, field: string) => new DocumentRecords<T>(new JsonDocument<RecordsDocument>(file, () => ({ [field]: {} })), field);
+/** Every file under `folder`, as one string: what a secret must never be found in. */
+const filesIn = async (folder: string) => (await Promise.all((await readdir(folder, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile()).map((entry) => readFile(path.join(entry.parentPath, entry.name), 'utf8')))).join('\n');
 
 describe('cookie keys', () => {
   it('signs and seals; tampering, other keys and expiry are refused', async () => {
@@ -44,8 +43,8 @@ describe('cookie keys', () => {
 
 describe('sessions', () => {
   it('issue fresh ids, expire, and are destroyed server-side; the file holds no ids', async () => {
-    const file = await tempFile('sessions.json');
-    const store = new SessionStore(recordsIn(file, 'sessions'));
+    const root = await scratchDir('auth');
+    const store = new SessionStore(localCoordination(root).records('sessions'));
     const now = Date.now();
     const a = await store.create({ username: 'alice', groups: ['admins'], provider: 'oidc' }, now);
     const b = await store.create({ username: 'alice', groups: ['admins'], provider: 'oidc' }, now);
@@ -53,7 +52,7 @@ describe('sessions', () => {
     expect(a.expires).toBe(now + SESSION_TTL_MS);
     expect((await store.get(a.id, now))?.username).toBe('alice');
     expect(await store.get(a.id, now + SESSION_TTL_MS + 1)).toBeUndefined();
-    expect(await readFile(file, 'utf8')).not.toContain(a.id);
+    expect(await filesIn(root)).not.toContain(a.id);
     await store.destroy(a.id);
     expect(await store.get(a.id, now)).toBeUndefined();
     expect((await store.get(b.id, now))?.username).toBe('alice');
@@ -62,16 +61,17 @@ describe('sessions', () => {
 
 describe('API keys', () => {
   it('are shown once, stored hashed, bound to their owner, expire and can be revoked', async () => {
-    const file = await tempFile('api-keys.json');
-    const store = new ApiKeyStore(recordsIn(file, 'keys'), new LocalCoordination().locks);
-    const { key, record } = await store.create('alice', 'ci', undefined, 'podman');
+    const root = await scratchDir('auth');
+    const store = new ApiKeyStore(localCoordination(root));
+    const alice = { username: 'alice', provider: 'htpasswd' };
+    const { key, record } = await store.create(alice, 'ci', undefined, 'podman');
     expect(key).toMatch(/^zak_[0-9a-f]{32}$/);
-    expect(await readFile(file, 'utf8')).not.toContain(key);
+    expect(await filesIn(root)).not.toContain(key);
     expect(await store.verify('alice', key)).toMatchObject({ id: record.id });
     expect(await store.verify('bob', key)).toBeUndefined();
     // Another last digit (a key ending in 0 made this one-in-sixteen flaky).
     expect(await store.verify('alice', `${key.slice(0, -1)}${key.endsWith('0') ? '1' : '0'}`)).toBeUndefined();
-    const soon = await store.create('alice', 'short', new Date(Date.now() + 1000), undefined);
+    const soon = await store.create(alice, 'short', new Date(Date.now() + 1000), undefined);
     expect(await store.verify('alice', soon.key, Date.now() + 2000)).toBeUndefined();
     expect((await store.list('alice')).map((view) => view.label)).toEqual(['ci', 'short']);
     expect(await store.list('bob')).toEqual([]);

@@ -12,7 +12,7 @@ import { seal, signValue, unseal, unsignValue } from '../../../src/auth/cookie-k
 import { Security, type SecurityLog } from '../../../src/auth/security.js';
 import { buildConfig } from '../../../src/config/load-config.js';
 import { RedisCoordination } from '../../../src/coordination/redis-coordination.js';
-import { localCoordination } from '../../../src/storage/document-records.js';
+import { localCoordination } from '../../../src/storage/file-records.js';
 import { startRedis, type RedisServer } from '../../helpers/redis-server.js';
 import { scratchDir } from '../../helpers/scratch.js';
 import { redisUrl } from '../../helpers/services.js';
@@ -66,9 +66,12 @@ describe('auth state over Redis', () => {
 
   it('users and API keys are shared: a key made on one replica works on the other until revoked there', async () => {
     const { a, b } = await twoReplicas();
-    await a.users.recordLogin('alice', ['dev'], 'oidc');
-    expect(await b.users.get('alice')).toMatchObject({ groups: ['dev'], provider: 'oidc' });
-    const { key, record } = await a.apiKeys.create('alice', 'ci', undefined, 'podman');
+    expect(await a.users.signIn('alice', 'oidc', 'sub-a', ['dev'])).toEqual({ ok: true, adopted: false });
+    expect(await b.users.get('alice')).toMatchObject({ groups: ['dev'], provider: 'oidc', sub: 'sub-a' });
+    // The name is bound: the same name with another subject is refused on the other replica too.
+    expect(await b.users.signIn('alice', 'oidc', 'sub-b', ['admins'])).toMatchObject({ ok: false, reason: 'another-subject' });
+    expect(await a.users.get('alice')).toMatchObject({ groups: ['dev'], sub: 'sub-a' });
+    const { key, record } = await a.apiKeys.create({ username: 'alice', provider: 'oidc', subject: 'sub-a' }, 'ci', undefined, 'podman');
     expect(await b.apiKeys.verify('alice', key)).toMatchObject({ id: record.id });
     expect(await b.apiKeys.verify('bob', key)).toBeUndefined();
     expect((await b.apiKeys.list('alice')).map((view) => view.label)).toEqual(['ci']);
