@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiKeyView } from '../../auth/api-keys.js';
 import { RegistryError } from '../../oci/errors.js';
+import { auditFacts } from '../audit.js';
 import { readBounded } from '../request-body.js';
 
 const MAX_BODY = 8 * 1024;
@@ -53,21 +54,24 @@ export async function apiKeyRoutes(app: FastifyInstance): Promise<void> {
     return reply.header('cache-control', 'no-store').send({ apiKeys: keys.map(zotShape) });
   });
 
-  app.post('/zot/auth/apikey', { config: { action: 'signedIn' } }, async (request, reply) => {
+  app.post('/zot/auth/apikey', { config: { action: 'signedIn', audit: 'api-key-create' } }, async (request, reply) => {
     enabled();
     const { label, expiresAt } = parseRequest(await readBounded(request, MAX_BODY, 'BODY_TOO_LARGE'));
     const { key, record } = await security.apiKeys.create(request.access.identity.username!, label, expiresAt, request.headers['user-agent']);
+    auditFacts(request, { outcome: 'ok', keyId: record.id, label });
     request.log.info({ owner: record.owner, id: record.id, label }, 'API key created');
     return reply.code(201).header('cache-control', 'no-store').send({ ...zotShape({ ...record, isExpired: false }), apiKey: key });
   });
 
   app.delete<{ Querystring: { id: string } }>(
     '/zot/auth/apikey',
-    { schema: { querystring: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } } }, config: { action: 'signedIn' } },
+    { schema: { querystring: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } } }, config: { action: 'signedIn', audit: 'api-key-revoke' } },
     async (request, reply) => {
+      auditFacts(request, { keyId: request.query.id });
       enabled();
       const owner = request.access.identity.username!;
       if (!(await security.apiKeys.revoke(owner, request.query.id))) throw new RegistryError('BODY_INVALID', { id: request.query.id, reason: 'no such key of yours' });
+      auditFacts(request, { outcome: 'ok' });
       request.log.info({ owner, id: request.query.id }, 'API key revoked');
       return reply.send({});
     },

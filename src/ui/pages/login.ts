@@ -37,6 +37,7 @@ export const LOGIN_ERRORS: Record<string, string> = {
   'local-account': 'Your name at the identity provider is the name of a local account of this registry, so it cannot be used to sign in. Ask the registry operator.',
   'unknown-provider': 'That identity provider is not configured here.',
   password: 'Wrong user name or password.',
+  blocked: 'Too many failed sign-ins from here. Wait a few minutes and try again.',
   session: 'Your session has ended. Sign in again.',
   form: 'The form had expired. Please try again.',
 };
