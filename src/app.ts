@@ -10,7 +10,7 @@ import { openBackends } from './backends.js';
 import { Registry } from './registry/registry.js';
 import { startMaintenance } from './registry/maintenance.js';
 import { summarizeCollection } from './registry/gc-report.js';
-import { enforceAccess, requireDeclaredAccess } from './http/access.js';
+import { DECLARED_PREFIXES, enforceAccess, requireDeclaredAccess } from './http/access.js';
 import { Security } from './auth/security.js';
 import { answerClientError, installErrorHandling } from './http/errors.js';
 import { registryPlugin } from './http/registry-plugin.js';
@@ -29,8 +29,9 @@ import { uiRoutes } from './http/routes/ui.js';
 import { healthRoutes } from './http/routes/health.js';
 import { metricsRoutes } from './http/routes/metrics.js';
 import { BerthMetrics } from './http/metrics.js';
-import { auditRequests, openAuditLog } from './http/audit.js';
-import { FailedLoginLimiter, limitRate } from './http/rate-limit.js';
+import { auditRequests, openAuditLog, requireAuditedWrites } from './http/audit.js';
+import { limitRate } from './http/rate-limit.js';
+import { SignInLimits } from './auth/sign-in-limits.js';
 import { followTls, readTls } from './http/tls.js';
 import { BODY_TIME_LIMITS, limitBodyTime, type BodyTimeLimits } from './http/body-time.js';
 import type { Server as HttpsServer } from 'node:https';
@@ -119,16 +120,16 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   app.addHook('onClose', async () => security.close());
   installErrorHandling(app, () => security);
   requireDeclaredAccess(app);
+  requireAuditedWrites(app, DECLARED_PREFIXES);
   const metrics = new BerthMetrics(config.extensions.metrics ? () => registry.statistics.all() : undefined);
   app.decorate('metrics', metrics);
   if (config.extensions.metrics) metrics.observe(app);
   limitBodyTime(app, options.bodyTime ?? BODY_TIME_LIMITS);
   if (config.http.rateLimit) limitRate(app, config.http.rateLimit);
   if (config.log.audit) auditRequests(app, openAuditLog(config.log.audit));
-  const failedLogins = new FailedLoginLimiter();
-  app.decorate('failedLogins', failedLogins);
+  // Counted where sessions live: in Redis when replicas share it, so a guess on one counts on all.
+  app.decorate('signInLimits', new SignInLimits(backends.sessions.counters('sign-in'), { shared: backends.sessions.shared, log }));
   enforceAccess(app, () => security, {
-    failedLogins,
     authenticated: (method, result) => metrics.authentications.inc({ method, result }),
   });
   app.addHook('onRequest', async (_request, reply) => {

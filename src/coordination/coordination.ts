@@ -1,7 +1,8 @@
 /**
- * What replicas share: locks that serialize writes across processes and small records (upload
- * sessions, browser sessions, API keys, users). One Berth process uses the local implementation
- * (in-process locks, one file per record under the storage root); replicas share Redis.
+ * What replicas share: locks that serialize writes across processes, small records (upload
+ * sessions, browser sessions, API keys, users) and counters (failed sign-ins). One Berth process
+ * uses the local implementation (in-process locks, one file per record under the storage root,
+ * counters in memory); replicas share Redis.
  * Implementations: local-coordination.ts and redis-coordination.ts.
  */
 
@@ -26,6 +27,27 @@ export interface SharedRecords<T> {
   entries(): Promise<Array<[string, T]>>;
 }
 
+/** A counter's value, and how long its window has left (both 0 for a counter that is absent). */
+export interface CounterValue {
+  count: number;
+  resetInMs: number;
+}
+
+/**
+ * Counters that count within a fixed window: the first increment starts it, and the counter is
+ * gone when it ends (INCR and PEXPIRE in Redis). Small and hot: made for limits on sign-in attempts.
+ * A counter never outlives its window, so nothing counted here can lock anyone out for good.
+ */
+export interface SharedCounters {
+  /**
+   * Adds one to `key`, starting a window of `windowMs` when it has none (or, with `renew`, starting
+   * it again), and returns the new value. Atomic: concurrent increments are each counted once.
+   */
+  increment(key: string, windowMs: number, options?: { renew?: boolean }): Promise<CounterValue>;
+  /** The values of several counters, in order, in one round trip. */
+  read(keys: readonly string[]): Promise<CounterValue[]>;
+}
+
 export interface Coordination {
   /** True when several processes share this coordination (Redis). */
   readonly shared: boolean;
@@ -33,6 +55,8 @@ export interface Coordination {
   readonly kind: string;
   readonly locks: Locks;
   records<T>(map: string): SharedRecords<T>;
+  /** A named set of counters; keys are the caller's own text. */
+  counters(name: string): SharedCounters;
   /** Throws unless the shared store answers (readiness). */
   check(): Promise<void>;
   close(): Promise<void>;

@@ -1,6 +1,7 @@
 /**
- * Coordination through Redis, for several Berth replicas: locks (redis-locks.ts) and records
- * (redis-records.ts) under one key prefix, over one ioredis connection.
+ * Coordination through Redis, for several Berth replicas: locks (redis-locks.ts), records
+ * (redis-records.ts) and counters (redis-counters.ts) under one key prefix, over one ioredis
+ * connection.
  *
  * Redis down is an outage of writes, not of Berth: startup does not wait for Redis (it logs and keeps
  * reconnecting), commands are never queued while disconnected (`enableOfflineQueue: false`), and a
@@ -16,9 +17,11 @@
  *   berth:<map>                records without expiry: a hash, field = record key, value = JSON
  *   berth:<map>:<key>          a record with an expiry: a string with PX
  *   berth:<map>#expiring       the keys of a map's expiring records (a sorted set by expiry)
+ *   berth:counter:<name>:<key> a counter: an integer string, with a PX expiry ending its window
  */
 import { Redis } from 'ioredis';
-import type { Coordination, Locks, SharedRecords } from './coordination.js';
+import type { Coordination, Locks, SharedCounters, SharedRecords } from './coordination.js';
+import { RedisCounters } from './redis-counters.js';
 import { RedisLocks, DEFAULT_LOCK_TTL_MS } from './redis-locks.js';
 import { RedisRecords } from './redis-records.js';
 import { displayUrl, RedisConnection, type CoordinationLog } from './redis-connection.js';
@@ -39,8 +42,8 @@ export interface RedisCoordinationOptions {
 
 const SILENT: CoordinationLog = { info() {}, error() {} };
 const MAP_NAME = /^[a-z0-9][a-z0-9-]*$/;
-/** Names whose keys the locks use. */
-const RESERVED_MAPS = new Set(['lock', 'lock-turn']);
+/** Names whose keys the locks and the counters use. */
+const RESERVED_MAPS = new Set(['lock', 'lock-turn', 'counter']);
 
 export class RedisCoordination implements Coordination {
   readonly shared = true;
@@ -49,6 +52,7 @@ export class RedisCoordination implements Coordination {
   private readonly redisLocks: RedisLocks;
   private readonly connection: RedisConnection;
   private readonly maps = new Map<string, RedisRecords<unknown>>();
+  private readonly counterSets = new Map<string, RedisCounters>();
   private readonly log: CoordinationLog;
   private readonly where: string;
   /** Logs an outage once, and its end once. */
@@ -120,6 +124,16 @@ export class RedisCoordination implements Coordination {
       this.maps.set(map, records);
     }
     return records as SharedRecords<T>;
+  }
+
+  counters(name: string): SharedCounters {
+    if (!MAP_NAME.test(name)) throw new Error(`invalid counters name ${JSON.stringify(name)}`);
+    let counters = this.counterSets.get(name);
+    if (!counters) {
+      counters = new RedisCounters(this.connection, name);
+      this.counterSets.set(name, counters);
+    }
+    return counters;
   }
 
   async check(): Promise<void> {

@@ -20,17 +20,23 @@
  *   no side effects; SameSite=Lax already keeps the cookie off cross-site subresources and posts)
  *   and on form posts, which must then carry the CSRF token: `requireDeclaredAccess` attaches that
  *   check to every non-GET page route, so no form can be registered without it.
+ *
+ * Passwords and API keys are checked under the sign-in limits (sign-in-guard.ts). The refusals this
+ * hook decides (401, 403, 429 for a blocked attempt) carry their audit facts (audit.ts); failed
+ * credentials are audited on every route, other refusals on the routes that declare an event.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { ANONYMOUS, type Action, type Identity } from '../access/policy.js';
 import { RegistryError } from '../oci/errors.js';
 import { assertValidName, isValidName } from '../oci/names.js';
-import type { Credentials } from '../auth/authenticator.js';
+import type { Authentication, Credentials } from '../auth/authenticator.js';
+import { parseBasic } from '../auth/basic-credentials.js';
 import { unsignValue } from '../auth/cookie-keys.js';
 import type { Security } from '../auth/security.js';
+import { auditCredentials, auditFacts, declaredEvent, reasonOf } from './audit.js';
 import { requireFormToken } from './csrf.js';
 import { crossSiteReason } from './same-origin.js';
-import type { FailedLoginLimiter } from './rate-limit.js';
+import { blockedError, limitedCheck } from './sign-in-guard.js';
 
 export type RouteAction = 'public' | 'none' | 'catalog' | 'signedIn' | 'session' | 'metrics' | 'read' | 'create' | 'delete';
 
@@ -89,10 +95,9 @@ function refuse(identity: Identity, detail: unknown): RegistryError {
   return new RegistryError(identity.username === undefined ? 'UNAUTHORIZED' : 'DENIED', detail);
 }
 
-/** What the hook reports about credential checks (metrics), and the per-client failure limit. */
+/** What the hook reports about credential checks (metrics). */
 export interface AccessObservers {
   authenticated?(method: string, result: 'success' | 'failure'): void;
-  failedLogins: FailedLoginLimiter;
 }
 
 export function enforceAccess(app: FastifyInstance, security: () => Security, observers: AccessObservers): void {
@@ -110,11 +115,8 @@ export function enforceAccess(app: FastifyInstance, security: () => Security, ob
     const { policy } = current;
     const credentials = credentialsOf(request, current);
     const presented = credentials.authorization !== undefined ? (/^Basic\s+/i.test(credentials.authorization) ? 'basic' : 'other') : credentials.sessionId !== undefined ? 'session' : undefined;
-    // Only password attempts count towards the per-client limit: an expired session cookie is no attack.
-    if (credentials.authorization !== undefined) observers.failedLogins.check(request.ip);
-    const authentication = await current.authenticator.authenticate(credentials);
+    const authentication = await authenticate(request, reply, current, credentials);
     if (authentication.kind === 'rejected') {
-      if (credentials.authorization !== undefined) observers.failedLogins.fail(request.ip);
       observers.authenticated?.(presented ?? 'other', 'failure');
       if (current.failDelayMs > 0) await sleep(current.failDelayMs);
       throw new RegistryError('UNAUTHORIZED', authentication.reason);
@@ -132,40 +134,78 @@ export function enforceAccess(app: FastifyInstance, security: () => Security, ob
     request.access = { identity, can, permits: {} };
     reply.header('cache-control', 'no-store');
 
-    const name = config.repositoryQuery === undefined ? (request.params as { name?: string }).name : queryString(request, config.repositoryQuery);
-    switch (config.action) {
-      case 'none':
-        // Registry clients (docker, containers/image, containerd) send stored credentials only after
-        // /v2/ challenges them, so a 200 here would make `--creds` pushes fail. Only the UI, which
-        // asks to learn whether guests are welcome, gets 200 (zot's rule, widened from docker).
-        if (identity.username === undefined && current.authenticator.configured && !(isUiRequest(request) && policy.anonymousAllowedSomewhere)) {
-          throw refuse(identity, 'sign in to use this registry');
-        }
-        return;
-      case 'catalog':
-        if (identity.username === undefined && !policy.anonymousAllowedSomewhere) throw refuse(identity, 'sign in to use this registry');
-        return;
-      case 'signedIn':
-        if (identity.username === undefined || identity.method === 'apikey') throw new RegistryError('UNAUTHORIZED', 'sign in with a password or a browser session');
-        return;
-      case 'session':
-        if (identity.method !== 'session') throw new RegistryError('UNAUTHORIZED', 'no browser session');
-        return;
-      case 'metrics':
-        if (!policy.canReadMetrics(identity)) throw refuse(identity, 'metrics: see accessControl.metrics');
-        return;
-      default: {
-        if (name === undefined) {
-          if (config.repositoryQuery !== undefined) throw new RegistryError('NAME_INVALID', `the ${config.repositoryQuery} query parameter is required`);
-          throw new Error(`route ${request.routeOptions.url} needs :name for ${config.action}`);
-        }
-        assertValidName(name);
-        if (!can(config.action, name)) throw refuse(identity, { name, action: config.action });
-        for (const action of config.permits ?? []) request.access.permits[action] = can(action, name);
-        if (config.readFrom !== undefined) dropUnreadableSource(request, config.readFrom, can);
-      }
+    try {
+      authorize(request, config.action, current, identity, can);
+    } catch (error) {
+      // Refusals of requests that would have changed state are audited, with the hook's reason.
+      if (declaredEvent(request) !== undefined) auditFacts(request, { outcome: 'refused', reason: reasonOf(error) });
+      throw error;
     }
   });
+}
+
+/**
+ * Credentials of the request, checked: a password or API key (Basic, or any other scheme, which is
+ * refused) under the sign-in limits, with a failure or block audited; a session cookie as it is.
+ */
+async function authenticate(request: FastifyRequest, reply: FastifyReply, security: Security, credentials: Credentials): Promise<Authentication> {
+  const { authorization } = credentials;
+  const parsed = authorization === undefined ? undefined : parseBasic(authorization);
+  // No password to check (none sent, or containers/image's empty `Basic Og==`): no limit applies.
+  if (authorization === undefined || parsed?.ok === 'empty') {
+    const authentication = await security.authenticator.authenticate(credentials);
+    if (authentication.kind === 'rejected' && declaredEvent(request) !== undefined) auditFacts(request, { outcome: 'refused', reason: authentication.reason });
+    return authentication;
+  }
+  const account = parsed?.ok === true ? parsed.username : '';
+  const attempt = await limitedCheck(request, account, async () => {
+    const result = await security.authenticator.authenticate(credentials);
+    return { accepted: result.kind !== 'rejected', result };
+  });
+  if (attempt.kind === 'blocked') throw blockedError(reply, attempt);
+  if (attempt.result.kind === 'rejected') auditCredentials(request, { outcome: 'refused', ...(account !== '' ? { attemptedUser: account } : {}), reason: attempt.result.reason });
+  return attempt.result;
+}
+
+/** Allows the request or throws its refusal (401, 403), by the route's declared action. */
+function authorize(request: FastifyRequest, action: Exclude<RouteAction, 'public'>, current: Security, identity: Identity, can: RouteAccess['can']): void {
+  const config = request.routeOptions.config;
+  const { policy } = current;
+  const name = config.repositoryQuery === undefined ? (request.params as { name?: string }).name : queryString(request, config.repositoryQuery);
+  switch (action) {
+    case 'none':
+      // Registry clients (docker, containers/image, containerd) send stored credentials only after
+      // /v2/ challenges them, so a 200 here would make `--creds` pushes fail. Only the UI, which
+      // asks to learn whether guests are welcome, gets 200 (zot's rule, widened from docker).
+      if (identity.username === undefined && current.authenticator.configured && !(isUiRequest(request) && policy.anonymousAllowedSomewhere)) {
+        throw refuse(identity, 'sign in to use this registry');
+      }
+      return;
+    case 'catalog':
+      if (identity.username === undefined && !policy.anonymousAllowedSomewhere) throw refuse(identity, 'sign in to use this registry');
+      return;
+    case 'signedIn':
+      if (identity.username === undefined || identity.method === 'apikey') throw new RegistryError('UNAUTHORIZED', 'sign in with a password or a browser session');
+      return;
+    case 'session':
+      if (identity.method !== 'session') throw new RegistryError('UNAUTHORIZED', 'no browser session');
+      return;
+    case 'metrics':
+      if (!policy.canReadMetrics(identity)) throw refuse(identity, 'metrics: see accessControl.metrics');
+      return;
+    default: {
+      if (name === undefined) {
+        if (config.repositoryQuery !== undefined) throw new RegistryError('NAME_INVALID', `the ${config.repositoryQuery} query parameter is required`);
+        throw new Error(`route ${request.routeOptions.url} needs :name for ${action}`);
+      }
+      assertValidName(name);
+      // The repository this decision is about, a fact of the audit line whatever the verdict.
+      if (declaredEvent(request) !== undefined) auditFacts(request, { repository: name });
+      if (!can(action, name)) throw refuse(identity, { name, action });
+      for (const action of config.permits ?? []) request.access.permits[action] = can(action, name);
+      if (config.readFrom !== undefined) dropUnreadableSource(request, config.readFrom, can);
+    }
+  }
 }
 
 /** zot's UI marks its requests with this header; only they may authenticate with the session cookie. */

@@ -32,6 +32,12 @@ export class BerthMetrics {
   readonly bytesOut = new Counter({ name: 'berth_http_sent_bytes_total', help: 'Response body bytes (by Content-Length)', labelNames: ['route'], registers: [this.registry] });
   readonly uploadsInProgress = new Gauge({ name: 'berth_uploads_in_progress', help: 'Upload request bodies being received now', registers: [this.registry] });
   readonly authentications = new Counter({ name: 'berth_authentications_total', help: 'Sign-ins and credential checks by method and result', labelNames: ['method', 'result'], registers: [this.registry] });
+  readonly signInBlocked = new Counter({
+    name: 'berth_sign_in_blocked_total',
+    help: 'Sign-in attempts refused unchecked by the sign-in limits: scope "account" (one account from one address), "address" (names never signed in from a spraying address)',
+    labelNames: ['scope'],
+    registers: [this.registry],
+  });
   readonly gcRuns = new Counter({ name: 'berth_gc_runs_total', help: 'Garbage collections by result', labelNames: ['result'], registers: [this.registry] });
   readonly gcRemoved = new Counter({ name: 'berth_gc_removed_total', help: 'Items garbage collection removed', labelNames: ['kind'], registers: [this.registry] });
   readonly gcBytesFreed = new Counter({ name: 'berth_gc_freed_bytes_total', help: 'Bytes garbage collection gave back to the disk', registers: [this.registry] });
@@ -43,6 +49,8 @@ export class BerthMetrics {
 
   constructor(repositories?: () => Promise<RepositoryFigures[]>) {
     collectDefaultMetrics({ register: this.registry, prefix: 'berth_' });
+    // Both series exist from the start, so an alert on their rate has something to read.
+    for (const scope of ['account', 'address']) this.signInBlocked.inc({ scope }, 0);
     this.repositories = repositories;
   }
 

@@ -1,7 +1,6 @@
 /**
- * zot's `http.ratelimit` (a rate for all clients together, and per method) as token buckets, plus a
- * per-client limit on failed sign-ins that `failDelay` alone does not give: after too many failures
- * from one address, its credentials are not even checked until the window ends.
+ * zot's `http.ratelimit` (a rate for all clients together, and per method) as token buckets. Limits
+ * on failed sign-ins are another matter, per account and address: src/auth/sign-in-limits.ts.
  */
 import type { FastifyInstance } from 'fastify';
 import { RegistryError } from '../oci/errors.js';
@@ -34,41 +33,4 @@ export function limitRate(app: FastifyInstance, limits: { rate?: number; methods
       throw new RegistryError('TOOMANYREQUESTS');
     }
   });
-}
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** Shared by every place that checks a password, so no form escapes the limit. */
-    failedLogins: FailedLoginLimiter;
-  }
-}
-
-/** Failed sign-ins per client address in a sliding window. */
-export class FailedLoginLimiter {
-  private readonly failures = new Map<string, number[]>();
-
-  constructor(
-    private readonly maxFailures = 20,
-    private readonly windowMs = 5 * 60_000,
-  ) {}
-
-  private recent(address: string, now: number): number[] {
-    const times = (this.failures.get(address) ?? []).filter((time) => now - time < this.windowMs);
-    if (times.length === 0) this.failures.delete(address);
-    else this.failures.set(address, times);
-    return times;
-  }
-
-  /** Throws TOOMANYREQUESTS while `address` is over the limit. */
-  check(address: string, now = Date.now()): void {
-    const times = this.recent(address, now);
-    if (times.length >= this.maxFailures) {
-      throw new RegistryError('TOOMANYREQUESTS', { reason: 'too many failed sign-ins from this address', retryAfterSeconds: Math.ceil((times[0]! + this.windowMs - now) / 1000) });
-    }
-  }
-
-  fail(address: string, now = Date.now()): void {
-    if (this.failures.size > 100_000) this.failures.clear();
-    this.failures.set(address, [...this.recent(address, now), now]);
-  }
 }

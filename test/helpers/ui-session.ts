@@ -51,3 +51,17 @@ export function formTokenOf(page: string): string {
   if (!token) throw new Error('the page has no form token');
   return token;
 }
+
+/**
+ * The password form as a browser sends it: the sign-in page first (its token, and the pre-session
+ * cookie the token is bound to), then the post. `headers` go on both (an X-Forwarded-For, say).
+ */
+export async function postPasswordForm(base: string, username: string, password: string, headers: Record<string, string> = {}): Promise<Response> {
+  const page = await navigate(`${base}/login`, { headers });
+  const cookie = page.headers
+    .getSetCookie()
+    .map((line) => line.split(';')[0]!)
+    .join('; ');
+  const body = new URLSearchParams({ csrf: formTokenOf(await page.text()), username, password }).toString();
+  return navigate(`${base}/login`, { method: 'POST', body, headers: { ...headers, cookie, 'content-type': 'application/x-www-form-urlencoded' } });
+}

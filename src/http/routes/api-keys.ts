@@ -54,29 +54,31 @@ export async function apiKeyRoutes(app: FastifyInstance): Promise<void> {
     return reply.header('cache-control', 'no-store').send({ apiKeys: keys.map(zotShape) });
   });
 
-  app.post('/zot/auth/apikey', { config: { action: 'signedIn' } }, async (request, reply) => {
+  app.post('/zot/auth/apikey', { config: { action: 'signedIn', audit: 'api-key-create' } }, async (request, reply) => {
     enabled();
     const { label, expiresAt } = parseRequest(await readBounded(request, MAX_BODY, 'BODY_TOO_LARGE'));
     let created;
     try {
       created = await security.apiKeys.create(keyOwnerOf(request.access.identity), label, expiresAt, request.headers['user-agent']);
     } catch (error) {
-      if (error instanceof ApiKeyLimitError) auditFacts(request, { event: 'api-key-create', outcome: 'refused', reason: 'the user holds the most API keys allowed' });
+      if (error instanceof ApiKeyLimitError) auditFacts(request, { outcome: 'refused', label, reason: 'the user holds the most API keys allowed' });
       throw error;
     }
     const { key, record } = created;
-    auditFacts(request, { event: 'api-key-create', outcome: 'ok', keyId: record.id });
+    auditFacts(request, { outcome: 'ok', keyId: record.id, label });
     request.log.info({ owner: record.owner, id: record.id, label }, 'API key created');
     return reply.code(201).header('cache-control', 'no-store').send({ ...zotShape({ ...record, isExpired: false }), apiKey: key });
   });
 
   app.delete<{ Querystring: { id: string } }>(
     '/zot/auth/apikey',
-    { schema: { querystring: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } } }, config: { action: 'signedIn' } },
+    { schema: { querystring: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } } }, config: { action: 'signedIn', audit: 'api-key-revoke' } },
     async (request, reply) => {
+      auditFacts(request, { keyId: request.query.id });
       enabled();
       const owner = request.access.identity.username!;
       if (!(await security.apiKeys.revoke(owner, request.query.id))) throw new RegistryError('BODY_INVALID', { id: request.query.id, reason: 'no such key of yours' });
+      auditFacts(request, { outcome: 'ok' });
       request.log.info({ owner, id: request.query.id }, 'API key revoked');
       return reply.send({});
     },

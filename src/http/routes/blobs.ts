@@ -1,6 +1,7 @@
 /** `/v2/<name>/blobs/<digest>`: GET (whole or one byte range), HEAD and DELETE. */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { requireDigest, type Digest } from '../../oci/digest.js';
+import { auditFacts } from '../audit.js';
 import { parseRange } from '../range.js';
 import { sendBlob } from '../send-blob.js';
 
@@ -47,8 +48,11 @@ export async function blobRoutes(app: FastifyInstance): Promise<void> {
     return reply;
   });
 
-  app.delete<BlobRequest>('/v2/:name/blobs/:digest', { config: { action: 'delete' } }, async (request, reply) => {
-    await blobs.delete(request.params.name, requireDigest(request.params.digest));
+  app.delete<BlobRequest>('/v2/:name/blobs/:digest', { config: { action: 'delete', audit: 'blob-delete' } }, async (request, reply) => {
+    const digest = requireDigest(request.params.digest);
+    auditFacts(request, { repository: request.params.name, digest: digest.value });
+    await blobs.delete(request.params.name, digest);
+    auditFacts(request, { outcome: 'ok' });
     return reply.code(202).header('content-length', 0).send();
   });
 }

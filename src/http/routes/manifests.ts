@@ -1,10 +1,14 @@
 /** `/v2/<name>/manifests/<reference>`: GET, HEAD, PUT and DELETE by tag or digest. */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Descriptor } from '../../oci/manifest.js';
-import { MAX_MANIFEST_BYTES, parseReference } from '../../registry/manifests.js';
+import { MAX_MANIFEST_BYTES, parseReference, type Reference } from '../../registry/manifests.js';
+import { auditFacts } from '../audit.js';
 import { readBounded } from '../request-body.js';
 
 type ManifestRequest = { Params: { name: string; reference: string } };
+
+/** The audit facts of a reference: the tag, or the digest. */
+const referenceFacts = (reference: Reference) => (reference.tag !== undefined ? { tag: reference.tag } : { digest: reference.digest.value });
 
 function describe(reply: FastifyReply, descriptor: Descriptor): FastifyReply {
   return reply
@@ -27,11 +31,13 @@ export async function manifestRoutes(app: FastifyInstance): Promise<void> {
     return describe(reply, descriptor).send();
   });
 
-  app.put<ManifestRequest>('/v2/:name/manifests/:reference', { config: { action: 'create', permits: ['update'] } }, async (request, reply) => {
+  app.put<ManifestRequest>('/v2/:name/manifests/:reference', { config: { action: 'create', permits: ['update'], audit: 'manifest-push' } }, async (request, reply) => {
     const { name } = request.params;
     const reference = parseReference(request.params.reference, 'push');
+    auditFacts(request, { repository: name, ...referenceFacts(reference) });
     const bytes = await readBounded(request, MAX_MANIFEST_BYTES, 'MANIFEST_TOO_LARGE');
     const pushed = await manifests.put(name, reference, bytes, request.headers['content-type'], { mayMoveTag: request.access.permits.update === true });
+    auditFacts(request, { outcome: 'ok', digest: pushed.digest });
     if (pushed.subject) reply.header('oci-subject', pushed.subject);
     return reply
       .code(201)
@@ -41,9 +47,12 @@ export async function manifestRoutes(app: FastifyInstance): Promise<void> {
       .send();
   });
 
-  app.delete<ManifestRequest>('/v2/:name/manifests/:reference', { config: { action: 'delete', permits: ['detectManifestCollision'] } }, async (request, reply) => {
+  app.delete<ManifestRequest>('/v2/:name/manifests/:reference', { config: { action: 'delete', permits: ['detectManifestCollision'], audit: 'manifest-delete' } }, async (request, reply) => {
     const detectCollision = request.access.permits.detectManifestCollision === true;
-    await manifests.delete(request.params.name, parseReference(request.params.reference, 'lookup'), { detectCollision });
+    const reference = parseReference(request.params.reference, 'lookup');
+    auditFacts(request, { repository: request.params.name, ...referenceFacts(reference) });
+    await manifests.delete(request.params.name, reference, { detectCollision });
+    auditFacts(request, { outcome: 'ok' });
     return reply.code(202).header('content-length', 0).send();
   });
 }

@@ -1,6 +1,7 @@
 /**
  * Browser sign-in through an OpenID Provider, on zot's endpoints: `GET /zot/auth/login`,
- * `GET /zot/auth/callback/<provider>`, `POST /zot/auth/logout`.
+ * `GET /zot/auth/callback/<provider>`, `POST /zot/auth/logout`. Each callback is one `sign-in`
+ * audit line (who, through which provider, or why not); a sign-in that fails to start is one too.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { seal, unseal } from '../../auth/cookie-keys.js';
@@ -28,6 +29,8 @@ export async function signInRoutes(app: FastifyInstance): Promise<void> {
    * code it puts in words, instead of leaving the person on a JSON error; without the UI, the error.
    */
   const fail = (reply: FastifyReply, failure: SignInFailure, error: RegistryError, context: { provider?: string; next?: string }) => {
+    // The audit reason is the failure's code, unless the branch named a finer one (replay).
+    auditFacts(reply.request, { event: 'sign-in', outcome: failure === 'failed' || failure === 'unavailable' ? 'failed' : 'refused', reason: failure, ...(context.provider ? { provider: context.provider } : {}) });
     if (!app.hasRoute({ method: 'GET', url: '/login' })) throw error;
     reply.log.info({ failure, detail: error.detail }, 'browser sign-in failed');
     const query = new URLSearchParams({ error: failure, ...(context.provider ? { provider: context.provider } : {}), ...(context.next ? { next: context.next } : {}) });
@@ -48,19 +51,26 @@ export async function signInRoutes(app: FastifyInstance): Promise<void> {
     return reply.code(302).header('cache-control', 'no-store').redirect(url);
   });
 
-  app.get<CallbackRequest>(`${CALLBACK_PATH}:provider`, { config: { action: 'public' } }, async (request, reply) => {
+  app.get<CallbackRequest>(`${CALLBACK_PATH}:provider`, { config: { action: 'public', audit: 'sign-in' } }, async (request, reply) => {
     const key = request.params.provider;
+    auditFacts(request, { provider: key });
     const provider = security.providers.get(key);
     if (!provider) throw new RegistryError('BODY_INVALID', { provider: key, reason: 'unknown provider' });
     const sealed = request.cookies[LOGIN_COOKIE];
     const pending = sealed === undefined ? undefined : unseal<PendingLogin>(security.cookieKeys, sealed);
     reply.clearCookie(LOGIN_COOKIE, { path: `${CALLBACK_PATH}${key}` });
-    if (!pending || pending.provider !== key) return fail(reply, 'expired', new RegistryError('UNAUTHORIZED', 'this sign-in expired or was not started here; start again'), { provider: key });
+    if (!pending || pending.provider !== key) {
+      auditFacts(request, { reason: sealed === undefined ? 'expired: no sign-in cookie' : pending === undefined ? 'expired: the sign-in cookie is forged or too old' : 'expired: started for another provider' });
+      return fail(reply, 'expired', new RegistryError('UNAUTHORIZED', 'this sign-in expired or was not started here; start again'), { provider: key });
+    }
     const back = { provider: key, ...(pending.callbackUi ? { next: pending.callbackUi } : {}) };
     if (typeof request.query.error === 'string') {
       return fail(reply, 'denied', new RegistryError('UNAUTHORIZED', `the identity provider refused the sign-in: ${request.query.error_description ?? request.query.error}`), back);
     }
-    if (!(await security.claimLogin(pending.state))) return fail(reply, 'expired', new RegistryError('UNAUTHORIZED', 'this sign-in has already been completed; start again'), back);
+    if (!(await security.claimLogin(pending.state))) {
+      auditFacts(request, { reason: 'replay' });
+      return fail(reply, 'expired', new RegistryError('UNAUTHORIZED', 'this sign-in has already been completed; start again'), back);
+    }
     const callbackUrl = new URL(pending.redirectUri);
     callbackUrl.search = new URL(request.url, 'http://unused').search;
     let login;
@@ -73,7 +83,7 @@ export async function signInRoutes(app: FastifyInstance): Promise<void> {
     /** A sign-in the provider vouched for but Berth refuses: logged, audited, answered in words. */
     const refuse = (failure: SignInFailure, reason: string, detail: string) => {
       request.log.warn({ provider: key, username: login.username, reason }, 'refused a provider sign-in');
-      auditFacts(request, { event: 'sign-in', outcome: 'refused', attemptedUser: login.username, provider: key, reason });
+      auditFacts(request, { outcome: 'refused', attemptedUser: login.username, provider: key, reason });
       return fail(reply, failure, new RegistryError('DENIED', detail), back);
     };
     if (security.htpasswd?.has(login.username)) {
@@ -90,14 +100,15 @@ export async function signInRoutes(app: FastifyInstance): Promise<void> {
     // Keys made before subjects were recorded follow the name's record, which just took this subject.
     if (binding.adopted) await security.apiKeys.adopt(login.username, key, login.subject);
     await startSession(security, request, reply, { username: login.username, groups: login.groups, provider: key, subject: login.subject, idToken: login.idToken });
-    auditFacts(request, { event: 'sign-in', outcome: 'ok', user: login.username, provider: key });
     app.metrics.authentications.inc({ method: 'oidc', result: 'success' });
+    auditFacts(request, { outcome: 'ok', user: login.username, provider: key });
     request.log.info({ provider: key, username: login.username, groups: login.groups }, 'signed in');
     return reply.code(302).header('cache-control', 'no-store').redirect(pending.callbackUi ?? '/');
   });
 
-  app.post('/zot/auth/logout', { config: { action: 'session' } }, async (request, reply) => {
+  app.post('/zot/auth/logout', { config: { action: 'session', audit: 'sign-out' } }, async (request, reply) => {
     const ended = await endSession(security, request, reply);
+    auditFacts(request, { outcome: 'ok', ...(ended ? { user: ended.username, provider: ended.provider } : {}) });
     const provider = ended ? security.providers.get(ended.provider) : undefined;
     const endSessionUrl = provider?.endSessionUrl(ended?.idToken, `${publicOrigin(app, request, security.externalUrl)}/`);
     return reply.header('cache-control', 'no-store').send(endSessionUrl ? { endSessionUrl } : {});

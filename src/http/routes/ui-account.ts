@@ -13,6 +13,7 @@ import { renderAccount, KEY_LIFETIMES, type AccountView } from '../../ui/pages/a
 import { LOGIN_ERRORS, renderLogin } from '../../ui/pages/login.js';
 import { auditFacts } from '../audit.js';
 import { publicOrigin, safeCallback } from '../public-origin.js';
+import { limitedCheck } from '../sign-in-guard.js';
 import { currentSession, endSession, startSession } from '../session-cookies.js';
 import { pullTarget, viewerOf, type UiContext } from '../ui-context.js';
 
@@ -57,18 +58,26 @@ export async function uiAccountRoutes(app: FastifyInstance, context: UiContext):
   app.get<{ Querystring: LoginQuery }>('/login', { schema: { querystring: loginQuery }, config: { action: 'public', page: true } }, async (request, reply) => loginPage(request, reply));
 
   // zot's password sign-in for the UI (GET /v2/ with Basic) as a form: the same check, the same session.
-  app.post<{ Querystring: LoginQuery; Body: Form }>('/login', { schema: { querystring: loginQuery }, config: { action: 'public', page: true } }, async (request, reply) => {
+  app.post<{ Querystring: LoginQuery; Body: Form }>('/login', { schema: { querystring: loginQuery }, config: { action: 'public', page: true, audit: 'sign-in' } }, async (request, reply) => {
     if (!security.htpasswd) throw new RegistryError('UNSUPPORTED', 'password sign-in is not configured');
     const username = (request.body.username ?? '').trim();
     const password = request.body.password ?? '';
     const valid = username !== '' && !username.includes(':') && username.length <= 256 && password.length <= 1024;
     const authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
-    app.failedLogins.check(request.ip);
-    const result = valid ? await security.authenticator.authenticate({ authorization }) : undefined;
+    auditFacts(request, { provider: 'htpasswd' });
     // An API key is for clients, not for browser sessions (a session may mint keys; a key may not).
+    const attempt = await limitedCheck(request, username, async () => {
+      const result = valid ? await security.authenticator.authenticate({ authorization }) : undefined;
+      return { accepted: result?.kind === 'identity' && result.identity.method === 'htpasswd', result };
+    });
+    if (attempt.kind === 'blocked') {
+      reply.header('retry-after', String(attempt.retryAfterSeconds));
+      return loginPage(request, reply.code(429), { error: 'blocked', username });
+    }
+    const result = attempt.result;
     if (result?.kind !== 'identity' || result.identity.method !== 'htpasswd') {
-      app.failedLogins.fail(request.ip);
       app.metrics.authentications.inc({ method: 'password-form', result: 'failure' });
+      auditFacts(request, { outcome: 'refused', attemptedUser: username, reason: result?.kind === 'identity' ? 'only a password starts a browser session' : 'invalid username or password' });
       if (security.failDelayMs > 0) await sleep(security.failDelayMs);
       request.log.info({ username }, 'password sign-in refused');
       return loginPage(request, reply.code(401), { error: 'password', username });
@@ -79,8 +88,9 @@ export async function uiAccountRoutes(app: FastifyInstance, context: UiContext):
     return reply.code(303).header('cache-control', 'no-store').redirect(nextOf(request));
   });
 
-  app.post('/logout', { config: { action: 'session', page: true } }, async (request, reply) => {
+  app.post('/logout', { config: { action: 'session', page: true, audit: 'sign-out' } }, async (request, reply) => {
     const ended = await endSession(security, request, reply);
+    auditFacts(request, { outcome: 'ok', ...(ended ? { user: ended.username, provider: ended.provider } : {}) });
     const provider = ended ? security.providers.get(ended.provider) : undefined;
     const endSessionUrl = provider?.endSessionUrl(ended?.idToken, `${publicOrigin(app, request, security.externalUrl)}/`);
     request.log.info({ username: ended?.username }, 'signed out from the web UI');
@@ -112,12 +122,18 @@ export async function uiAccountRoutes(app: FastifyInstance, context: UiContext):
     async (request, reply) => accountPage(request, reply, request.query.revoked === '1' ? { revoked: true } : {}),
   );
 
-  app.post<{ Body: Form }>('/account/api-keys', { config: { action: 'signedIn', page: true } }, async (request, reply) => {
+  app.post<{ Body: Form }>('/account/api-keys', { config: { action: 'signedIn', page: true, audit: 'api-key-create' } }, async (request, reply) => {
     if (!security.apiKeysEnabled) throw new RegistryError('UNSUPPORTED', 'API keys are not enabled (http.auth.apikey)');
     const label = (request.body.label ?? '').trim();
     const days = Number(request.body.expiresInDays ?? '90');
-    if (label === '' || label.length > 100) return accountPage(request, reply.code(400), { error: 'Give the key a label of at most 100 characters.' });
-    if (!KEY_LIFETIMES.some(([choice]) => choice === days)) return accountPage(request, reply.code(400), { error: 'Choose one of the offered lifetimes.' });
+    if (label === '' || label.length > 100) {
+      auditFacts(request, { outcome: 'refused', reason: 'label missing or too long' });
+      return accountPage(request, reply.code(400), { error: 'Give the key a label of at most 100 characters.' });
+    }
+    if (!KEY_LIFETIMES.some(([choice]) => choice === days)) {
+      auditFacts(request, { outcome: 'refused', label, reason: 'lifetime not offered' });
+      return accountPage(request, reply.code(400), { error: 'Choose one of the offered lifetimes.' });
+    }
     const expiresAt = days === 0 ? undefined : new Date(Date.now() + days * 86_400_000);
     const owner = keyOwnerOf(request.access.identity);
     let created;
@@ -125,19 +141,24 @@ export async function uiAccountRoutes(app: FastifyInstance, context: UiContext):
       created = await security.apiKeys.create(owner, label, expiresAt, request.headers['user-agent']);
     } catch (error) {
       if (!(error instanceof ApiKeyLimitError)) throw error;
-      auditFacts(request, { event: 'api-key-create', outcome: 'refused', reason: 'the user holds the most API keys allowed' });
+      auditFacts(request, { outcome: 'refused', label, reason: 'the user holds the most API keys allowed' });
       return accountPage(request, reply.code(403), { error: `A user may hold at most ${MAX_API_KEYS_PER_USER} API keys. Revoke one to create another.` });
     }
     const { key, record } = created;
-    auditFacts(request, { event: 'api-key-create', outcome: 'ok', keyId: record.id });
+    auditFacts(request, { outcome: 'ok', keyId: record.id, label });
     request.log.info({ owner: owner.username, id: record.id, label }, 'API key created from the web UI');
     return accountPage(request, reply.code(201), { created: { key, label } });
   });
 
-  app.post<{ Body: Form }>('/account/api-keys/revoke', { config: { action: 'signedIn', page: true } }, async (request, reply) => {
+  app.post<{ Body: Form }>('/account/api-keys/revoke', { config: { action: 'signedIn', page: true, audit: 'api-key-revoke' } }, async (request, reply) => {
     const owner = request.access.identity.username!;
     const id = request.body.id ?? '';
-    if (!(await security.apiKeys.revoke(owner, id))) return accountPage(request, reply.code(404), { error: 'You have no such API key (it may be revoked already).' });
+    auditFacts(request, { keyId: id });
+    if (!(await security.apiKeys.revoke(owner, id))) {
+      auditFacts(request, { outcome: 'refused', reason: 'no such key of this user' });
+      return accountPage(request, reply.code(404), { error: 'You have no such API key (it may be revoked already).' });
+    }
+    auditFacts(request, { outcome: 'ok' });
     request.log.info({ owner, id }, 'API key revoked from the web UI');
     return reply.code(303).redirect('/account?revoked=1');
   });

@@ -13,6 +13,7 @@ import { url } from '../../ui/html.js';
 import { renderImage } from '../../ui/pages/image.js';
 import { renderRepositories } from '../../ui/pages/repositories.js';
 import { renderRepository } from '../../ui/pages/repository.js';
+import { auditFacts } from '../audit.js';
 import { pullTarget, viewerOf, type UiContext } from '../ui-context.js';
 
 const HTML = 'text/html; charset=utf-8';
@@ -78,12 +79,14 @@ export async function uiPageRoutes(app: FastifyInstance, context: UiContext): Pr
   // A form post (CSRF token checked first): deletes the tag only, as DELETE /v2/<name>/manifests/<tag> does.
   app.post<{ Querystring: DeleteQuery }>(
     '/repository/delete-tag',
-    { schema: { querystring: querystring({ name: text(256), tag: text(128) }, ['name', 'tag']) }, config: { action: 'delete', repositoryQuery: 'name', page: true } },
+    { schema: { querystring: querystring({ name: text(256), tag: text(128) }, ['name', 'tag']) }, config: { action: 'delete', repositoryQuery: 'name', page: true, audit: 'tag-delete' } },
     async (request, reply) => {
       const { name, tag } = request.query;
+      auditFacts(request, { repository: name, tag });
       // A tag only: deleting by digest (and detectManifestCollision) stays with the /v2 API.
       if (!isValidTag(tag)) throw new RegistryError('TAG_INVALID', { tag });
       await app.registry.manifests.delete(name, { tag }, { detectCollision: false });
+      auditFacts(request, { outcome: 'ok' });
       request.log.info({ name, tag, by: request.access.identity.username }, 'tag deleted from the web UI');
       return reply.code(303).redirect(url('/repository', { name, deleted: tag }));
     },

@@ -2,10 +2,13 @@
  * `/v2/<name>/blobs/uploads/`: start (POST, monolithic with `?digest=`, mount with `?mount=&from=`),
  * chunks (PATCH), status (GET), finish (PUT `?digest=`) and cancel (DELETE).
  * Spec: distribution-spec v1.1 "Pushing blobs" and "Mounting a blob from another repository".
+ * Audited as blob-upload-start, blob-mount, blob-upload-chunk, blob-upload-commit (a monolithic POST
+ * too) and blob-upload-cancel; the status GET is a read.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requireDigest } from '../../oci/digest.js';
 import { RegistryError } from '../../oci/errors.js';
+import { auditFacts } from '../audit.js';
 import { parseContentRange } from '../range.js';
 import { bodyStream, contentLength } from '../request-body.js';
 
@@ -29,23 +32,40 @@ const stringQuery = (...keys: string[]) => ({
   properties: Object.fromEntries(keys.map((key) => [key, { type: 'string', maxLength: 512 }])),
 });
 
+/** A POST that names a blob to mount is a mount (it may become an upload start); a digest, a whole upload. */
+function startEvent(request: FastifyRequest): string {
+  const query = request.query as StartRequest['Querystring'];
+  if (query.mount !== undefined) return 'blob-mount';
+  return query.digest !== undefined ? 'blob-upload-commit' : 'blob-upload-start';
+}
+
 export async function uploadRoutes(app: FastifyInstance): Promise<void> {
   const blobs = app.registry.blobs;
 
   app.post<StartRequest>(
     '/v2/:name/blobs/uploads/',
-    { schema: { querystring: stringQuery('digest', 'mount', 'from') }, config: { action: 'create', readFrom: 'from', streamsBody: true } },
+    { schema: { querystring: stringQuery('digest', 'mount', 'from') }, config: { action: 'create', readFrom: 'from', streamsBody: true, audit: startEvent } },
     async (request, reply) => {
       const { name } = request.params;
       const { digest, mount, from } = request.query;
+      auditFacts(request, { repository: name });
       if (mount !== undefined && from !== undefined) {
         const mounted = await blobs.mount(name, from, requireDigest(mount));
-        if (mounted) return created(reply, name, mounted).send();
+        if (mounted) {
+          auditFacts(request, { outcome: 'ok', from, digest: mounted });
+          return created(reply, name, mounted).send();
+        }
       }
+      // No mount (the source lacks the blob, or the caller may not read it): an upload starts, as the spec says.
+      if (mount !== undefined) auditFacts(request, { event: 'blob-upload-start' });
       const body = bodyStream(request);
       if (digest === undefined && body !== undefined) throw new RegistryError('BLOB_UPLOAD_INVALID', 'a body needs ?digest= (monolithic upload)');
       const started = await blobs.start(name, digest === undefined ? undefined : requireDigest(digest), body);
-      if (started.kind === 'created') return created(reply, name, started.digest).send();
+      if (started.kind === 'created') {
+        auditFacts(request, { outcome: 'ok', digest: started.digest });
+        return created(reply, name, started.digest).send();
+      }
+      auditFacts(request, { outcome: 'ok', upload: started.id });
       return sessionHeaders(reply.code(202), name, started.id, started.offset).send();
     },
   );
@@ -56,29 +76,36 @@ export async function uploadRoutes(app: FastifyInstance): Promise<void> {
     return sessionHeaders(reply.code(204), name, id, offset).send();
   });
 
-  app.patch<SessionRequest>('/v2/:name/blobs/uploads/:id', { config: { action: 'create', streamsBody: true } }, async (request, reply) => {
+  app.patch<SessionRequest>('/v2/:name/blobs/uploads/:id', { config: { action: 'create', streamsBody: true, audit: 'blob-upload-chunk' } }, async (request, reply) => {
     const { name, id } = request.params;
+    auditFacts(request, { repository: name, upload: id });
     const start = parseContentRange(request.headers['content-range'], contentLength(request));
     const body = bodyStream(request);
     const offset = body ? await blobs.append(name, id, body, start) : await blobs.status(name, id);
+    auditFacts(request, { outcome: 'ok' });
     return sessionHeaders(reply.code(202), name, id, offset).send();
   });
 
   app.put<SessionRequest & { Querystring: { digest?: string } }>(
     '/v2/:name/blobs/uploads/:id',
-    { schema: { querystring: stringQuery('digest') }, config: { action: 'create', streamsBody: true } },
+    { schema: { querystring: stringQuery('digest') }, config: { action: 'create', streamsBody: true, audit: 'blob-upload-commit' } },
     async (request, reply) => {
       const { name, id } = request.params;
+      auditFacts(request, { repository: name, upload: id });
       if (request.query.digest === undefined) throw new RegistryError('DIGEST_INVALID', 'the digest query parameter is required');
       const digest = requireDigest(request.query.digest);
+      auditFacts(request, { digest: digest.value });
       await blobs.finish(name, id, digest, bodyStream(request));
+      auditFacts(request, { outcome: 'ok' });
       return created(reply, name, digest.value).send();
     },
   );
 
-  app.delete<SessionRequest>('/v2/:name/blobs/uploads/:id', { config: { action: 'create' } }, async (request, reply) => {
+  app.delete<SessionRequest>('/v2/:name/blobs/uploads/:id', { config: { action: 'create', audit: 'blob-upload-cancel' } }, async (request, reply) => {
     const { name, id } = request.params;
+    auditFacts(request, { repository: name, upload: id });
     await blobs.cancel(name, id);
+    auditFacts(request, { outcome: 'ok' });
     return reply.code(204).send();
   });
 }

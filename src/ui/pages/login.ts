@@ -38,6 +38,7 @@ export const LOGIN_ERRORS: Record<string, string> = {
   'name-taken': 'Your name at the identity provider already belongs to another account of this registry (the name was renamed or reused at the provider), so it cannot be used to sign in. Ask the registry operator to release it.',
   'unknown-provider': 'That identity provider is not configured here.',
   password: 'Wrong user name or password.',
+  blocked: 'Too many failed sign-ins from here. Wait a few minutes and try again.',
   session: 'Your session has ended. Sign in again.',
   form: 'The form had expired. Please try again.',
 };
