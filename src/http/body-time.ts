@@ -49,6 +49,8 @@ export function limitBodyTime(app: FastifyInstance, limits: BodyTimeLimits): voi
   // Answered before the body was read (a refusal, a route that takes no body): the rest of the
   // body is not waited for, however slowly it comes.
   app.addHook('onResponse', async (request) => {
-    if (!request.raw.complete) request.raw.socket?.destroy();
+    // After the other onResponse hooks (the audit line and the access log still read the peer's address).
+    const socket = request.raw.socket;
+    if (!request.raw.complete && socket) setImmediate(() => socket.destroy());
   });
 }

@@ -288,7 +288,7 @@ const rows: Row[] = [
     name: 'OIDC sign-in naming a local account',
     run: async () => (await loginThroughProvider({ startUrl: `${berth.url}/zot/auth/login?provider=oidc`, username: 'carol' })).response,
     status: 303,
-    line: { event: 'sign-in', outcome: 'refused', user: null, provider: 'oidc', attemptedUser: 'carol', reason: 'local-account' },
+    line: { event: 'sign-in', outcome: 'refused', user: null, provider: 'oidc', attemptedUser: 'carol', reason: 'the name is a local htpasswd account' },
   },
   { name: 'OIDC sign-in with an unknown provider', run: () => fetch(`${berth.url}/zot/auth/login?provider=nope`, { redirect: 'manual' }), status: 303, line: { event: 'sign-in', outcome: 'refused', user: null, reason: 'unknown-provider' } },
 ];

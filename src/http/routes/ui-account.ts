@@ -84,6 +84,7 @@ export async function uiAccountRoutes(app: FastifyInstance, context: UiContext):
     }
     const { identity } = result;
     await startSession(security, request, reply, { username: identity.username!, groups: [], provider: HTPASSWD });
+    auditFacts(request, { outcome: 'ok', user: identity.username! });
     request.log.info({ username: identity.username }, 'signed in with a password');
     return reply.code(303).header('cache-control', 'no-store').redirect(nextOf(request));
   });
