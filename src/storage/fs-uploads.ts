@@ -14,6 +14,7 @@ import { isUploadId, type Layout } from './layout.js';
 import { KeyedMutex } from '../coordination/keyed-mutex.js';
 import { FILE_MODE, isNotFound } from './files.js';
 import type { UploadStore } from './store.js';
+import { untilCut, type Cut } from './cut-body.js';
 
 const WRITE_BATCH = 1024 * 1024;
 
@@ -48,8 +49,9 @@ export class FsUploads implements UploadStore {
     return { id, offset: 0 };
   }
 
-  async offset(name: string, id: string): Promise<number> {
-    return this.size(name, id);
+  /** Under the session's lock: a request still saving what a cut body sent is waited for. */
+  offset(name: string, id: string): Promise<number> {
+    return this.locks.run(this.key(name, id), () => this.size(name, id));
   }
 
   private key(name: string, id: string): string {
@@ -77,6 +79,7 @@ export class FsUploads implements UploadStore {
       throw new RegistryError('RANGE_INVALID', { reason: `chunk starts at ${start} but the upload holds ${offset} bytes`, offset });
     }
     const running = await this.runningHash(name, id, 'sha256', offset);
+    const cut: Cut = {};
     let written = offset;
     const handle = await open(file, 'r+');
     try {
@@ -94,9 +97,7 @@ export class FsUploads implements UploadStore {
         batch = [];
         batched = 0;
       };
-      // Not `for await (… of body)`: ending that loop early destroys the request, and with it the
-      // socket, so a client whose write failed (ENOSPC) would never get its 507.
-      for await (const chunk of body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+      for await (const chunk of untilCut(body, cut)) {
         running.hash.update(chunk);
         batch.push(chunk);
         batched += chunk.length;
@@ -104,7 +105,7 @@ export class FsUploads implements UploadStore {
       }
       await flush();
     } catch (error) {
-      // Undo a partial append so the session stays consistent and resumable from `offset`.
+      // The store failed: undo the partial append so the session stays consistent and resumable from `offset`.
       this.hashes.delete(this.key(name, id));
       await truncate(file, offset).catch(() => undefined);
       throw error;
@@ -112,6 +113,8 @@ export class FsUploads implements UploadStore {
       await handle.close();
     }
     running.offset = written;
+    // A cut body keeps what arrived (flushed above, hashed in step); the request still fails.
+    if (cut.error !== undefined) throw cut.error;
     return written;
   }
 

@@ -12,6 +12,7 @@ import { createSHA256, type IHasher } from 'hash-wasm';
 import { RegistryError } from '../oci/errors.js';
 import type { Bucket } from './s3-bucket.js';
 import { isMissing } from './s3-client.js';
+import { untilCut, type Cut } from './cut-body.js';
 
 /** Size of every part but the last: above S3's 5 MiB minimum, and what one request may buffer twice. */
 export const PART_SIZE = 8 * 1024 * 1024;
@@ -88,6 +89,8 @@ export interface ReceivedBody {
   release(): void;
   /** The hex SHA-256 of all the session's bytes, the body's included. */
   hex(): Promise<string>;
+  /** Set when the body was cut: `next` holds what arrived before; the caller keeps it, then fails. */
+  cut?: unknown;
 }
 
 export interface BodyTarget {
@@ -101,9 +104,10 @@ export interface BodyTarget {
 }
 
 /**
- * Reads `body` to its end into parts after the saved `state`. Nothing is saved here: on any failure
- * (a cut body, S3) the caller's saved state still describes the session exactly; parts uploaded
- * meanwhile are overwritten by the retry, whose part numbers start from the same place.
+ * Reads `body` to its end into parts after the saved `state`. Nothing is saved here: on a failure
+ * of S3 the caller's saved state still describes the session exactly; parts uploaded meanwhile are
+ * overwritten by the retry, whose part numbers start from the same place. A cut body (the client
+ * left or went idle) ends the read there: the result says so (`cut`) and describes what arrived.
  */
 export async function receiveBody(target: BodyTarget, state: UploadState, body: Readable, options: { resumable: boolean } = { resumable: true }): Promise<ReceivedBody> {
   // A body that is the whole upload (nothing before it, committed at once) needs no state to save:
@@ -145,9 +149,8 @@ export async function receiveBody(target: BodyTarget, state: UploadState, body: 
       inFlight.push({ upload, buffer });
     };
 
-    // Not `for await (… of body)`: ending that loop early destroys the request and its socket, and
-    // the client would never get the error response.
-    for await (const chunk of body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+    const cut: Cut = {};
+    for await (const chunk of untilCut(body, cut)) {
       update(chunk);
       received += chunk.length;
       for (let used = 0; used < chunk.length; ) {
@@ -181,6 +184,7 @@ export async function receiveBody(target: BodyTarget, state: UploadState, body: 
       remainder,
       release: () => owned.forEach(giveBuffer),
       hex: async () => hex ?? (await resumeHasher(next.hashState)).digest('hex'),
+      ...(cut.error === undefined ? {} : { cut: cut.error }),
     };
   } finally {
     if (!done) {

@@ -58,8 +58,9 @@ export class S3Uploads implements UploadStore {
     return { id, offset: 0 };
   }
 
-  async offset(name: string, id: string): Promise<number> {
-    return (await this.load(name, id)).offset;
+  /** Under the session's lock: a request still saving what a cut body sent is waited for. */
+  offset(name: string, id: string): Promise<number> {
+    return this.locked(id, async () => (await this.load(name, id)).offset);
   }
 
   append(name: string, id: string, body: Readable, start?: number): Promise<number> {
@@ -77,6 +78,8 @@ export class S3Uploads implements UploadStore {
       } finally {
         received.release();
       }
+      // A cut body keeps what arrived (saved above); the request still fails.
+      if (received.cut !== undefined) throw received.cut;
       return received.next.offset;
     });
   }
@@ -90,6 +93,11 @@ export class S3Uploads implements UploadStore {
         const single = state.offset === 0 && digest.algorithm === state.hashAlgorithm;
         const received = await receiveBody(this.target(name, id, state), state, body, { resumable: !single });
         try {
+          if (received.cut !== undefined) {
+            // Keep what arrived, as an append does; a whole-blob body hashed natively has no state to keep.
+            if (!single && received.next.offset !== state.offset) await this.keepTail(name, id, state, received.next, received.remainder);
+            throw received.cut;
+          }
           const hex = await received.hex();
           if (digest.algorithm === state.hashAlgorithm && hex === digest.hex) {
             // The last bytes go from memory straight to the blob (or the last part): no tail object.
