@@ -8,8 +8,9 @@ import type { BerthConfig } from './config/config.js';
 import { watchConfig } from './config/watch-config.js';
 import { openBackends } from './backends.js';
 import { Registry } from './registry/registry.js';
-import { startMaintenance } from './registry/maintenance.js';
-import { summarizeCollection } from './registry/gc-report.js';
+import { Maintenance, startMaintenance } from './maintenance/maintenance.js';
+import { RepositoryStatistics } from './browse/repository-stats.js';
+import { summarizeCollection } from './maintenance/gc-report.js';
 import { DECLARED_PREFIXES, enforceAccess, requireDeclaredAccess } from './http/access.js';
 import { Security } from './auth/security.js';
 import { answerClientError, installErrorHandling } from './http/errors.js';
@@ -121,7 +122,7 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   installErrorHandling(app, () => security);
   requireDeclaredAccess(app);
   requireAuditedWrites(app, DECLARED_PREFIXES);
-  const metrics = new BerthMetrics(config.extensions.metrics ? () => registry.statistics.all() : undefined);
+  const metrics = new BerthMetrics(config.extensions.metrics ? () => statistics.all() : undefined);
   app.decorate('metrics', metrics);
   if (config.extensions.metrics) metrics.observe(app);
   limitBodyTime(app, options.bodyTime ?? BODY_TIME_LIMITS);
@@ -137,9 +138,11 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   });
 
   let running = config;
-  const registry = new Registry(backends.store, () => ({ gcDelayMs: running.storage.gcDelayMs, retention: running.storage.retention }));
+  const registry = new Registry(backends.store);
+  const services = new Maintenance(registry, () => ({ gcDelayMs: running.storage.gcDelayMs, retention: running.storage.retention }));
+  const statistics = new RepositoryStatistics(backends.store);
   // Replicas take turns: a round runs on whichever holds the lock, the others skip it.
-  const maintenance = startMaintenance(registry, () => running, (key, work) => backends.coordination.locks.tryRun(key, work), {
+  const maintenance = startMaintenance(services, () => running, (key, work) => backends.coordination.locks.tryRun(key, work), {
     collected(outcome) {
       metrics.recordCollection(outcome);
       if (outcome instanceof Error) app.log.error({ err: outcome }, 'garbage collection failed');
@@ -153,7 +156,7 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
     },
   });
   app.addHook('onClose', async () => maintenance.stop());
-  await app.register(registryPlugin, { registry });
+  await app.register(registryPlugin, { registry, maintenance: services });
   await app.register(healthRoutes, { checks: backends.readiness });
   if (config.extensions.metrics) await app.register(metricsRoutes, { metrics, path: config.extensions.metrics.path });
   await app.register(baseRoutes);

@@ -15,26 +15,13 @@ import type { AccessControlConfig, PolicyConfig } from '../config/config.js';
 import { compileRepositoryGlob } from '../config/repository-glob.js';
 import { isValidName } from '../oci/names.js';
 
+import { explainAccess, type AccessExplanation } from './explain.js';
+import { ANONYMOUS, type Action, type Identity } from './identity.js';
+
+export { ACTIONS, ANONYMOUS, type Action, type Identity } from './identity.js';
+
 /** zot's placeholder for the caller's user name in repository patterns. */
 const USERNAME_PLACEHOLDER = '${username}';
-import { explainAccess, type AccessExplanation } from './explain.js';
-
-export const ACTIONS = ['read', 'create', 'update', 'delete', 'detectManifestCollision'] as const;
-export type Action = (typeof ACTIONS)[number];
-
-/** Who is asking. `username` undefined means anonymous. */
-export interface Identity {
-  readonly username?: string;
-  readonly groups: readonly string[];
-  /** How they proved it: a password, a browser session, or an API key. */
-  readonly method?: 'htpasswd' | 'session' | 'apikey';
-  /** Who vouches for the name: `htpasswd` or an OpenID provider's key. */
-  readonly provider?: string;
-  /** The provider's `sub` the name is bound to (OpenID identities only). */
-  readonly subject?: string;
-}
-
-export const ANONYMOUS: Identity = Object.freeze({ groups: Object.freeze([]) as readonly string[] });
 
 export type { AccessControlConfig, PolicyConfig };
 

@@ -11,7 +11,6 @@
 import { AccessPolicy } from '../access/policy.js';
 import type { BerthConfig, OidcProviderConfig } from '../config/config.js';
 import type { Coordination } from '../coordination/coordination.js';
-import { localCoordination } from '../storage/file-records.js';
 import { ApiKeyStore } from './api-keys.js';
 import { Authenticator } from './authenticator.js';
 import { loadCookieKeys, sameCookieKeys, sharedCookieKeys, type CookieKeys } from './cookie-keys.js';
@@ -27,8 +26,8 @@ export interface SecurityLog {
 }
 
 export interface SecurityOptions {
-  /** Where sessions, users and API keys live; default: the files under the storage root. */
-  coordination?: Coordination;
+  /** Where sessions, users and API keys live: the files under the storage root, or Redis (backends.ts decides). */
+  coordination: Coordination;
 }
 
 /** How often a replica checks the cookie keys shared through the coordination (Redis may lose them). */
@@ -71,8 +70,8 @@ export class Security {
     this.apiKeys = new ApiKeyStore(coordination);
   }
 
-  static async create(config: BerthConfig, log: SecurityLog, options: SecurityOptions = {}): Promise<Security> {
-    const coordination = options.coordination ?? localCoordination(config.storage.rootDirectory);
+  static async create(config: BerthConfig, log: SecurityLog, options: SecurityOptions): Promise<Security> {
+    const { coordination } = options;
     const { sessionKeysFile } = config.http.auth;
     const shareKeys = sessionKeysFile === undefined && coordination.shared;
     let cookieKeys: CookieKeys;

@@ -35,6 +35,7 @@ import { unsignValue } from '../auth/cookie-keys.js';
 import type { Security } from '../auth/security.js';
 import { auditCredentials, auditFacts, declaredEvent, reasonOf } from './audit.js';
 import { requireFormToken } from './csrf.js';
+import { SESSION_COOKIE } from './cookie-names.js';
 import { crossSiteReason } from './same-origin.js';
 import { blockedError, limitedCheck } from './sign-in-guard.js';
 
@@ -210,7 +211,6 @@ function authorize(request: FastifyRequest, action: Exclude<RouteAction, 'public
 
 /** zot's UI marks its requests with this header; only they may authenticate with the session cookie. */
 export const UI_CLIENT_HEADER = 'x-zot-api-client';
-export const SESSION_COOKIE = 'session';
 
 export function isUiRequest(request: FastifyRequest): boolean {
   return request.headers[UI_CLIENT_HEADER] === 'zot-ui';

@@ -11,7 +11,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { unsignValue } from '../auth/cookie-keys.js';
 import type { Security } from '../auth/security.js';
 import { RegistryError } from '../oci/errors.js';
-import { SESSION_COOKIE } from './access.js';
+import { SESSION_COOKIE } from './cookie-names.js';
 import { crossSiteReason } from './same-origin.js';
 
 export const CSRF_FIELD = 'csrf';

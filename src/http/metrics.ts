@@ -6,8 +6,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
-import type { Collection } from '../registry/garbage-collector.js';
-import type { ScrubResult } from '../registry/scrub.js';
+import type { Collection } from '../maintenance/garbage-collector.js';
+import type { ScrubResult } from '../maintenance/scrub.js';
 
 export interface RepositoryFigures {
   name: string;

@@ -8,7 +8,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { RegistryError } from '../oci/errors.js';
 import { renderError } from '../ui/pages/error.js';
 import { url } from '../ui/html.js';
-import { SESSION_COOKIE } from './access.js';
+import { SESSION_COOKIE } from './cookie-names.js';
 import { isFormRefusal } from './csrf.js';
 import { clearSessionCookies } from './session-cookies.js';
 import { viewerOf, type UiContext } from './ui-context.js';

@@ -1,6 +1,6 @@
 /** How numbers, times, digests and platforms are written on the pages (and by berth.js, identically). */
 import { html, type SafeHtml } from './html.js';
-import type { ManifestKind, Platform } from '../registry/manifest-insight.js';
+import type { ManifestKind, Platform } from '../browse/manifest-insight.js';
 
 const UNITS = ['B', 'kB', 'MB', 'GB', 'TB'];
 

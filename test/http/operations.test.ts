@@ -78,7 +78,7 @@ describe('metrics', () => {
     const image = await pushImage(server.url, 'metrics/app', 'v1', { headers: ci });
     await fetch(`${server.url}/v2/metrics/app/manifests/v1`, { headers: ci });
     await fetch(`${server.url}/v2/`, { headers: { authorization: basicAuth('ci', 'wrong') } });
-    await server.app.registry.gc.collect();
+    await server.app.maintenance.gc.collect();
 
     expect((await fetch(`${server.url}/internal/metrics`)).status).toBe(401);
     expect((await fetch(`${server.url}/internal/metrics`, { headers: ci })).status).toBe(403);

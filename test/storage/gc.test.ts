@@ -37,10 +37,10 @@ describe('garbage collection', () => {
     await fetch(`${server.url}/v2/gc/app/blobs/uploads/`, { method: 'POST' });
 
     // Too young: nothing goes.
-    const early = await server.app.registry.gc.collect(Date.now());
+    const early = await server.app.maintenance.gc.collect(Date.now());
     expect(early.repositories[0]).toMatchObject({ manifests: [], blobs: [], uploads: [] });
 
-    const later = await server.app.registry.gc.collect(Date.now() + 2 * HOUR);
+    const later = await server.app.maintenance.gc.collect(Date.now() + 2 * HOUR);
     const report = later.repositories[0]!;
     expect(report.manifests).toEqual([dropped.digest]);
     expect(report.blobs.map((blob) => blob.digest).sort()).toEqual([dropped.digest, sha256(dropped.config), ...dropped.layers.map((layer) => sha256(layer)), strayBlob].sort());
@@ -62,7 +62,7 @@ describe('garbage collection', () => {
       await fetch(`${server.url}/v2/${repo}/manifests/sig`, { method: 'DELETE' });
       await fetch(`${server.url}/v2/${repo}/manifests/${subject.digest}`, { method: 'DELETE' });
     }
-    const collection = await server.app.registry.gc.collect(Date.now() + 2 * HOUR);
+    const collection = await server.app.maintenance.gc.collect(Date.now() + 2 * HOUR);
     const byName = Object.fromEntries(collection.repositories.map((item) => [item.repository, item]));
     expect(byName['keep/app']!.manifests).toHaveLength(0);
     expect(byName['drop/app']!.manifests).toHaveLength(1);
@@ -77,14 +77,14 @@ describe('garbage collection', () => {
       images.push(await pushImage(server.url, 'ret/app', tag, { layers: 1 }));
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
-    const dry = await server.app.registry.gc.collect(Date.now() + 2 * HOUR);
+    const dry = await server.app.maintenance.gc.collect(Date.now() + 2 * HOUR);
     expect(dry.dryRun).toBe(true);
     expect(dry.repositories[0]!.tags.sort()).toEqual(['nightly', 'v1']);
     expect(await status('ret/app/manifests/v1')).toBe(200);
 
     await server.close();
     server = await startBerth({ root, config: { storage: { gcDelay: '1h', retention } } });
-    const real = await server.app.registry.gc.collect(Date.now() + 2 * HOUR);
+    const real = await server.app.maintenance.gc.collect(Date.now() + 2 * HOUR);
     expect(real.repositories[0]!.tags.sort()).toEqual(['nightly', 'v1']);
     expect(real.repositories[0]!.manifests.sort()).toEqual([images[0]!.digest, images[4]!.digest].sort());
     const tags = await (await fetch(`${server.url}/v2/ret/app/tags/list`)).json();
@@ -97,7 +97,7 @@ describe('garbage collection', () => {
     const collector = (async () => {
       let passes = 0;
       while (collecting) {
-        await server.app.registry.gc.collect();
+        await server.app.maintenance.gc.collect();
         passes += 1;
         // A short pause: with gcDelay 0 even upload sessions go at every pass, so without one no push
         // could ever win. (It also
@@ -125,7 +125,7 @@ describe('garbage collection', () => {
     const acknowledged = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
     expect(acknowledged.length).toBeGreaterThan(0);
     expect(acknowledged.length).toBeLessThanOrEqual(20);
-    await server.app.registry.gc.collect();
+    await server.app.maintenance.gc.collect();
     for (const image of acknowledged) {
       const manifest = await fetch(`${server.url}/v2/race/app/manifests/${image.digest}`);
       expect(manifest.status).toBe(200);

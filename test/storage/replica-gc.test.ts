@@ -37,7 +37,7 @@ describe('garbage collection across replicas', () => {
     const session = await fetch(`${b.url}/v2/rgc/app/blobs/uploads/`, { method: 'POST' });
     expect(session.status).toBe(202);
 
-    const now = await a.app.registry.gc.collect(Date.now());
+    const now = await a.app.maintenance.gc.collect(Date.now());
     expect(now.repositories.find((report) => report.repository === 'rgc/app')).toMatchObject({ manifests: [], blobs: [], uploads: [] });
     expect((await fetch(`${a.url}/v2/rgc/app/blobs/${layerDigest}`, { method: 'HEAD' })).status).toBe(200);
 
@@ -54,7 +54,7 @@ describe('garbage collection across replicas', () => {
 
     // Two hours on, only what no manifest references goes: a stray blob and the open session.
     const stray = await pushBlob(b.url, 'rgc/app', randomBytes(1000));
-    const later = await a.app.registry.gc.collect(Date.now() + 2 * HOUR);
+    const later = await a.app.maintenance.gc.collect(Date.now() + 2 * HOUR);
     const report = later.repositories.find((entry) => entry.repository === 'rgc/app')!;
     expect(report.blobs.map((blob) => blob.digest)).toEqual([stray]);
     expect(report.uploads).toHaveLength(1);

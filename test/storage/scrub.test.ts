@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startBerth, type TestServer } from '../helpers/server.js';
 import { pushImage, sha256 } from '../helpers/registry-api.js';
-import { runGc, runScrub } from '../../src/maintenance-commands.js';
+import { runGc, runScrub } from '../../src/cli/maintenance.js';
 import { claimStorage } from '../../src/storage/server-claim.js';
 
 let server: TestServer;
@@ -25,7 +25,7 @@ describe('scrub', () => {
     await pushImage(server.url, 'scrub/a', 'v1');
     const damaged = await pushImage(server.url, 'scrub/b', 'v1');
     await pushImage(server.url, 'scrub/b', 'v2', { layers: 1 });
-    expect((await server.app.registry.scrubber.scrub()).map((result) => [result.repository, result.reference, result.status])).toEqual([
+    expect((await server.app.maintenance.scrubber.scrub()).map((result) => [result.repository, result.reference, result.status])).toEqual([
       ['scrub/a', 'v1', 'ok'],
       ['scrub/b', 'v1', 'ok'],
       ['scrub/b', 'v2', 'ok'],
@@ -35,7 +35,7 @@ describe('scrub', () => {
     const bytes = await readFile(layerFile);
     bytes[0] = bytes[0]! ^ 0xff;
     await writeFile(layerFile, bytes);
-    const results = await server.app.registry.scrubber.scrub();
+    const results = await server.app.maintenance.scrubber.scrub();
     const affected = results.filter((result) => result.status === 'affected');
     expect(affected).toEqual([{ repository: 'scrub/b', reference: 'v1', status: 'affected', reason: expect.stringMatching(/content has digest/) }]);
     expect((await readFile(layerFile)).equals(bytes)).toBe(true);
@@ -51,7 +51,7 @@ describe('scrub', () => {
     const image = await pushImage(server.url, 'scrub/c', 'v1');
     await pushImage(server.url, 'scrub/c', 'v2');
     await writeFile(path.join(server.root, 'scrub/c/blobs/sha256', image.digest.slice(7)), image.manifest.subarray(0, 10));
-    const results = await server.app.registry.scrubber.scrub();
+    const results = await server.app.maintenance.scrubber.scrub();
     expect(results.find((result) => result.reference === 'v1')).toMatchObject({ status: 'affected', reason: expect.stringMatching(/bytes, \d+ expected/) });
     expect(results.find((result) => result.reference === 'v2')).toMatchObject({ status: 'ok' });
   });

@@ -160,7 +160,7 @@ describe('a storage tree written by zot', () => {
     });
 
     it('garbage collection and scrub leave zot’s files alone', async () => {
-      const registry = berth!.app.registry;
+      const registry = berth!.app.maintenance;
       // Two days on: zot's untagged image and its unfinished upload are what zot's own GC removes too.
       const collection = await registry.gc.collect(Date.now() + 48 * HOUR);
       const untagged = tree.untagged;

@@ -7,7 +7,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { parseReference } from '../../registry/manifests.js';
-import type { RepositorySort } from '../../registry/repository-insights.js';
+import type { RepositorySort } from '../../browse/repository-insights.js';
 import { currentSession } from '../session-cookies.js';
 import { pullTarget, type UiContext } from '../ui-context.js';
 

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { RegistryError } from '../../oci/errors.js';
 import { isValidTag } from '../../oci/names.js';
 import { parseReference } from '../../registry/manifests.js';
-import type { RepositorySort } from '../../registry/repository-insights.js';
+import type { RepositorySort } from '../../browse/repository-insights.js';
 import { url } from '../../ui/html.js';
 import { renderImage } from '../../ui/pages/image.js';
 import { renderRepositories } from '../../ui/pages/repositories.js';

@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { readWithin } from '../request-body.js';
-import { RepositoryInsights } from '../../registry/repository-insights.js';
+import { RepositoryInsights } from '../../browse/repository-insights.js';
 import { loadAssets } from '../../ui/assets.js';
 import { addSecurityHeaders, type UiContext } from '../ui-context.js';
 import { installPageErrors } from '../ui-errors.js';

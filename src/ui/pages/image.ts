@@ -7,7 +7,7 @@
 import { digestCode, formatBytes, formatCount, formatPlatform, kindBadge, shortDigest, time } from '../format.js';
 import { html, url, type HtmlValue, type SafeHtml } from '../html.js';
 import { renderPage, type AssetUrls, type Viewer } from '../layout.js';
-import type { ImageDetail } from '../../registry/repository-insights.js';
+import type { ImageDetail } from '../../browse/repository-insights.js';
 import { copyable, pullPanel, type PullTarget } from './pull.js';
 
 export interface ImageView {

@@ -6,7 +6,7 @@
 import { formatBytes, formatCount, time } from '../format.js';
 import { html, url } from '../html.js';
 import { renderPage, type AssetUrls, type Viewer } from '../layout.js';
-import type { PageOf, RepositorySort, RepositorySummary } from '../../registry/repository-insights.js';
+import type { PageOf, RepositorySort, RepositorySummary } from '../../browse/repository-insights.js';
 import { pager, range } from './pager.js';
 
 export interface RepositoriesView {

@@ -5,7 +5,7 @@
 import { digestCode, formatBytes, formatCount, formatPlatform, kindBadge, time } from '../format.js';
 import { html, url } from '../html.js';
 import { csrfField, renderPage, type AssetUrls, type Viewer } from '../layout.js';
-import type { RepositoryDetail, TagSummary } from '../../registry/repository-insights.js';
+import type { RepositoryDetail, TagSummary } from '../../browse/repository-insights.js';
 import { pager, range } from './pager.js';
 import { pullCommands, pullPanel, type PullTarget } from './pull.js';
 

@@ -7,11 +7,11 @@
  * `storage.cacheDriver`), while the servers run; else the files under the storage root, with the
  * server stopped (it holds them in memory).
  */
-import { ApiKeyStore } from './auth/api-keys.js';
-import { UserDirectory } from './auth/user-directory.js';
-import { openBackends } from './backends.js';
-import { loadConfig } from './config/load-config.js';
-import { servingProcess } from './storage/server-claim.js';
+import { ApiKeyStore } from '../auth/api-keys.js';
+import { UserDirectory } from '../auth/user-directory.js';
+import { openBackends } from '../backends.js';
+import { loadConfig } from '../config/load-config.js';
+import { servingProcess } from '../storage/server-claim.js';
 
 export const USERS_USAGE = 'release <config> <name>';
 

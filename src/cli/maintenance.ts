@@ -1,20 +1,20 @@
 /** `berth gc` and `berth scrub`: one maintenance pass from the command line. */
-import type { BerthConfig } from './config/config.js';
-import { loadConfig } from './config/load-config.js';
-import type { Backends } from './backends.js';
-import { describeCollection } from './registry/gc-report.js';
-import { maintenanceLock } from './registry/maintenance.js';
-import { Registry } from './registry/registry.js';
-import { servingProcess } from './storage/server-claim.js';
-import { openBackends } from './backends.js';
+import type { BerthConfig } from '../config/config.js';
+import { loadConfig } from '../config/load-config.js';
+import type { Backends } from '../backends.js';
+import { describeCollection } from '../maintenance/gc-report.js';
+import { Maintenance, maintenanceLock } from '../maintenance/maintenance.js';
+import { Registry } from '../registry/registry.js';
+import { servingProcess } from '../storage/server-claim.js';
+import { openBackends } from '../backends.js';
 
-async function withRegistry(file: string, work: (context: { config: BerthConfig; registry: Registry; backends: Backends }) => Promise<number>): Promise<number> {
+async function withMaintenance(file: string, work: (context: { config: BerthConfig; maintenance: Maintenance; backends: Backends }) => Promise<number>): Promise<number> {
   const config = await loadConfig(file);
   const backends = await openBackends(config, { info: (message) => console.log(message), error: (message) => console.error(message) });
   try {
     await backends.connect();
-    const registry = new Registry(backends.store, () => ({ gcDelayMs: config.storage.gcDelayMs, retention: config.storage.retention }));
-    return await work({ config, registry, backends });
+    const maintenance = new Maintenance(new Registry(backends.store), () => ({ gcDelayMs: config.storage.gcDelayMs, retention: config.storage.retention }));
+    return await work({ config, maintenance, backends });
   } finally {
     await backends.close();
   }
@@ -25,7 +25,7 @@ async function withRegistry(file: string, work: (context: { config: BerthConfig;
  * the same maintenance lock they do); otherwise it refuses while a server uses the same storage.
  */
 export function runGc(file: string): Promise<number> {
-  return withRegistry(file, async ({ config, registry, backends }) => {
+  return withMaintenance(file, async ({ config, maintenance, backends }) => {
     if (!backends.coordination.shared) {
       const pid = await servingProcess(config.storage.rootDirectory);
       if (pid !== undefined) {
@@ -33,7 +33,7 @@ export function runGc(file: string): Promise<number> {
         return 1;
       }
     }
-    const collection = await backends.coordination.locks.tryRun(maintenanceLock('gc'), () => registry.gc.collect());
+    const collection = await backends.coordination.locks.tryRun(maintenanceLock('gc'), () => maintenance.gc.collect());
     if (collection === undefined) {
       console.error('berth gc: a replica is collecting garbage right now; try again when it is done');
       return 1;
@@ -45,8 +45,8 @@ export function runGc(file: string): Promise<number> {
 
 /** Verifies every image; exits 1 when any is affected. Read-only, so safe next to a server. */
 export function runScrub(file: string): Promise<number> {
-  return withRegistry(file, async ({ registry }) => {
-    const results = await registry.scrubber.scrub();
+  return withMaintenance(file, async ({ maintenance }) => {
+    const results = await maintenance.scrubber.scrub();
     for (const result of results) {
       console.log(`${result.status.padEnd(8)} ${result.repository}:${result.reference}${result.reason ? `: ${result.reason}` : ''}`);
     }

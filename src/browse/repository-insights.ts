@@ -11,8 +11,8 @@ import { RegistryError } from '../oci/errors.js';
 import { parseDigest } from '../oci/digest.js';
 import { PUSHED_AT, REF_NAME, type OciIndexFile, type Store } from '../storage/store.js';
 import type { Descriptor } from '../oci/manifest.js';
-import { Lru } from './lru.js';
-import { scopedKey } from './manifest-catalog.js';
+import { Lru } from '../registry/lru.js';
+import { scopedKey } from '../registry/manifest-catalog.js';
 import { inspectConfig, inspectManifest, layerHistory, type BlobInsight, type ChildInsight, type ConfigInsight, type HistoryInsight, type ManifestInsight, type ManifestKind, type Platform } from './manifest-insight.js';
 
 export interface PageOf<T> {

@@ -5,10 +5,22 @@
  * another replica holds is skipped here (undefined), not queued.
  */
 import type { BerthConfig } from '../config/config.js';
-import type { Collection } from './garbage-collector.js';
+import { GarbageCollector, type Collection, type GcOptions } from './garbage-collector.js';
 import { runPeriodically } from './periodic.js';
-import type { Registry } from './registry.js';
-import type { ScrubResult } from './scrub.js';
+import type { Registry } from '../registry/registry.js';
+import { Scrubber, type ScrubResult } from './scrub.js';
+
+/** The maintenance services over a registry's store: garbage collection (with retention) and scrub. */
+export class Maintenance {
+  readonly gc: GarbageCollector;
+  readonly scrubber: Scrubber;
+
+  /** `gcOptions` is read at each collection, so a reloaded config applies to the next one. */
+  constructor(registry: Registry, gcOptions: () => GcOptions) {
+    this.gc = new GarbageCollector(registry.store, registry.catalog, gcOptions);
+    this.scrubber = new Scrubber(registry.store);
+  }
+}
 
 export interface MaintenanceReports {
   collected(outcome: Collection | Error): void;
@@ -24,16 +36,16 @@ export function maintenanceLock(task: MaintenanceTask): string {
   return `maintenance:${task}`;
 }
 
-export function startMaintenance(registry: Registry, config: () => BerthConfig, tryLock: TryLock, reports: MaintenanceReports): { stop(): void } {
+export function startMaintenance(services: Maintenance, config: () => BerthConfig, tryLock: TryLock, reports: MaintenanceReports): { stop(): void } {
   const exclusive = <T>(task: MaintenanceTask, work: () => Promise<T>) => tryLock(maintenanceLock(task), work);
   const gc = runPeriodically(
     () => ({ enabled: config().storage.gc, intervalMs: config().storage.gcIntervalMs }),
-    () => exclusive('gc', () => registry.gc.collect()),
+    () => exclusive('gc', () => services.gc.collect()),
     (outcome) => outcome !== undefined && reports.collected(outcome),
   );
   const scrub = runPeriodically(
     () => ({ enabled: config().extensions.scrub !== undefined, intervalMs: config().extensions.scrub?.intervalMs ?? 0 }),
-    () => exclusive('scrub', () => registry.scrubber.scrub()),
+    () => exclusive('scrub', () => services.scrubber.scrub()),
     (outcome) => outcome !== undefined && reports.scrubbed(outcome),
   );
   return {

@@ -12,7 +12,7 @@ import { parseDigest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/manifest.js';
 import type { RetentionConfig } from '../config/config.js';
 import { PUSHED_AT, REF_NAME, type OciIndexFile, type RepositoryTransaction, type Store } from '../storage/store.js';
-import type { ManifestCatalog, ManifestFacts } from './manifest-catalog.js';
+import type { ManifestCatalog, ManifestFacts } from '../registry/manifest-catalog.js';
 import { tagsToRemove, untaggedKept } from './retention.js';
 
 export interface RepositoryCollection {

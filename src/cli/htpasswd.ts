@@ -1,7 +1,7 @@
 /** `berth htpasswd <user>`: an htpasswd line without apache2-utils. */
 import { createInterface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
-import { htpasswdLine } from './htpasswd.js';
+import { htpasswdLine } from '../auth/htpasswd.js';
 
 async function readAll(input: NodeJS.ReadableStream): Promise<string> {
   const chunks: Buffer[] = [];
