@@ -13,7 +13,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBerth, waitForDiscovery, type TestServer } from '../helpers/server.js';
 import { startOidcProvider, type OidcTestProvider } from '../helpers/oidc-provider.js';
-import { CookieJar, fetchWithJar, loginThroughProvider } from '../helpers/oidc-login.js';
+import { type CookieJar, fetchWithJar, loginThroughProvider } from '../helpers/oidc-login.js';
 import { basicAuth, writeHtpasswd } from '../helpers/htpasswd.js';
 import { json, pushImage } from '../helpers/registry-api.js';
 import { runBerthCommand } from '../helpers/berth-process.js';

@@ -10,7 +10,6 @@ import type { Page } from 'playwright-core';
 import { startBerth, waitForDiscovery, type TestServer } from '../helpers/server.js';
 import { startOidcProvider, type OidcTestProvider } from '../helpers/oidc-provider.js';
 import { writeHtpasswd, basicAuth } from '../helpers/htpasswd.js';
-import { json } from '../helpers/registry-api.js';
 import { TempDirs } from '../helpers/temp-dirs.js';
 import { skopeo } from '../helpers/skopeo.js';
 import { buildImage, buildImageIndex, writeOciLayout } from '../helpers/oci-layout.js';

@@ -11,11 +11,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 
 const REPOSITORY = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = path.join(REPOSITORY, 'dist', 'main.js');
-const execFileAsync = promisify(execFile);
 const live = new Set<ChildProcess>();
 
 /** A port nothing listens on right now (the kernel's choice for port 0, released at once). */

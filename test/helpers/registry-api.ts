@@ -50,7 +50,6 @@ export async function errorCode(response: Response): Promise<string | undefined>
 }
 
 /** A response's JSON body, loosely typed for assertions. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function json(response: Response): Promise<any> {
   return response.json();
 }

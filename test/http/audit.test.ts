@@ -91,12 +91,6 @@ async function newLines(before: number, expected: number): Promise<Array<Record<
   return (await lines()).slice(before);
 }
 
-function cookiesOf(response: Response): string {
-  return response.headers
-    .getSetCookie()
-    .map((line) => line.split(';')[0]!)
-    .join('; ');
-}
 
 /** A form post of a signed-in browser, with the token of `page`. */
 async function postForm(session: UiSession, page: string, action: string, fields: Record<string, string>): Promise<Response> {

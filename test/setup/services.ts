@@ -202,9 +202,7 @@ async function externalRedis(url: string): Promise<Started<string>> {
     await client.ping();
   } catch (error) {
     const reason = socketError ?? error;
-    throw new Error(`BERTH_TEST_REDIS_URL=${url} does not answer PING: ${reason instanceof Error ? reason.message : String(reason)}`, {
-      cause: reason,
-    });
+    throw new Error(`BERTH_TEST_REDIS_URL=${url} does not answer PING: ${reason instanceof Error ? reason.message : String(reason)}`, { cause: error });
   } finally {
     client.disconnect();
   }
@@ -228,7 +226,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   ]);
   if (s3.status === 'rejected' || redis.status === 'rejected') {
     // Stop whichever did start: setup failed, so vitest will not call a teardown.
-    await Promise.all([s3, redis].map((result) => (result.status === 'fulfilled' ? result.value.stop() : undefined)));
+    await Promise.all([s3, redis].map(async (result) => (result.status === 'fulfilled' ? result.value.stop() : undefined)));
     const reasons = [s3, redis].flatMap((result) => (result.status === 'rejected' ? [result.reason] : []));
     const message = reasons.map((reason) => (reason instanceof Error ? reason.message : String(reason))).join('\n\n');
     // No `cause`: vitest would print the same log tails a second time.

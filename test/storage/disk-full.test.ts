@@ -34,7 +34,7 @@ beforeAll(async () => {
   try {
     await run('mount', ['-t', 'tmpfs', '-o', 'size=8m,mode=0700', 'tmpfs', mountPoint]);
   } catch (error) {
-    throw new Error(`this test needs a small real file system: mounting a tmpfs at ${mountPoint} failed (run the tests as root): ${(error as Error).message}`);
+    throw new Error(`this test needs a small real file system: mounting a tmpfs at ${mountPoint} failed (run the tests as root): ${(error as Error).message}`, { cause: error });
   }
   mounted = true;
   root = path.join(mountPoint, 'storage');
