@@ -19,6 +19,7 @@ import { json, pushImage } from '../helpers/registry-api.js';
 import { runBerthCommand } from '../helpers/berth-process.js';
 import { redisUrl } from '../helpers/services.js';
 import { scratchDir } from '../helpers/scratch.js';
+import { eventually } from '../helpers/eventually.js';
 
 const UI = { 'x-zot-api-client': 'zot-ui' };
 const ADMIN = { authorization: basicAuth('admin', 'admin-pw') };
@@ -39,19 +40,6 @@ async function createKey(server: TestServer, jar: CookieJar, label: string): Pro
   return (await json(response)).apiKey as string;
 }
 
-/** Polls until `check` passes: config edits and audit lines arrive asynchronously. */
-async function eventually(check: () => Promise<void>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-}
 
 async function editConfig(server: TestServer, edit: (document: any) => void): Promise<void> {
   const document = JSON.parse(await readFile(server.configFile, 'utf8'));

@@ -2,23 +2,11 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBerth, type TestServer } from '../helpers/server.js';
 import { basicAuth, htpasswdText, writeHtpasswd } from '../helpers/htpasswd.js';
+import { eventually } from '../helpers/eventually.js';
 
 let server: TestServer;
 let htpasswd: string;
 
-/** Polls until `check` passes: the change is picked up by a file watcher, not synchronously. */
-async function eventually(check: () => Promise<void>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-}
 
 const status = async (path: string, user: string, password: string) =>
   (await fetch(`${server.url}${path}`, { headers: { authorization: basicAuth(user, password) } })).status;
