@@ -95,7 +95,6 @@ export interface HttpConfig {
   externalUrl?: string;
   realm: string;
   readTimeoutMs: number;
-  writeTimeoutMs: number;
   auth: AuthConfig;
   accessControl?: AccessControlConfig;
   /** HTTPS from these PEM files, re-read when they change. */

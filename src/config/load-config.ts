@@ -36,7 +36,7 @@ const REFUSED_BECAUSE: Record<string, string> = {
   '/cluster': "zot's hash-routed cluster; Berth replicas share one bucket (storage.storageDriver) and one Redis (storage.cacheDriver) instead",
 };
 /** Keys that only tune features Berth lacks: accepted, with one warning each. */
-const IGNORED = ['/storage/gcTimeWindow', '/storage/redirectBlobURL', '/storage/maxRepos', '/storage/fastRestart', '/http/allowOrigin', '/scheduler', '/extensions/search', '/extensions/sync', '/extensions/lint', '/extensions/trust', '/extensions/events', '/extensions/mgmt', '/extensions/apikey'];
+const IGNORED = ['/storage/gcTimeWindow', '/storage/redirectBlobURL', '/storage/maxRepos', '/storage/fastRestart', '/http/allowOrigin', '/http/writeTimeout', '/scheduler', '/extensions/search', '/extensions/sync', '/extensions/lint', '/extensions/trust', '/extensions/events', '/extensions/mgmt', '/extensions/apikey'];
 
 function pointerGet(document: unknown, pointer: string): unknown {
   let node = document;
@@ -154,7 +154,6 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
       port: http.port ?? 8080,
       realm: http.realm || 'Authorization Required',
       readTimeoutMs: duration(http.readTimeout, 60_000),
-      writeTimeoutMs: duration(http.writeTimeout, 60_000),
       auth: {
         failDelayMs: (http.auth?.failDelay ?? 0) * 1000,
         ...(http.auth?.htpasswd ? { htpasswdPath: path.resolve(http.auth.htpasswd.path) } : {}),

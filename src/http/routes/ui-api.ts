@@ -1,5 +1,5 @@
 /**
- * The web UI's JSON API, all under `/api/ui/` and documented in the README. Authorized like every
+ * The web UI's JSON API, all under `/api/ui/` and documented in docs/web-ui.md. Authorized like every
  * route (declared actions, one hook): listings are `catalog` and filtered with the caller's read
  * permission before anything else is read; per-repository calls are `read` on the repository
  * named by the `repository` query parameter. A browser's session counts only with the
