@@ -13,6 +13,7 @@ import { PUSHED_AT, REF_NAME, type OciIndexFile, type Store } from '../storage/s
 import type { Descriptor } from '../oci/manifest.js';
 import { Lru } from '../registry/lru.js';
 import { scopedKey } from '../registry/manifest-catalog.js';
+import { countTags, newestPush, type RepositoryFigures } from './repository-figures.js';
 import { inspectConfig, inspectManifest, layerHistory, type BlobInsight, type ChildInsight, type ConfigInsight, type HistoryInsight, type ManifestInsight, type ManifestKind, type Platform } from './manifest-insight.js';
 
 export interface PageOf<T> {
@@ -23,15 +24,6 @@ export interface PageOf<T> {
   page: number;
   perPage: number;
   pages: number;
-}
-
-export interface RepositorySummary {
-  name: string;
-  tagCount: number;
-  /** Bytes of every distinct manifest, config and layer the repository's index references. */
-  size: number;
-  /** ISO time of the newest push, when Berth recorded it. */
-  lastPush?: string;
 }
 
 export interface TagSummary {
@@ -45,7 +37,7 @@ export interface TagSummary {
   pushed?: string;
 }
 
-export interface RepositoryDetail extends RepositorySummary {
+export interface RepositoryDetail extends RepositoryFigures {
   /** Manifests in the index without a tag (children of indexes, referrers, untagged pushes). */
   untagged: number;
   tags: PageOf<TagSummary>;
@@ -83,37 +75,39 @@ const NESTING_LIMIT = 4;
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const newestFirst = (a?: string, b?: string) => compare(b ?? '', a ?? '');
+/** Newest first, repositories never pushed to (as Berth records pushes) last. */
+const newestDateFirst = (a?: Date, b?: Date) => (b?.getTime() ?? Number.NEGATIVE_INFINITY) - (a?.getTime() ?? Number.NEGATIVE_INFINITY) || 0;
 
 export class RepositoryInsights {
   private readonly manifests = new Lru<string, ManifestInsight | null>(50_000);
   private readonly configs = new Lru<string, ConfigInsight | null>(20_000);
-  private readonly summaries = new WeakMap<OciIndexFile, Omit<RepositorySummary, 'name'>>();
+  private readonly summaries = new WeakMap<OciIndexFile, Omit<RepositoryFigures, 'name'>>();
 
   constructor(private readonly store: Store) {}
 
   /** One page of the repositories `visible` allows, matching `query` (a substring of the name). */
-  async repositories(options: { visible: (name: string) => boolean; query?: string; sort: RepositorySort; page: number; perPage: number }): Promise<PageOf<RepositorySummary>> {
+  async repositories(options: { visible: (name: string) => boolean; query?: string; sort: RepositorySort; page: number; perPage: number }): Promise<PageOf<RepositoryFigures>> {
     const query = options.query?.trim().toLowerCase() ?? '';
     let names = (await this.store.listRepositories()).filter((name) => (query === '' || name.toLowerCase().includes(query)) && options.visible(name));
     if (options.sort === 'pushed') {
       // Only the index is read for this (its entries carry the push time), not the manifests.
       const pushed = await Promise.all(names.map(async (name) => [name, await this.lastPush(name)] as const));
-      names = pushed.sort((a, b) => newestFirst(a[1], b[1]) || compare(a[0], b[0])).map(([name]) => name);
+      names = pushed.sort((a, b) => newestDateFirst(a[1], b[1]) || compare(a[0], b[0])).map(([name]) => name);
     }
     const page = paginate(names, options.page, options.perPage);
     const items = (await Promise.all(page.items.map((name) => this.summary(name).catch(() => undefined)))).filter((item) => item !== undefined);
     return { ...page, items };
   }
 
-  async summary(name: string): Promise<RepositorySummary> {
+  /** Sizes count every distinct manifest, config and layer the repository's index references. */
+  async summary(name: string): Promise<RepositoryFigures> {
     const index = await this.store.readIndex(name);
     let summary = this.summaries.get(index);
     if (!summary) {
       const blobs = new Map<string, number>();
       for (const entry of uniqueEntries(index)) await this.collectBlobs(name, entry, blobs, 0);
-      const tags = new Set(index.manifests.map((entry) => entry.annotations?.[REF_NAME]).filter((tag) => tag !== undefined));
       const lastPush = newestPush(index.manifests);
-      summary = { tagCount: tags.size, size: sum(blobs), ...(lastPush ? { lastPush } : {}) };
+      summary = { tagCount: countTags(index.manifests), size: sum(blobs), ...(lastPush ? { lastPush } : {}) };
       this.summaries.set(index, summary);
     }
     return { name, ...summary };
@@ -168,7 +162,7 @@ export class RepositoryInsights {
       }));
     const parents = all.filter(({ found }) => found?.children.some((child) => child.digest === entry.digest)).map(({ candidate }) => candidate.digest);
     const tags = index.manifests.filter((candidate) => candidate.digest === entry.digest && candidate.annotations?.[REF_NAME] !== undefined).map((candidate) => candidate.annotations![REF_NAME]!);
-    const pushed = newestPush(index.manifests.filter((candidate) => candidate.digest === entry.digest));
+    const pushed = newestPush(index.manifests.filter((candidate) => candidate.digest === entry.digest))?.toISOString();
     return {
       repository: name,
       digest: entry.digest,
@@ -190,7 +184,7 @@ export class RepositoryInsights {
     };
   }
 
-  private async lastPush(name: string): Promise<string | undefined> {
+  private async lastPush(name: string): Promise<Date | undefined> {
     try {
       return newestPush((await this.store.readIndex(name)).manifests);
     } catch {
@@ -298,15 +292,6 @@ function entriesByDigest(index: OciIndexFile): Map<string, Descriptor> {
 
 function uniqueEntries(index: OciIndexFile): Descriptor[] {
   return [...entriesByDigest(index).values()];
-}
-
-function newestPush(entries: readonly Descriptor[]): string | undefined {
-  let newest: string | undefined;
-  for (const entry of entries) {
-    const pushed = entry.annotations?.[PUSHED_AT];
-    if (pushed !== undefined && (newest === undefined || pushed > newest)) newest = pushed;
-  }
-  return newest;
 }
 
 function sum(sizes: Map<string, number>): number {
