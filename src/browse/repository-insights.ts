@@ -1,8 +1,10 @@
 /**
  * Browsing the registry (the web UI and its API): repositories with tag counts, sizes and last
  * push, tags with kind, platforms and size, and one image in detail. Read from storage only:
- * index.json (cached by the store per version), manifests and configs (cached here by digest, for
- * good: content-addressed bytes never change). Per-repository totals are cached per index version.
+ * index.json (cached by the store per version); manifest bytes from the registry's manifest
+ * catalog, the one manifest cache (repository-scoped: `scopedKey`), each parsed once while the
+ * catalog keeps its bytes; configs cached here under the same scoped key, for good
+ * (content-addressed bytes never change). Per-repository totals are cached per index version.
  *
  * Callers filter by permission before asking: `repositories` takes a `visible` predicate and
  * computes details only for the page it returns, so a page never costs a walk over every image.
@@ -12,7 +14,7 @@ import { parseDigest } from '../oci/digest.js';
 import { PUSHED_AT, REF_NAME, type OciIndexFile, type Store } from '../storage/store.js';
 import type { Descriptor } from '../oci/manifest.js';
 import { Lru } from '../registry/lru.js';
-import { scopedKey } from '../registry/manifest-catalog.js';
+import { scopedKey, type ManifestCatalog } from '../registry/manifest-catalog.js';
 import { countTags, newestPush, type RepositoryFigures } from './repository-figures.js';
 import { inspectConfig, inspectManifest, layerHistory, type BlobInsight, type ChildInsight, type ConfigInsight, type HistoryInsight, type ManifestInsight, type ManifestKind, type Platform } from './manifest-insight.js';
 
@@ -79,11 +81,18 @@ const newestFirst = (a?: string, b?: string) => compare(b ?? '', a ?? '');
 const newestDateFirst = (a?: Date, b?: Date) => (b?.getTime() ?? Number.NEGATIVE_INFINITY) - (a?.getTime() ?? Number.NEGATIVE_INFINITY) || 0;
 
 export class RepositoryInsights {
-  private readonly manifests = new Lru<string, ManifestInsight | null>(50_000);
+  /**
+   * A manifest as parsed for display, by the media type it was read as, for as long as the catalog
+   * caches those bytes (the catalog's cache, keyed by repository and digest, decides what is read).
+   */
+  private readonly insights = new WeakMap<Buffer, Map<string, ManifestInsight | null>>();
   private readonly configs = new Lru<string, ConfigInsight | null>(20_000);
   private readonly summaries = new WeakMap<OciIndexFile, Omit<RepositoryFigures, 'name'>>();
 
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    private readonly catalog: ManifestCatalog,
+  ) {}
 
   /** One page of the repositories `visible` allows, matching `query` (a substring of the name). */
   async repositories(options: { visible: (name: string) => boolean; query?: string; sort: RepositorySort; page: number; perPage: number }): Promise<PageOf<RepositoryFigures>> {
@@ -247,21 +256,27 @@ export class RepositoryInsights {
    */
   private async manifest(name: string, digest: string, describedAs: string): Promise<ManifestInsight | undefined> {
     const mediaType = entriesByDigest(await this.store.readIndex(name)).get(digest)?.mediaType ?? describedAs;
-    const key = `${scopedKey(name, digest)} ${mediaType}`;
-    const cached = this.manifests.get(key);
-    if (cached !== undefined) return cached ?? undefined;
     const parsed = parseDigest(digest);
     if (!parsed) return undefined;
-    let insight: ManifestInsight | undefined;
+    let bytes: Buffer;
     try {
-      insight = inspectManifest(await this.store.readSmallBlob(name, parsed), mediaType);
+      bytes = await this.catalog.readBytes(name, parsed);
     } catch (error) {
       // A manifest listed in index.json whose blob is gone: shown with what the index says.
-      if (error instanceof RegistryError && error.key === 'BLOB_UNKNOWN') return undefined;
+      if (error instanceof RegistryError && error.key === 'MANIFEST_UNKNOWN') return undefined;
       throw error;
     }
-    this.manifests.set(key, insight ?? null);
-    return insight;
+    let byType = this.insights.get(bytes);
+    if (!byType) {
+      byType = new Map();
+      this.insights.set(bytes, byType);
+    }
+    let insight = byType.get(mediaType);
+    if (insight === undefined) {
+      insight = inspectManifest(bytes, mediaType) ?? null;
+      byType.set(mediaType, insight);
+    }
+    return insight ?? undefined;
   }
 
   private async config(name: string, descriptor: BlobInsight): Promise<ConfigInsight | undefined> {
