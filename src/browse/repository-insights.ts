@@ -1,8 +1,10 @@
 /**
  * Browsing the registry (the web UI and its API): repositories with tag counts, sizes and last
  * push, tags with kind, platforms and size, and one image in detail. Read from storage only:
- * index.json (cached by the store per version), manifests and configs (cached here by digest, for
- * good: content-addressed bytes never change). Per-repository totals are cached per index version.
+ * index.json (cached by the store per version); manifest bytes from the registry's manifest
+ * catalog, the one manifest cache (repository-scoped: `scopedKey`), each parsed once while the
+ * catalog keeps its bytes; configs cached here under the same scoped key, for good
+ * (content-addressed bytes never change). Per-repository totals are cached per index version.
  *
  * Callers filter by permission before asking: `repositories` takes a `visible` predicate and
  * computes details only for the page it returns, so a page never costs a walk over every image.
@@ -12,7 +14,8 @@ import { parseDigest } from '../oci/digest.js';
 import { PUSHED_AT, REF_NAME, type OciIndexFile, type Store } from '../storage/store.js';
 import type { Descriptor } from '../oci/manifest.js';
 import { Lru } from '../registry/lru.js';
-import { scopedKey } from '../registry/manifest-catalog.js';
+import { scopedKey, type ManifestCatalog } from '../registry/manifest-catalog.js';
+import { countTags, newestPush, type RepositoryFigures } from './repository-figures.js';
 import { inspectConfig, inspectManifest, layerHistory, type BlobInsight, type ChildInsight, type ConfigInsight, type HistoryInsight, type ManifestInsight, type ManifestKind, type Platform } from './manifest-insight.js';
 
 export interface PageOf<T> {
@@ -23,15 +26,6 @@ export interface PageOf<T> {
   page: number;
   perPage: number;
   pages: number;
-}
-
-export interface RepositorySummary {
-  name: string;
-  tagCount: number;
-  /** Bytes of every distinct manifest, config and layer the repository's index references. */
-  size: number;
-  /** ISO time of the newest push, when Berth recorded it. */
-  lastPush?: string;
 }
 
 export interface TagSummary {
@@ -45,7 +39,7 @@ export interface TagSummary {
   pushed?: string;
 }
 
-export interface RepositoryDetail extends RepositorySummary {
+export interface RepositoryDetail extends RepositoryFigures {
   /** Manifests in the index without a tag (children of indexes, referrers, untagged pushes). */
   untagged: number;
   tags: PageOf<TagSummary>;
@@ -83,37 +77,46 @@ const NESTING_LIMIT = 4;
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const newestFirst = (a?: string, b?: string) => compare(b ?? '', a ?? '');
+/** Newest first, repositories never pushed to (as Berth records pushes) last. */
+const newestDateFirst = (a?: Date, b?: Date) => (b?.getTime() ?? Number.NEGATIVE_INFINITY) - (a?.getTime() ?? Number.NEGATIVE_INFINITY) || 0;
 
 export class RepositoryInsights {
-  private readonly manifests = new Lru<string, ManifestInsight | null>(50_000);
+  /**
+   * A manifest as parsed for display, by the media type it was read as, for as long as the catalog
+   * caches those bytes (the catalog's cache, keyed by repository and digest, decides what is read).
+   */
+  private readonly insights = new WeakMap<Buffer, Map<string, ManifestInsight | null>>();
   private readonly configs = new Lru<string, ConfigInsight | null>(20_000);
-  private readonly summaries = new WeakMap<OciIndexFile, Omit<RepositorySummary, 'name'>>();
+  private readonly summaries = new WeakMap<OciIndexFile, Omit<RepositoryFigures, 'name'>>();
 
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    private readonly catalog: ManifestCatalog,
+  ) {}
 
   /** One page of the repositories `visible` allows, matching `query` (a substring of the name). */
-  async repositories(options: { visible: (name: string) => boolean; query?: string; sort: RepositorySort; page: number; perPage: number }): Promise<PageOf<RepositorySummary>> {
+  async repositories(options: { visible: (name: string) => boolean; query?: string; sort: RepositorySort; page: number; perPage: number }): Promise<PageOf<RepositoryFigures>> {
     const query = options.query?.trim().toLowerCase() ?? '';
     let names = (await this.store.listRepositories()).filter((name) => (query === '' || name.toLowerCase().includes(query)) && options.visible(name));
     if (options.sort === 'pushed') {
       // Only the index is read for this (its entries carry the push time), not the manifests.
       const pushed = await Promise.all(names.map(async (name) => [name, await this.lastPush(name)] as const));
-      names = pushed.sort((a, b) => newestFirst(a[1], b[1]) || compare(a[0], b[0])).map(([name]) => name);
+      names = pushed.sort((a, b) => newestDateFirst(a[1], b[1]) || compare(a[0], b[0])).map(([name]) => name);
     }
     const page = paginate(names, options.page, options.perPage);
     const items = (await Promise.all(page.items.map((name) => this.summary(name).catch(() => undefined)))).filter((item) => item !== undefined);
     return { ...page, items };
   }
 
-  async summary(name: string): Promise<RepositorySummary> {
+  /** Sizes count every distinct manifest, config and layer the repository's index references. */
+  async summary(name: string): Promise<RepositoryFigures> {
     const index = await this.store.readIndex(name);
     let summary = this.summaries.get(index);
     if (!summary) {
       const blobs = new Map<string, number>();
       for (const entry of uniqueEntries(index)) await this.collectBlobs(name, entry, blobs, 0);
-      const tags = new Set(index.manifests.map((entry) => entry.annotations?.[REF_NAME]).filter((tag) => tag !== undefined));
       const lastPush = newestPush(index.manifests);
-      summary = { tagCount: tags.size, size: sum(blobs), ...(lastPush ? { lastPush } : {}) };
+      summary = { tagCount: countTags(index.manifests), size: sum(blobs), ...(lastPush ? { lastPush } : {}) };
       this.summaries.set(index, summary);
     }
     return { name, ...summary };
@@ -168,7 +171,7 @@ export class RepositoryInsights {
       }));
     const parents = all.filter(({ found }) => found?.children.some((child) => child.digest === entry.digest)).map(({ candidate }) => candidate.digest);
     const tags = index.manifests.filter((candidate) => candidate.digest === entry.digest && candidate.annotations?.[REF_NAME] !== undefined).map((candidate) => candidate.annotations![REF_NAME]!);
-    const pushed = newestPush(index.manifests.filter((candidate) => candidate.digest === entry.digest));
+    const pushed = newestPush(index.manifests.filter((candidate) => candidate.digest === entry.digest))?.toISOString();
     return {
       repository: name,
       digest: entry.digest,
@@ -190,7 +193,7 @@ export class RepositoryInsights {
     };
   }
 
-  private async lastPush(name: string): Promise<string | undefined> {
+  private async lastPush(name: string): Promise<Date | undefined> {
     try {
       return newestPush((await this.store.readIndex(name)).manifests);
     } catch {
@@ -253,21 +256,27 @@ export class RepositoryInsights {
    */
   private async manifest(name: string, digest: string, describedAs: string): Promise<ManifestInsight | undefined> {
     const mediaType = entriesByDigest(await this.store.readIndex(name)).get(digest)?.mediaType ?? describedAs;
-    const key = `${scopedKey(name, digest)} ${mediaType}`;
-    const cached = this.manifests.get(key);
-    if (cached !== undefined) return cached ?? undefined;
     const parsed = parseDigest(digest);
     if (!parsed) return undefined;
-    let insight: ManifestInsight | undefined;
+    let bytes: Buffer;
     try {
-      insight = inspectManifest(await this.store.readSmallBlob(name, parsed), mediaType);
+      bytes = await this.catalog.readBytes(name, parsed);
     } catch (error) {
       // A manifest listed in index.json whose blob is gone: shown with what the index says.
-      if (error instanceof RegistryError && error.key === 'BLOB_UNKNOWN') return undefined;
+      if (error instanceof RegistryError && error.key === 'MANIFEST_UNKNOWN') return undefined;
       throw error;
     }
-    this.manifests.set(key, insight ?? null);
-    return insight;
+    let byType = this.insights.get(bytes);
+    if (!byType) {
+      byType = new Map();
+      this.insights.set(bytes, byType);
+    }
+    let insight = byType.get(mediaType);
+    if (insight === undefined) {
+      insight = inspectManifest(bytes, mediaType) ?? null;
+      byType.set(mediaType, insight);
+    }
+    return insight ?? undefined;
   }
 
   private async config(name: string, descriptor: BlobInsight): Promise<ConfigInsight | undefined> {
@@ -298,15 +307,6 @@ function entriesByDigest(index: OciIndexFile): Map<string, Descriptor> {
 
 function uniqueEntries(index: OciIndexFile): Descriptor[] {
   return [...entriesByDigest(index).values()];
-}
-
-function newestPush(entries: readonly Descriptor[]): string | undefined {
-  let newest: string | undefined;
-  for (const entry of entries) {
-    const pushed = entry.annotations?.[PUSHED_AT];
-    if (pushed !== undefined && (newest === undefined || pushed > newest)) newest = pushed;
-  }
-  return newest;
 }
 
 function sum(sizes: Map<string, number>): number {

@@ -8,15 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
 import type { Collection } from '../maintenance/garbage-collector.js';
 import type { ScrubResult } from '../maintenance/scrub.js';
-
-export interface RepositoryFigures {
-  name: string;
-  bytes: number;
-  tags: number;
-  manifests: number;
-  /** Seconds since the epoch of the newest push, when known. */
-  lastPush?: number;
-}
+import type { RepositoryFigures } from '../browse/repository-figures.js';
 
 export class BerthMetrics {
   readonly registry = new PromRegistry();
@@ -47,14 +39,14 @@ export class BerthMetrics {
   private readonly repositoryManifests = new Gauge({ name: 'berth_repository_manifests', help: 'Manifests per repository', labelNames: ['repository'], registers: [this.registry] });
   private readonly repositoryLastPush = new Gauge({ name: 'berth_repository_last_push_seconds', help: 'Time of the newest push per repository', labelNames: ['repository'], registers: [this.registry] });
 
-  constructor(repositories?: () => Promise<RepositoryFigures[]>) {
+  constructor(repositories?: () => Promise<Array<RepositoryFigures & { manifestCount: number }>>) {
     collectDefaultMetrics({ register: this.registry, prefix: 'berth_' });
     // Both series exist from the start, so an alert on their rate has something to read.
     for (const scope of ['account', 'address']) this.signInBlocked.inc({ scope }, 0);
     this.repositories = repositories;
   }
 
-  private readonly repositories: (() => Promise<RepositoryFigures[]>) | undefined;
+  private readonly repositories: (() => Promise<Array<RepositoryFigures & { manifestCount: number }>>) | undefined;
 
   /** The exposition text; per-repository figures are computed now, as they change with every push. */
   async exposition(): Promise<string> {
@@ -62,10 +54,11 @@ export class BerthMetrics {
       const figures = await this.repositories();
       for (const gauge of [this.repositoryBytes, this.repositoryTags, this.repositoryManifests, this.repositoryLastPush]) gauge.reset();
       for (const item of figures) {
-        this.repositoryBytes.set({ repository: item.name }, item.bytes);
-        this.repositoryTags.set({ repository: item.name }, item.tags);
-        this.repositoryManifests.set({ repository: item.name }, item.manifests);
-        if (item.lastPush !== undefined) this.repositoryLastPush.set({ repository: item.name }, item.lastPush);
+        this.repositoryBytes.set({ repository: item.name }, item.size);
+        this.repositoryTags.set({ repository: item.name }, item.tagCount);
+        this.repositoryManifests.set({ repository: item.name }, item.manifestCount);
+        // Prometheus' unit for time: seconds since the epoch.
+        if (item.lastPush !== undefined) this.repositoryLastPush.set({ repository: item.name }, item.lastPush.getTime() / 1000);
       }
     }
     return this.registry.metrics();

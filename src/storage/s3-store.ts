@@ -17,9 +17,10 @@ import { isValidName } from '../oci/names.js';
 import type { Digest } from '../oci/digest.js';
 import { OCI_INDEX } from '../oci/media-types.js';
 import type { Coordination } from '../coordination/coordination.js';
+import type { S3StorageConfig } from '../config/config.js';
 import { Layout, ObjectKeys } from './layout.js';
 import { Bucket } from './s3-bucket.js';
-import { isMissing, isPreconditionFailed, type S3Settings } from './s3-client.js';
+import { isMissing, isPreconditionFailed } from './s3-client.js';
 import { S3BlobReader } from './s3-blob-reader.js';
 import { S3Uploads, type BlobSource } from './s3-uploads.js';
 import { updateIndexOf, type BlobFile, type BlobReader, type OciIndexFile, type RepositoryTransaction, type Store } from './store.js';
@@ -36,7 +37,7 @@ const CATALOG_GENERATION = 'generation';
 export interface S3StoreOptions {
   client: S3Client;
   /** `bucket` and `rootDirectory` are used here; the rest made the client (createS3Client). */
-  settings: Pick<S3Settings, 'bucket' | 'rootDirectory'>;
+  settings: Pick<S3StorageConfig, 'bucket' | 'rootDirectory'>;
   coordination: Coordination;
   /** Tests only: copy objects above `maxCopyObject` bytes (S3: 5 GiB) in parts of `copyPartSize`. */
   copy?: { maxCopyObject?: number; copyPartSize?: number };

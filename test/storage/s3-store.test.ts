@@ -15,7 +15,8 @@ import { digestOf } from '../../src/oci/digest.js';
 import { RegistryError } from '../../src/oci/errors.js';
 import { LocalCoordination, MemoryRecords } from '../../src/coordination/local-coordination.js';
 import type { Locks, SharedRecords } from '../../src/coordination/coordination.js';
-import { createS3Client, type S3Settings } from '../../src/storage/s3-client.js';
+import type { S3StorageConfig } from '../../src/config/config.js';
+import { createS3Client, type S3ClientOptions } from '../../src/storage/s3-client.js';
 import { S3Store, type S3StoreOptions } from '../../src/storage/s3-store.js';
 import { createBucket, emptyAndDeleteBucket, s3Client, s3Service } from '../helpers/services.js';
 
@@ -36,14 +37,14 @@ afterAll(async () => {
   for (const name of buckets.splice(0)) await emptyAndDeleteBucket(name);
 });
 
-function settingsFor(overrides: Partial<S3Settings> = {}): S3Settings {
+function settingsFor(overrides: Partial<S3StorageConfig> = {}): S3StorageConfig {
   const { endpoint, region, accessKey, secretKey } = s3Service();
-  return { bucket, rootDirectory: `s3/${randomBytes(6).toString('hex')}`, region, endpoint, forcePathStyle: true, accessKey, secretKey, secure: false, skipVerify: false, ...overrides };
+  return { bucket, rootDirectory: `s3/${randomBytes(6).toString('hex')}`, region, endpoint, forcePathStyle: true, accessKey, secretKey, skipVerify: false, ...overrides };
 }
 
-function open(overrides: Partial<S3Settings> = {}, options: Partial<S3StoreOptions> = {}) {
+function open(overrides: Partial<S3StorageConfig> = {}, options: Partial<S3StoreOptions> = {}, clientOptions: S3ClientOptions = {}) {
   const settings = settingsFor(overrides);
-  const client = createS3Client(settings);
+  const client = createS3Client(settings, clientOptions);
   clients.push(client);
   const coordination = options.coordination ?? new LocalCoordination();
   return { store: new S3Store({ client, settings, coordination, ...options }), client, settings, coordination, root: settings.rootDirectory };
@@ -271,14 +272,9 @@ describe('S3Store', () => {
     expect(await store.uploads.commit('busy', id, digest)).toBe(12);
   });
 
-  it('takes an endpoint without a scheme (http when not secure)', async () => {
-    const { store } = open({ endpoint: s3Service().endpoint.replace(/^https?:\/\//, '') });
-    await store.checkWritable();
-  });
-
   it('reports an unreachable store or refused credentials as UNAVAILABLE, without the secret', async () => {
     const secret = 'do-not-print-this-secret-0000000000000000';
-    const down = open({ endpoint: '127.0.0.1:1', secretKey: secret });
+    const down = open({ endpoint: 'http://127.0.0.1:1', secretKey: secret });
     const refused = open({ secretKey: secret });
     for (const [store, pattern] of [[down.store, /unreachable: ECONNREFUSED/], [refused.store, /refused the credentials/]] as const) {
       const attempts = [() => store.checkWritable(), () => store.statBlob('app', digestOf(Buffer.from('x'))), () => store.listRepositories(), () => store.uploads.create('app')];
@@ -318,7 +314,7 @@ describe('S3Store', () => {
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     try {
       const { port } = silent.address() as AddressInfo;
-      const { store } = open({ endpoint: `http://127.0.0.1:${port}`, idleTimeoutMs: 300 });
+      const { store } = open({ endpoint: `http://127.0.0.1:${port}` }, {}, { idleTimeoutMs: 300 });
       const started = Date.now();
       const error = await store.statBlob('app', digestOf(Buffer.from('x'))).then(() => undefined, (reason: unknown) => reason);
       expect(error).toMatchObject({ key: 'UNAVAILABLE', status: 503 });

@@ -56,7 +56,7 @@ const s3Backend: Backend = {
   },
   async open() {
     const { endpoint, region, accessKey, secretKey } = s3Service();
-    const settings = { bucket, rootDirectory: `contract/${randomBytes(6).toString('hex')}`, region, endpoint, forcePathStyle: true, accessKey, secretKey, secure: false, skipVerify: false };
+    const settings = { bucket, rootDirectory: `contract/${randomBytes(6).toString('hex')}`, region, endpoint, forcePathStyle: true, accessKey, secretKey, skipVerify: false };
     // Replicas share the bucket and the coordination, not the client.
     const coordination = new LocalCoordination();
     const replica = () => {
