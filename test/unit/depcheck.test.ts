@@ -40,7 +40,7 @@ const PACKAGES_ALLOWED: Record<string, RegExp> = {
   cli: /^$/,
   'app.ts': /^(fastify|@fastify\/cookie)$/,
   'backends.ts': /^$/,
-  http: /^(fastify|fastify-plugin|@fastify\/cookie|prom-client|pino)$/,
+  http: /^(fastify|fastify-plugin|@fastify\/cookie|@fastify\/type-provider-json-schema-to-ts|json-schema-to-ts|prom-client|pino)$/,
   ui: /^$/,
   browse: /^$/,
   maintenance: /^$/,
@@ -52,7 +52,7 @@ const PACKAGES_ALLOWED: Record<string, RegExp> = {
   access: /^$/,
   storage: /^(@aws-sdk\/client-s3|@smithy\/node-http-handler|hash-wasm)$/,
   coordination: /^ioredis$/,
-  config: /^(ajv|ajv-formats|picomatch|@bufbuild\/cel)$/,
+  config: /^(ajv|ajv-formats|json-schema-to-ts|picomatch|@bufbuild\/cel)$/,
   oci: /^$/,
 };
 

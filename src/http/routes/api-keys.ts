@@ -3,6 +3,7 @@
  * revoke (DELETE `?id=`), each for the signed-in user's own keys only. Shapes follow zot's, so its
  * UI and scripts work unchanged.
  */
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyInstance } from 'fastify';
 import { ApiKeyLimitError, keyOwnerOf, type ApiKeyView } from '../../auth/api-keys.js';
 import { RegistryError } from '../../oci/errors.js';
@@ -70,7 +71,7 @@ export async function apiKeyRoutes(app: FastifyInstance): Promise<void> {
     return reply.code(201).header('cache-control', 'no-store').send({ ...zotShape({ ...record, isExpired: false }), apiKey: key });
   });
 
-  app.delete<{ Querystring: { id: string } }>(
+  app.withTypeProvider<JsonSchemaToTsProvider>().delete(
     '/zot/auth/apikey',
     { schema: { querystring: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } } }, config: { action: 'signedIn', audit: 'api-key-revoke' } },
     async (request, reply) => {

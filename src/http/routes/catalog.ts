@@ -1,9 +1,10 @@
 /** `GET /v2/_catalog`: the repositories the caller may read, sorted, with `n` / `last` pagination. */
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyInstance } from 'fastify';
-import { listingQuerySchema, nextLink, type ListingQuery } from './listing-query.js';
+import { listingQuerySchema, nextLink } from './listing-query.js';
 
 export async function catalogRoutes(app: FastifyInstance): Promise<void> {
-  app.get<{ Querystring: ListingQuery }>(
+  app.withTypeProvider<JsonSchemaToTsProvider>().get(
     '/v2/_catalog',
     { schema: { querystring: listingQuerySchema }, config: { action: 'catalog', invalidRequest: 'PAGINATION_NUMBER_INVALID' } },
     async (request, reply) => {

@@ -1,11 +1,13 @@
 /** `/v2/<name>/manifests/<reference>`: GET, HEAD, PUT and DELETE by tag or digest. */
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Descriptor } from '../../oci/manifest.js';
 import { MAX_MANIFEST_BYTES, parseReference, type Reference } from '../../registry/manifests.js';
 import { auditFacts } from '../audit.js';
 import { readBounded } from '../request-body.js';
+import { pathParams } from './path-params.js';
 
-type ManifestRequest = { Params: { name: string; reference: string } };
+const schema = { params: pathParams.nameReference };
 
 /** The audit facts of a reference: the tag, or the digest. */
 const referenceFacts = (reference: Reference) => (reference.tag !== undefined ? { tag: reference.tag } : { digest: reference.digest.value });
@@ -20,18 +22,19 @@ function describe(reply: FastifyReply, descriptor: Descriptor): FastifyReply {
 
 export async function manifestRoutes(app: FastifyInstance): Promise<void> {
   const manifests = app.registry.manifests;
+  const typed = app.withTypeProvider<JsonSchemaToTsProvider>();
 
-  app.get<ManifestRequest>('/v2/:name/manifests/:reference', { config: { action: 'read' } }, async (request, reply) => {
+  typed.get('/v2/:name/manifests/:reference', { schema, config: { action: 'read' } }, async (request, reply) => {
     const { descriptor, bytes } = await manifests.get(request.params.name, parseReference(request.params.reference, 'lookup'));
     return describe(reply, { ...descriptor, size: bytes.length }).send(bytes);
   });
 
-  app.head<ManifestRequest>('/v2/:name/manifests/:reference', { config: { action: 'read' } }, async (request, reply) => {
+  typed.head('/v2/:name/manifests/:reference', { schema, config: { action: 'read' } }, async (request, reply) => {
     const descriptor = await manifests.head(request.params.name, parseReference(request.params.reference, 'lookup'));
     return describe(reply, descriptor).send();
   });
 
-  app.put<ManifestRequest>('/v2/:name/manifests/:reference', { config: { action: 'create', permits: ['update'], audit: 'manifest-push' } }, async (request, reply) => {
+  typed.put('/v2/:name/manifests/:reference', { schema, config: { action: 'create', permits: ['update'], audit: 'manifest-push' } }, async (request, reply) => {
     const { name } = request.params;
     const reference = parseReference(request.params.reference, 'push');
     auditFacts(request, { repository: name, ...referenceFacts(reference) });
@@ -47,7 +50,7 @@ export async function manifestRoutes(app: FastifyInstance): Promise<void> {
       .send();
   });
 
-  app.delete<ManifestRequest>('/v2/:name/manifests/:reference', { config: { action: 'delete', permits: ['detectManifestCollision'], audit: 'manifest-delete' } }, async (request, reply) => {
+  typed.delete('/v2/:name/manifests/:reference', { schema, config: { action: 'delete', permits: ['detectManifestCollision'], audit: 'manifest-delete' } }, async (request, reply) => {
     const detectCollision = request.access.permits.detectManifestCollision === true;
     const reference = parseReference(request.params.reference, 'lookup');
     auditFacts(request, { repository: request.params.name, ...referenceFacts(reference) });

@@ -1,11 +1,13 @@
 /** `GET /v2/<name>/tags/list` with `n` / `last` pagination. */
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyInstance } from 'fastify';
-import { listingQuerySchema, nextLink, type ListingQuery } from './listing-query.js';
+import { listingQuerySchema, nextLink } from './listing-query.js';
+import { pathParams } from './path-params.js';
 
 export async function tagRoutes(app: FastifyInstance): Promise<void> {
-  app.get<{ Params: { name: string }; Querystring: ListingQuery }>(
+  app.withTypeProvider<JsonSchemaToTsProvider>().get(
     '/v2/:name/tags/list',
-    { schema: { querystring: listingQuerySchema }, config: { action: 'read', invalidRequest: 'PAGINATION_NUMBER_INVALID' } },
+    { schema: { params: pathParams.name, querystring: listingQuerySchema }, config: { action: 'read', invalidRequest: 'PAGINATION_NUMBER_INVALID' } },
     async (request, reply) => {
       const { name } = request.params;
       const { n, last } = request.query;

@@ -5,25 +5,26 @@
  * named by the `repository` query parameter. A browser's session counts only with the
  * X-ZOT-API-CLIENT header, so these are safe from cross-site use; they change nothing.
  */
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyInstance } from 'fastify';
 import { parseReference } from '../../registry/manifests.js';
-import type { RepositorySort } from '../../browse/repository-insights.js';
 import { currentSession } from '../session-cookies.js';
 import { pullTarget, type UiContext } from '../ui-context.js';
 
 export const MAX_PER_PAGE = 200;
 
-const text = (maxLength: number) => ({ type: 'string', maxLength });
+// Literal schemas (const), so the type provider reads each handler's query type from them; `page`
+// and `perPage` have defaults, so they are always there.
+const text = <const N extends number>(maxLength: N) => ({ type: 'string', maxLength }) as const;
 const paging = {
   page: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1 },
   perPage: { type: 'integer', minimum: 1, maximum: MAX_PER_PAGE, default: 50 },
-};
-
-type Paging = { page: number; perPage: number };
+} as const;
 
 export async function uiApiRoutes(app: FastifyInstance, context: UiContext): Promise<void> {
   const { insights } = context;
   const security = app.security;
+  const typed = app.withTypeProvider<JsonSchemaToTsProvider>();
 
   app.get('/api/ui/me', { config: { action: 'none' } }, async (request, reply) => {
     const { identity } = request.access;
@@ -38,7 +39,7 @@ export async function uiApiRoutes(app: FastifyInstance, context: UiContext): Pro
     });
   });
 
-  app.get<{ Querystring: Paging & { q?: string; sort?: RepositorySort } }>(
+  typed.get(
     '/api/ui/repositories',
     { schema: { querystring: { type: 'object', properties: { q: text(256), sort: { type: 'string', enum: ['name', 'pushed'] }, ...paging } } }, config: { action: 'catalog' } },
     async (request, reply) => {
@@ -49,7 +50,7 @@ export async function uiApiRoutes(app: FastifyInstance, context: UiContext): Pro
     },
   );
 
-  app.get<{ Querystring: Paging & { repository: string; q?: string } }>(
+  typed.get(
     '/api/ui/repository',
     {
       schema: { querystring: { type: 'object', required: ['repository'], properties: { repository: text(256), q: text(128), ...paging } } },
@@ -63,7 +64,7 @@ export async function uiApiRoutes(app: FastifyInstance, context: UiContext): Pro
     },
   );
 
-  app.get<{ Querystring: { repository: string; reference: string } }>(
+  typed.get(
     '/api/ui/image',
     {
       schema: { querystring: { type: 'object', required: ['repository', 'reference'], properties: { repository: text(256), reference: text(200) } } },
