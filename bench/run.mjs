@@ -121,8 +121,18 @@ async function main() {
   const kinds = hasPeer ? ['berth', 'peer'] : ['berth'];
   const version = hasPeer ? await peerVersion() : undefined;
 
-  say(`Berth benchmark: ${cpus().length} CPU(s) ${cpus()[0]?.model ?? ''}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, load ${loadavg().map((v) => v.toFixed(2)).join(' ')}, node ${process.version}`);
-  say(hasPeer ? `peer: ${version ?? 'docker-registry'}` : SETTINGS.usePeer ? 'docker-registry (/usr/bin/docker-registry) is not installed: running Berth alone, no ratios.' : 'BENCH_PEER=0: running Berth alone, no ratios.');
+  say(
+    `Berth benchmark: ${cpus().length} CPU(s) ${cpus()[0]?.model ?? ''}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, load ${loadavg()
+      .map((v) => v.toFixed(2))
+      .join(' ')}, node ${process.version}`,
+  );
+  say(
+    hasPeer
+      ? `peer: ${version ?? 'docker-registry'}`
+      : SETTINGS.usePeer
+        ? 'docker-registry (/usr/bin/docker-registry) is not installed: running Berth alone, no ratios.'
+        : 'BENCH_PEER=0: running Berth alone, no ratios.',
+  );
   say(`settings: ${JSON.stringify({ ...SETTINGS, only: only ? [...only] : undefined })}`);
   const s3Skip = s3Skipped();
   if (s3Skip) say(`S3 phase ${s3Skip}`);
@@ -190,43 +200,58 @@ async function main() {
       noteMemory(phase);
     };
 
-    await measure('push', 'blob push monolithic', async (kind) => {
-      const digest = blob.next();
-      syncDisks();
-      const cpu0 = cpuSecondsOf(servers[kind].pid);
-      const t0 = performance.now();
-      await pushMonolithic(clients[kind], servers[kind], REPO_PUSH, blob.buffer, digest);
-      const rate = mibPerSecond(blob.size, performance.now() - t0);
-      const cpu = cpuPerGiB(servers[kind].pid, cpu0, blob.size);
-      record(kind, 'pushMonolithic', rate);
-      record(kind, 'cpuPushMonolithic', cpu);
-      return `${rate.toFixed(0)} MiB/s, server CPU ${cpu.toFixed(2)} s/GiB`;
-    }, SETTINGS.blobRounds);
+    await measure(
+      'push',
+      'blob push monolithic',
+      async (kind) => {
+        const digest = blob.next();
+        syncDisks();
+        const cpu0 = cpuSecondsOf(servers[kind].pid);
+        const t0 = performance.now();
+        await pushMonolithic(clients[kind], servers[kind], REPO_PUSH, blob.buffer, digest);
+        const rate = mibPerSecond(blob.size, performance.now() - t0);
+        const cpu = cpuPerGiB(servers[kind].pid, cpu0, blob.size);
+        record(kind, 'pushMonolithic', rate);
+        record(kind, 'cpuPushMonolithic', cpu);
+        return `${rate.toFixed(0)} MiB/s, server CPU ${cpu.toFixed(2)} s/GiB`;
+      },
+      SETTINGS.blobRounds,
+    );
 
-    await measure('chunked', `blob push chunked (${SETTINGS.chunkMiB} MiB PATCHes)`, async (kind) => {
-      const digest = blob.next();
-      syncDisks();
-      const cpu0 = cpuSecondsOf(servers[kind].pid);
-      const t0 = performance.now();
-      await pushChunked(clients[kind], servers[kind], REPO_PUSH, blob.buffer, digest, SETTINGS.chunkMiB * MiB);
-      const rate = mibPerSecond(blob.size, performance.now() - t0);
-      const cpu = cpuPerGiB(servers[kind].pid, cpu0, blob.size);
-      record(kind, 'pushChunked', rate);
-      record(kind, 'cpuPushChunked', cpu);
-      return `${rate.toFixed(0)} MiB/s, server CPU ${cpu.toFixed(2)} s/GiB`;
-    }, SETTINGS.blobRounds);
+    await measure(
+      'chunked',
+      `blob push chunked (${SETTINGS.chunkMiB} MiB PATCHes)`,
+      async (kind) => {
+        const digest = blob.next();
+        syncDisks();
+        const cpu0 = cpuSecondsOf(servers[kind].pid);
+        const t0 = performance.now();
+        await pushChunked(clients[kind], servers[kind], REPO_PUSH, blob.buffer, digest, SETTINGS.chunkMiB * MiB);
+        const rate = mibPerSecond(blob.size, performance.now() - t0);
+        const cpu = cpuPerGiB(servers[kind].pid, cpu0, blob.size);
+        record(kind, 'pushChunked', rate);
+        record(kind, 'cpuPushChunked', cpu);
+        return `${rate.toFixed(0)} MiB/s, server CPU ${cpu.toFixed(2)} s/GiB`;
+      },
+      SETTINGS.blobRounds,
+    );
 
-    await measure('pull', 'blob pull + verify', async (kind) => {
-      syncDisks();
-      const cpu0 = cpuSecondsOf(servers[kind].pid);
-      const t0 = performance.now();
-      await pullBlob(clients[kind], REPO_PULL, pullDigests[kind], blob.size);
-      const rate = mibPerSecond(blob.size, performance.now() - t0);
-      const cpu = cpuPerGiB(servers[kind].pid, cpu0, blob.size);
-      record(kind, 'pull', rate);
-      record(kind, 'cpuPull', cpu);
-      return `${rate.toFixed(0)} MiB/s, server CPU ${cpu.toFixed(2)} s/GiB`;
-    }, SETTINGS.blobRounds);
+    await measure(
+      'pull',
+      'blob pull + verify',
+      async (kind) => {
+        syncDisks();
+        const cpu0 = cpuSecondsOf(servers[kind].pid);
+        const t0 = performance.now();
+        await pullBlob(clients[kind], REPO_PULL, pullDigests[kind], blob.size);
+        const rate = mibPerSecond(blob.size, performance.now() - t0);
+        const cpu = cpuPerGiB(servers[kind].pid, cpu0, blob.size);
+        record(kind, 'pull', rate);
+        record(kind, 'cpuPull', cpu);
+        return `${rate.toFixed(0)} MiB/s, server CPU ${cpu.toFixed(2)} s/GiB`;
+      },
+      SETTINGS.blobRounds,
+    );
 
     const loadOptions = { connections: SETTINGS.connections, count: SETTINGS.requests, maxMs: SETTINGS.loadMaxMs, warmup: Math.min(5000, SETTINGS.requests) };
     await measure('manifest', `manifest GET x${SETTINGS.requests}, ${SETTINGS.connections} conns`, async (kind) => {
@@ -415,7 +440,10 @@ function report(results, hasPeer, version, notes, serverInfo, memoryByPhase, s3R
     say(`\nS3 backend: ${s3Skip}`);
   }
   const s3Misses = (s3Results?.rows ?? []).filter((row) => row.verdict === 'MISS').map((row) => `S3 ${row.label}`);
-  const misses = rows.filter((row) => row.verdict.startsWith('MISS')).map((row) => `${row.label}${row.verdict.endsWith('*') ? ' (within noise)' : ''}`).concat(s3Misses);
+  const misses = rows
+    .filter((row) => row.verdict.startsWith('MISS'))
+    .map((row) => `${row.label}${row.verdict.endsWith('*') ? ' (within noise)' : ''}`)
+    .concat(s3Misses);
   say(misses.length === 0 ? '\nAll judged targets met.' : `\nMissed targets: ${misses.join('; ')}`);
 
   mkdirSync(OUT_DIR, { recursive: true });

@@ -37,11 +37,15 @@ export async function freePort() {
 
 /** `storage`: extra zot.json storage keys (the S3 phase's storageDriver and cacheDriver). */
 function berthConfig(root, port, storage = {}) {
-  return JSON.stringify({
-    storage: { rootDirectory: path.join(root, 'storage'), ...storage },
-    http: { address: '127.0.0.1', port: String(port) },
-    log: { level: 'warn' },
-  }, null, 2);
+  return JSON.stringify(
+    {
+      storage: { rootDirectory: path.join(root, 'storage'), ...storage },
+      http: { address: '127.0.0.1', port: String(port) },
+      log: { level: 'warn' },
+    },
+    null,
+    2,
+  );
 }
 
 /**

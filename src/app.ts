@@ -142,19 +142,24 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   const services = new Maintenance(registry, () => ({ gcDelayMs: running.storage.gcDelayMs, retention: running.storage.retention }));
   const statistics = new RepositoryStatistics(backends.store);
   // Replicas take turns: a round runs on whichever holds the lock, the others skip it.
-  const maintenance = startMaintenance(services, () => running, (key, work) => backends.coordination.locks.tryRun(key, work), {
-    collected(outcome) {
-      metrics.recordCollection(outcome);
-      if (outcome instanceof Error) app.log.error({ err: outcome }, 'garbage collection failed');
-      else app.log.info(summarizeCollection(outcome), 'garbage collection');
+  const maintenance = startMaintenance(
+    services,
+    () => running,
+    (key, work) => backends.coordination.locks.tryRun(key, work),
+    {
+      collected(outcome) {
+        metrics.recordCollection(outcome);
+        if (outcome instanceof Error) app.log.error({ err: outcome }, 'garbage collection failed');
+        else app.log.info(summarizeCollection(outcome), 'garbage collection');
+      },
+      scrubbed(outcome) {
+        if (outcome instanceof Error) return app.log.error({ err: outcome }, 'scrub failed');
+        metrics.recordScrub(outcome);
+        for (const result of outcome.filter((item) => item.status === 'affected')) app.log.error(result, 'scrub: image affected');
+        app.log.info({ images: outcome.length, affected: outcome.filter((item) => item.status === 'affected').length }, 'scrub');
+      },
     },
-    scrubbed(outcome) {
-      if (outcome instanceof Error) return app.log.error({ err: outcome }, 'scrub failed');
-      metrics.recordScrub(outcome);
-      for (const result of outcome.filter((item) => item.status === 'affected')) app.log.error(result, 'scrub: image affected');
-      app.log.info({ images: outcome.length, affected: outcome.filter((item) => item.status === 'affected').length }, 'scrub');
-    },
-  });
+  );
   app.addHook('onClose', async () => maintenance.stop());
   await app.register(registryPlugin, { registry, maintenance: services });
   await app.register(healthRoutes, { checks: backends.readiness });

@@ -7,7 +7,6 @@
 import type { AccessControlConfig } from '../config/config.js';
 import { ACTIONS, type Action, type Identity } from './identity.js';
 
-
 /** Why a grant applies: the user is named, one of their groups is, any signed-in user, or guests. */
 export type GrantReason = { kind: 'user' } | { kind: 'group'; group: string } | { kind: 'signedIn' } | { kind: 'anonymous' };
 

@@ -118,7 +118,11 @@ export class Security {
     if (!this.sharesKeys) return;
     const keys = await sharedCookieKeys(this.coordination);
     if (sameCookieKeys(keys, this.cookieKeys)) return;
-    this.log.warn(this.cookieKeys.persistent ? `the cookie keys shared through ${this.coordination.kind} changed: sessions signed with the previous keys end` : `cookie keys are now shared by the replicas through ${this.coordination.kind}`);
+    this.log.warn(
+      this.cookieKeys.persistent
+        ? `the cookie keys shared through ${this.coordination.kind} changed: sessions signed with the previous keys end`
+        : `cookie keys are now shared by the replicas through ${this.coordination.kind}`,
+    );
     this.cookieKeys = keys;
   }
 

@@ -16,7 +16,18 @@ import type { Descriptor } from '../oci/manifest.js';
 import { Lru } from '../registry/lru.js';
 import { scopedKey, type ManifestCatalog } from '../registry/manifest-catalog.js';
 import { countTags, newestPush, type RepositoryFigures } from './repository-figures.js';
-import { inspectConfig, inspectManifest, layerHistory, type BlobInsight, type ChildInsight, type ConfigInsight, type HistoryInsight, type ManifestInsight, type ManifestKind, type Platform } from './manifest-insight.js';
+import {
+  inspectConfig,
+  inspectManifest,
+  layerHistory,
+  type BlobInsight,
+  type ChildInsight,
+  type ConfigInsight,
+  type HistoryInsight,
+  type ManifestInsight,
+  type ManifestKind,
+  type Platform,
+} from './manifest-insight.js';
 
 export interface PageOf<T> {
   items: T[];

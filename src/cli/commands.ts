@@ -100,4 +100,3 @@ export async function runCli(argv: string[]): Promise<number> {
     throw error;
   }
 }
-

@@ -11,7 +11,12 @@ import { claimStorage } from '../storage/server-claim.js';
 function trustProxyFromEnvironment(): boolean | string[] | undefined {
   const value = (process.env.TRUST_PROXY ?? process.env.BERTH_TRUST_PROXY)?.trim();
   if (!value || value === 'false') return undefined;
-  return value === 'true' ? true : value.split(',').map((item) => item.trim()).filter(Boolean);
+  return value === 'true'
+    ? true
+    : value
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean);
 }
 
 export async function serve(file: string): Promise<void> {
@@ -51,4 +56,3 @@ export async function serve(file: string): Promise<void> {
   process.on('SIGHUP', () => void app.reloadConfig());
   await app.listen({ host: config.http.address, port: config.http.port });
 }
-

@@ -28,7 +28,9 @@ export async function runUsersCommand([action, file, name]: string[]): Promise<n
     if (!coordination.shared) {
       const pid = await servingProcess(config.storage.rootDirectory);
       if (pid !== undefined) {
-        console.error(`berth users release: a Berth server (pid ${pid}) is serving ${config.storage.rootDirectory} and holds its users in memory. Stop it, release, then start it again (with a Redis cacheDriver or sessionDriver this works while it runs).`);
+        console.error(
+          `berth users release: a Berth server (pid ${pid}) is serving ${config.storage.rootDirectory} and holds its users in memory. Stop it, release, then start it again (with a Redis cacheDriver or sessionDriver this works while it runs).`,
+        );
         return 1;
       }
     }
@@ -38,7 +40,8 @@ export async function runUsersCommand([action, file, name]: string[]): Promise<n
       console.error(`berth users release: no provider user "${name}" is bound and it has no API keys; nothing to do`);
       return 1;
     }
-    if (released) console.log(`released "${name}" (provider ${released.provider}, subject ${released.sub ?? 'none recorded yet'}): its sessions end, and the next sign-in with this name binds it anew`);
+    if (released)
+      console.log(`released "${name}" (provider ${released.provider}, subject ${released.sub ?? 'none recorded yet'}): its sessions end, and the next sign-in with this name binds it anew`);
     console.log(`revoked ${revoked} API key${revoked === 1 ? '' : 's'} of "${name}"`);
     return 0;
   } finally {

@@ -18,4 +18,3 @@ export async function verify(file: string): Promise<number> {
   console.log(`${config.file}: ok`);
   return 0;
 }
-

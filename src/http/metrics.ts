@@ -12,7 +12,12 @@ import type { RepositoryFigures } from '../browse/repository-figures.js';
 
 export class BerthMetrics {
   readonly registry = new PromRegistry();
-  readonly requests = new Counter({ name: 'berth_http_requests_total', help: 'HTTP requests by method, route template and status', labelNames: ['method', 'route', 'status'], registers: [this.registry] });
+  readonly requests = new Counter({
+    name: 'berth_http_requests_total',
+    help: 'HTTP requests by method, route template and status',
+    labelNames: ['method', 'route', 'status'],
+    registers: [this.registry],
+  });
   readonly latency = new Histogram({
     name: 'berth_http_request_duration_seconds',
     help: 'HTTP request latency by method, route template and status',
@@ -23,7 +28,12 @@ export class BerthMetrics {
   readonly bytesIn = new Counter({ name: 'berth_http_received_bytes_total', help: 'Request body bytes (by Content-Length)', labelNames: ['route'], registers: [this.registry] });
   readonly bytesOut = new Counter({ name: 'berth_http_sent_bytes_total', help: 'Response body bytes (by Content-Length)', labelNames: ['route'], registers: [this.registry] });
   readonly uploadsInProgress = new Gauge({ name: 'berth_uploads_in_progress', help: 'Upload request bodies being received now', registers: [this.registry] });
-  readonly authentications = new Counter({ name: 'berth_authentications_total', help: 'Sign-ins and credential checks by method and result', labelNames: ['method', 'result'], registers: [this.registry] });
+  readonly authentications = new Counter({
+    name: 'berth_authentications_total',
+    help: 'Sign-ins and credential checks by method and result',
+    labelNames: ['method', 'result'],
+    registers: [this.registry],
+  });
   readonly signInBlocked = new Counter({
     name: 'berth_sign_in_blocked_total',
     help: 'Sign-in attempts refused unchecked by the sign-in limits: scope "account" (one account from one address), "address" (names never signed in from a spraying address)',
@@ -37,7 +47,12 @@ export class BerthMetrics {
   private readonly repositoryBytes = new Gauge({ name: 'berth_repository_bytes', help: 'Bytes a repository references, each blob once', labelNames: ['repository'], registers: [this.registry] });
   private readonly repositoryTags = new Gauge({ name: 'berth_repository_tags', help: 'Tags per repository', labelNames: ['repository'], registers: [this.registry] });
   private readonly repositoryManifests = new Gauge({ name: 'berth_repository_manifests', help: 'Manifests per repository', labelNames: ['repository'], registers: [this.registry] });
-  private readonly repositoryLastPush = new Gauge({ name: 'berth_repository_last_push_seconds', help: 'Time of the newest push per repository', labelNames: ['repository'], registers: [this.registry] });
+  private readonly repositoryLastPush = new Gauge({
+    name: 'berth_repository_last_push_seconds',
+    help: 'Time of the newest push per repository',
+    labelNames: ['repository'],
+    registers: [this.registry],
+  });
 
   constructor(repositories?: () => Promise<Array<RepositoryFigures & { manifestCount: number }>>) {
     collectDefaultMetrics({ register: this.registry, prefix: 'berth_' });
@@ -87,7 +102,11 @@ export class BerthMetrics {
   /** Counts requests as they finish: by route template, so cardinality stays bounded. */
   observe(app: FastifyInstance): void {
     app.addHook('onRequest', async (request) => {
-      if (request.method === 'PATCH' || (request.method === 'PUT' && request.routeOptions.url?.includes('/blobs/uploads/')) || (request.method === 'POST' && request.routeOptions.url?.includes('/blobs/uploads/'))) {
+      if (
+        request.method === 'PATCH' ||
+        (request.method === 'PUT' && request.routeOptions.url?.includes('/blobs/uploads/')) ||
+        (request.method === 'POST' && request.routeOptions.url?.includes('/blobs/uploads/'))
+      ) {
         this.uploadsInProgress.inc();
         request.raw.once('close', () => this.uploadsInProgress.dec());
       }

@@ -9,7 +9,6 @@ import type { Security } from '../auth/security.js';
 import { SESSION_TTL_MS, type SessionRecord } from '../auth/sessions.js';
 import { SESSION_COOKIE, USER_COOKIE } from './cookie-names.js';
 
-
 export function cookieOptions(security: Security, path: string, maxAgeMs: number, httpOnly = true): CookieSerializeOptions {
   return { path, httpOnly, sameSite: 'lax', secure: security.secureCookies, maxAge: Math.floor(maxAgeMs / 1000) };
 }

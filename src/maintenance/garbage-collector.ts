@@ -63,9 +63,7 @@ export class GarbageCollector {
       const blobTimes = new Map(blobFiles.map((file) => [file.digest.value, file.modifiedMs]));
       const pushedAt = (entry: Descriptor) => Date.parse(entry.annotations?.[PUSHED_AT] ?? '') || blobTimes.get(entry.digest) || now;
 
-      let entries: Entry[] = await Promise.all(
-        index.manifests.map(async (entry) => ({ ...entry, facts: await this.catalog.factsOf(repository, entry).catch(() => undefined) })),
-      );
+      let entries: Entry[] = await Promise.all(index.manifests.map(async (entry) => ({ ...entry, facts: await this.catalog.factsOf(repository, entry).catch(() => undefined) })));
       // An entry whose manifest bytes are gone can never be served: drop it (zot does too).
       const dangling = entries.filter((entry) => !blobTimes.has(entry.digest));
       entries = entries.filter((entry) => blobTimes.has(entry.digest));
@@ -86,7 +84,7 @@ export class GarbageCollector {
       }
 
       const deleteUntagged = policy?.deleteUntagged ?? true;
-      for (let changed = true; changed; ) {
+      for (let changed = true; changed;) {
         changed = false;
         const present = new Set(entries.map((entry) => entry.digest));
         const children = new Set(entries.flatMap((entry) => entry.facts?.manifests ?? []));
@@ -117,7 +115,14 @@ export class GarbageCollector {
     });
   }
 
-  private async sweepBlobs(transaction: RepositoryTransaction, entries: Entry[], blobFiles: Awaited<ReturnType<RepositoryTransaction['listBlobs']>>, olderThan: number, dryRun: boolean, report: RepositoryCollection): Promise<void> {
+  private async sweepBlobs(
+    transaction: RepositoryTransaction,
+    entries: Entry[],
+    blobFiles: Awaited<ReturnType<RepositoryTransaction['listBlobs']>>,
+    olderThan: number,
+    dryRun: boolean,
+    report: RepositoryCollection,
+  ): Promise<void> {
     const referenced = new Set(entries.flatMap((entry) => [entry.digest, ...(entry.facts?.blobs ?? []), ...(entry.facts?.manifests ?? [])]));
     // A manifest whose facts could not be read may reference anything: keep every blob then.
     if (entries.some((entry) => entry.facts === undefined)) return;

@@ -83,7 +83,7 @@ export class Scrubber {
     try {
       if (size !== undefined && reader.size !== size) return { ok: false, reason: `blob ${digest.value} has ${reader.size} bytes, ${size} expected` };
       const hash = createHash(digest.algorithm);
-      for (let position = 0; position < reader.size; ) {
+      for (let position = 0; position < reader.size;) {
         const bytes = await reader.read(buffer, position);
         if (bytes === 0) break;
         hash.update(buffer.subarray(0, bytes));

@@ -43,10 +43,7 @@ export class ManifestCatalog {
   /** The index entry a tag or digest resolves to, or MANIFEST_UNKNOWN. */
   async resolve(name: string, reference: string | Digest): Promise<Descriptor> {
     const index = await this.store.readIndex(name);
-    const found =
-      typeof reference === 'string'
-        ? index.manifests.findLast((entry) => entry.annotations?.[REF_NAME] === reference)
-        : index.manifests.find((entry) => entry.digest === reference.value);
+    const found = typeof reference === 'string' ? index.manifests.findLast((entry) => entry.annotations?.[REF_NAME] === reference) : index.manifests.find((entry) => entry.digest === reference.value);
     if (!found) {
       throw new RegistryError('MANIFEST_UNKNOWN', typeof reference === 'string' ? { tag: reference } : { digest: reference.value });
     }

@@ -53,7 +53,6 @@ import {
 
 const client = useRegistry();
 
-
 /** PUT a manifest by reference; 2xx expected. */
 async function putManifest(reference: string, contentType: string, content: Buffer): Promise<ConformanceResponse> {
   const req = client.newRequest('PUT', '/v2/<name>/manifests/<reference>', { reference }).setHeader('Content-Type', contentType).setBody(content);
@@ -211,9 +210,7 @@ describe('Content Discovery', () => {
     });
 
     it('GET request to existing blob with filter should yield 200', async () => {
-      const req = client
-        .newRequest('GET', '/v2/<name>/referrers/<digest>', { digest: manifests[4]!.digest })
-        .setQueryParam('artifactType', testRefArtifactTypeA);
+      const req = client.newRequest('GET', '/v2/<name>/referrers/<digest>', { digest: manifests[4]!.digest }).setQueryParam('artifactType', testRefArtifactTypeA);
       const resp = await client.do(req);
       expect(resp.status, resp.describe()).toBe(200);
       expect(resp.header('Content-Type'), resp.describe()).toBe(OCI_INDEX);

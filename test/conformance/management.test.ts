@@ -57,10 +57,7 @@ describe('Content Management', () => {
 
       it('Populate registry with test tag', async () => {
         tagToDelete = defaultTagName;
-        const req = client
-          .newRequest('PUT', '/v2/<name>/manifests/<reference>', { reference: tagToDelete })
-          .setHeader('Content-Type', OCI_MANIFEST)
-          .setBody(manifests[3]!.content);
+        const req = client.newRequest('PUT', '/v2/<name>/manifests/<reference>', { reference: tagToDelete }).setHeader('Content-Type', OCI_MANIFEST).setBody(manifests[3]!.content);
         const resp = await client.do(req);
         expect(is2xx(resp.status), resp.describe()).toBe(true);
       });

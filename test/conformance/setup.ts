@@ -104,10 +104,7 @@ export const CROSSMOUNT_NAMESPACE = `conformance-${randomUUID()}`;
 
 /** `json.MarshalIndent(v, "", "\t")`: Go's layout is JSON.stringify's with a tab, plus its HTML escaping. */
 export function goMarshalIndent(value: unknown): Buffer {
-  const text = JSON.stringify(value, null, '\t').replace(
-    /[<>&\u2028\u2029]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+  const text = JSON.stringify(value, null, '\t').replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return Buffer.from(text, 'utf8');
 }
 
@@ -214,7 +211,11 @@ export const numWorkflows = 16;
 export const BLOB_UNKNOWN = 5;
 export const UNSUPPORTED = 19;
 export const errorCodes: string[] = [
-  '', '', '', '', '',
+  '',
+  '',
+  '',
+  '',
+  '',
   'BLOB_UNKNOWN',
   'BLOB_UPLOAD_INVALID',
   'BLOB_UPLOAD_UNKNOWN',
@@ -278,9 +279,7 @@ export const layerBlobData = Buffer.from(layerBase64String, 'base64');
 export const layerBlobDigest = sha256(layerBlobData);
 export const layerBlobContentLength = String(layerBlobData.length);
 
-const layers: DescriptorFields[] = [
-  { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: layerBlobData.length, digest: layerBlobDigest },
-];
+const layers: DescriptorFields[] = [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: layerBlobData.length, digest: layerBlobDigest }];
 
 /** The config descriptor of setup.go's manifests: the config inlined as `data`, plus an unknown field. */
 function configDescriptor(config: TestBlob): DescriptorFields {
@@ -294,9 +293,7 @@ function configDescriptor(config: TestBlob): DescriptorFields {
 }
 
 /** A manifest per workflow slot: configs[i] plus the one layer. */
-export const manifests: TestBlob[] = configs.map((config) =>
-  testBlob(goMarshalIndent(manifestDocument({ mediaType: OCI_MANIFEST, config: configDescriptor(config), layers }))),
-);
+export const manifests: TestBlob[] = configs.map((config) => testBlob(goMarshalIndent(manifestDocument({ mediaType: OCI_MANIFEST, config: configDescriptor(config), layers }))));
 
 /** Used in the push test: configs[1] and no layers, and no mediaType field. */
 export const emptyLayerManifestContent = goMarshalIndent(manifestDocument({ config: configDescriptor(configs[1]!), layers: [] }));

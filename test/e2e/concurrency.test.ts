@@ -56,9 +56,7 @@ describe('concurrent pushes into one repository', () => {
     };
     const tagged = index.manifests.filter((entry) => entry.annotations?.[REF_NAME] !== undefined);
     expect(tagged).toHaveLength(CLIENTS);
-    expect(Object.fromEntries(tagged.map((entry) => [entry.annotations![REF_NAME], entry.digest]))).toEqual(
-      Object.fromEntries(images.map((image, i) => [tagOf(i), image.manifest.digest])),
-    );
+    expect(Object.fromEntries(tagged.map((entry) => [entry.annotations![REF_NAME], entry.digest]))).toEqual(Object.fromEntries(images.map((image, i) => [tagOf(i), image.manifest.digest])));
     for (const entry of tagged) {
       const image = images.find((candidate) => candidate.manifest.digest === entry.digest)!;
       expect(entry).toMatchObject({ mediaType: image.manifest.mediaType, size: image.manifest.size });

@@ -79,7 +79,10 @@ describe('containerd (ctr)', () => {
         const url = new URL(request.url, berth.url);
         return request.method === 'POST' && url.searchParams.get('mount') === layer.digest && url.searchParams.get('from') === 'e2e/ctr-source';
       });
-      expect(mounted.map((request) => request.status), `mount of ${layer.digest}`).toEqual([201]);
+      expect(
+        mounted.map((request) => request.status),
+        `mount of ${layer.digest}`,
+      ).toEqual([201]);
     }
   });
 

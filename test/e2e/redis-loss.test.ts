@@ -61,7 +61,11 @@ describe('losing Redis', () => {
     const bytes = randomBytes(1000);
     const monolithic = await fetch(`${berth.url}/v2/loss/app/blobs/uploads/?digest=${sha256(bytes)}`, { method: 'POST', headers: { authorization: ROBOT }, body: bytes });
     expect(monolithic.status).toBe(503);
-    const tag = await fetch(`${berth.url}/v2/loss/app/manifests/v2`, { method: 'PUT', headers: { authorization: ROBOT, 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, body: image.manifest });
+    const tag = await fetch(`${berth.url}/v2/loss/app/manifests/v2`, {
+      method: 'PUT',
+      headers: { authorization: ROBOT, 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+      body: image.manifest,
+    });
     expect(tag.status).toBe(503);
     expect((await errorOf(tag)).code).toBe('UNAVAILABLE');
 
@@ -87,7 +91,11 @@ describe('losing Redis', () => {
     expect((await fetch(`${berth.url}/readyz`)).status).toBe(200);
     const again = await fetch(`${berth.url}/v2/loss/app/blobs/uploads/?digest=${sha256(bytes)}`, { method: 'POST', headers: { authorization: ROBOT }, body: bytes });
     expect(again.status).toBe(201);
-    const retagged = await fetch(`${berth.url}/v2/loss/app/manifests/v2`, { method: 'PUT', headers: { authorization: ROBOT, 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, body: image.manifest });
+    const retagged = await fetch(`${berth.url}/v2/loss/app/manifests/v2`, {
+      method: 'PUT',
+      headers: { authorization: ROBOT, 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+      body: image.manifest,
+    });
     expect(retagged.status).toBe(201);
     expect((await fetch(`${berth.url}/v2/loss/app/manifests/v1`)).headers.get('docker-content-digest')).toBe(image.digest);
     // This Redis keeps nothing across a restart (no persistence): sessions are gone, signing in works.

@@ -66,7 +66,15 @@ beforeAll(async () => {
         openid: { providers: { oidc: { name: 'Pocket ID', issuer: op.issuer, credentialsFile, scopes: ['openid', 'profile', 'groups'], claimMapping: { username: 'preferred_username' } } } },
       },
       accessControl: {
-        repositories: { '**': { policies: [{ users: ['buildbot'], actions: ['read', 'create', 'update'] }, { groups: ['users'], actions: ['read'] }], anonymousPolicy: ['read'] } },
+        repositories: {
+          '**': {
+            policies: [
+              { users: ['buildbot'], actions: ['read', 'create', 'update'] },
+              { groups: ['users'], actions: ['read'] },
+            ],
+            anonymousPolicy: ['read'],
+          },
+        },
       },
     },
   };
@@ -225,7 +233,10 @@ async function call(url: string, init: RequestInit = {}): Promise<Response> {
 class Failover {
   current: BerthProcess;
   acknowledged = 0;
-  constructor(first: BerthProcess, private readonly second: BerthProcess) {
+  constructor(
+    first: BerthProcess,
+    private readonly second: BerthProcess,
+  ) {
     this.current = first;
   }
   failedOver(): void {

@@ -125,9 +125,7 @@ describe('skopeo copy', () => {
     const manifest = JSON.parse(raw.toString('utf8')) as { mediaType: string; config: { digest: string }; layers: Array<{ mediaType: string; digest: string }> };
     expect(manifest.mediaType).toBe(DOCKER_MANIFEST);
     expect(manifest.config.digest).toBe(image.config.digest);
-    expect(manifest.layers.map((layer) => [layer.mediaType, layer.digest])).toEqual(
-      image.layers.map((layer) => ['application/vnd.docker.image.rootfs.diff.tar.gzip', layer.digest]),
-    );
+    expect(manifest.layers.map((layer) => [layer.mediaType, layer.digest])).toEqual(image.layers.map((layer) => ['application/vnd.docker.image.rootfs.diff.tar.gzip', layer.digest]));
 
     const dirDir = await testDirs.make('skopeo-pull-docker');
     await skopeoCopy(docker('e2e/docker-format', 'v1'), `dir:${dirDir}`);

@@ -142,7 +142,11 @@ describe('a form on another site', () => {
   it('is refused even when the cookie is sent (a same-site page or an older browser)', async () => {
     const root = await signInWithPassword(berth.url, 'root', 'root-pw');
     const post = (fields: Record<string, string>, headers: Record<string, string> = {}) =>
-      root.browse('/repository/delete-tag?name=xss/app&tag=v1', { method: 'POST', body: new URLSearchParams(fields).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers } });
+      root.browse('/repository/delete-tag?name=xss/app&tag=v1', {
+        method: 'POST',
+        body: new URLSearchParams(fields).toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      });
     const token = formTokenOf(await (await root.browse('/repository?name=xss/app')).text());
     const refusals = [
       await post({}),
@@ -178,7 +182,8 @@ describe('a form on another site', () => {
 describe('a cookie-authenticated change from another origin', () => {
   it('is refused on every state-changing endpoint the session may use, and allowed from Berth’s own origin', async () => {
     const root = await signInWithPassword(berth.url, 'root', 'root-pw');
-    const create = (headers: Record<string, string>) => root.api('/zot/auth/apikey', { method: 'POST', body: JSON.stringify({ label: 'k' }), headers: { 'content-type': 'application/json', ...headers } });
+    const create = (headers: Record<string, string>) =>
+      root.api('/zot/auth/apikey', { method: 'POST', body: JSON.stringify({ label: 'k' }), headers: { 'content-type': 'application/json', ...headers } });
     const foreign: Array<Record<string, string>> = [{ origin: 'http://evil.example' }, { origin: 'null' }, { 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'same-site' }];
     for (const headers of foreign) {
       const refused = await create(headers);
@@ -201,7 +206,11 @@ describe('a cookie-authenticated change from another origin', () => {
   });
 
   it('does not concern clients that send no session (Basic from a script with any Origin)', async () => {
-    const response = await fetch(`${berth.url}/zot/auth/apikey`, { method: 'POST', body: JSON.stringify({ label: 'script' }), headers: { ...ADMIN, origin: 'http://evil.example', 'content-type': 'application/json' } });
+    const response = await fetch(`${berth.url}/zot/auth/apikey`, {
+      method: 'POST',
+      body: JSON.stringify({ label: 'script' }),
+      headers: { ...ADMIN, origin: 'http://evil.example', 'content-type': 'application/json' },
+    });
     expect(response.status).toBe(201);
     expect((await fetch(`${berth.url}/zot/auth/apikey?id=${(await json(response)).uuid}`, { method: 'DELETE', headers: ADMIN })).status).toBe(200);
   });

@@ -159,9 +159,7 @@ export function isImageIndex(target: Image | ImageIndex): target is ImageIndex {
 
 /** Every blob an image or index consists of (manifests included), without duplicates. */
 export function blobsOf(target: Image | ImageIndex): ContentBlob[] {
-  const all = isImageIndex(target)
-    ? [target.index, ...target.images.flatMap((image) => [image.manifest, image.config, ...image.layers])]
-    : [target.manifest, target.config, ...target.layers];
+  const all = isImageIndex(target) ? [target.index, ...target.images.flatMap((image) => [image.manifest, image.config, ...image.layers])] : [target.manifest, target.config, ...target.layers];
   return [...new Map(all.map((item) => [item.digest, item])).values()];
 }
 

@@ -24,7 +24,12 @@ export interface PushedImage {
 }
 
 /** Pushes a small OCI image (random layers, real config) and tags it; returns what was pushed. */
-export async function pushImage(url: string, repo: string, tag: string, options: { layers?: number; subject?: { digest: string; size: number; mediaType: string }; artifactType?: string; headers?: Record<string, string> } = {}): Promise<PushedImage> {
+export async function pushImage(
+  url: string,
+  repo: string,
+  tag: string,
+  options: { layers?: number; subject?: { digest: string; size: number; mediaType: string }; artifactType?: string; headers?: Record<string, string> } = {},
+): Promise<PushedImage> {
   const layers = Array.from({ length: options.layers ?? 2 }, () => randomBytes(1024 + Math.floor(Math.random() * 4096)));
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((layer) => sha256(layer)) } }));
   const headers = options.headers ?? {};

@@ -63,11 +63,7 @@ export async function emptyAndDeleteBucket(name: string): Promise<void> {
     let uploads: { KeyMarker?: string; UploadIdMarker?: string } = {};
     for (;;) {
       const page = await client.send(new ListMultipartUploadsCommand({ Bucket: name, ...uploads }));
-      await Promise.all(
-        (page.Uploads ?? []).map((upload) =>
-          client.send(new AbortMultipartUploadCommand({ Bucket: name, Key: upload.Key, UploadId: upload.UploadId })),
-        ),
-      );
+      await Promise.all((page.Uploads ?? []).map((upload) => client.send(new AbortMultipartUploadCommand({ Bucket: name, Key: upload.Key, UploadId: upload.UploadId }))));
       if (!page.IsTruncated) break;
       uploads = { KeyMarker: page.NextKeyMarker, UploadIdMarker: page.NextUploadIdMarker };
     }
@@ -101,9 +97,7 @@ export async function emptyAndDeleteBucket(name: string): Promise<void> {
 
 async function deleteAll(client: S3Client, bucket: string, objects: ObjectIdentifier[]): Promise<void> {
   for (let start = 0; start < objects.length; start += 1000) {
-    const result = await client.send(
-      new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects.slice(start, start + 1000), Quiet: true } }),
-    );
+    const result = await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects.slice(start, start + 1000), Quiet: true } }));
     const failed = result.Errors ?? [];
     if (failed.length > 0) {
       throw new Error(`deleting from bucket ${bucket}: ${failed.map((entry) => `${entry.Key}: ${entry.Code} ${entry.Message}`).join('; ')}`);

@@ -189,7 +189,14 @@ export async function fingerprint(root: string, files: string[]): Promise<Record
   const result: Record<string, { sha256: string; mode: number; ino: number; mtimeMs: number }> = {};
   for (const file of files) {
     const info = await stat(path.join(root, file));
-    result[file] = { sha256: createHash('sha256').update(await readFile(path.join(root, file))).digest('hex'), mode: info.mode, ino: info.ino, mtimeMs: info.mtimeMs };
+    result[file] = {
+      sha256: createHash('sha256')
+        .update(await readFile(path.join(root, file)))
+        .digest('hex'),
+      mode: info.mode,
+      ino: info.ino,
+      mtimeMs: info.mtimeMs,
+    };
   }
   return result;
 }

@@ -9,7 +9,13 @@ const ACCESS = {
   repositories: {
     '**': { defaultPolicy: ['read'], anonymousPolicy: [] as string[] },
     'public/**': { anonymousPolicy: ['read'], defaultPolicy: ['read'] },
-    'ci/**': { policies: [{ groups: ['robots'], actions: ['read', 'create'] }, { groups: ['leads'], actions: ['read', 'create', 'update', 'delete', 'detectManifestCollision'] }], defaultPolicy: ['read'] },
+    'ci/**': {
+      policies: [
+        { groups: ['robots'], actions: ['read', 'create'] },
+        { groups: ['leads'], actions: ['read', 'create', 'update', 'delete', 'detectManifestCollision'] },
+      ],
+      defaultPolicy: ['read'],
+    },
     'private/**': { policies: [{ users: ['buildbot'], actions: ['read', 'create'] }] },
   },
   adminPolicy: { users: ['admin'], actions: ['read', 'create', 'update', 'delete'] },

@@ -17,7 +17,6 @@ let server: TestServer;
 const PASSWORDS = { admin: 'admin-pw', dev: 'dev-pw', hoarder: 'hoard-pw' };
 const as = (user: keyof typeof PASSWORDS) => ({ authorization: basicAuth(user, PASSWORDS[user]) });
 
-
 beforeAll(async () => {
   const htpasswd = await writeHtpasswd(PASSWORDS);
   server = await startBerth({
@@ -81,7 +80,11 @@ describe('API keys per user', () => {
     const session = await signInWithPassword(server.url, 'hoarder', PASSWORDS.hoarder);
     const token = formTokenOf(await (await session.browse('/account')).text());
     const post = () =>
-      session.browse('/account/api-keys', { method: 'POST', body: new URLSearchParams({ csrf: token, label: 'from-the-page', expiresInDays: '0' }).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      session.browse('/account/api-keys', {
+        method: 'POST',
+        body: new URLSearchParams({ csrf: token, label: 'from-the-page', expiresInDays: '0' }).toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
     const page = await post();
     expect(page.status).toBe(403);
     expect(await page.text()).toContain(`at most ${MAX_API_KEYS_PER_USER} API keys`);

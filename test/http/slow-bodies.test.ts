@@ -87,7 +87,11 @@ describe('a body that trickles in', () => {
     const start = await fetch(`${berth.url}/v2/slow/blob/blobs/uploads/`, { method: 'POST', headers: { authorization: AUTH } });
     const location = start.headers.get('location')!;
     const bytes = Buffer.alloc(30, 'b');
-    const result = await trickle(head('PATCH', location, bytes.length, { authorization: AUTH, 'content-type': 'application/octet-stream' }), bytes, { everyMs: 100, giveUpMs: 8_000, untilAnswered: true });
+    const result = await trickle(head('PATCH', location, bytes.length, { authorization: AUTH, 'content-type': 'application/octet-stream' }), bytes, {
+      everyMs: 100,
+      giveUpMs: 8_000,
+      untilAnswered: true,
+    });
     expect(result.answer).toMatch(/^HTTP\/1\.1 202 /);
     expect(result.answer).toMatch(/range: 0-29/i);
   });
@@ -99,7 +103,12 @@ describe('a body that trickles in', () => {
     expect((await fetch(`${berth.url}${location}`, { method: 'PATCH', body: first, headers: { authorization: AUTH, 'content-type': 'application/octet-stream' } })).status).toBe(202);
     const rest = Buffer.alloc(5000, 'y');
     const started = Date.now();
-    const result = await trickle(head('PATCH', location, rest.length, { authorization: AUTH, 'content-type': 'application/octet-stream' }), rest, { everyMs: 10, step: 500, stopAfter: 2000, giveUpMs: 8_000 });
+    const result = await trickle(head('PATCH', location, rest.length, { authorization: AUTH, 'content-type': 'application/octet-stream' }), rest, {
+      everyMs: 10,
+      step: 500,
+      stopAfter: 2000,
+      giveUpMs: 8_000,
+    });
     expect(result.closed).toBe(true);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_400);
     expect(Date.now() - started).toBeLessThan(6_000);

@@ -187,7 +187,7 @@ describe('sign-in page', () => {
       },
     });
     try {
-        await pushImage(server.url, 'public/hello', 'v1', { headers: { authorization: basicAuth('root', 'root-pw') } });
+      await pushImage(server.url, 'public/hello', 'v1', { headers: { authorization: basicAuth('root', 'root-pw') } });
       const login = await (await fetch(`${server.url}/login`)).text();
       expect(login).toContain('Continue as guest');
       expect(login).toMatch(/Pocket ID is unavailable: the identity provider at http:\/\/127\.0\.0\.1:9 cannot be reached/);
@@ -197,7 +197,10 @@ describe('sign-in page', () => {
       expect(await (await fetch(`${server.url}${start.headers.get('location')}`)).text()).toContain('Pocket ID: The identity provider cannot be reached right now.');
       const guest = await fetch(`${server.url}/repositories`);
       expect(await guest.text()).toContain('public/hello');
-      expect(await json(await fetch(`${server.url}/api/ui/me`, { headers: UI_HEADER }))).toMatchObject({ username: null, access: { grants: [{ pattern: 'public/**', actions: ['read'], reasons: [{ kind: 'anonymous' }] }] } });
+      expect(await json(await fetch(`${server.url}/api/ui/me`, { headers: UI_HEADER }))).toMatchObject({
+        username: null,
+        access: { grants: [{ pattern: 'public/**', actions: ['read'], reasons: [{ kind: 'anonymous' }] }] },
+      });
     } finally {
       await server.close();
     }

@@ -54,10 +54,22 @@ async function pushManifest(repo: string, reference: string, document: object, h
 }
 
 /** An image whose config carries `password` and `label`, with one layer; tagged `tag`. */
-async function pushImageWith(repo: string, tag: string, headers: Record<string, string>, layerText: string, password: string, label: string): Promise<{ manifest: Pushed; config: string; configSize: number; layer: string }> {
+async function pushImageWith(
+  repo: string,
+  tag: string,
+  headers: Record<string, string>,
+  layerText: string,
+  password: string,
+  label: string,
+): Promise<{ manifest: Pushed; config: string; configSize: number; layer: string }> {
   const layer = Buffer.from(layerText);
   const config = Buffer.from(
-    JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Env: [`DB_PASSWORD=${password}`], Labels: { 'org.example.secret': label } }, rootfs: { type: 'layers', diff_ids: [sha256(layer)] } }),
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      config: { Env: [`DB_PASSWORD=${password}`], Labels: { 'org.example.secret': label } },
+      rootfs: { type: 'layers', diff_ids: [sha256(layer)] },
+    }),
   );
   await pushBlob(berth.url, repo, config, headers);
   await pushBlob(berth.url, repo, layer, headers);
@@ -216,7 +228,12 @@ beforeAll(async () => {
 
   // Mallory's own, honest image, then manifests that name secret/app's digests where they can.
   const own = await pushImageWith('mallory/y', 'own', MALLORY, 'mallory layer', 'not-a-secret', 'mallory-label');
-  const ownManifest = { schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: IMAGE_CONFIG, digest: own.config, size: own.configSize }, layers: [{ mediaType: LAYER, digest: own.layer, size: 'mallory layer'.length }] };
+  const ownManifest = {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: IMAGE_CONFIG, digest: own.config, size: own.configSize },
+    layers: [{ mediaType: LAYER, digest: own.layer, size: 'mallory layer'.length }],
+  };
   const stray = [
     { mediaType: OCI_MANIFEST, digest: secret.manifest, size: image.manifest.size, platform: { os: 'linux', architecture: 'amd64' } },
     { mediaType: OCI_INDEX, digest: secret.index, size: index.size },

@@ -93,7 +93,11 @@ describe('import direction', async () => {
 
   it('has no file-level import cycle', async () => {
     const graph = new Map<string, string[]>();
-    for (const file of files) graph.set(file, (await importsOf(file)).flatMap(({ target }) => (target !== undefined ? [target] : [])));
+    for (const file of files)
+      graph.set(
+        file,
+        (await importsOf(file)).flatMap(({ target }) => (target !== undefined ? [target] : [])),
+      );
     const cycles: string[] = [];
     const state = new Map<string, 'open' | 'done'>();
     const visit = (file: string, trail: string[]) => {

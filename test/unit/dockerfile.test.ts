@@ -99,7 +99,10 @@ describe('Dockerfile', async () => {
   it('runs as the unprivileged node user', () => {
     expect(one('USER')).toBe('node');
     const userAt = stage.findIndex((instruction) => instruction.keyword === 'USER');
-    expect(stage.slice(userAt + 1).some((instruction) => instruction.keyword === 'RUN'), 'nothing runs as root after USER').toBe(false);
+    expect(
+      stage.slice(userAt + 1).some((instruction) => instruction.keyword === 'RUN'),
+      'nothing runs as root after USER',
+    ).toBe(false);
   });
 
   it('keeps data in the /var/lib/berth volume, owned by node, and listens on 5000', () => {
@@ -132,16 +135,21 @@ describe('Dockerfile', async () => {
     const installs = all.filter((instruction) => instruction.keyword === 'RUN' && /npm ci/.test(instruction.args));
     expect(installs.some((instruction) => /--omit=dev/.test(instruction.args))).toBe(true);
     const fromStages = new Map(
-      all.filter((instruction) => instruction.keyword === 'FROM').map((instruction, i, froms) => {
-        const name = instruction.args.split(/\s+AS\s+/i)[1] ?? String(i);
-        const start = all.indexOf(instruction);
-        const end = i + 1 < froms.length ? all.indexOf(froms[i + 1]!) : all.length;
-        return [name, all.slice(start, end)] as const;
-      }),
+      all
+        .filter((instruction) => instruction.keyword === 'FROM')
+        .map((instruction, i, froms) => {
+          const name = instruction.args.split(/\s+AS\s+/i)[1] ?? String(i);
+          const start = all.indexOf(instruction);
+          const end = i + 1 < froms.length ? all.indexOf(froms[i + 1]!) : all.length;
+          return [name, all.slice(start, end)] as const;
+        }),
     );
     const modules = copies(stage).find((copy) => copy.destination === '/app/node_modules');
     expect(modules?.from).toBeDefined();
-    expect(fromStages.get(modules!.from!)!.some((instruction) => /npm ci .*--omit=dev/.test(instruction.args)), 'node_modules come from the production install').toBe(true);
+    expect(
+      fromStages.get(modules!.from!)!.some((instruction) => /npm ci .*--omit=dev/.test(instruction.args)),
+      'node_modules come from the production install',
+    ).toBe(true);
     expect(copies(stage).map((copy) => copy.destination)).toEqual(expect.arrayContaining(['/app/dist', '/app/package.json']));
   });
 
@@ -155,7 +163,10 @@ describe('Dockerfile', async () => {
       if (read.runtime.startsWith('/app/src/')) {
         // A fallback into the source tree, for a checkout whose dist/ lacks the copied folder: the
         // image has no src/, so the same module must also read the folder from dist/.
-        expect(reads.some((other) => other.source === read.source && other.runtime.startsWith('/app/dist/')), `${where}: and from dist/`).toBe(true);
+        expect(
+          reads.some((other) => other.source === read.source && other.runtime.startsWith('/app/dist/')),
+          `${where}: and from dist/`,
+        ).toBe(true);
         continue;
       }
       expect(existsSync(read.repository), `${where}: ${read.repository} exists`).toBe(true);
@@ -182,7 +193,9 @@ describe('Dockerfile', async () => {
       const regex = new RegExp(`^${pattern.replace(/[.+^$()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}(/.*)?$`);
       return regex.test(file);
     };
-    const sources = copies(all).filter((copy) => copy.from === undefined).flatMap((copy) => copy.sources);
+    const sources = copies(all)
+      .filter((copy) => copy.from === undefined)
+      .flatMap((copy) => copy.sources);
     expect(sources.length).toBeGreaterThan(0);
     for (const source of sources) {
       expect(existsSync(source), `${source} exists`).toBe(true);

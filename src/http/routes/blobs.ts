@@ -10,11 +10,7 @@ import { pathParams } from './path-params.js';
 const schema = { params: pathParams.nameDigest };
 
 function describe(reply: FastifyReply, digest: Digest): FastifyReply {
-  return reply
-    .type('application/octet-stream')
-    .header('docker-content-digest', digest.value)
-    .header('etag', `"${digest.value}"`)
-    .header('accept-ranges', 'bytes');
+  return reply.type('application/octet-stream').header('docker-content-digest', digest.value).header('etag', `"${digest.value}"`).header('accept-ranges', 'bytes');
 }
 
 export async function blobRoutes(app: FastifyInstance): Promise<void> {

@@ -13,11 +13,7 @@ const schema = { params: pathParams.nameReference };
 const referenceFacts = (reference: Reference) => (reference.tag !== undefined ? { tag: reference.tag } : { digest: reference.digest.value });
 
 function describe(reply: FastifyReply, descriptor: Descriptor): FastifyReply {
-  return reply
-    .type(descriptor.mediaType)
-    .header('docker-content-digest', descriptor.digest)
-    .header('etag', `"${descriptor.digest}"`)
-    .header('content-length', descriptor.size);
+  return reply.type(descriptor.mediaType).header('docker-content-digest', descriptor.digest).header('etag', `"${descriptor.digest}"`).header('content-length', descriptor.size);
 }
 
 export async function manifestRoutes(app: FastifyInstance): Promise<void> {
@@ -42,12 +38,7 @@ export async function manifestRoutes(app: FastifyInstance): Promise<void> {
     const pushed = await manifests.put(name, reference, bytes, request.headers['content-type'], { mayMoveTag: request.access.permits.update === true });
     auditFacts(request, { outcome: 'ok', digest: pushed.digest });
     if (pushed.subject) reply.header('oci-subject', pushed.subject);
-    return reply
-      .code(201)
-      .header('location', `/v2/${name}/manifests/${pushed.digest}`)
-      .header('docker-content-digest', pushed.digest)
-      .header('content-length', 0)
-      .send();
+    return reply.code(201).header('location', `/v2/${name}/manifests/${pushed.digest}`).header('docker-content-digest', pushed.digest).header('content-length', 0).send();
   });
 
   typed.delete('/v2/:name/manifests/:reference', { schema, config: { action: 'delete', permits: ['detectManifestCollision'], audit: 'manifest-delete' } }, async (request, reply) => {

@@ -98,7 +98,10 @@ export async function uiAccountRoutes(app: FastifyInstance, context: UiContext):
     const provider = ended ? security.providers.get(ended.provider) : undefined;
     const endSessionUrl = provider?.endSessionUrl(ended?.idToken, `${publicOrigin(app, request, security.externalUrl)}/`);
     request.log.info({ username: ended?.username }, 'signed out from the web UI');
-    return reply.code(303).header('cache-control', 'no-store').redirect(endSessionUrl ?? url('/login', { signedOut: '1' }));
+    return reply
+      .code(303)
+      .header('cache-control', 'no-store')
+      .redirect(endSessionUrl ?? url('/login', { signedOut: '1' }));
   });
 
   const accountPage = async (request: FastifyRequest, reply: FastifyReply, extra: Partial<AccountView> = {}) => {

@@ -31,7 +31,10 @@ async function configFor(http: Record<string, unknown> = {}) {
 async function replica(url: string, keyPrefix: string, config: Awaited<ReturnType<typeof configFor>>, lines?: string[]) {
   const coordination = await RedisCoordination.start({ url, keyPrefix });
   const security = await Security.create(config, log(lines), { coordination });
-  cleanup.push(() => coordination.close(), () => security.close());
+  cleanup.push(
+    () => coordination.close(),
+    () => security.close(),
+  );
   return security;
 }
 

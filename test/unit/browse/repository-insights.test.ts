@@ -43,7 +43,12 @@ async function pushImage(store: Store, registry: Registry, name: string, tag: st
   await store.ensureRepository(name);
   const [configDigest, layerDigest] = [await putBlob(store, name, config), await putBlob(store, name, layer)];
   const manifest = Buffer.from(
-    JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: CONFIG, digest: configDigest.value, size: config.length }, layers: [{ mediaType: LAYER, digest: layerDigest.value, size: layer.length }] }),
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: CONFIG, digest: configDigest.value, size: config.length },
+      layers: [{ mediaType: LAYER, digest: layerDigest.value, size: layer.length }],
+    }),
   );
   await registry.manifests.put(name, { tag }, manifest, OCI_MANIFEST, { mayMoveTag: false });
   return { digest: digestOf(manifest), size: manifest.length + config.length + layer.length };

@@ -16,7 +16,11 @@ import { Layout } from '../../../src/storage/layout.js';
 import { scratchDir } from '../../helpers/scratch.js';
 
 const readJson = async (file: string) => JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-const exists = (file: string) => stat(file).then(() => true, () => false);
+const exists = (file: string) =>
+  stat(file).then(
+    () => true,
+    () => false,
+  );
 
 /** Each file of `folder` with what would show any rewrite of it: inode, size and mtime in ns. */
 async function snapshot(folder: string): Promise<Map<string, string>> {

@@ -268,7 +268,12 @@ describe('RedisCoordination when Redis goes away', () => {
 
     await server.restart();
     const deadline = performance.now() + 5_000;
-    while (!(await coordination.check().then(() => true, () => false))) {
+    while (
+      !(await coordination.check().then(
+        () => true,
+        () => false,
+      ))
+    ) {
       expect(performance.now()).toBeLessThan(deadline);
       await sleep(100);
     }
