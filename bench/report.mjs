@@ -1,5 +1,6 @@
 /** Turns per-round measurements into the comparison table and the JSON results. */
 import { median } from './load.mjs';
+import { WRITE_METRICS } from './writes.mjs';
 
 /**
  * Metric definitions. `better` says which way is good; the ratio is always "how many times better
@@ -28,6 +29,7 @@ export function metricsFor(bigLabel) {
     { key: 'bigPull', label: `${bigLabel} pull + sha256 verify (MiB/s)`, better: 'higher', digits: 0 },
     { key: 'peakRssBig', label: `peak RSS during ${bigLabel} push+pull (MB)`, better: 'lower', absolute: { below: 150 }, digits: 1 },
     { key: 'peakRssRun', label: 'peak RSS over the whole run (MB)', better: 'lower', digits: 1 },
+    ...WRITE_METRICS,
   ];
 }
 

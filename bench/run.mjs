@@ -19,7 +19,8 @@
  *   BENCH_PEER=0              run Berth alone even when docker-registry is installed
  *   BENCH_S3=0                skip the S3 phase (on when the Ceph tools and redis-server are installed)
  *   BENCH_S3_CLIENTS=4        parallel clients in the S3 phase's one-vs-two-replicas measurement
- *   BENCH_ONLY=push,chunked,pull,manifest,head,tags,big,s3   run only these phases
+ *   BENCH_ONLY=push,chunked,pull,manifest,head,tags,big,s3   run only these phases (and the write
+ *                             phases mput,tput,growth of bench/writes.mjs, whose header lists their settings)
  *   BENCH_PROFILE=1           run Berth with --cpu-prof; profiles land in bench/out/profile/
  *   BENCH_BERTH_MAIN=path     run another Berth build's main.js (A/B a candidate change)
  *   BENCH_TIMEOUT_S=900       hard limit for the whole run
@@ -38,6 +39,7 @@ import { runLoad } from './load.mjs';
 import { OCI_MANIFEST, pullBlob, pushChunked, pushMonolithic, pushSmallImage, transferClient } from './registry-client.mjs';
 import { buildRows, formatRounds, formatS3Rounds, formatS3Table, formatTable } from './report.mjs';
 import { killS3ServicesSync, runS3Phase, s3Missing, stopS3Services } from './s3.mjs';
+import { runWritePhases, WRITE_PHASES } from './writes.mjs';
 import { cpuSecondsOf, killAllSync, logTails, memoryOf, peerAvailable, peerVersion, resetPeak, startServer, stopAll } from './servers.mjs';
 
 const MiB = 1024 * 1024;
@@ -52,7 +54,7 @@ function intFromEnv(name, fallback, min = 1) {
   return value;
 }
 
-const PHASES = ['push', 'chunked', 'pull', 'manifest', 'head', 'tags', 'big', 's3'];
+const PHASES = ['push', 'chunked', 'pull', 'manifest', 'head', 'tags', ...WRITE_PHASES, 'big', 's3'];
 const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : undefined;
 for (const phase of only ?? []) if (!PHASES.includes(phase)) throw new Error(`BENCH_ONLY: unknown phase "${phase}"; known: ${PHASES.join(', ')}`);
 
@@ -305,6 +307,8 @@ async function main() {
       record(kind, 'tagsListP99', result.p99);
       return `p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms (${result.requests} in ${result.seconds.toFixed(1)} s)`;
     });
+
+    await runWritePhases({ kinds, servers, rounds: SETTINGS.rounds, say, record, enabled, cpuSecondsOf, noteMemory });
 
     // ---- memory with one big blob, streamed in and out --------------------------------------
     if (enabled('big')) {

@@ -1,5 +1,4 @@
 /** The filesystem store: zot's on-disk layout (see layout.ts), safe against crashes and races. */
-import type { Stats } from 'node:fs';
 import { copyFile, link, open, readFile, readdir, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -12,24 +11,19 @@ import { KeyedMutex } from '../coordination/keyed-mutex.js';
 import { ensureFolder, fsyncFolder, isNotFound, writeFileAtomic } from './files.js';
 import { FsUploads } from './fs-uploads.js';
 import { DedupeIndex } from './dedupe-index.js';
-import { updateIndexOf, type BlobFile, type BlobReader, type OciIndexFile, type RepositoryTransaction, type Store } from './store.js';
+import { updateIndexOf, type BlobFile, type BlobReader, type IndexChange, type OciIndexFile, type RepositoryTransaction, type Store } from './store.js';
 import { listBlobFiles, listUploadFiles } from './fs-listing.js';
+import { FsIndexes } from './fs-indexes.js';
 
 const OCI_LAYOUT = JSON.stringify({ imageLayoutVersion: '1.0.0' });
 /** How long a catalog walk is reused; repositories this process creates are added at once. */
 const CATALOG_TTL_MS = 5_000;
 
-interface CachedIndex {
-  /** Identity of the file read: a change by another process (zot, `berth gc`) shows here. */
-  stamp: string;
-  index: OciIndexFile;
-}
-
 export class FsStore implements Store {
   readonly layout: Layout;
   readonly uploads: FsUploads;
   private readonly repoLocks = new KeyedMutex();
-  private readonly indexes = new Map<string, CachedIndex>();
+  private readonly indexes: FsIndexes;
   private readonly knownRepositories = new Set<string>();
   private catalog: { at: number; names: Set<string> } | undefined;
 
@@ -43,6 +37,7 @@ export class FsStore implements Store {
     this.layout = new Layout(root);
     this.uploads = new FsUploads(this.layout, (name) => this.ensureRepository(name), (name, digest, file) => this.adoptBlob(name, digest, file));
     this.dedupeIndex = new DedupeIndex(this.layout, () => this.listRepositories());
+    this.indexes = new FsIndexes({ layout: this.layout, locks: this.repoLocks, tempFile: (name) => this.tempFile(name), transaction: (name) => this.transactionOf(name) });
   }
 
   async ensureRepository(name: string): Promise<void> {
@@ -247,25 +242,24 @@ export class FsStore implements Store {
     if (this.options.dedupe) await this.dedupeIndex.add(digest.value, name);
   }
 
-  async readIndex(name: string): Promise<OciIndexFile> {
-    const file = this.layout.index(name);
-    let info;
-    try {
-      info = await stat(file);
-    } catch (error) {
-      if (isNotFound(error)) throw new RegistryError('NAME_UNKNOWN', { name });
-      throw error;
-    }
-    const stamp = stampOf(info);
-    const cached = this.indexes.get(name);
-    if (cached?.stamp === stamp) return cached.index;
-    const index = parseIndex(await readFile(file, 'utf8'), file);
-    this.indexes.set(name, { stamp, index });
-    return index;
+  readIndex(name: string): Promise<OciIndexFile> {
+    return this.indexes.read(name);
+  }
+
+  changeIndex<T>(name: string, change: IndexChange<T>): Promise<T> {
+    return this.indexes.change(name, change);
   }
 
   updateIndex<T>(name: string, change: (index: OciIndexFile) => T | Promise<T>): Promise<T> {
     return updateIndexOf(this, name, change);
+  }
+
+  flush(): Promise<void> {
+    return this.indexes.flush();
+  }
+
+  close(): Promise<void> {
+    return this.indexes.close();
   }
 
   listBlobs(name: string): Promise<BlobFile[]> {
@@ -273,15 +267,15 @@ export class FsStore implements Store {
   }
 
   withRepository<T>(name: string, work: (transaction: RepositoryTransaction) => Promise<T>): Promise<T> {
+    return this.repoLocks.run(name, () => work(this.transactionOf(name)));
+  }
+
+  /** What may be done to `name` by a caller holding its lock. */
+  private transactionOf(name: string): RepositoryTransaction {
     const layout = this.layout;
-    const transaction: RepositoryTransaction = {
-      readIndex: () => this.readIndex(name),
-      writeIndex: async (index) => {
-        const file = layout.index(name);
-        await writeFileAtomic(file, JSON.stringify(index), await this.tempFile(name));
-        // Keep what was just written: re-reading and re-parsing it made tag pushes quadratic.
-        this.indexes.set(name, { stamp: stampOf(await stat(file)), index: Object.freeze({ ...index }) });
-      },
+    return {
+      readIndex: () => this.indexes.readLocked(name),
+      writeIndex: (index) => this.indexes.writeLocked(name, index),
       statBlob: (digest) => this.statBlob(name, digest),
       writeSmallBlob: (digest, bytes) => this.writeBlobFile(name, digest, bytes),
       listBlobs: () => listBlobFiles(layout, name),
@@ -293,7 +287,6 @@ export class FsStore implements Store {
         });
       },
     };
-    return this.repoLocks.run(name, () => work(transaction));
   }
 }
 
@@ -312,18 +305,6 @@ async function linkFresh(source: string, temp: string): Promise<boolean> {
   const now = new Date();
   await utimes(temp, now, now);
   return true;
-}
-
-function stampOf(info: Stats): string {
-  return `${info.ino}:${info.size}:${info.mtimeMs}`;
-}
-
-function parseIndex(text: string, file: string): OciIndexFile {
-  const index = JSON.parse(text) as OciIndexFile;
-  if (typeof index !== 'object' || index === null || !Array.isArray(index.manifests)) {
-    throw new Error(`${file} is not an OCI index`);
-  }
-  return Object.freeze(index);
 }
 
 async function exists(file: string): Promise<boolean> {
