@@ -114,6 +114,8 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   };
   const backends = await openBackends(config, log);
   app.addHook('onClose', async () => backends.close());
+  // index.json of every repository up to date before serving (what a crash left in a journal).
+  await backends.store.flush();
   // Shared cookie keys and sessions are read from Redis at start: let it answer first.
   await backends.connect();
   const security = await Security.create(config, log, { coordination: backends.sessions });

@@ -62,6 +62,8 @@ export class FsIndexes {
   private readonly states = new Map<string, RepositoryIndex>();
   private readonly writers = new Map<string, JournalWriter>();
   private readonly idle = new Map<string, NodeJS.Timeout>();
+  /** Repositories whose journal this process appended to since their last fold. */
+  private readonly appended = new Set<string>();
   private readonly groups = new GroupCommit((name, take) => this.options.locks.run(name, () => this.commit(name, take())));
 
   constructor(private readonly options: FsIndexesOptions) {}
@@ -121,10 +123,19 @@ export class FsIndexes {
     }
   }
 
+  /**
+   * Folds what this process journaled, and lets go of files and timers. Journals it only read are
+   * left alone: a process that reads beside a server (`berth scrub`) must not write.
+   */
   async close(): Promise<void> {
     for (const timer of this.idle.values()) clearTimeout(timer);
     this.idle.clear();
-    await this.flush();
+    for (const name of [...this.appended]) {
+      await this.options.locks.run(name, async () => {
+        const state = this.states.get(name);
+        if (state && this.appended.has(name)) await this.fold(name, state);
+      });
+    }
     await Promise.all([...this.writers.values()].map((writer) => writer.close()));
     this.writers.clear();
   }
@@ -138,6 +149,7 @@ export class FsIndexes {
     if (delta) {
       try {
         state.journalBytes += await this.writer(name).append(delta);
+        this.appended.add(name);
       } catch (error) {
         // Memory is now ahead of the disk, and the journal may end in a torn line: forget both,
         // so the next group reads what is on disk and folds before appending.
@@ -191,6 +203,7 @@ export class FsIndexes {
     this.writers.delete(name);
     state.journalBytes = 0;
     state.foldFirst = false;
+    this.appended.delete(name);
     clearTimeout(this.idle.get(name));
     this.idle.delete(name);
   }

@@ -130,11 +130,12 @@ export interface Store {
   withRepository<T>(name: string, work: (transaction: RepositoryTransaction) => Promise<T>): Promise<T>;
 
   /**
-   * Brings every repository's index.json up to date with what changes were written elsewhere
-   * first (the filesystem store's index journal); start-up and `berth gc` call it.
+   * Brings every repository's index.json up to date with the changes written elsewhere first (the
+   * filesystem store's index journal), this process's and those an earlier one left; the server's
+   * start-up and `berth gc` call it. Writes: never beside a server that writes the same storage.
    */
   flush(): Promise<void>;
-  /** Flushes and lets go of files and timers (the server's shutdown). */
+  /** Brings up to date what this process changed, and lets go of files and timers (shutdown). */
   close(): Promise<void>;
 
   uploads: UploadStore;
