@@ -1,6 +1,6 @@
 /** Turns per-round measurements into the comparison table and the JSON results. */
 import { median } from './load.mjs';
-import { WRITE_METRICS } from './writes.mjs';
+import { S3_WRITE_METRICS, WRITE_METRICS } from './writes.mjs';
 
 /**
  * Metric definitions. `better` says which way is good; the ratio is always "how many times better
@@ -113,6 +113,7 @@ export function s3MetricsFor({ chunkMiB, s3Clients, perClientMiB, bigMiB }) {
     { key: 'rssB', label: `replica B: peak RSS during ${big} push+pull (MB)`, below: 150 },
     { key: 'rssPhaseA', label: 'replica A: peak RSS over the whole S3 phase (MB)', digits: 1 },
     { key: 'rssPhaseB', label: 'replica B: peak RSS over the whole S3 phase (MB)', digits: 1 },
+    ...S3_WRITE_METRICS,
   ];
 }
 

@@ -19,6 +19,7 @@
  *   BENCH_PEER=0              run Berth alone even when docker-registry is installed
  *   BENCH_S3=0                skip the S3 phase (on when the Ceph tools and redis-server are installed)
  *   BENCH_S3_CLIENTS=4        parallel clients in the S3 phase's one-vs-two-replicas measurement
+ *   BENCH_S3_WRITES=0         skip the S3 phase's write rows (bench/writes.mjs)
  *   BENCH_ONLY=push,chunked,pull,manifest,head,tags,big,s3   run only these phases (and the write
  *                             phases mput,tput,growth of bench/writes.mjs, whose header lists their settings)
  *   BENCH_PROFILE=1           run Berth with --cpu-prof; profiles land in bench/out/profile/

@@ -32,6 +32,17 @@ export const WRITE_METRICS = [
   { key: 'tagPutGrowth', label: 'new tag PUT, 10,000-tag / 10-tag repo latency', better: 'lower', absolute: { below: 2 }, digits: 2 },
 ];
 
+/** Rows of the S3 table (report.mjs): Berth on the filesystem (baseline) vs Berth on S3 with Redis locks. */
+export const S3_WRITE_METRICS = [
+  { key: 'manifestPutOneRepo', label: 'manifest PUT, 8 clients, 1 repo: FS vs S3 (req/s)' },
+  { key: 'manifestPutEightRepos', label: 'manifest PUT, 8 clients, 8 repos: FS vs S3 (req/s)' },
+  { key: 'tagPutOneRepo', label: 'tag PUT, 8 clients, 1 repo: FS vs S3 (req/s)' },
+  { key: 'tagPutEightRepos', label: 'tag PUT, 8 clients, 8 repos: FS vs S3 (req/s)' },
+  { key: 'tagPutSmallP50', label: 'new tag PUT into a 10-tag repo, median: FS vs S3 (ms)', digits: 2 },
+  { key: 'tagPutBigP50', label: 'new tag PUT into a 10,000-tag repo, median: FS vs S3 (ms)', digits: 2 },
+  { key: 'tagPutGrowth', label: 'new tag PUT, 10,000-tag / 10-tag repo latency: FS vs S3', digits: 2 },
+];
+
 function intFromEnv(name, fallback) {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;

@@ -9,12 +9,14 @@ import { summarizeManifest, type Descriptor, type ManifestSummary, type Referenc
 import { IMAGE_CONFIG_TYPES } from '../oci/media-types.js';
 import { PUSHED_AT, REF_NAME, type RepositoryTransaction, type Store } from '../storage/store.js';
 import { assertManifestSchema } from './manifest-schemas.js';
-import { factsFrom, type ManifestCatalog } from './manifest-catalog.js';
+import { factsFrom, scopedKey, type ManifestCatalog } from './manifest-catalog.js';
+import { Lru } from './lru.js';
 
 /** The spec lets registries cap manifests; 4 MiB is what distribution and zot accept. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 /** An image config is read at push to check that it is a JSON object; a larger one is refused. */
 export const MAX_IMAGE_CONFIG_BYTES = 8 * 1024 * 1024;
+const CHECKED_CONFIGS = 10_000;
 
 /** A tag or a digest, as found in `/v2/<name>/manifests/<reference>`. */
 export type Reference = { tag: string; digest?: undefined } | { digest: Digest; tag?: undefined };
@@ -41,6 +43,9 @@ export interface PushResult {
 }
 
 export class ManifestService {
+  /** Image configs found to be JSON objects, by repository and digest (content never changes). */
+  private readonly checkedConfigs = new Lru<string, number>(CHECKED_CONFIGS);
+
   constructor(
     private readonly store: Store,
     private readonly catalog: ManifestCatalog,
@@ -115,6 +120,9 @@ export class ManifestService {
   private async assertImageConfig(name: string, summary: ManifestSummary): Promise<void> {
     const config = summary.isIndex ? undefined : summary.references.find((reference) => reference.where === 'config');
     if (!config?.mediaType || !IMAGE_CONFIG_TYPES.has(config.mediaType)) return;
+    // Every tag of an image points at the same config: read and parse it once.
+    const key = scopedKey(name, config.digest.value);
+    if (this.checkedConfigs.get(key) === config.size) return;
     const size = await this.store.statBlob(name, config.digest);
     if (size === undefined || size !== config.size) return;
     if (size > MAX_IMAGE_CONFIG_BYTES) throw invalidReference(config, `the image config is ${size} bytes; Berth accepts image configs of at most ${MAX_IMAGE_CONFIG_BYTES} bytes`);
@@ -125,6 +133,7 @@ export class ManifestService {
       document = undefined;
     }
     if (typeof document !== 'object' || document === null || Array.isArray(document)) throw invalidReference(config, `${config.mediaType} must be a JSON object; the blob is not`);
+    this.checkedConfigs.set(key, size);
   }
 
   /**

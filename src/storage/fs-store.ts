@@ -25,6 +25,8 @@ export class FsStore implements Store {
   private readonly repoLocks = new KeyedMutex();
   private readonly indexes: FsIndexes;
   private readonly knownRepositories = new Set<string>();
+  /** Folders this process made sure of (.uploads, blobs/<alg>): a push need not mkdir them again. */
+  private readonly folders = new Set<string>();
   private catalog: { at: number; names: Set<string> } | undefined;
 
   private readonly dedupeIndex: DedupeIndex;
@@ -136,8 +138,22 @@ export class FsStore implements Store {
   private async writeBlobFile(name: string, digest: Digest, bytes: Uint8Array): Promise<void> {
     const target = this.layout.blob(name, digest);
     if (await exists(target)) return;
-    await ensureFolder(path.dirname(target));
-    await writeFileAtomic(target, bytes, await this.tempFile(name));
+    try {
+      await this.ensureFolderOnce(path.dirname(target));
+      await writeFileAtomic(target, bytes, await this.tempFile(name));
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      // A folder this process had made is gone (removed by hand): make it again, once.
+      this.folders.clear();
+      await ensureFolder(path.dirname(target));
+      await writeFileAtomic(target, bytes, await this.tempFile(name));
+    }
+  }
+
+  private async ensureFolderOnce(folder: string): Promise<void> {
+    if (this.folders.has(folder)) return;
+    await ensureFolder(folder);
+    this.folders.add(folder);
   }
 
   /**
@@ -148,7 +164,7 @@ export class FsStore implements Store {
    */
   private async tempFile(name: string): Promise<string> {
     // A zot tree may lack .uploads in a repository nobody pushed a blob to.
-    await ensureFolder(this.layout.uploads(name));
+    await this.ensureFolderOnce(this.layout.uploads(name));
     return this.layout.upload(name, randomUUID());
   }
 
