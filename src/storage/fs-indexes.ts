@@ -68,14 +68,20 @@ export class FsIndexes {
 
   constructor(private readonly options: FsIndexesOptions) {}
 
-  /** The index as it stands (journal included); NAME_UNKNOWN when the repository has none. */
+  /**
+   * The index as it stands (journal included); NAME_UNKNOWN when the repository has none. Takes no
+   * lock (callers may hold it): a state read from disk here is kept only where none was, so it
+   * never replaces the one a group is being written to.
+   */
   async read(name: string): Promise<OciIndexFile> {
-    const state = this.states.get(name);
-    if (state?.writing) return state.live.snapshot();
+    const before = this.states.get(name);
+    if (before?.writing) return before.live.snapshot();
     const stamp = await this.stampOf(name);
-    if (state?.stamp === stamp) return state.live.snapshot();
-    // (Re)loading takes the lock: a group being written must not be read half way.
-    return this.options.locks.run(name, async () => (await this.current(name)).live.snapshot());
+    const state = this.states.get(name);
+    if (state && (state.writing || state.stamp === stamp)) return state.live.snapshot();
+    const loaded = await this.load(name);
+    if (!this.states.has(name)) this.states.set(name, loaded);
+    return loaded.live.snapshot();
   }
 
   /** `read` for a caller holding the repository's lock. */
@@ -211,28 +217,35 @@ export class FsIndexes {
   /** The state of `name`, reloaded when index.json changed on disk (caller holds the lock). */
   private async current(name: string): Promise<RepositoryIndex> {
     const state = this.states.get(name);
-    const stamp = await this.stampOf(name);
-    if (state?.stamp === stamp) return state;
-    // The journal first, then index.json: a fold by another process between the two reads then
-    // only replays lines index.json already holds.
+    if (state?.stamp === (await this.stampOf(name))) return state;
+    const loaded = await this.load(name);
+    // This process's own journal writer, if any, belongs to the state it replaces.
+    await this.writers.get(name)?.close();
+    this.writers.delete(name);
+    this.states.set(name, loaded);
+    return loaded;
+  }
+
+  /** index.json with the journal replayed over it, as on disk now. */
+  private async load(name: string): Promise<RepositoryIndex> {
+    // The journal first, then index.json: a fold between the two reads then only replays lines
+    // index.json already holds.
     const journal = await readJournal(this.options.layout.indexJournal(name));
     const file = this.options.layout.index(name);
     let text: string;
     let info: Stats;
     try {
-      [text, info] = await Promise.all([readFile(file, 'utf8'), stat(file)]);
+      // The stamp before the text: a file replaced in between is read again next time, never
+      // taken for current when it is not.
+      info = await stat(file);
+      text = await readFile(file, 'utf8');
     } catch (error) {
       if (isNotFound(error)) throw new RegistryError('NAME_UNKNOWN', { name });
       throw error;
     }
     const live = new LiveIndex(parseIndex(text, file));
     for (const delta of journal.deltas) live.apply(delta);
-    const loaded: RepositoryIndex = { stamp: stampOf(info), live, indexBytes: info.size, journalBytes: journal.bytes, foldFirst: journal.size > 0, writing: false };
-    // This process's own journal writer, if any, belongs to the state it replaces.
-    await this.writers.get(name)?.close();
-    this.writers.delete(name);
-    this.states.set(name, loaded);
-    return loaded;
+    return { stamp: stampOf(info), live, indexBytes: info.size, journalBytes: journal.bytes, foldFirst: journal.size > 0, writing: false };
   }
 
   private async stampOf(name: string): Promise<string> {

@@ -13,6 +13,7 @@ import { skopeo, skopeoCopy, skopeoRawManifest } from '../helpers/skopeo.js';
 import { recordRequests } from '../helpers/request-log.js';
 import { getManifest } from '../helpers/registry-http.js';
 import { expectRegistryHolds, expectSameBlobs } from '../helpers/registry-assertions.js';
+import { indexesSettled } from '../helpers/stored-files.js';
 import {
   OCI_INDEX,
   OCI_MANIFEST,
@@ -175,6 +176,7 @@ describe('skopeo copy', () => {
     await skopeoCopy(source.reference('image'), docker('e2e/a/b/c', 'nested'));
     await expectRegistryHolds(berth.url, 'e2e/a/b/c', 'nested', image);
 
+    await indexesSettled(berth.root); // index.json once Berth has folded its journal
     const onDisk = JSON.parse(await readFile(path.join(berth.root, 'e2e', 'a', 'b', 'c', 'index.json'), 'utf8')) as {
       manifests: Array<{ digest: string; annotations?: Record<string, string> }>;
     };
