@@ -88,7 +88,9 @@ export class JournalWriter {
   async append(delta: IndexDelta): Promise<number> {
     const bytes = Buffer.from(`${JSON.stringify({ repository: this.repository, remove: delta.remove, add: delta.add })}\n`);
     const handle = this.handle ?? (await this.open());
-    await handle.write(bytes);
+    const { bytesWritten } = await handle.write(bytes);
+    // A short write is a full disk that said so late; the torn line is never acknowledged.
+    if (bytesWritten !== bytes.length) throw Object.assign(new Error(`short write: ${bytesWritten} of ${bytes.length} bytes`), { code: 'ENOSPC' });
     await handle.datasync();
     return bytes.length;
   }
