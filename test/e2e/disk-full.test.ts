@@ -172,7 +172,11 @@ describe('a full disk', () => {
     await expectRegistryHolds(url, 'full/app', 'before', before);
     expect(await (await fetch(`${url}/v2/full/app/tags/list`)).json()).toEqual({ name: 'full/app', tags: ['before'] });
     // The error is logged at level error, naming ENOSPC, on the request that met it.
-    const lines = server!.logText().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { level: number; reqId?: string; msg: string; err?: { code?: string; message?: string }; req?: { method: string; url: string } });
+    const lines = server!
+      .logText()
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { level: number; reqId?: string; msg: string; err?: { code?: string; message?: string }; req?: { method: string; url: string } });
     const failures = lines.filter((line) => line.level === 50 && line.err?.code === 'ENOSPC');
     expect(failures.map((line) => [line.msg, line.err?.message])).toContainEqual(['storage full: no space left on the device; the write was undone', 'ENOSPC: no space left on device, write']);
     const failedRequests = failures.map((failure) => lines.find((line) => line.reqId === failure.reqId && line.req)?.req);

@@ -29,7 +29,9 @@ describe('garbage collection', () => {
     // A child of a tagged index stays although untagged; a referrer of a living subject stays.
     const child = await pushImage(server.url, 'gc/app', 'child');
     await fetch(`${server.url}/v2/gc/app/manifests/child`, { method: 'DELETE' });
-    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ ...descriptor(child), platform: { architecture: 'amd64', os: 'linux' } }] }));
+    const index = Buffer.from(
+      JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ ...descriptor(child), platform: { architecture: 'amd64', os: 'linux' } }] }),
+    );
     expect((await put('gc/app', 'multi', index, 'application/vnd.oci.image.index.v1+json')).status).toBe(201);
     const signature = await pushImage(server.url, 'gc/app', 'sig', { subject: descriptor(kept), artifactType: 'application/vnd.example.sig' });
     await fetch(`${server.url}/v2/gc/app/manifests/sig`, { method: 'DELETE' });
@@ -55,7 +57,19 @@ describe('garbage collection', () => {
   });
 
   it('removes a referrer whose subject is gone only when deleteReferrers says so', async () => {
-    server = await startBerth({ config: { storage: { gcDelay: '1h', retention: { policies: [{ repositories: ['keep/**'], deleteReferrers: false }, { repositories: ['**'], deleteReferrers: true }] } } } });
+    server = await startBerth({
+      config: {
+        storage: {
+          gcDelay: '1h',
+          retention: {
+            policies: [
+              { repositories: ['keep/**'], deleteReferrers: false },
+              { repositories: ['**'], deleteReferrers: true },
+            ],
+          },
+        },
+      },
+    });
     for (const repo of ['keep/app', 'drop/app']) {
       const subject = await pushImage(server.url, repo, 'subject');
       await pushImage(server.url, repo, 'sig', { subject: descriptor(subject) });
