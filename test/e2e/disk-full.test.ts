@@ -15,9 +15,10 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startBerth, type TestServer } from '../helpers/server.js';
-import { buildImage, sha256, type Image } from '../helpers/oci-layout.js';
+import { buildImage, type Image } from '../helpers/oci-layout.js';
 import { pushBlobInChunks, pushOverHttp, putManifest } from '../helpers/registry-http.js';
 import { expectBlob, expectRegistryHolds } from '../helpers/registry-assertions.js';
+import { sha256 } from '../helpers/oci.js';
 
 const run = promisify(execFile);
 const PAGE = 4096;

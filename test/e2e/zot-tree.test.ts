@@ -16,8 +16,9 @@ import { startBerth, type TestServer } from '../helpers/server.js';
 import { TempDirs } from '../helpers/temp-dirs.js';
 import { skopeoCopy, skopeoRawManifest } from '../helpers/skopeo.js';
 import { expectRegistryHolds, expectSameBlobs } from '../helpers/registry-assertions.js';
-import { OCI_INDEX, REF_NAME, buildImage, readOciLayout, sha256, writeOciLayout, type Image } from '../helpers/oci-layout.js';
+import { REF_NAME, buildImage, readOciLayout, writeOciLayout, type Image } from '../helpers/oci-layout.js';
 import { blobPath, fingerprint, writeZotTree, type ZotTree } from '../helpers/zot-tree.js';
+import { OCI_INDEX, sha256 } from '../helpers/oci.js';
 
 const HOUR = 3_600_000;
 const dirs = new TempDirs();

@@ -1,9 +1,6 @@
 /** Small HTTP helpers over the registry API for tests that push and pull with plain fetch. */
-import { createHash, randomBytes } from 'node:crypto';
-
-export function sha256(bytes: Uint8Array | string): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
+import { randomBytes } from 'node:crypto';
+import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, sha256 } from './oci.js';
 
 /** Monolithic push (POST then PUT ?digest=); returns the digest. */
 export async function pushBlob(url: string, repo: string, bytes: Uint8Array, headers: Record<string, string> = {}): Promise<string> {
@@ -37,14 +34,14 @@ export async function pushImage(
   for (const layer of layers) await pushBlob(url, repo, layer, headers);
   const document = {
     schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    mediaType: OCI_MANIFEST,
     ...(options.artifactType ? { artifactType: options.artifactType } : {}),
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
-    layers: layers.map((layer) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(layer), size: layer.length })),
+    config: { mediaType: OCI_CONFIG, digest: sha256(config), size: config.length },
+    layers: layers.map((layer) => ({ mediaType: OCI_LAYER, digest: sha256(layer), size: layer.length })),
     ...(options.subject ? { subject: options.subject } : {}),
   };
   const manifest = Buffer.from(JSON.stringify(document));
-  const put = await fetch(`${url}/v2/${repo}/manifests/${tag}`, { method: 'PUT', body: manifest, headers: { ...headers, 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+  const put = await fetch(`${url}/v2/${repo}/manifests/${tag}`, { method: 'PUT', body: manifest, headers: { ...headers, 'content-type': OCI_MANIFEST } });
   if (put.status !== 201) throw new Error(`PUT manifest: ${put.status} ${await put.text()}`);
   return { manifest, digest: sha256(manifest), config, layers };
 }

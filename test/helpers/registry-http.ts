@@ -5,10 +5,11 @@
  * Spec: distribution-spec v1.1 "Pushing blobs in chunks", "Pushing Manifests", "Pulling manifests".
  */
 import type { ContentBlob, Image, ImageIndex } from './oci-layout.js';
-import { blobsOf, isImageIndex, OCI_INDEX, OCI_MANIFEST } from './oci-layout.js';
+import { blobsOf, isImageIndex } from './oci-layout.js';
+import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from './oci.js';
 
 /** Every manifest type a client may ask for; Berth should answer with the stored type regardless. */
-export const MANIFEST_ACCEPT = [OCI_MANIFEST, OCI_INDEX, 'application/vnd.docker.distribution.manifest.v2+json', 'application/vnd.docker.distribution.manifest.list.v2+json'].join(', ');
+export const MANIFEST_ACCEPT = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST].join(', ');
 
 export interface Fetched {
   status: number;
