@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startBerth, type TestServer } from '../helpers/server.js';
 import { buildImage, type Image } from '../helpers/oci-layout.js';
-import { pushBlobInChunks, pushOverHttp, putManifest } from '../helpers/registry-http.js';
+import { pushBlobInChunks, pushImage, putManifest } from '../helpers/registry-api.js';
 import { expectBlob, expectRegistryHolds } from '../helpers/registry-assertions.js';
 import { sha256 } from '../helpers/oci.js';
 
@@ -114,7 +114,7 @@ describe('a full disk', () => {
 
   beforeAll(async () => {
     before = await buildImage({ layers: 2, maxFileBytes: 32 * 1024, label: 'before' });
-    await pushOverHttp(server!.url, 'full/app', 'before', before);
+    await pushImage(server!.url, 'full/app', 'before', { image: before, chunkSize: 16 * 1024 });
   });
 
   it('fails a blob push that does not fit with 507, shows nothing of it, keeps serving reads, and takes it once space is freed', async () => {

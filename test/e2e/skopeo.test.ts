@@ -11,7 +11,7 @@ import { startBerth, type TestServer } from '../helpers/server.js';
 import { TempDirs } from '../helpers/temp-dirs.js';
 import { skopeo, skopeoCopy, skopeoRawManifest } from '../helpers/skopeo.js';
 import { recordRequests } from '../helpers/request-log.js';
-import { getManifest } from '../helpers/registry-http.js';
+import { getManifest } from '../helpers/registry-api.js';
 import { expectRegistryHolds, expectSameBlobs } from '../helpers/registry-assertions.js';
 import { REF_NAME, blobsOf, buildImage, buildImageIndex, readOciLayout, writeOciLayout, type Image, type ImageIndex, type WrittenLayout } from '../helpers/oci-layout.js';
 import { DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, sha256 } from '../helpers/oci.js';

@@ -6,7 +6,7 @@
 import { gunzipSync } from 'node:zlib';
 import { expect } from 'vitest';
 import { blobsOf, isImageIndex, topManifest, type Image, type ImageIndex } from './oci-layout.js';
-import { getBlob, getManifest } from './registry-http.js';
+import { getBlob, getManifest } from './registry-api.js';
 import { sha256 } from './oci.js';
 
 /** GET `<repo>/manifests/<reference>` answers 200 with exactly `bytes`, its digest and media type. */
