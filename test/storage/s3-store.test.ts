@@ -19,6 +19,7 @@ import type { S3StorageConfig } from '../../src/config/config.js';
 import { createS3Client, type S3ClientOptions } from '../../src/storage/s3-client.js';
 import { S3Store, type S3StoreOptions } from '../../src/storage/s3-store.js';
 import { createBucket, emptyAndDeleteBucket, s3Client, s3Service } from '../helpers/services.js';
+import { OCI_MANIFEST } from '../helpers/oci.js';
 
 const MiB = 1024 * 1024;
 const clients: S3Client[] = [];
@@ -101,7 +102,7 @@ describe('S3Store', () => {
     const digest = digestOf(layer);
     const { id } = await store.uploads.create('library/app');
     await store.uploads.commit('library/app', id, digest, body(layer));
-    await store.updateIndex('library/app', (index) => void index.manifests.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: digest.value, size: layer.length }));
+    await store.updateIndex('library/app', (index) => void index.manifests.push({ mediaType: OCI_MANIFEST, digest: digest.value, size: layer.length }));
     await store.checkWritable();
     expect(await keysUnder('')).toEqual(expect.arrayContaining([`${root}/library/app/blobs/sha256/${digest.hex}`]));
     expect(await keysUnder(`${root}/`)).toEqual([`${root}/library/app/blobs/sha256/${digest.hex}`, `${root}/library/app/index.json`, `${root}/library/app/oci-layout`]);
@@ -328,7 +329,7 @@ describe('S3Store', () => {
   });
 
   describe('when a lock has lapsed under a replica still working', () => {
-    const entry = (digest: string) => ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest, size: 1 });
+    const entry = (digest: string) => ({ mediaType: OCI_MANIFEST, digest, size: 1 });
 
     it('never loses an index.json update: the late write fails instead of overwriting', async () => {
       const coordination = new LapsedCoordination();

@@ -16,6 +16,7 @@ import { S3Store } from '../../src/storage/s3-store.js';
 import type { OciIndexFile, Store } from '../../src/storage/store.js';
 import { TempDirs } from '../helpers/temp-dirs.js';
 import { createBucket, emptyAndDeleteBucket, s3Service } from '../helpers/services.js';
+import { OCI_MANIFEST, sha256 } from '../helpers/oci.js';
 
 const MiB = 1024 * 1024;
 
@@ -102,8 +103,7 @@ async function readAll(store: Store, name: string, digest: Digest, bufferSize = 
   return out;
 }
 
-const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
-const entry = (i: number) => ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: digestOf(Buffer.from(`manifest ${i}`)).value, size: 10 + i });
+const entry = (i: number) => ({ mediaType: OCI_MANIFEST, digest: digestOf(Buffer.from(`manifest ${i}`)).value, size: 10 + i });
 const UNKNOWN_ID = '0b9e8c1e-1d2f-4c3b-9a8d-7e6f5a4b3c2d';
 
 describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend) => {
@@ -194,7 +194,7 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       const session = await store.uploads.create('big');
       expect(await store.uploads.commit('big', session.id, digest, body(bytes))).toBe(bytes.length);
       const read = await readAll(store, 'big', digest);
-      expect(sha256(read)).toBe(digest.hex);
+      expect(sha256(read)).toBe(digest.value);
     });
 
     it('mounts a blob into another repository as a fresh file', async () => {
@@ -329,7 +329,7 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       const digest = digestOf(all);
       expect(await store.uploads.commit('parts', id, digest)).toBe(all.length);
       expect(await store.statBlob('parts', digest)).toBe(all.length);
-      expect(sha256(await readAll(store, 'parts', digest))).toBe(digest.hex);
+      expect(sha256(await readAll(store, 'parts', digest))).toBe(digest.value);
     });
 
     it('commits with a final body, small or larger than a part', async () => {
@@ -338,7 +338,7 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
         const digest = digestOf(bytes);
         const { id } = await store.uploads.create('mono');
         expect(await store.uploads.commit('mono', id, digest, body(bytes))).toBe(size);
-        expect(sha256(await readAll(store, 'mono', digest))).toBe(digest.hex);
+        expect(sha256(await readAll(store, 'mono', digest))).toBe(digest.value);
         await expect(store.uploads.offset('mono', id)).rejects.toMatchObject({ key: 'BLOB_UPLOAD_UNKNOWN' });
       }
       // After chunks, a last chunk in the PUT.
@@ -348,7 +348,7 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       const { id } = await store.uploads.create('mono');
       await store.uploads.append('mono', id, body(head));
       expect(await store.uploads.commit('mono', id, digest, body(last))).toBe(9 * MiB);
-      expect(sha256(await readAll(store, 'mono', digest))).toBe(digest.hex);
+      expect(sha256(await readAll(store, 'mono', digest))).toBe(digest.value);
     });
 
     it('refuses a wrong digest and serves nothing; the session stays and can still be committed', async () => {
@@ -365,7 +365,7 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       expect(await store.listBlobs('wrong')).toEqual([]);
       expect(await store.uploads.offset('wrong', id)).toBe(bytes.length);
       expect(await store.uploads.commit('wrong', id, right)).toBe(bytes.length);
-      expect(sha256(await readAll(store, 'wrong', right))).toBe(right.hex);
+      expect(sha256(await readAll(store, 'wrong', right))).toBe(right.value);
 
       const small = Buffer.from('tiny');
       const session = await store.uploads.create('wrong');
@@ -413,7 +413,7 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       expect(await store.uploads.append('cut', id, body(all.subarray(held)), held)).toBe(all.length);
       const digest = digestOf(all);
       await store.uploads.commit('cut', id, digest);
-      expect(sha256(await readAll(store, 'cut', digest))).toBe(digest.hex);
+      expect(sha256(await readAll(store, 'cut', digest))).toBe(digest.value);
     });
 
     it('lets another instance continue a session (a second replica, or a restart)', async () => {
@@ -426,7 +426,7 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       expect(await store.uploads.append('shared', id, body(pieces[2]!), 10 * MiB)).toBe(10 * MiB + 1);
       const digest = digestOf(Buffer.concat(pieces));
       expect(await other.uploads.commit('shared', id, digest, body(pieces[3]!))).toBe(12 * MiB + 1);
-      expect(sha256(await readAll(store, 'shared', digest))).toBe(digest.hex);
+      expect(sha256(await readAll(store, 'shared', digest))).toBe(digest.value);
       await expect(store.uploads.offset('shared', id)).rejects.toMatchObject({ key: 'BLOB_UPLOAD_UNKNOWN' });
     });
 
