@@ -139,7 +139,7 @@ describe('S3Store', () => {
     const reader = await store.openBlob('reads', digest);
     const buffer = Buffer.alloc(256 * 1024);
     const hash = createHash('sha256');
-    for (let position = 0; position < reader.size; ) {
+    for (let position = 0; position < reader.size;) {
       const read = await reader.read(buffer, position);
       hash.update(buffer.subarray(0, read));
       position += read;
@@ -277,10 +277,16 @@ describe('S3Store', () => {
     const secret = 'do-not-print-this-secret-0000000000000000';
     const down = open({ endpoint: 'http://127.0.0.1:1', secretKey: secret });
     const refused = open({ secretKey: secret });
-    for (const [store, pattern] of [[down.store, /unreachable: ECONNREFUSED/], [refused.store, /refused the credentials/]] as const) {
+    for (const [store, pattern] of [
+      [down.store, /unreachable: ECONNREFUSED/],
+      [refused.store, /refused the credentials/],
+    ] as const) {
       const attempts = [() => store.checkWritable(), () => store.statBlob('app', digestOf(Buffer.from('x'))), () => store.listRepositories(), () => store.uploads.create('app')];
       for (const attempt of attempts) {
-        const error = await attempt().then(() => undefined, (reason: unknown) => reason);
+        const error = await attempt().then(
+          () => undefined,
+          (reason: unknown) => reason,
+        );
         expect(error).toBeInstanceOf(RegistryError);
         expect(error).toMatchObject({ key: 'UNAVAILABLE', status: 503 });
         expect((error as Error).message).toMatch(pattern);
@@ -295,7 +301,10 @@ describe('S3Store', () => {
     const bytes = randomBytes(11 * MiB); // a full 8 MiB part and a remainder
     const session = await store.uploads.create('single');
     const wrong = digestOf(Buffer.from('not these bytes'));
-    await expect(store.uploads.commit('single', session.id, wrong, body(bytes))).rejects.toMatchObject({ key: 'DIGEST_INVALID', detail: { reason: `uploaded content has digest sha256:${digestOf(bytes).hex}` } });
+    await expect(store.uploads.commit('single', session.id, wrong, body(bytes))).rejects.toMatchObject({
+      key: 'DIGEST_INVALID',
+      detail: { reason: `uploaded content has digest sha256:${digestOf(bytes).hex}` },
+    });
     expect(await store.uploads.offset('single', session.id)).toBe(0);
     expect(await store.statBlob('single', wrong)).toBeUndefined();
     // The same session then takes the bytes in two appends (part numbers start over) and commits.
@@ -304,7 +313,7 @@ describe('S3Store', () => {
     expect(await store.uploads.commit('single', session.id, digestOf(bytes))).toBe(bytes.length);
     const reader = await store.openBlob('single', digestOf(bytes));
     const read = Buffer.alloc(bytes.length);
-    for (let at = 0; at < bytes.length; ) at += await reader.read(read.subarray(at), at);
+    for (let at = 0; at < bytes.length;) at += await reader.read(read.subarray(at), at);
     await reader.close();
     expect(read.equals(bytes)).toBe(true);
   });
@@ -317,7 +326,10 @@ describe('S3Store', () => {
       const { port } = silent.address() as AddressInfo;
       const { store } = open({ endpoint: `http://127.0.0.1:${port}` }, {}, { idleTimeoutMs: 300 });
       const started = Date.now();
-      const error = await store.statBlob('app', digestOf(Buffer.from('x'))).then(() => undefined, (reason: unknown) => reason);
+      const error = await store.statBlob('app', digestOf(Buffer.from('x'))).then(
+        () => undefined,
+        (reason: unknown) => reason,
+      );
       expect(error).toMatchObject({ key: 'UNAVAILABLE', status: 503 });
       expect((error as Error).message).toMatch(/object storage is unreachable/);
       // The SDK retries (3 attempts in all): still seconds, not forever.
@@ -452,7 +464,10 @@ describe('S3Store', () => {
     await store.bucket.put(key, 'abc');
     const error = await store.bucket
       .call((client) => client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: 'bytes=100-' })))
-      .then(() => undefined, (reason: unknown) => reason);
+      .then(
+        () => undefined,
+        (reason: unknown) => reason,
+      );
     expect(error).toMatchObject({ name: 'InvalidRange' });
     // What the central error handler does with an unexpected error: request.log.error({ err }).
     const lines: string[] = [];

@@ -91,7 +91,7 @@ async function readAll(store: Store, name: string, digest: Digest, bufferSize = 
   const out = Buffer.alloc(reader.size);
   const buffer = Buffer.alloc(bufferSize);
   try {
-    for (let position = 0; position < reader.size; ) {
+    for (let position = 0; position < reader.size;) {
       const read = await reader.read(buffer, position);
       expect(read).toBeGreaterThan(0);
       buffer.copy(out, position, 0, read);
@@ -248,10 +248,14 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
     });
 
     it('keeps all of 20 concurrent updates', async () => {
-      await Promise.all(Array.from({ length: 20 }, (_, i) => store.updateIndex('busy', async (index) => {
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * 5));
-        index.manifests.push(entry(i));
-      })));
+      await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          store.updateIndex('busy', async (index) => {
+            await new Promise((resolve) => setTimeout(resolve, Math.random() * 5));
+            index.manifests.push(entry(i));
+          }),
+        ),
+      );
       const digests = (await store.readIndex('busy')).manifests.map((m) => m.digest).sort();
       expect(digests).toEqual(Array.from({ length: 20 }, (_, i) => entry(i).digest).sort());
     });
@@ -375,7 +379,12 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
     });
 
     it('commits sha512 digests, small and across parts, and refuses a wrong one', async () => {
-      for (const [size, withBody] of [[1000, false], [9 * MiB + 3, false], [20, true], [8 * MiB + 1, true]] as const) {
+      for (const [size, withBody] of [
+        [1000, false],
+        [9 * MiB + 3, false],
+        [20, true],
+        [8 * MiB + 1, true],
+      ] as const) {
         const bytes = randomBytes(size);
         const digest = digestOf(bytes, 'sha512');
         const { id } = await store.uploads.create('sha512');
@@ -439,7 +448,7 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       expect(await store.withRepository('cancel', (tx) => tx.listUploads())).toEqual([]);
     });
 
-    it('answers BLOB_UPLOAD_UNKNOWN for unknown ids, ids that are not UUIDs, and another repository\'s id', async () => {
+    it("answers BLOB_UPLOAD_UNKNOWN for unknown ids, ids that are not UUIDs, and another repository's id", async () => {
       const { id } = await store.uploads.create('ids/one');
       await store.ensureRepository('ids/two');
       for (const bad of [UNKNOWN_ID, 'not-a-uuid', '../../../etc/passwd', id.toUpperCase()]) {
@@ -463,7 +472,11 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       await store.uploads.append('gc', large.id, body(randomBytes(9 * MiB)));
       const listed = await store.withRepository('gc', (tx) => tx.listUploads());
       expect(listed.map(({ id, size }) => ({ id, size })).sort((a, b) => a.id.localeCompare(b.id))).toEqual(
-        [{ id: empty.id, size: 0 }, { id: small.id, size: 10 }, { id: large.id, size: 9 * MiB }].sort((a, b) => a.id.localeCompare(b.id)),
+        [
+          { id: empty.id, size: 0 },
+          { id: small.id, size: 10 },
+          { id: large.id, size: 9 * MiB },
+        ].sort((a, b) => a.id.localeCompare(b.id)),
       );
       for (const upload of listed) expect(upload.modifiedMs).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
 
