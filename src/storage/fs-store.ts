@@ -37,7 +37,11 @@ export class FsStore implements Store {
     private readonly options: { dedupe: boolean } = { dedupe: true },
   ) {
     this.layout = new Layout(root);
-    this.uploads = new FsUploads(this.layout, (name) => this.ensureRepository(name), (name, digest, file) => this.adoptBlob(name, digest, file));
+    this.uploads = new FsUploads(
+      this.layout,
+      (name) => this.ensureRepository(name),
+      (name, digest, file) => this.adoptBlob(name, digest, file),
+    );
     this.dedupeIndex = new DedupeIndex(this.layout, () => this.listRepositories());
     this.indexes = new FsIndexes({ layout: this.layout, locks: this.repoLocks, tempFile: (name) => this.tempFile(name), transaction: (name) => this.transactionOf(name) });
   }

@@ -7,8 +7,6 @@ import { describe, expect, it } from 'vitest';
 import {
   DELETE_MANIFEST_BEFORE_BLOBS,
   ENV_TAG_LIST,
-  OCI_INDEX,
-  OCI_MANIFEST,
   RUN_CONTENT_DISCOVERY_SETUP,
   artifactTypeFilter,
   configs,
@@ -50,6 +48,7 @@ import {
   populateBlob,
   useRegistry,
 } from './setup.js';
+import { OCI_INDEX, OCI_MANIFEST } from '../helpers/oci.js';
 
 const client = useRegistry();
 

@@ -4,20 +4,8 @@
  * See setup.ts for the upstream revision, the flags and how requests are made.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  OCI_MANIFEST,
-  RUN_CONTENT_MANAGEMENT_SETUP,
-  UNSUPPORTED,
-  configs,
-  errorCodes,
-  is2xx,
-  layerBlobContentLength,
-  layerBlobData,
-  layerBlobDigest,
-  manifests,
-  type TagList,
-  useRegistry,
-} from './setup.js';
+import { RUN_CONTENT_MANAGEMENT_SETUP, UNSUPPORTED, configs, errorCodes, is2xx, layerBlobContentLength, layerBlobData, layerBlobDigest, manifests, type TagList, useRegistry } from './setup.js';
+import { OCI_MANIFEST } from '../helpers/oci.js';
 
 const client = useRegistry();
 

@@ -6,7 +6,6 @@ import { describe, expect, it } from 'vitest';
 import {
   DELETE_MANIFEST_BEFORE_BLOBS,
   ENV_TAG_NAME,
-  OCI_MANIFEST,
   RUN_PULL_SETUP,
   configs,
   dummyDigest,
@@ -24,6 +23,7 @@ import {
   deleteBlobAllowingAbsence,
   useRegistry,
 } from './setup.js';
+import { OCI_MANIFEST } from '../helpers/oci.js';
 
 const client = useRegistry();
 

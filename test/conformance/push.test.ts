@@ -7,7 +7,6 @@ import {
   AUTOMATIC_CROSSMOUNT,
   CROSSMOUNT_NAMESPACE,
   DELETE_MANIFEST_BEFORE_BLOBS,
-  OCI_MANIFEST,
   RUN_PUSH_SETUP,
   configs,
   dummyDigest,
@@ -30,6 +29,7 @@ import {
   deleteBlobAllowingAbsence,
   useRegistry,
 } from './setup.js';
+import { OCI_MANIFEST } from '../helpers/oci.js';
 
 const client = useRegistry();
 

@@ -16,8 +16,9 @@ import { containerTools } from '../helpers/container-tools.js';
 import { skopeo, skopeoCopy, skopeoRawManifest } from '../helpers/skopeo.js';
 import { recordRequests } from '../helpers/request-log.js';
 import { expectManifest, expectRegistryHolds, pullConsistentImage } from '../helpers/registry-assertions.js';
-import { getManifest } from '../helpers/registry-http.js';
-import { buildImage, buildImageIndex, readTarFiles, sha256, writeOciLayout, type Image, type ImageIndex, type WrittenLayout } from '../helpers/oci-layout.js';
+import { getManifest } from '../helpers/registry-api.js';
+import { buildImage, buildImageIndex, readTarFiles, writeOciLayout, type Image, type ImageIndex, type WrittenLayout } from '../helpers/oci-layout.js';
+import { sha256 } from '../helpers/oci.js';
 
 const fileDirs = new TempDirs();
 const testDirs = new TempDirs();

@@ -6,10 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { basicAuth, writeHtpasswd } from '../helpers/htpasswd.js';
-import { pushImage, sha256, type PushedImage } from '../helpers/registry-api.js';
+import { pushImage, type PushedImage } from '../helpers/registry-api.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { startBerth, type TestServer } from '../helpers/server.js';
 import { signInWithPassword, UI_HEADER, type UiSession } from '../helpers/ui-session.js';
+import { OCI_MANIFEST, sha256 } from '../helpers/oci.js';
 
 const ROBOT = basicAuth('buildbot', 'robot-secret');
 let redis: RedisServer;
@@ -63,7 +64,7 @@ describe('losing Redis', () => {
     expect(monolithic.status).toBe(503);
     const tag = await fetch(`${berth.url}/v2/loss/app/manifests/v2`, {
       method: 'PUT',
-      headers: { authorization: ROBOT, 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+      headers: { authorization: ROBOT, 'content-type': OCI_MANIFEST },
       body: image.manifest,
     });
     expect(tag.status).toBe(503);
@@ -93,7 +94,7 @@ describe('losing Redis', () => {
     expect(again.status).toBe(201);
     const retagged = await fetch(`${berth.url}/v2/loss/app/manifests/v2`, {
       method: 'PUT',
-      headers: { authorization: ROBOT, 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+      headers: { authorization: ROBOT, 'content-type': OCI_MANIFEST },
       body: image.manifest,
     });
     expect(retagged.status).toBe(201);

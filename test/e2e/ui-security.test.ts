@@ -11,9 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { startBerth, type TestServer } from '../helpers/server.js';
 import { basicAuth, writeHtpasswd } from '../helpers/htpasswd.js';
-import { json, pushBlob, sha256 } from '../helpers/registry-api.js';
+import { json, pushBlob } from '../helpers/registry-api.js';
 import { openBrowser, textOf, type TestBrowser } from '../helpers/browser.js';
 import { formTokenOf, navigate, signInWithPassword } from '../helpers/ui-session.js';
+import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, sha256 } from '../helpers/oci.js';
 
 const ADMIN = { authorization: basicAuth('root', 'root-pw') };
 const PAYLOADS = {
@@ -49,12 +50,12 @@ async function pushHostileImage(tag: string): Promise<void> {
   await pushBlob(berth.url, 'xss/app', layer, ADMIN);
   const manifest = JSON.stringify({
     schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
-    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(layer), size: layer.length, annotations: { 'org.opencontainers.image.title': PAYLOADS.script } }],
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: OCI_CONFIG, digest: sha256(config), size: config.length },
+    layers: [{ mediaType: OCI_LAYER, digest: sha256(layer), size: layer.length, annotations: { 'org.opencontainers.image.title': PAYLOADS.script } }],
     annotations: { 'org.opencontainers.image.description': PAYLOADS.attribute, [PAYLOADS.script]: PAYLOADS.single },
   });
-  const put = await fetch(`${berth.url}/v2/xss/app/manifests/${tag}`, { method: 'PUT', body: manifest, headers: { ...ADMIN, 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+  const put = await fetch(`${berth.url}/v2/xss/app/manifests/${tag}`, { method: 'PUT', body: manifest, headers: { ...ADMIN, 'content-type': OCI_MANIFEST } });
   expect(put.status).toBe(201);
 }
 

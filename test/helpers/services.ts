@@ -1,6 +1,7 @@
 /**
- * The run's S3 and Redis, as test/setup/services.ts (vitest globalSetup) provided them, and the
- * S3 housekeeping every S3 test needs: a fresh bucket per test (or file), emptied and deleted after.
+ * The run's S3 and Redis, as test/setup/services.ts provided them, and the S3 housekeeping every
+ * S3 test needs: a fresh bucket per test (or file), emptied and deleted after. A run of the `unit`
+ * project alone starts no services (test/setup/global.ts): asking for them there is an error.
  *
  *   const bucket = await createBucket();
  *   afterAll(() => emptyAndDeleteBucket(bucket));
@@ -19,16 +20,23 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { inject } from 'vitest';
-import type { S3Service } from '../setup/services.js';
+import type { S3Service, TestServices } from '../setup/services.js';
 
 export type { S3Service, TestServices } from '../setup/services.js';
 
+/** The run's services; a test in test/unit that asks for them is in the wrong folder. */
+function services(): TestServices {
+  const provided = inject('services') as TestServices | undefined;
+  if (!provided) throw new Error('this run started no S3 or Redis (the unit project needs none): a test that needs them belongs outside test/unit');
+  return provided;
+}
+
 export function s3Service(): S3Service {
-  return inject('services').s3;
+  return services().s3;
 }
 
 export function redisUrl(): string {
-  return inject('services').redisUrl;
+  return services().redisUrl;
 }
 
 /** A new client for the run's S3: path-style, its region and keys. The caller may destroy() it. */

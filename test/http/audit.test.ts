@@ -12,9 +12,10 @@ import { startBerth, waitForDiscovery, type TestServer } from '../helpers/server
 import { startOidcProvider, type OidcTestProvider } from '../helpers/oidc-provider.js';
 import { fetchWithJar, loginThroughProvider, type StoppedLogin } from '../helpers/oidc-login.js';
 import { basicAuth, writeHtpasswd } from '../helpers/htpasswd.js';
-import { pushImage, sha256, type PushedImage } from '../helpers/registry-api.js';
+import { pushImage, type PushedImage } from '../helpers/registry-api.js';
 import { scratchDir } from '../helpers/scratch.js';
 import { formTokenOf, postPasswordForm, signInWithPassword, UI_HEADER, type UiSession } from '../helpers/ui-session.js';
+import { OCI_MANIFEST, sha256 } from '../helpers/oci.js';
 
 const PASSWORDS = { ci: 'ci-secret-pw', reader: 'reader-secret-pw', carol: 'carol-local-pw' };
 /** Wrong passwords tried: secrets too (a typo is often one letter off the real one). */
@@ -24,7 +25,7 @@ const CLIENT_SECRET = 'client-secret-never-logged';
 const CI = { authorization: basicAuth('ci', PASSWORDS.ci) };
 const READER = { authorization: basicAuth('reader', PASSWORDS.reader) };
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
-const MANIFEST = { 'content-type': 'application/vnd.oci.image.manifest.v1+json' };
+const MANIFEST = { 'content-type': OCI_MANIFEST };
 
 let op: OidcTestProvider;
 let berth: TestServer;

@@ -8,7 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBerth, type TestServer } from '../helpers/server.js';
 import { basicAuth, writeHtpasswd } from '../helpers/htpasswd.js';
-import { sha256 } from '../helpers/registry-api.js';
+import { OCI_MANIFEST, sha256 } from '../helpers/oci.js';
 
 const AUTH = basicAuth('robot', 'robot-pw');
 let berth: TestServer;
@@ -71,7 +71,7 @@ const head = (method: string, path: string, length: number, headers: Record<stri
 describe('a body that trickles in', () => {
   it.each([
     ['the sign-in form', 'POST', '/login', { 'content-type': 'application/x-www-form-urlencoded' }, 'Too slow'],
-    ['a manifest', 'PUT', '/v2/slow/app/manifests/v1', { authorization: AUTH, 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, '"code":"BODY_INVALID"'],
+    ['a manifest', 'PUT', '/v2/slow/app/manifests/v1', { authorization: AUTH, 'content-type': OCI_MANIFEST }, '"code":"BODY_INVALID"'],
     ['an API key request', 'POST', '/zot/auth/apikey', { authorization: AUTH, 'content-type': 'application/json' }, '"code":"BODY_INVALID"'],
   ])('%s is answered 408 after the deadline and the socket closes', async (_name, method, path, headers, says) => {
     const started = Date.now();

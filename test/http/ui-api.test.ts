@@ -9,6 +9,7 @@ import { startBerth, type TestServer } from '../helpers/server.js';
 import { writeHtpasswd, basicAuth } from '../helpers/htpasswd.js';
 import { json, pushImage } from '../helpers/registry-api.js';
 import { signInWithPassword, UI_HEADER, type UiSession } from '../helpers/ui-session.js';
+import { OCI_MANIFEST } from '../helpers/oci.js';
 
 let berth: TestServer;
 let root: UiSession;
@@ -91,7 +92,7 @@ describe('the JSON API', () => {
     const detail = await json(await rita.api('/api/ui/repository?repository=team/app-050'));
     expect(detail).toMatchObject({ name: 'team/app-050', tagCount: 2, canDelete: false, host: berth.host, total: 2 });
     expect(detail.tags.map((tag: { tag: string }) => tag.tag)).toEqual(['v2', 'v1']);
-    expect(detail.tags[0]).toMatchObject({ kind: 'image', mediaType: 'application/vnd.oci.image.manifest.v1+json', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    expect(detail.tags[0]).toMatchObject({ kind: 'image', mediaType: OCI_MANIFEST, platforms: [{ os: 'linux', architecture: 'amd64' }] });
     expect((await json(await root.api('/api/ui/repository?repository=team/app-050'))).canDelete).toBe(true);
   });
 

@@ -1,6 +1,6 @@
 /**
- * vitest globalSetup: the services the S3 and Redis tests use, started once per run and handed to
- * the test files with `provide('services', …)` (read them with test/helpers/services.ts):
+ * The services the S3 and Redis tests use, started once per run by ./global.ts (vitest's globalSetup)
+ * and handed to the test files with `provide('services', …)` (read them with test/helpers/services.ts):
  *
  * - S3: a throwaway single-node Ceph cluster with radosgw (test/setup/ceph/ceph-up.sh), in a fresh
  *   folder under os.tmpdir() and on free 127.0.0.1 ports, with keys made up for this run;
@@ -208,7 +208,7 @@ async function timed<T>(start: () => Promise<Started<T>>): Promise<Started<T> & 
   return { ...started, ms: performance.now() - t0 };
 }
 
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+export default async function startServices(project: TestProject): Promise<() => Promise<void>> {
   const t0 = performance.now();
   const useOwnS3 = S3_ENV.some((name) => process.env[name]);
   const ownRedis = process.env.BERTH_TEST_REDIS_URL;

@@ -17,6 +17,7 @@ import { REF_NAME, type OciIndexFile, type Store } from '../../src/storage/store
 import { RegistryError } from '../../src/oci/errors.js';
 import { TempDirs } from '../helpers/temp-dirs.js';
 import { createBucket, emptyAndDeleteBucket, s3Service } from '../helpers/services.js';
+import { OCI_MANIFEST, sha256 } from '../helpers/oci.js';
 
 const MiB = 1024 * 1024;
 
@@ -91,7 +92,7 @@ async function readAll(store: Store, name: string, digest: Digest, bufferSize = 
   const out = Buffer.alloc(reader.size);
   const buffer = Buffer.alloc(bufferSize);
   try {
-    for (let position = 0; position < reader.size; ) {
+    for (let position = 0; position < reader.size;) {
       const read = await reader.read(buffer, position);
       expect(read).toBeGreaterThan(0);
       buffer.copy(out, position, 0, read);
@@ -103,8 +104,7 @@ async function readAll(store: Store, name: string, digest: Digest, bufferSize = 
   return out;
 }
 
-const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
-const entry = (i: number) => ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: digestOf(Buffer.from(`manifest ${i}`)).value, size: 10 + i });
+const entry = (i: number) => ({ mediaType: OCI_MANIFEST, digest: digestOf(Buffer.from(`manifest ${i}`)).value, size: 10 + i });
 const UNKNOWN_ID = '0b9e8c1e-1d2f-4c3b-9a8d-7e6f5a4b3c2d';
 
 describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend) => {
@@ -195,7 +195,7 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       const session = await store.uploads.create('big');
       expect(await store.uploads.commit('big', session.id, digest, body(bytes))).toBe(bytes.length);
       const read = await readAll(store, 'big', digest);
-      expect(sha256(read)).toBe(digest.hex);
+      expect(sha256(read)).toBe(digest.value);
     });
 
     it('mounts a blob into another repository as a fresh file', async () => {
@@ -249,10 +249,14 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
     });
 
     it('keeps all of 20 concurrent updates', async () => {
-      await Promise.all(Array.from({ length: 20 }, (_, i) => store.updateIndex('busy', async (index) => {
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * 5));
-        index.manifests.push(entry(i));
-      })));
+      await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          store.updateIndex('busy', async (index) => {
+            await new Promise((resolve) => setTimeout(resolve, Math.random() * 5));
+            index.manifests.push(entry(i));
+          }),
+        ),
+      );
       const digests = (await store.readIndex('busy')).manifests.map((m) => m.digest).sort();
       expect(digests).toEqual(Array.from({ length: 20 }, (_, i) => entry(i).digest).sort());
     });
@@ -417,7 +421,7 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       const digest = digestOf(all);
       expect(await store.uploads.commit('parts', id, digest)).toBe(all.length);
       expect(await store.statBlob('parts', digest)).toBe(all.length);
-      expect(sha256(await readAll(store, 'parts', digest))).toBe(digest.hex);
+      expect(sha256(await readAll(store, 'parts', digest))).toBe(digest.value);
     });
 
     it('commits with a final body, small or larger than a part', async () => {
@@ -426,7 +430,7 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
         const digest = digestOf(bytes);
         const { id } = await store.uploads.create('mono');
         expect(await store.uploads.commit('mono', id, digest, body(bytes))).toBe(size);
-        expect(sha256(await readAll(store, 'mono', digest))).toBe(digest.hex);
+        expect(sha256(await readAll(store, 'mono', digest))).toBe(digest.value);
         await expect(store.uploads.offset('mono', id)).rejects.toMatchObject({ key: 'BLOB_UPLOAD_UNKNOWN' });
       }
       // After chunks, a last chunk in the PUT.
@@ -436,7 +440,7 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       const { id } = await store.uploads.create('mono');
       await store.uploads.append('mono', id, body(head));
       expect(await store.uploads.commit('mono', id, digest, body(last))).toBe(9 * MiB);
-      expect(sha256(await readAll(store, 'mono', digest))).toBe(digest.hex);
+      expect(sha256(await readAll(store, 'mono', digest))).toBe(digest.value);
     });
 
     it('refuses a wrong digest and serves nothing; the session stays and can still be committed', async () => {
@@ -453,7 +457,7 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       expect(await store.listBlobs('wrong')).toEqual([]);
       expect(await store.uploads.offset('wrong', id)).toBe(bytes.length);
       expect(await store.uploads.commit('wrong', id, right)).toBe(bytes.length);
-      expect(sha256(await readAll(store, 'wrong', right))).toBe(right.hex);
+      expect(sha256(await readAll(store, 'wrong', right))).toBe(right.value);
 
       const small = Buffer.from('tiny');
       const session = await store.uploads.create('wrong');
@@ -463,7 +467,12 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
     });
 
     it('commits sha512 digests, small and across parts, and refuses a wrong one', async () => {
-      for (const [size, withBody] of [[1000, false], [9 * MiB + 3, false], [20, true], [8 * MiB + 1, true]] as const) {
+      for (const [size, withBody] of [
+        [1000, false],
+        [9 * MiB + 3, false],
+        [20, true],
+        [8 * MiB + 1, true],
+      ] as const) {
         const bytes = randomBytes(size);
         const digest = digestOf(bytes, 'sha512');
         const { id } = await store.uploads.create('sha512');
@@ -501,7 +510,7 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       expect(await store.uploads.append('cut', id, body(all.subarray(held)), held)).toBe(all.length);
       const digest = digestOf(all);
       await store.uploads.commit('cut', id, digest);
-      expect(sha256(await readAll(store, 'cut', digest))).toBe(digest.hex);
+      expect(sha256(await readAll(store, 'cut', digest))).toBe(digest.value);
     });
 
     it('lets another instance continue a session (a second replica, or a restart)', async () => {
@@ -514,7 +523,7 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       expect(await store.uploads.append('shared', id, body(pieces[2]!), 10 * MiB)).toBe(10 * MiB + 1);
       const digest = digestOf(Buffer.concat(pieces));
       expect(await other.uploads.commit('shared', id, digest, body(pieces[3]!))).toBe(12 * MiB + 1);
-      expect(sha256(await readAll(store, 'shared', digest))).toBe(digest.hex);
+      expect(sha256(await readAll(store, 'shared', digest))).toBe(digest.value);
       await expect(store.uploads.offset('shared', id)).rejects.toMatchObject({ key: 'BLOB_UPLOAD_UNKNOWN' });
     });
 
@@ -527,7 +536,7 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       expect(await store.withRepository('cancel', (tx) => tx.listUploads())).toEqual([]);
     });
 
-    it('answers BLOB_UPLOAD_UNKNOWN for unknown ids, ids that are not UUIDs, and another repository\'s id', async () => {
+    it("answers BLOB_UPLOAD_UNKNOWN for unknown ids, ids that are not UUIDs, and another repository's id", async () => {
       const { id } = await store.uploads.create('ids/one');
       await store.ensureRepository('ids/two');
       for (const bad of [UNKNOWN_ID, 'not-a-uuid', '../../../etc/passwd', id.toUpperCase()]) {
@@ -551,7 +560,11 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       await store.uploads.append('gc', large.id, body(randomBytes(9 * MiB)));
       const listed = await store.withRepository('gc', (tx) => tx.listUploads());
       expect(listed.map(({ id, size }) => ({ id, size })).sort((a, b) => a.id.localeCompare(b.id))).toEqual(
-        [{ id: empty.id, size: 0 }, { id: small.id, size: 10 }, { id: large.id, size: 9 * MiB }].sort((a, b) => a.id.localeCompare(b.id)),
+        [
+          { id: empty.id, size: 0 },
+          { id: small.id, size: 10 },
+          { id: large.id, size: 9 * MiB },
+        ].sort((a, b) => a.id.localeCompare(b.id)),
       );
       for (const upload of listed) expect(upload.modifiedMs).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
 

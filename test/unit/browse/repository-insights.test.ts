@@ -8,14 +8,11 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { RepositoryInsights } from '../../../src/browse/repository-insights.js';
 import { digestOf, type Digest } from '../../../src/oci/digest.js';
-import { OCI_MANIFEST } from '../../../src/oci/media-types.js';
 import { Registry } from '../../../src/registry/registry.js';
 import { FsStore } from '../../../src/storage/fs-store.js';
 import type { Store } from '../../../src/storage/store.js';
 import { scratchDir } from '../../helpers/scratch.js';
-
-const CONFIG = 'application/vnd.oci.image.config.v1+json';
-const LAYER = 'application/vnd.oci.image.layer.v1.tar';
+import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST } from '../../helpers/oci.js';
 
 async function putBlob(store: Store, name: string, bytes: Buffer): Promise<Digest> {
   const digest = digestOf(bytes);
@@ -46,8 +43,8 @@ async function pushImage(store: Store, registry: Registry, name: string, tag: st
     JSON.stringify({
       schemaVersion: 2,
       mediaType: OCI_MANIFEST,
-      config: { mediaType: CONFIG, digest: configDigest.value, size: config.length },
-      layers: [{ mediaType: LAYER, digest: layerDigest.value, size: layer.length }],
+      config: { mediaType: OCI_CONFIG, digest: configDigest.value, size: config.length },
+      layers: [{ mediaType: OCI_LAYER, digest: layerDigest.value, size: layer.length }],
     }),
   );
   await registry.manifests.put(name, { tag }, manifest, OCI_MANIFEST, { mayMoveTag: false });

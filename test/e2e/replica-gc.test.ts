@@ -5,12 +5,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pushBlob, pushImage, sha256 } from '../helpers/registry-api.js';
+import { pushBlob, pushImage } from '../helpers/registry-api.js';
 import { remoteStorageConfig, startBerth, type TestServer } from '../helpers/server.js';
 import { emptyAndDeleteBucket } from '../helpers/services.js';
+import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, sha256 } from '../helpers/oci.js';
 
 const HOUR = 3_600_000;
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 let a: TestServer;
 let b: TestServer;
 let bucket: string;
@@ -44,12 +44,14 @@ describe('garbage collection across replicas', () => {
     // B's push goes on: the manifest finds its blobs on either replica.
     const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layerDigest] } }));
     const configDigest = await pushBlob(b.url, 'rgc/app', config);
-    const manifest = Buffer.from(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layerDigest, size: layer.length }],
-    }));
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        config: { mediaType: OCI_CONFIG, digest: configDigest, size: config.length },
+        layers: [{ mediaType: OCI_LAYER, digest: layerDigest, size: layer.length }],
+      }),
+    );
     expect((await fetch(`${a.url}/v2/rgc/app/manifests/v2`, { method: 'PUT', headers: { 'content-type': OCI_MANIFEST }, body: manifest })).status).toBe(201);
 
     // Two hours on, only what no manifest references goes: a stray blob and the open session.

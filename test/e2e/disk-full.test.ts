@@ -15,10 +15,11 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startBerth, type TestServer } from '../helpers/server.js';
-import { buildImage, sha256, type Image } from '../helpers/oci-layout.js';
-import { pushBlobInChunks, pushOverHttp, putManifest } from '../helpers/registry-http.js';
+import { buildImage, type Image } from '../helpers/oci-layout.js';
+import { pushBlobInChunks, pushImage, putManifest } from '../helpers/registry-api.js';
 import { expectBlob, expectRegistryHolds } from '../helpers/registry-assertions.js';
 import { indexesSettled } from '../helpers/stored-files.js';
+import { sha256 } from '../helpers/oci.js';
 
 const run = promisify(execFile);
 const PAGE = 4096;
@@ -114,7 +115,7 @@ describe('a full disk', () => {
 
   beforeAll(async () => {
     before = await buildImage({ layers: 2, maxFileBytes: 32 * 1024, label: 'before' });
-    await pushOverHttp(server!.url, 'full/app', 'before', before);
+    await pushImage(server!.url, 'full/app', 'before', { image: before, chunkSize: 16 * 1024 });
   });
 
   it('fails a blob push that does not fit with 507, shows nothing of it, keeps serving reads, and takes it once space is freed', async () => {
@@ -173,7 +174,11 @@ describe('a full disk', () => {
     await expectRegistryHolds(url, 'full/app', 'before', before);
     expect(await (await fetch(`${url}/v2/full/app/tags/list`)).json()).toEqual({ name: 'full/app', tags: ['before'] });
     // The error is logged at level error, naming ENOSPC, on the request that met it.
-    const lines = server!.logText().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { level: number; reqId?: string; msg: string; err?: { code?: string; message?: string }; req?: { method: string; url: string } });
+    const lines = server!
+      .logText()
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { level: number; reqId?: string; msg: string; err?: { code?: string; message?: string }; req?: { method: string; url: string } });
     const failures = lines.filter((line) => line.level === 50 && line.err?.code === 'ENOSPC');
     expect(failures.map((line) => [line.msg, line.err?.message])).toContainEqual(['storage full: no space left on the device; the write was undone', 'ENOSPC: no space left on device, write']);
     const failedRequests = failures.map((failure) => lines.find((line) => line.reqId === failure.reqId && line.req)?.req);

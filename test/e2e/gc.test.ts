@@ -8,13 +8,13 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { scratchDir } from '../helpers/scratch.js';
 import { startBerth, type TestServer } from '../helpers/server.js';
-import { pushBlob, pushImage, sha256, type PushedImage } from '../helpers/registry-api.js';
+import { pushBlob, pushImage, type PushedImage } from '../helpers/registry-api.js';
+import { OCI_INDEX, OCI_MANIFEST, sha256 } from '../helpers/oci.js';
 
 const HOUR = 3_600_000;
 let server: TestServer;
 afterEach(async () => server?.close());
 
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const put = (repo: string, reference: string, body: Buffer, type = OCI_MANIFEST) =>
   fetch(`${server.url}/v2/${repo}/manifests/${reference}`, { method: 'PUT', body, headers: { 'content-type': type } });
 const status = async (target: string) => (await fetch(`${server.url}/v2/${target}`, { method: 'HEAD' })).status;
@@ -29,8 +29,8 @@ describe('garbage collection', () => {
     // A child of a tagged index stays although untagged; a referrer of a living subject stays.
     const child = await pushImage(server.url, 'gc/app', 'child');
     await fetch(`${server.url}/v2/gc/app/manifests/child`, { method: 'DELETE' });
-    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ ...descriptor(child), platform: { architecture: 'amd64', os: 'linux' } }] }));
-    expect((await put('gc/app', 'multi', index, 'application/vnd.oci.image.index.v1+json')).status).toBe(201);
+    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ ...descriptor(child), platform: { architecture: 'amd64', os: 'linux' } }] }));
+    expect((await put('gc/app', 'multi', index, OCI_INDEX)).status).toBe(201);
     const signature = await pushImage(server.url, 'gc/app', 'sig', { subject: descriptor(kept), artifactType: 'application/vnd.example.sig' });
     await fetch(`${server.url}/v2/gc/app/manifests/sig`, { method: 'DELETE' });
     const strayBlob = await pushBlob(server.url, 'gc/app', randomBytes(100));
@@ -55,7 +55,19 @@ describe('garbage collection', () => {
   });
 
   it('removes a referrer whose subject is gone only when deleteReferrers says so', async () => {
-    server = await startBerth({ config: { storage: { gcDelay: '1h', retention: { policies: [{ repositories: ['keep/**'], deleteReferrers: false }, { repositories: ['**'], deleteReferrers: true }] } } } });
+    server = await startBerth({
+      config: {
+        storage: {
+          gcDelay: '1h',
+          retention: {
+            policies: [
+              { repositories: ['keep/**'], deleteReferrers: false },
+              { repositories: ['**'], deleteReferrers: true },
+            ],
+          },
+        },
+      },
+    });
     for (const repo of ['keep/app', 'drop/app']) {
       const subject = await pushImage(server.url, repo, 'subject');
       await pushImage(server.url, repo, 'sig', { subject: descriptor(subject) });

@@ -16,9 +16,10 @@ import { startBerth, type TestServer } from '../helpers/server.js';
 import { TempDirs } from '../helpers/temp-dirs.js';
 import { skopeoCopy, skopeoRawManifest } from '../helpers/skopeo.js';
 import { expectRegistryHolds, expectSameBlobs } from '../helpers/registry-assertions.js';
-import { OCI_INDEX, REF_NAME, buildImage, readOciLayout, sha256, writeOciLayout, type Image } from '../helpers/oci-layout.js';
+import { REF_NAME, buildImage, readOciLayout, writeOciLayout, type Image } from '../helpers/oci-layout.js';
 import { blobPath, fingerprint, writeZotTree, type ZotTree } from '../helpers/zot-tree.js';
 import { indexesSettled } from '../helpers/stored-files.js';
+import { OCI_INDEX, sha256 } from '../helpers/oci.js';
 
 const HOUR = 3_600_000;
 const dirs = new TempDirs();
@@ -81,7 +82,10 @@ describe('a storage tree written by zot', () => {
       const out = await dirs.make('zot-pull');
       await skopeoCopy(`docker://${berth!.host}/${reference}`, `oci:${out}:pulled`, { all: true });
       const pulled = await readOciLayout(out);
-      expect(pulled.index.manifests.map((entry) => entry.digest), reference).toEqual([stored.manifest.digest]);
+      expect(
+        pulled.index.manifests.map((entry) => entry.digest),
+        reference,
+      ).toEqual([stored.manifest.digest]);
       expectSameBlobs(pulled.blobs, stored.blobs);
       // And over HTTP by digest, with every blob.
       if (stored.tag !== undefined) await expectRegistryHolds(berth!.url, stored.repository, stored.tag, stored.target);
@@ -95,7 +99,9 @@ describe('a storage tree written by zot', () => {
       expect(response.status).toBe(200);
       expect(response.headers.get('content-type')).toBe(OCI_INDEX);
       const body = (await response.json()) as { manifests: Array<Record<string, unknown>> };
-      expect(body.manifests).toEqual([{ mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size, artifactType, annotations: { 'org.opencontainers.image.created': '2024-01-02T03:04:05Z' } }]);
+      expect(body.manifests).toEqual([
+        { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size, artifactType, annotations: { 'org.opencontainers.image.created': '2024-01-02T03:04:05Z' } },
+      ]);
     }
   });
 
@@ -137,12 +143,17 @@ describe('a storage tree written by zot', () => {
       // The new repository is an OCI layout as zot makes one.
       const fresher = await readIndex('infra/tools/fresh');
       expect(fresher).toMatchObject({ schemaVersion: 2, mediaType: OCI_INDEX });
-      expect(fresher.manifests).toEqual([expect.objectContaining({ mediaType: fresh.manifest.mediaType, digest: fresh.manifest.digest, size: fresh.manifest.size, annotations: expect.objectContaining({ [REF_NAME]: '1.0' }) })]);
+      expect(fresher.manifests).toEqual([
+        expect.objectContaining({ mediaType: fresh.manifest.mediaType, digest: fresh.manifest.digest, size: fresh.manifest.size, annotations: expect.objectContaining({ [REF_NAME]: '1.0' }) }),
+      ]);
       expect(await readFile(path.join(tree.root, 'infra/tools/fresh/oci-layout'), 'utf8')).toBe('{"imageLayoutVersion":"1.0.0"}');
       expect(await readdir(path.join(tree.root, 'infra/tools/fresh/.uploads'))).toEqual([]);
 
       // Blobs in place, named by their content.
-      for (const [repository, image] of [['infra/app', edge], ['infra/tools/fresh', fresh]] as const) {
+      for (const [repository, image] of [
+        ['infra/app', edge],
+        ['infra/tools/fresh', fresh],
+      ] as const) {
         for (const item of [image.manifest, image.config, ...image.layers]) {
           expect(sha256(await readFile(blobPath(tree.root, repository, item.digest))), `${repository} ${item.digest}`).toBe(item.digest);
         }
@@ -158,7 +169,22 @@ describe('a storage tree written by zot', () => {
       expect(await fingerprint(tree.root, tree.zotFiles)).toEqual(zotFilesBefore);
       expect(await fingerprint(tree.root, Object.keys(layoutFilesBefore))).toEqual(layoutFilesBefore);
       expect(await zotPaths()).toEqual(
-        [...tree.zotFiles, '_sessions', '_trivy', '_trivy/db', 'busybox', 'infra', 'infra/app', 'infra/tools', 'infra/tools/fresh', 'library', 'library/alpine', 'team', 'team/tools', 'team/tools/builder'].sort(),
+        [
+          ...tree.zotFiles,
+          '_sessions',
+          '_trivy',
+          '_trivy/db',
+          'busybox',
+          'infra',
+          'infra/app',
+          'infra/tools',
+          'infra/tools/fresh',
+          'library',
+          'library/alpine',
+          'team',
+          'team/tools',
+          'team/tools/builder',
+        ].sort(),
       );
     });
 
@@ -187,4 +213,3 @@ describe('a storage tree written by zot', () => {
     });
   });
 });
-

@@ -14,8 +14,9 @@ import { IDLE_FOLD_MS } from '../../src/storage/fs-indexes.js';
 import { Layout } from '../../src/storage/layout.js';
 import { REF_NAME } from '../../src/storage/store.js';
 import { killAllBerthProcesses, runBerthCommand, startBerthProcess, writeConfig } from '../helpers/berth-process.js';
-import { OCI_INDEX, buildImage, sha256, type ContentBlob, type Image } from '../helpers/oci-layout.js';
-import { pushOverHttp } from '../helpers/registry-http.js';
+import { buildImage, type ContentBlob, type Image } from '../helpers/oci-layout.js';
+import { OCI_INDEX, sha256 } from '../helpers/oci.js';
+import { pushImage } from '../helpers/registry-api.js';
 import { startBerth } from '../helpers/server.js';
 import { TempDirs } from '../helpers/temp-dirs.js';
 
@@ -63,7 +64,7 @@ describe('index journal and group commit', () => {
     const server = await startBerth({ backend: 'fs' });
     try {
       const image = await buildImage({ layers: 1, label: 'big' });
-      await pushOverHttp(server.url, 'big/app', 'v0', image);
+      await pushImage(server.url, 'big/app', 'v0', { image });
       let next = 1;
       await Promise.all(
         Array.from({ length: 8 }, async () => {
@@ -102,7 +103,7 @@ describe('index journal and group commit', () => {
     const kept = new Map<string, string>();
     try {
       const image = await buildImage({ layers: 1, label: 'put-delete' });
-      await pushOverHttp(server.url, 'pd/app', 'base', image);
+      await pushImage(server.url, 'pd/app', 'base', { image });
       kept.set('base', image.manifest.digest);
       await Promise.all(
         Array.from({ length: 8 }, async (_, client) => {
@@ -161,7 +162,7 @@ describe('index journal and group commit', () => {
     };
 
     let server = await startBerthProcess(root);
-    await pushOverHttp(server.url, repository, 'base', image);
+    await pushImage(server.url, repository, 'base', { image });
     acknowledged.set('base', image.manifest.digest);
     await pushUntilKilled(server.url, () => server.kill9());
     // The killed server left its last pushes in the journal; index.json is whole but behind.

@@ -2,9 +2,10 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startBerth, type TestServer } from '../helpers/server.js';
-import { pushImage, sha256 } from '../helpers/registry-api.js';
+import { pushImage } from '../helpers/registry-api.js';
 import { runGc, runScrub } from '../../src/cli/maintenance.js';
 import { claimStorage } from '../../src/storage/server-claim.js';
+import { sha256 } from '../helpers/oci.js';
 
 let server: TestServer;
 afterEach(async () => {
