@@ -211,7 +211,12 @@ describe('index journal and group commit', () => {
     expect(await tags(restarted)).toEqual(['a', 'b']);
     // The first change folds (index.json rewritten, torn journal gone) before appending its own line.
     await restarted.changeIndex('torn', { apply: (index) => index.put(entry(3, 'c')) });
-    expect((await readFile(journal, 'utf8')).split('\n').filter(Boolean).map((line) => (JSON.parse(line) as { add: Array<{ digest: string }> }).add[0]!.digest)).toEqual([entry(3, 'c').digest]);
+    expect(
+      (await readFile(journal, 'utf8'))
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => (JSON.parse(line) as { add: Array<{ digest: string }> }).add[0]!.digest),
+    ).toEqual([entry(3, 'c').digest]);
     expect(await tags(new FsStore(root))).toEqual(['a', 'b', 'c']);
     await restarted.close();
     expect([...(await zotIndex(root, 'torn')).keys()]).toEqual(['a', 'b', 'c']);
