@@ -14,9 +14,15 @@ import { FsUploads } from './fs-uploads.js';
 import { DedupeIndex } from './dedupe-index.js';
 import { updateIndexOf, type BlobFile, type BlobReader, type OciIndexFile, type RepositoryTransaction, type Store } from './store.js';
 import { listBlobFiles, listUploadFiles } from './fs-listing.js';
+import { indexJsonPieces } from './index-json.js';
+import { SortedNames } from './sorted-names.js';
 
 const OCI_LAYOUT = JSON.stringify({ imageLayoutVersion: '1.0.0' });
-/** How long a catalog walk is reused; repositories this process creates are added at once. */
+/**
+ * How long a catalog walk is trusted; repositories this process creates are added at once. After
+ * that the cached list is still answered while one walk refreshes it in the background (it finds
+ * repositories another program put under the root), so no request waits for a walk but the first.
+ */
 const CATALOG_TTL_MS = 5_000;
 
 interface CachedIndex {
@@ -31,7 +37,8 @@ export class FsStore implements Store {
   private readonly repoLocks = new KeyedMutex();
   private readonly indexes = new Map<string, CachedIndex>();
   private readonly knownRepositories = new Set<string>();
-  private catalog: { at: number; names: Set<string> } | undefined;
+  private catalog: { at: number; names: SortedNames } | undefined;
+  private catalogWalk: Promise<void> | undefined;
 
   private readonly dedupeIndex: DedupeIndex;
 
@@ -75,11 +82,20 @@ export class FsStore implements Store {
     return exists(this.layout.index(name));
   }
 
-  async listRepositories(): Promise<string[]> {
-    if (!this.catalog || Date.now() - this.catalog.at > CATALOG_TTL_MS) {
-      this.catalog = { at: Date.now(), names: new Set(await this.walk('', this.layout.root)) };
-    }
-    return [...this.catalog.names].sort();
+  async listRepositories(): Promise<readonly string[]> {
+    if (!this.catalog) await this.refreshCatalog();
+    else if (Date.now() - this.catalog.at > CATALOG_TTL_MS) void this.refreshCatalog().catch(() => undefined);
+    return this.catalog!.names.all;
+  }
+
+  /** One walk at a time; repositories created while it ran are kept (`ensureRepository` added them). */
+  private refreshCatalog(): Promise<void> {
+    this.catalogWalk ??= (async () => {
+      const at = Date.now();
+      const found = await this.walk('', this.layout.root);
+      this.catalog = { at, names: new SortedNames([...found, ...this.knownRepositories]) };
+    })().finally(() => (this.catalogWalk = undefined));
+    return this.catalogWalk;
   }
 
   /** Finds repositories below `folder`: folders holding an index.json, at any depth. */
@@ -278,7 +294,7 @@ export class FsStore implements Store {
       readIndex: () => this.readIndex(name),
       writeIndex: async (index) => {
         const file = layout.index(name);
-        await writeFileAtomic(file, JSON.stringify(index), await this.tempFile(name));
+        await writeFileAtomic(file, indexJsonPieces(index), await this.tempFile(name));
         // Keep what was just written: re-reading and re-parsing it made tag pushes quadratic.
         this.indexes.set(name, { stamp: stampOf(await stat(file)), index: Object.freeze({ ...index }) });
       },

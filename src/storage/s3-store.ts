@@ -24,6 +24,7 @@ import { isMissing, isPreconditionFailed } from './s3-client.js';
 import { S3BlobReader } from './s3-blob-reader.js';
 import { S3Uploads, type BlobSource } from './s3-uploads.js';
 import { updateIndexOf, type BlobFile, type BlobReader, type OciIndexFile, type RepositoryTransaction, type Store } from './store.js';
+import { SortedNames } from './sorted-names.js';
 
 const OCI_LAYOUT = JSON.stringify({ imageLayoutVersion: '1.0.0' });
 const JSON_TYPE = 'application/json';
@@ -55,7 +56,7 @@ export class S3Store implements Store {
   private readonly coordination: Coordination;
   private readonly indexes = new Map<string, CachedIndex>();
   private readonly knownRepositories = new Set<string>();
-  private catalog: { at: number; generation: string | undefined; names: Set<string> } | undefined;
+  private catalog: { at: number; generation: string | undefined; names: SortedNames } | undefined;
 
   constructor(private readonly options: S3StoreOptions) {
     this.keys = new ObjectKeys(options.settings.rootDirectory);
@@ -111,16 +112,16 @@ export class S3Store implements Store {
     return (await this.bucket.head(this.keys.index(name))) !== undefined;
   }
 
-  async listRepositories(): Promise<string[]> {
+  async listRepositories(): Promise<readonly string[]> {
     // Reads work without Redis: an unreachable generation only means the TTL decides alone.
     const generation = await this.coordination
       .records<string>('catalog')
       .get(CATALOG_GENERATION)
       .catch(() => this.catalog?.generation);
     if (!this.catalog || this.catalog.generation !== generation || Date.now() - this.catalog.at > CATALOG_TTL_MS) {
-      this.catalog = { at: Date.now(), generation, names: new Set(await this.walk('')) };
+      this.catalog = { at: Date.now(), generation, names: new SortedNames(await this.walk('')) };
     }
-    return [...this.catalog.names].sort();
+    return this.catalog.names.all;
   }
 
   /** Repositories at or below `prefix`: "folders" (Delimiter '/') holding an index.json, at any depth. */
