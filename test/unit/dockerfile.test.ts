@@ -134,7 +134,11 @@ describe('Dockerfile', async () => {
   });
 
   it('serves /etc/berth/zot.json, a copy of config/zot-container.json that matches VOLUME and EXPOSE', async () => {
-    expect(JSON.parse(one('ENTRYPOINT'))).toEqual(['node', '/app/dist/main.js']);
+    // The node flags are the ones `npm start` runs Berth with (bench/servers.mjs reads them there too).
+    const start = (JSON.parse(await readFile('package.json', 'utf8')) as { scripts: { start: string } }).scripts.start;
+    const flags = /^node ((?:--\S+ )*)dist\/main\.js serve /.exec(start)?.[1]?.trim().split(' ') ?? [];
+    expect(flags).toContain('--max-semi-space-size=4');
+    expect(JSON.parse(one('ENTRYPOINT'))).toEqual(['node', ...flags, '/app/dist/main.js']);
     expect(JSON.parse(one('CMD'))).toEqual(['serve', '/etc/berth/zot.json']);
     const config = copies(stage).find((copy) => copy.destination === '/etc/berth/zot.json');
     expect(config?.sources).toEqual(['config/zot-container.json']);
