@@ -19,7 +19,8 @@
  *   BENCH_PEER=0              run Berth alone even when docker-registry is installed
  *   BENCH_S3=0                skip the S3 phase (on when the Ceph tools and redis-server are installed)
  *   BENCH_S3_CLIENTS=4        parallel clients in the S3 phase's one-vs-two-replicas measurement
- *   BENCH_ONLY=push,chunked,pull,manifest,head,tags,big,s3   run only these phases
+ *   BENCH_ONLY=push,chunked,pull,manifest,head,tags,big,catalog,s3   run only these phases
+ *   BENCH_REPOS=10000         repositories in the catalog phase (bench/catalog.mjs)
  *   BENCH_PROFILE=1           run Berth with --cpu-prof; profiles land in bench/out/profile/
  *   BENCH_BERTH_MAIN=path     run another Berth build's main.js (A/B a candidate change)
  *   BENCH_TIMEOUT_S=900       hard limit for the whole run
@@ -38,7 +39,8 @@ import { runLoad } from './load.mjs';
 import { OCI_MANIFEST, pullBlob, pushChunked, pushMonolithic, pushSmallImage, transferClient } from './registry-client.mjs';
 import { buildRows, formatRounds, formatS3Rounds, formatS3Table, formatTable } from './report.mjs';
 import { killS3ServicesSync, runS3Phase, s3Missing, stopS3Services } from './s3.mjs';
-import { cpuSecondsOf, killAllSync, logTails, memoryOf, peerAvailable, peerVersion, resetPeak, startServer, stopAll } from './servers.mjs';
+import { cpuSecondsOf, killAllSync, logTails, memoryOf, peerAvailable, peerVersion, resetPeak, startServer, stopAll, wholeRunPeak } from './servers.mjs';
+import { runCatalogPhase } from './catalog.mjs';
 
 const MiB = 1024 * 1024;
 const OUT_DIR = fileURLToPath(new URL('./out/', import.meta.url));
@@ -52,7 +54,7 @@ function intFromEnv(name, fallback, min = 1) {
   return value;
 }
 
-const PHASES = ['push', 'chunked', 'pull', 'manifest', 'head', 'tags', 'big', 's3'];
+const PHASES = ['push', 'chunked', 'pull', 'manifest', 'head', 'tags', 'big', 'catalog', 's3'];
 const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : undefined;
 for (const phase of only ?? []) if (!PHASES.includes(phase)) throw new Error(`BENCH_ONLY: unknown phase "${phase}"; known: ${PHASES.join(', ')}`);
 
@@ -151,6 +153,7 @@ async function main() {
   const notes = [];
   const memoryByPhase = [];
   let s3Results;
+  let catalogResults;
 
   try {
     // Where the memory goes: each server's RSS and peak RSS after each phase.
@@ -335,7 +338,6 @@ async function main() {
           record(kind, 'bigPush', mibPerSecond(size, pushMs));
           record(kind, 'bigPull', mibPerSecond(size, pullMs));
           record(kind, 'peakRssBig', peak / 1e6);
-          record(kind, 'peakRssRun', Math.max(before?.hwm ?? 0, after?.hwm ?? 0, sampled) / 1e6);
           say(
             `${server.name.padEnd(15)} ${sizeLabel(SETTINGS.bigMiB)} blob: push ${mibPerSecond(size, pushMs).toFixed(0)} MiB/s, pull ${mibPerSecond(size, pullMs).toFixed(0)} MiB/s, ` +
               `peak RSS ${(peak / 1e6).toFixed(1)} MB (${reset ? 'VmHWM reset before the push' : 'VmRSS sampled every 20 ms; VmHWM reset refused'}), RSS before ${((before?.rss ?? 0) / 1e6).toFixed(1)} MB`,
@@ -344,9 +346,15 @@ async function main() {
           clearInterval(sampler);
         }
       }
-    } else {
-      for (const kind of kinds) record(kind, 'peakRssRun', (memoryOf(servers[kind].pid)?.hwm ?? NaN) / 1e6);
     }
+    // Idle (read by startServer before any push) and the peak over every phase above, in MiB.
+    for (const kind of kinds) {
+      record(kind, 'idleRss', (servers[kind].idle?.rss ?? NaN) / MiB);
+      record(kind, 'peakRssRun', wholeRunPeak(servers[kind].pid) / MiB);
+    }
+
+    // ---- _catalog and the UI's repository list over many repositories (bench/catalog.mjs) ---
+    if (enabled('catalog')) catalogResults = await runCatalogPhase({ settings: SETTINGS, say, nodeArgs, main: DIST_MAIN });
 
     // ---- Berth on S3 (its own servers, Ceph and Redis), after the rest: it loads the machine --
     if (enabled('s3') && !s3Skip) s3Results = await runS3Phase({ settings: SETTINGS, say, nodeArgs, main: DIST_MAIN, syncDisks });
@@ -358,6 +366,7 @@ async function main() {
   await stopAll();
   if (SETTINGS.profile) say(`CPU profiles of Berth: ${OUT_DIR}profile/ (summarize with: node bench/profile-summary.mjs <file.cpuprofile>)`);
   report(results, hasPeer, version, notes, serverInfo, memoryByPhase, s3Results, s3Skip);
+  if (catalogResults) catalogResults.report();
 }
 
 function assertClean(server, what, result) {
