@@ -28,7 +28,8 @@ export function metricsFor(bigLabel) {
     { key: 'bigPush', label: `${bigLabel} push, streamed (MiB/s)`, better: 'higher', digits: 0 },
     { key: 'bigPull', label: `${bigLabel} pull + sha256 verify (MiB/s)`, better: 'higher', digits: 0 },
     { key: 'peakRssBig', label: `peak RSS during ${bigLabel} push+pull (MB)`, better: 'lower', absolute: { below: 150 }, digits: 1 },
-    { key: 'peakRssRun', label: 'peak RSS over the whole run (MB)', better: 'lower', digits: 1 },
+    { key: 'idleRss', label: 'idle RSS, fresh server (MiB)', better: 'lower', absolute: { below: 85 }, digits: 1 },
+    { key: 'peakRssRun', label: 'peak RSS over the whole run (MiB)', better: 'lower', absolute: { below: 110 }, digits: 1 },
     ...WRITE_METRICS,
   ];
 }

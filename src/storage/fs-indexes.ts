@@ -27,6 +27,7 @@ import type { KeyedMutex } from '../coordination/keyed-mutex.js';
 import { isNotFound, writeFileAtomic } from './files.js';
 import { answer, GroupCommit, runGroup, type Waiting } from './group-commit.js';
 import { JournalWriter, listJournals, readJournal } from './index-journal.js';
+import { indexJsonPieces } from './index-json.js';
 import type { Layout } from './layout.js';
 import { LiveIndex } from './live-index.js';
 import type { IndexChange, OciIndexFile, RepositoryTransaction } from './store.js';
@@ -195,10 +196,9 @@ export class FsIndexes {
   /** Writes index.json from `state` and removes the journal (caller holds the lock). */
   private async fold(name: string, state: RepositoryIndex): Promise<void> {
     const file = this.options.layout.index(name);
-    const text = JSON.stringify(state.live.snapshot());
     state.writing = true;
     try {
-      await writeFileAtomic(file, text, await this.options.tempFile(name));
+      await writeFileAtomic(file, indexJsonPieces(state.live.snapshot()), await this.options.tempFile(name));
       const info = await stat(file);
       state.stamp = stampOf(info);
       state.indexBytes = info.size;

@@ -14,9 +14,14 @@ import { DedupeIndex } from './dedupe-index.js';
 import { updateIndexOf, type BlobFile, type BlobReader, type IndexChange, type OciIndexFile, type RepositoryTransaction, type Store } from './store.js';
 import { listBlobFiles, listUploadFiles } from './fs-listing.js';
 import { FsIndexes } from './fs-indexes.js';
+import { SortedNames } from './sorted-names.js';
 
 const OCI_LAYOUT = JSON.stringify({ imageLayoutVersion: '1.0.0' });
-/** How long a catalog walk is reused; repositories this process creates are added at once. */
+/**
+ * How long a catalog walk is trusted; repositories this process creates are added at once. After
+ * that the cached list is still answered while one walk refreshes it in the background (it finds
+ * repositories another program put under the root), so no request waits for a walk but the first.
+ */
 const CATALOG_TTL_MS = 5_000;
 
 export class FsStore implements Store {
@@ -27,7 +32,8 @@ export class FsStore implements Store {
   private readonly knownRepositories = new Set<string>();
   /** Folders this process made sure of (.uploads, blobs/<alg>): a push need not mkdir them again. */
   private readonly folders = new Set<string>();
-  private catalog: { at: number; names: Set<string> } | undefined;
+  private catalog: { at: number; names: SortedNames } | undefined;
+  private catalogWalk: Promise<void> | undefined;
 
   private readonly dedupeIndex: DedupeIndex;
 
@@ -76,11 +82,20 @@ export class FsStore implements Store {
     return exists(this.layout.index(name));
   }
 
-  async listRepositories(): Promise<string[]> {
-    if (!this.catalog || Date.now() - this.catalog.at > CATALOG_TTL_MS) {
-      this.catalog = { at: Date.now(), names: new Set(await this.walk('', this.layout.root)) };
-    }
-    return [...this.catalog.names].sort();
+  async listRepositories(): Promise<readonly string[]> {
+    if (!this.catalog) await this.refreshCatalog();
+    else if (Date.now() - this.catalog.at > CATALOG_TTL_MS) void this.refreshCatalog().catch(() => undefined);
+    return this.catalog!.names.all;
+  }
+
+  /** One walk at a time; repositories created while it ran are kept (`ensureRepository` added them). */
+  private refreshCatalog(): Promise<void> {
+    this.catalogWalk ??= (async () => {
+      const at = Date.now();
+      const found = await this.walk('', this.layout.root);
+      this.catalog = { at, names: new SortedNames([...found, ...this.knownRepositories]) };
+    })().finally(() => (this.catalogWalk = undefined));
+    return this.catalogWalk;
   }
 
   /** Finds repositories below `folder`: folders holding an index.json, at any depth. */

@@ -26,6 +26,7 @@ import { S3Uploads, type BlobSource } from './s3-uploads.js';
 import { updateIndexOf, type BlobFile, type BlobReader, type IndexChange, type OciIndexFile, type RepositoryTransaction, type Store } from './store.js';
 import { answer, GroupCommit, runGroup, type Waiting } from './group-commit.js';
 import { LiveIndex } from './live-index.js';
+import { SortedNames } from './sorted-names.js';
 
 const OCI_LAYOUT = JSON.stringify({ imageLayoutVersion: '1.0.0' });
 const JSON_TYPE = 'application/json';
@@ -57,7 +58,7 @@ export class S3Store implements Store {
   private readonly coordination: Coordination;
   private readonly indexes = new Map<string, CachedIndex>();
   private readonly knownRepositories = new Set<string>();
-  private catalog: { at: number; generation: string | undefined; names: Set<string> } | undefined;
+  private catalog: { at: number; generation: string | undefined; names: SortedNames } | undefined;
   /** Concurrent changes to one repository share one lock hold and one PUT of index.json. */
   private readonly groups = new GroupCommit((name, take) => this.lockRepository(name, () => this.commit(name, take())));
   /** The index last written or changed here, as a map, with the ETag it matches (saves rebuilding it per group). */
@@ -117,16 +118,16 @@ export class S3Store implements Store {
     return (await this.bucket.head(this.keys.index(name))) !== undefined;
   }
 
-  async listRepositories(): Promise<string[]> {
+  async listRepositories(): Promise<readonly string[]> {
     // Reads work without Redis: an unreachable generation only means the TTL decides alone.
     const generation = await this.coordination
       .records<string>('catalog')
       .get(CATALOG_GENERATION)
       .catch(() => this.catalog?.generation);
     if (!this.catalog || this.catalog.generation !== generation || Date.now() - this.catalog.at > CATALOG_TTL_MS) {
-      this.catalog = { at: Date.now(), generation, names: new Set(await this.walk('')) };
+      this.catalog = { at: Date.now(), generation, names: new SortedNames(await this.walk('')) };
     }
-    return [...this.catalog.names].sort();
+    return this.catalog.names.all;
   }
 
   /** Repositories at or below `prefix`: "folders" (Delimiter '/') holding an index.json, at any depth. */

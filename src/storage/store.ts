@@ -97,8 +97,8 @@ export interface BlobReader {
 }
 
 export interface Store {
-  /** Every repository, sorted. */
-  listRepositories(): Promise<string[]>;
+  /** Every repository, sorted: one shared, frozen array (cached; never copy or sort it per request). */
+  listRepositories(): Promise<readonly string[]>;
   /** Throws unless a file can be written, synced and removed under the storage root (readiness). */
   checkWritable(): Promise<void>;
   repositoryExists(name: string): Promise<boolean>;
