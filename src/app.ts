@@ -26,10 +26,8 @@ import { uploadRoutes } from './http/routes/uploads.js';
 import { apiKeyRoutes } from './http/routes/api-keys.js';
 import { authMethodRoutes } from './http/routes/auth-methods.js';
 import { signInRoutes } from './http/routes/sign-in.js';
-import { uiRoutes } from './http/routes/ui.js';
 import { healthRoutes } from './http/routes/health.js';
-import { metricsRoutes } from './http/routes/metrics.js';
-import { BerthMetrics } from './http/metrics.js';
+import { NO_METRICS, type MetricEvents } from './http/metric-events.js';
 import { auditRequests, openAuditLog, requireAuditedWrites } from './http/audit.js';
 import { limitRate } from './http/rate-limit.js';
 import { SignInLimits } from './auth/sign-in-limits.js';
@@ -52,7 +50,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Re-reads the config file and applies what can change live (SIGHUP does this). */
     reloadConfig(): Promise<void>;
-    metrics: BerthMetrics;
+    metrics: MetricEvents;
   }
 }
 
@@ -114,6 +112,8 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   };
   const backends = await openBackends(config, log);
   app.addHook('onClose', async () => backends.close());
+  // index.json of every repository up to date before serving (what a crash left in a journal).
+  await backends.store.flush();
   // Shared cookie keys and sessions are read from Redis at start: let it answer first.
   await backends.connect();
   const security = await Security.create(config, log, { coordination: backends.sessions });
@@ -122,9 +122,11 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   installErrorHandling(app, () => security);
   requireDeclaredAccess(app);
   requireAuditedWrites(app, DECLARED_PREFIXES);
-  const metrics = new BerthMetrics(config.extensions.metrics ? () => statistics.all() : undefined);
+  // prom-client and the metrics routes load only when the config asks for metrics (read at start).
+  const exporter = config.extensions.metrics ? new (await import('./http/metrics.js')).BerthMetrics(() => statistics.all()) : undefined;
+  const metrics: MetricEvents = exporter ?? NO_METRICS;
   app.decorate('metrics', metrics);
-  if (config.extensions.metrics) metrics.observe(app);
+  exporter?.observe(app);
   limitBodyTime(app, options.bodyTime ?? BODY_TIME_LIMITS);
   if (config.http.rateLimit) limitRate(app, config.http.rateLimit);
   if (config.log.audit) auditRequests(app, openAuditLog(config.log.audit));
@@ -163,7 +165,7 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   app.addHook('onClose', async () => maintenance.stop());
   await app.register(registryPlugin, { registry, maintenance: services });
   await app.register(healthRoutes, { checks: backends.readiness });
-  if (config.extensions.metrics) await app.register(metricsRoutes, { metrics, path: config.extensions.metrics.path });
+  if (exporter && config.extensions.metrics) await app.register((await import('./http/routes/metrics.js')).metricsRoutes, { metrics: exporter, path: config.extensions.metrics.path });
   await app.register(baseRoutes);
   await app.register(catalogRoutes);
   await app.register(tagRoutes);
@@ -174,7 +176,8 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   await app.register(authMethodRoutes);
   await app.register(signInRoutes);
   await app.register(apiKeyRoutes);
-  if (config.extensions.ui) await app.register(uiRoutes);
+  // The web UI (pages, its API, assets) loads only when the config turns it on (read at start).
+  if (config.extensions.ui) await app.register((await import('./http/routes/ui.js')).uiRoutes);
 
   const applyConfig = async (next: BerthConfig) => {
     await security.apply(next);

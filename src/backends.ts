@@ -74,6 +74,7 @@ export async function openBackends(config: BerthConfig, log: BackendLog): Promis
       await Promise.all([...clients.values()].map((client) => client.connect()));
     },
     async close() {
+      await store.close();
       await Promise.all([...clients.values()].map((client) => client.close()));
     },
   };

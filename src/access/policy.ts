@@ -157,6 +157,17 @@ export class AccessPolicy {
     return (metrics?.users ?? []).includes(identity.username) || holds(this.admin, identity, 'read');
   }
 
+  /**
+   * Whether `can(identity, 'read', name)` holds for every name, whatever the repositories: an open
+   * registry, any signed-in caller without accessControl, an admin with read. Lets a listing skip
+   * asking per repository (false when only the patterns would allow everything: then it asks).
+   */
+  readsEverything(identity: Identity): boolean {
+    if (this.open) return true;
+    if (!this.config) return identity.username !== undefined;
+    return holds(this.admin, identity, 'read');
+  }
+
   can(identity: Identity, action: Action, repository: string): boolean {
     const authenticated = identity.username !== undefined;
     // detectManifestCollision changes behaviour rather than granting: only an explicit grant holds it.

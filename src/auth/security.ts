@@ -15,7 +15,7 @@ import { ApiKeyStore } from './api-keys.js';
 import { Authenticator } from './authenticator.js';
 import { loadCookieKeys, sameCookieKeys, sharedCookieKeys, type CookieKeys } from './cookie-keys.js';
 import { HtpasswdStore } from './htpasswd.js';
-import { OidcProvider } from './oidc.js';
+import type { OidcProvider } from './oidc.js';
 import { SessionStore } from './sessions.js';
 import { UserDirectory } from './user-directory.js';
 
@@ -147,7 +147,7 @@ export class Security {
       htpasswd = htpasswdPath === undefined ? undefined : await HtpasswdStore.open(htpasswdPath);
       htpasswd?.watch(this.log);
     }
-    const providers = this.reconcileProviders(openid?.providers ?? []);
+    const providers = await this.reconcileProviders(openid?.providers ?? []);
     const signInConfigured = htpasswd !== undefined || providers.size > 0;
     const policy = AccessPolicy.compile(config.http.accessControl, signInConfigured);
     // Swap everything at once, after everything that can fail has succeeded.
@@ -172,9 +172,14 @@ export class Security {
     this.secureCookies = secureSession || config.http.tls !== undefined || (config.http.externalUrl?.startsWith('https://') ?? false);
   }
 
-  /** Keeps a running provider whose config did not change (no rediscovery), starts new ones. */
-  private reconcileProviders(configs: OidcProviderConfig[]): Map<string, OidcProvider> {
+  /**
+   * Keeps a running provider whose config did not change (no rediscovery), starts new ones.
+   * openid-client loads with the first provider: a registry without OpenID sign-in does without it.
+   */
+  private async reconcileProviders(configs: OidcProviderConfig[]): Promise<Map<string, OidcProvider>> {
     const next = new Map<string, OidcProvider>();
+    if (configs.length === 0) return next;
+    const { OidcProvider } = await import('./oidc.js');
     for (const config of configs) {
       const current = this.providers.get(config.key);
       if (current && JSON.stringify(current.config) === JSON.stringify(config)) {

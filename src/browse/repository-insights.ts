@@ -85,6 +85,8 @@ export type RepositorySort = 'name' | 'pushed';
 /** Configs above this are not parsed for display (a config is normally a few KiB). */
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 const NESTING_LIMIT = 4;
+/** How long the push order of all repositories is answered before a pass refreshes it. */
+const PUSH_ORDER_TTL_MS = 5_000;
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const newestFirst = (a?: string, b?: string) => compare(b ?? '', a ?? '');
@@ -99,21 +101,27 @@ export class RepositoryInsights {
   private readonly insights = new WeakMap<Buffer, Map<string, ManifestInsight | null>>();
   private readonly configs = new Lru<string, ConfigInsight | null>(20_000);
   private readonly summaries = new WeakMap<OciIndexFile, Omit<RepositoryFigures, 'name'>>();
+  /** Repositories by push time, as of `at`, computed from the store's list `of` (`namesByPush`). */
+  private pushOrder: { at: number; of: readonly string[]; names: readonly string[] } | undefined;
+  private pushOrderPass: Promise<void> | undefined;
 
   constructor(
     private readonly store: Store,
     private readonly catalog: ManifestCatalog,
   ) {}
 
-  /** One page of the repositories `visible` allows, matching `query` (a substring of the name). */
-  async repositories(options: { visible: (name: string) => boolean; query?: string; sort: RepositorySort; page: number; perPage: number }): Promise<PageOf<RepositoryFigures>> {
+  /**
+   * One page of the repositories `visible` allows (`undefined`: the caller reads them all), matching
+   * `query` (a substring of the name). Only the page's repositories are read. Without a query, a
+   * caller who reads everything costs a slice of the store's sorted list; otherwise each name is
+   * matched in memory (the total counts them). By push time, the order is the one kept by
+   * `namesByPush`.
+   */
+  async repositories(options: { visible: ((name: string) => boolean) | undefined; query?: string; sort: RepositorySort; page: number; perPage: number }): Promise<PageOf<RepositoryFigures>> {
     const query = options.query?.trim().toLowerCase() ?? '';
-    let names = (await this.store.listRepositories()).filter((name) => (query === '' || name.toLowerCase().includes(query)) && options.visible(name));
-    if (options.sort === 'pushed') {
-      // Only the index is read for this (its entries carry the push time), not the manifests.
-      const pushed = await Promise.all(names.map(async (name) => [name, await this.lastPush(name)] as const));
-      names = pushed.sort((a, b) => newestDateFirst(a[1], b[1]) || compare(a[0], b[0])).map(([name]) => name);
-    }
+    const { visible } = options;
+    const all = options.sort === 'pushed' ? await this.namesByPush() : await this.store.listRepositories();
+    const names = query === '' && !visible ? all : all.filter((name) => (query === '' || name.toLowerCase().includes(query)) && (!visible || visible(name)));
     const page = paginate(names, options.page, options.perPage);
     const items = (await Promise.all(page.items.map((name) => this.summary(name).catch(() => undefined)))).filter((item) => item !== undefined);
     return { ...page, items };
@@ -202,6 +210,33 @@ export class RepositoryInsights {
       referrers,
       parents,
     };
+  }
+
+  /**
+   * Every repository, newest push first. Ordering them reads every index, so it is done once, then
+   * answered from memory while one pass refreshes it in the background when it is older than
+   * PUSH_ORDER_TTL_MS or the store's list changed: a page waits for no pass but the very first.
+   * Repositories the last pass did not see come first (new ones were just pushed to).
+   */
+  private async namesByPush(): Promise<readonly string[]> {
+    const all = await this.store.listRepositories();
+    if (!this.pushOrder) await this.orderByPush(all);
+    else if (this.pushOrder.of !== all || Date.now() - this.pushOrder.at > PUSH_ORDER_TTL_MS) void this.orderByPush(all).catch(() => undefined);
+    const { names, of } = this.pushOrder!;
+    if (of === all) return names;
+    const seen = new Set(of);
+    return [...all.filter((name) => !seen.has(name)), ...names];
+  }
+
+  private orderByPush(all: readonly string[]): Promise<void> {
+    this.pushOrderPass ??= (async () => {
+      const at = Date.now();
+      // Only the index is read for this (its entries carry the push time), not the manifests.
+      const pushed = await Promise.all(all.map(async (name) => [name, await this.lastPush(name)] as const));
+      const names = pushed.sort((a, b) => newestDateFirst(a[1], b[1]) || compare(a[0], b[0])).map(([name]) => name);
+      this.pushOrder = { at, of: all, names };
+    })().finally(() => (this.pushOrderPass = undefined));
+    return this.pushOrderPass;
   }
 
   private async lastPush(name: string): Promise<Date | undefined> {

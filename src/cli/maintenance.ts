@@ -33,6 +33,9 @@ export function runGc(file: string): Promise<number> {
         return 1;
       }
     }
+    // index.json of every repository up to date, whatever a killed server left in a journal; never
+    // beside a live server on this storage (replicas on S3 with Redis): its journal is its own.
+    if ((await servingProcess(config.storage.rootDirectory)) === undefined) await backends.store.flush();
     const collection = await backends.coordination.locks.tryRun(maintenanceLock('gc'), () => maintenance.gc.collect());
     if (collection === undefined) {
       console.error('berth gc: a replica is collecting garbage right now; try again when it is done');

@@ -45,6 +45,8 @@ export interface RouteAccess {
   identity: Identity;
   /** Asks the policy in force for this request. */
   can(action: Action, repository: string): boolean;
+  /** `can('read', name)` holds for every name (listings then skip asking per repository). */
+  readsEverything: boolean;
   /** Verdicts for the route's declared `permits`, on its repository. */
   permits: Partial<Record<Action, boolean>>;
 }
@@ -110,7 +112,7 @@ export function enforceAccess(app: FastifyInstance, security: () => Security, ob
     if (config?.action === undefined) return;
     const current = security();
     if (config.action === 'public') {
-      request.access = { identity: ANONYMOUS, can: () => false, permits: {} };
+      request.access = { identity: ANONYMOUS, can: () => false, readsEverything: false, permits: {} };
       return;
     }
     const { policy } = current;
@@ -132,7 +134,7 @@ export function enforceAccess(app: FastifyInstance, security: () => Security, ob
       if (elsewhere !== undefined) throw new RegistryError('DENIED', { reason: config.page === true ? 'form' : 'cross-site', why: `a change with a browser session ${elsewhere}` });
     }
     const can = (action: Action, repository: string) => policy.can(identity, action, repository);
-    request.access = { identity, can, permits: {} };
+    request.access = { identity, can, readsEverything: policy.readsEverything(identity), permits: {} };
     reply.header('cache-control', 'no-store');
 
     try {

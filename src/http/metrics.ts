@@ -9,8 +9,10 @@ import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetr
 import type { Collection } from '../maintenance/garbage-collector.js';
 import type { ScrubResult } from '../maintenance/scrub.js';
 import type { RepositoryFigures } from '../browse/repository-figures.js';
+import type { MetricEvents } from './metric-events.js';
 
-export class BerthMetrics {
+/** Loaded (by app.ts, with `import()`) only when `extensions.metrics` is on. */
+export class BerthMetrics implements MetricEvents {
   readonly registry = new PromRegistry();
   readonly requests = new Counter({
     name: 'berth_http_requests_total',

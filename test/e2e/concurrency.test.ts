@@ -12,6 +12,7 @@ import { startBerth, type TestServer } from '../helpers/server.js';
 import { pushImage } from '../helpers/registry-api.js';
 import { expectBlob, expectManifest } from '../helpers/registry-assertions.js';
 import { REF_NAME, buildImage, buildLayer, type Image } from '../helpers/oci-layout.js';
+import { indexesSettled } from '../helpers/stored-files.js';
 
 const REPO = 'e2e/concurrent';
 const CLIENTS = 20;
@@ -51,6 +52,7 @@ describe('concurrent pushes into one repository', () => {
     }
 
     // zot's layout: one index.json per repository, a tag being the ref.name annotation of an entry.
+    await indexesSettled(berth.root); // once Berth has folded its index journal
     const index = JSON.parse(await readFile(path.join(berth.root, ...REPO.split('/'), 'index.json'), 'utf8')) as {
       manifests: Array<{ digest: string; mediaType: string; size: number; annotations?: Record<string, string> }>;
     };

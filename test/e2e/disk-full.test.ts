@@ -18,6 +18,7 @@ import { startBerth, type TestServer } from '../helpers/server.js';
 import { buildImage, type Image } from '../helpers/oci-layout.js';
 import { pushBlobInChunks, pushImage, putManifest } from '../helpers/registry-api.js';
 import { expectBlob, expectRegistryHolds } from '../helpers/registry-assertions.js';
+import { indexesSettled } from '../helpers/stored-files.js';
 import { sha256 } from '../helpers/oci.js';
 
 const run = promisify(execFile);
@@ -198,21 +199,23 @@ describe('a full disk', () => {
     await expectOnlyWholeBlobs('full/app');
   });
 
-  it('fails a manifest push whose index.json cannot be written with 507 and leaves the old index.json intact', async () => {
+  it('fails a manifest push whose index change cannot be written with 507 and leaves the old index.json intact', async () => {
     const url = server!.url;
     const image = await buildImage({ layers: 1, maxFileBytes: 16 * 1024, label: 'blocked' });
     for (const item of [image.config, ...image.layers]) await pushBlobInChunks(url, 'full/app', item, 64 * 1024);
+    // The index journal folded (index.json holds every push): the push below must start a new one.
+    await indexesSettled(root);
     const indexFile = path.join(root, 'full/app/index.json');
     const indexBefore = await readFile(indexFile);
     const repoBefore = (await readdir(path.join(root, 'full/app'))).sort();
     const uploadsBefore = (await readdir(path.join(root, 'full/app/.uploads'))).sort();
 
-    // One free page: enough for the manifest's blob file, not for index.json's temp file.
+    // One free page: enough for the manifest's blob file, not for the index journal's new file.
     await fillDisk(PAGE);
     const put = await fetch(`${url}/v2/full/app/manifests/blocked`, { method: 'PUT', headers: { 'content-type': image.manifest.mediaType }, body: image.manifest.bytes, signal: answerWithin() });
     expect(put.status).toBe(507);
     expect(await errorBody(put)).toEqual(STORAGE_FULL_BODY);
-    // It was index.json that failed: the manifest's own bytes had fitted (whole, and unreferenced).
+    // It was the index journal that failed: the manifest's own bytes had fitted (whole, and unreferenced).
     expect((await readFile(path.join(root, 'full/app/blobs/sha256', image.manifest.digest.slice(7)))).equals(image.manifest.bytes)).toBe(true);
     expect((await readFile(indexFile)).equals(indexBefore)).toBe(true);
     expect((await readdir(path.join(root, 'full/app'))).sort(), 'no temp file left beside index.json').toEqual(repoBefore);

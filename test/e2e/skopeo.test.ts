@@ -13,6 +13,7 @@ import { skopeo, skopeoCopy, skopeoRawManifest } from '../helpers/skopeo.js';
 import { recordRequests } from '../helpers/request-log.js';
 import { getManifest } from '../helpers/registry-api.js';
 import { expectRegistryHolds, expectSameBlobs } from '../helpers/registry-assertions.js';
+import { indexesSettled } from '../helpers/stored-files.js';
 import { REF_NAME, blobsOf, buildImage, buildImageIndex, readOciLayout, writeOciLayout, type Image, type ImageIndex, type WrittenLayout } from '../helpers/oci-layout.js';
 import { DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, sha256 } from '../helpers/oci.js';
 
@@ -162,6 +163,7 @@ describe('skopeo copy', () => {
     await skopeoCopy(source.reference('image'), docker('e2e/a/b/c', 'nested'));
     await expectRegistryHolds(berth.url, 'e2e/a/b/c', 'nested', image);
 
+    await indexesSettled(berth.root); // index.json once Berth has folded its journal
     const onDisk = JSON.parse(await readFile(path.join(berth.root, 'e2e', 'a', 'b', 'c', 'index.json'), 'utf8')) as {
       manifests: Array<{ digest: string; annotations?: Record<string, string> }>;
     };

@@ -18,6 +18,7 @@ import { skopeoCopy, skopeoRawManifest } from '../helpers/skopeo.js';
 import { expectRegistryHolds, expectSameBlobs } from '../helpers/registry-assertions.js';
 import { REF_NAME, buildImage, readOciLayout, writeOciLayout, type Image } from '../helpers/oci-layout.js';
 import { blobPath, fingerprint, writeZotTree, type ZotTree } from '../helpers/zot-tree.js';
+import { indexesSettled } from '../helpers/stored-files.js';
 import { OCI_INDEX, sha256 } from '../helpers/oci.js';
 
 const HOUR = 3_600_000;
@@ -129,7 +130,9 @@ describe('a storage tree written by zot', () => {
       await expectRegistryHolds(berth!.url, 'infra/app', 'v1', tree.manifests.find((stored) => stored.repository === 'infra/app')!.target as Image);
       expect(await (await fetch(`${berth!.url}/v2/_catalog`)).json()).toEqual({ repositories: [...tree.repositories, 'infra/tools/fresh'].sort() });
 
-      // index.json: zot's entries kept as they were, in order; the new tag one more entry like them.
+      // index.json (once Berth has folded its journal): zot's entries kept as they were, in order;
+      // the new tag one more entry like them.
+      await indexesSettled(tree.root);
       const app = await readIndex('infra/app');
       expect(app.schemaVersion).toBe(2);
       expect(app.mediaType).toBeUndefined();

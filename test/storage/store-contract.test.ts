@@ -13,7 +13,8 @@ import { LocalCoordination } from '../../src/coordination/local-coordination.js'
 import { FsStore } from '../../src/storage/fs-store.js';
 import { createS3Client } from '../../src/storage/s3-client.js';
 import { S3Store } from '../../src/storage/s3-store.js';
-import type { OciIndexFile, Store } from '../../src/storage/store.js';
+import { REF_NAME, type OciIndexFile, type Store } from '../../src/storage/store.js';
+import { RegistryError } from '../../src/oci/errors.js';
 import { TempDirs } from '../helpers/temp-dirs.js';
 import { createBucket, emptyAndDeleteBucket, s3Service } from '../helpers/services.js';
 import { OCI_MANIFEST, sha256 } from '../helpers/oci.js';
@@ -293,6 +294,93 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
         expect(await tx.statBlob(digest)).toBeUndefined();
         await expect(tx.deleteBlob(digest)).rejects.toMatchObject({ key: 'BLOB_UNKNOWN' });
       });
+    });
+  });
+
+  describe('index changes (group commit)', () => {
+    const tagged = (i: number, tag: string) => ({ ...entry(i), annotations: { [REF_NAME]: tag } });
+    const tagsOf = (index: OciIndexFile) => index.manifests.map((item) => item.annotations?.[REF_NAME] ?? `@${item.digest}`);
+
+    it('applies 40 concurrent changes in arrival order, answers each with its own outcome, and a failing one leaves no trace', async () => {
+      await store.ensureRepository('group');
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 40 }, (_, i) =>
+          store.changeIndex('group', {
+            // Prepares finish in random order; applies still run in the order the changes came.
+            prepare: () => new Promise((resolve) => setTimeout(resolve, Math.random() * 10)),
+            apply: (index) => {
+              index.put(tagged(i, `t${i}`));
+              // Fails after editing: its edit must be undone, the others kept.
+              if (i === 13) throw new RegistryError('DENIED', { tag: `t${i}` });
+              return index.tagged(`t${i}`)?.digest;
+            },
+          }),
+        ),
+      );
+      expect(outcomes.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : (outcome.reason as RegistryError).key))).toEqual(
+        Array.from({ length: 40 }, (_, i) => (i === 13 ? 'DENIED' : entry(i).digest)),
+      );
+      const expected = Array.from({ length: 40 }, (_, i) => `t${i}`).filter((tag) => tag !== 't13');
+      expect(tagsOf(await store.readIndex('group'))).toEqual(expected);
+      // What a restarted process (or another replica) reads from storage.
+      expect(tagsOf(await reopen().readIndex('group'))).toEqual(expected);
+    });
+
+    it('applies a put, a delete and a put of one tag submitted together in that order, each seeing the one before', async () => {
+      await store.ensureRepository('order');
+      const seen: string[] = [];
+      const [first, removed, second] = await Promise.all([
+        store.changeIndex('order', { apply: (index) => index.put(tagged(1, 'x')) }),
+        store.changeIndex('order', {
+          apply: (index) => {
+            const current = index.tagged('x');
+            if (!current) throw new RegistryError('MANIFEST_UNKNOWN', { tag: 'x' });
+            index.remove(current);
+            seen.push(current.digest, String(index.holds(current.digest)));
+            return current.digest;
+          },
+        }),
+        store.changeIndex('order', {
+          prepare: () => new Promise((resolve) => setTimeout(resolve, 20)),
+          apply: (index) => {
+            seen.push(String(index.tagged('x')));
+            index.put(tagged(2, 'x'));
+          },
+        }),
+      ]);
+      expect([first, second]).toEqual([undefined, undefined]);
+      expect(removed).toBe(entry(1).digest);
+      expect(seen).toEqual([entry(1).digest, 'false', 'undefined']);
+      expect((await store.readIndex('order')).manifests).toEqual([tagged(2, 'x')]);
+      expect((await reopen().readIndex('order')).manifests).toEqual([tagged(2, 'x')]);
+    });
+
+    it('fails only the change whose prepare throws, and refuses a repository that does not exist', async () => {
+      await store.ensureRepository('prep');
+      const [bad, good] = await Promise.allSettled([
+        store.changeIndex('prep', {
+          prepare: () => Promise.reject(new RegistryError('MANIFEST_BLOB_UNKNOWN', {})),
+          apply: (index) => index.put(tagged(1, 'bad')),
+        }),
+        store.changeIndex('prep', { apply: (index) => index.put(tagged(2, 'good')) }),
+      ]);
+      expect(bad).toMatchObject({ status: 'rejected', reason: { key: 'MANIFEST_BLOB_UNKNOWN' } });
+      expect(good.status).toBe('fulfilled');
+      expect(tagsOf(await store.readIndex('prep'))).toEqual(['good']);
+      await expect(store.changeIndex('nowhere', { apply: (index) => index.put(tagged(1, 'x')) })).rejects.toMatchObject({ key: 'NAME_UNKNOWN' });
+    });
+
+    it('keeps an index rewritten whole (garbage collection) and later changes together', async () => {
+      await store.ensureRepository('mixed');
+      await store.changeIndex('mixed', { apply: (index) => index.put(tagged(1, 'a')) });
+      await store.withRepository('mixed', async (tx) => {
+        const index = await tx.readIndex();
+        expect(tagsOf(index)).toEqual(['a']);
+        await tx.writeIndex({ ...index, manifests: [...index.manifests, tagged(2, 'b')] });
+      });
+      await store.changeIndex('mixed', { apply: (index) => index.remove(index.tagged('a')!) });
+      expect(tagsOf(await store.readIndex('mixed'))).toEqual(['b']);
+      expect(tagsOf(await reopen().readIndex('mixed'))).toEqual(['b']);
     });
   });
 

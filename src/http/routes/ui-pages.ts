@@ -39,7 +39,8 @@ export async function uiPageRoutes(app: FastifyInstance, context: UiContext): Pr
     { schema: { querystring: querystring({ q: text(256), sort: { type: 'string', enum: ['name', 'pushed'] }, page: pageNumber }, []) }, config: { action: 'catalog', page: true } },
     async (request, reply) => {
       const { q = '', sort = 'name', page } = request.query;
-      const visible = (name: string) => request.access.can('read', name);
+      const { access } = request;
+      const visible = access.readsEverything ? undefined : (name: string) => access.can('read', name);
       const result = await insights.repositories({ visible, query: q, sort, page, perPage: REPOSITORIES_PER_PAGE });
       return reply.type(HTML).send(renderRepositories({ viewer: viewerOf(request, reply), assets, page: result, query: q, sort }));
     },
