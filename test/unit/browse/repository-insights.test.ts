@@ -5,7 +5,7 @@
  * registry's own services.
  */
 import { Readable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { RepositoryInsights } from '../../../src/browse/repository-insights.js';
 import { digestOf, type Digest } from '../../../src/oci/digest.js';
 import { Registry } from '../../../src/registry/registry.js';
@@ -21,9 +21,14 @@ async function putBlob(store: Store, name: string, bytes: Buffer): Promise<Diges
   return digest;
 }
 
+/** Stores to close after the tests: each keeps its index journals open between pushes. */
+const opened: FsStore[] = [];
+afterAll(() => Promise.all(opened.map((store) => store.close())));
+
 /** A registry whose store counts the manifest reads that reach it. */
 async function open() {
   const store = new FsStore(await scratchDir('insights'), { dedupe: false });
+  opened.push(store);
   const reads: string[] = [];
   const readSmallBlob = store.readSmallBlob.bind(store);
   store.readSmallBlob = async (name, digest) => {
