@@ -29,6 +29,7 @@ import { uiRoutes } from './http/routes/ui.js';
 import { healthRoutes } from './http/routes/health.js';
 import { metricsRoutes } from './http/routes/metrics.js';
 import { BerthMetrics } from './http/metrics.js';
+import { Events } from './events/events.js';
 import { auditRequests, openAuditLog, requireAuditedWrites } from './http/audit.js';
 import { limitRate } from './http/rate-limit.js';
 import { SignInLimits } from './auth/sign-in-limits.js';
@@ -153,6 +154,20 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
     },
   });
   app.addHook('onClose', async () => maintenance.stop());
+  if (config.extensions.events) {
+    const events = await Events.open(config.extensions.events, config.storage.rootDirectory, {
+      delivered: (sink, seconds) => {
+        metrics.eventsDelivered.inc({ sink });
+        metrics.eventsLatency.observe({ sink }, seconds);
+      },
+      failed: (sink) => metrics.eventsFailed.inc({ sink }),
+      dropped: (sink) => metrics.eventsDropped.inc({ sink }),
+    }, app.log.child({ component: 'events' }));
+    metrics.observeEventBacklog(() => events.pending());
+    registry.manifests.afterWrite((writes) => events.record(writes));
+    app.addHook('onReady', async () => events.start());
+    app.addHook('onClose', async () => events.close());
+  }
   await app.register(registryPlugin, { registry });
   await app.register(healthRoutes, { checks: backends.readiness });
   if (config.extensions.metrics) await app.register(metricsRoutes, { metrics, path: config.extensions.metrics.path });

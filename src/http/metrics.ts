@@ -42,6 +42,24 @@ export class BerthMetrics {
   readonly gcRemoved = new Counter({ name: 'berth_gc_removed_total', help: 'Items garbage collection removed', labelNames: ['kind'], registers: [this.registry] });
   readonly gcBytesFreed = new Counter({ name: 'berth_gc_freed_bytes_total', help: 'Bytes garbage collection gave back to the disk', registers: [this.registry] });
   readonly scrubImages = new Gauge({ name: 'berth_scrub_images', help: 'Images by status at the last scrub', labelNames: ['status'], registers: [this.registry] });
+  readonly eventsDelivered = new Counter({ name: 'berth_events_delivered_total', help: 'Events a sink accepted, per sink', labelNames: ['sink'], registers: [this.registry] });
+  readonly eventsFailed = new Counter({ name: 'berth_events_failed_total', help: 'Failed delivery attempts (each retry counts), per sink', labelNames: ['sink'], registers: [this.registry] });
+  readonly eventsDropped = new Counter({ name: 'berth_events_dropped_total', help: 'Events given up on (older than deliveryMaxAge, or refused by the sink with a 4xx), per sink', labelNames: ['sink'], registers: [this.registry] });
+  readonly eventsLatency = new Histogram({
+    name: 'berth_events_delivery_seconds',
+    help: 'From the write to the sink accepting its event, per sink',
+    labelNames: ['sink'],
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600, 3600],
+    registers: [this.registry],
+  });
+  private readonly eventsPending = new Gauge({ name: 'berth_events_pending', help: 'Events in the outbox not yet delivered to a sink, per sink', labelNames: ['sink'], registers: [this.registry] });
+  private eventsBacklog: (() => Array<{ sink: string; pending: number }>) | undefined;
+
+  /** The per-sink backlog to show as `berth_events_pending`, read at each scrape. */
+  observeEventBacklog(read: () => Array<{ sink: string; pending: number }>): void {
+    this.eventsBacklog = read;
+  }
+
   private readonly repositoryBytes = new Gauge({ name: 'berth_repository_bytes', help: 'Bytes a repository references, each blob once', labelNames: ['repository'], registers: [this.registry] });
   private readonly repositoryTags = new Gauge({ name: 'berth_repository_tags', help: 'Tags per repository', labelNames: ['repository'], registers: [this.registry] });
   private readonly repositoryManifests = new Gauge({ name: 'berth_repository_manifests', help: 'Manifests per repository', labelNames: ['repository'], registers: [this.registry] });
@@ -68,6 +86,7 @@ export class BerthMetrics {
         if (item.lastPush !== undefined) this.repositoryLastPush.set({ repository: item.name }, item.lastPush);
       }
     }
+    if (this.eventsBacklog) for (const item of this.eventsBacklog()) this.eventsPending.set({ sink: item.sink }, item.pending);
     return this.registry.metrics();
   }
 

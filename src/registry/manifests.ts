@@ -10,6 +10,7 @@ import { IMAGE_CONFIG_TYPES } from '../oci/media-types.js';
 import { PUSHED_AT, REF_NAME, type RepositoryTransaction, type Store } from '../storage/store.js';
 import { assertManifestSchema } from './manifest-schemas.js';
 import { factsFrom, type ManifestCatalog } from './manifest-catalog.js';
+import type { Actor, ManifestWrite, ManifestWriteListener } from './manifest-writes.js';
 
 /** The spec lets registries cap manifests; 4 MiB is what distribution and zot accept. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -41,6 +42,17 @@ export interface PushResult {
 }
 
 export class ManifestService {
+  private readonly listeners: ManifestWriteListener[] = [];
+
+  /** Subscribes to durable writes (the events module does). */
+  afterWrite(listener: ManifestWriteListener): void {
+    this.listeners.push(listener);
+  }
+
+  private async announce(writes: ManifestWrite[]): Promise<void> {
+    for (const listener of this.listeners) await listener(writes);
+  }
+
   constructor(
     private readonly store: Store,
     private readonly catalog: ManifestCatalog,
@@ -61,7 +73,7 @@ export class ManifestService {
    * Stores a manifest. `mayMoveTag` is the caller's `update` permission: pointing an existing tag at
    * other content needs it, which is known only here, under the repository's lock (fails closed).
    */
-  async put(name: string, reference: Reference, bytes: Buffer, contentType: string | undefined, { mayMoveTag }: { mayMoveTag: boolean }): Promise<PushResult> {
+  async put(name: string, reference: Reference, bytes: Buffer, contentType: string | undefined, { mayMoveTag, actor }: { mayMoveTag: boolean; actor?: Actor }): Promise<PushResult> {
     assertValidName(name);
     if (bytes.length > MAX_MANIFEST_BYTES) throw new RegistryError('MANIFEST_TOO_LARGE', { limit: MAX_MANIFEST_BYTES });
     const digest = digestOf(bytes, reference.digest?.algorithm ?? 'sha256');
@@ -78,10 +90,12 @@ export class ManifestService {
     await this.assertImageConfig(name, summary);
     // Under the repository's lock, so garbage collection cannot remove a blob between the check
     // that it exists and the index entry that makes it referenced.
+    let created = false;
     await this.store.withRepository(name, async (transaction) => {
       await assertReferencesHeld(transaction, summary.references);
       const index = await transaction.readIndex();
       let manifests = [...index.manifests];
+      created = manifests.length === 0;
       if (reference.tag === undefined) {
         if (manifests.some((existing) => existing.digest === digest.value)) return;
         manifests.push({ ...entry, annotations: pushed });
@@ -98,6 +112,11 @@ export class ManifestService {
       await transaction.writeIndex({ ...index, manifests });
     });
     this.catalog.remember(name, digest, bytes, factsFrom(summary, bytes.length));
+    const who = actor ? { actor } : {};
+    await this.announce([
+      ...(created ? [{ kind: 'repository-created' as const, name, ...who }] : []),
+      { kind: 'image-updated', name, reference: reference.tag ?? digest.value, digest: digest.value, mediaType: summary.mediaType, manifest: bytes, ...who },
+    ]);
     return { digest: digest.value, ...(summary.subject ? { subject: summary.subject.digest } : {}) };
   }
 
@@ -125,23 +144,25 @@ export class ManifestService {
    * By tag: removes only the tag. By digest: removes the manifest and every tag that points to it,
    * unless `detectCollision` (zot's detectManifestCollision) asks to refuse when several tags do.
    */
-  async delete(name: string, reference: Reference, { detectCollision }: { detectCollision: boolean }): Promise<void> {
+  async delete(name: string, reference: Reference, { detectCollision, actor }: { detectCollision: boolean; actor?: Actor }): Promise<void> {
     assertValidName(name);
     await this.catalog.resolve(name, reference.digest ?? reference.tag);
-    await this.store.updateIndex(name, (index) => {
+    const removed = await this.store.updateIndex(name, (index): Descriptor => {
       if (reference.digest) {
         const tags = index.manifests.filter((entry) => entry.digest === reference.digest.value && entry.annotations?.[REF_NAME] !== undefined);
         if (detectCollision && tags.length > 1) throw new RegistryError('MANIFEST_CONFLICT', { digest: reference.digest.value, tags: tags.map((entry) => entry.annotations![REF_NAME]) });
-        const before = index.manifests.length;
-        index.manifests = index.manifests.filter((entry) => entry.digest !== reference.digest.value);
-        if (index.manifests.length === before) throw new RegistryError('MANIFEST_UNKNOWN', { digest: reference.digest.value });
-        return;
+        const entry = index.manifests.find((item) => item.digest === reference.digest.value);
+        if (!entry) throw new RegistryError('MANIFEST_UNKNOWN', { digest: reference.digest.value });
+        index.manifests = index.manifests.filter((item) => item.digest !== reference.digest.value);
+        return entry;
       }
       const tagged = index.manifests.find((entry) => entry.annotations?.[REF_NAME] === reference.tag);
       if (!tagged) throw new RegistryError('MANIFEST_UNKNOWN', { tag: reference.tag });
       index.manifests = index.manifests.filter((entry) => entry !== tagged);
       if (!index.manifests.some((entry) => entry.digest === tagged.digest)) index.manifests.push(untagged(tagged));
+      return tagged;
     });
+    await this.announce([{ kind: 'image-deleted', name, reference: reference.tag ?? reference.digest.value, digest: removed.digest, mediaType: removed.mediaType, ...(actor ? { actor } : {}) }]);
   }
 }
 

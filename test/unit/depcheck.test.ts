@@ -1,7 +1,7 @@
 /**
  * Dependencies flow one way (CONVENTIONS.md): main → app → http → {auth, access, registry, storage, config, oci};
  * auth → {access, config, storage, coordination, oci}; access → config; registry → {storage, oci, config};
- * storage → {coordination, oci}; coordination → oci; oci → node: only; only http/ and app.ts import fastify.
+ * events → {registry, config, oci}; storage → {coordination, oci}; coordination → oci; oci → node: only; only http/ and app.ts import fastify.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -17,6 +17,7 @@ const ALLOWED: Record<string, string[]> = {
   registry: ['registry', 'storage', 'oci', 'config'],
   http: ['http', 'registry', 'storage', 'coordination', 'oci', 'config', 'auth', 'access', 'ui'],
   ui: ['ui', 'registry', 'access', 'oci'],
+  events: ['events', 'registry', 'config', 'oci'],
 };
 const PACKAGES_ALLOWED: Record<string, RegExp> = {
   oci: /^$/,
@@ -28,6 +29,7 @@ const PACKAGES_ALLOWED: Record<string, RegExp> = {
   registry: /^(ajv|ajv-formats)$/,
   http: /^(fastify|fastify-plugin|@fastify\/cookie|prom-client|pino)$/,
   ui: /^$/,
+  events: /^(cloudevents|nats)$/,
 };
 
 async function sources(folder: string): Promise<string[]> {
