@@ -85,6 +85,7 @@ export class Events {
     for (const wake of this.wake) wake();
     this.outbox.wakeAll();
     await Promise.all(this.running);
+    await Promise.all(this.loops.map((loop) => loop.reader.save().catch(() => undefined)));
     await Promise.all(this.loops.map((loop) => loop.sink.close()));
     await this.outbox.close();
   }
@@ -100,6 +101,7 @@ export class Events {
         continue;
       }
       if (!record) {
+        await loop.reader.save().catch((error: unknown) => this.log.error({ sink: loop.label, err: error }, 'events: cannot save the cursor (the event may be sent again)'));
         await this.outbox.waitForAppend(IDLE_POLL_MS);
         continue;
       }
@@ -139,7 +141,7 @@ export class Events {
   private async commit(loop: SinkLoop, record: OutboxRecord): Promise<void> {
     try {
       await loop.reader.commit(record);
-      if (record.seq % 1000 === 0) await this.outbox.prune(this.loops.map((item) => item.reader.position));
+      if (record.seq % 1000 === 0) await this.outbox.prune(this.loops.map((item) => item.reader.savedPosition));
     } catch (error) {
       this.log.error({ sink: loop.label, err: error }, 'events: cannot save the cursor (the event may be sent again)');
     }

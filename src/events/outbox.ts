@@ -11,7 +11,7 @@
  * Appends are group-committed (the pushes waiting meanwhile share one write and one fdatasync), so
  * the cost per push is bounded and does not grow with the backlog. A segment is closed at 8 MiB and
  * removed once every sink's cursor is past it. A torn last line (a crash mid-write, before the push
- * was answered) is cut away at open. A cursor is written after each delivery without fsync: a lost
+ * was answered) is cut away at open. A cursor is written at most every 250 ms, without fsync: a lost
  * update means a redelivery, never a loss (at least once; receivers drop duplicates by `id`).
  */
 import { constants } from 'node:fs';
@@ -33,6 +33,7 @@ interface Cursor {
 
 const SEGMENT_LIMIT = 8 * 1024 * 1024;
 const READ_CHUNK = 64 * 1024;
+const SAVE_EVERY_MS = 250;
 const segmentName = (first: number) => `segment-${String(first).padStart(16, '0')}.jsonl`;
 const isSegment = (name: string) => /^segment-\d{16}\.jsonl$/.test(name);
 
@@ -180,6 +181,9 @@ export class OutboxReader {
   /** Position of `buffer`'s start in the current segment. */
   private bufferAt: number;
   private pendingLength = 0;
+  private savedAt = 0;
+  private savedSeq: number;
+  private saved: Cursor;
 
   constructor(
     private readonly outbox: FsOutbox,
@@ -187,6 +191,13 @@ export class OutboxReader {
     private cursor: Cursor,
   ) {
     this.bufferAt = cursor.offset;
+    this.savedSeq = cursor.seq;
+    this.saved = cursor;
+  }
+
+  /** The position in the cursor file: what pruning must keep (a crash resumes from there). */
+  get savedPosition(): Readonly<Cursor> {
+    return this.saved;
   }
 
   get position(): Readonly<Cursor> {
@@ -225,13 +236,27 @@ export class OutboxReader {
     }
   }
 
-  /** Marks the record `next()` returned as done (delivered or dropped) and saves the cursor. */
+  /**
+   * Marks the record `next()` returned as done (delivered or dropped). The cursor file is written at
+   * most every 250 ms and by `save()` (when caught up, at close): a crash in between means a few
+   * redeliveries, never a loss, and a long backlog does not cost a file write per event.
+   */
   async commit(record: OutboxRecord): Promise<void> {
     this.skip();
     this.cursor = { ...this.cursor, seq: record.seq };
+    if (Date.now() - this.savedAt >= SAVE_EVERY_MS) await this.save();
+  }
+
+  /** Writes the cursor file now (no-op when it holds the current position). */
+  async save(): Promise<void> {
+    if (this.savedSeq === this.cursor.seq) return;
+    const cursor = this.cursor;
     const temporary = `${this.file}.tmp`;
-    await writeFile(temporary, JSON.stringify(this.cursor), { mode: 0o600 });
+    await writeFile(temporary, JSON.stringify(cursor), { mode: 0o600 });
     await rename(temporary, this.file);
+    this.savedSeq = cursor.seq;
+    this.saved = cursor;
+    this.savedAt = Date.now();
   }
 
   private skip(): void {
