@@ -36,8 +36,9 @@ export async function freePort() {
 }
 
 /** `storage`: extra zot.json storage keys (the S3 phase's storageDriver and cacheDriver). */
-function berthConfig(root, port, storage = {}) {
+function berthConfig(root, port, storage = {}, extensions = undefined) {
   return JSON.stringify({
+    ...(extensions ? { extensions } : {}),
     storage: { rootDirectory: path.join(root, 'storage'), ...storage },
     http: { address: '127.0.0.1', port: String(port) },
     log: { level: 'warn' },
@@ -74,9 +75,9 @@ function peerConfig(root, port) {
 
 /**
  * @param {'berth'|'peer'} kind
- * @param {{ nodeArgs?: string[], main?: string, storage?: object, env?: object, name?: string }} [options]
+ * @param {{ nodeArgs?: string[], main?: string, storage?: object, extensions?: object, env?: object, name?: string }} [options]
  *   extra node flags for Berth (e.g. --cpu-prof), another build's main.js to run instead of
- *   dist/main.js, extra zot.json storage keys, extra environment variables, and a display name
+ *   dist/main.js, extra zot.json storage keys, zot.json extensions, extra environment variables, and a display name
  */
 export async function startServer(kind, options = {}) {
   const root = mkdtempSync(path.join(tmpdir(), `bench-${kind}-`));
@@ -85,7 +86,7 @@ export async function startServer(kind, options = {}) {
   let args;
   if (kind === 'berth') {
     const file = path.join(root, 'zot.json');
-    writeFileSync(file, berthConfig(root, port, options.storage));
+    writeFileSync(file, berthConfig(root, port, options.storage, options.extensions));
     command = process.execPath;
     args = [...(options.nodeArgs ?? []), options.main ?? BERTH_MAIN, 'serve', file];
   } else {
