@@ -36,7 +36,7 @@ export class HttpSink implements Sink {
   }
 
   async send(event: CloudEvent<unknown>): Promise<void> {
-    const withChannel = this.config.channel ? event.cloneWith({ channel: this.config.channel } as Partial<CloudEvent<unknown>>) : event;
+    const withChannel = this.config.channel ? event.cloneWith({ channel: this.config.channel } as Partial<CloudEvent<unknown>>, false) : event;
     const message = HTTP.binary(withChannel);
     const body = Buffer.from(typeof message.body === 'string' ? message.body : JSON.stringify(message.body));
     const headers: Record<string, string | number> = { ...this.config.headers, ...(message.headers as Record<string, string>), 'content-length': body.length };
