@@ -69,6 +69,14 @@ export class FsOutbox {
     return outbox;
   }
 
+  /**
+   * How far a reader may read `segment`: the newest segment only up to what has been fsynced (a
+   * power loss can cut what was written but not synced, and a cursor must never point past the end).
+   */
+  readableEnd(segment: string): number {
+    return segment === this.segment ? this.size : Number.POSITIVE_INFINITY;
+  }
+
   /** The seq of the newest record. */
   get lastSeq(): number {
     return this.last;
@@ -219,7 +227,12 @@ export class OutboxReader {
       }
       const newline = this.buffer.indexOf(10);
       if (newline >= 0) {
-        const record = JSON.parse(this.buffer.subarray(0, newline).toString('utf8')) as OutboxRecord;
+        let record: OutboxRecord;
+        try {
+          record = JSON.parse(this.buffer.subarray(0, newline).toString('utf8')) as OutboxRecord;
+        } catch {
+          record = { seq: -1, at: 0, event: {} }; // a damaged line (edited by hand?): passed over
+        }
         this.pendingLength = newline + 1;
         if (record.seq <= this.cursor.seq) {
           this.skip();
@@ -288,8 +301,11 @@ export class OutboxReader {
       return first ? 1 : 0;
     }
     try {
-      const chunk = Buffer.alloc(READ_CHUNK);
-      const { bytesRead } = await handle.read(chunk, 0, READ_CHUNK, this.bufferAt + this.buffer.length);
+      const from = this.bufferAt + this.buffer.length;
+      const length = Math.min(READ_CHUNK, this.outbox.readableEnd(this.cursor.segment) - from);
+      if (length <= 0) return 0;
+      const chunk = Buffer.alloc(length);
+      const { bytesRead } = await handle.read(chunk, 0, length, from);
       if (bytesRead > 0) this.buffer = Buffer.concat([this.buffer, chunk.subarray(0, bytesRead)]);
       return bytesRead;
     } finally {
