@@ -62,6 +62,7 @@ const RESTART_ONLY: Array<[string, (config: BerthConfig) => unknown]> = [
   ['http.port', (config) => config.http.port],
   ['storage.rootDirectory', (config) => config.storage.rootDirectory],
   ['http.externalUrl', (config) => config.http.externalUrl],
+  ['extensions.events', (config) => JSON.stringify(config.extensions.events ?? null)],
 ];
 
 function loggerFor(config: BerthConfig, override: BuildOptions['logger']): FastifyServerOptions['logger'] {
