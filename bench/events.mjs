@@ -8,6 +8,7 @@
  * delivery keeps up too.
  */
 import { spawn } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { pushSmallImage } from './registry-client.mjs';
 import { startServer, stopAll } from './servers.mjs';
@@ -29,14 +30,15 @@ const SINK = `
 const sinkProcess = spawn(process.execPath, ['-e', SINK], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 const sinkPort = await new Promise((resolve) => sinkProcess.once('message', (message) => resolve(message.port)));
 const sinkUrl = `http://127.0.0.1:${sinkPort}/hook`;
-const receivedCount = () => new Promise((resolve) => {
-  sinkProcess.once('message', (message) => resolve(message.received));
-  sinkProcess.send('count');
-});
+const receivedCount = () =>
+  new Promise((resolve) => {
+    sinkProcess.once('message', (message) => resolve(message.received));
+    sinkProcess.send('count');
+  });
 
 const servers = {
   off: await startServer('berth', { name: 'events off' }),
-  on: await startServer('berth', { name: 'events on', extensions: { events: { enable: true, sinks: [{ type: 'http', address: sinkUrl, timeout: '5s' }] } } }),
+  on: await startServer('berth', { name: 'events on', extend: (config) => ({ ...config, extensions: { events: { enable: true, sinks: [{ type: 'http', address: sinkUrl, timeout: '5s' }] } } }) }),
 };
 
 async function round(server, label) {

@@ -8,8 +8,9 @@ import type { BerthConfig } from './config/config.js';
 import { watchConfig } from './config/watch-config.js';
 import { openBackends } from './backends.js';
 import { Registry } from './registry/registry.js';
-import { startMaintenance } from './registry/maintenance.js';
-import { summarizeCollection } from './registry/gc-report.js';
+import { Maintenance, startMaintenance } from './maintenance/maintenance.js';
+import { RepositoryStatistics } from './browse/repository-stats.js';
+import { summarizeCollection } from './maintenance/gc-report.js';
 import { DECLARED_PREFIXES, enforceAccess, requireDeclaredAccess } from './http/access.js';
 import { Security } from './auth/security.js';
 import { answerClientError, installErrorHandling } from './http/errors.js';
@@ -25,11 +26,8 @@ import { uploadRoutes } from './http/routes/uploads.js';
 import { apiKeyRoutes } from './http/routes/api-keys.js';
 import { authMethodRoutes } from './http/routes/auth-methods.js';
 import { signInRoutes } from './http/routes/sign-in.js';
-import { uiRoutes } from './http/routes/ui.js';
 import { healthRoutes } from './http/routes/health.js';
-import { metricsRoutes } from './http/routes/metrics.js';
-import { BerthMetrics } from './http/metrics.js';
-import { Events } from './events/events.js';
+import { NO_METRICS, type MetricEvents } from './http/metric-events.js';
 import { auditRequests, openAuditLog, requireAuditedWrites } from './http/audit.js';
 import { limitRate } from './http/rate-limit.js';
 import { SignInLimits } from './auth/sign-in-limits.js';
@@ -52,7 +50,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Re-reads the config file and applies what can change live (SIGHUP does this). */
     reloadConfig(): Promise<void>;
-    metrics: BerthMetrics;
+    metrics: MetricEvents;
   }
 }
 
@@ -115,6 +113,8 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   };
   const backends = await openBackends(config, log);
   app.addHook('onClose', async () => backends.close());
+  // index.json of every repository up to date before serving (what a crash left in a journal).
+  await backends.store.flush();
   // Shared cookie keys and sessions are read from Redis at start: let it answer first.
   await backends.connect();
   const security = await Security.create(config, log, { coordination: backends.sessions });
@@ -123,9 +123,11 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   installErrorHandling(app, () => security);
   requireDeclaredAccess(app);
   requireAuditedWrites(app, DECLARED_PREFIXES);
-  const metrics = new BerthMetrics(config.extensions.metrics ? () => registry.statistics.all() : undefined);
+  // prom-client and the metrics routes load only when the config asks for metrics (read at start).
+  const exporter = config.extensions.metrics ? new (await import('./http/metrics.js')).BerthMetrics(() => statistics.all()) : undefined;
+  const metrics: MetricEvents = exporter ?? NO_METRICS;
   app.decorate('metrics', metrics);
-  if (config.extensions.metrics) metrics.observe(app);
+  exporter?.observe(app);
   limitBodyTime(app, options.bodyTime ?? BODY_TIME_LIMITS);
   if (config.http.rateLimit) limitRate(app, config.http.rateLimit);
   if (config.log.audit) auditRequests(app, openAuditLog(config.log.audit));
@@ -139,39 +141,41 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   });
 
   let running = config;
-  const registry = new Registry(backends.store, () => ({ gcDelayMs: running.storage.gcDelayMs, retention: running.storage.retention }));
+  const registry = new Registry(backends.store);
+  const services = new Maintenance(registry, () => ({ gcDelayMs: running.storage.gcDelayMs, retention: running.storage.retention }));
+  const statistics = new RepositoryStatistics(backends.store);
   // Replicas take turns: a round runs on whichever holds the lock, the others skip it.
-  const maintenance = startMaintenance(registry, () => running, (key, work) => backends.coordination.locks.tryRun(key, work), {
-    collected(outcome) {
-      metrics.recordCollection(outcome);
-      if (outcome instanceof Error) app.log.error({ err: outcome }, 'garbage collection failed');
-      else app.log.info(summarizeCollection(outcome), 'garbage collection');
+  const maintenance = startMaintenance(
+    services,
+    () => running,
+    (key, work) => backends.coordination.locks.tryRun(key, work),
+    {
+      collected(outcome) {
+        metrics.recordCollection(outcome);
+        if (outcome instanceof Error) app.log.error({ err: outcome }, 'garbage collection failed');
+        else app.log.info(summarizeCollection(outcome), 'garbage collection');
+      },
+      scrubbed(outcome) {
+        if (outcome instanceof Error) return app.log.error({ err: outcome }, 'scrub failed');
+        metrics.recordScrub(outcome);
+        for (const result of outcome.filter((item) => item.status === 'affected')) app.log.error(result, 'scrub: image affected');
+        app.log.info({ images: outcome.length, affected: outcome.filter((item) => item.status === 'affected').length }, 'scrub');
+      },
     },
-    scrubbed(outcome) {
-      if (outcome instanceof Error) return app.log.error({ err: outcome }, 'scrub failed');
-      metrics.recordScrub(outcome);
-      for (const result of outcome.filter((item) => item.status === 'affected')) app.log.error(result, 'scrub: image affected');
-      app.log.info({ images: outcome.length, affected: outcome.filter((item) => item.status === 'affected').length }, 'scrub');
-    },
-  });
+  );
   app.addHook('onClose', async () => maintenance.stop());
   if (config.extensions.events) {
-    const events = await Events.open(config.extensions.events, config.storage.rootDirectory, {
-      delivered: (sink, seconds) => {
-        metrics.eventsDelivered.inc({ sink });
-        metrics.eventsLatency.observe({ sink }, seconds);
-      },
-      failed: (sink) => metrics.eventsFailed.inc({ sink }),
-      dropped: (sink) => metrics.eventsDropped.inc({ sink }),
-    }, app.log.child({ component: 'events' }));
-    metrics.observeEventBacklog(() => events.pending());
+    // The events module (cloudevents, nats) loads only when the config turns events on.
+    const { Events, UNOBSERVED } = await import('./events/events.js');
+    const events = await Events.open(config.extensions.events, config.storage.rootDirectory, exporter?.events ?? UNOBSERVED, app.log.child({ component: 'events' }));
+    exporter?.observeEventBacklog(() => events.pending());
     registry.manifests.afterWrite((writes) => events.record(writes));
     app.addHook('onReady', async () => events.start());
     app.addHook('onClose', async () => events.close());
   }
-  await app.register(registryPlugin, { registry });
+  await app.register(registryPlugin, { registry, maintenance: services });
   await app.register(healthRoutes, { checks: backends.readiness });
-  if (config.extensions.metrics) await app.register(metricsRoutes, { metrics, path: config.extensions.metrics.path });
+  if (exporter && config.extensions.metrics) await app.register((await import('./http/routes/metrics.js')).metricsRoutes, { metrics: exporter, path: config.extensions.metrics.path });
   await app.register(baseRoutes);
   await app.register(catalogRoutes);
   await app.register(tagRoutes);
@@ -182,7 +186,8 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   await app.register(authMethodRoutes);
   await app.register(signInRoutes);
   await app.register(apiKeyRoutes);
-  if (config.extensions.ui) await app.register(uiRoutes);
+  // The web UI (pages, its API, assets) loads only when the config turns it on (read at start).
+  if (config.extensions.ui) await app.register((await import('./http/routes/ui.js')).uiRoutes);
 
   const applyConfig = async (next: BerthConfig) => {
     await security.apply(next);

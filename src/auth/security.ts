@@ -11,12 +11,11 @@
 import { AccessPolicy } from '../access/policy.js';
 import type { BerthConfig, OidcProviderConfig } from '../config/config.js';
 import type { Coordination } from '../coordination/coordination.js';
-import { localCoordination } from '../storage/file-records.js';
 import { ApiKeyStore } from './api-keys.js';
 import { Authenticator } from './authenticator.js';
 import { loadCookieKeys, sameCookieKeys, sharedCookieKeys, type CookieKeys } from './cookie-keys.js';
 import { HtpasswdStore } from './htpasswd.js';
-import { OidcProvider } from './oidc.js';
+import type { OidcProvider } from './oidc.js';
 import { SessionStore } from './sessions.js';
 import { UserDirectory } from './user-directory.js';
 
@@ -27,8 +26,8 @@ export interface SecurityLog {
 }
 
 export interface SecurityOptions {
-  /** Where sessions, users and API keys live; default: the files under the storage root. */
-  coordination?: Coordination;
+  /** Where sessions, users and API keys live: the files under the storage root, or Redis (backends.ts decides). */
+  coordination: Coordination;
 }
 
 /** How often a replica checks the cookie keys shared through the coordination (Redis may lose them). */
@@ -71,8 +70,8 @@ export class Security {
     this.apiKeys = new ApiKeyStore(coordination);
   }
 
-  static async create(config: BerthConfig, log: SecurityLog, options: SecurityOptions = {}): Promise<Security> {
-    const coordination = options.coordination ?? localCoordination(config.storage.rootDirectory);
+  static async create(config: BerthConfig, log: SecurityLog, options: SecurityOptions): Promise<Security> {
+    const { coordination } = options;
     const { sessionKeysFile } = config.http.auth;
     const shareKeys = sessionKeysFile === undefined && coordination.shared;
     let cookieKeys: CookieKeys;
@@ -119,7 +118,11 @@ export class Security {
     if (!this.sharesKeys) return;
     const keys = await sharedCookieKeys(this.coordination);
     if (sameCookieKeys(keys, this.cookieKeys)) return;
-    this.log.warn(this.cookieKeys.persistent ? `the cookie keys shared through ${this.coordination.kind} changed: sessions signed with the previous keys end` : `cookie keys are now shared by the replicas through ${this.coordination.kind}`);
+    this.log.warn(
+      this.cookieKeys.persistent
+        ? `the cookie keys shared through ${this.coordination.kind} changed: sessions signed with the previous keys end`
+        : `cookie keys are now shared by the replicas through ${this.coordination.kind}`,
+    );
     this.cookieKeys = keys;
   }
 
@@ -144,7 +147,7 @@ export class Security {
       htpasswd = htpasswdPath === undefined ? undefined : await HtpasswdStore.open(htpasswdPath);
       htpasswd?.watch(this.log);
     }
-    const providers = this.reconcileProviders(openid?.providers ?? []);
+    const providers = await this.reconcileProviders(openid?.providers ?? []);
     const signInConfigured = htpasswd !== undefined || providers.size > 0;
     const policy = AccessPolicy.compile(config.http.accessControl, signInConfigured);
     // Swap everything at once, after everything that can fail has succeeded.
@@ -169,9 +172,14 @@ export class Security {
     this.secureCookies = secureSession || config.http.tls !== undefined || (config.http.externalUrl?.startsWith('https://') ?? false);
   }
 
-  /** Keeps a running provider whose config did not change (no rediscovery), starts new ones. */
-  private reconcileProviders(configs: OidcProviderConfig[]): Map<string, OidcProvider> {
+  /**
+   * Keeps a running provider whose config did not change (no rediscovery), starts new ones.
+   * openid-client loads with the first provider: a registry without OpenID sign-in does without it.
+   */
+  private async reconcileProviders(configs: OidcProviderConfig[]): Promise<Map<string, OidcProvider>> {
     const next = new Map<string, OidcProvider>();
+    if (configs.length === 0) return next;
+    const { OidcProvider } = await import('./oidc.js');
     for (const config of configs) {
       const current = this.providers.get(config.key);
       if (current && JSON.stringify(current.config) === JSON.stringify(config)) {

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseDuration } from './duration.js';
+import type { ZotEvents } from './zot-config.js';
 
 export interface EventSinkConfig {
   type: 'http' | 'nats';
@@ -50,11 +51,11 @@ function secret(value: string | undefined, where: string, problems: string[], wa
 }
 
 /** Reads `extensions.events` (already schema-checked, keys normalised); undefined when off. */
-export function readEvents(raw: Record<string, any> | undefined, file: string, problems: string[], warnings: string[]): EventsConfig | undefined {
+export function readEvents(raw: ZotEvents | undefined, file: string, problems: string[], warnings: string[]): EventsConfig | undefined {
   if (!raw || raw.enable !== true) return undefined;
   const at = `${file}: /extensions/events`;
   const sinks: EventSinkConfig[] = [];
-  (raw.sinks ?? []).forEach((item: Record<string, any>, index: number) => {
+  (raw.sinks ?? []).forEach((item, index) => {
     const where = `${at}/sinks/${index}`;
     if (item.proxy !== undefined && item.proxy !== '') problems.push(`${where}/proxy: Berth does not send events through a proxy; remove the key (the sink is reached directly)`);
     let url: URL | undefined;
@@ -71,7 +72,7 @@ export function readEvents(raw: Record<string, any> | undefined, file: string, p
     if (timeoutMs <= 0) problems.push(`${where}/timeout: must be more than 0`);
     const sink: EventSinkConfig = { type: item.type, address: item.address, timeoutMs, headers: { ...(item.headers ?? {}) } };
     if (item.channel) sink.channel = item.channel;
-    const credentials = item.credentials as Record<string, string> | undefined;
+    const credentials = item.credentials;
     if (credentials) {
       let resolved: EventSinkConfig['credentials'] = {};
       if (credentials.file !== undefined && item.type === 'nats') sink.natsCredentialsFile = path.resolve(credentials.file);
@@ -92,7 +93,7 @@ export function readEvents(raw: Record<string, any> | undefined, file: string, p
       if (resolved.token !== undefined && resolved.username !== undefined) problems.push(`${where}/credentials: either username/password or token, not both`);
       if (Object.keys(resolved).length > 0) sink.credentials = resolved;
     }
-    const tls = { ...(item.tls ?? {}), ...Object.fromEntries(['cacertfile', 'certfile', 'keyfile'].filter((key) => item[key] !== undefined).map((key) => [key, item[key]])) };
+    const tls = { ...item.tls, ...(item.cacertfile !== undefined ? { cacertfile: item.cacertfile } : {}), ...(item.certfile !== undefined ? { certfile: item.certfile } : {}), ...(item.keyfile !== undefined ? { keyfile: item.keyfile } : {}) };
     if (Object.keys(tls).length > 0) {
       if ((tls.certfile === undefined) !== (tls.keyfile === undefined)) problems.push(`${where}: certfile and keyfile go together`);
       sink.tls = {

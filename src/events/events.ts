@@ -26,6 +26,9 @@ export interface EventsObserver {
   dropped(sink: string): void;
 }
 
+/** No /metrics: nothing to report to. */
+export const UNOBSERVED: EventsObserver = { delivered: () => undefined, failed: () => undefined, dropped: () => undefined };
+
 export interface EventsLog {
   info(facts: object, message: string): void;
   warn(facts: object, message: string): void;

@@ -286,7 +286,10 @@ export class OutboxReader {
   }
 
   private async hasMore(): Promise<boolean> {
-    const size = await stat(path.join(this.outbox.folder, this.cursor.segment)).then((info) => info.size, () => 0);
+    const size = await stat(path.join(this.outbox.folder, this.cursor.segment)).then(
+      (info) => info.size,
+      () => 0,
+    );
     return size > this.bufferAt + this.buffer.length;
   }
 

@@ -25,7 +25,10 @@ export class DeliveryError extends Error {
  * reordered list keeps each sink's place. The address's query (which may hold a secret) stays out of labels.
  */
 export function sinkKey(config: EventSinkConfig): string {
-  return createHash('sha256').update(`${config.type}\n${config.address}\n${config.channel ?? ''}`).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(`${config.type}\n${config.address}\n${config.channel ?? ''}`)
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /** The metrics label of a sink: type, host and path (never credentials nor query). */

@@ -25,7 +25,7 @@ export async function startNats(): Promise<NatsServer> {
       await probe.close();
       break;
     } catch (error) {
-      if (Date.now() > until || child.exitCode !== null) throw new Error(`nats-server did not start: ${String(error)}`);
+      if (Date.now() > until || child.exitCode !== null) throw new Error(`nats-server did not start: ${String(error)}`, { cause: error });
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }

@@ -90,7 +90,13 @@ describe('events', () => {
     expect(updated!.event.type).toBe('zotregistry.image.updated');
     expect(updated!.event.source).toBe('zotregistry.dev');
     expect(updated!.event.specversion).toBe('1.0');
-    expect(updated!.event.data).toMatchObject({ name: 'team/app', reference: 'v1', digest: image.digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', manifest: image.manifest.toString('utf8') });
+    expect(updated!.event.data).toMatchObject({
+      name: 'team/app',
+      reference: 'v1',
+      digest: image.digest,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      manifest: image.manifest.toString('utf8'),
+    });
     // Binary mode, as zot's sdk-go client sends: ce-* headers, the data as a JSON body.
     expect(updated!.headers['ce-id']).toBe(updated!.event.id);
     expect(updated!.headers['content-type']).toMatch(/^application\/json/);
@@ -104,16 +110,31 @@ describe('events', () => {
 
   it('emit nothing for refused pushes, and image.deleted for deletes through the API and the UI', async () => {
     const before = receiver.accepted.length;
-    const refused = await fetch(`${berth.url}/v2/team/app/manifests/v9`, { method: 'PUT', body: '{"schemaVersion":2}', headers: { ...READER, 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+    const refused = await fetch(`${berth.url}/v2/team/app/manifests/v9`, {
+      method: 'PUT',
+      body: '{"schemaVersion":2}',
+      headers: { ...READER, 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+    });
     expect(refused.status).toBe(403);
-    const invalid = await fetch(`${berth.url}/v2/team/app/manifests/v9`, { method: 'PUT', body: '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:' + '0'.repeat(64) + '","size":2},"layers":[]}', headers: { ...CI, 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+    const invalid = await fetch(`${berth.url}/v2/team/app/manifests/v9`, {
+      method: 'PUT',
+      body:
+        '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:' +
+        '0'.repeat(64) +
+        '","size":2},"layers":[]}',
+      headers: { ...CI, 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+    });
     expect(invalid.status).toBe(400);
     const second = await pushImage(berth.url, 'team/app', 'v2', { headers: CI });
     const deleted = await fetch(`${berth.url}/v2/team/app/manifests/${second.digest}`, { method: 'DELETE', headers: CI });
     expect(deleted.status).toBe(202);
     const session = await signInWithPassword(berth.url, 'ci', PASSWORDS.ci);
     const page = await (await session.browse('/repository?name=team/app')).text();
-    const form = await session.browse('/repository/delete-tag?name=team/app&tag=v1', { method: 'POST', body: new URLSearchParams({ csrf: formTokenOf(page) }).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const form = await session.browse('/repository/delete-tag?name=team/app&tag=v1', {
+      method: 'POST',
+      body: new URLSearchParams({ csrf: formTokenOf(page) }).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(form.status).toBe(303);
     const events = (await receiver.waitFor(before + 3)).slice(before);
     // The refused and invalid pushes left no trace: the next event is the accepted push.
@@ -122,7 +143,13 @@ describe('events', () => {
       ['zotregistry.image.deleted', second.digest],
       ['zotregistry.image.deleted', 'v1'],
     ]);
-    expect(events[1]!.event.data).toEqual({ name: 'team/app', reference: second.digest, digest: second.digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', actor: { name: 'ci', method: 'htpasswd', provider: 'htpasswd' } });
+    expect(events[1]!.event.data).toEqual({
+      name: 'team/app',
+      reference: second.digest,
+      digest: second.digest,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      actor: { name: 'ci', method: 'htpasswd', provider: 'htpasswd' },
+    });
     expect(events[2]!.event.data).toMatchObject({ reference: 'v1', actor: { name: 'ci', method: 'session' } });
     expect(receiver.accepted.length).toBe(before + 3);
   });
@@ -215,4 +242,3 @@ describe('hostile sinks', () => {
     await until(() => sink.accepted.some((item) => item.event.data.name === 'hostile/slow' && item.event.type.endsWith('image.updated')), 20_000);
   }, 30_000);
 });
-
