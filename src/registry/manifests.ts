@@ -53,8 +53,15 @@ export class ManifestService {
     this.listeners.push(listener);
   }
 
-  private async announce(writes: ManifestWrite[]): Promise<void> {
-    for (const listener of this.listeners) await listener(writes);
+  /**
+   * Tells every listener, each called at once (from a `committed` hook, under the repository's
+   * lock, so each takes its place in line in the order of the writes); the promise is theirs to keep.
+   */
+  private announce(writes: ManifestWrite[]): Promise<void> {
+    const told = Promise.all(this.listeners.map(async (listener) => listener(writes))).then(() => undefined);
+    // Awaited by the caller once the index change resolves; until then no rejection goes unheard.
+    told.catch(() => undefined);
+    return told;
   }
 
   constructor(
@@ -92,7 +99,8 @@ export class ManifestService {
 
     await this.store.ensureRepository(name);
     await this.assertImageConfig(name, summary);
-    let created = false;
+    const who = actor ? { actor } : {};
+    let announced: Promise<void> | undefined;
     await this.store.changeIndex(name, {
       // Under the repository's lock, so garbage collection cannot remove a blob between the check
       // that it exists and the index entry that makes it referenced.
@@ -103,10 +111,10 @@ export class ManifestService {
       // A refused tag move leaves the bytes written above unreferenced, as a blob upload by the
       // same caller would be; garbage collection takes them after gcDelay.
       apply: (index) => {
-        created = index.size === 0;
+        const created = index.size === 0;
         if (reference.tag === undefined) {
           if (!index.holds(digest.value)) index.put({ ...entry, annotations: pushed });
-          return;
+          return created;
         }
         const tag = reference.tag;
         const moved = index.tagged(tag);
@@ -119,14 +127,18 @@ export class ManifestService {
           if (moved.digest !== digest.value && !index.holds(moved.digest)) index.put(untagged(moved));
         }
         index.put({ ...entry, annotations: { [REF_NAME]: tag, ...pushed } });
+        return created;
+      },
+      // Durable now; in line with this repository's other writes, even those of other replicas.
+      committed: (created) => {
+        announced = this.announce([
+          ...(created ? [{ kind: 'repository-created' as const, name, ...who }] : []),
+          { kind: 'image-updated', name, reference: reference.tag ?? digest.value, digest: digest.value, mediaType: summary.mediaType, manifest: bytes, ...who },
+        ]);
       },
     });
     this.catalog.remember(name, digest, bytes, factsFrom(summary, bytes.length));
-    const who = actor ? { actor } : {};
-    await this.announce([
-      ...(created ? [{ kind: 'repository-created' as const, name, ...who }] : []),
-      { kind: 'image-updated', name, reference: reference.tag ?? digest.value, digest: digest.value, mediaType: summary.mediaType, manifest: bytes, ...who },
-    ]);
+    await announced;
     return { digest: digest.value, ...(summary.subject ? { subject: summary.subject.digest } : {}) };
   }
 
@@ -161,7 +173,8 @@ export class ManifestService {
   async delete(name: string, reference: Reference, { detectCollision, actor }: { detectCollision: boolean; actor?: Actor }): Promise<void> {
     assertValidName(name);
     await this.catalog.resolve(name, reference.digest ?? reference.tag);
-    const removed = await this.store.changeIndex(name, {
+    let announced: Promise<void> | undefined;
+    await this.store.changeIndex(name, {
       apply: (index): Descriptor => {
         if (reference.digest) {
           const entries = index.withDigest(reference.digest.value);
@@ -177,8 +190,13 @@ export class ManifestService {
         if (!index.holds(tagged.digest)) index.put(untagged(tagged));
         return tagged;
       },
+      committed: (removed) => {
+        announced = this.announce([
+          { kind: 'image-deleted', name, reference: reference.tag ?? reference.digest.value, digest: removed.digest, mediaType: removed.mediaType, ...(actor ? { actor } : {}) },
+        ]);
+      },
     });
-    await this.announce([{ kind: 'image-deleted', name, reference: reference.tag ?? reference.digest.value, digest: removed.digest, mediaType: removed.mediaType, ...(actor ? { actor } : {}) }]);
+    await announced;
   }
 }
 

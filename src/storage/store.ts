@@ -85,6 +85,14 @@ export interface IndexChange<T> {
    * only this change, and undoes its edits: check before editing.
    */
   apply(index: IndexEditor): T;
+  /**
+   * Called with `apply`'s result once the group is on disk, still under the repository's lock, in
+   * the order the changes were applied, before any caller of the group is answered; never for a
+   * change that failed. For what must take its place in line with the index changes themselves (the
+   * events outbox does, so a repository's events follow the order of its writes across replicas).
+   * Synchronous and must not throw: start the work here, await it after `changeIndex` resolves.
+   */
+  committed?(value: T): void;
 }
 
 /**
