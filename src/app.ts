@@ -167,7 +167,8 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   if (config.extensions.events) {
     // The events module (cloudevents, nats) loads only when the config turns events on.
     const { Events, UNOBSERVED } = await import('./events/events.js');
-    const events = await Events.open(config.extensions.events, config.storage.rootDirectory, exporter?.events ?? UNOBSERVED, app.log.child({ component: 'events' }));
+    const place = { storageRoot: config.storage.rootDirectory, coordination: backends.coordination };
+    const events = await Events.open(config.extensions.events, place, exporter?.events ?? UNOBSERVED, app.log.child({ component: 'events' }));
     exporter?.observeEventBacklog(() => events.pending());
     registry.manifests.afterWrite((writes) => events.record(writes));
     app.addHook('onReady', async () => events.start());

@@ -11,19 +11,15 @@
  * Appends are group-committed (the pushes waiting meanwhile share one write and one fdatasync), so
  * the cost per push is bounded and does not grow with the backlog. A segment is closed at 8 MiB and
  * removed once every sink's cursor is past it. A torn last line (a crash mid-write, before the push
- * was answered) is cut away at open. A cursor is written at most every 250 ms, without fsync: a lost
+ * was answered) is cut away at open, which reads the newest segment's tail only. A cursor is written at most every 250 ms, without fsync: a lost
  * update means a redelivery, never a loss (at least once; receivers drop duplicates by `id`).
  */
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, stat, truncate, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import type { Outbox, OutboxReader, OutboxRecord } from './outbox-api.js';
 
-export interface OutboxRecord {
-  seq: number;
-  /** When it was recorded (ms since the epoch): its age decides when it is dropped. */
-  at: number;
-  event: Record<string, unknown>;
-}
+export type { OutboxRecord } from './outbox-api.js';
 
 interface Cursor {
   seq: number;
@@ -37,7 +33,7 @@ const SAVE_EVERY_MS = 250;
 const segmentName = (first: number) => `segment-${String(first).padStart(16, '0')}.jsonl`;
 const isSegment = (name: string) => /^segment-\d{16}\.jsonl$/.test(name);
 
-export class FsOutbox {
+export class FsOutbox implements Outbox {
   private handle: FileHandle | undefined;
   private segment = '';
   private size = 0;
@@ -57,14 +53,11 @@ export class FsOutbox {
     const newest = segments.at(-1);
     if (newest) {
       const file = path.join(folder, newest);
-      // Read once at start, at most one segment (8 MiB): the only full read the outbox ever does.
-      const text = await readFile(file, 'utf8');
-      const end = text.lastIndexOf('\n') + 1;
-      if (end < Buffer.byteLength(text)) await truncate(file, Buffer.byteLength(text.slice(0, end)));
-      const lines = text.slice(0, end).split('\n').filter(Boolean);
-      outbox.last = lines.length > 0 ? (JSON.parse(lines.at(-1)!) as OutboxRecord).seq : Number(newest.slice(8, 24)) - 1;
+      const { end, lastLine } = await lastCompleteLine(file);
+      if (end < (await stat(file)).size) await truncate(file, end);
+      outbox.last = lastLine ? (JSON.parse(lastLine) as OutboxRecord).seq : Number(newest.slice(8, 24)) - 1;
       outbox.segment = newest;
-      outbox.size = Buffer.byteLength(text.slice(0, end));
+      outbox.size = end;
     }
     return outbox;
   }
@@ -153,8 +146,13 @@ export class FsOutbox {
     });
   }
 
+  /** One process: it always delivers. */
+  exclusive<T>(_key: string, work: () => Promise<T>): Promise<T | undefined> {
+    return work();
+  }
+
   /** A reader for one sink, from its saved cursor; a sink never seen starts after the newest record. */
-  async reader(key: string): Promise<OutboxReader> {
+  async reader(key: string): Promise<FsOutboxReader> {
     const file = path.join(this.folder, `cursor-${key}.json`);
     let cursor: Cursor | undefined;
     try {
@@ -166,12 +164,12 @@ export class FsOutbox {
       cursor = { seq: this.last, segment: this.segment, offset: this.size };
       await writeFile(file, JSON.stringify(cursor), { mode: 0o600, flush: true });
     }
-    return new OutboxReader(this, file, cursor);
+    return new FsOutboxReader(this, file, cursor);
   }
 
-  /** Removes segments that every cursor has passed. */
-  async prune(cursors: Array<{ segment: string }>): Promise<void> {
-    const oldest = cursors.map((cursor) => cursor.segment).sort()[0];
+  /** Removes segments that every reader's saved cursor has passed (a crash resumes from those). */
+  async prune(readers: OutboxReader[]): Promise<void> {
+    const oldest = readers.map((reader) => (reader as FsOutboxReader).savedPosition.segment).sort()[0];
     if (!oldest) return;
     for (const name of await this.segments()) if (name < oldest && name !== this.segment) await unlink(path.join(this.folder, name)).catch(() => undefined);
   }
@@ -184,7 +182,7 @@ export class FsOutbox {
 }
 
 /** One sink's position in the outbox: `next()` reads the following record, `commit()` moves past it. */
-export class OutboxReader {
+export class FsOutboxReader implements OutboxReader {
   private buffer = Buffer.alloc(0);
   /** Position of `buffer`'s start in the current segment. */
   private bufferAt: number;
@@ -213,9 +211,12 @@ export class OutboxReader {
   }
 
   /** Records after this cursor still to deliver. */
-  get pending(): number {
-    return Math.max(0, this.outbox.lastSeq - this.cursor.seq);
+  pending(): Promise<number> {
+    return Promise.resolve(Math.max(0, this.outbox.lastSeq - this.cursor.seq));
   }
+
+  /** Nothing to do: this process is the only one that moves the cursor. */
+  async resume(): Promise<void> {}
 
   /** The next record, or undefined when the sink has caught up. */
   async next(): Promise<OutboxRecord | undefined> {
@@ -314,5 +315,41 @@ export class OutboxReader {
     } finally {
       await handle.close();
     }
+  }
+}
+
+/**
+ * Where the last complete line of `file` ends (just after its newline), and that line: read backwards
+ * from the end in 64 KiB steps, so opening a full 8 MiB segment costs a line, not the segment.
+ */
+async function lastCompleteLine(file: string): Promise<{ end: number; lastLine: string | undefined }> {
+  const handle = await open(file, 'r');
+  try {
+    let tailStart = (await handle.stat()).size;
+    let tail = Buffer.alloc(0);
+    const readBack = async (): Promise<number> => {
+      const length = Math.min(READ_CHUNK, tailStart);
+      tailStart -= length;
+      const chunk = Buffer.alloc(length);
+      await handle.read(chunk, 0, length, tailStart);
+      tail = Buffer.concat([chunk, tail]);
+      return length;
+    };
+    let newline = -1;
+    while (newline < 0 && tailStart > 0) {
+      await readBack();
+      newline = tail.lastIndexOf(10);
+    }
+    if (newline < 0) return { end: 0, lastLine: undefined };
+    const end = tailStart + newline + 1;
+    // Where that line starts: after the newline before it, or at the file's start.
+    let before = newline > 0 ? tail.lastIndexOf(10, newline - 1) : -1;
+    while (before < 0 && tailStart > 0) {
+      newline += await readBack();
+      before = tail.lastIndexOf(10, newline - 1);
+    }
+    return { end, lastLine: newline > before + 1 ? tail.subarray(before + 1, newline).toString('utf8') : undefined };
+  } finally {
+    await handle.close();
   }
 }

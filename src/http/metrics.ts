@@ -63,7 +63,7 @@ export class BerthMetrics implements MetricEvents {
     registers: [this.registry],
   });
   private readonly eventsPending = new Gauge({ name: 'berth_events_pending', help: 'Events in the outbox not yet delivered to a sink, per sink', labelNames: ['sink'], registers: [this.registry] });
-  private eventsBacklog: (() => Array<{ sink: string; pending: number }>) | undefined;
+  private eventsBacklog: (() => Promise<Array<{ sink: string; pending: number }>>) | undefined;
   /** What the events module reports, per sink label. */
   readonly events: EventsObserver = {
     delivered: (sink, seconds) => {
@@ -75,7 +75,7 @@ export class BerthMetrics implements MetricEvents {
   };
 
   /** The per-sink backlog to show as `berth_events_pending`, read at each scrape. */
-  observeEventBacklog(read: () => Array<{ sink: string; pending: number }>): void {
+  observeEventBacklog(read: () => Promise<Array<{ sink: string; pending: number }>>): void {
     this.eventsBacklog = read;
   }
 
@@ -111,7 +111,9 @@ export class BerthMetrics implements MetricEvents {
         if (item.lastPush !== undefined) this.repositoryLastPush.set({ repository: item.name }, item.lastPush.getTime() / 1000);
       }
     }
-    if (this.eventsBacklog) for (const item of this.eventsBacklog()) this.eventsPending.set({ sink: item.sink }, item.pending);
+    // Unreadable now (Redis down, for a shared outbox): the gauge keeps its last value.
+    const backlog = this.eventsBacklog ? await this.eventsBacklog().catch(() => []) : [];
+    for (const item of backlog) this.eventsPending.set({ sink: item.sink }, item.pending);
     return this.registry.metrics();
   }
 
