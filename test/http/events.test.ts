@@ -1,26 +1,39 @@
 /**
  * extensions.events against real parts: a Berth app, an HTTP receiver written here (parsed with the
- * CloudEvents SDK's own HTTP.toEvent) and Debian's nats-server with a `nats` subscriber. Pushes go
- * over HTTP as an htpasswd user, deletes through the registry API and the UI form. The attack rows:
- * a refused push emits nothing, a redirecting sink is not followed, a sink answering a huge body is
- * cut off, a hanging sink times out, and a sink that fails then recovers gets every event, in order.
+ * CloudEvents SDK's own HTTP.toEvent), Debian's nats-server with a `nats` subscriber (each message
+ * checked by the SDK's CloudEvent validation) and an OpenID provider for a signed-in user. Pushes go
+ * over HTTP as an htpasswd robot and as an SSO user's API key, deletes through the registry API and
+ * the UI form. The attack rows: refused pushes, tag moves and deletes emit nothing, a redirecting
+ * sink is not followed, a sink answering a huge body is cut off, a hanging sink times out, and a sink
+ * that fails then recovers gets every event, in order. Under the `s3` project the same runs with the
+ * outbox in Redis (the replicas' outbox).
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection, type Subscription } from 'nats';
-import { startBerth, type TestServer } from '../helpers/server.js';
+import { CloudEvent } from 'cloudevents';
+import { Redis } from 'ioredis';
+import { startBerth, testBackend, waitForDiscovery, type TestServer } from '../helpers/server.js';
 import { basicAuth, writeHtpasswd } from '../helpers/htpasswd.js';
 import { pushImage } from '../helpers/registry-api.js';
 import { signInWithPassword, formTokenOf } from '../helpers/ui-session.js';
 import { startReceiver, type EventReceiver } from '../helpers/event-receiver.js';
 import { startNats, type NatsServer } from '../helpers/nats-server.js';
+import { startOidcProvider, type OidcTestProvider } from '../helpers/oidc-provider.js';
+import { fetchWithJar, loginThroughProvider } from '../helpers/oidc-login.js';
+import { scratchDir } from '../helpers/scratch.js';
+import { redisUrl } from '../helpers/services.js';
 
-const PASSWORDS = { ci: 'ci-events-pw', reader: 'reader-events-pw' };
+const PASSWORDS = { ci: 'ci-events-pw', reader: 'reader-events-pw', pusher: 'pusher-events-pw' };
 const CI = { authorization: basicAuth('ci', PASSWORDS.ci) };
 const READER = { authorization: basicAuth('reader', PASSWORDS.reader) };
+/** May create (push new tags) but not update (move a tag) nor delete. */
+const PUSHER = { authorization: basicAuth('pusher', PASSWORDS.pusher) };
 const SINK_TOKEN = 'sink-token-never-logged';
+const CLIENT_SECRET = 'events-client-secret';
 
+let op: OidcTestProvider;
 let berth: TestServer;
 let receiver: EventReceiver;
 let nats: NatsServer;
@@ -48,9 +61,17 @@ beforeAll(async () => {
   subscriber = await connect({ servers: nats.url.replace('nats://', '') });
   subscription = subscriber.subscribe('registry.events');
   void (async () => {
-    for await (const message of subscription) natsEvents.push(JSON.parse(Buffer.from(message.data).toString('utf8')));
+    for await (const message of subscription) {
+      const event = JSON.parse(Buffer.from(message.data).toString('utf8')) as Record<string, any>;
+      // Structured mode, checked by the SDK: throws on an event that is not valid CloudEvents 1.0.
+      new CloudEvent(event, true);
+      natsEvents.push(event);
+    }
   })();
   process.env.BERTH_TEST_SINK_TOKEN = SINK_TOKEN;
+  op = await startOidcProvider();
+  const credentialsFile = path.join(await scratchDir('events'), 'oidc.json');
+  await writeFile(credentialsFile, JSON.stringify({ clientid: 'berth', clientsecret: CLIENT_SECRET }));
   berth = await startBerth({
     captureLog: true,
     config: {
@@ -66,11 +87,28 @@ beforeAll(async () => {
         },
       },
       http: {
-        auth: { htpasswd: { path: await writeHtpasswd(PASSWORDS) } },
-        accessControl: { metrics: { anonymousPolicy: ['read'] }, repositories: { '**': { policies: [{ users: ['ci'], actions: ['read', 'create', 'update', 'delete'] }], defaultPolicy: ['read'] } } },
+        auth: {
+          htpasswd: { path: await writeHtpasswd(PASSWORDS) },
+          apikey: true,
+          openid: { providers: { oidc: { name: 'Pocket ID', issuer: op.issuer, credentialsFile, scopes: ['openid', 'profile', 'groups'], claimMapping: { username: 'preferred_username' } } } },
+        },
+        accessControl: {
+          metrics: { anonymousPolicy: ['read'] },
+          repositories: {
+            '**': {
+              policies: [
+                { users: ['ci'], groups: ['admins'], actions: ['read', 'create', 'update', 'delete'] },
+                { users: ['pusher'], actions: ['read', 'create'] },
+              ],
+              defaultPolicy: ['read'],
+            },
+          },
+        },
       },
     },
   });
+  await op.setClient({ clientId: 'berth', clientSecret: CLIENT_SECRET, redirectUris: [`${berth.url}/zot/auth/callback/oidc`], postLogoutRedirectUris: [`${berth.url}/`] });
+  await waitForDiscovery(berth);
 }, 60_000);
 
 afterAll(async () => {
@@ -78,6 +116,7 @@ afterAll(async () => {
   await subscriber?.close();
   await nats?.stop();
   await receiver?.stop();
+  await op?.close();
   delete process.env.BERTH_TEST_SINK_TOKEN;
 });
 
@@ -183,10 +222,55 @@ describe('events', () => {
     expect(await (await fetch(`${berth.url}/metrics`)).text()).toMatch(new RegExp(`berth_events_delivery_seconds_count\\{sink="${label.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}"\\} \\d+`));
   }, 60_000);
 
-  it('keep the outbox on disk under <root>/_berth/events', async () => {
-    const files = await readdir(path.join(berth.root, '_berth', 'events'));
-    expect(files.some((name) => /^segment-\d{16}\.jsonl$/.test(name))).toBe(true);
-    expect(files.filter((name) => name.startsWith('cursor-'))).toHaveLength(2);
+  it('name the acting identity: an SSO user pushing with an API key', async () => {
+    const before = receiver.accepted.length;
+    const login = await loginThroughProvider({ startUrl: `${berth.url}/zot/auth/login?provider=oidc`, username: 'alice' });
+    const created = await fetchWithJar(login.jar, `${berth.url}/zot/auth/apikey`, { method: 'POST', body: JSON.stringify({ label: 'ci' }), headers: { 'x-zot-api-client': 'zot-ui' } });
+    expect(created.status).toBe(201);
+    const key = ((await created.json()) as { apiKey: string }).apiKey;
+    const image = await pushImage(berth.url, 'team/sso', 'v1', { headers: { authorization: basicAuth('alice', key) } });
+    const events = (await receiver.waitFor(before + 2)).slice(before);
+    expect(events[1]!.event.data).toMatchObject({ name: 'team/sso', digest: image.digest, actor: { name: 'alice', method: 'apikey', provider: 'oidc' } });
+    expect(berth.logText()).not.toContain(key);
+  });
+
+  it('emit nothing for a refused tag move nor a refused delete', async () => {
+    const start = receiver.accepted.length;
+    const first = await pushImage(berth.url, 'team/guarded', 'v1', { headers: PUSHER });
+    let events = (await receiver.waitFor(start + 2)).slice(start);
+    expect(events[1]!.event.data).toMatchObject({ reference: 'v1', actor: { name: 'pusher', method: 'htpasswd' } });
+    const before = receiver.accepted.length;
+    // Moving v1 to other content (a new random image) needs `update`, which pusher lacks: refused under the lock.
+    const other = await pushImage(berth.url, 'team/guarded', 'v1', { headers: PUSHER }).catch((error: Error) => error);
+    expect(String(other)).toMatch(/403/);
+    for (const [headers, reference] of [
+      [PUSHER, 'v1'],
+      [READER, first.digest],
+    ] as const) {
+      expect((await fetch(`${berth.url}/v2/team/guarded/manifests/${reference}`, { method: 'DELETE', headers })).status).toBe(403);
+    }
+    const next = await pushImage(berth.url, 'team/guarded', 'v2', { headers: CI });
+    events = (await receiver.waitFor(before + 1)).slice(before);
+    expect(events.map((item) => [item.event.type, item.event.data.reference, item.event.data.digest])).toEqual([['zotregistry.image.updated', 'v2', next.digest]]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(receiver.accepted.length).toBe(before + 1);
+  });
+
+  it('keep the outbox on disk under <root>/_berth/events, or in Redis when replicas share it', async () => {
+    if (testBackend() === 'fs') {
+      const files = await readdir(path.join(berth.root, '_berth', 'events'));
+      expect(files.some((name) => /^segment-\d{16}\.jsonl$/.test(name))).toBe(true);
+      expect(files.filter((name) => name.startsWith('cursor-'))).toHaveLength(2);
+      return;
+    }
+    await expect(readdir(path.join(berth.root, '_berth', 'events'))).rejects.toMatchObject({ code: 'ENOENT' });
+    const redis = new Redis(redisUrl());
+    try {
+      expect(await redis.get(`${berth.bucket}:log:events:last`)).toMatch(/^\d+$/);
+      expect(Object.keys(await redis.hgetall(`${berth.bucket}:log:events:positions`))).toHaveLength(2);
+    } finally {
+      redis.disconnect();
+    }
   });
 });
 
