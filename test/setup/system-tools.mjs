@@ -16,6 +16,9 @@ const TOOLS = [
   { command: 'buildah', pkg: 'buildah' },
   { command: 'containerd', pkg: 'containerd' },
   { command: 'ctr', pkg: 'containerd' },
+  // The events test pushes with docker to a private daemon (test/helpers/docker.ts).
+  { command: 'dockerd', pkg: 'docker.io' },
+  { command: 'docker', pkg: 'docker.io' },
   // The web UI's end-to-end tests drive Debian's Chromium through playwright-core.
   { command: '/usr/bin/chromium', pkg: 'chromium' },
   // The TLS test makes its certificates with it; the disk-full test mounts a tmpfs.
