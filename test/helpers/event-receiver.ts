@@ -68,7 +68,8 @@ export async function startReceiver(port = 0): Promise<EventReceiver> {
     receiver.attempts++;
     const mode = receiver.mode;
     if (mode.kind === 'hang') return;
-    if (mode.kind === 'fail') return void response.writeHead(mode.status).end('no');
+    // A failing sink that echoes the credentials it was sent: what Berth logs of an answer must not carry them.
+    if (mode.kind === 'fail') return void response.writeHead(mode.status).end(`refused; you sent ${request.headers.authorization ?? 'nothing'}`);
     if (mode.kind === 'redirect') return void response.writeHead(307, { location: mode.location }).end();
     const event = HTTP.toEvent({ headers: request.headers, body: Buffer.concat(chunks).toString('utf8') }) as CloudEvent<any>;
     receiver.accepted.push({ event, headers: request.headers });

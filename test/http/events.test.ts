@@ -8,7 +8,7 @@
  * that fails then recovers gets every event, in order. Under the `s3` project the same runs with the
  * outbox in Redis (the replicas' outbox).
  */
-import { readdir, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection, type Subscription } from 'nats';
@@ -220,7 +220,24 @@ describe('events', () => {
     await until(async () => (await metric('berth_events_pending', label)) === 0);
     expect(await metric('berth_events_delivered_total', label)).toBeGreaterThanOrEqual(before + 5);
     expect(await (await fetch(`${berth.url}/metrics`)).text()).toMatch(new RegExp(`berth_events_delivery_seconds_count\\{sink="${label.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}"\\} \\d+`));
+    // The failures were logged, with the sink's status, never the token it was sent (and echoed back).
+    expect(berth.logText()).toContain('events: delivery failed; retrying');
+    expect(berth.logText()).toContain('answered 503');
+    expect(berth.logText()).not.toContain(SINK_TOKEN);
   }, 60_000);
+
+  it('say that a changed extensions.events needs a restart, without its secrets', async () => {
+    const document = JSON.parse(await readFile(berth.configFile, 'utf8'));
+    document.extensions.events.sinks[0].headers['x-team'] = 'changed';
+    await writeFile(berth.configFile, JSON.stringify(document));
+    await berth.app.reloadConfig();
+    expect(berth.logText()).toContain('extensions.events changed; it takes effect after a restart');
+    expect(berth.logText()).not.toContain(SINK_TOKEN);
+    // Still the sinks it started with: a push is delivered with the old header.
+    const before = receiver.accepted.length;
+    await pushImage(berth.url, 'team/reload', 'v1', { headers: CI });
+    expect((await receiver.waitFor(before + 2))[before + 1]!.headers['x-team']).toBe('platform');
+  });
 
   it('name the acting identity: an SSO user pushing with an API key', async () => {
     const before = receiver.accepted.length;
@@ -324,5 +341,55 @@ describe('hostile sinks', () => {
     expect(Date.now() - started).toBeLessThan(10_000);
     sink.mode = { kind: 'accept' };
     await until(() => sink.accepted.some((item) => item.event.data.name === 'hostile/slow' && item.event.type.endsWith('image.updated')), 20_000);
+  }, 30_000);
+});
+
+describe('giving up on an event', () => {
+  let server: TestServer;
+  let sink: EventReceiver;
+
+  beforeAll(async () => {
+    sink = await startReceiver();
+    server = await startBerth({
+      captureLog: true,
+      config: { extensions: { metrics: { enable: true }, events: { enable: true, deliveryMaxAge: '2s', sinks: [{ type: 'http', address: sink.url, timeout: '1s' }] } } },
+    });
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await sink?.stop();
+  });
+
+  async function counted(name: string): Promise<number> {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const line = text.split('\n').find((item) => item.startsWith(`${name}{sink="http:127.0.0.1:${sink.port}/hook"}`));
+    return line ? Number(line.split(' ').at(-1)) : 0;
+  }
+
+  it('drop an event the sink refuses with a 4xx (counted, logged), and go on with the next', async () => {
+    sink.mode = { kind: 'fail', status: 400 };
+    await pushImage(server.url, 'drop/refused', 'v1');
+    await until(async () => (await counted('berth_events_dropped_total')) >= 2, 10_000);
+    expect(server.logText()).toContain('events: the sink refused the event; dropped');
+    sink.mode = { kind: 'accept' };
+    const next = await pushImage(server.url, 'drop/refused', 'v2');
+    const [event] = await sink.waitFor(1);
+    expect(event!.event.data).toMatchObject({ reference: 'v2', digest: next.digest });
+  });
+
+  it('drop an event older than deliveryMaxAge while the sink fails (counted, logged); later events still arrive', async () => {
+    const before = sink.accepted.length;
+    const dropped = await counted('berth_events_dropped_total');
+    sink.mode = { kind: 'fail', status: 503 };
+    await pushImage(server.url, 'drop/old', 'v1');
+    await until(async () => (await counted('berth_events_dropped_total')) >= dropped + 2, 15_000);
+    expect(server.logText()).toContain('events: dropped, older than deliveryMaxAge');
+    sink.mode = { kind: 'accept' };
+    const next = await pushImage(server.url, 'drop/old', 'v2');
+    const events = (await sink.waitFor(before + 1)).slice(before);
+    expect(events.map((item) => item.event.data.reference)).toEqual(['v2']);
+    expect(events[0]!.event.data.digest).toBe(next.digest);
+    expect(await counted('berth_events_pending')).toBe(0);
   }, 30_000);
 });
