@@ -90,9 +90,11 @@ export class Events {
     const outbox: Outbox =
       coordination.shared && coordination.sharedLog ? new SharedOutbox(coordination.sharedLog('events'), coordination.locks) : await FsOutbox.open(path.join(place.storageRoot, OUTBOX_FOLDER));
     const loops: SinkLoop[] = [];
-    for (const sink of config.sinks) {
+    for (const [at, sink] of config.sinks.entries()) {
       const key = sinkKey(sink);
-      loops.push({ key, label: sinkLabel(sink), sink: sink.type === 'http' ? new HttpSink(sink) : new NatsSink(sink), reader: await outbox.reader(key) });
+      // Two sinks whose addresses differ only in what labels leave out (the query) are told apart by place.
+      const label = loops.some((loop) => loop.label === sinkLabel(sink)) ? `${sinkLabel(sink)}#${at + 1}` : sinkLabel(sink);
+      loops.push({ key, label, sink: sink.type === 'http' ? new HttpSink(sink) : new NatsSink(sink), reader: await outbox.reader(key) });
     }
     return new Events(config, outbox, loops, observer, log);
   }

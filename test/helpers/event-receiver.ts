@@ -1,9 +1,12 @@
 /**
  * An HTTP receiver of CloudEvents written for the tests: every request is parsed with the SDK's own
  * `HTTP.toEvent`, and its behaviour can change while a test runs: accept, fail with a status, hang
- * (never answer), answer a redirect, answer a huge body, or go away entirely (stop listening).
+ * (never answer), answer a redirect, answer a huge body, or go away entirely (stop listening). With
+ * `tls` it listens with HTTPS (and, given `ca` and `requestCert`, asks for a client certificate).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer, type ServerOptions as TlsServerOptions } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { HTTP, type CloudEvent } from 'cloudevents';
 
 export type ReceiverMode = { kind: 'accept' } | { kind: 'fail'; status: number } | { kind: 'hang' } | { kind: 'redirect'; location: string } | { kind: 'huge'; bytes: number };
@@ -11,6 +14,8 @@ export type ReceiverMode = { kind: 'accept' } | { kind: 'fail'; status: number }
 export interface Received {
   event: CloudEvent<any>;
   headers: IncomingMessage['headers'];
+  /** Over TLS: the CN of the client certificate the sender showed, if any. */
+  clientCertificate?: string;
 }
 
 export interface EventReceiver {
@@ -30,7 +35,8 @@ export interface EventReceiver {
   start(): Promise<void>;
 }
 
-export async function startReceiver(port = 0): Promise<EventReceiver> {
+export async function startReceiver(options: { tls?: TlsServerOptions } = {}): Promise<EventReceiver> {
+  const port = 0;
   let server: Server | undefined;
   const receiver: EventReceiver = {
     url: '',
@@ -55,11 +61,11 @@ export async function startReceiver(port = 0): Promise<EventReceiver> {
       server = undefined;
     },
     async start() {
-      server = createServer((request, response) => void handle(request, response));
+      server = options.tls ? createTlsServer(options.tls, (request, response) => void handle(request, response)) : createServer((request, response) => void handle(request, response));
       await new Promise<void>((resolve) => server!.listen(receiver.port, '127.0.0.1', resolve));
       const address = server.address();
       if (typeof address === 'object' && address) receiver.port = address.port;
-      receiver.url = `http://127.0.0.1:${receiver.port}/hook`;
+      receiver.url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${receiver.port}/hook`;
     },
   };
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -72,7 +78,8 @@ export async function startReceiver(port = 0): Promise<EventReceiver> {
     if (mode.kind === 'fail') return void response.writeHead(mode.status).end(`refused; you sent ${request.headers.authorization ?? 'nothing'}`);
     if (mode.kind === 'redirect') return void response.writeHead(307, { location: mode.location }).end();
     const event = HTTP.toEvent({ headers: request.headers, body: Buffer.concat(chunks).toString('utf8') }) as CloudEvent<any>;
-    receiver.accepted.push({ event, headers: request.headers });
+    const peer = options.tls ? (request.socket as TLSSocket).getPeerCertificate() : undefined;
+    receiver.accepted.push({ event, headers: request.headers, ...(peer?.subject ? { clientCertificate: String(peer.subject.CN) } : {}) });
     if (mode.kind === 'huge') {
       response.writeHead(200, { 'content-type': 'text/plain' });
       const block = Buffer.alloc(64 * 1024, 'x');

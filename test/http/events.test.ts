@@ -24,6 +24,7 @@ import { startOidcProvider, type OidcTestProvider } from '../helpers/oidc-provid
 import { fetchWithJar, loginThroughProvider } from '../helpers/oidc-login.js';
 import { scratchDir } from '../helpers/scratch.js';
 import { redisUrl } from '../helpers/services.js';
+import { runTool } from '../helpers/run-tool.js';
 
 const PASSWORDS = { ci: 'ci-events-pw', reader: 'reader-events-pw', pusher: 'pusher-events-pw' };
 const CI = { authorization: basicAuth('ci', PASSWORDS.ci) };
@@ -392,4 +393,78 @@ describe('giving up on an event', () => {
     expect(events[0]!.event.data.digest).toBe(next.digest);
     expect(await counted('berth_events_pending')).toBe(0);
   }, 30_000);
+});
+
+describe('a TLS sink', () => {
+  let server: TestServer;
+  let sink: EventReceiver;
+  const files: Record<string, string> = {};
+
+  /** A self-signed certificate for `name` (its own CA), made by openssl. */
+  async function selfSigned(dir: string, name: string, subject: string): Promise<void> {
+    files[`${name}.crt`] = path.join(dir, `${name}.crt`);
+    files[`${name}.key`] = path.join(dir, `${name}.key`);
+    await runTool('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      subject,
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      files[`${name}.key`]!,
+      '-out',
+      files[`${name}.crt`]!,
+    ]);
+  }
+
+  beforeAll(async () => {
+    const dir = await scratchDir('events-tls');
+    await selfSigned(dir, 'sink', '/CN=127.0.0.1');
+    await selfSigned(dir, 'client', '/CN=berth-events');
+    const [cert, key, clientCa] = await Promise.all([readFile(files['sink.crt']!), readFile(files['sink.key']!), readFile(files['client.crt']!)]);
+    // The sink trusts only Berth's client certificate, and asks for it.
+    sink = await startReceiver({ tls: { cert, key, ca: clientCa, requestCert: true, rejectUnauthorized: true } });
+    server = await startBerth({
+      config: {
+        extensions: {
+          metrics: { enable: true },
+          events: {
+            enable: true,
+            sinks: [
+              { type: 'http', address: sink.url, timeout: '2s', cacertfile: files['sink.crt'], certfile: files['client.crt'], keyfile: files['client.key'] },
+              // The same sink without its CA: the self-signed certificate must not be trusted.
+              { type: 'http', address: `${sink.url}?untrusted`, timeout: '2s', certfile: files['client.crt'], keyfile: files['client.key'] },
+            ],
+          },
+        },
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await sink?.stop();
+  });
+
+  it('deliver over TLS with the configured CA and client certificate, and never to a sink whose certificate is not trusted', async () => {
+    const pushed = await pushImage(server.url, 'tls/app', 'v1');
+    const events = await sink.waitFor(2);
+    expect(events[1]!.event.data).toMatchObject({ name: 'tls/app', digest: pushed.digest });
+    expect(events.map((item) => item.clientCertificate)).toEqual(['berth-events', 'berth-events']);
+    await until(async () => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      // Labelled apart from the first (same host and path): `#2`, its place in the list.
+      return /^berth_events_failed_total\{sink="http:127\.0\.0\.1:\d+\/hook#2"\} [1-9]/m.test(text);
+    });
+    // Only the sink with the CA got anything: the other one's handshake fails each time.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(sink.accepted).toHaveLength(2);
+    expect(await (await fetch(`${server.url}/metrics`)).text()).toMatch(/^berth_events_delivered_total\{sink="http:127\.0\.0\.1:\d+\/hook"\} 2$/m);
+  });
 });
