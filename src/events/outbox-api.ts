@@ -17,7 +17,7 @@ export interface Outbox {
    * order of the calls: a caller that appends under a repository's lock keeps that repository's order.
    */
   append(events: Array<Record<string, unknown>>): Promise<void>;
-  /** A reader for one sink, from where that sink got to (a sink never seen starts after the newest record). */
+  /** A reader for one sink; `resume()` it before reading. */
   reader(key: string): Promise<OutboxReader>;
   /**
    * Runs `work` if this process is the one to deliver to sink `key` now, else resolves undefined
@@ -42,7 +42,10 @@ export interface OutboxReader {
   commit(record: OutboxRecord): Promise<void>;
   /** Saves the position now. */
   save(): Promise<void>;
-  /** Starts again from the saved position (replicas: another may have moved it while this one did not deliver). */
+  /**
+   * (Re)starts from the saved position: before the first `next()`, and at each turn (replicas: another
+   * may have moved it meanwhile). A sink never seen gets the newest record as its position here.
+   */
   resume(): Promise<void>;
   /** Records after this sink's position still to deliver. */
   pending(): Promise<number>;

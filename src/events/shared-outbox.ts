@@ -34,8 +34,9 @@ export class SharedOutbox implements Outbox {
     for (const wake of this.appended) wake();
   }
 
+  /** Asks Redis nothing yet (Berth starts while Redis is down): the first turn reads the position. */
   async reader(key: string): Promise<SharedOutboxReader> {
-    return new SharedOutboxReader(this.log, key, await this.log.position(key));
+    return new SharedOutboxReader(this.log, key);
   }
 
   exclusive<T>(key: string, work: () => Promise<T>): Promise<T | undefined> {
@@ -73,12 +74,13 @@ export class SharedOutboxReader implements OutboxReader {
   private page: OutboxRecord[] = [];
   private savedAt = 0;
 
+  /** The last record this sink is done with, here; `saved` is what Redis has (both known after `resume()`). */
+  private position = 0;
+  private saved = 0;
+
   constructor(
     private readonly log: SharedLog,
     readonly key: string,
-    /** The last record this sink is done with, here; `saved` is what Redis has. */
-    private position: number,
-    private saved = position,
   ) {}
 
   async resume(): Promise<void> {
@@ -113,7 +115,9 @@ export class SharedOutboxReader implements OutboxReader {
 
   async pending(): Promise<number> {
     const { last, positions } = await this.log.progress([this.key]);
-    return Math.max(0, last - Math.max(positions[0] ?? 0, this.position));
+    // A sink no replica has started yet will start after the newest record: nothing pending.
+    if (positions[0] === undefined) return 0;
+    return Math.max(0, last - Math.max(positions[0], this.position));
   }
 }
 

@@ -2,8 +2,8 @@
  * The events outbox of replicas, in the run's real Redis: two RedisCoordination instances under one
  * key prefix stand for two replicas. Records of both are numbered in one order, a sink's position is
  * one for all replicas and never moves back, one replica at a time delivers to a sink (the other
- * takes over when the holder dies), what every sink passed is trimmed, and a backlog of 100,000
- * events is read through a page at a time.
+ * takes over when the holder dies), what every sink passed is trimmed, a backlog of 100,000
+ * events is read through a page at a time, and the events module opens and closes while Redis is down.
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,6 +13,8 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { RedisCoordination } from '../../../src/coordination/redis-coordination.js';
 import { SharedOutbox } from '../../../src/events/shared-outbox.js';
+import { Events, UNOBSERVED } from '../../../src/events/events.js';
+import { freePort } from '../../helpers/redis-server.js';
 import type { OutboxReader } from '../../../src/events/outbox-api.js';
 import { redisUrl } from '../../helpers/services.js';
 
@@ -52,6 +54,7 @@ describe('SharedOutbox (Redis)', () => {
   it('numbers the records of two replicas in one order, each replica in the order of its calls', async () => {
     const { a, b } = await replicas();
     const reader = await a.outbox.reader('sink');
+    await reader.resume();
     // Appends issued together, not awaited one by one: the order of the calls must hold anyway.
     await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).outbox.append([{ id: `${i % 2 === 0 ? 'a' : 'b'}${i}` }, { id: `${i % 2 === 0 ? 'a' : 'b'}${i}+` }])));
     const seen = await drain(reader);
@@ -71,9 +74,11 @@ describe('SharedOutbox (Redis)', () => {
     const { a, b } = await replicas();
     await a.outbox.append([{ id: 'before any sink' }]);
     const onA = await a.outbox.reader('sink');
+    await onA.resume();
     await b.outbox.append(Array.from({ length: 10 }, (_, i) => ({ id: `e${i}` })));
     expect((await drain(onA, 4)).map((item) => item.id)).toEqual(['e0', 'e1', 'e2', 'e3']);
     const onB = await b.outbox.reader('sink');
+    await onB.resume();
     expect(await onB.pending()).toBe(6);
     expect((await onB.next())!.event.id).toBe('e4');
     // A slow replica saving an older position changes nothing.
@@ -107,6 +112,7 @@ describe('SharedOutbox (Redis)', () => {
     const { keyPrefix, a } = await replicas();
     const x = await a.outbox.reader('x');
     const y = await a.outbox.reader('y');
+    await Promise.all([x.resume(), y.resume()]);
     await a.outbox.append(Array.from({ length: 10 }, (_, i) => ({ id: i })));
     await drain(x);
     await drain(y, 4);
@@ -123,6 +129,7 @@ describe('SharedOutbox (Redis)', () => {
   it('reads a backlog of 100,000 events a page at a time, with little memory', async () => {
     const { keyPrefix, a } = await replicas();
     const reader = await a.outbox.reader('sink');
+    await reader.resume();
     const padding = 'x'.repeat(200);
     for (let batch = 0; batch < 100; batch++) await a.outbox.append(Array.from({ length: 1000 }, (_item, index) => ({ id: `${batch}-${index}`, padding })));
     expect(await reader.pending()).toBe(100_000);
@@ -149,4 +156,23 @@ describe('SharedOutbox (Redis)', () => {
     expect(peak.rss - before.rss).toBeLessThan(16 * 1024 * 1024);
     expect(await raw.xlen(`${keyPrefix}:log:events`)).toBe(0);
   }, 120_000);
+
+  it('opens and closes while Redis is down (Berth starts without Redis), delivery waiting and saying why', async () => {
+    const coordination = await RedisCoordination.start({ url: `redis://127.0.0.1:${await freePort()}`, keyPrefix: 'nobody-listens' });
+    opened.push(coordination);
+    const errors: string[] = [];
+    const log = { info: () => undefined, warn: () => undefined, error: (_facts: object, message: string) => void errors.push(message) };
+    const config = {
+      sinks: [{ type: 'http' as const, address: 'http://127.0.0.1:9/hook', timeoutMs: 1000, headers: {} }],
+      source: 'zotregistry.dev',
+      typePrefix: 'zotregistry',
+      deliveryMaxAgeMs: 60_000,
+    };
+    const events = await Events.open(config, { storageRoot: '/nonexistent', coordination }, UNOBSERVED, log);
+    events.start();
+    const until = Date.now() + 5_000;
+    while (errors.length === 0 && Date.now() < until) await sleep(50);
+    expect(errors[0]).toBe('events: cannot deliver from the outbox now; retrying');
+    await events.close();
+  });
 });
