@@ -4,14 +4,16 @@
  * after round: without events, and with events on and a live HTTP sink (a receiver in a process of
  * its own that answers 202 to each event). Each round pushes BENCH_EVENT_PUSHES small images (two
  * blobs and a manifest each) from BENCH_EVENT_CLIENTS parallel clients; the table shows median pushes per
- * second and the difference. After the last round it waits until the sink has every event, so the
- * delivery keeps up too.
+ * second and the difference, and Berth's CPU time per push: for events on it counts until the sink
+ * has the round's events, so it includes delivering them (the CPU row does not depend on what else
+ * the machine runs, which the rate does). After the last round it waits until the sink has every
+ * event, so the delivery keeps up too.
  */
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { pushSmallImage } from './registry-client.mjs';
-import { startServer, stopAll } from './servers.mjs';
+import { cpuSecondsOf, startServer, stopAll } from './servers.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const PUSHES = Number(process.env.BENCH_EVENT_PUSHES ?? 300);
@@ -41,9 +43,24 @@ const servers = {
   on: await startServer('berth', { name: 'events on', extend: (config) => ({ ...config, extensions: { events: { enable: true, sinks: [{ type: 'http', address: sinkUrl, timeout: '5s' }] } } }) }),
 };
 
-async function round(server, label) {
+/** Waits until the sink has at least `count` events (or two minutes passed); returns how many it has. */
+async function sinkReaches(count) {
+  const until = Date.now() + 120_000;
+  let received = await receivedCount();
+  while (received < count && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    received = await receivedCount();
+  }
+  return received;
+}
+
+let roundsOn = 0;
+const cpu = { off: [], on: [] };
+
+async function round(server, label, kind) {
   const pool = new Pool(server.base, { connections: CLIENTS });
   let next = 0;
+  const cpu0 = cpuSecondsOf(server.pid);
   const started = performance.now();
   await Promise.all(
     Array.from({ length: CLIENTS }, async () => {
@@ -52,28 +69,27 @@ async function round(server, label) {
   );
   const seconds = (performance.now() - started) / 1000;
   await pool.close();
+  if (kind === 'on') await sinkReaches(++roundsOn * PUSHES);
+  cpu[kind].push(((cpuSecondsOf(server.pid) - cpu0) * 1000) / PUSHES);
   return PUSHES / seconds;
 }
 
 const rates = { off: [], on: [] };
 try {
   for (let index = 0; index < ROUNDS; index++) {
-    for (const kind of index % 2 === 0 ? ['off', 'on'] : ['on', 'off']) rates[kind].push(await round(servers[kind], `${kind}${index}`));
+    for (const kind of index % 2 === 0 ? ['off', 'on'] : ['on', 'off']) rates[kind].push(await round(servers[kind], `${kind}${index}`, kind));
     process.stdout.write(`round ${index + 1}/${ROUNDS}: off ${rates.off.at(-1).toFixed(1)}/s, on ${rates.on.at(-1).toFixed(1)}/s\n`);
   }
   const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
   const expected = ROUNDS * PUSHES; // image.updated per push (+ repository.created per new repository)
-  const until = Date.now() + 120_000;
-  let received = await receivedCount();
-  while (received < expected && Date.now() < until) {
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    received = await receivedCount();
-  }
+  const received = await sinkReaches(expected);
   const off = median(rates.off);
   const on = median(rates.on);
   console.log(`\n| pushes/s (${CLIENTS} clients, ${PUSHES} pushes, median of ${ROUNDS}) | events off | events on, live HTTP sink | difference |`);
   console.log('|---|---|---|---|');
   console.log(`| small image push | ${off.toFixed(1)} | ${on.toFixed(1)} | ${(((on - off) / off) * 100).toFixed(1)}% |`);
+  const [cpuOff, cpuOn] = [median(cpu.off), median(cpu.on)];
+  console.log(`| Berth CPU per push, delivery included (ms) | ${cpuOff.toFixed(2)} | ${cpuOn.toFixed(2)} | +${(((cpuOn - cpuOff) / cpuOff) * 100).toFixed(1)}% |`);
   console.log(`\nevents delivered to the sink: ${received} (at least ${expected} expected)`);
 } finally {
   await stopAll();

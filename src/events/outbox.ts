@@ -70,6 +70,11 @@ export class FsOutbox implements Outbox {
     return segment === this.segment ? this.size : Number.POSITIVE_INFINITY;
   }
 
+  /** The segment being appended to ('' before the first append): no segment is newer. */
+  get newestSegment(): string {
+    return this.segment;
+  }
+
   /** The seq of the newest record. */
   get lastSeq(): number {
     return this.last;
@@ -243,6 +248,8 @@ export class FsOutboxReader implements OutboxReader {
       }
       const read = await this.readMore();
       if (read > 0) continue;
+      // Caught up with the segment being appended to: nothing newer exists, no need to look.
+      if (this.cursor.segment === this.outbox.newestSegment) return undefined;
       // The end of this segment: move on if a newer one exists, else we are caught up.
       const later = (await this.outbox.segments()).find((name) => name > this.cursor.segment);
       if (!later || (await this.hasMore())) return undefined;
@@ -295,6 +302,8 @@ export class FsOutboxReader implements OutboxReader {
   }
 
   private async readMore(): Promise<number> {
+    // Nothing synced beyond what is buffered: no need to open the file (the caught-up case).
+    if (this.outbox.readableEnd(this.cursor.segment) <= this.bufferAt + this.buffer.length) return 0;
     let handle: FileHandle;
     try {
       handle = await open(path.join(this.outbox.folder, this.cursor.segment), 'r');
