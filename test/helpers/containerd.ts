@@ -5,12 +5,13 @@
  * features or extra filesystems are disabled. Registries are reached over plain HTTP through a
  * hosts.toml per registry (containerd's "hosts directory", passed to ctr as `--hosts-dir`).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runTool, type RunResult } from './run-tool.js';
+import { groupStopper } from './daemon.js';
 
 export interface Containerd {
   /** The gRPC socket ctr talks to. */
@@ -57,13 +58,6 @@ function configToml(dir: string, socket: string): string {
   ].join('\n');
 }
 
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve());
-  });
-}
-
 /** Starts containerd in `dir` (an empty temp folder) and waits until it answers `ctr version`. */
 export async function startContainerd(dir: string): Promise<Containerd> {
   const socket = path.join(dir, 'containerd.sock');
@@ -79,24 +73,9 @@ export async function startContainerd(dir: string): Promise<Containerd> {
   // detached: its own process group, so stop() reaches containerd and anything it spawned.
   const child = spawn('containerd', ['--config', configFile], { detached: true, stdio: ['ignore', log, log] });
   closeSync(log);
-  const childExited = exited(child);
   const ctr = (args: string[], timeoutMs = 45_000) => runTool('ctr', ['--address', socket, '--namespace', 'berth-e2e', ...args], { timeoutMs });
 
-  const signalGroup = (signal: NodeJS.Signals) => {
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, signal);
-    } catch (error) {
-      // ESRCH: the group is already gone.
-      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
-    }
-  };
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    signalGroup('SIGTERM');
-    const timer = setTimeout(() => signalGroup('SIGKILL'), 10_000);
-    await childExited;
-    clearTimeout(timer);
-  };
+  const stop = groupStopper(child, 10_000);
 
   const deadline = Date.now() + 15_000;
   for (;;) {

@@ -6,12 +6,13 @@
  * never touches the user's ~/.docker. Docker treats 127.0.0.0/8 as an insecure registry: a Berth on
  * loopback is pushed to over plain HTTP with no daemon setting.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runTool, type RunResult } from './run-tool.js';
+import { groupStopper } from './daemon.js';
 
 export interface Docker {
   /** Runs the `docker` client against this daemon. */
@@ -19,13 +20,6 @@ export interface Docker {
   /** `docker login` to `host` with a password given on stdin (never on the command line). */
   login(host: string, username: string, password: string): Promise<void>;
   stop(): Promise<void>;
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve());
-  });
 }
 
 /** Starts dockerd in `dir` (an empty temp folder) and waits until `docker version` reaches it. */
@@ -42,24 +36,10 @@ export async function startDocker(dir: string): Promise<Docker> {
   // detached: its own process group, so stop() reaches dockerd and the containerd it starts.
   const child = spawn('dockerd', [...args, '--iptables=false', '--ip6tables=false', '--bridge=none', '--storage-driver=vfs'], { detached: true, stdio: ['ignore', log, log] });
   closeSync(log);
-  const childExited = exited(child);
   const env = { DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: clientConfig };
   const docker = (commandArgs: string[], options: { timeoutMs?: number } = {}) => runTool('docker', commandArgs, { env, timeoutMs: options.timeoutMs ?? 45_000 });
 
-  const signalGroup = (signal: NodeJS.Signals) => {
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, signal);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
-    }
-  };
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    signalGroup('SIGTERM');
-    const timer = setTimeout(() => signalGroup('SIGKILL'), 15_000);
-    await childExited;
-    clearTimeout(timer);
-  };
+  const stop = groupStopper(child, 15_000);
 
   const deadline = Date.now() + 30_000;
   for (;;) {
