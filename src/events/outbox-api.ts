@@ -1,6 +1,7 @@
 /**
  * What the delivery loops (events.ts) need of an outbox, whichever keeps it: the local disk
- * (outbox.ts, one process) or the log the replicas share in Redis (shared-outbox.ts).
+ * (outbox.ts, one process) or the log the replicas share in Redis (shared-outbox.ts), and the
+ * waiting for appends that both share.
  */
 
 export interface OutboxRecord {
@@ -49,4 +50,26 @@ export interface OutboxReader {
   resume(): Promise<void>;
   /** Records after this sink's position still to deliver. */
   pending(): Promise<number>;
+}
+
+/** The delivery loops waiting for the next append: each outbox wakes them when it appends. */
+export class AppendWaiters {
+  private readonly waiting = new Set<() => void>();
+
+  /** Resolves at the next `wakeAll`, or after `ms`. */
+  wait(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.waiting.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.waiting.add(wake);
+    });
+  }
+
+  wakeAll(): void {
+    for (const wake of this.waiting) wake();
+  }
 }

@@ -17,7 +17,7 @@
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, stat, truncate, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import type { Outbox, OutboxReader, OutboxRecord } from './outbox-api.js';
+import { AppendWaiters, type Outbox, type OutboxReader, type OutboxRecord } from './outbox-api.js';
 
 export type { OutboxRecord } from './outbox-api.js';
 
@@ -41,7 +41,7 @@ export class FsOutbox implements Outbox {
   private last = 0;
   private waiting: Array<{ line: string; done: (error?: Error) => void }> = [];
   private flushing: Promise<void> | undefined;
-  private readonly appended = new Set<() => void>();
+  private readonly appended = new AppendWaiters();
 
   private constructor(readonly folder: string) {}
 
@@ -109,7 +109,7 @@ export class FsOutbox implements Outbox {
         } catch (error) {
           for (const item of batch) item.done(error as Error);
         }
-        for (const wake of this.appended) wake();
+        this.appended.wakeAll();
       }
     } finally {
       this.flushing = undefined;
@@ -135,20 +135,12 @@ export class FsOutbox implements Outbox {
 
   /** Wakes every `waitForAppend` now (at shutdown). */
   wakeAll(): void {
-    for (const wake of this.appended) wake();
+    this.appended.wakeAll();
   }
 
   /** Resolves at the next append, or after `ms`. */
-  async waitForAppend(ms: number): Promise<void> {
-    await new Promise<void>((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.appended.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.appended.add(wake);
-    });
+  waitForAppend(ms: number): Promise<void> {
+    return this.appended.wait(ms);
   }
 
   /** One process: it always delivers. */

@@ -11,7 +11,7 @@
  * every 250 ms and when a sink is caught up; what every sink has passed is trimmed from the stream.
  */
 import type { Locks, SharedLog } from '../coordination/coordination.js';
-import type { Outbox, OutboxReader, OutboxRecord } from './outbox-api.js';
+import { AppendWaiters, type Outbox, type OutboxReader, type OutboxRecord } from './outbox-api.js';
 
 const PAGE = 100;
 const SAVE_EVERY_MS = 250;
@@ -19,7 +19,7 @@ const SAVE_EVERY_MS = 250;
 const POLL_MS = 250;
 
 export class SharedOutbox implements Outbox {
-  private readonly appended = new Set<() => void>();
+  private readonly appended = new AppendWaiters();
 
   constructor(
     private readonly log: SharedLog,
@@ -31,7 +31,7 @@ export class SharedOutbox implements Outbox {
     // Called in lock order, and the log takes the order of the calls (one connection, one EVAL each).
     const appending = this.log.append(events.map((event) => JSON.stringify({ at, event })));
     await appending;
-    for (const wake of this.appended) wake();
+    this.appended.wakeAll();
   }
 
   /** Asks Redis nothing yet (Berth starts while Redis is down): the first turn reads the position. */
@@ -43,20 +43,12 @@ export class SharedOutbox implements Outbox {
     return this.locks.tryRun(`events-sink:${key}`, work);
   }
 
-  async waitForAppend(ms: number): Promise<void> {
-    await new Promise<void>((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.appended.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, Math.min(ms, POLL_MS));
-      this.appended.add(wake);
-    });
+  waitForAppend(ms: number): Promise<void> {
+    return this.appended.wait(Math.min(ms, POLL_MS));
   }
 
   wakeAll(): void {
-    for (const wake of this.appended) wake();
+    this.appended.wakeAll();
   }
 
   async prune(readers: OutboxReader[]): Promise<void> {
