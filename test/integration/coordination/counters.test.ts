@@ -4,25 +4,17 @@
  * replicas). The same contract runs against each; Redis gets its own tests for what only it has
  * (sharing between replicas, atomicity across them, a key that lost its expiry).
  */
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Coordination } from '../../../src/coordination/coordination.js';
 import { LocalCoordination, MemoryCounters } from '../../../src/coordination/local-coordination.js';
 import { RedisCoordination } from '../../../src/coordination/redis-coordination.js';
 import { RegistryError } from '../../../src/oci/errors.js';
 import { redisUrl } from '../../helpers/services.js';
+import { redisCoordinations } from '../../helpers/redis-coordinations.js';
 import { startRedis } from '../../helpers/redis-server.js';
 
-const opened: RedisCoordination[] = [];
-const raw = new Redis(redisUrl(), { lazyConnect: true });
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((coordination) => coordination.close()));
-});
-afterAll(() => raw.disconnect());
-
-const newPrefix = () => `test-${randomBytes(6).toString('hex')}`;
+const { opened, raw, newPrefix } = redisCoordinations();
 
 async function redisCoordination(keyPrefix = newPrefix()): Promise<RedisCoordination> {
   const coordination = await RedisCoordination.start({ url: redisUrl(), keyPrefix });

@@ -3,23 +3,15 @@
  * Redis (test/setup/services.ts) serves most tests, each under its own key prefix; the outage tests
  * start and kill their own.
  */
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { RedisCoordination, type CoordinationLog } from '../../../src/coordination/redis-coordination.js';
 import { RegistryError } from '../../../src/oci/errors.js';
 import { redisUrl } from '../../helpers/services.js';
+import { redisCoordinations } from '../../helpers/redis-coordinations.js';
 import { startRedis, type RedisServer } from '../../helpers/redis-server.js';
 
-const opened: RedisCoordination[] = [];
-const raw = new Redis(redisUrl(), { lazyConnect: true });
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((coordination) => coordination.close()));
-});
-afterAll(() => raw.disconnect());
-
-const newPrefix = () => `test-${randomBytes(6).toString('hex')}`;
+const { opened, raw, newPrefix } = redisCoordinations();
 
 /** Two replicas of one registry: the same Redis and prefix. */
 async function replicas(options: { lockTtlMs?: number } = {}) {

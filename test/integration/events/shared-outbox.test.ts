@@ -9,21 +9,16 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RedisCoordination } from '../../../src/coordination/redis-coordination.js';
 import { SharedOutbox } from '../../../src/events/shared-outbox.js';
 import { Events, UNOBSERVED } from '../../../src/events/events.js';
 import { freePort } from '../../helpers/redis-server.js';
 import type { OutboxReader } from '../../../src/events/outbox-api.js';
 import { redisUrl } from '../../helpers/services.js';
+import { redisCoordinations } from '../../helpers/redis-coordinations.js';
 
-const opened: RedisCoordination[] = [];
-const raw = new Redis(redisUrl(), { lazyConnect: true });
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((coordination) => coordination.close()));
-});
-afterAll(() => raw.disconnect());
+const { opened, raw } = redisCoordinations();
 
 // A full collection on demand (as `node --expose-gc` gives), to measure what is kept, not garbage.
 setFlagsFromString('--expose-gc');
