@@ -2,18 +2,10 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../../src/config/config.js';
 import { buildConfig } from '../../../src/config/load-config.js';
+import { configProblems } from '../../helpers/config-problems.js';
 
-function problems(document: unknown): string[] {
-  try {
-    buildConfig(document, 'f.json');
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
+const problems = configProblems;
 
 const withEvents = (events: unknown) => ({ storage: { rootDirectory: '/x' }, extensions: { events } });
 

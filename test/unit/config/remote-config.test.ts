@@ -1,16 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../../src/config/config.js';
 import { buildConfig } from '../../../src/config/load-config.js';
+import { configProblems } from '../../helpers/config-problems.js';
 
-function problems(document: unknown): string[] {
-  try {
-    buildConfig(document, 'f.json');
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
+const problems = configProblems;
 
 const s3 = { name: 's3', rootdirectory: '/zot/', region: 'eu-west-1', regionendpoint: 'rgw.example.org:7480', bucket: 'registry', secure: false };
 

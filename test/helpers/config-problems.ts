@@ -1,0 +1,13 @@
+/** What Berth refuses in a zot.json document: ConfigError's problems (each names its JSON path), [] when it loads. */
+import { ConfigError } from '../../src/config/config.js';
+import { buildConfig } from '../../src/config/load-config.js';
+
+export function configProblems(document: unknown): string[] {
+  try {
+    buildConfig(document, 'f.json');
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
