@@ -155,7 +155,12 @@ describe('an admin (alice, group admins)', () => {
     const inspected = JSON.parse((await skopeo(['inspect', '--tls-verify=false', '--creds', `alice:${key}`, `docker://${berth.host}/secret/vault:v1`])).stdout);
     expect(inspected.Labels['berth.test.label']).toBe('ui-vault');
 
-    // The key is shown once: a reload of the account page lists it without the secret.
+    // The key is shown once: the POST was answered with a redirect, so reloading the page neither
+    // posts again (a second key) nor shows the secret again.
+    expect(new URL(page.url()).pathname + new URL(page.url()).search).toBe('/account?created=1');
+    await page.reload();
+    expect(await page.content()).not.toContain(key);
+    expect(await page.getByRole('button', { name: 'Revoke API key laptop' }).count()).toBe(1);
     await page.goto(`${berth.url}/account`);
     expect(await page.content()).not.toContain(key);
     page.once('dialog', (dialog) => void dialog.accept());

@@ -93,9 +93,59 @@ describe('API keys per user', () => {
     // Revoking one makes room for one.
     const { apiKeys } = await json(await fetch(`${server.url}/zot/auth/apikey`, { headers: as('hoarder') }));
     expect((await fetch(`${server.url}/zot/auth/apikey?id=${apiKeys[0].uuid}`, { method: 'DELETE', headers: as('hoarder') })).status).toBe(200);
-    expect((await post()).status).toBe(201);
+    expect((await post()).status).toBe(303);
     expect((await create('again-too-many')).status).toBe(403);
     // Another user is not affected.
     expect((await fetch(`${server.url}/zot/auth/apikey`, { method: 'POST', body: JSON.stringify({ label: 'mine' }), headers: as('dev') })).status).toBe(201);
+  });
+});
+
+describe('An API key created on the account page', () => {
+  const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
+  const create = async (user: 'dev' | 'admin', label: string) => {
+    const session = await signInWithPassword(server.url, user, PASSWORDS[user]);
+    const token = formTokenOf(await (await session.browse('/account')).text());
+    const posted = await session.browse('/account/api-keys', { method: 'POST', body: new URLSearchParams({ csrf: token, label, expiresInDays: '0' }).toString(), headers: FORM });
+    const line = posted.headers.getSetCookie().find((item) => item.startsWith('berth_new_key='));
+    return { session, posted, line, carried: line?.split(';')[0] };
+  };
+
+  it('is answered by a redirect, then shown once on the page it leads to; a reload shows it no more and makes no second key', async () => {
+    const { session, posted, line, carried } = await create('dev', 'shown-once');
+    expect(posted.status).toBe(303);
+    expect(posted.headers.get('location')).toBe('/account?created=1');
+    expect(await posted.text()).not.toMatch(/zak_/);
+    // Sealed for the account page only, unreadable by script, not sent cross-site, gone within a minute.
+    expect(line).toMatch(/; Max-Age=60; Path=\/account; HttpOnly; SameSite=Strict/);
+    expect(carried).not.toMatch(/zak_/);
+
+    const shown = await session.browse('/account?created=1', { headers: { cookie: `${session.cookie}; ${carried}` } });
+    expect(shown.status).toBe(200);
+    const key = /zak_[0-9a-f]{32}/.exec(await shown.text())?.[0];
+    expect(key).toBeDefined();
+    expect(shown.headers.get('cache-control')).toBe('no-store');
+    expect(shown.headers.getSetCookie().some((item) => /^berth_new_key=;/.test(item))).toBe(true);
+    expect((await fetch(`${server.url}/v2/secret/app/tags/list`, { headers: { authorization: basicAuth('dev', key!) } })).status).toBe(200);
+
+    // A reload (without the cleared cookie) shows the page without the key, and there is one key.
+    const reloaded = await session.browse('/account?created=1');
+    expect(await reloaded.text()).not.toContain(key!);
+    const keys = (await json(await fetch(`${server.url}/zot/auth/apikey`, { headers: as('dev') }))).apiKeys as Array<{ label: string }>;
+    expect(keys.filter((item) => item.label === 'shown-once')).toHaveLength(1);
+  });
+
+  it('is not shown to another user signed in in the same browser, nor from a cookie that was tampered with', async () => {
+    const { carried } = await create('dev', 'not-for-admin');
+    const admin = await signInWithPassword(server.url, 'admin', PASSWORDS.admin);
+    const asAdmin = await admin.browse('/account?created=1', { headers: { cookie: `${admin.cookie}; ${carried}` } });
+    expect(asAdmin.status).toBe(200);
+    expect(await asAdmin.text()).not.toMatch(/zak_/);
+
+    const { session, carried: mine } = await create('dev', 'tampered');
+    const value = mine!.slice('berth_new_key='.length);
+    const flipped = `berth_new_key=${value.slice(0, 20)}${value[20] === 'A' ? 'B' : 'A'}${value.slice(21)}`;
+    const tampered = await session.browse('/account?created=1', { headers: { cookie: `${session.cookie}; ${flipped}` } });
+    expect(tampered.status).toBe(200);
+    expect(await tampered.text()).not.toMatch(/zak_/);
   });
 });

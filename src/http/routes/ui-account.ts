@@ -2,7 +2,8 @@
  * Signing in and out, and the account page: `GET/POST /login` (provider buttons, password form),
  * `POST /logout` (ends the session, then the provider's end-session redirect), `GET /account`, and
  * the API key forms `POST /account/api-keys` and `POST /account/api-keys/revoke`. Every post is a
- * plain HTML form with a CSRF token (checked before the handler: see `page` in access.ts).
+ * plain HTML form with a CSRF token (checked before the handler: see `page` in access.ts), answered
+ * by a redirect: a new API key reaches the page that shows it once in a sealed cookie.
  */
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -17,8 +18,20 @@ import { auditFacts } from '../audit.js';
 import { publicOrigin, safeCallback } from '../public-origin.js';
 import { formField as field } from '../request-body.js';
 import { limitedCheck } from '../sign-in-guard.js';
-import { currentSession, endSession, startSession } from '../session-cookies.js';
+import { seal, unseal } from '../../auth/cookie-keys.js';
+import { cookieOptions, currentSession, endSession, startSession } from '../session-cookies.js';
 import { pullTarget, viewerOf, type UiContext } from '../ui-context.js';
+
+/** Carries a key just created from its POST to the page that shows it (once). */
+const NEW_KEY_COOKIE = 'berth_new_key';
+const NEW_KEY_TTL_MS = 60_000;
+
+interface NewKey {
+  key: string;
+  label: string;
+  /** Shown only to the user who created it (another may sign in in the same browser meanwhile). */
+  username: string;
+}
 
 const HTML = 'text/html; charset=utf-8';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -125,8 +138,15 @@ export async function uiAccountRoutes(app: FastifyInstance, context: UiContext):
 
   typed.get(
     '/account',
-    { schema: { querystring: { type: 'object', properties: { revoked: { type: 'string', maxLength: 8 } } } }, config: { action: 'signedIn', page: true } },
-    async (request, reply) => accountPage(request, reply, request.query.revoked === '1' ? { revoked: true } : {}),
+    { schema: { querystring: { type: 'object', properties: { revoked: { type: 'string', maxLength: 8 }, created: { type: 'string', maxLength: 8 } } } }, config: { action: 'signedIn', page: true } },
+    async (request, reply) => {
+      // A key just created is shown once: the cookie that carries it here is cleared as it is read.
+      const sealed = request.cookies[NEW_KEY_COOKIE];
+      if (sealed !== undefined) reply.clearCookie(NEW_KEY_COOKIE, { path: '/account' });
+      const fresh = sealed === undefined ? undefined : unseal<NewKey>(security.cookieKeys, sealed);
+      if (fresh && fresh.username === request.access.identity.username) return accountPage(request, reply, { created: { key: fresh.key, label: fresh.label } });
+      return accountPage(request, reply, request.query.revoked === '1' ? { revoked: true } : {});
+    },
   );
 
   app.post('/account/api-keys', { config: { action: 'signedIn', page: true, audit: 'api-key-create' } }, async (request, reply) => {
@@ -154,7 +174,11 @@ export async function uiAccountRoutes(app: FastifyInstance, context: UiContext):
     const { key, record } = created;
     auditFacts(request, { outcome: 'ok', keyId: record.id, label });
     request.log.info({ owner: owner.username, id: record.id, label }, 'API key created from the web UI');
-    return accountPage(request, reply.code(201), { created: { key, label } });
+    // Redirect after the POST, so that reloading the page cannot create a second key: the key rides
+    // to the next GET in a sealed (encrypted) cookie for that page only, for a minute, read once.
+    const fresh: NewKey = { key, label, username: owner.username };
+    reply.setCookie(NEW_KEY_COOKIE, seal(security.cookieKeys, fresh, Date.now() + NEW_KEY_TTL_MS), { ...cookieOptions(security, '/account', NEW_KEY_TTL_MS), sameSite: 'strict' });
+    return reply.code(303).header('cache-control', 'no-store').redirect('/account?created=1');
   });
 
   app.post('/account/api-keys/revoke', { config: { action: 'signedIn', page: true, audit: 'api-key-revoke' } }, async (request, reply) => {
