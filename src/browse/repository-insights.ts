@@ -54,6 +54,8 @@ export interface RepositoryDetail extends RepositoryFigures {
   /** Manifests in the index without a tag (children of indexes, referrers, untagged pushes). */
   untagged: number;
   tags: PageOf<TagSummary>;
+  /** The tag the Pull panel offers: `latest` when the repository has it, else the newest pushed (whatever the page or filter). */
+  pullTag?: string;
 }
 
 export interface ImageDetail {
@@ -146,15 +148,17 @@ export class RepositoryInsights {
     const index = await this.store.readIndex(name);
     const summary = await this.summary(name);
     const query = options.query?.trim().toLowerCase() ?? '';
-    const tagged = index.manifests
-      .filter((entry) => entry.annotations?.[REF_NAME] !== undefined)
-      .filter((entry) => query === '' || entry.annotations![REF_NAME]!.toLowerCase().includes(query))
-      .sort((a, b) => newestFirst(a.annotations?.[PUSHED_AT], b.annotations?.[PUSHED_AT]) || compare(a.annotations![REF_NAME]!, b.annotations![REF_NAME]!));
+    const byPush = (a: Descriptor, b: Descriptor) => newestFirst(a.annotations?.[PUSHED_AT], b.annotations?.[PUSHED_AT]) || compare(a.annotations![REF_NAME]!, b.annotations![REF_NAME]!);
+    const allTagged = index.manifests.filter((entry) => entry.annotations?.[REF_NAME] !== undefined);
+    const tagged = allTagged.filter((entry) => query === '' || entry.annotations![REF_NAME]!.toLowerCase().includes(query)).sort(byPush);
+    const pullTag = allTagged.some((entry) => entry.annotations![REF_NAME] === 'latest')
+      ? 'latest'
+      : allTagged.reduce<Descriptor | undefined>((best, entry) => (!best || byPush(entry, best) < 0 ? entry : best), undefined)?.annotations![REF_NAME];
     const page = paginate(tagged, options.page, options.perPage);
     const items = await Promise.all(page.items.map((entry) => this.tagSummary(name, entry)));
     const taggedDigests = new Set(tagged.map((entry) => entry.digest));
     const untagged = new Set(index.manifests.filter((entry) => entry.annotations?.[REF_NAME] === undefined && !taggedDigests.has(entry.digest)).map((entry) => entry.digest)).size;
-    return { ...summary, untagged, tags: { ...page, items } };
+    return { ...summary, untagged, tags: { ...page, items }, ...(pullTag !== undefined ? { pullTag } : {}) };
   }
 
   /** One manifest or index by tag or digest, with its config, layers and referrers. */

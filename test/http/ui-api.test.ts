@@ -146,6 +146,22 @@ describe('the pages', () => {
     expect(await (await root.browse('/repository?name=team/app-001')).text()).toContain('action="/repository/delete-tag?name=team%2Fapp-001&amp;tag=v1"');
   });
 
+  it('offer `latest` in the Pull panel when the repository has it, else its newest tag, whatever the page or filter', async () => {
+    const pullTag = async (target: string) => /data-pull-tag="([^"]+)"/.exec(await (await root.browse(target)).text())?.[1];
+    await pushImage(berth.url, 'pull/app', 'v1', { layers: 1, headers: ADMIN });
+    await pushImage(berth.url, 'pull/app', 'v2', { layers: 1, headers: ADMIN });
+    expect(await pullTag('/repository?name=pull/app')).toBe('v2');
+    // The filter shows v1 only; the panel still names the newest tag, and says so.
+    const filtered = await (await root.browse('/repository?name=pull/app&q=v1')).text();
+    expect(/data-pull-tag="([^"]+)"/.exec(filtered)?.[1]).toBe('v2');
+    expect(filtered).toContain('the newest tag (this repository has no latest)');
+    expect(filtered).toContain('podman pull --tls-verify=false');
+    await pushImage(berth.url, 'pull/app', 'latest', { layers: 1, headers: ADMIN });
+    await pushImage(berth.url, 'pull/app', 'v3', { layers: 1, headers: ADMIN });
+    expect(await pullTag('/repository?name=pull/app')).toBe('latest');
+    expect(await pullTag('/repository?name=pull/app&q=v3')).toBe('latest');
+  });
+
   it('paginate the repositories page', async () => {
     const text = await (await rita.browse('/repositories?page=2')).text();
     expect(text).toContain('Repositories 51–100 of 120');

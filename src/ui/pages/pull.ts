@@ -26,9 +26,11 @@ export function copyable(text: string, label: string): SafeHtml {
   return html`<div class="copyable"><code>${text}</code><button type="button" class="button button-small" data-copy="${text}" aria-label="${label}" hidden>Copy</button></div>`;
 }
 
-export function pullPanel(target: PullTarget, name: string, reference: string): SafeHtml {
+/** The Pull panel for `name:reference`; `which` says what the reference is when the page chose it. */
+export function pullPanel(target: PullTarget, name: string, reference: string, which?: string): SafeHtml {
   return html`<section class="card" aria-labelledby="pull-title">
   <h2 id="pull-title">Pull</h2>
+  ${which !== undefined && html`<p class="muted small" data-pull-tag="${reference}">Tag <code>${reference}</code>: ${which}</p>`}
   ${pullCommands(target, name, reference).map(({ tool, command }) => copyable(command, `Copy the ${tool} pull command`))}
 </section>`;
 }

@@ -46,12 +46,11 @@ function tagRow(view: RepositoryView, tag: TagSummary) {
 
 export function renderRepository(view: RepositoryView): string {
   const { detail, query } = view;
-  const newest = detail.tags.items[0]?.tag;
   const main = html`<nav aria-label="Breadcrumb" class="crumbs"><a href="/repositories">Repositories</a> / <span aria-current="page">${detail.name}</span></nav>
 <h1>${detail.name}</h1>
 <p class="muted">${formatCount(detail.tagCount, 'tag')} · ${formatBytes(detail.size)} · last push ${time(detail.lastPush)}${detail.untagged > 0 && ` · ${formatCount(detail.untagged, 'untagged manifest')}`}</p>
 ${view.deleted && html`<p class="notice" role="status">The tag ${view.deleted} was deleted.</p>`}
-${newest !== undefined && pullPanel(view.pull, detail.name, newest)}
+${detail.pullTag !== undefined && pullPanel(view.pull, detail.name, detail.pullTag, detail.pullTag === 'latest' ? 'the default tag' : 'the newest tag (this repository has no latest)')}
 <section aria-labelledby="tags-title">
   <h2 id="tags-title">Tags</h2>
   <form method="get" action="/repository" class="toolbar" role="search">
