@@ -201,6 +201,15 @@ describe('a reader (bob, group users)', () => {
     await page.waitForURL(`${berth.url}/repositories?q=vault&sort=name`);
     expect(await repositoryNames()).toEqual([]);
     await page.goto(`${berth.url}/repositories`);
+    // Arrowing through the sort menu redraws the list in place: no page load (WCAG 3.2.2).
+    await page.evaluate(() => Object.assign(globalThis, { samePage: true }));
+    await page.getByLabel('Sort by').focus();
+    await page.keyboard.press('ArrowDown');
+    await page.waitForURL(`${berth.url}/repositories?q=&sort=pushed`);
+    // A page load would have reset the window's properties.
+    expect(await page.evaluate(() => (globalThis as { samePage?: boolean }).samePage)).toBe(true);
+    expect((await repositoryNames()).sort()).toEqual(['team/app', 'team/tools']);
+    await page.goto(`${berth.url}/repositories`);
     await page.getByRole('link', { name: 'team/app' }).click();
     // berth.js reveals the copy buttons that are hidden without it.
     await visible(page.getByRole('button', { name: 'Copy the podman pull command' }));

@@ -1,5 +1,5 @@
 // Progressive enhancement for Berth's server-rendered pages: every page works without this file.
-// It adds copy buttons, confirmation before deletes and revokes, auto-submit of sort menus, and
+// It adds copy buttons, confirmation before deletes and revokes, sort menus that redraw in place, and
 // search-as-you-type on the repositories page through the UI's JSON API. Data is only ever put in
 // the page with textContent and attributes, never as markup.
 'use strict';
@@ -59,9 +59,13 @@ function enableConfirmations() {
   }
 }
 
-function enableAutoSubmit() {
-  for (const select of document.querySelectorAll('select[data-autosubmit]')) {
-    select.addEventListener('change', () => select.form.requestSubmit());
+// A sort menu redraws the list in place (through the live search) instead of submitting the form:
+// arrowing through a closed select fires change at each step, and a page load there would move the
+// user without their choosing (WCAG 3.2.2). Without the live search, the form's button applies it.
+function enableLiveSort() {
+  for (const select of document.querySelectorAll('select[data-live-sort]')) {
+    const input = select.form.elements.namedItem('q');
+    select.addEventListener('change', () => input?.dispatchEvent(new Event('input')));
   }
 }
 
@@ -132,6 +136,6 @@ function enableLiveSearch() {
 document.addEventListener('DOMContentLoaded', () => {
   enableCopyButtons(document);
   enableConfirmations();
-  enableAutoSubmit();
+  enableLiveSort();
   enableLiveSearch();
 });

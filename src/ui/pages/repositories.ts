@@ -32,7 +32,7 @@ export function renderRepositories(view: RepositoriesView): string {
   <label for="q" class="visually-hidden">Search repositories</label>
   <input id="q" name="q" type="search" value="${query}" placeholder="Search repositories" autocomplete="off" maxlength="256">
   <label for="sort">Sort by</label>
-  <select id="sort" name="sort" data-autosubmit>
+  <select id="sort" name="sort" data-live-sort>
     <option value="name" ${sort === 'name' && html`selected`}>name</option>
     <option value="pushed" ${sort === 'pushed' && html`selected`}>last push</option>
   </select>
