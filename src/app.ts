@@ -13,7 +13,7 @@ import { RepositoryStatistics } from './browse/repository-stats.js';
 import { summarizeCollection } from './maintenance/gc-report.js';
 import { DECLARED_PREFIXES, enforceAccess, requireDeclaredAccess } from './http/access.js';
 import { Security } from './auth/security.js';
-import { answerClientError, installErrorHandling } from './http/errors.js';
+import { answerClientError, installErrorHandling, type NotFoundPage } from './http/errors.js';
 import { registryPlugin } from './http/registry-plugin.js';
 import { rewriteRegistryUrl } from './http/rewrite-url.js';
 import { baseRoutes } from './http/routes/base.js';
@@ -120,7 +120,9 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   const security = await Security.create(config, log, { coordination: backends.sessions });
   await app.register(cookie);
   app.addHook('onClose', async () => security.close());
-  installErrorHandling(app, () => security);
+  // The UI, when on, answers a browser's unknown address with a page (registered further down).
+  let notFoundPage: NotFoundPage | undefined;
+  installErrorHandling(app, () => security, () => notFoundPage);
   requireDeclaredAccess(app);
   requireAuditedWrites(app, DECLARED_PREFIXES);
   // prom-client and the metrics routes load only when the config asks for metrics (read at start).
@@ -188,7 +190,7 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   await app.register(signInRoutes);
   await app.register(apiKeyRoutes);
   // The web UI (pages, its API, assets) loads only when the config turns it on (read at start).
-  if (config.extensions.ui) await app.register((await import('./http/routes/ui.js')).uiRoutes);
+  if (config.extensions.ui) notFoundPage = await (await import('./http/routes/ui.js')).registerUi(app);
 
   const applyConfig = async (next: BerthConfig) => {
     await security.apply(next);

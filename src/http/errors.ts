@@ -1,7 +1,7 @@
 /** The one place that turns failures into responses: the spec's error body from the error table. */
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RegistryError, type ErrorKey } from '../oci/errors.js';
 import { isUiRequest } from './access.js';
 
@@ -29,7 +29,15 @@ export interface ChallengeSource {
   realm: string;
 }
 
-export function installErrorHandling(app: FastifyInstance, challenge: () => ChallengeSource): void {
+/** The web UI's answer to a browser asking for an unknown address (when the UI is on). */
+export type NotFoundPage = (request: FastifyRequest, reply: FastifyReply) => FastifyReply;
+
+/** A browser's navigation to a page (not an API client, not the registry API, not the UI's script). */
+function wantsPage(request: FastifyRequest): boolean {
+  return request.method === 'GET' && !request.url.startsWith('/v2/') && !isUiRequest(request) && (request.headers.accept ?? '').includes('text/html');
+}
+
+export function installErrorHandling(app: FastifyInstance, challenge: () => ChallengeSource, notFoundPage: () => NotFoundPage | undefined = () => undefined): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     let known = toRegistryError(error, request.routeOptions.config?.invalidRequest);
     // A refusal of an anonymous caller is a challenge: they may still sign in (zot answers so too).
@@ -52,6 +60,8 @@ export function installErrorHandling(app: FastifyInstance, challenge: () => Chal
   });
 
   app.setNotFoundHandler((request, reply) => {
+    const page = notFoundPage();
+    if (page && wantsPage(request)) return page(request, reply);
     const answer = new RegistryError('ROUTE_UNKNOWN', { method: request.method, path: request.url.split('?')[0] });
     return reply.code(answer.status).type('application/json').send(answer.toBody());
   });

@@ -52,15 +52,20 @@ function formTargets(app: FastifyInstance): string {
  */
 export function addSecurityHeaders(app: FastifyInstance): void {
   app.addHook('onSend', async (_request, reply, payload) => {
-    reply.header(
-      'content-security-policy',
-      `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action ${formTargets(app)}; frame-ancestors 'none'; base-uri 'none'`,
-    );
-    reply.header('x-content-type-options', 'nosniff');
-    reply.header('referrer-policy', 'same-origin');
-    reply.header('x-frame-options', 'DENY');
-    reply.header('cross-origin-opener-policy', 'same-origin');
-    reply.header('cross-origin-resource-policy', 'same-origin');
+    setSecurityHeaders(app, reply);
     return payload;
   });
+}
+
+/** The UI's security headers on one reply (a page answered outside the UI's routes: the HTML 404). */
+export function setSecurityHeaders(app: FastifyInstance, reply: FastifyReply): void {
+  reply.header(
+    'content-security-policy',
+    `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action ${formTargets(app)}; frame-ancestors 'none'; base-uri 'none'`,
+  );
+  reply.header('x-content-type-options', 'nosniff');
+  reply.header('referrer-policy', 'same-origin');
+  reply.header('x-frame-options', 'DENY');
+  reply.header('cross-origin-opener-policy', 'same-origin');
+  reply.header('cross-origin-resource-policy', 'same-origin');
 }

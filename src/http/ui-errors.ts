@@ -11,7 +11,7 @@ import { url } from '../ui/html.js';
 import { SESSION_COOKIE } from './cookie-names.js';
 import { isFormRefusal } from './csrf.js';
 import { clearSessionCookies } from './session-cookies.js';
-import { viewerOf, type UiContext } from './ui-context.js';
+import { setSecurityHeaders, viewerOf, type UiContext } from './ui-context.js';
 
 const WORDS: Partial<Record<string, [number, string, string]>> = {
   NAME_UNKNOWN: [404, 'No such repository', 'There is no repository by that name.'],
@@ -54,4 +54,16 @@ export function installPageErrors(app: FastifyInstance, context: UiContext): voi
     const page = renderError({ viewer: viewerOf(request, reply), assets: context.assets.urls, status, title, message });
     return reply.code(status).header('cache-control', 'no-store').type('text/html; charset=utf-8').send(page);
   });
+}
+
+/**
+ * A browser's request for an address Berth has no page at: an error page in words (API clients
+ * still get the spec's JSON 404; errors.ts decides which).
+ */
+export function notFoundPage(context: UiContext): (request: FastifyRequest, reply: FastifyReply) => FastifyReply {
+  return (request, reply) => {
+    setSecurityHeaders(request.server, reply);
+    const page = renderError({ viewer: viewerOf(request, reply), assets: context.assets.urls, status: 404, title: 'No such page', message: 'There is no page at this address.' });
+    return reply.code(404).header('cache-control', 'no-store').type('text/html; charset=utf-8').send(page);
+  };
 }

@@ -162,6 +162,44 @@ describe('the pages', () => {
     expect(await pullTag('/repository?name=pull/app&q=v3')).toBe('latest');
   });
 
+  it('answer a browser at an unknown address with an HTML page, and API clients with the JSON error', async () => {
+    const page = await rita.browse('/no/such/page', { headers: { accept: 'text/html,application/xhtml+xml' } });
+    expect(page.status).toBe(404);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect(await page.text()).toContain('No such page');
+    for (const [target, headers] of [
+      ['/no/such/page', {}],
+      ['/no/such/page', { accept: 'application/json' }],
+      ['/v2/no/such/thing/here', { accept: 'text/html' }],
+    ] as const) {
+      const answer = await fetch(`${berth.url}${target}`, { headers });
+      expect(answer.status, target).toBe(404);
+      expect(answer.headers.get('content-type'), target).toMatch(/^application\/json/);
+      expect(((await answer.json()) as { errors: Array<{ code: string }> }).errors[0]!.code, target).toMatch(/^[A-Z_]+$/);
+    }
+  });
+
+  it("lead zot UI's bookmarked addresses to the matching page, always on this host", async () => {
+    const cases: Array<[string, string]> = [
+      ['/home', '/repositories'],
+      ['/explore', '/repositories'],
+      ['/explore?search=app', '/repositories?q=app'],
+      ['/image/team%2Fapp-001', '/repository?name=team%2Fapp-001'],
+      ['/image/team/app-001', '/repository?name=team%2Fapp-001'],
+      ['/image/team%2Fapp-001/tag/v1', '/image?name=team%2Fapp-001&ref=v1'],
+      ['/image/%2F%2Fevil.example', '/repository?name=%2F%2Fevil.example'],
+    ];
+    for (const [from, to] of cases) {
+      const answer = await fetch(`${berth.url}${from}`, { redirect: 'manual' });
+      expect(answer.status, from).toBe(302);
+      expect(answer.headers.get('location'), from).toBe(to);
+    }
+    // The page it leads to checks access as always.
+    expect((await rita.browse('/image/secret%2Fvault/tag/v1')).headers.get('location')).toBe('/image?name=secret%2Fvault&ref=v1');
+    expect((await rita.browse('/image?name=secret%2Fvault&ref=v1')).status).toBe(403);
+  });
+
   it('paginate the repositories page', async () => {
     const text = await (await rita.browse('/repositories?page=2')).text();
     expect(text).toContain('Repositories 51–100 of 120');

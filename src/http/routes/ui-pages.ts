@@ -34,6 +34,13 @@ export async function uiPageRoutes(app: FastifyInstance, context: UiContext): Pr
 
   app.get('/', { config: { action: 'public', page: true } }, async (_request, reply) => reply.redirect('/repositories'));
 
+  // zot's UI (zui) addresses that people bookmarked lead to the matching page here (which checks access).
+  typed.get('/home', { config: { action: 'public', page: true } }, async (_request, reply) => reply.redirect('/repositories'));
+  typed.get('/explore', { schema: { querystring: { type: 'object', properties: { search: { type: 'string', maxLength: 256 } } } }, config: { action: 'public', page: true } }, async (request, reply) =>
+    reply.redirect(url('/repositories', { q: request.query.search || undefined })),
+  );
+  typed.get('/image/*', { config: { action: 'public', page: true } }, async (request, reply) => reply.redirect(zuiImageTarget((request.params as { '*': string })['*'])));
+
   typed.get(
     '/repositories',
     { schema: { querystring: querystring({ q: text(256), sort: { type: 'string', enum: ['name', 'pushed'] }, page: pageNumber }, []) }, config: { action: 'catalog', page: true } },
@@ -91,4 +98,19 @@ export async function uiPageRoutes(app: FastifyInstance, context: UiContext): Pr
       return reply.code(303).redirect(url('/repository', { name, deleted: tag }));
     },
   );
+}
+
+/** Where zui's `/image/<name>[/tag/<tag>]` (the name URL-encoded or not) is here. */
+export function zuiImageTarget(rest: string): string {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(rest);
+  } catch {
+    return '/repositories';
+  }
+  const at = decoded.lastIndexOf('/tag/');
+  const name = at === -1 ? decoded : decoded.slice(0, at);
+  const tag = at === -1 ? '' : decoded.slice(at + '/tag/'.length);
+  if (name === '') return '/repositories';
+  return tag === '' ? url('/repository', { name }) : url('/image', { name, ref: tag });
 }

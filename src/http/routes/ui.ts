@@ -9,7 +9,8 @@ import { readWithin } from '../request-body.js';
 import { RepositoryInsights } from '../../browse/repository-insights.js';
 import { loadAssets } from '../../ui/assets.js';
 import { addSecurityHeaders, type UiContext } from '../ui-context.js';
-import { installPageErrors } from '../ui-errors.js';
+import type { NotFoundPage } from '../errors.js';
+import { installPageErrors, notFoundPage } from '../ui-errors.js';
 import { uiAccountRoutes } from './ui-account.js';
 import { uiApiRoutes } from './ui-api.js';
 import { uiAssetRoutes } from './ui-assets.js';
@@ -18,8 +19,14 @@ import { uiPageRoutes } from './ui-pages.js';
 /** Form posts of the UI: small url-encoded bodies (the rest of Berth parses no bodies at all). */
 const FORM_BODY_LIMIT = 16 * 1024;
 
-export async function uiRoutes(app: FastifyInstance): Promise<void> {
+/** Registers the UI on `app`; returns its page for unknown addresses (the root's not-found handler asks it). */
+export async function registerUi(app: FastifyInstance): Promise<NotFoundPage> {
   const context: UiContext = { assets: await loadAssets(), insights: new RepositoryInsights(app.registry.store, app.registry.catalog) };
+  await app.register(uiRoutes, context);
+  return notFoundPage(context);
+}
+
+async function uiRoutes(app: FastifyInstance, context: UiContext): Promise<void> {
   addSecurityHeaders(app);
   await app.register(uiAssetRoutes, context);
   await app.register(uiApiRoutes, context);
