@@ -33,8 +33,9 @@ export function shortDigest(digest: string): string {
   return colon < 0 ? digest.slice(0, 12) : digest.slice(0, colon + 13);
 }
 
+/** A digest cut to its first characters, the whole in the tooltip and behind a labelled copy button (berth.js reveals it). */
 export function digestCode(digest: string): SafeHtml {
-  return html`<code class="digest" title="${digest}">${shortDigest(digest)}</code>`;
+  return html`<code class="digest" title="${digest}">${shortDigest(digest)}</code><button type="button" class="button button-small button-copy" data-copy="${digest}" aria-label="Copy the digest ${digest}" hidden>Copy</button>`;
 }
 
 export function formatPlatform(platform: Platform): string {

@@ -32,8 +32,13 @@ function tagRow(view: RepositoryView, tag: TagSummary) {
     <td>${time(tag.pushed)}</td>
     <td class="actions">
       ${pullCommands(view.pull, name, tag.tag).map(
-        ({ tool, command }) => html`<button type="button" class="button button-small" data-copy="${command}" aria-label="Copy ${tool} pull command for ${tag.tag}" hidden>${tool}</button>`,
+        ({ tool, command }) => html`<button type="button" class="button button-small" data-copy="${command}" aria-label="Copy ${tool} pull command for ${tag.tag}" hidden>${tool} pull</button>`,
       )}
+      ${pullCommands(view.pull, name, tag.digest)
+        .filter(({ tool }) => tool === 'podman')
+        .map(
+          ({ command }) => html`<button type="button" class="button button-small" data-copy="${command}" aria-label="Copy podman pull command for ${tag.tag} by digest" hidden>pull by digest</button>`,
+        )}
       ${
         view.canDelete &&
         html`<form method="post" action="${url('/repository/delete-tag', { name, tag: tag.tag })}" class="inline" data-confirm="Delete the tag ${tag.tag} from ${name}?">
