@@ -12,6 +12,9 @@
  * - an OpenID identity exists while its provider is configured and the user name is still bound
  *   to the subject (`sub`) the session or key was made for (user-directory.ts): a provider removed
  *   from the config, or a name released and taken by someone else, ends its sessions and keys.
+ * - a workload identity (`Authorization: Bearer <ID token>`, http.auth.bearer.oidc) is the token's
+ *   mapped user name and groups (src/workload/); a name that is an htpasswd account or is bound to
+ *   an SSO user is refused, never merged: a workload cannot borrow a person's rights by its claims.
  */
 import type { Identity } from '../access/policy.js';
 import { API_KEY_PREFIX, type ApiKeyStore } from './api-keys.js';
@@ -20,6 +23,7 @@ import { CredentialCache } from './credential-cache.js';
 import type { HtpasswdStore } from './htpasswd.js';
 import type { SessionStore } from './sessions.js';
 import type { UserDirectory } from './user-directory.js';
+import { looksLikeJwt, type WorkloadVerifier } from '../workload/verifier.js';
 
 export type Authentication =
   | { kind: 'anonymous' }
@@ -41,6 +45,8 @@ export interface AuthenticatorParts {
   users: UserDirectory;
   /** The keys of the OpenID providers in the running config. */
   providers: ReadonlySet<string>;
+  /** Verifies workload ID tokens, when http.auth.bearer.oidc lists issuers. */
+  workload?: WorkloadVerifier;
   /** The groups accessControl gives a user name. */
   groupsOf(username: string): string[];
 }
@@ -62,7 +68,11 @@ export class Authenticator {
 
   async authenticate({ authorization, sessionId }: Credentials): Promise<Authentication> {
     if (!this.configured) return { kind: 'anonymous' };
-    if (authorization !== undefined) return this.basic(authorization);
+    if (authorization !== undefined) {
+      const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+      if (bearer && this.parts.workload) return this.workloadToken(bearer[1]!);
+      return this.basic(authorization);
+    }
     if (sessionId !== undefined && this.parts.sessions) {
       const session = await this.parts.sessions.get(sessionId);
       if (!session) return rejected('the session has expired or was signed out');
@@ -91,6 +101,20 @@ export class Authenticator {
     if (!verified) return rejected('invalid username or password');
     this.cache.add(username, password, generation);
     return this.account(username, HTPASSWD, undefined, 'htpasswd');
+  }
+
+  /** A workload ID token as the credential (a Bearer token, or a password on the token endpoint). */
+  async workloadToken(token: string): Promise<Authentication> {
+    const { workload, htpasswd, users, groupsOf } = this.parts;
+    if (!workload || !looksLikeJwt(token)) return rejected('unsupported bearer token');
+    const result = await workload.verify(token);
+    if (!result.ok) return rejected(result.reason);
+    const { username } = result;
+    if (htpasswd?.has(username)) return rejected('workload token: the mapped user name is a local htpasswd account');
+    if (await users.get(username)) return rejected('workload token: the mapped user name belongs to a user of an identity provider');
+    const groups = [...new Set([...result.groups, ...groupsOf(username)])];
+    const identity: Identity = { username, groups: Object.freeze(groups), method: 'workload', provider: result.issuer, subject: result.subject };
+    return { kind: 'identity', identity: Object.freeze(identity) };
   }
 
   /** `username` as vouched for by `provider` (as `subject`), with the groups of this moment; or why not. */

@@ -19,6 +19,7 @@ import { HtpasswdStore } from './htpasswd.js';
 import { OidcProvider } from './oidc.js';
 import { SessionStore } from './sessions.js';
 import { UserDirectory } from './user-directory.js';
+import { WorkloadVerifier } from '../workload/verifier.js';
 
 export interface SecurityLog {
   info(message: string): void;
@@ -50,6 +51,10 @@ export class Security {
   externalUrl: string | undefined;
   apiKeysEnabled = false;
   htpasswd: HtpasswdStore | undefined;
+  /** Workload ID token issuers (http.auth.bearer.oidc); undefined without any. */
+  workload: WorkloadVerifier | undefined;
+  /** The token realm and service of the Bearer challenge, when http.auth.bearer is configured. */
+  bearer: { realm?: string; service?: string } | undefined;
   readonly sessions: SessionStore;
   readonly users: UserDirectory;
   readonly apiKeys: ApiKeyStore;
@@ -145,7 +150,9 @@ export class Security {
       htpasswd?.watch(this.log);
     }
     const providers = this.reconcileProviders(openid?.providers ?? []);
-    const signInConfigured = htpasswd !== undefined || providers.size > 0;
+    const issuers = config.http.auth.bearer?.oidc ?? [];
+    const workload = issuers.length > 0 ? new WorkloadVerifier(issuers, this.workload) : undefined;
+    const signInConfigured = htpasswd !== undefined || providers.size > 0 || workload !== undefined;
     const policy = AccessPolicy.compile(config.http.accessControl, signInConfigured);
     // Swap everything at once, after everything that can fail has succeeded.
     if (htpasswd !== this.htpasswd) this.htpasswd?.close();
@@ -153,12 +160,15 @@ export class Security {
     this.htpasswd = htpasswd;
     this.providers = providers;
     this.policy = policy;
+    this.workload = workload;
+    this.bearer = config.http.auth.bearer ? { ...(config.http.auth.bearer.realm ? { realm: config.http.auth.bearer.realm } : {}), ...(config.http.auth.bearer.service ? { service: config.http.auth.bearer.service } : {}) } : undefined;
     this.apiKeysEnabled = apikey;
     this.authenticator = new Authenticator({
       ...(htpasswd ? { htpasswd } : {}),
       ...(apikey ? { apiKeys: this.apiKeys } : {}),
       ...(signInConfigured ? { sessions: this.sessions } : {}),
       users: this.users,
+      ...(workload ? { workload } : {}),
       providers: new Set(providers.keys()),
       groupsOf: (username) => policy.groupsOf(username),
     });

@@ -114,7 +114,7 @@ export function enforceAccess(app: FastifyInstance, security: () => Security, ob
     }
     const { policy } = current;
     const credentials = credentialsOf(request, current);
-    const presented = credentials.authorization !== undefined ? (/^Basic\s+/i.test(credentials.authorization) ? 'basic' : 'other') : credentials.sessionId !== undefined ? 'session' : undefined;
+    const presented = credentials.authorization !== undefined ? (/^Basic\s+/i.test(credentials.authorization) ? 'basic' : /^Bearer\s+/i.test(credentials.authorization) ? 'bearer' : 'other') : credentials.sessionId !== undefined ? 'session' : undefined;
     const authentication = await authenticate(request, reply, current, credentials);
     if (authentication.kind === 'rejected') {
       observers.authenticated?.(presented ?? 'other', 'failure');
@@ -185,7 +185,7 @@ function authorize(request: FastifyRequest, action: Exclude<RouteAction, 'public
       if (identity.username === undefined && !policy.anonymousAllowedSomewhere) throw refuse(identity, 'sign in to use this registry');
       return;
     case 'signedIn':
-      if (identity.username === undefined || identity.method === 'apikey') throw new RegistryError('UNAUTHORIZED', 'sign in with a password or a browser session');
+      if (identity.username === undefined || identity.method === 'apikey' || identity.method === 'workload') throw new RegistryError('UNAUTHORIZED', 'sign in with a password or a browser session');
       return;
     case 'session':
       if (identity.method !== 'session') throw new RegistryError('UNAUTHORIZED', 'no browser session');

@@ -1,6 +1,6 @@
 /**
  * Dependencies flow one way (CONVENTIONS.md): main → app → http → {auth, access, registry, storage, config, oci};
- * auth → {access, config, storage, coordination, oci}; access → config; registry → {storage, oci, config};
+ * auth → {access, config, storage, coordination, oci, workload}; workload → config; access → config; registry → {storage, oci, config};
  * storage → {coordination, oci}; coordination → oci; oci → node: only; only http/ and app.ts import fastify.
  */
 import { readdir, readFile } from 'node:fs/promises';
@@ -13,7 +13,8 @@ const ALLOWED: Record<string, string[]> = {
   coordination: ['coordination', 'oci'],
   config: ['config'],
   access: ['access', 'config', 'oci'],
-  auth: ['auth', 'access', 'config', 'oci', 'storage', 'coordination'],
+  auth: ['auth', 'access', 'config', 'oci', 'storage', 'coordination', 'workload'],
+  workload: ['workload', 'config'],
   registry: ['registry', 'storage', 'oci', 'config'],
   http: ['http', 'registry', 'storage', 'coordination', 'oci', 'config', 'auth', 'access', 'ui'],
   ui: ['ui', 'registry', 'access', 'oci'],
@@ -22,7 +23,8 @@ const PACKAGES_ALLOWED: Record<string, RegExp> = {
   oci: /^$/,
   storage: /^(@aws-sdk\/client-s3|@smithy\/node-http-handler|hash-wasm)$/,
   coordination: /^ioredis$/,
-  config: /^(ajv|ajv-formats|picomatch)$/,
+  config: /^(ajv|ajv-formats|picomatch|@bufbuild\/cel)$/,
+  workload: /^(jose|@bufbuild\/cel|@bufbuild\/cel\/ext)$/,
   access: /^$/,
   auth: /^(bcryptjs|openid-client)$/,
   registry: /^(ajv|ajv-formats)$/,

@@ -1,0 +1,82 @@
+/**
+ * Workload ID tokens as `Authorization: Bearer` on /v2: a Kubernetes ServiceAccount and a GitHub
+ * Actions job get exactly what accessControl gives their mapped names and groups; the attacks are
+ * refused with 401 and an audit line that names the failed check and never holds the token.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { base64url } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeHtpasswd, basicAuth } from '../helpers/htpasswd.js';
+import { pushImage } from '../helpers/registry-api.js';
+import { scratchDir } from '../helpers/scratch.js';
+import { startBerth, type TestServer } from '../helpers/server.js';
+import { githubActionsClaims, serviceAccountClaims, startWorkloadIssuer, type WorkloadIssuer } from '../helpers/workload-issuer.js';
+
+let issuer: WorkloadIssuer;
+let server: TestServer;
+let audit: string;
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+beforeAll(async () => {
+  issuer = await startWorkloadIssuer();
+  audit = path.join(await scratchDir('workload-audit'), 'audit.log');
+  const htpasswd = await writeHtpasswd({ admin: 'admin-pw' });
+  const flux = `${issuer.issuer}/system:serviceaccount:flux-system:source-controller`;
+  server = await startBerth({
+    config: {
+      log: { audit },
+      http: {
+        auth: {
+          htpasswd: { path: htpasswd },
+          bearer: { oidc: [{ issuer: issuer.issuer, audiences: ['berth'], claimMapping: { groups: "has(claims.repository_owner) ? ['gh:' + claims.repository_owner] : []", validations: [{ expression: "!has(claims.repository_owner) || claims.repository_owner == 'acme'", message: 'only the acme organisation' }] } }] },
+        },
+        accessControl: {
+          groups: { ci: { users: [] } },
+          repositories: {
+            'flux/**': { policies: [{ users: [flux], actions: ['read'] }] },
+            'acme/**': { policies: [{ groups: ['gh:acme'], actions: ['read', 'create'] }] },
+          },
+          adminPolicy: { users: ['admin'], actions: ['read', 'create', 'update', 'delete'] },
+        },
+      },
+    },
+  });
+  await pushImage(server.url, 'flux/app', 'v1', { headers: { authorization: basicAuth('admin', 'admin-pw') } });
+});
+afterAll(async () => {
+  await server?.close();
+  await issuer?.close();
+});
+
+describe('workload identity: Bearer ID token on /v2', () => {
+  it('a ServiceAccount reads what its mapped name may read, and nothing else', async () => {
+    const token = await issuer.sign(serviceAccountClaims('flux-system', 'source-controller', 'berth'));
+    expect((await fetch(`${server.url}/v2/flux/app/manifests/v1`, { headers: bearer(token) })).status).toBe(200);
+    expect((await fetch(`${server.url}/v2/acme/app/tags/list`, { headers: bearer(token) })).status).toBe(403);
+  });
+
+  it('a GitHub Actions job of acme pushes through its mapped group', async () => {
+    const token = await issuer.sign(githubActionsClaims('acme/app', 'berth'));
+    await pushImage(server.url, 'acme/app', 'v1', { headers: bearer(token) });
+    expect((await fetch(`${server.url}/v2/acme/app/tags/list`, { headers: bearer(token) })).status).toBe(200);
+  });
+
+  it.each([
+    ['another audience', async () => issuer.sign({ ...serviceAccountClaims('flux-system', 'source-controller', 'other') }), 'the audience is not accepted (aud)'],
+    ['an expired token', async () => issuer.sign(serviceAccountClaims('flux-system', 'source-controller', 'berth'), { expiresIn: -600 }), 'expired (exp)'],
+    ['alg none', async () => `${base64url.encode('{"alg":"none"}')}.${base64url.encode(JSON.stringify({ ...serviceAccountClaims('flux-system', 'source-controller', 'berth'), iss: issuer.issuer, exp: Math.floor(Date.now() / 1000) + 600 }))}.`, 'unsigned (alg none)'],
+    ['HS256', async () => `${base64url.encode(JSON.stringify({ alg: 'HS256' }))}.${base64url.encode(JSON.stringify({ iss: issuer.issuer }))}.AAAA`, 'algorithm HS256 is not accepted'],
+    ['an unconfigured issuer', async () => `${base64url.encode(JSON.stringify({ alg: 'RS256' }))}.${base64url.encode(JSON.stringify({ iss: 'https://elsewhere.example' }))}.AAAA`, 'the issuer is not configured'],
+    ['a failed validation', async () => issuer.sign(githubActionsClaims('evil/app', 'berth')), 'claim validation failed: only the acme organisation'],
+  ])('refuses %s with 401 and an audit line naming the check', async (_name, make, reason) => {
+    const token = await make();
+    const response = await fetch(`${server.url}/v2/acme/app/blobs/uploads/`, { method: 'POST', headers: bearer(token) });
+    expect(response.status).toBe(401);
+    expect(JSON.stringify(await response.json())).toContain(reason);
+    const text = await readFile(audit, 'utf8');
+    const line = text.trim().split('\n').reverse().find((entry) => entry.includes(reason));
+    expect(line, `an audit line with "${reason}"`).toBeDefined();
+    expect(text).not.toContain(token.split('.')[1]!);
+  });
+});
