@@ -72,7 +72,7 @@ export function pseudoRandomDigest(size, seed) {
   const zeros = Buffer.alloc(GENERATE_CHUNK);
   const cipher = cipherFor(seed);
   const hash = createHash('sha256');
-  for (let left = size; left > 0; ) {
+  for (let left = size; left > 0;) {
     const n = Math.min(GENERATE_CHUNK, left);
     left -= n;
     hash.update(cipher.update(n === GENERATE_CHUNK ? zeros : zeros.subarray(0, n)));

@@ -56,4 +56,8 @@ console.log(`${file}: ${(totalUs / 1e6).toFixed(2)} s sampled`);
 console.log(`\ntop ${top} by self time:`);
 for (const [key, us] of [...bySelf].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${pct(us)}  ${key}`);
 console.log(`\ntop ${top} Berth (dist/) functions by total time:`);
-for (const [key, us] of [...inclusive].filter(([key]) => key.includes('dist/')).sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${pct(us)}  ${key}`);
+for (const [key, us] of [...inclusive]
+  .filter(([key]) => key.includes('dist/'))
+  .sort((a, b) => b[1] - a[1])
+  .slice(0, top))
+  console.log(`${pct(us)}  ${key}`);

@@ -133,9 +133,7 @@ export async function putManifest(dispatcher, repo, reference, bytes) {
 /** Pushes a one-layer OCI image (small config and layer) and its manifest under `tag`. */
 export async function pushSmallImage(dispatcher, server, repo, tag) {
   const layer = smallBlob(4096);
-  const configBytes = Buffer.from(
-    JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] }, config: {} }),
-  );
+  const configBytes = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] }, config: {} }));
   const config = { bytes: configBytes, digest: `sha256:${createHash('sha256').update(configBytes).digest('hex')}` };
   for (const blob of [config, layer]) await pushMonolithic(dispatcher, server, repo, blob.bytes, blob.digest);
   const manifest = Buffer.from(

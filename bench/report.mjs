@@ -1,5 +1,6 @@
 /** Turns per-round measurements into the comparison table and the JSON results. */
 import { median } from './load.mjs';
+import { S3_WRITE_METRICS, WRITE_METRICS } from './writes.mjs';
 
 /**
  * Metric definitions. `better` says which way is good; the ratio is always "how many times better
@@ -27,7 +28,9 @@ export function metricsFor(bigLabel) {
     { key: 'bigPush', label: `${bigLabel} push, streamed (MiB/s)`, better: 'higher', digits: 0 },
     { key: 'bigPull', label: `${bigLabel} pull + sha256 verify (MiB/s)`, better: 'higher', digits: 0 },
     { key: 'peakRssBig', label: `peak RSS during ${bigLabel} push+pull (MB)`, better: 'lower', absolute: { below: 150 }, digits: 1 },
-    { key: 'peakRssRun', label: 'peak RSS over the whole run (MB)', better: 'lower', digits: 1 },
+    { key: 'idleRss', label: 'idle RSS, fresh server (MiB)', better: 'lower', absolute: { below: 85 }, digits: 1 },
+    { key: 'peakRssRun', label: 'peak RSS over the whole run (MiB)', better: 'lower', absolute: { below: 110 }, digits: 1 },
+    ...WRITE_METRICS,
   ];
 }
 
@@ -111,6 +114,7 @@ export function s3MetricsFor({ chunkMiB, s3Clients, perClientMiB, bigMiB }) {
     { key: 'rssB', label: `replica B: peak RSS during ${big} push+pull (MB)`, below: 150 },
     { key: 'rssPhaseA', label: 'replica A: peak RSS over the whole S3 phase (MB)', digits: 1 },
     { key: 'rssPhaseB', label: 'replica B: peak RSS over the whole S3 phase (MB)', digits: 1 },
+    ...S3_WRITE_METRICS,
   ];
 }
 

@@ -19,7 +19,10 @@
  *   BENCH_PEER=0              run Berth alone even when docker-registry is installed
  *   BENCH_S3=0                skip the S3 phase (on when the Ceph tools and redis-server are installed)
  *   BENCH_S3_CLIENTS=4        parallel clients in the S3 phase's one-vs-two-replicas measurement
- *   BENCH_ONLY=push,chunked,pull,manifest,head,tags,big,s3   run only these phases
+ *   BENCH_S3_WRITES=0         skip the S3 phase's write rows (bench/writes.mjs)
+ *   BENCH_ONLY=push,chunked,pull,manifest,head,tags,big,catalog,s3   run only these phases (and the write
+ *                             phases mput,tput,growth of bench/writes.mjs, whose header lists their settings)
+ *   BENCH_REPOS=10000         repositories in the catalog phase (bench/catalog.mjs)
  *   BENCH_PROFILE=1           run Berth with --cpu-prof; profiles land in bench/out/profile/
  *   BENCH_BERTH_MAIN=path     run another Berth build's main.js (A/B a candidate change)
  *   BENCH_TIMEOUT_S=900       hard limit for the whole run
@@ -38,7 +41,9 @@ import { runLoad } from './load.mjs';
 import { OCI_MANIFEST, pullBlob, pushChunked, pushMonolithic, pushSmallImage, transferClient } from './registry-client.mjs';
 import { buildRows, formatRounds, formatS3Rounds, formatS3Table, formatTable } from './report.mjs';
 import { killS3ServicesSync, runS3Phase, s3Missing, stopS3Services } from './s3.mjs';
-import { cpuSecondsOf, killAllSync, logTails, memoryOf, peerAvailable, peerVersion, resetPeak, startServer, stopAll } from './servers.mjs';
+import { runWritePhases, WRITE_PHASES } from './writes.mjs';
+import { cpuSecondsOf, killAllSync, logTails, memoryOf, peerAvailable, peerVersion, resetPeak, startServer, stopAll, wholeRunPeak } from './servers.mjs';
+import { runCatalogPhase } from './catalog.mjs';
 
 const MiB = 1024 * 1024;
 const OUT_DIR = fileURLToPath(new URL('./out/', import.meta.url));
@@ -52,7 +57,7 @@ function intFromEnv(name, fallback, min = 1) {
   return value;
 }
 
-const PHASES = ['push', 'chunked', 'pull', 'manifest', 'head', 'tags', 'big', 's3'];
+const PHASES = ['push', 'chunked', 'pull', 'manifest', 'head', 'tags', ...WRITE_PHASES, 'big', 'catalog', 's3'];
 const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : undefined;
 for (const phase of only ?? []) if (!PHASES.includes(phase)) throw new Error(`BENCH_ONLY: unknown phase "${phase}"; known: ${PHASES.join(', ')}`);
 
@@ -121,8 +126,18 @@ async function main() {
   const kinds = hasPeer ? ['berth', 'peer'] : ['berth'];
   const version = hasPeer ? await peerVersion() : undefined;
 
-  say(`Berth benchmark: ${cpus().length} CPU(s) ${cpus()[0]?.model ?? ''}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, load ${loadavg().map((v) => v.toFixed(2)).join(' ')}, node ${process.version}`);
-  say(hasPeer ? `peer: ${version ?? 'docker-registry'}` : SETTINGS.usePeer ? 'docker-registry (/usr/bin/docker-registry) is not installed: running Berth alone, no ratios.' : 'BENCH_PEER=0: running Berth alone, no ratios.');
+  say(
+    `Berth benchmark: ${cpus().length} CPU(s) ${cpus()[0]?.model ?? ''}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM, load ${loadavg()
+      .map((v) => v.toFixed(2))
+      .join(' ')}, node ${process.version}`,
+  );
+  say(
+    hasPeer
+      ? `peer: ${version ?? 'docker-registry'}`
+      : SETTINGS.usePeer
+        ? 'docker-registry (/usr/bin/docker-registry) is not installed: running Berth alone, no ratios.'
+        : 'BENCH_PEER=0: running Berth alone, no ratios.',
+  );
   say(`settings: ${JSON.stringify({ ...SETTINGS, only: only ? [...only] : undefined })}`);
   const s3Skip = s3Skipped();
   if (s3Skip) say(`S3 phase ${s3Skip}`);
@@ -141,6 +156,7 @@ async function main() {
   const notes = [];
   const memoryByPhase = [];
   let s3Results;
+  let catalogResults;
 
   try {
     // Where the memory goes: each server's RSS and peak RSS after each phase.
@@ -190,43 +206,58 @@ async function main() {
       noteMemory(phase);
     };
 
-    await measure('push', 'blob push monolithic', async (kind) => {
-      const digest = blob.next();
-      syncDisks();
-      const cpu0 = cpuSecondsOf(servers[kind].pid);
-      const t0 = performance.now();
-      await pushMonolithic(clients[kind], servers[kind], REPO_PUSH, blob.buffer, digest);
-      const rate = mibPerSecond(blob.size, performance.now() - t0);
-      const cpu = cpuPerGiB(servers[kind].pid, cpu0, blob.size);
-      record(kind, 'pushMonolithic', rate);
-      record(kind, 'cpuPushMonolithic', cpu);
-      return `${rate.toFixed(0)} MiB/s, server CPU ${cpu.toFixed(2)} s/GiB`;
-    }, SETTINGS.blobRounds);
+    await measure(
+      'push',
+      'blob push monolithic',
+      async (kind) => {
+        const digest = blob.next();
+        syncDisks();
+        const cpu0 = cpuSecondsOf(servers[kind].pid);
+        const t0 = performance.now();
+        await pushMonolithic(clients[kind], servers[kind], REPO_PUSH, blob.buffer, digest);
+        const rate = mibPerSecond(blob.size, performance.now() - t0);
+        const cpu = cpuPerGiB(servers[kind].pid, cpu0, blob.size);
+        record(kind, 'pushMonolithic', rate);
+        record(kind, 'cpuPushMonolithic', cpu);
+        return `${rate.toFixed(0)} MiB/s, server CPU ${cpu.toFixed(2)} s/GiB`;
+      },
+      SETTINGS.blobRounds,
+    );
 
-    await measure('chunked', `blob push chunked (${SETTINGS.chunkMiB} MiB PATCHes)`, async (kind) => {
-      const digest = blob.next();
-      syncDisks();
-      const cpu0 = cpuSecondsOf(servers[kind].pid);
-      const t0 = performance.now();
-      await pushChunked(clients[kind], servers[kind], REPO_PUSH, blob.buffer, digest, SETTINGS.chunkMiB * MiB);
-      const rate = mibPerSecond(blob.size, performance.now() - t0);
-      const cpu = cpuPerGiB(servers[kind].pid, cpu0, blob.size);
-      record(kind, 'pushChunked', rate);
-      record(kind, 'cpuPushChunked', cpu);
-      return `${rate.toFixed(0)} MiB/s, server CPU ${cpu.toFixed(2)} s/GiB`;
-    }, SETTINGS.blobRounds);
+    await measure(
+      'chunked',
+      `blob push chunked (${SETTINGS.chunkMiB} MiB PATCHes)`,
+      async (kind) => {
+        const digest = blob.next();
+        syncDisks();
+        const cpu0 = cpuSecondsOf(servers[kind].pid);
+        const t0 = performance.now();
+        await pushChunked(clients[kind], servers[kind], REPO_PUSH, blob.buffer, digest, SETTINGS.chunkMiB * MiB);
+        const rate = mibPerSecond(blob.size, performance.now() - t0);
+        const cpu = cpuPerGiB(servers[kind].pid, cpu0, blob.size);
+        record(kind, 'pushChunked', rate);
+        record(kind, 'cpuPushChunked', cpu);
+        return `${rate.toFixed(0)} MiB/s, server CPU ${cpu.toFixed(2)} s/GiB`;
+      },
+      SETTINGS.blobRounds,
+    );
 
-    await measure('pull', 'blob pull + verify', async (kind) => {
-      syncDisks();
-      const cpu0 = cpuSecondsOf(servers[kind].pid);
-      const t0 = performance.now();
-      await pullBlob(clients[kind], REPO_PULL, pullDigests[kind], blob.size);
-      const rate = mibPerSecond(blob.size, performance.now() - t0);
-      const cpu = cpuPerGiB(servers[kind].pid, cpu0, blob.size);
-      record(kind, 'pull', rate);
-      record(kind, 'cpuPull', cpu);
-      return `${rate.toFixed(0)} MiB/s, server CPU ${cpu.toFixed(2)} s/GiB`;
-    }, SETTINGS.blobRounds);
+    await measure(
+      'pull',
+      'blob pull + verify',
+      async (kind) => {
+        syncDisks();
+        const cpu0 = cpuSecondsOf(servers[kind].pid);
+        const t0 = performance.now();
+        await pullBlob(clients[kind], REPO_PULL, pullDigests[kind], blob.size);
+        const rate = mibPerSecond(blob.size, performance.now() - t0);
+        const cpu = cpuPerGiB(servers[kind].pid, cpu0, blob.size);
+        record(kind, 'pull', rate);
+        record(kind, 'cpuPull', cpu);
+        return `${rate.toFixed(0)} MiB/s, server CPU ${cpu.toFixed(2)} s/GiB`;
+      },
+      SETTINGS.blobRounds,
+    );
 
     const loadOptions = { connections: SETTINGS.connections, count: SETTINGS.requests, maxMs: SETTINGS.loadMaxMs, warmup: Math.min(5000, SETTINGS.requests) };
     await measure('manifest', `manifest GET x${SETTINGS.requests}, ${SETTINGS.connections} conns`, async (kind) => {
@@ -281,6 +312,8 @@ async function main() {
       return `p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms (${result.requests} in ${result.seconds.toFixed(1)} s)`;
     });
 
+    await runWritePhases({ kinds, servers, rounds: SETTINGS.rounds, say, record, enabled, cpuSecondsOf, noteMemory });
+
     // ---- memory with one big blob, streamed in and out --------------------------------------
     if (enabled('big')) {
       const size = SETTINGS.bigMiB * MiB;
@@ -310,7 +343,6 @@ async function main() {
           record(kind, 'bigPush', mibPerSecond(size, pushMs));
           record(kind, 'bigPull', mibPerSecond(size, pullMs));
           record(kind, 'peakRssBig', peak / 1e6);
-          record(kind, 'peakRssRun', Math.max(before?.hwm ?? 0, after?.hwm ?? 0, sampled) / 1e6);
           say(
             `${server.name.padEnd(15)} ${sizeLabel(SETTINGS.bigMiB)} blob: push ${mibPerSecond(size, pushMs).toFixed(0)} MiB/s, pull ${mibPerSecond(size, pullMs).toFixed(0)} MiB/s, ` +
               `peak RSS ${(peak / 1e6).toFixed(1)} MB (${reset ? 'VmHWM reset before the push' : 'VmRSS sampled every 20 ms; VmHWM reset refused'}), RSS before ${((before?.rss ?? 0) / 1e6).toFixed(1)} MB`,
@@ -319,9 +351,15 @@ async function main() {
           clearInterval(sampler);
         }
       }
-    } else {
-      for (const kind of kinds) record(kind, 'peakRssRun', (memoryOf(servers[kind].pid)?.hwm ?? NaN) / 1e6);
     }
+    // Idle (read by startServer before any push) and the peak over every phase above, in MiB.
+    for (const kind of kinds) {
+      record(kind, 'idleRss', (servers[kind].idle?.rss ?? NaN) / MiB);
+      record(kind, 'peakRssRun', wholeRunPeak(servers[kind].pid) / MiB);
+    }
+
+    // ---- _catalog and the UI's repository list over many repositories (bench/catalog.mjs) ---
+    if (enabled('catalog')) catalogResults = await runCatalogPhase({ settings: SETTINGS, say, nodeArgs, main: DIST_MAIN });
 
     // ---- Berth on S3 (its own servers, Ceph and Redis), after the rest: it loads the machine --
     if (enabled('s3') && !s3Skip) s3Results = await runS3Phase({ settings: SETTINGS, say, nodeArgs, main: DIST_MAIN, syncDisks });
@@ -333,6 +371,7 @@ async function main() {
   await stopAll();
   if (SETTINGS.profile) say(`CPU profiles of Berth: ${OUT_DIR}profile/ (summarize with: node bench/profile-summary.mjs <file.cpuprofile>)`);
   report(results, hasPeer, version, notes, serverInfo, memoryByPhase, s3Results, s3Skip);
+  if (catalogResults) catalogResults.report();
 }
 
 function assertClean(server, what, result) {
@@ -415,7 +454,10 @@ function report(results, hasPeer, version, notes, serverInfo, memoryByPhase, s3R
     say(`\nS3 backend: ${s3Skip}`);
   }
   const s3Misses = (s3Results?.rows ?? []).filter((row) => row.verdict === 'MISS').map((row) => `S3 ${row.label}`);
-  const misses = rows.filter((row) => row.verdict.startsWith('MISS')).map((row) => `${row.label}${row.verdict.endsWith('*') ? ' (within noise)' : ''}`).concat(s3Misses);
+  const misses = rows
+    .filter((row) => row.verdict.startsWith('MISS'))
+    .map((row) => `${row.label}${row.verdict.endsWith('*') ? ' (within noise)' : ''}`)
+    .concat(s3Misses);
   say(misses.length === 0 ? '\nAll judged targets met.' : `\nMissed targets: ${misses.join('; ')}`);
 
   mkdirSync(OUT_DIR, { recursive: true });

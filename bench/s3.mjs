@@ -21,17 +21,11 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import {
-  AbortMultipartUploadCommand,
-  CreateBucketCommand,
-  DeleteObjectsCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, CreateBucketCommand, DeleteObjectsCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { makeVaryingBlob, pseudoRandomDigest, pseudoRandomStream } from './data.mjs';
 import { pullBlob, pushChunked, pushMonolithic, transferClient } from './registry-client.mjs';
 import { buildS3Rows } from './report.mjs';
+import { runWritePhases } from './writes.mjs';
 import { cpuSecondsOf, freePort, memoryOf, resetPeak, startServer, stopServer } from './servers.mjs';
 
 const MiB = 1024 * 1024;
@@ -191,7 +185,9 @@ export function killS3ServicesSync() {
 
 /** Pid of a Ceph daemon ("osd.0", "rgw.a") from ceph-up.sh's pids file. */
 function cephPid(cephDir, name) {
-  const line = readFileSync(path.join(cephDir, 'pids'), 'utf8').split('\n').find((entry) => entry.startsWith(`${name} `));
+  const line = readFileSync(path.join(cephDir, 'pids'), 'utf8')
+    .split('\n')
+    .find((entry) => entry.startsWith(`${name} `));
   return line ? Number(line.split(' ')[1]) : undefined;
 }
 
@@ -346,7 +342,10 @@ export async function runS3Phase({ settings, say, nodeArgs, main, syncDisks }) {
       const size = settings.bigMiB * MiB;
       const seed = `big-${size}`;
       const digest = pseudoRandomDigest(size, seed);
-      for (const [key, { server, client }] of [['rssA', a], ['rssB', b]]) {
+      for (const [key, { server, client }] of [
+        ['rssA', a],
+        ['rssB', b],
+      ]) {
         const repo = `bench/big-${key.slice(3).toLowerCase()}`;
         const before = memoryOf(server.pid)?.rss ?? NaN;
         // Push and pull measured apart: the line says which of the two needs the memory.
@@ -378,7 +377,10 @@ export async function runS3Phase({ settings, say, nodeArgs, main, syncDisks }) {
       const line = (who, title, summary) => say(`round ${round}/${rounds} ${who.padEnd(15)} ${title}: ${summary}`);
 
       // FS and S3 alternate; the S3 side counts the Ceph daemons' CPU too.
-      const sides = [['base', fs, []], ['s3', a, ceph]];
+      const sides = [
+        ['base', fs, []],
+        ['s3', a, ceph],
+      ];
       const pushed = {};
       for (const [side, { server, client }, cephPids] of sides) {
         pushed[side] = blob.next();
@@ -405,11 +407,18 @@ export async function runS3Phase({ settings, say, nodeArgs, main, syncDisks }) {
             ? await transfer(blob.size, [fs.server.pid], [], () => pushChunked(fs.client, fs.server, repo('chunked'), blob.buffer, digest, chunk))
             : await transfer(blob.size, [a.server.pid, b.server.pid], ceph, () => pushChunkedAcross([a, b], repo('chunked'), blob.buffer, digest, chunk));
         record(side, 'chunked', t.rate);
-        line(side === 'base' ? fs.server.name : 'Berth S3 A+B', `blob push chunked (${settings.chunkMiB} MiB PATCHes${side === 's3' ? ', alternating A/B' : ''})`, `${t.rate.toFixed(0)} MiB/s, ${cpuText(t, side === 's3')}`);
+        line(
+          side === 'base' ? fs.server.name : 'Berth S3 A+B',
+          `blob push chunked (${settings.chunkMiB} MiB PATCHes${side === 's3' ? ', alternating A/B' : ''})`,
+          `${t.rate.toFixed(0)} MiB/s, ${cpuText(t, side === 's3')}`,
+        );
       }
 
       const total = clientCount * perClientMiB * MiB;
-      for (const [side, targets, who] of [['base', viaA, 'Berth S3 A'], ['s3', viaAB, 'Berth S3 A+B']]) {
+      for (const [side, targets, who] of [
+        ['base', viaA, 'Berth S3 A'],
+        ['s3', viaAB, 'Berth S3 A+B'],
+      ]) {
         const digests = clientBlobs.map((each) => each.next());
         const where = repo(`parallel-${side}`);
         const pids = [a.server.pid, b.server.pid];
@@ -417,13 +426,23 @@ export async function runS3Phase({ settings, say, nodeArgs, main, syncDisks }) {
         const pull = await transfer(total, pids, ceph, () => Promise.all(targets.map(({ client }, i) => pullBlob(client, where, digests[i], clientBlobs[i].size))));
         record(side, 'parallelPush', push.rate);
         record(side, 'parallelPull', pull.rate);
-        line(who, `${clientCount} clients x ${perClientMiB} MiB`, `push ${push.rate.toFixed(0)} MiB/s (${cpuText(push, true)}), pull + verify ${pull.rate.toFixed(0)} MiB/s (${cpuText(pull, true)}) in total`);
+        line(
+          who,
+          `${clientCount} clients x ${perClientMiB} MiB`,
+          `push ${push.rate.toFixed(0)} MiB/s (${cpuText(push, true)}), pull + verify ${pull.rate.toFixed(0)} MiB/s (${cpuText(pull, true)}) in total`,
+        );
       }
 
       const before = memoryOf(osdPid)?.rss ?? NaN;
       const cleaned = performance.now();
       await emptyBucket(s3);
       say(`round ${round}/${rounds} bucket emptied and garbage-collected in ${((performance.now() - cleaned) / 1000).toFixed(1)} s: ceph-osd RSS ${mb(before)} -> ${mb(memoryOf(osdPid)?.rss ?? NaN)}`);
+    }
+
+    // The write rows (bench/writes.mjs): Berth on the filesystem vs replica A on S3 with Redis locks.
+    if (process.env.BENCH_S3_WRITES !== '0') {
+      const sides = { base: fs.server, s3: a.server };
+      await runWritePhases({ kinds: ['base', 's3'], servers: sides, rounds: settings.rounds, say, record, enabled: () => true, cpuSecondsOf, noteMemory: () => undefined });
     }
 
     samplePhase();

@@ -13,9 +13,18 @@ import { request } from 'undici';
 
 export const PEER_BINARY = '/usr/bin/docker-registry';
 const BERTH_MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+/** The node flags `npm start` (and the image) run Berth with: the bench measures Berth as deployed. */
+export const BERTH_NODE_FLAGS = (() => {
+  const start = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).scripts.start;
+  return /^node ((?:--\S+ )*)dist\/main\.js /.exec(start)?.[1]?.trim().split(' ').filter(Boolean) ?? [];
+})();
 const READY_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 12_000;
 const LOG_TAIL_BYTES = 8 * 1024;
+/** How long a started server rests before its idle RSS is read. */
+const IDLE_SETTLE_MS = 2_000;
+/** The highest VmHWM each process had before `resetPeak` cleared it, by pid. */
+const peaksBeforeReset = new Map();
 /** USER_HZ: /proc reports CPU time in these ticks; 100 on every Linux architecture Node runs on. */
 const CLOCK_TICKS = 100;
 
@@ -36,12 +45,14 @@ export async function freePort() {
 }
 
 /** `storage`: extra zot.json storage keys (the S3 phase's storageDriver and cacheDriver). */
-function berthConfig(root, port, storage = {}) {
-  return JSON.stringify({
+/** `extend(config, root)`: a phase's own keys (the catalog phase's UI, users and accessControl). */
+function berthConfig(root, port, storage = {}, extend = (config) => config) {
+  const config = {
     storage: { rootDirectory: path.join(root, 'storage'), ...storage },
     http: { address: '127.0.0.1', port: String(port) },
     log: { level: 'warn' },
-  }, null, 2);
+  };
+  return JSON.stringify(extend(config, root), null, 2);
 }
 
 /**
@@ -74,7 +85,7 @@ function peerConfig(root, port) {
 
 /**
  * @param {'berth'|'peer'} kind
- * @param {{ nodeArgs?: string[], main?: string, storage?: object, env?: object, name?: string }} [options]
+ * @param {{ nodeArgs?: string[], main?: string, storage?: object, extend?: (config: object, root: string) => object, env?: object, name?: string }} [options]
  *   extra node flags for Berth (e.g. --cpu-prof), another build's main.js to run instead of
  *   dist/main.js, extra zot.json storage keys, extra environment variables, and a display name
  */
@@ -85,9 +96,9 @@ export async function startServer(kind, options = {}) {
   let args;
   if (kind === 'berth') {
     const file = path.join(root, 'zot.json');
-    writeFileSync(file, berthConfig(root, port, options.storage));
+    writeFileSync(file, berthConfig(root, port, options.storage, options.extend));
     command = process.execPath;
-    args = [...(options.nodeArgs ?? []), options.main ?? BERTH_MAIN, 'serve', file];
+    args = [...BERTH_NODE_FLAGS, ...(options.nodeArgs ?? []), options.main ?? BERTH_MAIN, 'serve', file];
   } else {
     const file = path.join(root, 'config.yml');
     writeFileSync(file, peerConfig(root, port));
@@ -121,6 +132,9 @@ export async function startServer(kind, options = {}) {
     await stopServer(server);
     throw error;
   }
+  // A fresh server at rest: what it holds before any image reaches it.
+  await sleep(IDLE_SETTLE_MS);
+  server.idle = memoryOf(server.pid);
   return server;
 }
 
@@ -133,7 +147,8 @@ async function waitReady(server) {
     try {
       const { statusCode, body } = await request(`${server.base}/v2/`, { headersTimeout: 1000, bodyTimeout: 1000 });
       await body.dump();
-      if (statusCode === 200) return;
+      // 401: a config with users answers /v2/ with its challenge once it is up.
+      if (statusCode === 200 || statusCode === 401) return;
     } catch {
       // not listening yet
     }
@@ -213,12 +228,20 @@ export function cpuSecondsOf(pid) {
  * so a later VmHWM reading covers only what follows. False when the kernel refuses.
  */
 export function resetPeak(pid) {
+  const before = memoryOf(pid)?.hwm ?? 0;
+  peaksBeforeReset.set(pid, Math.max(peaksBeforeReset.get(pid) ?? 0, before));
   try {
     writeFileSync(`/proc/${pid}/clear_refs`, '5');
     return true;
   } catch {
     return false;
   }
+}
+
+/** The process's peak RSS since it started, in bytes, through any `resetPeak` (NaN once it is gone). */
+export function wholeRunPeak(pid) {
+  const now = memoryOf(pid)?.hwm;
+  return now === undefined ? NaN : Math.max(now, peaksBeforeReset.get(pid) ?? 0);
 }
 
 export function peerVersion() {

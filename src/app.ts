@@ -8,10 +8,12 @@ import type { BerthConfig } from './config/config.js';
 import { watchConfig } from './config/watch-config.js';
 import { openBackends } from './backends.js';
 import { Registry } from './registry/registry.js';
-import { startMaintenance } from './registry/maintenance.js';
-import { summarizeCollection } from './registry/gc-report.js';
+import { Maintenance, startMaintenance } from './maintenance/maintenance.js';
+import { RepositoryStatistics } from './browse/repository-stats.js';
+import { summarizeCollection } from './maintenance/gc-report.js';
 import { DECLARED_PREFIXES, enforceAccess, requireDeclaredAccess } from './http/access.js';
 import { Security } from './auth/security.js';
+import { WorkloadTokens } from './workload/workload-tokens.js';
 import { answerClientError, installErrorHandling } from './http/errors.js';
 import { registryPlugin } from './http/registry-plugin.js';
 import { rewriteRegistryUrl } from './http/rewrite-url.js';
@@ -25,10 +27,8 @@ import { uploadRoutes } from './http/routes/uploads.js';
 import { apiKeyRoutes } from './http/routes/api-keys.js';
 import { authMethodRoutes } from './http/routes/auth-methods.js';
 import { signInRoutes } from './http/routes/sign-in.js';
-import { uiRoutes } from './http/routes/ui.js';
 import { healthRoutes } from './http/routes/health.js';
-import { metricsRoutes } from './http/routes/metrics.js';
-import { BerthMetrics } from './http/metrics.js';
+import { NO_METRICS, type MetricEvents } from './http/metric-events.js';
 import { auditRequests, openAuditLog, requireAuditedWrites } from './http/audit.js';
 import { limitRate } from './http/rate-limit.js';
 import { SignInLimits } from './auth/sign-in-limits.js';
@@ -51,7 +51,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Re-reads the config file and applies what can change live (SIGHUP does this). */
     reloadConfig(): Promise<void>;
-    metrics: BerthMetrics;
+    metrics: MetricEvents;
   }
 }
 
@@ -113,17 +113,22 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   };
   const backends = await openBackends(config, log);
   app.addHook('onClose', async () => backends.close());
+  // index.json of every repository up to date before serving (what a crash left in a journal).
+  await backends.store.flush();
   // Shared cookie keys and sessions are read from Redis at start: let it answer first.
   await backends.connect();
-  const security = await Security.create(config, log, { coordination: backends.sessions });
+  const workload = new WorkloadTokens(config);
+  const security = await Security.create(config, log, { coordination: backends.sessions, bearer: workload });
   await app.register(cookie);
   app.addHook('onClose', async () => security.close());
   installErrorHandling(app, () => security);
   requireDeclaredAccess(app);
   requireAuditedWrites(app, DECLARED_PREFIXES);
-  const metrics = new BerthMetrics(config.extensions.metrics ? () => registry.statistics.all() : undefined);
+  // prom-client and the metrics routes load only when the config asks for metrics (read at start).
+  const exporter = config.extensions.metrics ? new (await import('./http/metrics.js')).BerthMetrics(() => statistics.all()) : undefined;
+  const metrics: MetricEvents = exporter ?? NO_METRICS;
   app.decorate('metrics', metrics);
-  if (config.extensions.metrics) metrics.observe(app);
+  exporter?.observe(app);
   limitBodyTime(app, options.bodyTime ?? BODY_TIME_LIMITS);
   if (config.http.rateLimit) limitRate(app, config.http.rateLimit);
   if (config.log.audit) auditRequests(app, openAuditLog(config.log.audit));
@@ -137,25 +142,32 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   });
 
   let running = config;
-  const registry = new Registry(backends.store, () => ({ gcDelayMs: running.storage.gcDelayMs, retention: running.storage.retention }));
+  const registry = new Registry(backends.store);
+  const services = new Maintenance(registry, () => ({ gcDelayMs: running.storage.gcDelayMs, retention: running.storage.retention }));
+  const statistics = new RepositoryStatistics(backends.store);
   // Replicas take turns: a round runs on whichever holds the lock, the others skip it.
-  const maintenance = startMaintenance(registry, () => running, (key, work) => backends.coordination.locks.tryRun(key, work), {
-    collected(outcome) {
-      metrics.recordCollection(outcome);
-      if (outcome instanceof Error) app.log.error({ err: outcome }, 'garbage collection failed');
-      else app.log.info(summarizeCollection(outcome), 'garbage collection');
+  const maintenance = startMaintenance(
+    services,
+    () => running,
+    (key, work) => backends.coordination.locks.tryRun(key, work),
+    {
+      collected(outcome) {
+        metrics.recordCollection(outcome);
+        if (outcome instanceof Error) app.log.error({ err: outcome }, 'garbage collection failed');
+        else app.log.info(summarizeCollection(outcome), 'garbage collection');
+      },
+      scrubbed(outcome) {
+        if (outcome instanceof Error) return app.log.error({ err: outcome }, 'scrub failed');
+        metrics.recordScrub(outcome);
+        for (const result of outcome.filter((item) => item.status === 'affected')) app.log.error(result, 'scrub: image affected');
+        app.log.info({ images: outcome.length, affected: outcome.filter((item) => item.status === 'affected').length }, 'scrub');
+      },
     },
-    scrubbed(outcome) {
-      if (outcome instanceof Error) return app.log.error({ err: outcome }, 'scrub failed');
-      metrics.recordScrub(outcome);
-      for (const result of outcome.filter((item) => item.status === 'affected')) app.log.error(result, 'scrub: image affected');
-      app.log.info({ images: outcome.length, affected: outcome.filter((item) => item.status === 'affected').length }, 'scrub');
-    },
-  });
+  );
   app.addHook('onClose', async () => maintenance.stop());
-  await app.register(registryPlugin, { registry });
+  await app.register(registryPlugin, { registry, maintenance: services });
   await app.register(healthRoutes, { checks: backends.readiness });
-  if (config.extensions.metrics) await app.register(metricsRoutes, { metrics, path: config.extensions.metrics.path });
+  if (exporter && config.extensions.metrics) await app.register((await import('./http/routes/metrics.js')).metricsRoutes, { metrics: exporter, path: config.extensions.metrics.path });
   await app.register(baseRoutes);
   await app.register(catalogRoutes);
   await app.register(tagRoutes);
@@ -166,10 +178,12 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   await app.register(authMethodRoutes);
   await app.register(signInRoutes);
   await app.register(apiKeyRoutes);
-  if (config.extensions.ui) await app.register(uiRoutes);
+  // The web UI (pages, its API, assets) loads only when the config turns it on (read at start).
+  if (config.extensions.ui) await app.register((await import('./http/routes/ui.js')).uiRoutes);
 
   const applyConfig = async (next: BerthConfig) => {
     await security.apply(next);
+    workload.apply(next);
     app.log.level = next.log.level;
     for (const [key, read] of RESTART_ONLY) {
       if (read(next) !== read(running)) app.log.warn(`${next.file}: ${key} changed; it takes effect after a restart`);

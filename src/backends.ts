@@ -53,19 +53,8 @@ export async function openBackends(config: BerthConfig, log: BackendLog): Promis
 
   let store: Store;
   if (storage.s3) {
-    const { s3 } = storage;
-    const settings = {
-      bucket: s3.bucket,
-      rootDirectory: s3.rootDirectory,
-      region: s3.region,
-      ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
-      forcePathStyle: s3.forcePathStyle,
-      secure: !s3.endpoint?.startsWith('http://'),
-      skipVerify: s3.skipVerify,
-      ...(s3.accessKey !== undefined ? { accessKey: s3.accessKey, secretKey: s3.secretKey! } : {}),
-    };
     const [{ createS3Client }, { S3Store }] = await Promise.all([import('./storage/s3-client.js'), import('./storage/s3-store.js')]);
-    store = new S3Store({ client: createS3Client(settings), settings, coordination });
+    store = new S3Store({ client: createS3Client(storage.s3), settings: storage.s3, coordination });
   } else {
     store = new FsStore(storage.rootDirectory, { dedupe: storage.dedupe });
   }
@@ -85,6 +74,7 @@ export async function openBackends(config: BerthConfig, log: BackendLog): Promis
       await Promise.all([...clients.values()].map((client) => client.connect()));
     },
     async close() {
+      await store.close();
       await Promise.all([...clients.values()].map((client) => client.close()));
     },
   };

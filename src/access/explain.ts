@@ -5,10 +5,7 @@
  * that more specific rules can narrow a grant).
  */
 import type { AccessControlConfig } from '../config/config.js';
-import type { Action, Identity } from './policy.js';
-
-/** The order actions are shown in (policy.ts's ACTIONS; not imported, as policy.ts imports this file). */
-const ACTIONS: readonly Action[] = ['read', 'create', 'update', 'delete', 'detectManifestCollision'];
+import { ACTIONS, type Action, type Identity } from './identity.js';
 
 /** Why a grant applies: the user is named, one of their groups is, any signed-in user, or guests. */
 export type GrantReason = { kind: 'user' } | { kind: 'group'; group: string } | { kind: 'signedIn' } | { kind: 'anonymous' };

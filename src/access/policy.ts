@@ -15,26 +15,13 @@ import type { AccessControlConfig, PolicyConfig } from '../config/config.js';
 import { compileRepositoryGlob } from '../config/repository-glob.js';
 import { isValidName } from '../oci/names.js';
 
+import { explainAccess, type AccessExplanation } from './explain.js';
+import { ANONYMOUS, type Action, type Identity } from './identity.js';
+
+export { ACTIONS, ANONYMOUS, type Action, type Identity } from './identity.js';
+
 /** zot's placeholder for the caller's user name in repository patterns. */
 const USERNAME_PLACEHOLDER = '${username}';
-import { explainAccess, type AccessExplanation } from './explain.js';
-
-export const ACTIONS = ['read', 'create', 'update', 'delete', 'detectManifestCollision'] as const;
-export type Action = (typeof ACTIONS)[number];
-
-/** Who is asking. `username` undefined means anonymous. */
-export interface Identity {
-  readonly username?: string;
-  readonly groups: readonly string[];
-  /** How they proved it: a password, a browser session, or an API key. */
-  readonly method?: 'htpasswd' | 'session' | 'apikey' | 'workload';
-  /** Who vouches for the name: `htpasswd` or an OpenID provider's key. */
-  readonly provider?: string;
-  /** The provider's `sub` the name is bound to (OpenID identities only). */
-  readonly subject?: string;
-}
-
-export const ANONYMOUS: Identity = Object.freeze({ groups: Object.freeze([]) as readonly string[] });
 
 export type { AccessControlConfig, PolicyConfig };
 
@@ -168,6 +155,17 @@ export class AccessPolicy {
     if (identity.username === undefined) return metrics?.anonymousPolicy?.includes('read') ?? false;
     if (!this.config) return true;
     return (metrics?.users ?? []).includes(identity.username) || holds(this.admin, identity, 'read');
+  }
+
+  /**
+   * Whether `can(identity, 'read', name)` holds for every name, whatever the repositories: an open
+   * registry, any signed-in caller without accessControl, an admin with read. Lets a listing skip
+   * asking per repository (false when only the patterns would allow everything: then it asks).
+   */
+  readsEverything(identity: Identity): boolean {
+    if (this.open) return true;
+    if (!this.config) return identity.username !== undefined;
+    return holds(this.admin, identity, 'read');
   }
 
   can(identity: Identity, action: Action, repository: string): boolean {

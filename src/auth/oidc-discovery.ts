@@ -27,13 +27,11 @@ export function transportFor(config: OidcProviderConfig): ProviderTransport {
 export async function discoverProvider(config: OidcProviderConfig, transport: ProviderTransport, timeoutSeconds: number): Promise<Discovered> {
   const { issuer, clientId, clientSecret } = config;
   const loopbackIssuer = new URL(issuer).protocol === 'http:';
-  const configuration = await client.discovery(
-    new URL(issuer),
-    clientId,
-    clientSecret,
-    clientSecret === undefined ? client.None() : client.ClientSecretPost(clientSecret),
-    { timeout: timeoutSeconds, [client.customFetch]: transport.fetch, ...(loopbackIssuer ? { execute: [client.allowInsecureRequests] } : {}) },
-  );
+  const configuration = await client.discovery(new URL(issuer), clientId, clientSecret, clientSecret === undefined ? client.None() : client.ClientSecretPost(clientSecret), {
+    timeout: timeoutSeconds,
+    [client.customFetch]: transport.fetch,
+    ...(loopbackIssuer ? { execute: [client.allowInsecureRequests] } : {}),
+  });
   const { http, refusals } = checkServerEndpoints(configuration.serverMetadata() as Record<string, unknown>, issuer, config.allowHttpEndpoints);
   if (refusals.length > 0) throw new EndpointsRefused(refusals.join('; '));
   // The transport still refuses any other http host: this only lifts openid-client's blanket rule.

@@ -28,7 +28,10 @@ PRIVATE.addSubnet('fc00::', 7, 'ipv6');
 
 /** A URL's hostname without IPv6 brackets and a trailing dot, lower-cased. */
 function bareHost(hostname: string): string {
-  return hostname.replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '').toLowerCase();
+  return hostname
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/\.$/, '')
+    .toLowerCase();
 }
 
 function addressIn(list: BlockList, host: string): boolean {

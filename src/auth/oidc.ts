@@ -99,9 +99,10 @@ export class OidcProvider {
     try {
       this.configuration = await this.discoverNow(false);
     } catch (error) {
-      this.problem = error instanceof EndpointsRefused
-        ? `the identity provider at ${issuer} names endpoints Berth refuses: ${error.message}`
-        : `the identity provider at ${issuer} cannot be reached (${describeFailure(error)})`;
+      this.problem =
+        error instanceof EndpointsRefused
+          ? `the identity provider at ${issuer} names endpoints Berth refuses: ${error.message}`
+          : `the identity provider at ${issuer} cannot be reached (${describeFailure(error)})`;
       this.log.warn(`${this.name}: ${this.problem}; retrying in ${nextDelayMs / 1000}s`);
       if (!this.stopped) {
         this.timer = setTimeout(() => void this.discover(Math.min(nextDelayMs * 2, RETRY_MAX_MS)), nextDelayMs);
@@ -209,7 +210,9 @@ export class OidcProvider {
     const fromEmail = username !== undefined && pick(usernameClaim) === undefined ? true : usernameClaim === 'email';
     // An address the provider says it has not verified could be anyone's: never a user name.
     if (fromEmail && (userInfo.email_verified ?? idClaims.email_verified) === false) {
-      throw new LoginError('the provider has not verified this email address, which would be the user name (Pocket ID marks addresses unverified unless told otherwise; map claimMapping.username to "preferred_username")');
+      throw new LoginError(
+        'the provider has not verified this email address, which would be the user name (Pocket ID marks addresses unverified unless told otherwise; map claimMapping.username to "preferred_username")',
+      );
     }
     if (username === undefined) {
       throw new LoginError(`the provider sent no "${usernameClaim}" claim${usernameClaim === 'email' ? '' : ' (nor "email")'}; check the scopes and claimMapping.username`);

@@ -11,15 +11,14 @@
 import { AccessPolicy } from '../access/policy.js';
 import type { BerthConfig, OidcProviderConfig } from '../config/config.js';
 import type { Coordination } from '../coordination/coordination.js';
-import { localCoordination } from '../storage/file-records.js';
 import { ApiKeyStore } from './api-keys.js';
 import { Authenticator } from './authenticator.js';
 import { loadCookieKeys, sameCookieKeys, sharedCookieKeys, type CookieKeys } from './cookie-keys.js';
 import { HtpasswdStore } from './htpasswd.js';
-import { OidcProvider } from './oidc.js';
+import type { OidcProvider } from './oidc.js';
 import { SessionStore } from './sessions.js';
 import { UserDirectory } from './user-directory.js';
-import { WorkloadVerifier } from '../workload/verifier.js';
+import type { BearerTokens } from './bearer-tokens.js';
 
 export interface SecurityLog {
   info(message: string): void;
@@ -28,8 +27,10 @@ export interface SecurityLog {
 }
 
 export interface SecurityOptions {
-  /** Where sessions, users and API keys live; default: the files under the storage root. */
-  coordination?: Coordination;
+  /** Where sessions, users and API keys live: the files under the storage root, or Redis (backends.ts decides). */
+  coordination: Coordination;
+  /** Verifies registry and workload ID tokens (src/workload/), used while http.auth.bearer is configured. */
+  bearer?: BearerTokens;
 }
 
 /** How often a replica checks the cookie keys shared through the coordination (Redis may lose them). */
@@ -51,9 +52,7 @@ export class Security {
   externalUrl: string | undefined;
   apiKeysEnabled = false;
   htpasswd: HtpasswdStore | undefined;
-  /** Workload ID token issuers (http.auth.bearer.oidc); undefined without any. */
-  workload: WorkloadVerifier | undefined;
-  /** The token realm and service of the Bearer challenge, when http.auth.bearer is configured. */
+  /** The Bearer challenge's realm and service when http.auth.bearer is configured (else Basic). */
   bearer: { realm?: string; service?: string } | undefined;
   readonly sessions: SessionStore;
   readonly users: UserDirectory;
@@ -69,6 +68,7 @@ export class Security {
     private readonly coordination: Coordination,
     /** Whether the cookie keys come from the coordination (shared, no sessionKeysFile). */
     private readonly sharesKeys: boolean,
+    private readonly bearerTokens: BearerTokens | undefined,
   ) {
     this.cookieKeys = cookieKeys;
     this.sessions = new SessionStore(coordination.records('sessions'));
@@ -76,8 +76,8 @@ export class Security {
     this.apiKeys = new ApiKeyStore(coordination);
   }
 
-  static async create(config: BerthConfig, log: SecurityLog, options: SecurityOptions = {}): Promise<Security> {
-    const coordination = options.coordination ?? localCoordination(config.storage.rootDirectory);
+  static async create(config: BerthConfig, log: SecurityLog, options: SecurityOptions): Promise<Security> {
+    const { coordination } = options;
     const { sessionKeysFile } = config.http.auth;
     const shareKeys = sessionKeysFile === undefined && coordination.shared;
     let cookieKeys: CookieKeys;
@@ -95,7 +95,7 @@ export class Security {
         log.warn('http.auth.sessionKeysFile is not set: cookie keys are random, so sign-ins in progress end at every restart');
       }
     }
-    const security = new Security(log, cookieKeys, coordination, shareKeys);
+    const security = new Security(log, cookieKeys, coordination, shareKeys, options.bearer);
     if (shareKeys) security.followSharedCookieKeys(cookieKeys.persistent ? COOKIE_KEYS_REFRESH_MS : COOKIE_KEYS_RETRY_MS);
     await security.apply(config);
     return security;
@@ -124,7 +124,11 @@ export class Security {
     if (!this.sharesKeys) return;
     const keys = await sharedCookieKeys(this.coordination);
     if (sameCookieKeys(keys, this.cookieKeys)) return;
-    this.log.warn(this.cookieKeys.persistent ? `the cookie keys shared through ${this.coordination.kind} changed: sessions signed with the previous keys end` : `cookie keys are now shared by the replicas through ${this.coordination.kind}`);
+    this.log.warn(
+      this.cookieKeys.persistent
+        ? `the cookie keys shared through ${this.coordination.kind} changed: sessions signed with the previous keys end`
+        : `cookie keys are now shared by the replicas through ${this.coordination.kind}`,
+    );
     this.cookieKeys = keys;
   }
 
@@ -149,10 +153,10 @@ export class Security {
       htpasswd = htpasswdPath === undefined ? undefined : await HtpasswdStore.open(htpasswdPath);
       htpasswd?.watch(this.log);
     }
-    const providers = this.reconcileProviders(openid?.providers ?? []);
-    const issuers = config.http.auth.bearer?.oidc ?? [];
-    const workload = issuers.length > 0 ? new WorkloadVerifier(issuers, this.workload) : undefined;
-    const signInConfigured = htpasswd !== undefined || providers.size > 0 || workload !== undefined;
+    const providers = await this.reconcileProviders(openid?.providers ?? []);
+    const bearerConfig = config.http.auth.bearer;
+    const bearer = bearerConfig && this.bearerTokens ? this.bearerTokens : undefined;
+    const signInConfigured = htpasswd !== undefined || providers.size > 0 || (bearerConfig?.oidc.length ?? 0) > 0;
     const policy = AccessPolicy.compile(config.http.accessControl, signInConfigured);
     // Swap everything at once, after everything that can fail has succeeded.
     if (htpasswd !== this.htpasswd) this.htpasswd?.close();
@@ -160,15 +164,14 @@ export class Security {
     this.htpasswd = htpasswd;
     this.providers = providers;
     this.policy = policy;
-    this.workload = workload;
-    this.bearer = config.http.auth.bearer ? { ...(config.http.auth.bearer.realm ? { realm: config.http.auth.bearer.realm } : {}), ...(config.http.auth.bearer.service ? { service: config.http.auth.bearer.service } : {}) } : undefined;
+    this.bearer = bearer && bearerConfig ? { ...(bearerConfig.realm ? { realm: bearerConfig.realm } : {}), ...(bearerConfig.service ? { service: bearerConfig.service } : {}) } : undefined;
     this.apiKeysEnabled = apikey;
     this.authenticator = new Authenticator({
       ...(htpasswd ? { htpasswd } : {}),
       ...(apikey ? { apiKeys: this.apiKeys } : {}),
       ...(signInConfigured ? { sessions: this.sessions } : {}),
       users: this.users,
-      ...(workload ? { workload } : {}),
+      ...(bearer ? { bearer } : {}),
       providers: new Set(providers.keys()),
       groupsOf: (username) => policy.groupsOf(username),
     });
@@ -179,9 +182,14 @@ export class Security {
     this.secureCookies = secureSession || config.http.tls !== undefined || (config.http.externalUrl?.startsWith('https://') ?? false);
   }
 
-  /** Keeps a running provider whose config did not change (no rediscovery), starts new ones. */
-  private reconcileProviders(configs: OidcProviderConfig[]): Map<string, OidcProvider> {
+  /**
+   * Keeps a running provider whose config did not change (no rediscovery), starts new ones.
+   * openid-client loads with the first provider: a registry without OpenID sign-in does without it.
+   */
+  private async reconcileProviders(configs: OidcProviderConfig[]): Promise<Map<string, OidcProvider>> {
     const next = new Map<string, OidcProvider>();
+    if (configs.length === 0) return next;
+    const { OidcProvider } = await import('./oidc.js');
     for (const config of configs) {
       const current = this.providers.get(config.key);
       if (current && JSON.stringify(current.config) === JSON.stringify(config)) {

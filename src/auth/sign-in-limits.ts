@@ -36,7 +36,7 @@ export interface SignInRules {
   knownForMs: number;
 }
 
-/** The rules README.md states; change both together. */
+/** The rules docs/operations.md ("Sign-in limits") states; change both together. */
 export const DEFAULT_SIGN_IN_RULES: Readonly<SignInRules> = Object.freeze({
   windowMs: 15 * 60_000,
   slowAfter: 5,

@@ -23,9 +23,7 @@ export interface UserRecord {
 }
 
 /** What a sign-in made of the name's binding. */
-export type Binding =
-  | { ok: true; /** The record had no subject yet and took this one. */ adopted: boolean }
-  | { ok: false; reason: 'another-provider' | 'another-subject'; bound: UserRecord };
+export type Binding = { ok: true; /** The record had no subject yet and took this one. */ adopted: boolean } | { ok: false; reason: 'another-provider' | 'another-subject'; bound: UserRecord };
 
 const userLock = (username: string) => `user:${username}`;
 

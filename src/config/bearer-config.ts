@@ -9,24 +9,16 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from '@bufbuild/cel';
 import type { BearerConfig, WorkloadIssuerConfig } from './config.js';
+import type { ZotBearer } from './zot-config.js';
 
 /** zot's default: the issuer and subject, unique across issuers. */
 export const DEFAULT_WORKLOAD_USERNAME = "claims.iss + '/' + claims.sub";
 
-const EXTERNAL_ISSUERS: Record<string, string> = {
+const EXTERNAL_ISSUERS: Record<'cert' | 'upstreamTokenEndpoint' | 'awsSecretsManager', string> = {
   cert: 'tokens from an external token issuer',
   upstreamTokenEndpoint: 'forwarding token requests to another token service',
   awsSecretsManager: 'verification keys from AWS Secrets Manager',
 };
-
-interface RawIssuer {
-  issuer: string;
-  audiences: string[];
-  claimMapping?: { variables?: { name: string; expression: string }[]; validations?: { expression: string; message?: string }[]; username?: string; groups?: string };
-  certificateAuthority?: string;
-  certificateAuthorityFile?: string;
-  skipIssuerVerification?: boolean;
-}
 
 /** Pushes a problem when `expression` is not CEL. */
 function checkCel(expression: string, where: string, problems: string[]): void {
@@ -38,13 +30,13 @@ function checkCel(expression: string, where: string, problems: string[]): void {
 }
 
 /** Reads a validated `http.auth.bearer`; problems and warnings name the file and JSON path. */
-export function readBearer(raw: Record<string, any>, file: string, problems: string[], warnings: string[]): BearerConfig {
-  for (const [key, what] of Object.entries(EXTERNAL_ISSUERS)) {
+export function readBearer(raw: ZotBearer, file: string, problems: string[], warnings: string[]): BearerConfig {
+  for (const [key, what] of Object.entries(EXTERNAL_ISSUERS) as [keyof typeof EXTERNAL_ISSUERS, string][]) {
     if (raw[key] !== undefined) problems.push(`${file}: /http/auth/bearer/${key}: not supported by Berth (${what}); Berth issues its own registry tokens`);
   }
   const issuers: WorkloadIssuerConfig[] = [];
   const seen = new Set<string>();
-  ((raw.oidc ?? []) as RawIssuer[]).forEach((entry, i) => {
+  (raw.oidc ?? []).forEach((entry, i) => {
     const where = `${file}: /http/auth/bearer/oidc/${i}`;
     const issuer = entry.issuer.replace(/\/+$/, '');
     if (seen.has(issuer)) problems.push(`${where}/issuer: "${issuer}" is listed twice`);

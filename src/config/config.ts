@@ -18,16 +18,26 @@ export interface StorageConfig {
   redis?: RedisConfig;
 }
 
+/**
+ * The S3 connection, as zot.json's storageDriver gives it once read (remote-config.ts): the one
+ * settings type, which storage/s3-client.ts builds its client from and S3Store reads its bucket and
+ * prefix from (storage may import config; config never imports storage).
+ */
 export interface S3StorageConfig {
   bucket: string;
   /** Key prefix inside the bucket, without leading or trailing slashes ('' for the bucket's root). */
   rootDirectory: string;
   region: string;
-  /** Absolute URL of an S3-compatible endpoint; absent for AWS itself. */
+  /**
+   * Absolute URL of an S3-compatible endpoint (Ceph RGW, MinIO); absent for AWS itself. zot's
+   * "host:port" has already taken its scheme from `secure` (remote-config.ts).
+   */
   endpoint?: string;
+  /** `endpoint/bucket/key` rather than `bucket.endpoint/key` (RGW and MinIO want this). */
   forcePathStyle: boolean;
+  /** Accept any TLS certificate from the endpoint (a self-signed test RGW); never in production. */
   skipVerify: boolean;
-  /** Inline keys (warned about); otherwise the AWS SDK's chain (AWS_ACCESS_KEY_ID, web identity, ...). */
+  /** Both or neither: inline keys (warned about); otherwise the AWS SDK's chain (AWS_ACCESS_KEY_ID, web identity, ...). */
   accessKey?: string;
   secretKey?: string;
 }
@@ -115,7 +125,6 @@ export interface HttpConfig {
   externalUrl?: string;
   realm: string;
   readTimeoutMs: number;
-  writeTimeoutMs: number;
   auth: AuthConfig;
   accessControl?: AccessControlConfig;
   /** HTTPS from these PEM files, re-read when they change. */

@@ -16,6 +16,7 @@ import { readOpenid } from './openid-config.js';
 import { readBearer } from './bearer-config.js';
 import { readRetention } from './retention-config.js';
 import { readRedisDriver, readStorageDriver } from './remote-config.js';
+import type { ZotConfig } from './zot-config.js';
 
 const SCHEMA_PATH = new URL('../../schemas/config.schema.json', import.meta.url);
 const schema = JSON.parse(readFileSync(SCHEMA_PATH, 'utf8')) as JsonSchema;
@@ -23,7 +24,9 @@ const schema = JSON.parse(readFileSync(SCHEMA_PATH, 'utf8')) as JsonSchema;
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 const ajv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: false, strict: true, allowUnionTypes: true });
 addFormats(ajv);
-const validate = ajv.compile(schema);
+// The validator is the type guard: a document is a ZotConfig once the schema accepted it (and
+// coerceTypes turned "5000" into 5000 in place), never before.
+const validate = ajv.compile<ZotConfig>(schema);
 
 const HOUR_MS = 3_600_000;
 
@@ -37,7 +40,7 @@ const REFUSED_BECAUSE: Record<string, string> = {
   '/cluster': "zot's hash-routed cluster; Berth replicas share one bucket (storage.storageDriver) and one Redis (storage.cacheDriver) instead",
 };
 /** Keys that only tune features Berth lacks: accepted, with one warning each. */
-const IGNORED = ['/storage/gcTimeWindow', '/storage/redirectBlobURL', '/storage/maxRepos', '/storage/fastRestart', '/http/allowOrigin', '/scheduler', '/extensions/search', '/extensions/sync', '/extensions/lint', '/extensions/trust', '/extensions/events', '/extensions/mgmt', '/extensions/apikey'];
+const IGNORED = ['/storage/gcTimeWindow', '/storage/redirectBlobURL', '/storage/maxRepos', '/storage/fastRestart', '/http/allowOrigin', '/http/writeTimeout', '/scheduler', '/extensions/search', '/extensions/sync', '/extensions/lint', '/extensions/trust', '/extensions/events', '/extensions/mgmt', '/extensions/apikey'];
 
 function pointerGet(document: unknown, pointer: string): unknown {
   let node = document;
@@ -78,12 +81,12 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
   if (typeof document !== 'object' || document === null || Array.isArray(document)) {
     throw new ConfigError([`${file}: /: must be a JSON object; found ${JSON.stringify(document)}`]);
   }
-  const normalized = normalizeKeys(listBearerIssuers(document), schema) as Record<string, any>;
+  const normalized = normalizeKeys(listBearerIssuers(document), schema);
   // Refusals first: a config built around a feature Berth lacks (remote storage has no
   // rootDirectory) should hear that, not a complaint about what that feature made unnecessary.
   const refused = REFUSED.filter((pointer) => pointerGet(normalized, pointer) !== undefined);
-  const lint = normalized.extensions?.lint;
-  if (lint && lint.enable !== false && Array.isArray(lint.mandatoryAnnotations) && lint.mandatoryAnnotations.length > 0) refused.push('/extensions/lint');
+  const lintAnnotations = pointerGet(normalized, '/extensions/lint/mandatoryAnnotations');
+  if (pointerGet(normalized, '/extensions/lint/enable') !== false && Array.isArray(lintAnnotations) && lintAnnotations.length > 0) refused.push('/extensions/lint');
   if (refused.length > 0) {
     throw new ConfigError(refused.map((pointer) => `${file}: ${pointer}: not supported by Berth (${REFUSED_BECAUSE[pointer] ?? 'it would change who gets in or where data goes; remove it, or run zot'})`));
   }
@@ -132,8 +135,8 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
   }
 
   const storage = normalized.storage;
-  const http = normalized.http ?? {};
-  const log = normalized.log ?? {};
+  const http: NonNullable<ZotConfig['http']> = normalized.http ?? {};
+  const log: NonNullable<ZotConfig['log']> = normalized.log ?? {};
   const gc = storage.gc ?? true;
   const duration = (value: string | undefined, fallback: number) => (value === undefined ? fallback : parseDuration(value)!);
   const level = String(log.level ?? 'debug');
@@ -156,7 +159,6 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
       port: http.port ?? 8080,
       realm: http.realm || 'Authorization Required',
       readTimeoutMs: duration(http.readTimeout, 60_000),
-      writeTimeoutMs: duration(http.writeTimeout, 60_000),
       auth: {
         failDelayMs: (http.auth?.failDelay ?? 0) * 1000,
         ...(http.auth?.htpasswd ? { htpasswdPath: path.resolve(http.auth.htpasswd.path) } : {}),
@@ -170,7 +172,7 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
       ...(http.accessControl ? { accessControl: http.accessControl } : {}),
       ...(http.tls ? { tls: { certFile: path.resolve(http.tls.cert), keyFile: path.resolve(http.tls.key) } } : {}),
       ...(http.ratelimit
-        ? { rateLimit: { ...(http.ratelimit.rate ? { rate: http.ratelimit.rate } : {}), methods: Object.fromEntries((http.ratelimit.methods ?? []).map((item: { method: string; rate: number }) => [item.method, item.rate])) } }
+        ? { rateLimit: { ...(http.ratelimit.rate ? { rate: http.ratelimit.rate } : {}), methods: Object.fromEntries((http.ratelimit.methods ?? []).map((item) => [item.method, item.rate])) } }
         : {}),
       ...(http.externalUrl ? { externalUrl: String(http.externalUrl).replace(/\/+$/, '') } : {}),
     },
@@ -198,11 +200,11 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
  * honoured (ignoring them would grant more than the operator wrote), and rules for signed-in users
  * need a way to sign in (zot refuses that config too).
  */
-function checkAccessControl(document: Record<string, any>, file: string): string[] {
+function checkAccessControl(document: ZotConfig, file: string): string[] {
   const accessControl = document.http?.accessControl;
   if (!accessControl) return [];
   const problems: string[] = [];
-  const repositories: Record<string, any> = accessControl.repositories ?? {};
+  const repositories = accessControl.repositories ?? {};
   let needsAuthentication = accessControl.adminPolicy !== undefined || accessControl.groups !== undefined;
   for (const [pattern, rules] of Object.entries(repositories)) {
     const pointer = `/http/accessControl/repositories/${pattern.replaceAll('~', '~0').replaceAll('/', '~1')}`;
@@ -212,7 +214,7 @@ function checkAccessControl(document: Record<string, any>, file: string): string
     } catch (error) {
       problems.push(`${where}: the pattern does not compile: ${(error as Error).message}`);
     }
-    (rules.policies ?? []).forEach((policy: Record<string, unknown>, i: number) => {
+    (rules.policies ?? []).forEach((policy, i) => {
       if (policy.conditions !== undefined) problems.push(`${file}: ${pointer}/policies/${i}/conditions: not supported by Berth (CEL conditions)`);
     });
     if ((rules.policies ?? []).length > 0 || (rules.defaultPolicy ?? []).length > 0) needsAuthentication = true;

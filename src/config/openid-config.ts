@@ -7,24 +7,11 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { OidcProviderConfig } from './config.js';
+import type { ZotOpenid } from './zot-config.js';
 
 const LOOPBACK_HOSTS = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/;
 /** zot's OAuth2-only providers: no discovery, no ID token. */
 const OAUTH2_ONLY = new Set(['github']);
-
-interface RawProvider {
-  name?: string;
-  issuer?: string;
-  clientid?: string;
-  clientsecret?: string;
-  credentialsFile?: string;
-  scopes?: string[];
-  claimMapping?: { username?: string; groups?: string };
-  allowHttpEndpoints?: boolean;
-  keypath?: string;
-  authurl?: string;
-  tokenurl?: string;
-}
 
 function readCredentials(file: string, where: string, problems: string[]): { clientid: string; clientsecret: string } | undefined {
   const absolute = path.resolve(file);
@@ -47,7 +34,7 @@ function readCredentials(file: string, where: string, problems: string[]): { cli
 }
 
 export function readOpenid(
-  openid: { providers: Record<string, RawProvider>; callbackAllowOrigins?: string[] },
+  openid: ZotOpenid,
   file: string,
   problems: string[],
   warnings: string[],

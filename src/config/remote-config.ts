@@ -5,26 +5,13 @@
  * as with OpenID client secrets; inline ones still work, with a warning.
  */
 import type { RedisConfig, S3StorageConfig } from './config.js';
+import type { ZotRedisDriver, ZotStorageDriver } from './zot-config.js';
 
 const DEFAULT_KEY_PREFIX = 'berth';
 
-interface RawS3Driver {
-  name: string;
-  rootdirectory?: string;
-  region?: string;
-  regionendpoint?: string;
-  bucket?: string;
-  forcepathstyle?: boolean;
-  secure?: boolean;
-  skipverify?: boolean;
-  accesskey?: string;
-  secretkey?: string;
-  [key: string]: unknown;
-}
-
 const S3_KEYS = new Set(['name', 'rootdirectory', 'region', 'regionendpoint', 'bucket', 'forcepathstyle', 'secure', 'skipverify', 'accesskey', 'secretkey']);
 
-export function readStorageDriver(driver: RawS3Driver, file: string, problems: string[], warnings: string[]): S3StorageConfig | undefined {
+export function readStorageDriver(driver: ZotStorageDriver, file: string, problems: string[], warnings: string[]): S3StorageConfig | undefined {
   const where = `${file}: /storage/storageDriver`;
   if (driver.name !== 's3') {
     problems.push(`${where}: not supported by Berth (name ${JSON.stringify(driver.name)}; only "s3", which any S3-compatible store speaks)`);
@@ -64,21 +51,10 @@ export function readStorageDriver(driver: RawS3Driver, file: string, problems: s
   };
 }
 
-interface RawRedisDriver {
-  name: string;
-  url?: string;
-  keyprefix?: string;
-  addr?: string | string[];
-  username?: string;
-  password?: string;
-  db?: number;
-  [key: string]: unknown;
-}
-
 const REDIS_KEYS = new Set(['name', 'url', 'keyprefix', 'addr', 'username', 'password', 'db']);
 
 /** `storage.cacheDriver` or `http.auth.sessionDriver`; `pointer` is where it sits in the file. */
-export function readRedisDriver(driver: RawRedisDriver, pointer: string, file: string, problems: string[], warnings: string[]): RedisConfig | undefined {
+export function readRedisDriver(driver: ZotRedisDriver, pointer: string, file: string, problems: string[], warnings: string[]): RedisConfig | undefined {
   const where = `${file}: ${pointer}`;
   if (driver.name === 'local') return undefined;
   if (driver.name !== 'redis') {
@@ -106,8 +82,8 @@ export function readRedisDriver(driver: RawRedisDriver, pointer: string, file: s
     return undefined;
   }
   url.search = '';
-  if (driver.username !== undefined) url.username = encodeURIComponent(driver.username);
-  if (driver.password !== undefined) url.password = encodeURIComponent(driver.password);
+  if (driver.username !== undefined) url.username = encodeURIComponent(String(driver.username));
+  if (driver.password !== undefined) url.password = encodeURIComponent(String(driver.password));
   if (driver.db !== undefined) url.pathname = `/${driver.db}`;
   if (url.password !== '') {
     warnings.push(`${where}: a Redis password inline in the config file; prefer BERTH_REDIS_PASSWORD in the environment`);

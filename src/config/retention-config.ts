@@ -4,6 +4,7 @@
  */
 import { parseDuration } from './duration.js';
 import { compileRepositoryGlob, type RepositoryMatcher } from './repository-glob.js';
+import type { ZotRetention } from './zot-config.js';
 
 export interface KeepRule {
   patterns: RegExp[];
@@ -29,19 +30,8 @@ export interface RetentionConfig {
   policies: RetentionPolicyConfig[];
 }
 
-interface RawRule {
-  patterns?: string[];
-  pulledWithin?: string;
-  pushedWithin?: string;
-  mostRecentlyPushedCount?: number;
-  mostRecentlyPulledCount?: number;
-}
-
-interface RawRetention {
-  dryRun?: boolean;
-  delay?: string;
-  policies?: Array<{ repositories: string[]; deleteReferrers?: boolean; deleteUntagged?: boolean; keepTags?: RawRule[]; keepUntagged?: RawRule }>;
-}
+/** One `keepTags` entry or `keepUntagged`, as the schema accepted it. */
+type RawRule = NonNullable<NonNullable<ZotRetention['policies']>[number]['keepUntagged']>;
 
 function readRule(raw: RawRule, where: string, problems: string[], warnings: string[]): KeepRule {
   const patterns = (raw.patterns ?? ['.*']).map((pattern, i) => {
@@ -63,7 +53,7 @@ function readRule(raw: RawRule, where: string, problems: string[], warnings: str
   };
 }
 
-export function readRetention(raw: RawRetention | undefined, gcDelayMs: number, file: string, problems: string[], warnings: string[]): RetentionConfig {
+export function readRetention(raw: ZotRetention | undefined, gcDelayMs: number, file: string, problems: string[], warnings: string[]): RetentionConfig {
   const policies = (raw?.policies ?? []).map((policy, i) => {
     const where = `${file}: /storage/retention/policies/${i}`;
     const matchers = policy.repositories.map((pattern, j) => {

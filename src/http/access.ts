@@ -35,6 +35,7 @@ import { unsignValue } from '../auth/cookie-keys.js';
 import type { Security } from '../auth/security.js';
 import { auditCredentials, auditFacts, declaredEvent, reasonOf } from './audit.js';
 import { requireFormToken } from './csrf.js';
+import { SESSION_COOKIE } from './cookie-names.js';
 import { crossSiteReason } from './same-origin.js';
 import { blockedError, limitedCheck } from './sign-in-guard.js';
 
@@ -44,6 +45,8 @@ export interface RouteAccess {
   identity: Identity;
   /** Asks the policy in force for this request. */
   can(action: Action, repository: string): boolean;
+  /** `can('read', name)` holds for every name (listings then skip asking per repository). */
+  readsEverything: boolean;
   /** Verdicts for the route's declared `permits`, on its repository. */
   permits: Partial<Record<Action, boolean>>;
 }
@@ -109,12 +112,21 @@ export function enforceAccess(app: FastifyInstance, security: () => Security, ob
     if (config?.action === undefined) return;
     const current = security();
     if (config.action === 'public') {
-      request.access = { identity: ANONYMOUS, can: () => false, permits: {} };
+      request.access = { identity: ANONYMOUS, can: () => false, readsEverything: false, permits: {} };
       return;
     }
     const { policy } = current;
     const credentials = credentialsOf(request, current);
-    const presented = credentials.authorization !== undefined ? (/^Basic\s+/i.test(credentials.authorization) ? 'basic' : /^Bearer\s+/i.test(credentials.authorization) ? 'bearer' : 'other') : credentials.sessionId !== undefined ? 'session' : undefined;
+    const presented =
+      credentials.authorization !== undefined
+        ? /^Basic\s+/i.test(credentials.authorization)
+          ? 'basic'
+          : /^Bearer\s+/i.test(credentials.authorization)
+            ? 'bearer'
+            : 'other'
+        : credentials.sessionId !== undefined
+          ? 'session'
+          : undefined;
     const authentication = await authenticate(request, reply, current, credentials);
     if (authentication.kind === 'rejected') {
       observers.authenticated?.(presented ?? 'other', 'failure');
@@ -131,7 +143,7 @@ export function enforceAccess(app: FastifyInstance, security: () => Security, ob
       if (elsewhere !== undefined) throw new RegistryError('DENIED', { reason: config.page === true ? 'form' : 'cross-site', why: `a change with a browser session ${elsewhere}` });
     }
     const can = (action: Action, repository: string) => policy.can(identity, action, repository);
-    request.access = { identity, can, permits: {} };
+    request.access = { identity, can, readsEverything: policy.readsEverything(identity), permits: {} };
     reply.header('cache-control', 'no-store');
 
     try {
@@ -210,7 +222,6 @@ function authorize(request: FastifyRequest, action: Exclude<RouteAction, 'public
 
 /** zot's UI marks its requests with this header; only they may authenticate with the session cookie. */
 export const UI_CLIENT_HEADER = 'x-zot-api-client';
-export const SESSION_COOKIE = 'session';
 
 export function isUiRequest(request: FastifyRequest): boolean {
   return request.headers[UI_CLIENT_HEADER] === 'zot-ui';

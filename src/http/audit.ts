@@ -105,7 +105,8 @@ export function requireAuditedWrites(app: FastifyInstance, prefixes: readonly st
   app.addHook('onRoute', (route: RouteOptions) => {
     if (!prefixes.some((prefix) => route.url.startsWith(prefix))) return;
     const writes = ([] as string[]).concat(route.method).some((method) => !READS.has(method));
-    if (writes && (route.config as { audit?: AuditDeclaration } | undefined)?.audit === undefined) throw new Error(`route ${String(route.method)} ${route.url} changes state but declares no audit event`);
+    if (writes && (route.config as { audit?: AuditDeclaration } | undefined)?.audit === undefined)
+      throw new Error(`route ${String(route.method)} ${route.url} changes state but declares no audit event`);
   });
 }
 

@@ -11,7 +11,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { unsignValue } from '../auth/cookie-keys.js';
 import type { Security } from '../auth/security.js';
 import { RegistryError } from '../oci/errors.js';
-import { SESSION_COOKIE } from './access.js';
+import { SESSION_COOKIE } from './cookie-names.js';
+import { formField } from './request-body.js';
 import { crossSiteReason } from './same-origin.js';
 
 export const CSRF_FIELD = 'csrf';
@@ -60,8 +61,7 @@ export async function requireFormToken(request: FastifyRequest): Promise<void> {
   const security = request.server.security;
   const elsewhere = crossSiteReason(request, security.externalUrl);
   if (elsewhere !== undefined) throw refused(elsewhere);
-  const body = request.body as Record<string, unknown> | null | undefined;
-  const sent = typeof body === 'object' && body !== null ? body[CSRF_FIELD] : undefined;
+  const sent = formField(request, CSRF_FIELD);
   const binding = bindingOf(request, security);
   if (typeof sent !== 'string' || binding === undefined) throw refused('no form token');
   const expected = Buffer.from(tokenFor(security, binding));

@@ -6,21 +6,20 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
-import type { Collection } from '../registry/garbage-collector.js';
-import type { ScrubResult } from '../registry/scrub.js';
+import type { Collection } from '../maintenance/garbage-collector.js';
+import type { ScrubResult } from '../maintenance/scrub.js';
+import type { RepositoryFigures } from '../browse/repository-figures.js';
+import type { MetricEvents } from './metric-events.js';
 
-export interface RepositoryFigures {
-  name: string;
-  bytes: number;
-  tags: number;
-  manifests: number;
-  /** Seconds since the epoch of the newest push, when known. */
-  lastPush?: number;
-}
-
-export class BerthMetrics {
+/** Loaded (by app.ts, with `import()`) only when `extensions.metrics` is on. */
+export class BerthMetrics implements MetricEvents {
   readonly registry = new PromRegistry();
-  readonly requests = new Counter({ name: 'berth_http_requests_total', help: 'HTTP requests by method, route template and status', labelNames: ['method', 'route', 'status'], registers: [this.registry] });
+  readonly requests = new Counter({
+    name: 'berth_http_requests_total',
+    help: 'HTTP requests by method, route template and status',
+    labelNames: ['method', 'route', 'status'],
+    registers: [this.registry],
+  });
   readonly latency = new Histogram({
     name: 'berth_http_request_duration_seconds',
     help: 'HTTP request latency by method, route template and status',
@@ -31,7 +30,12 @@ export class BerthMetrics {
   readonly bytesIn = new Counter({ name: 'berth_http_received_bytes_total', help: 'Request body bytes (by Content-Length)', labelNames: ['route'], registers: [this.registry] });
   readonly bytesOut = new Counter({ name: 'berth_http_sent_bytes_total', help: 'Response body bytes (by Content-Length)', labelNames: ['route'], registers: [this.registry] });
   readonly uploadsInProgress = new Gauge({ name: 'berth_uploads_in_progress', help: 'Upload request bodies being received now', registers: [this.registry] });
-  readonly authentications = new Counter({ name: 'berth_authentications_total', help: 'Sign-ins and credential checks by method and result', labelNames: ['method', 'result'], registers: [this.registry] });
+  readonly authentications = new Counter({
+    name: 'berth_authentications_total',
+    help: 'Sign-ins and credential checks by method and result',
+    labelNames: ['method', 'result'],
+    registers: [this.registry],
+  });
   readonly signInBlocked = new Counter({
     name: 'berth_sign_in_blocked_total',
     help: 'Sign-in attempts refused unchecked by the sign-in limits: scope "account" (one account from one address), "address" (names never signed in from a spraying address)',
@@ -45,16 +49,21 @@ export class BerthMetrics {
   private readonly repositoryBytes = new Gauge({ name: 'berth_repository_bytes', help: 'Bytes a repository references, each blob once', labelNames: ['repository'], registers: [this.registry] });
   private readonly repositoryTags = new Gauge({ name: 'berth_repository_tags', help: 'Tags per repository', labelNames: ['repository'], registers: [this.registry] });
   private readonly repositoryManifests = new Gauge({ name: 'berth_repository_manifests', help: 'Manifests per repository', labelNames: ['repository'], registers: [this.registry] });
-  private readonly repositoryLastPush = new Gauge({ name: 'berth_repository_last_push_seconds', help: 'Time of the newest push per repository', labelNames: ['repository'], registers: [this.registry] });
+  private readonly repositoryLastPush = new Gauge({
+    name: 'berth_repository_last_push_seconds',
+    help: 'Time of the newest push per repository',
+    labelNames: ['repository'],
+    registers: [this.registry],
+  });
 
-  constructor(repositories?: () => Promise<RepositoryFigures[]>) {
+  constructor(repositories?: () => Promise<Array<RepositoryFigures & { manifestCount: number }>>) {
     collectDefaultMetrics({ register: this.registry, prefix: 'berth_' });
     // Both series exist from the start, so an alert on their rate has something to read.
     for (const scope of ['account', 'address']) this.signInBlocked.inc({ scope }, 0);
     this.repositories = repositories;
   }
 
-  private readonly repositories: (() => Promise<RepositoryFigures[]>) | undefined;
+  private readonly repositories: (() => Promise<Array<RepositoryFigures & { manifestCount: number }>>) | undefined;
 
   /** The exposition text; per-repository figures are computed now, as they change with every push. */
   async exposition(): Promise<string> {
@@ -62,10 +71,11 @@ export class BerthMetrics {
       const figures = await this.repositories();
       for (const gauge of [this.repositoryBytes, this.repositoryTags, this.repositoryManifests, this.repositoryLastPush]) gauge.reset();
       for (const item of figures) {
-        this.repositoryBytes.set({ repository: item.name }, item.bytes);
-        this.repositoryTags.set({ repository: item.name }, item.tags);
-        this.repositoryManifests.set({ repository: item.name }, item.manifests);
-        if (item.lastPush !== undefined) this.repositoryLastPush.set({ repository: item.name }, item.lastPush);
+        this.repositoryBytes.set({ repository: item.name }, item.size);
+        this.repositoryTags.set({ repository: item.name }, item.tagCount);
+        this.repositoryManifests.set({ repository: item.name }, item.manifestCount);
+        // Prometheus' unit for time: seconds since the epoch.
+        if (item.lastPush !== undefined) this.repositoryLastPush.set({ repository: item.name }, item.lastPush.getTime() / 1000);
       }
     }
     return this.registry.metrics();
@@ -94,7 +104,11 @@ export class BerthMetrics {
   /** Counts requests as they finish: by route template, so cardinality stays bounded. */
   observe(app: FastifyInstance): void {
     app.addHook('onRequest', async (request) => {
-      if (request.method === 'PATCH' || (request.method === 'PUT' && request.routeOptions.url?.includes('/blobs/uploads/')) || (request.method === 'POST' && request.routeOptions.url?.includes('/blobs/uploads/'))) {
+      if (
+        request.method === 'PATCH' ||
+        (request.method === 'PUT' && request.routeOptions.url?.includes('/blobs/uploads/')) ||
+        (request.method === 'POST' && request.routeOptions.url?.includes('/blobs/uploads/'))
+      ) {
         this.uploadsInProgress.inc();
         request.raw.once('close', () => this.uploadsInProgress.dec());
       }

@@ -1,4 +1,4 @@
-/** Request bodies for the registry: streamed for blobs, bounded and buffered for manifests. */
+/** Request bodies: streamed for blobs, bounded and buffered for manifests, fields of the UI's form posts. */
 import type { FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { RegistryError } from '../oci/errors.js';
@@ -53,4 +53,15 @@ export async function readBounded(request: FastifyRequest, limit: number, tooLar
   const length = contentLength(request);
   if (length !== undefined && length > limit) throw new RegistryError(tooLarge, { limit, contentLength: length });
   return readWithin(request.raw, limit, request.server.bodyTime.deadlineMs, tooLarge);
+}
+
+/**
+ * A field of a UI form post. The body comes from the UI's url-encoded parser (routes/ui.ts: strings
+ * only), but Fastify's JSON parser answers the same routes, and no schema checks form bodies (the
+ * CSRF check, a preHandler, must answer before any validation would): anything but a string is absent.
+ */
+export function formField(request: FastifyRequest, name: string): string | undefined {
+  const { body } = request;
+  const value: unknown = typeof body === 'object' && body !== null ? Reflect.get(body, name) : undefined;
+  return typeof value === 'string' ? value : undefined;
 }

@@ -7,9 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { signValue, unsignValue } from '../auth/cookie-keys.js';
 import type { Security } from '../auth/security.js';
 import { SESSION_TTL_MS, type SessionRecord } from '../auth/sessions.js';
-import { SESSION_COOKIE } from './access.js';
-
-const USER_COOKIE = 'user';
+import { SESSION_COOKIE, USER_COOKIE } from './cookie-names.js';
 
 export function cookieOptions(security: Security, path: string, maxAgeMs: number, httpOnly = true): CookieSerializeOptions {
   return { path, httpOnly, sameSite: 'lax', secure: security.secureCookies, maxAge: Math.floor(maxAgeMs / 1000) };

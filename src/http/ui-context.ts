@@ -3,7 +3,7 @@
  * public host name for pull commands, and the security headers of every UI response.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { RepositoryInsights } from '../registry/repository-insights.js';
+import type { RepositoryInsights } from '../browse/repository-insights.js';
 import type { AssetBundle } from '../ui/assets.js';
 import type { Viewer } from '../ui/layout.js';
 import type { PullTarget } from '../ui/pages/pull.js';

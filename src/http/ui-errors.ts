@@ -8,7 +8,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { RegistryError } from '../oci/errors.js';
 import { renderError } from '../ui/pages/error.js';
 import { url } from '../ui/html.js';
-import { SESSION_COOKIE } from './access.js';
+import { SESSION_COOKIE } from './cookie-names.js';
 import { isFormRefusal } from './csrf.js';
 import { clearSessionCookies } from './session-cookies.js';
 import { viewerOf, type UiContext } from './ui-context.js';
@@ -29,7 +29,10 @@ const WORDS: Partial<Record<string, [number, string, string]>> = {
 /** The sign-in page, then back to `next` (a GET page; a refused form post returns to the list). */
 function toSignIn(request: FastifyRequest, reply: FastifyReply, expired: boolean) {
   const next = request.method === 'GET' ? request.url : '/repositories';
-  return reply.code(303).header('cache-control', 'no-store').redirect(url('/login', { next, error: expired ? 'session' : undefined }));
+  return reply
+    .code(303)
+    .header('cache-control', 'no-store')
+    .redirect(url('/login', { next, error: expired ? 'session' : undefined }));
 }
 
 export function installPageErrors(app: FastifyInstance, context: UiContext): void {

@@ -19,10 +19,7 @@ export function isIndexMediaType(mediaType: string): boolean {
  * a manifest may reference them without the registry holding the blob.
  */
 export function isNonDistributable(mediaType: string): boolean {
-  return (
-    mediaType === 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip' ||
-    mediaType.startsWith('application/vnd.oci.image.layer.nondistributable.')
-  );
+  return mediaType === 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip' || mediaType.startsWith('application/vnd.oci.image.layer.nondistributable.');
 }
 
 /** The media type without parameters, lower-cased: `Application/JSON; charset=x` → `application/json`. */

@@ -9,9 +9,7 @@ import { assertValidName } from '../oci/names.js';
 import type { BlobReader, Store } from '../storage/store.js';
 import type { ManifestCatalog } from './manifest-catalog.js';
 
-export type UploadStart =
-  | { kind: 'created'; digest: string }
-  | { kind: 'session'; id: string; offset: number };
+export type UploadStart = { kind: 'created'; digest: string } | { kind: 'session'; id: string; offset: number };
 
 export class BlobService {
   constructor(

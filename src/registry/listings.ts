@@ -7,6 +7,7 @@ import type { Digest } from '../oci/digest.js';
 import { assertValidName } from '../oci/names.js';
 import { OCI_INDEX } from '../oci/media-types.js';
 import type { Descriptor } from '../oci/manifest.js';
+import { firstAfter } from '../storage/sorted-names.js';
 import type { Store } from '../storage/store.js';
 import type { ManifestCatalog } from './manifest-catalog.js';
 
@@ -19,19 +20,9 @@ export interface Page {
   next?: string;
 }
 
-export function paginate(sorted: string[], n: number | undefined, last: string | undefined): Page {
-  let from = 0;
-  if (last !== undefined) {
-    // First item strictly after `last`, by binary search over the sorted list.
-    let lo = 0;
-    let hi = sorted.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (sorted[mid]! <= last) lo = mid + 1;
-      else hi = mid;
-    }
-    from = lo;
-  }
+export function paginate(sorted: readonly string[], n: number | undefined, last: string | undefined): Page {
+  // First item strictly after `last`, by binary search over the sorted list.
+  const from = last === undefined ? 0 : firstAfter(sorted, last);
   const limit = Math.min(n ?? MAX_PAGE, MAX_PAGE);
   const items = sorted.slice(from, from + limit);
   const more = from + limit < sorted.length && items.length > 0;
@@ -49,9 +40,21 @@ export class ListingService {
     return paginate(await this.catalog.tags(name), n, last);
   }
 
-  /** Repositories for which `visible` holds (the caller's read permission), paginated. */
-  async repositories(n: number | undefined, last: string | undefined, visible: (name: string) => boolean): Promise<Page> {
-    return paginate((await this.store.listRepositories()).filter(visible), n, last);
+  /**
+   * Repositories for which `visible` holds (the caller's read permission; `undefined` when the
+   * caller reads every repository), paginated. Reads the store's sorted list from `last` on: a page
+   * costs a binary search and the names it looks at, never a pass over every repository (a caller
+   * who may read few of them makes it look at those it may not).
+   */
+  async repositories(n: number | undefined, last: string | undefined, visible: ((name: string) => boolean) | undefined): Promise<Page> {
+    const sorted = await this.store.listRepositories();
+    const limit = Math.min(n ?? MAX_PAGE, MAX_PAGE);
+    const from = last === undefined ? 0 : firstAfter(sorted, last);
+    if (!visible) return paginate(sorted.slice(from, from + limit + 1), limit, undefined);
+    const items: string[] = [];
+    // One more than the page: whether another follows decides the Link header.
+    for (let i = from; i < sorted.length && items.length <= limit; i++) if (visible(sorted[i]!)) items.push(sorted[i]!);
+    return paginate(items, limit, undefined);
   }
 
   /** An OCI index of the manifests whose `subject` is `digest`; empty when there are none. */

@@ -9,12 +9,14 @@ import { summarizeManifest, type Descriptor, type ManifestSummary, type Referenc
 import { IMAGE_CONFIG_TYPES } from '../oci/media-types.js';
 import { PUSHED_AT, REF_NAME, type RepositoryTransaction, type Store } from '../storage/store.js';
 import { assertManifestSchema } from './manifest-schemas.js';
-import { factsFrom, type ManifestCatalog } from './manifest-catalog.js';
+import { factsFrom, scopedKey, type ManifestCatalog } from './manifest-catalog.js';
+import { Lru } from './lru.js';
 
 /** The spec lets registries cap manifests; 4 MiB is what distribution and zot accept. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 /** An image config is read at push to check that it is a JSON object; a larger one is refused. */
 export const MAX_IMAGE_CONFIG_BYTES = 8 * 1024 * 1024;
+const CHECKED_CONFIGS = 10_000;
 
 /** A tag or a digest, as found in `/v2/<name>/manifests/<reference>`. */
 export type Reference = { tag: string; digest?: undefined } | { digest: Digest; tag?: undefined };
@@ -41,6 +43,9 @@ export interface PushResult {
 }
 
 export class ManifestService {
+  /** Image configs found to be JSON objects, by repository and digest (content never changes). */
+  private readonly checkedConfigs = new Lru<string, number>(CHECKED_CONFIGS);
+
   constructor(
     private readonly store: Store,
     private readonly catalog: ManifestCatalog,
@@ -76,26 +81,32 @@ export class ManifestService {
 
     await this.store.ensureRepository(name);
     await this.assertImageConfig(name, summary);
-    // Under the repository's lock, so garbage collection cannot remove a blob between the check
-    // that it exists and the index entry that makes it referenced.
-    await this.store.withRepository(name, async (transaction) => {
-      await assertReferencesHeld(transaction, summary.references);
-      const index = await transaction.readIndex();
-      let manifests = [...index.manifests];
-      if (reference.tag === undefined) {
-        if (manifests.some((existing) => existing.digest === digest.value)) return;
-        manifests.push({ ...entry, annotations: pushed });
-      } else {
+    await this.store.changeIndex(name, {
+      // Under the repository's lock, so garbage collection cannot remove a blob between the check
+      // that it exists and the index entry that makes it referenced.
+      prepare: async (transaction) => {
+        await assertReferencesHeld(transaction, summary.references);
+        await transaction.writeSmallBlob(digest, bytes);
+      },
+      // A refused tag move leaves the bytes written above unreferenced, as a blob upload by the
+      // same caller would be; garbage collection takes them after gcDelay.
+      apply: (index) => {
+        if (reference.tag === undefined) {
+          if (!index.holds(digest.value)) index.put({ ...entry, annotations: pushed });
+          return;
+        }
         const tag = reference.tag;
-        const moved = manifests.find((existing) => existing.annotations?.[REF_NAME] === tag);
-        if (moved && moved.digest !== digest.value && !mayMoveTag) throw new RegistryError('DENIED', { name, tag, action: 'update' });
-        manifests = manifests.filter((existing) => existing.annotations?.[REF_NAME] !== tag && !(existing.digest === digest.value && existing.annotations?.[REF_NAME] === undefined));
-        // A tag that moves leaves its old manifest reachable by digest, as an untagged entry.
-        if (moved && moved.digest !== digest.value && !manifests.some((existing) => existing.digest === moved.digest)) manifests.push(untagged(moved));
-        manifests.push({ ...entry, annotations: { [REF_NAME]: tag, ...pushed } });
-      }
-      await transaction.writeSmallBlob(digest, bytes);
-      await transaction.writeIndex({ ...index, manifests });
+        const moved = index.tagged(tag);
+        if (!mayMoveTag) assertMayTag(name, tag, digest, moved);
+        // The manifest's untagged entry, if any, gives way to the tagged one.
+        index.remove(entry);
+        if (moved) {
+          index.remove(moved);
+          // A tag that moves leaves its old manifest reachable by digest, as an untagged entry.
+          if (moved.digest !== digest.value && !index.holds(moved.digest)) index.put(untagged(moved));
+        }
+        index.put({ ...entry, annotations: { [REF_NAME]: tag, ...pushed } });
+      },
     });
     this.catalog.remember(name, digest, bytes, factsFrom(summary, bytes.length));
     return { digest: digest.value, ...(summary.subject ? { subject: summary.subject.digest } : {}) };
@@ -109,6 +120,9 @@ export class ManifestService {
   private async assertImageConfig(name: string, summary: ManifestSummary): Promise<void> {
     const config = summary.isIndex ? undefined : summary.references.find((reference) => reference.where === 'config');
     if (!config?.mediaType || !IMAGE_CONFIG_TYPES.has(config.mediaType)) return;
+    // Every tag of an image points at the same config: read and parse it once.
+    const key = scopedKey(name, config.digest.value);
+    if (this.checkedConfigs.get(key) === config.size) return;
     const size = await this.store.statBlob(name, config.digest);
     if (size === undefined || size !== config.size) return;
     if (size > MAX_IMAGE_CONFIG_BYTES) throw invalidReference(config, `the image config is ${size} bytes; Berth accepts image configs of at most ${MAX_IMAGE_CONFIG_BYTES} bytes`);
@@ -119,6 +133,7 @@ export class ManifestService {
       document = undefined;
     }
     if (typeof document !== 'object' || document === null || Array.isArray(document)) throw invalidReference(config, `${config.mediaType} must be a JSON object; the blob is not`);
+    this.checkedConfigs.set(key, size);
   }
 
   /**
@@ -128,21 +143,28 @@ export class ManifestService {
   async delete(name: string, reference: Reference, { detectCollision }: { detectCollision: boolean }): Promise<void> {
     assertValidName(name);
     await this.catalog.resolve(name, reference.digest ?? reference.tag);
-    await this.store.updateIndex(name, (index) => {
-      if (reference.digest) {
-        const tags = index.manifests.filter((entry) => entry.digest === reference.digest.value && entry.annotations?.[REF_NAME] !== undefined);
-        if (detectCollision && tags.length > 1) throw new RegistryError('MANIFEST_CONFLICT', { digest: reference.digest.value, tags: tags.map((entry) => entry.annotations![REF_NAME]) });
-        const before = index.manifests.length;
-        index.manifests = index.manifests.filter((entry) => entry.digest !== reference.digest.value);
-        if (index.manifests.length === before) throw new RegistryError('MANIFEST_UNKNOWN', { digest: reference.digest.value });
-        return;
-      }
-      const tagged = index.manifests.find((entry) => entry.annotations?.[REF_NAME] === reference.tag);
-      if (!tagged) throw new RegistryError('MANIFEST_UNKNOWN', { tag: reference.tag });
-      index.manifests = index.manifests.filter((entry) => entry !== tagged);
-      if (!index.manifests.some((entry) => entry.digest === tagged.digest)) index.manifests.push(untagged(tagged));
+    await this.store.changeIndex(name, {
+      apply: (index) => {
+        if (reference.digest) {
+          const entries = index.withDigest(reference.digest.value);
+          const tags = entries.filter((entry) => entry.annotations?.[REF_NAME] !== undefined);
+          if (detectCollision && tags.length > 1) throw new RegistryError('MANIFEST_CONFLICT', { digest: reference.digest.value, tags: tags.map((entry) => entry.annotations![REF_NAME]) });
+          if (entries.length === 0) throw new RegistryError('MANIFEST_UNKNOWN', { digest: reference.digest.value });
+          for (const entry of entries) index.remove(entry);
+          return;
+        }
+        const tagged = index.tagged(reference.tag);
+        if (!tagged) throw new RegistryError('MANIFEST_UNKNOWN', { tag: reference.tag });
+        index.remove(tagged);
+        if (!index.holds(tagged.digest)) index.put(untagged(tagged));
+      },
     });
   }
+}
+
+/** Pointing an existing tag at other content needs `update` (zot's accessControl; fails closed). */
+function assertMayTag(name: string, tag: string, digest: Digest, current: Descriptor | undefined): void {
+  if (current && current.digest !== digest.value) throw new RegistryError('DENIED', { name, tag, action: 'update' });
 }
 
 function invalidReference(reference: Referenced, reason: string): RegistryError {

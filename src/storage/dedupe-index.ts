@@ -22,7 +22,7 @@ export class DedupeIndex {
 
   constructor(
     private readonly layout: Layout,
-    private readonly listRepositories: () => Promise<string[]>,
+    private readonly listRepositories: () => Promise<readonly string[]>,
   ) {}
 
   private get file(): string {

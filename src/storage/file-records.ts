@@ -119,7 +119,7 @@ export class FileRecords<T> implements SharedRecords<T> {
             stored = JSON.parse(await readFile(file, 'utf8')) as Stored<T>;
           } catch (error) {
             if (isNotFound(error)) return;
-            throw new Error(`${file}: not a record of Berth's (${(error as Error).message}); move it away to start`);
+            throw new Error(`${file}: not a record of Berth's (${(error as Error).message}); move it away to start`, { cause: error });
           }
           if (isLive(stored, now)) records.set(stored.key, stored);
           else await unlink(file).catch(() => undefined);

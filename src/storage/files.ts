@@ -1,10 +1,12 @@
 /** Durable file operations: every metadata write is temp file → fsync → rename → fsync folder. */
 import { randomUUID } from 'node:crypto';
-import { open, rename, unlink, mkdir } from 'node:fs/promises';
+import { open, rename, unlink, mkdir, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
 export const FILE_MODE = 0o600;
 export const FOLDER_MODE = 0o700;
+/** Piecewise writes gather about this many characters per write(2) (below V8's large-object size). */
+const WRITE_BYTES = 64 * 1024;
 
 export async function fsyncFolder(folder: string): Promise<void> {
   const handle = await open(folder, 'r');
@@ -21,11 +23,16 @@ export async function fsyncFolder(folder: string): Promise<void> {
  * beside `target`. A crash between the two leaves the temp file behind: repositories pass a path
  * under `.uploads/`, where garbage collection reclaims it.
  */
-export async function writeFileAtomic(target: string, data: Uint8Array | string, temp = path.join(path.dirname(target), `.${path.basename(target)}.${randomUUID()}.tmp`)): Promise<void> {
+export async function writeFileAtomic(
+  target: string,
+  data: Uint8Array | string | Iterable<string>,
+  temp = path.join(path.dirname(target), `.${path.basename(target)}.${randomUUID()}.tmp`),
+): Promise<void> {
   const folder = path.dirname(target);
   const handle = await open(temp, 'wx', FILE_MODE);
   try {
-    await handle.writeFile(data);
+    if (typeof data === 'string' || data instanceof Uint8Array) await handle.writeFile(data);
+    else await writePieces(handle, data);
     await handle.sync();
   } catch (error) {
     await handle.close();
@@ -40,6 +47,21 @@ export async function writeFileAtomic(target: string, data: Uint8Array | string,
     throw error;
   }
   await fsyncFolder(folder);
+}
+
+/** Writes text pieces in writes of about WRITE_BYTES, never holding the whole text. */
+async function writePieces(handle: FileHandle, pieces: Iterable<string>): Promise<void> {
+  let pending: string[] = [];
+  let length = 0;
+  for (const piece of pieces) {
+    pending.push(piece);
+    length += piece.length;
+    if (length < WRITE_BYTES) continue;
+    await handle.write(pending.join(''));
+    pending = [];
+    length = 0;
+  }
+  if (pending.length > 0) await handle.write(pending.join(''));
 }
 
 export async function ensureFolder(folder: string): Promise<void> {

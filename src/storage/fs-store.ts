@@ -1,5 +1,4 @@
 /** The filesystem store: zot's on-disk layout (see layout.ts), safe against crashes and races. */
-import type { Stats } from 'node:fs';
 import { copyFile, link, open, readFile, readdir, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -12,26 +11,29 @@ import { KeyedMutex } from '../coordination/keyed-mutex.js';
 import { ensureFolder, fsyncFolder, isNotFound, writeFileAtomic } from './files.js';
 import { FsUploads } from './fs-uploads.js';
 import { DedupeIndex } from './dedupe-index.js';
-import { updateIndexOf, type BlobFile, type BlobReader, type OciIndexFile, type RepositoryTransaction, type Store } from './store.js';
+import { updateIndexOf, type BlobFile, type BlobReader, type IndexChange, type OciIndexFile, type RepositoryTransaction, type Store } from './store.js';
 import { listBlobFiles, listUploadFiles } from './fs-listing.js';
+import { FsIndexes } from './fs-indexes.js';
+import { SortedNames } from './sorted-names.js';
 
 const OCI_LAYOUT = JSON.stringify({ imageLayoutVersion: '1.0.0' });
-/** How long a catalog walk is reused; repositories this process creates are added at once. */
+/**
+ * How long a catalog walk is trusted; repositories this process creates are added at once. After
+ * that the cached list is still answered while one walk refreshes it in the background (it finds
+ * repositories another program put under the root), so no request waits for a walk but the first.
+ */
 const CATALOG_TTL_MS = 5_000;
-
-interface CachedIndex {
-  /** Identity of the file read: a change by another process (zot, `berth gc`) shows here. */
-  stamp: string;
-  index: OciIndexFile;
-}
 
 export class FsStore implements Store {
   readonly layout: Layout;
   readonly uploads: FsUploads;
   private readonly repoLocks = new KeyedMutex();
-  private readonly indexes = new Map<string, CachedIndex>();
+  private readonly indexes: FsIndexes;
   private readonly knownRepositories = new Set<string>();
-  private catalog: { at: number; names: Set<string> } | undefined;
+  /** Folders this process made sure of (.uploads, blobs/<alg>): a push need not mkdir them again. */
+  private readonly folders = new Set<string>();
+  private catalog: { at: number; names: SortedNames } | undefined;
+  private catalogWalk: Promise<void> | undefined;
 
   private readonly dedupeIndex: DedupeIndex;
 
@@ -41,8 +43,13 @@ export class FsStore implements Store {
     private readonly options: { dedupe: boolean } = { dedupe: true },
   ) {
     this.layout = new Layout(root);
-    this.uploads = new FsUploads(this.layout, (name) => this.ensureRepository(name), (name, digest, file) => this.adoptBlob(name, digest, file));
+    this.uploads = new FsUploads(
+      this.layout,
+      (name) => this.ensureRepository(name),
+      (name, digest, file) => this.adoptBlob(name, digest, file),
+    );
     this.dedupeIndex = new DedupeIndex(this.layout, () => this.listRepositories());
+    this.indexes = new FsIndexes({ layout: this.layout, locks: this.repoLocks, tempFile: (name) => this.tempFile(name), transaction: (name) => this.transactionOf(name) });
   }
 
   async ensureRepository(name: string): Promise<void> {
@@ -75,11 +82,20 @@ export class FsStore implements Store {
     return exists(this.layout.index(name));
   }
 
-  async listRepositories(): Promise<string[]> {
-    if (!this.catalog || Date.now() - this.catalog.at > CATALOG_TTL_MS) {
-      this.catalog = { at: Date.now(), names: new Set(await this.walk('', this.layout.root)) };
-    }
-    return [...this.catalog.names].sort();
+  async listRepositories(): Promise<readonly string[]> {
+    if (!this.catalog) await this.refreshCatalog();
+    else if (Date.now() - this.catalog.at > CATALOG_TTL_MS) void this.refreshCatalog().catch(() => undefined);
+    return this.catalog!.names.all;
+  }
+
+  /** One walk at a time; repositories created while it ran are kept (`ensureRepository` added them). */
+  private refreshCatalog(): Promise<void> {
+    this.catalogWalk ??= (async () => {
+      const at = Date.now();
+      const found = await this.walk('', this.layout.root);
+      this.catalog = { at, names: new SortedNames([...found, ...this.knownRepositories]) };
+    })().finally(() => (this.catalogWalk = undefined));
+    return this.catalogWalk;
   }
 
   /** Finds repositories below `folder`: folders holding an index.json, at any depth. */
@@ -141,8 +157,22 @@ export class FsStore implements Store {
   private async writeBlobFile(name: string, digest: Digest, bytes: Uint8Array): Promise<void> {
     const target = this.layout.blob(name, digest);
     if (await exists(target)) return;
-    await ensureFolder(path.dirname(target));
-    await writeFileAtomic(target, bytes, await this.tempFile(name));
+    try {
+      await this.ensureFolderOnce(path.dirname(target));
+      await writeFileAtomic(target, bytes, await this.tempFile(name));
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      // A folder this process had made is gone (removed by hand): make it again, once.
+      this.folders.clear();
+      await ensureFolder(path.dirname(target));
+      await writeFileAtomic(target, bytes, await this.tempFile(name));
+    }
+  }
+
+  private async ensureFolderOnce(folder: string): Promise<void> {
+    if (this.folders.has(folder)) return;
+    await ensureFolder(folder);
+    this.folders.add(folder);
   }
 
   /**
@@ -153,7 +183,7 @@ export class FsStore implements Store {
    */
   private async tempFile(name: string): Promise<string> {
     // A zot tree may lack .uploads in a repository nobody pushed a blob to.
-    await ensureFolder(this.layout.uploads(name));
+    await this.ensureFolderOnce(this.layout.uploads(name));
     return this.layout.upload(name, randomUUID());
   }
 
@@ -247,25 +277,24 @@ export class FsStore implements Store {
     if (this.options.dedupe) await this.dedupeIndex.add(digest.value, name);
   }
 
-  async readIndex(name: string): Promise<OciIndexFile> {
-    const file = this.layout.index(name);
-    let info;
-    try {
-      info = await stat(file);
-    } catch (error) {
-      if (isNotFound(error)) throw new RegistryError('NAME_UNKNOWN', { name });
-      throw error;
-    }
-    const stamp = stampOf(info);
-    const cached = this.indexes.get(name);
-    if (cached?.stamp === stamp) return cached.index;
-    const index = parseIndex(await readFile(file, 'utf8'), file);
-    this.indexes.set(name, { stamp, index });
-    return index;
+  readIndex(name: string): Promise<OciIndexFile> {
+    return this.indexes.read(name);
+  }
+
+  changeIndex<T>(name: string, change: IndexChange<T>): Promise<T> {
+    return this.indexes.change(name, change);
   }
 
   updateIndex<T>(name: string, change: (index: OciIndexFile) => T | Promise<T>): Promise<T> {
     return updateIndexOf(this, name, change);
+  }
+
+  flush(): Promise<void> {
+    return this.indexes.flush();
+  }
+
+  close(): Promise<void> {
+    return this.indexes.close();
   }
 
   listBlobs(name: string): Promise<BlobFile[]> {
@@ -273,15 +302,15 @@ export class FsStore implements Store {
   }
 
   withRepository<T>(name: string, work: (transaction: RepositoryTransaction) => Promise<T>): Promise<T> {
+    return this.repoLocks.run(name, () => work(this.transactionOf(name)));
+  }
+
+  /** What may be done to `name` by a caller holding its lock. */
+  private transactionOf(name: string): RepositoryTransaction {
     const layout = this.layout;
-    const transaction: RepositoryTransaction = {
-      readIndex: () => this.readIndex(name),
-      writeIndex: async (index) => {
-        const file = layout.index(name);
-        await writeFileAtomic(file, JSON.stringify(index), await this.tempFile(name));
-        // Keep what was just written: re-reading and re-parsing it made tag pushes quadratic.
-        this.indexes.set(name, { stamp: stampOf(await stat(file)), index: Object.freeze({ ...index }) });
-      },
+    return {
+      readIndex: () => this.indexes.readLocked(name),
+      writeIndex: (index) => this.indexes.writeLocked(name, index),
       statBlob: (digest) => this.statBlob(name, digest),
       writeSmallBlob: (digest, bytes) => this.writeBlobFile(name, digest, bytes),
       listBlobs: () => listBlobFiles(layout, name),
@@ -293,7 +322,6 @@ export class FsStore implements Store {
         });
       },
     };
-    return this.repoLocks.run(name, () => work(transaction));
   }
 }
 
@@ -312,18 +340,6 @@ async function linkFresh(source: string, temp: string): Promise<boolean> {
   const now = new Date();
   await utimes(temp, now, now);
   return true;
-}
-
-function stampOf(info: Stats): string {
-  return `${info.ino}:${info.size}:${info.mtimeMs}`;
-}
-
-function parseIndex(text: string, file: string): OciIndexFile {
-  const index = JSON.parse(text) as OciIndexFile;
-  if (typeof index !== 'object' || index === null || !Array.isArray(index.manifests)) {
-    throw new Error(`${file} is not an OCI index`);
-  }
-  return Object.freeze(index);
 }
 
 async function exists(file: string): Promise<boolean> {

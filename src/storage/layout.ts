@@ -19,6 +19,8 @@
  *                              users, API keys and their indexes, S3 upload sessions), named by the
  *                              SHA-256 of its key
  *     _berth/<name>.jsonl    Berth's append-only logs (the dedupe index)
+ *     _berth/index-journal/<sha256>.jsonl   filesystem: changes to one repository's index.json not
+ *                              folded into it yet (index-journal.ts), named by the SHA-256 of its name
  *     _berth/<name>          S3: Berth's own objects (the readiness probe)
  *     _sessions/, cache.db, meta.db   zot's own files, never repositories
  */
@@ -82,6 +84,17 @@ export class Layout {
   /** The file of one record: its key is anyone's string (a user name), so the name is its SHA-256. */
   stateRecord(map: string, key: string): string {
     return path.join(this.stateRecords(map), `${createHash('sha256').update(key).digest('hex')}.json`);
+  }
+
+  /** The folder of the index journals (index-journal.ts). */
+  indexJournals(): string {
+    return this.stateRecords('index-journal');
+  }
+
+  /** The index journal of one repository: named by the SHA-256 of the (validated) name. */
+  indexJournal(name: string): string {
+    assertValidName(name);
+    return path.join(this.indexJournals(), `${createHash('sha256').update(name).digest('hex')}.jsonl`);
   }
 
   /** Folder names that are never repositories nor hold any: layout folders and zot's private ones. */

@@ -77,9 +77,7 @@ export class Bucket {
    */
   async getIfChanged(key: string, cached?: string): Promise<{ bytes: Buffer; etag: string | undefined } | 'unchanged' | undefined> {
     try {
-      const object = await this.call((client) =>
-        client.send(new GetObjectCommand({ Bucket: this.name, Key: key, ...(cached ? { IfNoneMatch: cached } : {}) })),
-      );
+      const object = await this.call((client) => client.send(new GetObjectCommand({ Bucket: this.name, Key: key, ...(cached ? { IfNoneMatch: cached } : {}) })));
       const bytes = (await object.Body?.transformToByteArray()) ?? new Uint8Array();
       return { bytes: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), etag: object.ETag };
     } catch (error) {
@@ -91,9 +89,7 @@ export class Bucket {
 
   /** A stream of the object from `start` on; NoSuchKey (see isMissing) when absent. */
   async getStream(key: string, start = 0): Promise<{ body: Readable; etag: string | undefined }> {
-    const object = await this.call((client) =>
-      client.send(new GetObjectCommand({ Bucket: this.name, Key: key, ...(start > 0 ? { Range: `bytes=${start}-` } : {}) })),
-    );
+    const object = await this.call((client) => client.send(new GetObjectCommand({ Bucket: this.name, Key: key, ...(start > 0 ? { Range: `bytes=${start}-` } : {}) })));
     if (!object.Body) throw new Error(`GetObject ${key} returned no body`);
     // In Node the body is the response stream (an http.IncomingMessage with the SDK's helpers).
     return { body: object.Body as Readable, etag: object.ETag };
@@ -165,9 +161,7 @@ export class Bucket {
     let token: string | undefined;
     do {
       const page = await this.call((client) =>
-        client.send(
-          new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix, ...(delimiter ? { Delimiter: delimiter } : {}), ...(token ? { ContinuationToken: token } : {}) }),
-        ),
+        client.send(new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix, ...(delimiter ? { Delimiter: delimiter } : {}), ...(token ? { ContinuationToken: token } : {}) })),
       );
       yield {
         objects: (page.Contents ?? []).flatMap((item) => (item.Key === undefined ? [] : [{ key: item.Key, size: item.Size ?? 0, modifiedMs: item.LastModified?.getTime() ?? 0 }])),

@@ -1,30 +1,17 @@
 /**
- * The S3 connection: settings (storage never imports config/, which maps zot.json's storage
- * section onto these), the client, and one place that turns S3's failures into domain ones:
+ * The S3 connection: the client, built from the config's S3StorageConfig as it is, and one place
+ * that turns S3's failures into domain ones:
  * "no such key" is for the caller to decide, an unreachable endpoint is UNAVAILABLE (503).
  * The calls the store makes are in s3-bucket.ts.
  */
 import http from 'node:http';
 import https from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
+import type { S3StorageConfig } from '../config/config.js';
 import { RegistryError } from '../oci/errors.js';
 
-export interface S3Settings {
-  bucket: string;
-  /** Key prefix inside the bucket: '' or like 'registry' (no leading or trailing slash). */
-  rootDirectory: string;
-  region: string;
-  /** An S3-compatible endpoint (Ceph RGW, MinIO); AWS when absent. */
-  endpoint?: string;
-  /** `endpoint/bucket/key` rather than `bucket.endpoint/key` (RGW and MinIO want this). */
-  forcePathStyle: boolean;
-  /** Both or neither; without them the SDK's default chain (environment, instance role) is used. */
-  accessKey?: string;
-  secretKey?: string;
-  /** false: http:// for an endpoint given without a scheme. */
-  secure: boolean;
-  /** Accept any TLS certificate from the endpoint (a self-signed test RGW); never in production. */
-  skipVerify: boolean;
+/** What the client takes beyond the config: not zot.json's, for tests. */
+export interface S3ClientOptions {
   /** How long a socket to the endpoint may stay silent before the call fails (default 30 s; tests shorten it). */
   idleTimeoutMs?: number;
 }
@@ -38,10 +25,10 @@ const MAX_SOCKETS = 64;
  */
 const IDLE_TIMEOUT_MS = 30_000;
 
-export function createS3Client(settings: S3Settings): S3Client {
+/** A client for the bucket `settings` names; its endpoint is an absolute URL (the config made it one). */
+export function createS3Client(settings: S3StorageConfig, options: S3ClientOptions = {}): S3Client {
   const agentOptions = { keepAlive: true, maxSockets: MAX_SOCKETS };
-  let endpoint = settings.endpoint;
-  if (endpoint !== undefined && !/^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint)) endpoint = `${settings.secure ? 'https' : 'http'}://${endpoint}`;
+  const { endpoint } = settings;
   return new S3Client({
     region: settings.region,
     ...(endpoint === undefined ? {} : { endpoint }),
@@ -56,7 +43,7 @@ export function createS3Client(settings: S3Settings): S3Client {
       httpAgent: new http.Agent(agentOptions),
       httpsAgent: new https.Agent({ ...agentOptions, rejectUnauthorized: !settings.skipVerify }),
       connectionTimeout: 10_000,
-      socketTimeout: settings.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
+      socketTimeout: options.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
     },
   });
 }

@@ -17,12 +17,16 @@ import { isValidName } from '../oci/names.js';
 import type { Digest } from '../oci/digest.js';
 import { OCI_INDEX } from '../oci/media-types.js';
 import type { Coordination } from '../coordination/coordination.js';
+import type { S3StorageConfig } from '../config/config.js';
 import { Layout, ObjectKeys } from './layout.js';
 import { Bucket } from './s3-bucket.js';
-import { isMissing, isPreconditionFailed, type S3Settings } from './s3-client.js';
+import { isMissing, isPreconditionFailed } from './s3-client.js';
 import { S3BlobReader } from './s3-blob-reader.js';
 import { S3Uploads, type BlobSource } from './s3-uploads.js';
-import { updateIndexOf, type BlobFile, type BlobReader, type OciIndexFile, type RepositoryTransaction, type Store } from './store.js';
+import { updateIndexOf, type BlobFile, type BlobReader, type IndexChange, type OciIndexFile, type RepositoryTransaction, type Store } from './store.js';
+import { answer, GroupCommit, runGroup, type Waiting } from './group-commit.js';
+import { LiveIndex } from './live-index.js';
+import { SortedNames } from './sorted-names.js';
 
 const OCI_LAYOUT = JSON.stringify({ imageLayoutVersion: '1.0.0' });
 const JSON_TYPE = 'application/json';
@@ -36,7 +40,7 @@ const CATALOG_GENERATION = 'generation';
 export interface S3StoreOptions {
   client: S3Client;
   /** `bucket` and `rootDirectory` are used here; the rest made the client (createS3Client). */
-  settings: Pick<S3Settings, 'bucket' | 'rootDirectory'>;
+  settings: Pick<S3StorageConfig, 'bucket' | 'rootDirectory'>;
   coordination: Coordination;
   /** Tests only: copy objects above `maxCopyObject` bytes (S3: 5 GiB) in parts of `copyPartSize`. */
   copy?: { maxCopyObject?: number; copyPartSize?: number };
@@ -54,7 +58,11 @@ export class S3Store implements Store {
   private readonly coordination: Coordination;
   private readonly indexes = new Map<string, CachedIndex>();
   private readonly knownRepositories = new Set<string>();
-  private catalog: { at: number; generation: string | undefined; names: Set<string> } | undefined;
+  private catalog: { at: number; generation: string | undefined; names: SortedNames } | undefined;
+  /** Concurrent changes to one repository share one lock hold and one PUT of index.json. */
+  private readonly groups = new GroupCommit((name, take) => this.lockRepository(name, () => this.commit(name, take())));
+  /** The index last written or changed here, as a map, with the ETag it matches (saves rebuilding it per group). */
+  private readonly live = new Map<string, { etag: string; index: LiveIndex }>();
 
   constructor(private readonly options: S3StoreOptions) {
     this.keys = new ObjectKeys(options.settings.rootDirectory);
@@ -110,16 +118,16 @@ export class S3Store implements Store {
     return (await this.bucket.head(this.keys.index(name))) !== undefined;
   }
 
-  async listRepositories(): Promise<string[]> {
+  async listRepositories(): Promise<readonly string[]> {
     // Reads work without Redis: an unreachable generation only means the TTL decides alone.
     const generation = await this.coordination
       .records<string>('catalog')
       .get(CATALOG_GENERATION)
       .catch(() => this.catalog?.generation);
     if (!this.catalog || this.catalog.generation !== generation || Date.now() - this.catalog.at > CATALOG_TTL_MS) {
-      this.catalog = { at: Date.now(), generation, names: new Set(await this.walk('')) };
+      this.catalog = { at: Date.now(), generation, names: new SortedNames(await this.walk('')) };
     }
-    return [...this.catalog.names].sort();
+    return this.catalog.names.all;
   }
 
   /** Repositories at or below `prefix`: "folders" (Delimiter '/') holding an index.json, at any depth. */
@@ -220,6 +228,40 @@ export class S3Store implements Store {
     return updateIndexOf(this, name, change);
   }
 
+  changeIndex<T>(name: string, change: IndexChange<T>): Promise<T> {
+    return this.groups.submit(name, change);
+  }
+
+  /**
+   * One group, under the repository's lock: the index read (revalidated by ETag), every change
+   * applied, one conditional PUT. S3 has no append: the PUT is the whole index, once per group.
+   */
+  private async commit(name: string, group: Waiting[]): Promise<void> {
+    const { index, etag } = await this.loadIndex(name);
+    const cached = this.live.get(name);
+    // Taken out while in use: it goes back only once it matches what is stored again.
+    this.live.delete(name);
+    const live = cached && cached.etag === etag ? cached.index : new LiveIndex(index);
+    const transaction = this.transactionOf(name);
+    const outcomes = await runGroup(group, transaction, live);
+    let stored = etag;
+    if (live.takeDelta()) {
+      try {
+        stored = await this.putIndex(name, live.snapshot(), etag === undefined ? {} : { ifMatch: etag });
+      } catch (error) {
+        answer(outcomes, error);
+        return;
+      }
+    }
+    if (stored !== undefined) this.live.set(name, { etag: stored, index: live });
+    answer(outcomes);
+  }
+
+  /** Nothing waits to be written elsewhere: every change is a PUT of index.json. */
+  async flush(): Promise<void> {}
+
+  async close(): Promise<void> {}
+
   /**
    * One PUT: S3 replaces an object whole, so a reader never sees a half-written index. `condition`
    * (see the header): a PUT that finds another version fails with UNAVAILABLE and writes nothing.
@@ -250,15 +292,21 @@ export class S3Store implements Store {
   }
 
   withRepository<T>(name: string, work: (transaction: RepositoryTransaction) => Promise<T>): Promise<T> {
+    return this.lockRepository(name, () => work(this.transactionOf(name)));
+  }
+
+  /** What may be done to `name` by a caller holding its lock. */
+  private transactionOf(name: string): RepositoryTransaction {
     // The version this transaction read (or last wrote): its writes replace only that one.
     let version: string | undefined;
-    const transaction: RepositoryTransaction = {
+    return {
       readIndex: async () => {
         const { index, etag } = await this.loadIndex(name);
         version = etag;
         return index;
       },
       writeIndex: async (index) => {
+        this.live.delete(name);
         version = await this.putIndex(name, index, version === undefined ? {} : { ifMatch: version });
       },
       statBlob: (digest) => this.statBlob(name, digest),
@@ -268,7 +316,6 @@ export class S3Store implements Store {
       listUploads: () => this.uploads.list(name),
       deleteUpload: (id) => this.uploads.remove(name, id),
     };
-    return this.lockRepository(name, () => work(transaction));
   }
 }
 

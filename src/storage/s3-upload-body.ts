@@ -153,7 +153,7 @@ export async function receiveBody(target: BodyTarget, state: UploadState, body: 
     for await (const chunk of untilCut(body, cut)) {
       update(chunk);
       received += chunk.length;
-      for (let used = 0; used < chunk.length; ) {
+      for (let used = 0; used < chunk.length;) {
         const copied = chunk.copy(fill, filled, used);
         used += copied;
         filled += copied;

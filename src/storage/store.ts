@@ -51,6 +51,41 @@ export interface RepositoryTransaction {
 }
 
 /**
+ * A repository's index while a change runs (`Store.changeIndex`): lookups and edits that cost the
+ * same in a repository of 10 tags as in one of 10,000. An entry's key is its tag, or its digest
+ * when untagged: `put` replaces the entry of the same key and moves it to the end of the list.
+ */
+export interface IndexEditor {
+  /** The entry tagged `tag`. */
+  tagged(tag: string): Descriptor | undefined;
+  /** Whether any entry, tagged or not, names `digest`. */
+  holds(digest: string): boolean;
+  /** Every entry naming `digest` (walks the index: for deletes by digest). */
+  withDigest(digest: string): Descriptor[];
+  put(entry: Descriptor): void;
+  remove(entry: Descriptor): void;
+}
+
+/**
+ * One caller's change to an index, applied together with the changes other callers make to the
+ * same repository at the same time (group commit): one write and one fsync for the group, and each
+ * caller answered once the group is on disk.
+ */
+export interface IndexChange<T> {
+  /**
+   * What needs the repository's lock but not the index (checks that blobs are held, writing the
+   * manifest's bytes); runs side by side with the group's other `prepare`s. A throw fails only
+   * this change.
+   */
+  prepare?(transaction: RepositoryTransaction): Promise<void>;
+  /**
+   * Changes the index, alone, on the index as the group's earlier changes left it. A throw fails
+   * only this change, and undoes its edits: check before editing.
+   */
+  apply(index: IndexEditor): T;
+}
+
+/**
  * An open blob, read piece by piece into buffers the caller owns and reuses: a fresh buffer per
  * read (what a file stream does) costs a full garbage collection every few dozen MiB served.
  */
@@ -62,8 +97,8 @@ export interface BlobReader {
 }
 
 export interface Store {
-  /** Every repository, sorted. */
-  listRepositories(): Promise<string[]>;
+  /** Every repository, sorted: one shared, frozen array (cached; never copy or sort it per request). */
+  listRepositories(): Promise<readonly string[]>;
   /** Throws unless a file can be written, synced and removed under the storage root (readiness). */
   checkWritable(): Promise<void>;
   repositoryExists(name: string): Promise<boolean>;
@@ -82,12 +117,26 @@ export interface Store {
   mountBlob(from: string, to: string, digest: Digest): Promise<boolean>;
 
   readIndex(name: string): Promise<OciIndexFile>;
+  /**
+   * Applies `change` to the index under the repository's lock, grouped with concurrent changes
+   * (see `IndexChange`); resolves once the change is on disk. The repository must exist.
+   */
+  changeIndex<T>(name: string, change: IndexChange<T>): Promise<T>;
   /** Runs `change` on a copy of the index under the repository's lock and saves the result atomically. */
   updateIndex<T>(name: string, change: (index: OciIndexFile) => T | Promise<T>): Promise<T>;
   /** The repository's blob files, read without its lock (figures for metrics; may be a moment old). */
   listBlobs(name: string): Promise<BlobFile[]>;
   /** Runs `work` holding the repository's lock: index updates and pushes of manifests wait. */
   withRepository<T>(name: string, work: (transaction: RepositoryTransaction) => Promise<T>): Promise<T>;
+
+  /**
+   * Brings every repository's index.json up to date with the changes written elsewhere first (the
+   * filesystem store's index journal), this process's and those an earlier one left; the server's
+   * start-up and `berth gc` call it. Writes: never beside a server that writes the same storage.
+   */
+  flush(): Promise<void>;
+  /** Brings up to date what this process changed, and lets go of files and timers (shutdown). */
+  close(): Promise<void>;
 
   uploads: UploadStore;
 }

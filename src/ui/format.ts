@@ -1,6 +1,6 @@
 /** How numbers, times, digests and platforms are written on the pages (and by berth.js, identically). */
 import { html, type SafeHtml } from './html.js';
-import type { ManifestKind, Platform } from '../registry/manifest-insight.js';
+import type { ManifestKind, Platform } from '../browse/manifest-insight.js';
 
 const UNITS = ['B', 'kB', 'MB', 'GB', 'TB'];
 
@@ -20,10 +20,10 @@ export function formatCount(count: number, singular: string, plural = `${singula
 }
 
 /** `2024-01-02 03:04 UTC` in a <time> element: the same for every viewer, machine-readable too. */
-export function time(iso: string | undefined): SafeHtml {
-  if (iso === undefined) return html`<span class="muted">unknown</span>`;
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return html`${iso}`;
+export function time(when: string | Date | undefined): SafeHtml {
+  if (when === undefined) return html`<span class="muted">unknown</span>`;
+  const date = new Date(when);
+  if (Number.isNaN(date.getTime())) return html`${String(when)}`;
   return html`<time datetime="${date.toISOString()}">${date.toISOString().slice(0, 16).replace('T', ' ')} UTC</time>`;
 }
 

@@ -42,8 +42,7 @@ function userMenu(options: PageOptions): SafeHtml {
     return html`<a class="button" href="${url('/login', { next: options.here })}">Sign in</a>`;
   }
   return html`<a href="/account" ${options.current === 'account' ? html`aria-current="page"` : ''}>${viewer.username}</a>
-    ${viewer.session &&
-    html`<form method="post" action="/logout" class="inline">${csrfField(viewer)}<button type="submit" class="link-button">Sign out</button></form>`}`;
+    ${viewer.session && html`<form method="post" action="/logout" class="inline">${csrfField(viewer)}<button type="submit" class="link-button">Sign out</button></form>`}`;
 }
 
 export function renderPage(options: PageOptions): string {

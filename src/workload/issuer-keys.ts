@@ -80,7 +80,7 @@ export class IssuerKeys {
     } catch (error) {
       this.failedAt = Date.now();
       this.failure = `the issuer's discovery failed: ${(error as Error).message}`;
-      throw new Error(this.failure);
+      throw new Error(this.failure, { cause: error });
     }
   }
 }

@@ -14,19 +14,12 @@ import { IssuerKeys } from './issuer-keys.js';
 export const WORKLOAD_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'];
 const CLOCK_SKEW_SECONDS = 60;
 
-export type WorkloadResult =
-  | { ok: true; username: string; groups: string[]; issuer: string; subject: string }
-  | { ok: false; reason: string };
+export type WorkloadResult = { ok: true; username: string; groups: string[]; issuer: string; subject: string } | { ok: false; reason: string };
 
 interface Issuer {
   config: WorkloadIssuerConfig;
   keys: IssuerKeys;
   mapping: ClaimMapping;
-}
-
-/** Whether `token` looks like a compact JWS (three base64url parts), as ID tokens are. */
-export function looksLikeJwt(token: string): boolean {
-  return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token);
 }
 
 export class WorkloadVerifier {

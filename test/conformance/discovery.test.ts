@@ -7,8 +7,6 @@ import { describe, expect, it } from 'vitest';
 import {
   DELETE_MANIFEST_BEFORE_BLOBS,
   ENV_TAG_LIST,
-  OCI_INDEX,
-  OCI_MANIFEST,
   RUN_CONTENT_DISCOVERY_SETUP,
   artifactTypeFilter,
   configs,
@@ -50,9 +48,9 @@ import {
   populateBlob,
   useRegistry,
 } from './setup.js';
+import { OCI_INDEX, OCI_MANIFEST } from '../helpers/oci.js';
 
 const client = useRegistry();
-
 
 /** PUT a manifest by reference; 2xx expected. */
 async function putManifest(reference: string, contentType: string, content: Buffer): Promise<ConformanceResponse> {
@@ -211,9 +209,7 @@ describe('Content Discovery', () => {
     });
 
     it('GET request to existing blob with filter should yield 200', async () => {
-      const req = client
-        .newRequest('GET', '/v2/<name>/referrers/<digest>', { digest: manifests[4]!.digest })
-        .setQueryParam('artifactType', testRefArtifactTypeA);
+      const req = client.newRequest('GET', '/v2/<name>/referrers/<digest>', { digest: manifests[4]!.digest }).setQueryParam('artifactType', testRefArtifactTypeA);
       const resp = await client.do(req);
       expect(resp.status, resp.describe()).toBe(200);
       expect(resp.header('Content-Type'), resp.describe()).toBe(OCI_INDEX);

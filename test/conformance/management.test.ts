@@ -4,20 +4,8 @@
  * See setup.ts for the upstream revision, the flags and how requests are made.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  OCI_MANIFEST,
-  RUN_CONTENT_MANAGEMENT_SETUP,
-  UNSUPPORTED,
-  configs,
-  errorCodes,
-  is2xx,
-  layerBlobContentLength,
-  layerBlobData,
-  layerBlobDigest,
-  manifests,
-  type TagList,
-  useRegistry,
-} from './setup.js';
+import { RUN_CONTENT_MANAGEMENT_SETUP, UNSUPPORTED, configs, errorCodes, is2xx, layerBlobContentLength, layerBlobData, layerBlobDigest, manifests, type TagList, useRegistry } from './setup.js';
+import { OCI_MANIFEST } from '../helpers/oci.js';
 
 const client = useRegistry();
 
@@ -57,10 +45,7 @@ describe('Content Management', () => {
 
       it('Populate registry with test tag', async () => {
         tagToDelete = defaultTagName;
-        const req = client
-          .newRequest('PUT', '/v2/<name>/manifests/<reference>', { reference: tagToDelete })
-          .setHeader('Content-Type', OCI_MANIFEST)
-          .setBody(manifests[3]!.content);
+        const req = client.newRequest('PUT', '/v2/<name>/manifests/<reference>', { reference: tagToDelete }).setHeader('Content-Type', OCI_MANIFEST).setBody(manifests[3]!.content);
         const resp = await client.do(req);
         expect(is2xx(resp.status), resp.describe()).toBe(true);
       });

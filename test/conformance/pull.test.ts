@@ -6,7 +6,6 @@ import { describe, expect, it } from 'vitest';
 import {
   DELETE_MANIFEST_BEFORE_BLOBS,
   ENV_TAG_NAME,
-  OCI_MANIFEST,
   RUN_PULL_SETUP,
   configs,
   dummyDigest,
@@ -24,9 +23,9 @@ import {
   deleteBlobAllowingAbsence,
   useRegistry,
 } from './setup.js';
+import { OCI_MANIFEST } from '../helpers/oci.js';
 
 const client = useRegistry();
-
 
 /** Teardown: delete a manifest by digest; 2xx, or 405 where deletion is disallowed (01_pull_test.go). */
 async function deleteManifest(manifest: TestBlob): Promise<void> {
@@ -54,19 +53,13 @@ describe('Pull', () => {
 
       it('Populate registry with test manifest', async () => {
         tag = testTagName;
-        const req = client
-          .newRequest('PUT', '/v2/<name>/manifests/<reference>', { reference: tag })
-          .setHeader('Content-Type', OCI_MANIFEST)
-          .setBody(manifests[0]!.content);
+        const req = client.newRequest('PUT', '/v2/<name>/manifests/<reference>', { reference: tag }).setHeader('Content-Type', OCI_MANIFEST).setBody(manifests[0]!.content);
         const resp = await client.do(req);
         expect(is2xx(resp.status), resp.describe()).toBe(true);
       });
 
       it('Populate registry with test manifest', async () => {
-        const req = client
-          .newRequest('PUT', '/v2/<name>/manifests/<reference>', { reference: manifests[1]!.digest })
-          .setHeader('Content-Type', OCI_MANIFEST)
-          .setBody(manifests[1]!.content);
+        const req = client.newRequest('PUT', '/v2/<name>/manifests/<reference>', { reference: manifests[1]!.digest }).setHeader('Content-Type', OCI_MANIFEST).setBody(manifests[1]!.content);
         const resp = await client.do(req);
         expect(is2xx(resp.status), resp.describe()).toBe(true);
       });
@@ -115,9 +108,7 @@ describe('Pull', () => {
     });
 
     it('HEAD request to manifest[0] path (digest) should yield 200 response', async () => {
-      const req = client
-        .newRequest('HEAD', '/v2/<name>/manifests/<digest>', { digest: manifests[0]!.digest })
-        .setHeader('Accept', OCI_MANIFEST);
+      const req = client.newRequest('HEAD', '/v2/<name>/manifests/<digest>', { digest: manifests[0]!.digest }).setHeader('Accept', OCI_MANIFEST);
       const resp = await client.do(req);
       expect(resp.status, resp.describe()).toBe(200);
       const h = resp.header('Docker-Content-Digest');
@@ -125,9 +116,7 @@ describe('Pull', () => {
     });
 
     it('HEAD request to manifest[1] path (digest) should yield 200 response', async () => {
-      const req = client
-        .newRequest('HEAD', '/v2/<name>/manifests/<digest>', { digest: manifests[1]!.digest })
-        .setHeader('Accept', OCI_MANIFEST);
+      const req = client.newRequest('HEAD', '/v2/<name>/manifests/<digest>', { digest: manifests[1]!.digest }).setHeader('Accept', OCI_MANIFEST);
       const resp = await client.do(req);
       expect(resp.status, resp.describe()).toBe(200);
       const h = resp.header('Docker-Content-Digest');
@@ -150,17 +139,13 @@ describe('Pull', () => {
     });
 
     it('GET request to manifest[0] path (digest) should yield 200 response', async () => {
-      const req = client
-        .newRequest('GET', '/v2/<name>/manifests/<digest>', { digest: manifests[0]!.digest })
-        .setHeader('Accept', OCI_MANIFEST);
+      const req = client.newRequest('GET', '/v2/<name>/manifests/<digest>', { digest: manifests[0]!.digest }).setHeader('Accept', OCI_MANIFEST);
       const resp = await client.do(req);
       expect(resp.status, resp.describe()).toBe(200);
     });
 
     it('GET request to manifest[1] path (digest) should yield 200 response', async () => {
-      const req = client
-        .newRequest('GET', '/v2/<name>/manifests/<digest>', { digest: manifests[1]!.digest })
-        .setHeader('Accept', OCI_MANIFEST);
+      const req = client.newRequest('GET', '/v2/<name>/manifests/<digest>', { digest: manifests[1]!.digest }).setHeader('Accept', OCI_MANIFEST);
       const resp = await client.do(req);
       expect(resp.status, resp.describe()).toBe(200);
     });
@@ -176,10 +161,7 @@ describe('Pull', () => {
   describe('Error codes', () => {
     it('400 response body should contain OCI-conforming JSON message', async () => {
       // The Content-Type and body are set as upstream sets them; resty drops a GET's body (setup.ts).
-      const req = client
-        .newRequest('GET', '/v2/<name>/manifests/<reference>', { reference: 'sha256:totallywrong' })
-        .setHeader('Content-Type', OCI_MANIFEST)
-        .setBody(invalidManifestContent);
+      const req = client.newRequest('GET', '/v2/<name>/manifests/<reference>', { reference: 'sha256:totallywrong' }).setHeader('Content-Type', OCI_MANIFEST).setBody(invalidManifestContent);
       const resp = await client.do(req);
       // 01_pull_test.go accepts 400 or 404 (spec: an invalid digest is a 400 with an error body).
       expect([400, 404], resp.describe()).toContain(resp.status);

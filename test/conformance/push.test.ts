@@ -7,7 +7,6 @@ import {
   AUTOMATIC_CROSSMOUNT,
   CROSSMOUNT_NAMESPACE,
   DELETE_MANIFEST_BEFORE_BLOBS,
-  OCI_MANIFEST,
   RUN_PUSH_SETUP,
   configs,
   dummyDigest,
@@ -30,6 +29,7 @@ import {
   deleteBlobAllowingAbsence,
   useRegistry,
 } from './setup.js';
+import { OCI_MANIFEST } from '../helpers/oci.js';
 
 const client = useRegistry();
 
@@ -252,10 +252,7 @@ describe('Push', () => {
     });
 
     it("POST request to mount another repository's blob should return 201 or 202", async () => {
-      const req = client
-        .newRequest('POST', '/v2/<name>/blobs/uploads/', { name: CROSSMOUNT_NAMESPACE })
-        .setQueryParam('mount', testBlobADigest)
-        .setQueryParam('from', client.defaultName);
+      const req = client.newRequest('POST', '/v2/<name>/blobs/uploads/', { name: CROSSMOUNT_NAMESPACE }).setQueryParam('mount', testBlobADigest).setQueryParam('from', client.defaultName);
       const resp = await client.do(req);
       // 02_push_test.go accepts 201 (mounted) or 202 (spec "Mounting a blob from another
       // repository": a registry that does not mount opens an upload session instead).
@@ -325,10 +322,7 @@ describe('Push', () => {
     it('PUT should accept a manifest upload', async () => {
       for (let i = 0; i < 4; i++) {
         const tag = `test${i}`;
-        const req = client
-          .newRequest('PUT', '/v2/<name>/manifests/<reference>', { reference: tag })
-          .setHeader('Content-Type', OCI_MANIFEST)
-          .setBody(manifests[1]!.content);
+        const req = client.newRequest('PUT', '/v2/<name>/manifests/<reference>', { reference: tag }).setHeader('Content-Type', OCI_MANIFEST).setBody(manifests[1]!.content);
         const resp = await client.do(req);
         const location = resp.header('Location');
         expect(location, resp.describe()).not.toBe('');
@@ -337,10 +331,7 @@ describe('Push', () => {
     });
 
     it('Registry should accept a manifest upload with no layers', async () => {
-      const req = client
-        .newRequest('PUT', '/v2/<name>/manifests/<reference>', { reference: emptyLayerTestTag })
-        .setHeader('Content-Type', OCI_MANIFEST)
-        .setBody(emptyLayerManifestContent);
+      const req = client.newRequest('PUT', '/v2/<name>/manifests/<reference>', { reference: emptyLayerTestTag }).setHeader('Content-Type', OCI_MANIFEST).setBody(emptyLayerManifestContent);
       const resp = await client.do(req);
       // 02_push_test.go: anything but 201 is only a warning (a manifest without layers is optional).
       if (resp.status === 201) {
@@ -354,9 +345,7 @@ describe('Push', () => {
     });
 
     it('GET request to manifest URL (digest) should yield 200 response', async () => {
-      const req = client
-        .newRequest('GET', '/v2/<name>/manifests/<digest>', { digest: manifests[1]!.digest })
-        .setHeader('Accept', OCI_MANIFEST);
+      const req = client.newRequest('GET', '/v2/<name>/manifests/<digest>', { digest: manifests[1]!.digest }).setHeader('Accept', OCI_MANIFEST);
       const resp = await client.do(req);
       expect(resp.status, resp.describe()).toBe(200);
     });

@@ -55,6 +55,7 @@ import { Agent, request } from 'undici';
 import type { Dispatcher } from 'undici';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { startBerth, type TestServer } from '../helpers/server.js';
+import { OCI_CONFIG, OCI_EMPTY, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST, sha256 } from '../helpers/oci.js';
 
 type IncomingHttpHeaders = Dispatcher.ResponseData['headers'];
 
@@ -104,15 +105,8 @@ export const CROSSMOUNT_NAMESPACE = `conformance-${randomUUID()}`;
 
 /** `json.MarshalIndent(v, "", "\t")`: Go's layout is JSON.stringify's with a tab, plus its HTML escaping. */
 export function goMarshalIndent(value: unknown): Buffer {
-  const text = JSON.stringify(value, null, '\t').replace(
-    /[<>&\u2028\u2029]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+  const text = JSON.stringify(value, null, '\t').replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return Buffer.from(text, 'utf8');
-}
-
-export function sha256(bytes: Uint8Array | string): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
 /** image.go `descriptor`, with its field order and omitempty rules; undefined fields are omitted. */
@@ -193,10 +187,6 @@ function testBlob(content: Buffer): TestBlob {
   return { content, contentLength: String(content.length), digest: sha256(content) };
 }
 
-export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
-
 export const emptyLayerTestTag = 'emptylayer';
 export const testTagName = 'tagtest0';
 export const artifactTypeFilter = 'artifactType';
@@ -214,7 +204,11 @@ export const numWorkflows = 16;
 export const BLOB_UNKNOWN = 5;
 export const UNSUPPORTED = 19;
 export const errorCodes: string[] = [
-  '', '', '', '', '',
+  '',
+  '',
+  '',
+  '',
+  '',
   'BLOB_UNKNOWN',
   'BLOB_UPLOAD_INVALID',
   'BLOB_UPLOAD_UNKNOWN',
@@ -278,9 +272,7 @@ export const layerBlobData = Buffer.from(layerBase64String, 'base64');
 export const layerBlobDigest = sha256(layerBlobData);
 export const layerBlobContentLength = String(layerBlobData.length);
 
-const layers: DescriptorFields[] = [
-  { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', size: layerBlobData.length, digest: layerBlobDigest },
-];
+const layers: DescriptorFields[] = [{ mediaType: OCI_LAYER_GZIP, size: layerBlobData.length, digest: layerBlobDigest }];
 
 /** The config descriptor of setup.go's manifests: the config inlined as `data`, plus an unknown field. */
 function configDescriptor(config: TestBlob): DescriptorFields {
@@ -294,9 +286,7 @@ function configDescriptor(config: TestBlob): DescriptorFields {
 }
 
 /** A manifest per workflow slot: configs[i] plus the one layer. */
-export const manifests: TestBlob[] = configs.map((config) =>
-  testBlob(goMarshalIndent(manifestDocument({ mediaType: OCI_MANIFEST, config: configDescriptor(config), layers }))),
-);
+export const manifests: TestBlob[] = configs.map((config) => testBlob(goMarshalIndent(manifestDocument({ mediaType: OCI_MANIFEST, config: configDescriptor(config), layers }))));
 
 /** Used in the push test: configs[1] and no layers, and no mediaType field. */
 export const emptyLayerManifestContent = goMarshalIndent(manifestDocument({ config: configDescriptor(configs[1]!), layers: [] }));
@@ -342,7 +332,7 @@ export function setupChunkedBlob(size: number): ChunkedBlob {
 // Referrers test data: artifacts with a subject.
 export const emptyJSONBlob = Buffer.from('{}');
 export const emptyJSONDescriptor: DescriptorFields = {
-  mediaType: 'application/vnd.oci.empty.v1+json',
+  mediaType: OCI_EMPTY,
   size: emptyJSONBlob.length,
   digest: sha256(emptyJSONBlob),
 };

@@ -13,7 +13,8 @@ import { startContainerd, type Containerd } from '../helpers/containerd.js';
 import { skopeoCopy } from '../helpers/skopeo.js';
 import { recordRequests } from '../helpers/request-log.js';
 import { expectRegistryHolds } from '../helpers/registry-assertions.js';
-import { OCI_INDEX, OCI_MANIFEST, blobsOf, buildImage, buildImageIndex, writeOciLayout, type Image, type ImageIndex, type WrittenLayout } from '../helpers/oci-layout.js';
+import { blobsOf, buildImage, buildImageIndex, writeOciLayout, type Image, type ImageIndex, type WrittenLayout } from '../helpers/oci-layout.js';
+import { OCI_INDEX, OCI_MANIFEST } from '../helpers/oci.js';
 
 const dirs = new TempDirs();
 let berth: TestServer;
@@ -79,7 +80,10 @@ describe('containerd (ctr)', () => {
         const url = new URL(request.url, berth.url);
         return request.method === 'POST' && url.searchParams.get('mount') === layer.digest && url.searchParams.get('from') === 'e2e/ctr-source';
       });
-      expect(mounted.map((request) => request.status), `mount of ${layer.digest}`).toEqual([201]);
+      expect(
+        mounted.map((request) => request.status),
+        `mount of ${layer.digest}`,
+      ).toEqual([201]);
     }
   });
 

@@ -35,7 +35,9 @@ beforeAll(async () => {
   dir = await dirs.make('oidc-http-endpoints');
   certFile = path.join(dir, 'provider.crt');
   const keyFile = path.join(dir, 'provider.key');
-  await runTool('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', certFile], { timeoutMs: 30_000 });
+  await runTool('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', certFile], {
+    timeoutMs: 30_000,
+  });
   tls = { cert: await readFile(certFile, 'utf8'), key: await readFile(keyFile, 'utf8') };
   const agent = new Agent({ connect: { ca: tls.cert } });
   browserFetch = ((url: string | URL, init?: RequestInit) => undiciFetch(url, { ...(init as object), dispatcher: agent })) as unknown as FetchImpl;
@@ -66,7 +68,18 @@ function openid(provider: OidcTestProvider, extra: Record<string, unknown> = {})
   return {
     http: {
       auth: {
-        openid: { providers: { oidc: { name: 'Pocket ID', issuer: provider.issuer, credentialsFile, scopes: ['openid', 'profile', 'email', 'groups'], claimMapping: { username: 'preferred_username', groups: 'groups' }, ...extra } } },
+        openid: {
+          providers: {
+            oidc: {
+              name: 'Pocket ID',
+              issuer: provider.issuer,
+              credentialsFile,
+              scopes: ['openid', 'profile', 'email', 'groups'],
+              claimMapping: { username: 'preferred_username', groups: 'groups' },
+              ...extra,
+            },
+          },
+        },
       },
     },
     log: { level: 'info' },

@@ -31,7 +31,9 @@ async function signedInOnce(): Promise<{ op: OidcTestProvider; berth: TestServer
     config: {
       http: {
         auth: {
-          openid: { providers: { oidc: { issuer: op.issuer, clientid: 'berth', clientsecret: 'rotation-secret', scopes: ['openid', 'profile', 'groups'], claimMapping: { username: 'preferred_username' } } } },
+          openid: {
+            providers: { oidc: { issuer: op.issuer, clientid: 'berth', clientsecret: 'rotation-secret', scopes: ['openid', 'profile', 'groups'], claimMapping: { username: 'preferred_username' } } },
+          },
         },
       },
     },

@@ -12,13 +12,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as client from 'openid-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  CookieJar,
-  OidcDriverError,
-  fetchWithJar,
-  loginThroughProvider,
-  logoutThroughProvider,
-} from '../helpers/oidc-login.js';
+import { CookieJar, OidcDriverError, fetchWithJar, loginThroughProvider, logoutThroughProvider } from '../helpers/oidc-login.js';
 import { SIGNING_ALGS, startOidcProvider, subFor, type OidcTestProvider } from '../helpers/oidc-provider.js';
 
 const SCOPE = 'openid profile email groups';
@@ -58,25 +52,9 @@ class TinyRelyingParty {
     return `${this.url}/callback`;
   }
 
-  static async start(
-    op: OidcTestProvider,
-    clientId: string,
-    clientSecret: string | undefined,
-    secretMethod: 'basic' | 'post' = 'basic',
-  ): Promise<TinyRelyingParty> {
-    const auth =
-      clientSecret === undefined
-        ? client.None()
-        : secretMethod === 'post'
-          ? client.ClientSecretPost(clientSecret)
-          : client.ClientSecretBasic(clientSecret);
-    const config = await client.discovery(
-      new URL(op.issuer),
-      clientId,
-      clientSecret,
-      auth,
-      { execute: [client.allowInsecureRequests] },
-    );
+  static async start(op: OidcTestProvider, clientId: string, clientSecret: string | undefined, secretMethod: 'basic' | 'post' = 'basic'): Promise<TinyRelyingParty> {
+    const auth = clientSecret === undefined ? client.None() : secretMethod === 'post' ? client.ClientSecretPost(clientSecret) : client.ClientSecretBasic(clientSecret);
+    const config = await client.discovery(new URL(op.issuer), clientId, clientSecret, auth, { execute: [client.allowInsecureRequests] });
     let rp: TinyRelyingParty | undefined;
     const server = createServer((req, res) => {
       rp!.handle(req.url ?? '/', req.headers.cookie ?? '').then(
@@ -141,10 +119,7 @@ class TinyRelyingParty {
           status: 302,
           headers: {
             location: '/home',
-            'set-cookie': [
-              `rp_session=${randomBytes(16).toString('hex')}; Path=/; HttpOnly; SameSite=Lax`,
-              'rp_tx=; Path=/callback; Max-Age=0',
-            ],
+            'set-cookie': [`rp_session=${randomBytes(16).toString('hex')}; Path=/; HttpOnly; SameSite=Lax`, 'rp_tx=; Path=/callback; Max-Age=0'],
           },
         };
       } catch (error) {
@@ -225,12 +200,8 @@ describe('OIDC provider harness', () => {
     expect(metadata.code_challenge_methods_supported).toEqual(['S256']);
     expect(metadata.id_token_signing_alg_values_supported).toEqual(['RS256']);
     expect(metadata.scopes_supported).toEqual(expect.arrayContaining(['openid', 'profile', 'email', 'groups']));
-    expect(metadata.claims_supported).toEqual(
-      expect.arrayContaining(['sub', 'email', 'email_verified', 'preferred_username', 'name', 'groups']),
-    );
-    expect(metadata.token_endpoint_auth_methods_supported).toEqual(
-      expect.arrayContaining(['client_secret_basic', 'client_secret_post', 'none']),
-    );
+    expect(metadata.claims_supported).toEqual(expect.arrayContaining(['sub', 'email', 'email_verified', 'preferred_username', 'name', 'groups']));
+    expect(metadata.token_endpoint_auth_methods_supported).toEqual(expect.arrayContaining(['client_secret_basic', 'client_secret_post', 'none']));
     const jwks = (await (await fetch(op.endpoints.jwks)).json()) as { keys: Array<Record<string, unknown>> };
     expect(jwks.keys).toHaveLength(1);
     expect(jwks.keys[0]).toMatchObject({ kty: 'RSA', alg: 'RS256', use: 'sig', kid: op.publicJwk.kid });
@@ -421,18 +392,18 @@ describe('OIDC provider harness', () => {
     expect(publicRp.outcomes.at(-1)?.idClaims.groups).toEqual([]);
 
     op.users.set({ username: 'dave', email: 'dave@example.org', groups: ['ops'], password: 'pw' });
-    await expect(
-      loginThroughProvider({ startUrl: `${publicRp.url}/login`, username: 'dave', password: 'wrong' }),
-    ).rejects.toMatchObject({ name: 'OidcDriverError', status: 401, error: 'login_failed' });
+    await expect(loginThroughProvider({ startUrl: `${publicRp.url}/login`, username: 'dave', password: 'wrong' })).rejects.toMatchObject({
+      name: 'OidcDriverError',
+      status: 401,
+      error: 'login_failed',
+    });
     await loginThroughProvider({ startUrl: `${publicRp.url}/login`, username: 'dave', password: 'pw' });
     expect(publicRp.outcomes.at(-1)?.idClaims).toMatchObject({ preferred_username: 'dave', groups: ['ops'] });
     op.users.setGroups('bob', ['users']);
   });
 
   it('reports unknown users and sends access_denied when the user cancels', async () => {
-    const error = await loginThroughProvider({ startUrl: `${publicRp.url}/login`, username: 'mallory' }).catch(
-      (e: unknown) => e,
-    );
+    const error = await loginThroughProvider({ startUrl: `${publicRp.url}/login`, username: 'mallory' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OidcDriverError);
     expect((error as OidcDriverError).message).toMatch(/login refused for mallory/);
 
@@ -516,8 +487,7 @@ describe('OIDC provider harness: signing keys and internal endpoints', () => {
     return rp;
   }
 
-  const jwksOf = async (provider: OidcTestProvider) =>
-    ((await (await fetch(provider.endpoints.jwks)).json()) as { keys: Array<Record<string, unknown>> }).keys;
+  const jwksOf = async (provider: OidcTestProvider) => ((await (await fetch(provider.endpoints.jwks)).json()) as { keys: Array<Record<string, unknown>> }).keys;
 
   it('rotates its one key like `pocket-id key-rotate --alg`: JWKS and discovery name only the new one', async () => {
     own = await startOidcProvider();

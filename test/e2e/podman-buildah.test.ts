@@ -16,8 +16,9 @@ import { containerTools } from '../helpers/container-tools.js';
 import { skopeo, skopeoCopy, skopeoRawManifest } from '../helpers/skopeo.js';
 import { recordRequests } from '../helpers/request-log.js';
 import { expectManifest, expectRegistryHolds, pullConsistentImage } from '../helpers/registry-assertions.js';
-import { getManifest } from '../helpers/registry-http.js';
-import { buildImage, buildImageIndex, readTarFiles, sha256, writeOciLayout, type Image, type ImageIndex, type WrittenLayout } from '../helpers/oci-layout.js';
+import { getManifest } from '../helpers/registry-api.js';
+import { buildImage, buildImageIndex, readTarFiles, writeOciLayout, type Image, type ImageIndex, type WrittenLayout } from '../helpers/oci-layout.js';
+import { sha256 } from '../helpers/oci.js';
 
 const fileDirs = new TempDirs();
 const testDirs = new TempDirs();
@@ -98,9 +99,7 @@ describe('podman', () => {
       expect(served.config.rootfs.diff_ids).toEqual(diffIds(image));
       // Each layer's bytes went through an upload session that Berth closed with 201 on its digest.
       for (const layer of served.manifest.layers) {
-        const finished = log.requests.filter(
-          (request) => request.method === 'PUT' && request.status === 201 && new URL(request.url, fresh.url).searchParams.get('digest') === layer.digest,
-        );
+        const finished = log.requests.filter((request) => request.method === 'PUT' && request.status === 201 && new URL(request.url, fresh.url).searchParams.get('digest') === layer.digest);
         expect(finished, `upload of ${layer.digest}`).toHaveLength(1);
       }
       // Same files as the original layers, whatever compression podman chose.
@@ -131,9 +130,7 @@ describe('podman', () => {
     expect(pulled.RootFS.Layers).toEqual(diffIds(arm64));
     // podman records the index digest it pulled by and the platform image's own digest.
     expect(pulled.Digest).toBe(multi.index.digest);
-    expect(pulled.RepoDigests).toEqual(
-      expect.arrayContaining([`${berth.host}/e2e/podman-multi@${multi.index.digest}`, `${berth.host}/e2e/podman-multi@${arm64.manifest.digest}`]),
-    );
+    expect(pulled.RepoDigests).toEqual(expect.arrayContaining([`${berth.host}/e2e/podman-multi@${multi.index.digest}`, `${berth.host}/e2e/podman-multi@${arm64.manifest.digest}`]));
   });
 
   it('creates a manifest list from an index in Berth and pushes it with every image to another repository', async () => {
@@ -157,7 +154,11 @@ describe('podman', () => {
   });
 
   it('finds repositories through the catalog (podman search) and lists their tags', async () => {
-    for (const [repo, tag] of [['e2e/searchable/one', 'v1'], ['e2e/searchable/one', 'v2'], ['e2e/searchable/two', 'latest']] as const) {
+    for (const [repo, tag] of [
+      ['e2e/searchable/one', 'v1'],
+      ['e2e/searchable/one', 'v2'],
+      ['e2e/searchable/two', 'latest'],
+    ] as const) {
       await skopeoCopy(source.reference('image'), `docker://${berth.host}/${repo}:${tag}`);
     }
     const tools = await containerTools(await testDirs.make('pm-search'), berth.host);

@@ -6,10 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { basicAuth, writeHtpasswd } from '../helpers/htpasswd.js';
-import { pushImage, sha256, type PushedImage } from '../helpers/registry-api.js';
+import { pushImage, type PushedImage } from '../helpers/registry-api.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { startBerth, type TestServer } from '../helpers/server.js';
 import { signInWithPassword, UI_HEADER, type UiSession } from '../helpers/ui-session.js';
+import { OCI_MANIFEST, sha256 } from '../helpers/oci.js';
 
 const ROBOT = basicAuth('buildbot', 'robot-secret');
 let redis: RedisServer;
@@ -61,7 +62,11 @@ describe('losing Redis', () => {
     const bytes = randomBytes(1000);
     const monolithic = await fetch(`${berth.url}/v2/loss/app/blobs/uploads/?digest=${sha256(bytes)}`, { method: 'POST', headers: { authorization: ROBOT }, body: bytes });
     expect(monolithic.status).toBe(503);
-    const tag = await fetch(`${berth.url}/v2/loss/app/manifests/v2`, { method: 'PUT', headers: { authorization: ROBOT, 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, body: image.manifest });
+    const tag = await fetch(`${berth.url}/v2/loss/app/manifests/v2`, {
+      method: 'PUT',
+      headers: { authorization: ROBOT, 'content-type': OCI_MANIFEST },
+      body: image.manifest,
+    });
     expect(tag.status).toBe(503);
     expect((await errorOf(tag)).code).toBe('UNAVAILABLE');
 
@@ -87,7 +92,11 @@ describe('losing Redis', () => {
     expect((await fetch(`${berth.url}/readyz`)).status).toBe(200);
     const again = await fetch(`${berth.url}/v2/loss/app/blobs/uploads/?digest=${sha256(bytes)}`, { method: 'POST', headers: { authorization: ROBOT }, body: bytes });
     expect(again.status).toBe(201);
-    const retagged = await fetch(`${berth.url}/v2/loss/app/manifests/v2`, { method: 'PUT', headers: { authorization: ROBOT, 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, body: image.manifest });
+    const retagged = await fetch(`${berth.url}/v2/loss/app/manifests/v2`, {
+      method: 'PUT',
+      headers: { authorization: ROBOT, 'content-type': OCI_MANIFEST },
+      body: image.manifest,
+    });
     expect(retagged.status).toBe(201);
     expect((await fetch(`${berth.url}/v2/loss/app/manifests/v1`)).headers.get('docker-content-digest')).toBe(image.digest);
     // This Redis keeps nothing across a restart (no persistence): sessions are gone, signing in works.

@@ -12,7 +12,7 @@
  * - A is killed (SIGKILL) while clients push; they carry on against B (resuming their upload
  *   sessions there), every acknowledged push is served intact, and `berth scrub` passes.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import path from 'node:path';
@@ -28,6 +28,7 @@ import { startRoundRobin, type RoundRobin } from '../helpers/round-robin.js';
 import { createBucket, emptyAndDeleteBucket, redisUrl, s3Client, s3Service } from '../helpers/services.js';
 import { skopeo, skopeoCopy } from '../helpers/skopeo.js';
 import { TempDirs } from '../helpers/temp-dirs.js';
+import { sha256 } from '../helpers/oci.js';
 
 const ROBOT = basicAuth('buildbot', 'robot-secret');
 const UI = { 'x-zot-api-client': 'zot-ui' };
@@ -41,7 +42,6 @@ let a: BerthProcess;
 let b: BerthProcess;
 
 const hostOf = (url: string) => new URL(url).host;
-const sha256 = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
 beforeAll(async () => {
   const s3 = s3Service();
@@ -66,7 +66,15 @@ beforeAll(async () => {
         openid: { providers: { oidc: { name: 'Pocket ID', issuer: op.issuer, credentialsFile, scopes: ['openid', 'profile', 'groups'], claimMapping: { username: 'preferred_username' } } } },
       },
       accessControl: {
-        repositories: { '**': { policies: [{ users: ['buildbot'], actions: ['read', 'create', 'update'] }, { groups: ['users'], actions: ['read'] }], anonymousPolicy: ['read'] } },
+        repositories: {
+          '**': {
+            policies: [
+              { users: ['buildbot'], actions: ['read', 'create', 'update'] },
+              { groups: ['users'], actions: ['read'] },
+            ],
+            anonymousPolicy: ['read'],
+          },
+        },
       },
     },
   };
@@ -225,7 +233,10 @@ async function call(url: string, init: RequestInit = {}): Promise<Response> {
 class Failover {
   current: BerthProcess;
   acknowledged = 0;
-  constructor(first: BerthProcess, private readonly second: BerthProcess) {
+  constructor(
+    first: BerthProcess,
+    private readonly second: BerthProcess,
+  ) {
     this.current = first;
   }
   failedOver(): void {

@@ -31,7 +31,9 @@ async function tempDir(): Promise<string> {
 async function selfSigned(dir: string, name: string): Promise<{ cert: string; key: string }> {
   const cert = path.join(dir, `${name}.crt`);
   const key = path.join(dir, `${name}.key`);
-  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { timeout: 30_000 });
+  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], {
+    timeout: 30_000,
+  });
   return { cert, key };
 }
 
@@ -44,7 +46,10 @@ async function serve(config: object, dir: string): Promise<{ child: ChildProcess
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  await waitFor(() => output.includes('Server listening'), () => output);
+  await waitFor(
+    () => output.includes('Server listening'),
+    () => output,
+  );
   return { child, log: () => output };
 }
 
@@ -73,7 +78,10 @@ describe('berth serve', () => {
     const dir = await tempDir();
     const first = await selfSigned(dir, 'first');
     const port = await freePort();
-    const { log } = await serve({ storage: { rootDirectory: path.join(dir, 'storage') }, http: { address: '127.0.0.1', port, tls: { cert: first.cert, key: first.key } }, log: { level: 'info' } }, dir);
+    const { log } = await serve(
+      { storage: { rootDirectory: path.join(dir, 'storage') }, http: { address: '127.0.0.1', port, tls: { cert: first.cert, key: first.key } }, log: { level: 'info' } },
+      dir,
+    );
     const firstPem = await readFile(first.cert);
     const response = await undiciFetch(`https://127.0.0.1:${port}/v2/`, { dispatcher: new Agent({ connect: { ca: firstPem } }) });
     expect(response.status).toBe(200);

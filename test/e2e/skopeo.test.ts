@@ -11,22 +11,11 @@ import { startBerth, type TestServer } from '../helpers/server.js';
 import { TempDirs } from '../helpers/temp-dirs.js';
 import { skopeo, skopeoCopy, skopeoRawManifest } from '../helpers/skopeo.js';
 import { recordRequests } from '../helpers/request-log.js';
-import { getManifest } from '../helpers/registry-http.js';
+import { getManifest } from '../helpers/registry-api.js';
 import { expectRegistryHolds, expectSameBlobs } from '../helpers/registry-assertions.js';
-import {
-  OCI_INDEX,
-  OCI_MANIFEST,
-  REF_NAME,
-  blobsOf,
-  buildImage,
-  buildImageIndex,
-  readOciLayout,
-  sha256,
-  writeOciLayout,
-  type Image,
-  type ImageIndex,
-  type WrittenLayout,
-} from '../helpers/oci-layout.js';
+import { indexesSettled } from '../helpers/stored-files.js';
+import { REF_NAME, blobsOf, buildImage, buildImageIndex, readOciLayout, writeOciLayout, type Image, type ImageIndex, type WrittenLayout } from '../helpers/oci-layout.js';
+import { DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, sha256 } from '../helpers/oci.js';
 
 const fileDirs = new TempDirs();
 const testDirs = new TempDirs();
@@ -50,7 +39,6 @@ afterAll(async () => {
   await fileDirs.removeAll();
 });
 
-const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
 const docker = (repo: string, tag: string) => `docker://${berth.host}/${repo}:${tag}`;
 
 interface InspectOutput {
@@ -125,9 +113,7 @@ describe('skopeo copy', () => {
     const manifest = JSON.parse(raw.toString('utf8')) as { mediaType: string; config: { digest: string }; layers: Array<{ mediaType: string; digest: string }> };
     expect(manifest.mediaType).toBe(DOCKER_MANIFEST);
     expect(manifest.config.digest).toBe(image.config.digest);
-    expect(manifest.layers.map((layer) => [layer.mediaType, layer.digest])).toEqual(
-      image.layers.map((layer) => ['application/vnd.docker.image.rootfs.diff.tar.gzip', layer.digest]),
-    );
+    expect(manifest.layers.map((layer) => [layer.mediaType, layer.digest])).toEqual(image.layers.map((layer) => [DOCKER_LAYER_GZIP, layer.digest]));
 
     const dirDir = await testDirs.make('skopeo-pull-docker');
     await skopeoCopy(docker('e2e/docker-format', 'v1'), `dir:${dirDir}`);
@@ -177,6 +163,7 @@ describe('skopeo copy', () => {
     await skopeoCopy(source.reference('image'), docker('e2e/a/b/c', 'nested'));
     await expectRegistryHolds(berth.url, 'e2e/a/b/c', 'nested', image);
 
+    await indexesSettled(berth.root); // index.json once Berth has folded its journal
     const onDisk = JSON.parse(await readFile(path.join(berth.root, 'e2e', 'a', 'b', 'c', 'index.json'), 'utf8')) as {
       manifests: Array<{ digest: string; annotations?: Record<string, string> }>;
     };

@@ -13,12 +13,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBerth, waitForDiscovery, type TestServer } from '../helpers/server.js';
 import { startOidcProvider, type OidcTestProvider } from '../helpers/oidc-provider.js';
-import { CookieJar, fetchWithJar, loginThroughProvider } from '../helpers/oidc-login.js';
+import { type CookieJar, fetchWithJar, loginThroughProvider } from '../helpers/oidc-login.js';
 import { basicAuth, writeHtpasswd } from '../helpers/htpasswd.js';
 import { json, pushImage } from '../helpers/registry-api.js';
 import { runBerthCommand } from '../helpers/berth-process.js';
 import { redisUrl } from '../helpers/services.js';
 import { scratchDir } from '../helpers/scratch.js';
+import { eventually } from '../helpers/eventually.js';
 
 const UI = { 'x-zot-api-client': 'zot-ui' };
 const ADMIN = { authorization: basicAuth('admin', 'admin-pw') };
@@ -28,29 +29,19 @@ let audit: string;
 let htpasswd: string;
 
 const signIn = (server: TestServer, username: string) => loginThroughProvider({ startUrl: `${server.url}/zot/auth/login?provider=oidc`, username });
-const withSession = (server: TestServer, jar: CookieJar) => (target: string, init: RequestInit = {}) =>
-  fetchWithJar(jar, `${server.url}${target}`, { ...init, headers: { ...UI, ...(init.headers as Record<string, string>) } });
-const withKey = (server: TestServer, user: string, key: string) => (target: string, init: RequestInit = {}) =>
-  fetch(`${server.url}${target}`, { ...init, headers: { authorization: basicAuth(user, key), ...(init.headers as Record<string, string>) } });
+const withSession =
+  (server: TestServer, jar: CookieJar) =>
+  (target: string, init: RequestInit = {}) =>
+    fetchWithJar(jar, `${server.url}${target}`, { ...init, headers: { ...UI, ...(init.headers as Record<string, string>) } });
+const withKey =
+  (server: TestServer, user: string, key: string) =>
+  (target: string, init: RequestInit = {}) =>
+    fetch(`${server.url}${target}`, { ...init, headers: { authorization: basicAuth(user, key), ...(init.headers as Record<string, string>) } });
 
 async function createKey(server: TestServer, jar: CookieJar, label: string): Promise<string> {
   const response = await withSession(server, jar)('/zot/auth/apikey', { method: 'POST', body: JSON.stringify({ label }) });
   expect(response.status).toBe(201);
   return (await json(response)).apiKey as string;
-}
-
-/** Polls until `check` passes: config edits and audit lines arrive asynchronously. */
-async function eventually(check: () => Promise<void>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
 }
 
 async function editConfig(server: TestServer, edit: (document: any) => void): Promise<void> {
@@ -69,7 +60,12 @@ function rename(from: string, to: string): void {
 const ACCESS = {
   groups: { leads: { users: ['carol'] } },
   repositories: {
-    'team/**': { policies: [{ groups: ['users'], actions: ['read'] }, { groups: ['leads'], actions: ['read', 'create'] }] },
+    'team/**': {
+      policies: [
+        { groups: ['users'], actions: ['read'] },
+        { groups: ['leads'], actions: ['read', 'create'] },
+      ],
+    },
     'admin-only/**': { policies: [] },
   },
   adminPolicy: { groups: ['admins'], users: ['admin'], actions: ['read', 'create', 'update', 'delete'] },
@@ -92,7 +88,9 @@ beforeAll(async () => {
         auth: {
           htpasswd: { path: htpasswd },
           apikey: true,
-          openid: { providers: { oidc: { name: 'Pocket ID', issuer: op.issuer, credentialsFile, scopes: ['openid', 'profile', 'email', 'groups'], claimMapping: { username: 'preferred_username' } } } },
+          openid: {
+            providers: { oidc: { name: 'Pocket ID', issuer: op.issuer, credentialsFile, scopes: ['openid', 'profile', 'email', 'groups'], claimMapping: { username: 'preferred_username' } } },
+          },
         },
         accessControl: ACCESS,
       },
@@ -153,8 +151,16 @@ describe('a renamed user', () => {
     expect((await withKey(berth, 'alice', aliceKey)('/v2/admin-only/x/blobs/uploads/', { method: 'POST' })).status).toBe(202);
     expect((await withSession(berth, aliceJar)('/zot/auth/apikey')).status).toBe(200);
     await eventually(async () => {
-      const lines = (await readFile(audit, 'utf8')).trim().split('\n').map((line) => JSON.parse(line));
-      expect(lines.find((line) => line.event === 'sign-in' && line.outcome === 'refused')).toMatchObject({ user: null, attemptedUser: 'alice', provider: 'oidc', reason: expect.stringMatching(/another subject/) });
+      const lines = (await readFile(audit, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
+      expect(lines.find((line) => line.event === 'sign-in' && line.outcome === 'refused')).toMatchObject({
+        user: null,
+        attemptedUser: 'alice',
+        provider: 'oidc',
+        reason: expect.stringMatching(/another subject/),
+      });
     });
 
     // The real alice signs in under her new name: a new account, with none of the old name's keys.
@@ -191,7 +197,11 @@ describe('with the files of a single server', () => {
     const root = await scratchDir('sso-identity-local');
     const config = {
       http: {
-        auth: { htpasswd: { path: htpasswd }, apikey: true, openid: { providers: { oidc: { issuer: op.issuer, clientid: 'berth-local', scopes: ['openid', 'profile', 'groups'], claimMapping: { username: 'preferred_username' } } } } },
+        auth: {
+          htpasswd: { path: htpasswd },
+          apikey: true,
+          openid: { providers: { oidc: { issuer: op.issuer, clientid: 'berth-local', scopes: ['openid', 'profile', 'groups'], claimMapping: { username: 'preferred_username' } } } },
+        },
         accessControl: ACCESS,
       },
     };

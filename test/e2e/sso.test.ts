@@ -32,8 +32,7 @@ async function signIn(username: string, callbackUi?: string) {
 
 /** A fetch that carries the browser's Berth cookies and, unless told otherwise, the UI header. */
 function browser(jar: CookieJar, withHeader = true) {
-  return (target: string, init: RequestInit = {}) =>
-    fetchWithJar(jar, `${berth.url}${target}`, { ...init, headers: { ...(withHeader ? UI : {}), ...(init.headers as Record<string, string>) } });
+  return (target: string, init: RequestInit = {}) => fetchWithJar(jar, `${berth.url}${target}`, { ...init, headers: { ...(withHeader ? UI : {}), ...(init.headers as Record<string, string>) } });
 }
 
 beforeAll(async () => {
@@ -51,10 +50,19 @@ beforeAll(async () => {
         auth: {
           htpasswd: { path: htpasswd },
           sessionKeysFile,
-          openid: { providers: { oidc: { name: 'Pocket ID', issuer: op.issuer, credentialsFile, scopes: ['openid', 'profile', 'email', 'groups'], claimMapping: { username: 'preferred_username' } } } },
+          openid: {
+            providers: { oidc: { name: 'Pocket ID', issuer: op.issuer, credentialsFile, scopes: ['openid', 'profile', 'email', 'groups'], claimMapping: { username: 'preferred_username' } } },
+          },
         },
         accessControl: {
-          repositories: { '**': { policies: [{ groups: ['users'], actions: ['read'] }, { users: ['buildbot'], actions: ['read', 'create'] }] } },
+          repositories: {
+            '**': {
+              policies: [
+                { groups: ['users'], actions: ['read'] },
+                { users: ['buildbot'], actions: ['read', 'create'] },
+              ],
+            },
+          },
           adminPolicy: { groups: ['admins'], actions: ['read', 'create', 'update', 'delete'] },
         },
       },

@@ -10,7 +10,6 @@ import type { Page } from 'playwright-core';
 import { startBerth, waitForDiscovery, type TestServer } from '../helpers/server.js';
 import { startOidcProvider, type OidcTestProvider } from '../helpers/oidc-provider.js';
 import { writeHtpasswd, basicAuth } from '../helpers/htpasswd.js';
-import { json } from '../helpers/registry-api.js';
 import { TempDirs } from '../helpers/temp-dirs.js';
 import { skopeo } from '../helpers/skopeo.js';
 import { buildImage, buildImageIndex, writeOciLayout } from '../helpers/oci-layout.js';
@@ -46,12 +45,28 @@ beforeAll(async () => {
       http: {
         auth: {
           htpasswd: { path: htpasswd },
-          openid: { providers: { oidc: { name: 'Pocket ID', issuer: op.issuer, clientid: 'berth', clientsecret: 'berth-secret', scopes: ['openid', 'profile', 'email', 'groups'], claimMapping: { username: 'preferred_username' } } } },
+          openid: {
+            providers: {
+              oidc: {
+                name: 'Pocket ID',
+                issuer: op.issuer,
+                clientid: 'berth',
+                clientsecret: 'berth-secret',
+                scopes: ['openid', 'profile', 'email', 'groups'],
+                claimMapping: { username: 'preferred_username' },
+              },
+            },
+          },
         },
         accessControl: {
           groups: { users: { users: ['dave'] } },
           repositories: {
-            '**': { policies: [{ groups: ['users'], actions: ['read'] }, { users: ['buildbot'], actions: ['read', 'create'] }] },
+            '**': {
+              policies: [
+                { groups: ['users'], actions: ['read'] },
+                { users: ['buildbot'], actions: ['read', 'create'] },
+              ],
+            },
             'secret/**': { policies: [{ users: ['buildbot'], actions: ['read', 'create'] }] },
           },
           adminPolicy: { groups: ['admins'], actions: ['read', 'create', 'update', 'delete'] },
@@ -106,7 +121,10 @@ describe('an admin (alice, group admins)', () => {
     await page.getByRole('link', { name: '1.0', exact: true }).click();
     await visible(page.getByRole('heading', { name: 'Platforms' }));
     await screenshot(page, 'image-index');
-    await page.getByRole('row', { name: /linux\/arm64\/v8/ }).getByRole('link').click();
+    await page
+      .getByRole('row', { name: /linux\/arm64\/v8/ })
+      .getByRole('link')
+      .click();
     await visible(page.getByRole('heading', { name: 'Configuration' }));
     await visible(page.getByText('linux/arm64/v8', { exact: true }));
     expect(await textOf(page.getByRole('row', { name: /berth\.test\.label/ }))).toContain('ui-multi-linux-arm64-v8');
@@ -121,7 +139,11 @@ describe('an admin (alice, group admins)', () => {
 
   it('creates an API key in the page, uses it with skopeo, and revokes it', async () => {
     await page.getByRole('link', { name: 'Account' }).click();
-    await visible(page.getByText('In every repository (as an administrator), you may pull, push new images and tags, move existing tags to other images and delete tags and manifests, because you are in the group “admins”.'));
+    await visible(
+      page.getByText(
+        'In every repository (as an administrator), you may pull, push new images and tags, move existing tags to other images and delete tags and manifests, because you are in the group “admins”.',
+      ),
+    );
     await page.getByLabel('Label').fill('laptop');
     await page.getByLabel('Expires after').selectOption({ label: '30 days' });
     await page.getByRole('button', { name: 'Create key' }).click();

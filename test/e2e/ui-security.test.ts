@@ -11,9 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { startBerth, type TestServer } from '../helpers/server.js';
 import { basicAuth, writeHtpasswd } from '../helpers/htpasswd.js';
-import { json, pushBlob, sha256 } from '../helpers/registry-api.js';
+import { json, pushBlob } from '../helpers/registry-api.js';
 import { openBrowser, textOf, type TestBrowser } from '../helpers/browser.js';
 import { formTokenOf, navigate, signInWithPassword } from '../helpers/ui-session.js';
+import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, sha256 } from '../helpers/oci.js';
 
 const ADMIN = { authorization: basicAuth('root', 'root-pw') };
 const PAYLOADS = {
@@ -49,12 +50,12 @@ async function pushHostileImage(tag: string): Promise<void> {
   await pushBlob(berth.url, 'xss/app', layer, ADMIN);
   const manifest = JSON.stringify({
     schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
-    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(layer), size: layer.length, annotations: { 'org.opencontainers.image.title': PAYLOADS.script } }],
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: OCI_CONFIG, digest: sha256(config), size: config.length },
+    layers: [{ mediaType: OCI_LAYER, digest: sha256(layer), size: layer.length, annotations: { 'org.opencontainers.image.title': PAYLOADS.script } }],
     annotations: { 'org.opencontainers.image.description': PAYLOADS.attribute, [PAYLOADS.script]: PAYLOADS.single },
   });
-  const put = await fetch(`${berth.url}/v2/xss/app/manifests/${tag}`, { method: 'PUT', body: manifest, headers: { ...ADMIN, 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+  const put = await fetch(`${berth.url}/v2/xss/app/manifests/${tag}`, { method: 'PUT', body: manifest, headers: { ...ADMIN, 'content-type': OCI_MANIFEST } });
   expect(put.status).toBe(201);
 }
 
@@ -142,7 +143,11 @@ describe('a form on another site', () => {
   it('is refused even when the cookie is sent (a same-site page or an older browser)', async () => {
     const root = await signInWithPassword(berth.url, 'root', 'root-pw');
     const post = (fields: Record<string, string>, headers: Record<string, string> = {}) =>
-      root.browse('/repository/delete-tag?name=xss/app&tag=v1', { method: 'POST', body: new URLSearchParams(fields).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers } });
+      root.browse('/repository/delete-tag?name=xss/app&tag=v1', {
+        method: 'POST',
+        body: new URLSearchParams(fields).toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      });
     const token = formTokenOf(await (await root.browse('/repository?name=xss/app')).text());
     const refusals = [
       await post({}),
@@ -178,7 +183,8 @@ describe('a form on another site', () => {
 describe('a cookie-authenticated change from another origin', () => {
   it('is refused on every state-changing endpoint the session may use, and allowed from Berth’s own origin', async () => {
     const root = await signInWithPassword(berth.url, 'root', 'root-pw');
-    const create = (headers: Record<string, string>) => root.api('/zot/auth/apikey', { method: 'POST', body: JSON.stringify({ label: 'k' }), headers: { 'content-type': 'application/json', ...headers } });
+    const create = (headers: Record<string, string>) =>
+      root.api('/zot/auth/apikey', { method: 'POST', body: JSON.stringify({ label: 'k' }), headers: { 'content-type': 'application/json', ...headers } });
     const foreign: Array<Record<string, string>> = [{ origin: 'http://evil.example' }, { origin: 'null' }, { 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'same-site' }];
     for (const headers of foreign) {
       const refused = await create(headers);
@@ -201,7 +207,11 @@ describe('a cookie-authenticated change from another origin', () => {
   });
 
   it('does not concern clients that send no session (Basic from a script with any Origin)', async () => {
-    const response = await fetch(`${berth.url}/zot/auth/apikey`, { method: 'POST', body: JSON.stringify({ label: 'script' }), headers: { ...ADMIN, origin: 'http://evil.example', 'content-type': 'application/json' } });
+    const response = await fetch(`${berth.url}/zot/auth/apikey`, {
+      method: 'POST',
+      body: JSON.stringify({ label: 'script' }),
+      headers: { ...ADMIN, origin: 'http://evil.example', 'content-type': 'application/json' },
+    });
     expect(response.status).toBe(201);
     expect((await fetch(`${berth.url}/zot/auth/apikey?id=${(await json(response)).uuid}`, { method: 'DELETE', headers: ADMIN })).status).toBe(200);
   });

@@ -11,11 +11,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 
 const REPOSITORY = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = path.join(REPOSITORY, 'dist', 'main.js');
-const execFileAsync = promisify(execFile);
 const live = new Set<ChildProcess>();
 
 /** A port nothing listens on right now (the kernel's choice for port 0, released at once). */
@@ -72,7 +70,7 @@ export async function startBerthProcess(root: string, extra: Record<string, Reco
   });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 15_000;
-  for (let ready = false; !ready; ) {
+  for (let ready = false; !ready;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`berth serve exited (${child.exitCode ?? child.signalCode}) before answering:\n${output}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
@@ -128,9 +126,14 @@ export interface CommandResult {
  */
 export async function runBerthCommand(command: string | string[], configFile: string, env: Record<string, string> = {}, args: string[] = []): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [MAIN, ...([] as string[]).concat(command), configFile, ...args], { cwd: REPOSITORY, timeout: 60_000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...env } }, (error, stdout, stderr) => {
-      if (error && typeof error.code !== 'number') return reject(error);
-      resolve({ code: error ? Number(error.code) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [MAIN, ...([] as string[]).concat(command), configFile, ...args],
+      { cwd: REPOSITORY, timeout: 60_000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...env } },
+      (error, stdout, stderr) => {
+        if (error && typeof error.code !== 'number') return reject(error);
+        resolve({ code: error ? Number(error.code) : 0, stdout, stderr });
+      },
+    );
   });
 }

@@ -41,8 +41,7 @@ export async function containerTools(dir: string, registryHost: string): Promise
   const env = { CONTAINERS_REGISTRIES_CONF: registriesConf, TMPDIR: tmp };
   const storage = ['--root', root, '--runroot', runroot, '--storage-driver', 'vfs'];
 
-  const podman = (args: string[], timeoutMs = 45_000) =>
-    runTool('podman', [...storage, '--tmpdir', tmp, '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', ...args], { env, timeoutMs });
+  const podman = (args: string[], timeoutMs = 45_000) => runTool('podman', [...storage, '--tmpdir', tmp, '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', ...args], { env, timeoutMs });
   const buildah = (args: string[], timeoutMs = 45_000) => runTool('buildah', [...storage, ...args], { env, timeoutMs });
 
   return {

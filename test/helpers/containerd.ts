@@ -121,10 +121,7 @@ export async function startContainerd(dir: string): Promise<Containerd> {
     hostsDir,
     async trustPlainHttp(host) {
       await mkdir(path.join(hostsDir, host), { recursive: true });
-      await writeFile(
-        path.join(hostsDir, host, 'hosts.toml'),
-        `server = "http://${host}"\n\n[host."http://${host}"]\n  capabilities = ["pull", "resolve", "push"]\n`,
-      );
+      await writeFile(path.join(hostsDir, host, 'hosts.toml'), `server = "http://${host}"\n\n[host."http://${host}"]\n  capabilities = ["pull", "resolve", "push"]\n`);
     },
     stop,
   };

@@ -6,22 +6,15 @@
  * (oci-layout, index.json, blobs/sha256/<hex>) that skopeo, podman and buildah read as `oci:<dir>:<tag>`.
  * Spec: image-spec v1.1 image-layout.md, manifest.md, image-index.md, config.md.
  */
-import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
+import { OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST, sha256 } from './oci.js';
 
-export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
-export const OCI_LAYER_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
 /** The annotation that names a tag in an image layout's index.json (and in Berth's per-repo index.json). */
 export const REF_NAME = 'org.opencontainers.image.ref.name';
-
-export function sha256(bytes: Uint8Array): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
 
 /** A content-addressed blob with the descriptor that points to it. */
 export interface ContentBlob {
@@ -159,9 +152,7 @@ export function isImageIndex(target: Image | ImageIndex): target is ImageIndex {
 
 /** Every blob an image or index consists of (manifests included), without duplicates. */
 export function blobsOf(target: Image | ImageIndex): ContentBlob[] {
-  const all = isImageIndex(target)
-    ? [target.index, ...target.images.flatMap((image) => [image.manifest, image.config, ...image.layers])]
-    : [target.manifest, target.config, ...target.layers];
+  const all = isImageIndex(target) ? [target.index, ...target.images.flatMap((image) => [image.manifest, image.config, ...image.layers])] : [target.manifest, target.config, ...target.layers];
   return [...new Map(all.map((item) => [item.digest, item])).values()];
 }
 

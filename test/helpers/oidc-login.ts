@@ -161,12 +161,7 @@ function pathMatches(requestPath: string, cookiePath: string): boolean {
 }
 
 /** One request with the jar's cookies (no redirect following); stores the response's cookies. */
-export async function fetchWithJar(
-  jar: CookieJar,
-  url: string | URL,
-  init: RequestInit = {},
-  fetchImpl: FetchImpl = fetch,
-): Promise<Response> {
+export async function fetchWithJar(jar: CookieJar, url: string | URL, init: RequestInit = {}, fetchImpl: FetchImpl = fetch): Promise<Response> {
   const headers = new Headers(init.headers);
   const cookie = jar.header(url);
   if (cookie !== undefined && !headers.has('cookie')) headers.set('cookie', cookie);
@@ -272,10 +267,7 @@ export async function loginThroughProvider(options: LoginOptions): Promise<Stopp
     throw new OidcDriverError(`${message}\nsteps:\n${formatSteps(steps)}`, status, steps, error, body);
   };
 
-  const isCallback = (url: URL): boolean =>
-    callback
-      ? url.origin === callback.origin && url.pathname === callback.pathname
-      : leftStart && url.origin === start.origin;
+  const isCallback = (url: URL): boolean => (callback ? url.origin === callback.origin && url.pathname === callback.pathname : leftStart && url.origin === start.origin);
 
   for (let count = 0; count < maxSteps; count += 1) {
     if (isCallback(next.url)) {
@@ -348,24 +340,14 @@ export async function loginThroughProvider(options: LoginOptions): Promise<Stopp
       next = { url: form!.action, method: form!.method, body: new URLSearchParams(form!.fields) };
       continue;
     }
-    fail(
-      `unexpected ${response.status} ${kind ?? 'page'} at ${current.href}: ${body.slice(0, 300)}`,
-      response.status,
-      undefined,
-      body,
-    );
+    fail(`unexpected ${response.status} ${kind ?? 'page'} at ${current.href}: ${body.slice(0, 300)}`, response.status, undefined, body);
   }
   return fail(`no callback after ${maxSteps} requests`);
 
   async function send(request: PendingRequest): Promise<Response> {
     const headers: Record<string, string> = { accept: BROWSER_ACCEPT, ...options.headers };
     if (request.body) headers['content-type'] = 'application/x-www-form-urlencoded';
-    const response = await fetchWithJar(
-      jar,
-      request.url,
-      { method: request.method, headers, body: request.body?.toString() },
-      fetchImpl,
-    );
+    const response = await fetchWithJar(jar, request.url, { method: request.method, headers, body: request.body?.toString() }, fetchImpl);
     steps.push({ method: request.method, url: request.url.href, status: response.status });
     return response;
   }
@@ -413,12 +395,7 @@ export async function logoutThroughProvider(options: LogoutOptions): Promise<Log
     }
     const headers: Record<string, string> = { accept: BROWSER_ACCEPT };
     if (next.body) headers['content-type'] = 'application/x-www-form-urlencoded';
-    const response = await fetchWithJar(
-      options.jar,
-      next.url,
-      { method: next.method, headers, body: next.body?.toString() },
-      fetchImpl,
-    );
+    const response = await fetchWithJar(options.jar, next.url, { method: next.method, headers, body: next.body?.toString() }, fetchImpl);
     steps.push({ method: next.method, url: next.url.href, status: response.status });
     const current = next.url;
     const location = response.headers.get('location');

@@ -9,14 +9,7 @@ import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { OidcUsers } from './oidc-provider.js';
 
-export async function handleInteraction(
-  provider: Provider,
-  users: OidcUsers,
-  req: IncomingMessage,
-  res: ServerResponse,
-  uid: string,
-  action: string | undefined,
-): Promise<void> {
+export async function handleInteraction(provider: Provider, users: OidcUsers, req: IncomingMessage, res: ServerResponse, uid: string, action: string | undefined): Promise<void> {
   const method = req.method ?? 'GET';
   if ((action === undefined && method !== 'GET') || (action !== undefined && method !== 'POST')) {
     sendHtml(res, 405, errorPage('invalid_request', `${method} not allowed here`));
@@ -50,12 +43,7 @@ export async function handleInteraction(
 
   const form = await readForm(req);
   if (action === 'abort') {
-    await provider.interactionFinished(
-      req,
-      res,
-      { error: 'access_denied', error_description: 'End-User aborted interaction' },
-      { mergeWithLastSubmission: false },
-    );
+    await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'End-User aborted interaction' }, { mergeWithLastSubmission: false });
     return;
   }
 
@@ -70,12 +58,7 @@ export async function handleInteraction(
       sendHtml(res, 401, loginPage(uid, clientId, username, 'Unknown user or wrong password'));
       return;
     }
-    await provider.interactionFinished(
-      req,
-      res,
-      { login: { accountId: user.sub, amr: ['pwd'] } },
-      { mergeWithLastSubmission: false },
-    );
+    await provider.interactionFinished(req, res, { login: { accountId: user.sub, amr: ['pwd'] } }, { mergeWithLastSubmission: false });
     return;
   }
 
@@ -89,9 +72,7 @@ export async function handleInteraction(
     sendHtml(res, 400, errorPage('invalid_request', 'no logged-in account for this interaction'));
     return;
   }
-  const grant = details.grantId
-    ? await provider.Grant.find(details.grantId)
-    : new provider.Grant({ accountId, clientId });
+  const grant = details.grantId ? await provider.Grant.find(details.grantId) : new provider.Grant({ accountId, clientId });
   if (!grant) {
     sendHtml(res, 400, errorPage('invalid_request', 'grant not found'));
     return;
@@ -107,12 +88,7 @@ export async function handleInteraction(
     grant.addResourceScope(indicator, scopes.join(' '));
   }
   const grantId = await grant.save();
-  await provider.interactionFinished(
-    req,
-    res,
-    { consent: details.grantId ? {} : { grantId } },
-    { mergeWithLastSubmission: true },
-  );
+  await provider.interactionFinished(req, res, { consent: details.grantId ? {} : { grantId } }, { mergeWithLastSubmission: true });
 }
 
 async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
@@ -145,8 +121,7 @@ export function errorPage(error: string, description: string | undefined): strin
   return page(
     'error',
     'Error',
-    `<h1>Error</h1><p data-error="${escapeHtml(error)}">${escapeHtml(error)}</p>` +
-      `<p data-error-description="${escapeHtml(description ?? '')}">${escapeHtml(description ?? '')}</p>`,
+    `<h1>Error</h1><p data-error="${escapeHtml(error)}">${escapeHtml(error)}</p>` + `<p data-error-description="${escapeHtml(description ?? '')}">${escapeHtml(description ?? '')}</p>`,
   );
 }
 
@@ -185,18 +160,9 @@ export function logoutPage(ctx: KoaContextWithOIDC, form: string, withoutConfirm
   const hinted = ctx.oidc.entities.IdTokenHint !== undefined;
   if (hinted && withoutConfirmation) {
     const auto = form.replace('</form>', '<input type="hidden" name="logout" value="yes"/></form>');
-    ctx.body = page(
-      'logout-auto',
-      'Signing out',
-      `<p>Signing out…</p>${auto}`,
-      `<script>document.addEventListener('DOMContentLoaded', function () { document.forms[0].submit() });</script>`,
-    );
+    ctx.body = page('logout-auto', 'Signing out', `<p>Signing out…</p>${auto}`, `<script>document.addEventListener('DOMContentLoaded', function () { document.forms[0].submit() });</script>`);
     return;
   }
-  const confirm = form.replace(
-    '</form>',
-    '<button autofocus type="submit" name="logout" value="yes">Yes, sign me out</button>' +
-      '<button type="submit">No, stay signed in</button></form>',
-  );
+  const confirm = form.replace('</form>', '<button autofocus type="submit" name="logout" value="yes">Yes, sign me out</button>' + '<button type="submit">No, stay signed in</button></form>');
   ctx.body = page('logout-confirm', 'Sign out?', `<h1>Do you want to sign out?</h1>${confirm}`);
 }

@@ -6,20 +6,12 @@
  */
 import type { Adapter, AdapterPayload, ClientMetadata } from 'oidc-provider';
 
-
 interface Entry {
   payload: AdapterPayload;
   expiresAt: number;
 }
 
-const GRANTABLE = new Set([
-  'AccessToken',
-  'AuthorizationCode',
-  'RefreshToken',
-  'DeviceCode',
-  'BackchannelAuthenticationRequest',
-  'PreAuthorizedCode',
-]);
+const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PreAuthorizedCode']);
 
 export class MemoryStore {
   readonly entries = new Map<string, Entry>();

@@ -500,7 +500,7 @@ export async function startOidcProvider(options: StartOidcProviderOptions = {}):
     }
     const match = INTERACTION_PATH.exec(path);
     if (!match) {
-      providerCallback(req, res);
+      void providerCallback(req, res);
       return;
     }
     handleInteraction(provider, users, req, res, match[1] ?? '', match[2]).catch((error: unknown) => {

@@ -103,15 +103,17 @@ class Instance implements RedisServer {
       // `--save ''` and `--appendonly no`: nothing is ever written to disk; `--dir`: should a
       // client ask for SAVE anyway, the file lands in this instance's own folder. `--pidfile`: for
       // sweepOrphanedRedis, should the process that started it die without stopping it.
-      [
-        ...['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
-        ...['--dir', this.dir, '--pidfile', path.join(this.dir, 'redis.pid')],
-      ],
+      [...['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], ...['--dir', this.dir, '--pidfile', path.join(this.dir, 'redis.pid')]],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.child = child;
     const keep = (chunk: Buffer): void => {
-      this.output.push(...chunk.toString('utf8').split('\n').filter((line) => line.trim() !== ''));
+      this.output.push(
+        ...chunk
+          .toString('utf8')
+          .split('\n')
+          .filter((line) => line.trim() !== ''),
+      );
       this.output.splice(0, Math.max(0, this.output.length - 30));
     };
     child.stdout?.on('data', keep);
@@ -211,7 +213,10 @@ export async function sweepOrphanedRedis(): Promise<void> {
   for (const name of entries.filter((entry) => entry.startsWith(DIR_PREFIX))) {
     const dir = path.join(tmpdir(), name);
     const read = (file: string): Promise<number> =>
-      readFile(path.join(dir, file), 'utf8').then((text) => Number.parseInt(text, 10), () => Number.NaN);
+      readFile(path.join(dir, file), 'utf8').then(
+        (text) => Number.parseInt(text, 10),
+        () => Number.NaN,
+      );
     const owner = await read('owner');
     if (!(owner > 0) || isAlive(owner)) continue;
     const pid = await read('redis.pid');

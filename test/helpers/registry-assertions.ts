@@ -5,8 +5,9 @@
  */
 import { gunzipSync } from 'node:zlib';
 import { expect } from 'vitest';
-import { blobsOf, isImageIndex, sha256, topManifest, type Image, type ImageIndex } from './oci-layout.js';
-import { getBlob, getManifest } from './registry-http.js';
+import { blobsOf, isImageIndex, topManifest, type Image, type ImageIndex } from './oci-layout.js';
+import { getBlob, getManifest } from './registry-api.js';
+import { sha256 } from './oci.js';
 
 /** GET `<repo>/manifests/<reference>` answers 200 with exactly `bytes`, its digest and media type. */
 export async function expectManifest(url: string, repo: string, reference: string, expected: { digest: string; mediaType: string; bytes: Buffer }): Promise<void> {

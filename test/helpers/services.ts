@@ -1,6 +1,7 @@
 /**
- * The run's S3 and Redis, as test/setup/services.ts (vitest globalSetup) provided them, and the
- * S3 housekeeping every S3 test needs: a fresh bucket per test (or file), emptied and deleted after.
+ * The run's S3 and Redis, as test/setup/services.ts provided them, and the S3 housekeeping every
+ * S3 test needs: a fresh bucket per test (or file), emptied and deleted after. A run of the `unit`
+ * project alone starts no services (test/setup/global.ts): asking for them there is an error.
  *
  *   const bucket = await createBucket();
  *   afterAll(() => emptyAndDeleteBucket(bucket));
@@ -19,16 +20,23 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { inject } from 'vitest';
-import type { S3Service } from '../setup/services.js';
+import type { S3Service, TestServices } from '../setup/services.js';
 
 export type { S3Service, TestServices } from '../setup/services.js';
 
+/** The run's services; a test in test/unit that asks for them is in the wrong folder. */
+function services(): TestServices {
+  const provided = inject('services') as TestServices | undefined;
+  if (!provided) throw new Error('this run started no S3 or Redis (the unit project needs none): a test that needs them belongs outside test/unit');
+  return provided;
+}
+
 export function s3Service(): S3Service {
-  return inject('services').s3;
+  return services().s3;
 }
 
 export function redisUrl(): string {
-  return inject('services').redisUrl;
+  return services().redisUrl;
 }
 
 /** A new client for the run's S3: path-style, its region and keys. The caller may destroy() it. */
@@ -63,11 +71,7 @@ export async function emptyAndDeleteBucket(name: string): Promise<void> {
     let uploads: { KeyMarker?: string; UploadIdMarker?: string } = {};
     for (;;) {
       const page = await client.send(new ListMultipartUploadsCommand({ Bucket: name, ...uploads }));
-      await Promise.all(
-        (page.Uploads ?? []).map((upload) =>
-          client.send(new AbortMultipartUploadCommand({ Bucket: name, Key: upload.Key, UploadId: upload.UploadId })),
-        ),
-      );
+      await Promise.all((page.Uploads ?? []).map((upload) => client.send(new AbortMultipartUploadCommand({ Bucket: name, Key: upload.Key, UploadId: upload.UploadId }))));
       if (!page.IsTruncated) break;
       uploads = { KeyMarker: page.NextKeyMarker, UploadIdMarker: page.NextUploadIdMarker };
     }
@@ -101,9 +105,7 @@ export async function emptyAndDeleteBucket(name: string): Promise<void> {
 
 async function deleteAll(client: S3Client, bucket: string, objects: ObjectIdentifier[]): Promise<void> {
   for (let start = 0; start < objects.length; start += 1000) {
-    const result = await client.send(
-      new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects.slice(start, start + 1000), Quiet: true } }),
-    );
+    const result = await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects.slice(start, start + 1000), Quiet: true } }));
     const failed = result.Errors ?? [];
     if (failed.length > 0) {
       throw new Error(`deleting from bucket ${bucket}: ${failed.map((entry) => `${entry.Key}: ${entry.Code} ${entry.Message}`).join('; ')}`);

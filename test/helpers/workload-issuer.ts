@@ -12,7 +12,7 @@ type Alg = 'RS256' | 'ES256' | 'EdDSA';
 interface SigningKey {
   kid: string;
   alg: Alg;
-  privateKey: Awaited<ReturnType<typeof generateKeyPair>>["privateKey"];
+  privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
   publicJwk: JWK;
 }
 
@@ -47,7 +47,13 @@ export async function startWorkloadIssuer(): Promise<WorkloadIssuer> {
       response.end(JSON.stringify(body));
     };
     if (request.url === '/.well-known/openid-configuration') {
-      send({ issuer, jwks_uri: `${issuer}/openid/v1/jwks`, response_types_supported: ['id_token'], subject_types_supported: ['public'], id_token_signing_alg_values_supported: ['RS256', 'ES256', 'EdDSA'] });
+      send({
+        issuer,
+        jwks_uri: `${issuer}/openid/v1/jwks`,
+        response_types_supported: ['id_token'],
+        subject_types_supported: ['public'],
+        id_token_signing_alg_values_supported: ['RS256', 'ES256', 'EdDSA'],
+      });
     } else if (request.url === '/openid/v1/jwks') {
       fetches++;
       send({ keys: keys.map((key) => key.publicJwk) });
@@ -83,7 +89,11 @@ export function serviceAccountClaims(namespace: string, serviceAccount: string, 
     sub: `system:serviceaccount:${namespace}:${serviceAccount}`,
     aud: [audience],
     nbf: Math.floor(Date.now() / 1000),
-    'kubernetes.io': { namespace, serviceaccount: { name: serviceAccount, uid: '7c1d3f3e-0000-4000-8000-000000000001' }, pod: { name: `${serviceAccount}-5d9c`, uid: '7c1d3f3e-0000-4000-8000-000000000002' } },
+    'kubernetes.io': {
+      namespace,
+      serviceaccount: { name: serviceAccount, uid: '7c1d3f3e-0000-4000-8000-000000000001' },
+      pod: { name: `${serviceAccount}-5d9c`, uid: '7c1d3f3e-0000-4000-8000-000000000002' },
+    },
   };
 }
 

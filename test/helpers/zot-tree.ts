@@ -22,11 +22,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { link, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { OCI_INDEX, OCI_MANIFEST, REF_NAME, buildImage, buildImageIndex, buildLayer, sha256, type ContentBlob, type Image, type ImageIndex, type Layer } from './oci-layout.js';
+import { REF_NAME, buildImage, buildImageIndex, buildLayer, type ContentBlob, type Image, type ImageIndex, type Layer } from './oci-layout.js';
+import { OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, sha256 } from './oci.js';
 
 const FILE_MODE = 0o644;
 const FOLDER_MODE = 0o755;
-export const OCI_EMPTY = 'application/vnd.oci.empty.v1+json';
 export const SBOM_TYPE = 'application/spdx+json';
 
 type Descriptor = { mediaType: string; digest: string; size: number; annotations?: Record<string, string> };
@@ -189,7 +189,14 @@ export async function fingerprint(root: string, files: string[]): Promise<Record
   const result: Record<string, { sha256: string; mode: number; ino: number; mtimeMs: number }> = {};
   for (const file of files) {
     const info = await stat(path.join(root, file));
-    result[file] = { sha256: createHash('sha256').update(await readFile(path.join(root, file))).digest('hex'), mode: info.mode, ino: info.ino, mtimeMs: info.mtimeMs };
+    result[file] = {
+      sha256: createHash('sha256')
+        .update(await readFile(path.join(root, file)))
+        .digest('hex'),
+      mode: info.mode,
+      ino: info.ino,
+      mtimeMs: info.mtimeMs,
+    };
   }
   return result;
 }

@@ -12,9 +12,10 @@ import { startBerth, waitForDiscovery, type TestServer } from '../helpers/server
 import { startOidcProvider, type OidcTestProvider } from '../helpers/oidc-provider.js';
 import { fetchWithJar, loginThroughProvider, type StoppedLogin } from '../helpers/oidc-login.js';
 import { basicAuth, writeHtpasswd } from '../helpers/htpasswd.js';
-import { pushImage, sha256, type PushedImage } from '../helpers/registry-api.js';
+import { pushImage, type PushedImage } from '../helpers/registry-api.js';
 import { scratchDir } from '../helpers/scratch.js';
 import { formTokenOf, postPasswordForm, signInWithPassword, UI_HEADER, type UiSession } from '../helpers/ui-session.js';
+import { OCI_MANIFEST, sha256 } from '../helpers/oci.js';
 
 const PASSWORDS = { ci: 'ci-secret-pw', reader: 'reader-secret-pw', carol: 'carol-local-pw' };
 /** Wrong passwords tried: secrets too (a typo is often one letter off the real one). */
@@ -24,7 +25,7 @@ const CLIENT_SECRET = 'client-secret-never-logged';
 const CI = { authorization: basicAuth('ci', PASSWORDS.ci) };
 const READER = { authorization: basicAuth('reader', PASSWORDS.reader) };
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
-const MANIFEST = { 'content-type': 'application/vnd.oci.image.manifest.v1+json' };
+const MANIFEST = { 'content-type': OCI_MANIFEST };
 
 let op: OidcTestProvider;
 let berth: TestServer;
@@ -91,13 +92,6 @@ async function newLines(before: number, expected: number): Promise<Array<Record<
   return (await lines()).slice(before);
 }
 
-function cookiesOf(response: Response): string {
-  return response.headers
-    .getSetCookie()
-    .map((line) => line.split(';')[0]!)
-    .join('; ');
-}
-
 /** A form post of a signed-in browser, with the token of `page`. */
 async function postForm(session: UiSession, page: string, action: string, fields: Record<string, string>): Promise<Response> {
   const token = formTokenOf(await (await session.browse(page)).text());
@@ -126,14 +120,54 @@ const layer = Buffer.from('a blob pushed whole');
 const layerDigest = sha256(layer);
 
 const rows: Row[] = [
-  { name: 'manifest push by tag', run: () => fetch(`${berth.url}/v2/audit/app/manifests/v2`, { method: 'PUT', body: image.manifest, headers: { ...CI, ...MANIFEST } }), status: 201, line: () => ({ event: 'manifest-push', outcome: 'ok', user: 'ci', via: 'htpasswd', repository: 'audit/app', tag: 'v2', digest: image.digest }) },
-  { name: 'manifest push by digest', run: () => fetch(`${berth.url}/v2/audit/app/manifests/${image.digest}`, { method: 'PUT', body: image.manifest, headers: { ...CI, ...MANIFEST } }), status: 201, line: () => ({ event: 'manifest-push', outcome: 'ok', user: 'ci', repository: 'audit/app', digest: image.digest }) },
-  { name: 'manifest push refused: no right', run: () => fetch(`${berth.url}/v2/audit/app/manifests/v3`, { method: 'PUT', body: image.manifest, headers: { ...READER, ...MANIFEST } }), status: 403, line: { event: 'manifest-push', outcome: 'refused', user: 'reader', repository: 'audit/app', reason: expect.stringMatching(/^DENIED/) } },
-  { name: 'manifest push refused: no credentials', run: () => fetch(`${berth.url}/v2/audit/app/manifests/v3`, { method: 'PUT', body: image.manifest, headers: MANIFEST }), status: 401, line: { event: 'manifest-push', outcome: 'refused', user: null, reason: expect.stringMatching(/^UNAUTHORIZED/) } },
-  { name: 'manifest push refused: wrong password', run: () => fetch(`${berth.url}/v2/audit/app/manifests/v3`, { method: 'PUT', body: image.manifest, headers: { authorization: basicAuth('ci', WRONG[0]!), ...MANIFEST } }), status: 401, line: { event: 'manifest-push', outcome: 'refused', user: null, attemptedUser: 'ci', reason: 'invalid username or password' } },
-  { name: 'manifest push refused: invalid manifest', run: () => fetch(`${berth.url}/v2/audit/app/manifests/v3`, { method: 'PUT', body: '{"not":"a manifest"}', headers: { ...CI, ...MANIFEST } }), status: 400, line: { event: 'manifest-push', outcome: 'refused', user: 'ci', repository: 'audit/app', tag: 'v3', reason: expect.stringMatching(/^MANIFEST_INVALID/) } },
-  { name: 'tag delete (registry API)', run: () => fetch(`${berth.url}/v2/audit/app/manifests/v2`, { method: 'DELETE', headers: CI }), status: 202, line: { event: 'manifest-delete', outcome: 'ok', user: 'ci', repository: 'audit/app', tag: 'v2' } },
-  { name: 'blob upload start', run: () => fetch(`${berth.url}/v2/audit/app/blobs/uploads/`, { method: 'POST', headers: CI }), status: 202, line: { event: 'blob-upload-start', outcome: 'ok', repository: 'audit/app', upload: expect.any(String) } },
+  {
+    name: 'manifest push by tag',
+    run: () => fetch(`${berth.url}/v2/audit/app/manifests/v2`, { method: 'PUT', body: image.manifest, headers: { ...CI, ...MANIFEST } }),
+    status: 201,
+    line: () => ({ event: 'manifest-push', outcome: 'ok', user: 'ci', via: 'htpasswd', repository: 'audit/app', tag: 'v2', digest: image.digest }),
+  },
+  {
+    name: 'manifest push by digest',
+    run: () => fetch(`${berth.url}/v2/audit/app/manifests/${image.digest}`, { method: 'PUT', body: image.manifest, headers: { ...CI, ...MANIFEST } }),
+    status: 201,
+    line: () => ({ event: 'manifest-push', outcome: 'ok', user: 'ci', repository: 'audit/app', digest: image.digest }),
+  },
+  {
+    name: 'manifest push refused: no right',
+    run: () => fetch(`${berth.url}/v2/audit/app/manifests/v3`, { method: 'PUT', body: image.manifest, headers: { ...READER, ...MANIFEST } }),
+    status: 403,
+    line: { event: 'manifest-push', outcome: 'refused', user: 'reader', repository: 'audit/app', reason: expect.stringMatching(/^DENIED/) },
+  },
+  {
+    name: 'manifest push refused: no credentials',
+    run: () => fetch(`${berth.url}/v2/audit/app/manifests/v3`, { method: 'PUT', body: image.manifest, headers: MANIFEST }),
+    status: 401,
+    line: { event: 'manifest-push', outcome: 'refused', user: null, reason: expect.stringMatching(/^UNAUTHORIZED/) },
+  },
+  {
+    name: 'manifest push refused: wrong password',
+    run: () => fetch(`${berth.url}/v2/audit/app/manifests/v3`, { method: 'PUT', body: image.manifest, headers: { authorization: basicAuth('ci', WRONG[0]!), ...MANIFEST } }),
+    status: 401,
+    line: { event: 'manifest-push', outcome: 'refused', user: null, attemptedUser: 'ci', reason: 'invalid username or password' },
+  },
+  {
+    name: 'manifest push refused: invalid manifest',
+    run: () => fetch(`${berth.url}/v2/audit/app/manifests/v3`, { method: 'PUT', body: '{"not":"a manifest"}', headers: { ...CI, ...MANIFEST } }),
+    status: 400,
+    line: { event: 'manifest-push', outcome: 'refused', user: 'ci', repository: 'audit/app', tag: 'v3', reason: expect.stringMatching(/^MANIFEST_INVALID/) },
+  },
+  {
+    name: 'tag delete (registry API)',
+    run: () => fetch(`${berth.url}/v2/audit/app/manifests/v2`, { method: 'DELETE', headers: CI }),
+    status: 202,
+    line: { event: 'manifest-delete', outcome: 'ok', user: 'ci', repository: 'audit/app', tag: 'v2' },
+  },
+  {
+    name: 'blob upload start',
+    run: () => fetch(`${berth.url}/v2/audit/app/blobs/uploads/`, { method: 'POST', headers: CI }),
+    status: 202,
+    line: { event: 'blob-upload-start', outcome: 'ok', repository: 'audit/app', upload: expect.any(String) },
+  },
   {
     name: 'blob upload chunk',
     prepare: async () => {
@@ -143,7 +177,12 @@ const rows: Row[] = [
     status: 202,
     line: { event: 'blob-upload-chunk', outcome: 'ok', repository: 'audit/app', upload: expect.any(String) },
   },
-  { name: 'blob upload commit', run: () => fetch(`${berth.url}${uploadLocation}?digest=${layerDigest}`, { method: 'PUT', headers: CI }), status: 201, line: { event: 'blob-upload-commit', outcome: 'ok', repository: 'audit/app', digest: layerDigest } },
+  {
+    name: 'blob upload commit',
+    run: () => fetch(`${berth.url}${uploadLocation}?digest=${layerDigest}`, { method: 'PUT', headers: CI }),
+    status: 201,
+    line: { event: 'blob-upload-commit', outcome: 'ok', repository: 'audit/app', digest: layerDigest },
+  },
   {
     name: 'blob upload cancel',
     prepare: async () => {
@@ -153,15 +192,45 @@ const rows: Row[] = [
     status: 204,
     line: { event: 'blob-upload-cancel', outcome: 'ok', repository: 'audit/app', upload: expect.any(String) },
   },
-  { name: 'monolithic upload', run: () => fetch(`${berth.url}/v2/audit/other/blobs/uploads/?digest=${layerDigest}`, { method: 'POST', body: layer, headers: { ...CI, 'content-type': 'application/octet-stream' } }), status: 201, line: { event: 'blob-upload-commit', outcome: 'ok', repository: 'audit/other', digest: layerDigest } },
-  { name: 'mount', run: () => fetch(`${berth.url}/v2/audit/mounted/blobs/uploads/?mount=${layerDigest}&from=audit/app`, { method: 'POST', headers: CI }), status: 201, line: { event: 'blob-mount', outcome: 'ok', repository: 'audit/mounted', from: 'audit/app', digest: layerDigest } },
-  { name: 'mount of a blob the source lacks: an upload starts', run: () => fetch(`${berth.url}/v2/audit/mounted/blobs/uploads/?mount=${sha256('absent')}&from=audit/app`, { method: 'POST', headers: CI }), status: 202, line: { event: 'blob-upload-start', outcome: 'ok', repository: 'audit/mounted', upload: expect.any(String) } },
-  { name: 'blob delete', run: () => fetch(`${berth.url}/v2/audit/other/blobs/${layerDigest}`, { method: 'DELETE', headers: CI }), status: 202, line: { event: 'blob-delete', outcome: 'ok', repository: 'audit/other', digest: layerDigest } },
+  {
+    name: 'monolithic upload',
+    run: () => fetch(`${berth.url}/v2/audit/other/blobs/uploads/?digest=${layerDigest}`, { method: 'POST', body: layer, headers: { ...CI, 'content-type': 'application/octet-stream' } }),
+    status: 201,
+    line: { event: 'blob-upload-commit', outcome: 'ok', repository: 'audit/other', digest: layerDigest },
+  },
+  {
+    name: 'mount',
+    run: () => fetch(`${berth.url}/v2/audit/mounted/blobs/uploads/?mount=${layerDigest}&from=audit/app`, { method: 'POST', headers: CI }),
+    status: 201,
+    line: { event: 'blob-mount', outcome: 'ok', repository: 'audit/mounted', from: 'audit/app', digest: layerDigest },
+  },
+  {
+    name: 'mount of a blob the source lacks: an upload starts',
+    run: () => fetch(`${berth.url}/v2/audit/mounted/blobs/uploads/?mount=${sha256('absent')}&from=audit/app`, { method: 'POST', headers: CI }),
+    status: 202,
+    line: { event: 'blob-upload-start', outcome: 'ok', repository: 'audit/mounted', upload: expect.any(String) },
+  },
+  {
+    name: 'blob delete',
+    run: () => fetch(`${berth.url}/v2/audit/other/blobs/${layerDigest}`, { method: 'DELETE', headers: CI }),
+    status: 202,
+    line: { event: 'blob-delete', outcome: 'ok', repository: 'audit/other', digest: layerDigest },
+  },
   { name: 'read: not audited', run: () => fetch(`${berth.url}/v2/audit/app/manifests/v1`, { headers: READER }), status: 200, line: null },
   { name: 'version check with a password (no UI): not audited', run: () => fetch(`${berth.url}/v2/`, { headers: CI }), status: 200, line: null },
   { name: 'read without credentials: not audited', run: () => fetch(`${berth.url}/v2/audit/app/tags/list`), status: 401, line: null },
-  { name: 'failed credentials on a read', run: () => fetch(`${berth.url}/v2/audit/app/tags/list`, { headers: { authorization: basicAuth('reader', WRONG[1]!) } }), status: 401, line: { event: 'authenticate', outcome: 'refused', user: null, attemptedUser: 'reader', reason: 'invalid username or password' } },
-  { name: 'another scheme on a read', run: () => fetch(`${berth.url}/v2/audit/app/tags/list`, { headers: { authorization: BEARER } }), status: 401, line: { event: 'authenticate', outcome: 'refused', reason: expect.stringMatching(/scheme/) } },
+  {
+    name: 'failed credentials on a read',
+    run: () => fetch(`${berth.url}/v2/audit/app/tags/list`, { headers: { authorization: basicAuth('reader', WRONG[1]!) } }),
+    status: 401,
+    line: { event: 'authenticate', outcome: 'refused', user: null, attemptedUser: 'reader', reason: 'invalid username or password' },
+  },
+  {
+    name: 'another scheme on a read',
+    run: () => fetch(`${berth.url}/v2/audit/app/tags/list`, { headers: { authorization: BEARER } }),
+    status: 401,
+    line: { event: 'authenticate', outcome: 'refused', reason: expect.stringMatching(/scheme/) },
+  },
   {
     name: 'blocked sign-in attempt',
     prepare: async () => {
@@ -171,10 +240,25 @@ const rows: Row[] = [
     status: 429,
     line: { event: 'authenticate', outcome: 'blocked', attemptedUser: 'ghost', ip: '192.0.2.77', reason: expect.stringMatching(/too many failed sign-ins/) },
   },
-  { name: 'UI sign-in (GET /v2/ with a password)', run: () => fetch(`${berth.url}/v2/`, { headers: { ...UI_HEADER, ...CI } }), status: 200, line: { event: 'sign-in', outcome: 'ok', user: 'ci', provider: 'htpasswd' } },
-  { name: 'UI sign-in with a wrong password', run: () => fetch(`${berth.url}/v2/`, { headers: { ...UI_HEADER, authorization: basicAuth('ci', WRONG[2]!) } }), status: 401, line: { event: 'sign-in', outcome: 'refused', user: null, attemptedUser: 'ci' } },
+  {
+    name: 'UI sign-in (GET /v2/ with a password)',
+    run: () => fetch(`${berth.url}/v2/`, { headers: { ...UI_HEADER, ...CI } }),
+    status: 200,
+    line: { event: 'sign-in', outcome: 'ok', user: 'ci', provider: 'htpasswd' },
+  },
+  {
+    name: 'UI sign-in with a wrong password',
+    run: () => fetch(`${berth.url}/v2/`, { headers: { ...UI_HEADER, authorization: basicAuth('ci', WRONG[2]!) } }),
+    status: 401,
+    line: { event: 'sign-in', outcome: 'refused', user: null, attemptedUser: 'ci' },
+  },
   { name: 'password form sign-in', run: () => postPasswordForm(berth.url, 'reader', PASSWORDS.reader), status: 303, line: { event: 'sign-in', outcome: 'ok', user: 'reader', provider: 'htpasswd' } },
-  { name: 'password form with a wrong password', run: () => postPasswordForm(berth.url, 'reader', WRONG[3]!), status: 401, line: { event: 'sign-in', outcome: 'refused', user: null, attemptedUser: 'reader', provider: 'htpasswd' } },
+  {
+    name: 'password form with a wrong password',
+    run: () => postPasswordForm(berth.url, 'reader', WRONG[3]!),
+    status: 401,
+    line: { event: 'sign-in', outcome: 'refused', user: null, attemptedUser: 'reader', provider: 'htpasswd' },
+  },
   {
     name: 'API key create (zot endpoint)',
     run: async () => {
@@ -187,9 +271,34 @@ const rows: Row[] = [
     status: 201,
     line: { event: 'api-key-create', outcome: 'ok', user: 'ci', label: 'ci robot', keyId: expect.any(String) },
   },
-  { name: 'API key create refused to an API key', run: async () => fetch(`${berth.url}/zot/auth/apikey`, { method: 'POST', body: '{"label":"x"}', headers: { authorization: basicAuth('ci', [...secrets].find((secret) => secret.startsWith('zak_'))!) } }), status: 401, line: { event: 'api-key-create', outcome: 'refused', user: 'ci', via: 'apikey' } },
-  { name: 'API key revoke (zot endpoint)', run: () => fetch(`${berth.url}/zot/auth/apikey?id=${zotKeyId}`, { method: 'DELETE', headers: CI }), status: 200, line: { event: 'api-key-revoke', outcome: 'ok', user: 'ci', keyId: expect.any(String) } },
-  { name: 'API key revoke of an unknown key', run: () => fetch(`${berth.url}/zot/auth/apikey?id=no-such-key`, { method: 'DELETE', headers: CI }), status: 400, line: { event: 'api-key-revoke', outcome: 'refused', keyId: 'no-such-key' } },
+  {
+    name: 'API key create refused to an API key',
+    run: async () =>
+      fetch(`${berth.url}/zot/auth/apikey`, {
+        method: 'POST',
+        body: '{"label":"x"}',
+        headers: {
+          authorization: basicAuth(
+            'ci',
+            [...secrets].find((secret) => secret.startsWith('zak_'))!,
+          ),
+        },
+      }),
+    status: 401,
+    line: { event: 'api-key-create', outcome: 'refused', user: 'ci', via: 'apikey' },
+  },
+  {
+    name: 'API key revoke (zot endpoint)',
+    run: () => fetch(`${berth.url}/zot/auth/apikey?id=${zotKeyId}`, { method: 'DELETE', headers: CI }),
+    status: 200,
+    line: { event: 'api-key-revoke', outcome: 'ok', user: 'ci', keyId: expect.any(String) },
+  },
+  {
+    name: 'API key revoke of an unknown key',
+    run: () => fetch(`${berth.url}/zot/auth/apikey?id=no-such-key`, { method: 'DELETE', headers: CI }),
+    status: 400,
+    line: { event: 'api-key-revoke', outcome: 'refused', keyId: 'no-such-key' },
+  },
   {
     name: 'API key create (UI form)',
     prepare: async () => {
@@ -206,8 +315,18 @@ const rows: Row[] = [
     status: 201,
     line: { event: 'api-key-create', outcome: 'ok', user: 'ci', via: 'session', label: 'from the ui', keyId: expect.any(String) },
   },
-  { name: 'API key revoke (UI form)', run: () => postForm(session, '/account', '/account/api-keys/revoke', { id: uiKeyId }), status: 303, line: { event: 'api-key-revoke', outcome: 'ok', user: 'ci', via: 'session', keyId: expect.any(String) } },
-  { name: 'tag delete (UI form)', run: () => postForm(session, '/repository?name=audit/app', '/repository/delete-tag?name=audit/app&tag=v1', {}), status: 303, line: { event: 'tag-delete', outcome: 'ok', user: 'ci', repository: 'audit/app', tag: 'v1' } },
+  {
+    name: 'API key revoke (UI form)',
+    run: () => postForm(session, '/account', '/account/api-keys/revoke', { id: uiKeyId }),
+    status: 303,
+    line: { event: 'api-key-revoke', outcome: 'ok', user: 'ci', via: 'session', keyId: expect.any(String) },
+  },
+  {
+    name: 'tag delete (UI form)',
+    run: () => postForm(session, '/repository?name=audit/app', '/repository/delete-tag?name=audit/app&tag=v1', {}),
+    status: 303,
+    line: { event: 'tag-delete', outcome: 'ok', user: 'ci', repository: 'audit/app', tag: 'v1' },
+  },
   { name: 'sign-out (UI form)', run: () => postForm(session, '/account', '/logout', {}), status: 303, line: { event: 'sign-out', outcome: 'ok', user: 'ci', provider: 'htpasswd' } },
   {
     name: 'sign-out (zot endpoint)',
@@ -219,7 +338,12 @@ const rows: Row[] = [
     status: 200,
     line: { event: 'sign-out', outcome: 'ok', user: 'reader', provider: 'htpasswd' },
   },
-  { name: 'sign-out without a session', run: () => fetch(`${berth.url}/zot/auth/logout`, { method: 'POST', headers: UI_HEADER }), status: 401, line: { event: 'sign-out', outcome: 'refused', user: null } },
+  {
+    name: 'sign-out without a session',
+    run: () => fetch(`${berth.url}/zot/auth/logout`, { method: 'POST', headers: UI_HEADER }),
+    status: 401,
+    line: { event: 'sign-out', outcome: 'refused', user: null },
+  },
   {
     name: 'OIDC sign-in',
     run: async () => {
@@ -290,7 +414,12 @@ const rows: Row[] = [
     status: 303,
     line: { event: 'sign-in', outcome: 'refused', user: null, provider: 'oidc', attemptedUser: 'carol', reason: 'the name is a local htpasswd account' },
   },
-  { name: 'OIDC sign-in with an unknown provider', run: () => fetch(`${berth.url}/zot/auth/login?provider=nope`, { redirect: 'manual' }), status: 303, line: { event: 'sign-in', outcome: 'refused', user: null, reason: 'unknown-provider' } },
+  {
+    name: 'OIDC sign-in with an unknown provider',
+    run: () => fetch(`${berth.url}/zot/auth/login?provider=nope`, { redirect: 'manual' }),
+    status: 303,
+    line: { event: 'sign-in', outcome: 'refused', user: null, reason: 'unknown-provider' },
+  },
 ];
 
 describe('audit log', () => {

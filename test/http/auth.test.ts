@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBerth, type TestServer } from '../helpers/server.js';
-import { errorCode, json, pushBlob, pushImage, sha256 } from '../helpers/registry-api.js';
+import { errorCode, json, pushBlob, pushImage } from '../helpers/registry-api.js';
 import { basicAuth, writeHtpasswd } from '../helpers/htpasswd.js';
+import { OCI_MANIFEST, sha256 } from '../helpers/oci.js';
 
 const PASSWORDS = { admin: 'admin-pw', buildbot: 'bot-pw', reader: 'read-pw', lead: 'lead-pw' };
 const ACCESS = {
@@ -9,7 +10,13 @@ const ACCESS = {
   repositories: {
     '**': { defaultPolicy: ['read'], anonymousPolicy: [] as string[] },
     'public/**': { anonymousPolicy: ['read'], defaultPolicy: ['read'] },
-    'ci/**': { policies: [{ groups: ['robots'], actions: ['read', 'create'] }, { groups: ['leads'], actions: ['read', 'create', 'update', 'delete', 'detectManifestCollision'] }], defaultPolicy: ['read'] },
+    'ci/**': {
+      policies: [
+        { groups: ['robots'], actions: ['read', 'create'] },
+        { groups: ['leads'], actions: ['read', 'create', 'update', 'delete', 'detectManifestCollision'] },
+      ],
+      defaultPolicy: ['read'],
+    },
     'private/**': { policies: [{ users: ['buildbot'], actions: ['read', 'create'] }] },
   },
   adminPolicy: { users: ['admin'], actions: ['read', 'create', 'update', 'delete'] },
@@ -121,23 +128,23 @@ describe('authorization', () => {
     const bot = withAuth(server.url, as('buildbot'));
     const manifest = Buffer.from(await (await bot('/v2/ci/app/manifests/v1')).arrayBuffer());
     // Same content under the same tag is not a move.
-    expect((await bot('/v2/ci/app/manifests/v1', { method: 'PUT', body: manifest, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } })).status).toBe(201);
-    expect((await bot('/v2/ci/app/manifests/v2', { method: 'PUT', body: manifest, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } })).status).toBe(201);
+    expect((await bot('/v2/ci/app/manifests/v1', { method: 'PUT', body: manifest, headers: { 'content-type': OCI_MANIFEST } })).status).toBe(201);
+    expect((await bot('/v2/ci/app/manifests/v2', { method: 'PUT', body: manifest, headers: { 'content-type': OCI_MANIFEST } })).status).toBe(201);
     const other = JSON.parse(manifest.toString());
     other.annotations = { 'org.example.rebuilt': 'yes' };
     const moved = Buffer.from(JSON.stringify(other));
-    const denied = await bot('/v2/ci/app/manifests/v1', { method: 'PUT', body: moved, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+    const denied = await bot('/v2/ci/app/manifests/v1', { method: 'PUT', body: moved, headers: { 'content-type': OCI_MANIFEST } });
     expect(denied.status).toBe(403);
     expect((await json(denied)).errors[0]).toMatchObject({ code: 'DENIED', detail: { action: 'update', tag: 'v1' } });
     expect((await bot('/v2/ci/app/manifests/v1')).headers.get('docker-content-digest')).toBe(seeded.ci);
     const lead = withAuth(server.url, as('lead'));
-    expect((await lead('/v2/ci/app/manifests/v1', { method: 'PUT', body: moved, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } })).status).toBe(201);
+    expect((await lead('/v2/ci/app/manifests/v1', { method: 'PUT', body: moved, headers: { 'content-type': OCI_MANIFEST } })).status).toBe(201);
   });
 
   it('detectManifestCollision refuses to delete a manifest several tags point to', async () => {
     const lead = withAuth(server.url, as('lead'));
     const manifest = Buffer.from(await (await lead('/v2/ci/app/manifests/v2')).arrayBuffer());
-    await lead('/v2/ci/app/manifests/v3', { method: 'PUT', body: manifest, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+    await lead('/v2/ci/app/manifests/v3', { method: 'PUT', body: manifest, headers: { 'content-type': OCI_MANIFEST } });
     const refused = await lead(`/v2/ci/app/manifests/${sha256(manifest)}`, { method: 'DELETE' });
     expect(refused.status).toBe(409);
     expect((await json(refused)).errors[0].detail.tags.sort()).toEqual(['v2', 'v3']);

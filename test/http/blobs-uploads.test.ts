@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBerth, type TestServer } from '../helpers/server.js';
 import { storedFiles } from '../helpers/stored-files.js';
-import { errorCode, pushBlob, sha256 } from '../helpers/registry-api.js';
+import { errorCode, pushBlob } from '../helpers/registry-api.js';
+import { sha256 } from '../helpers/oci.js';
 
 let server: TestServer;
 beforeAll(async () => {

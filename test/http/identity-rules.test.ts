@@ -11,24 +11,11 @@ import { basicAuth, writeHtpasswd } from '../helpers/htpasswd.js';
 import { json, pushImage } from '../helpers/registry-api.js';
 import { formTokenOf, signInWithPassword } from '../helpers/ui-session.js';
 import { MAX_API_KEYS_PER_USER } from '../../src/auth/api-keys.js';
+import { eventually } from '../helpers/eventually.js';
 
 let server: TestServer;
 const PASSWORDS = { admin: 'admin-pw', dev: 'dev-pw', hoarder: 'hoard-pw' };
 const as = (user: keyof typeof PASSWORDS) => ({ authorization: basicAuth(user, PASSWORDS[user]) });
-
-/** Polls until `check` passes: a config edit is picked up by a file watcher. */
-async function eventually(check: () => Promise<void>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-}
 
 beforeAll(async () => {
   const htpasswd = await writeHtpasswd(PASSWORDS);
@@ -93,7 +80,11 @@ describe('API keys per user', () => {
     const session = await signInWithPassword(server.url, 'hoarder', PASSWORDS.hoarder);
     const token = formTokenOf(await (await session.browse('/account')).text());
     const post = () =>
-      session.browse('/account/api-keys', { method: 'POST', body: new URLSearchParams({ csrf: token, label: 'from-the-page', expiresInDays: '0' }).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      session.browse('/account/api-keys', {
+        method: 'POST',
+        body: new URLSearchParams({ csrf: token, label: 'from-the-page', expiresInDays: '0' }).toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
     const page = await post();
     expect(page.status).toBe(403);
     expect(await page.text()).toContain(`at most ${MAX_API_KEYS_PER_USER} API keys`);

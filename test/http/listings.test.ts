@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBerth, type TestServer } from '../helpers/server.js';
 import { errorCode, json, pushImage } from '../helpers/registry-api.js';
+import { OCI_MANIFEST } from '../helpers/oci.js';
 
 let server: TestServer;
 const TAGS = ['1.0', '1.1', '2.0', 'Latest', '_x', 'a', 'b'];
@@ -8,7 +9,7 @@ beforeAll(async () => {
   server = await startBerth();
   const image = await pushImage(server.url, 'ls/app', 'seed');
   for (const tag of TAGS) {
-    const put = await fetch(`${server.url}/v2/ls/app/manifests/${tag}`, { method: 'PUT', body: image.manifest, headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+    const put = await fetch(`${server.url}/v2/ls/app/manifests/${tag}`, { method: 'PUT', body: image.manifest, headers: { 'content-type': OCI_MANIFEST } });
     expect(put.status).toBe(201);
   }
   for (const repo of ['ls/zeta', 'ls/alpha', 'ls/alpha/nested']) await pushImage(server.url, repo, 'v1', { layers: 1 });

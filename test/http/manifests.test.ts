@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBerth, type TestServer } from '../helpers/server.js';
 import { storedFiles } from '../helpers/stored-files.js';
-import { errorCode, json, pushBlob, pushImage, sha256 } from '../helpers/registry-api.js';
+import { errorCode, json, pushBlob, pushImage } from '../helpers/registry-api.js';
+import { DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST_V1_SIGNED, OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, sha256 } from '../helpers/oci.js';
 
 let server: TestServer;
 beforeAll(async () => {
@@ -9,8 +10,6 @@ beforeAll(async () => {
 });
 afterAll(async () => server.close());
 
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const putManifest = (repo: string, reference: string, body: string | Buffer, contentType = OCI_MANIFEST) =>
   fetch(`${server.url}/v2/${repo}/manifests/${reference}`, { method: 'PUT', body, headers: { 'content-type': contentType } });
 
@@ -32,7 +31,12 @@ describe('manifests', () => {
     const stored = storedFiles(server);
     const index = JSON.parse((await stored.read('mf/basic/index.json')).toString('utf8'));
     expect(index.manifests).toEqual([
-      { mediaType: OCI_MANIFEST, digest: image.digest, size: image.manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'v1', 'dev.berth.pushed': expect.stringMatching(/^\d{4}-\d\d-\d\dT/) } },
+      {
+        mediaType: OCI_MANIFEST,
+        digest: image.digest,
+        size: image.manifest.length,
+        annotations: { 'org.opencontainers.image.ref.name': 'v1', 'dev.berth.pushed': expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
+      },
     ]);
     expect((await stored.read(`mf/basic/blobs/sha256/${image.digest.slice(7)}`)).equals(image.manifest)).toBe(true);
     expect(JSON.parse((await stored.read('mf/basic/oci-layout')).toString('utf8'))).toEqual({ imageLayoutVersion: '1.0.0' });
@@ -60,7 +64,12 @@ describe('manifests', () => {
 
   it('refuses a manifest whose blobs are missing', async () => {
     const config = await pushBlob(server.url, 'mf/missing', Buffer.from('{}'));
-    const body = JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config, size: 2 }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256('nope'), size: 4 }] });
+    const body = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: OCI_CONFIG, digest: config, size: 2 },
+      layers: [{ mediaType: OCI_LAYER, digest: sha256('nope'), size: 4 }],
+    });
     const response = await putManifest('mf/missing', 'v1', body);
     expect(response.status).toBe(400);
     const answer = await json(response);
@@ -70,7 +79,8 @@ describe('manifests', () => {
 
   it('refuses an index whose child manifests are missing, and accepts it once they exist', async () => {
     const image = await pushImage(server.url, 'mf/index', 'amd64');
-    const index = (digest: string) => JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest, size: image.manifest.length, platform: { architecture: 'amd64', os: 'linux' } }] });
+    const index = (digest: string) =>
+      JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest, size: image.manifest.length, platform: { architecture: 'amd64', os: 'linux' } }] });
     const missing = await putManifest('mf/index', 'multi', index(sha256('absent')), OCI_INDEX);
     expect(missing.status).toBe(400);
     expect(await errorCode(missing)).toBe('MANIFEST_BLOB_UNKNOWN');
@@ -83,13 +93,22 @@ describe('manifests', () => {
   it('accepts Docker schema 2 manifests and manifest lists with their media types', async () => {
     const image = await pushImage(server.url, 'mf/docker', 'base');
     const doc = JSON.parse(image.manifest.toString());
-    const docker = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json', config: { ...doc.config, mediaType: 'application/vnd.docker.container.image.v1+json' }, layers: doc.layers.map((layer: object) => ({ ...layer, mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip' })) });
-    const put = await putManifest('mf/docker', 'd', docker, 'application/vnd.docker.distribution.manifest.v2+json');
+    const docker = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: DOCKER_MANIFEST,
+      config: { ...doc.config, mediaType: DOCKER_CONFIG },
+      layers: doc.layers.map((layer: object) => ({ ...layer, mediaType: DOCKER_LAYER_GZIP })),
+    });
+    const put = await putManifest('mf/docker', 'd', docker, DOCKER_MANIFEST);
     expect(put.status).toBe(201);
-    const list = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.list.v2+json', manifests: [{ mediaType: 'application/vnd.docker.distribution.manifest.v2+json', digest: sha256(docker), size: docker.length, platform: { architecture: 'amd64', os: 'linux' } }] });
-    expect((await putManifest('mf/docker', 'list', list, 'application/vnd.docker.distribution.manifest.list.v2+json')).status).toBe(201);
+    const list = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: DOCKER_MANIFEST_LIST,
+      manifests: [{ mediaType: DOCKER_MANIFEST, digest: sha256(docker), size: docker.length, platform: { architecture: 'amd64', os: 'linux' } }],
+    });
+    expect((await putManifest('mf/docker', 'list', list, DOCKER_MANIFEST_LIST)).status).toBe(201);
     const head = await fetch(`${server.url}/v2/mf/docker/manifests/list`, { method: 'HEAD' });
-    expect(head.headers.get('content-type')).toBe('application/vnd.docker.distribution.manifest.list.v2+json');
+    expect(head.headers.get('content-type')).toBe(DOCKER_MANIFEST_LIST);
   });
 
   it.each([
@@ -98,8 +117,12 @@ describe('manifests', () => {
     ['wrong schemaVersion', JSON.stringify({ schemaVersion: 1, config: {}, layers: [] }), OCI_MANIFEST],
     ['mediaType differs from Content-Type', JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] }), OCI_MANIFEST],
     ['config without digest', JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'a/b', size: 1 }, layers: [] }), OCI_MANIFEST],
-    ['layer size not a number', JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'a/b', size: 1, digest: sha256('x') }, layers: [{ mediaType: 'a/b', size: 'big', digest: sha256('y') }] }), OCI_MANIFEST],
-    ['unknown media type', JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.v1+prettyjws' }), 'application/vnd.docker.distribution.manifest.v1+prettyjws'],
+    [
+      'layer size not a number',
+      JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: 'a/b', size: 1, digest: sha256('x') }, layers: [{ mediaType: 'a/b', size: 'big', digest: sha256('y') }] }),
+      OCI_MANIFEST,
+    ],
+    ['unknown media type', JSON.stringify({ schemaVersion: 2, mediaType: DOCKER_MANIFEST_V1_SIGNED }), DOCKER_MANIFEST_V1_SIGNED],
   ])('refuses %s with MANIFEST_INVALID', async (_why, body, type) => {
     const response = await putManifest('mf/invalid', 'v1', body, type);
     expect(response.status).toBe(400);
@@ -174,7 +197,12 @@ describe('referrers', () => {
     expect(body.schemaVersion).toBe(2);
     expect(body.mediaType).toBe(OCI_INDEX);
     expect(body.manifests.map((m: { digest: string }) => m.digest).sort()).toEqual([signature.digest, sbom.digest].sort());
-    expect(body.manifests.find((m: { digest: string }) => m.digest === sbom.digest)).toEqual({ mediaType: OCI_MANIFEST, digest: sbom.digest, size: sbom.manifest.length, artifactType: 'application/spdx+json' });
+    expect(body.manifests.find((m: { digest: string }) => m.digest === sbom.digest)).toEqual({
+      mediaType: OCI_MANIFEST,
+      digest: sbom.digest,
+      size: sbom.manifest.length,
+      artifactType: 'application/spdx+json',
+    });
 
     const filtered = await fetch(`${server.url}/v2/rf/app/referrers/${subject.digest}?artifactType=application/spdx%2Bjson`);
     expect(filtered.headers.get('oci-filters-applied')).toBe('artifactType');
@@ -221,10 +249,10 @@ describe('lying manifests', () => {
     const { document } = await image('mf/configs');
     for (const [i, bytes] of [Buffer.from('not json'), Buffer.from('[1, 2]'), Buffer.from('null'), Buffer.from('"text"')].entries()) {
       await pushBlob(server.url, 'mf/configs', bytes);
-      const manifest = { ...document, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(bytes), size: bytes.length } };
+      const manifest = { ...document, config: { mediaType: OCI_CONFIG, digest: sha256(bytes), size: bytes.length } };
       await refused(await putManifest('mf/configs', `bad-${i}`, JSON.stringify(manifest)), 'config');
-      const docker = { ...manifest, mediaType: 'application/vnd.docker.distribution.manifest.v2+json', config: { ...manifest.config, mediaType: 'application/vnd.docker.container.image.v1+json' } };
-      await refused(await putManifest('mf/configs', `docker-${i}`, JSON.stringify(docker), 'application/vnd.docker.distribution.manifest.v2+json'), 'config');
+      const docker = { ...manifest, mediaType: DOCKER_MANIFEST, config: { ...manifest.config, mediaType: DOCKER_CONFIG } };
+      await refused(await putManifest('mf/configs', `docker-${i}`, JSON.stringify(docker), DOCKER_MANIFEST), 'config');
     }
     const helm = Buffer.from('not json either');
     await pushBlob(server.url, 'mf/configs', helm);

@@ -78,7 +78,7 @@ describe('metrics', () => {
     const image = await pushImage(server.url, 'metrics/app', 'v1', { headers: ci });
     await fetch(`${server.url}/v2/metrics/app/manifests/v1`, { headers: ci });
     await fetch(`${server.url}/v2/`, { headers: { authorization: basicAuth('ci', 'wrong') } });
-    await server.app.registry.gc.collect();
+    await server.app.maintenance.gc.collect();
 
     expect((await fetch(`${server.url}/internal/metrics`)).status).toBe(401);
     expect((await fetch(`${server.url}/internal/metrics`, { headers: ci })).status).toBe(403);
@@ -120,7 +120,10 @@ describe('audit log', () => {
     await fetch(`${server.url}/v2/audit/app/tags/list`, { headers: { authorization: basicAuth('ci', 'pw') } });
     await server.close();
     server = undefined;
-    const lines = (await readFile(audit, 'utf8')).trim().split('\n').map((line) => JSON.parse(line));
+    const lines = (await readFile(audit, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     const push = lines.find((line) => line.event === 'manifest-push');
     expect(push).toMatchObject({ user: 'ci', via: 'htpasswd', method: 'PUT', repository: 'audit/app', tag: 'v1', digest: image.digest, status: 201, outcome: 'ok', ip: '127.0.0.1' });
     expect(push.time).toMatch(/^\d{4}-\d\d-\d\dT/);

@@ -2,26 +2,12 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBerth, type TestServer } from '../helpers/server.js';
 import { basicAuth, htpasswdText, writeHtpasswd } from '../helpers/htpasswd.js';
+import { eventually } from '../helpers/eventually.js';
 
 let server: TestServer;
 let htpasswd: string;
 
-/** Polls until `check` passes: the change is picked up by a file watcher, not synchronously. */
-async function eventually(check: () => Promise<void>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-}
-
-const status = async (path: string, user: string, password: string) =>
-  (await fetch(`${server.url}${path}`, { headers: { authorization: basicAuth(user, password) } })).status;
+const status = async (path: string, user: string, password: string) => (await fetch(`${server.url}${path}`, { headers: { authorization: basicAuth(user, password) } })).status;
 
 beforeAll(async () => {
   htpasswd = await writeHtpasswd({ ci: 'one' });
@@ -71,7 +57,10 @@ describe('live reload', () => {
     expect(created.status).toBe(201);
     const { apiKey } = (await created.json()) as { apiKey: string };
     const signIn = await fetch(`${server.url}/v2/`, { headers: { authorization: basicAuth('gone', 'pw'), 'x-zot-api-client': 'zot-ui' } });
-    const cookie = signIn.headers.getSetCookie().find((line) => line.startsWith('session='))!.split(';')[0]!;
+    const cookie = signIn.headers
+      .getSetCookie()
+      .find((line) => line.startsWith('session='))!
+      .split(';')[0]!;
     const withSession = () => fetch(`${server.url}/v2/_catalog`, { headers: { cookie, 'x-zot-api-client': 'zot-ui' } });
     expect(await status('/v2/_catalog', 'gone', apiKey)).toBe(200);
     expect((await withSession()).status).toBe(200);

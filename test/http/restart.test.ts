@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startBerth } from '../helpers/server.js';
-import { pushImage, sha256 } from '../helpers/registry-api.js';
+import { pushImage } from '../helpers/registry-api.js';
+import { sha256 } from '../helpers/oci.js';
 
 const roots: string[] = [];
 afterAll(async () => Promise.all(roots.map((root) => rm(root, { recursive: true, force: true }))));

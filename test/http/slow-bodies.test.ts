@@ -8,7 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBerth, type TestServer } from '../helpers/server.js';
 import { basicAuth, writeHtpasswd } from '../helpers/htpasswd.js';
-import { sha256 } from '../helpers/registry-api.js';
+import { OCI_MANIFEST, sha256 } from '../helpers/oci.js';
 
 const AUTH = basicAuth('robot', 'robot-pw');
 let berth: TestServer;
@@ -71,7 +71,7 @@ const head = (method: string, path: string, length: number, headers: Record<stri
 describe('a body that trickles in', () => {
   it.each([
     ['the sign-in form', 'POST', '/login', { 'content-type': 'application/x-www-form-urlencoded' }, 'Too slow'],
-    ['a manifest', 'PUT', '/v2/slow/app/manifests/v1', { authorization: AUTH, 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, '"code":"BODY_INVALID"'],
+    ['a manifest', 'PUT', '/v2/slow/app/manifests/v1', { authorization: AUTH, 'content-type': OCI_MANIFEST }, '"code":"BODY_INVALID"'],
     ['an API key request', 'POST', '/zot/auth/apikey', { authorization: AUTH, 'content-type': 'application/json' }, '"code":"BODY_INVALID"'],
   ])('%s is answered 408 after the deadline and the socket closes', async (_name, method, path, headers, says) => {
     const started = Date.now();
@@ -87,7 +87,11 @@ describe('a body that trickles in', () => {
     const start = await fetch(`${berth.url}/v2/slow/blob/blobs/uploads/`, { method: 'POST', headers: { authorization: AUTH } });
     const location = start.headers.get('location')!;
     const bytes = Buffer.alloc(30, 'b');
-    const result = await trickle(head('PATCH', location, bytes.length, { authorization: AUTH, 'content-type': 'application/octet-stream' }), bytes, { everyMs: 100, giveUpMs: 8_000, untilAnswered: true });
+    const result = await trickle(head('PATCH', location, bytes.length, { authorization: AUTH, 'content-type': 'application/octet-stream' }), bytes, {
+      everyMs: 100,
+      giveUpMs: 8_000,
+      untilAnswered: true,
+    });
     expect(result.answer).toMatch(/^HTTP\/1\.1 202 /);
     expect(result.answer).toMatch(/range: 0-29/i);
   });
@@ -99,7 +103,12 @@ describe('a body that trickles in', () => {
     expect((await fetch(`${berth.url}${location}`, { method: 'PATCH', body: first, headers: { authorization: AUTH, 'content-type': 'application/octet-stream' } })).status).toBe(202);
     const rest = Buffer.alloc(5000, 'y');
     const started = Date.now();
-    const result = await trickle(head('PATCH', location, rest.length, { authorization: AUTH, 'content-type': 'application/octet-stream' }), rest, { everyMs: 10, step: 500, stopAfter: 2000, giveUpMs: 8_000 });
+    const result = await trickle(head('PATCH', location, rest.length, { authorization: AUTH, 'content-type': 'application/octet-stream' }), rest, {
+      everyMs: 10,
+      step: 500,
+      stopAfter: 2000,
+      giveUpMs: 8_000,
+    });
     expect(result.closed).toBe(true);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_400);
     expect(Date.now() - started).toBeLessThan(6_000);

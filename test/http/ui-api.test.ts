@@ -9,6 +9,7 @@ import { startBerth, type TestServer } from '../helpers/server.js';
 import { writeHtpasswd, basicAuth } from '../helpers/htpasswd.js';
 import { json, pushImage } from '../helpers/registry-api.js';
 import { signInWithPassword, UI_HEADER, type UiSession } from '../helpers/ui-session.js';
+import { OCI_MANIFEST } from '../helpers/oci.js';
 
 let berth: TestServer;
 let root: UiSession;
@@ -91,7 +92,7 @@ describe('the JSON API', () => {
     const detail = await json(await rita.api('/api/ui/repository?repository=team/app-050'));
     expect(detail).toMatchObject({ name: 'team/app-050', tagCount: 2, canDelete: false, host: berth.host, total: 2 });
     expect(detail.tags.map((tag: { tag: string }) => tag.tag)).toEqual(['v2', 'v1']);
-    expect(detail.tags[0]).toMatchObject({ kind: 'image', mediaType: 'application/vnd.oci.image.manifest.v1+json', platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    expect(detail.tags[0]).toMatchObject({ kind: 'image', mediaType: OCI_MANIFEST, platforms: [{ os: 'linux', architecture: 'amd64' }] });
     expect((await json(await root.api('/api/ui/repository?repository=team/app-050'))).canDelete).toBe(true);
   });
 
@@ -187,7 +188,7 @@ describe('sign-in page', () => {
       },
     });
     try {
-        await pushImage(server.url, 'public/hello', 'v1', { headers: { authorization: basicAuth('root', 'root-pw') } });
+      await pushImage(server.url, 'public/hello', 'v1', { headers: { authorization: basicAuth('root', 'root-pw') } });
       const login = await (await fetch(`${server.url}/login`)).text();
       expect(login).toContain('Continue as guest');
       expect(login).toMatch(/Pocket ID is unavailable: the identity provider at http:\/\/127\.0\.0\.1:9 cannot be reached/);
@@ -197,7 +198,10 @@ describe('sign-in page', () => {
       expect(await (await fetch(`${server.url}${start.headers.get('location')}`)).text()).toContain('Pocket ID: The identity provider cannot be reached right now.');
       const guest = await fetch(`${server.url}/repositories`);
       expect(await guest.text()).toContain('public/hello');
-      expect(await json(await fetch(`${server.url}/api/ui/me`, { headers: UI_HEADER }))).toMatchObject({ username: null, access: { grants: [{ pattern: 'public/**', actions: ['read'], reasons: [{ kind: 'anonymous' }] }] } });
+      expect(await json(await fetch(`${server.url}/api/ui/me`, { headers: UI_HEADER }))).toMatchObject({
+        username: null,
+        access: { grants: [{ pattern: 'public/**', actions: ['read'], reasons: [{ kind: 'anonymous' }] }] },
+      });
     } finally {
       await server.close();
     }

@@ -13,15 +13,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBerth, type TestServer } from '../helpers/server.js';
 import { basicAuth, writeHtpasswd } from '../helpers/htpasswd.js';
-import { pushBlob, sha256 } from '../helpers/registry-api.js';
+import { pushBlob } from '../helpers/registry-api.js';
 import { signInWithPassword, type UiSession } from '../helpers/ui-session.js';
 import { scratchDir } from '../helpers/scratch.js';
-import { OCI_INDEX, OCI_MANIFEST } from '../../src/oci/media-types.js';
+import { OCI_CONFIG, OCI_EMPTY, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, sha256 } from '../helpers/oci.js';
 
 const ADMIN = { authorization: basicAuth('root', 'root-pw') };
 const MALLORY = { authorization: basicAuth('mallory', 'mallory-pw') };
-const IMAGE_CONFIG = 'application/vnd.oci.image.config.v1+json';
-const LAYER = 'application/vnd.oci.image.layer.v1.tar';
 
 interface Pushed {
   digest: string;
@@ -54,10 +52,22 @@ async function pushManifest(repo: string, reference: string, document: object, h
 }
 
 /** An image whose config carries `password` and `label`, with one layer; tagged `tag`. */
-async function pushImageWith(repo: string, tag: string, headers: Record<string, string>, layerText: string, password: string, label: string): Promise<{ manifest: Pushed; config: string; configSize: number; layer: string }> {
+async function pushImageWith(
+  repo: string,
+  tag: string,
+  headers: Record<string, string>,
+  layerText: string,
+  password: string,
+  label: string,
+): Promise<{ manifest: Pushed; config: string; configSize: number; layer: string }> {
   const layer = Buffer.from(layerText);
   const config = Buffer.from(
-    JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Env: [`DB_PASSWORD=${password}`], Labels: { 'org.example.secret': label } }, rootfs: { type: 'layers', diff_ids: [sha256(layer)] } }),
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      config: { Env: [`DB_PASSWORD=${password}`], Labels: { 'org.example.secret': label } },
+      rootfs: { type: 'layers', diff_ids: [sha256(layer)] },
+    }),
   );
   await pushBlob(berth.url, repo, config, headers);
   await pushBlob(berth.url, repo, layer, headers);
@@ -67,8 +77,8 @@ async function pushImageWith(repo: string, tag: string, headers: Record<string, 
     {
       schemaVersion: 2,
       mediaType: OCI_MANIFEST,
-      config: { mediaType: IMAGE_CONFIG, digest: sha256(config), size: config.length },
-      layers: [{ mediaType: LAYER, digest: sha256(layer), size: layer.length }],
+      config: { mediaType: OCI_CONFIG, digest: sha256(config), size: config.length },
+      layers: [{ mediaType: OCI_LAYER, digest: sha256(layer), size: layer.length }],
     },
     headers,
   );
@@ -206,8 +216,8 @@ beforeAll(async () => {
       schemaVersion: 2,
       mediaType: OCI_MANIFEST,
       artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json',
-      config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(empty), size: 2 },
-      layers: [{ mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256(empty), size: 2 }],
+      config: { mediaType: OCI_EMPTY, digest: sha256(empty), size: 2 },
+      layers: [{ mediaType: OCI_EMPTY, digest: sha256(empty), size: 2 }],
       subject: { mediaType: OCI_MANIFEST, digest: image.manifest.digest, size: image.manifest.size },
     },
     ADMIN,
@@ -216,7 +226,12 @@ beforeAll(async () => {
 
   // Mallory's own, honest image, then manifests that name secret/app's digests where they can.
   const own = await pushImageWith('mallory/y', 'own', MALLORY, 'mallory layer', 'not-a-secret', 'mallory-label');
-  const ownManifest = { schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: IMAGE_CONFIG, digest: own.config, size: own.configSize }, layers: [{ mediaType: LAYER, digest: own.layer, size: 'mallory layer'.length }] };
+  const ownManifest = {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: OCI_CONFIG, digest: own.config, size: own.configSize },
+    layers: [{ mediaType: OCI_LAYER, digest: own.layer, size: 'mallory layer'.length }],
+  };
   const stray = [
     { mediaType: OCI_MANIFEST, digest: secret.manifest, size: image.manifest.size, platform: { os: 'linux', architecture: 'amd64' } },
     { mediaType: OCI_INDEX, digest: secret.index, size: index.size },

@@ -29,7 +29,18 @@ beforeAll(async () => {
       http: {
         auth: {
           htpasswd: { path: htpasswd },
-          bearer: { oidc: [{ issuer: issuer.issuer, audiences: ['berth'], claimMapping: { groups: "has(claims.repository_owner) ? ['gh:' + claims.repository_owner] : []", validations: [{ expression: "!has(claims.repository_owner) || claims.repository_owner == 'acme'", message: 'only the acme organisation' }] } }] },
+          bearer: {
+            oidc: [
+              {
+                issuer: issuer.issuer,
+                audiences: ['berth'],
+                claimMapping: {
+                  groups: "has(claims.repository_owner) ? ['gh:' + claims.repository_owner] : []",
+                  validations: [{ expression: "!has(claims.repository_owner) || claims.repository_owner == 'acme'", message: 'only the acme organisation' }],
+                },
+              },
+            ],
+          },
         },
         accessControl: {
           groups: { ci: { users: [] } },
@@ -65,9 +76,18 @@ describe('workload identity: Bearer ID token on /v2', () => {
   it.each([
     ['another audience', async () => issuer.sign({ ...serviceAccountClaims('flux-system', 'source-controller', 'other') }), 'the audience is not accepted (aud)'],
     ['an expired token', async () => issuer.sign(serviceAccountClaims('flux-system', 'source-controller', 'berth'), { expiresIn: -600 }), 'expired (exp)'],
-    ['alg none', async () => `${base64url.encode('{"alg":"none"}')}.${base64url.encode(JSON.stringify({ ...serviceAccountClaims('flux-system', 'source-controller', 'berth'), iss: issuer.issuer, exp: Math.floor(Date.now() / 1000) + 600 }))}.`, 'unsigned (alg none)'],
+    [
+      'alg none',
+      async () =>
+        `${base64url.encode('{"alg":"none"}')}.${base64url.encode(JSON.stringify({ ...serviceAccountClaims('flux-system', 'source-controller', 'berth'), iss: issuer.issuer, exp: Math.floor(Date.now() / 1000) + 600 }))}.`,
+      'unsigned (alg none)',
+    ],
     ['HS256', async () => `${base64url.encode(JSON.stringify({ alg: 'HS256' }))}.${base64url.encode(JSON.stringify({ iss: issuer.issuer }))}.AAAA`, 'algorithm HS256 is not accepted'],
-    ['an unconfigured issuer', async () => `${base64url.encode(JSON.stringify({ alg: 'RS256' }))}.${base64url.encode(JSON.stringify({ iss: 'https://elsewhere.example' }))}.AAAA`, 'the issuer is not configured'],
+    [
+      'an unconfigured issuer',
+      async () => `${base64url.encode(JSON.stringify({ alg: 'RS256' }))}.${base64url.encode(JSON.stringify({ iss: 'https://elsewhere.example' }))}.AAAA`,
+      'the issuer is not configured',
+    ],
     ['a failed validation', async () => issuer.sign(githubActionsClaims('evil/app', 'berth')), 'claim validation failed: only the acme organisation'],
   ])('refuses %s with 401 and an audit line naming the check', async (_name, make, reason) => {
     const token = await make();
@@ -75,7 +95,11 @@ describe('workload identity: Bearer ID token on /v2', () => {
     expect(response.status).toBe(401);
     expect(JSON.stringify(await response.json())).toContain(reason);
     const text = await readFile(audit, 'utf8');
-    const line = text.trim().split('\n').reverse().find((entry) => entry.includes(reason));
+    const line = text
+      .trim()
+      .split('\n')
+      .reverse()
+      .find((entry) => entry.includes(reason));
     expect(line, `an audit line with "${reason}"`).toBeDefined();
     expect(text).not.toContain(token.split('.')[1]!);
   });

@@ -1,6 +1,6 @@
 /**
- * vitest globalSetup: the services the S3 and Redis tests use, started once per run and handed to
- * the test files with `provide('services', …)` (read them with test/helpers/services.ts):
+ * The services the S3 and Redis tests use, started once per run by ./global.ts (vitest's globalSetup)
+ * and handed to the test files with `provide('services', …)` (read them with test/helpers/services.ts):
  *
  * - S3: a throwaway single-node Ceph cluster with radosgw (test/setup/ceph/ceph-up.sh), in a fresh
  *   folder under os.tmpdir() and on free 127.0.0.1 ports, with keys made up for this run;
@@ -63,11 +63,7 @@ const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 const tail = (text: string, lines: number): string => text.trimEnd().split('\n').slice(-lines).join('\n');
 
 /** Runs `bash script` with `env`, collecting its output; never rejects. */
-function runBash(
-  script: string,
-  env: NodeJS.ProcessEnv,
-  timeoutMs: number,
-): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; timedOut: boolean }> {
+function runBash(script: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; timedOut: boolean }> {
   return new Promise((resolve) => {
     // stdin is /dev/null: the daemons the script leaves running must not hold a pipe of ours open.
     const child = spawn('bash', [script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -95,7 +91,6 @@ async function cephDown(dir: string): Promise<void> {
   const result = await runBash(CEPH_DOWN, { ...process.env, CEPH_DIR: dir }, 30_000);
   if (result.code !== 0) console.error(`services: ceph-down.sh for ${dir} failed:\n${tail(result.stderr, 20)}`);
 }
-
 
 /**
  * Stops the clusters of earlier runs that ended without their teardown (vitest killed): their
@@ -132,9 +127,7 @@ async function startCeph(): Promise<Started<S3Service>> {
       S3_SECRET_KEY: randomBytes(20).toString('hex'),
     };
     const result = await runBash(CEPH_UP, env, CEPH_UP_TIMEOUT_MS);
-    const printed = Object.fromEntries(
-      [...result.stdout.matchAll(/^(S3_ENDPOINT|S3_ACCESS_KEY|S3_SECRET_KEY)=(.*)$/gm)].map(([, key, value]) => [key!, value!]),
-    );
+    const printed = Object.fromEntries([...result.stdout.matchAll(/^(S3_ENDPOINT|S3_ACCESS_KEY|S3_SECRET_KEY)=(.*)$/gm)].map(([, key, value]) => [key!, value!]));
     const { S3_ENDPOINT: endpoint, S3_ACCESS_KEY: accessKey, S3_SECRET_KEY: secretKey } = printed;
     if (result.code === 0 && endpoint && accessKey && secretKey) {
       return {
@@ -152,8 +145,7 @@ async function startCeph(): Promise<Started<S3Service>> {
     }
     const how = result.timedOut ? `timed out after ${seconds(CEPH_UP_TIMEOUT_MS)}` : `exit ${result.signal ?? String(result.code)}`;
     throw new Error(
-      `Ceph S3 did not start (bash ${path.relative(process.cwd(), CEPH_UP)}: ${how}):\n` +
-        `${tail(result.stderr, 150)}${result.code === 0 ? `\nstdout:\n${tail(result.stdout, 10)}` : ''}`,
+      `Ceph S3 did not start (bash ${path.relative(process.cwd(), CEPH_UP)}: ${how}):\n` + `${tail(result.stderr, 150)}${result.code === 0 ? `\nstdout:\n${tail(result.stdout, 10)}` : ''}`,
     );
   }
 }
@@ -202,9 +194,7 @@ async function externalRedis(url: string): Promise<Started<string>> {
     await client.ping();
   } catch (error) {
     const reason = socketError ?? error;
-    throw new Error(`BERTH_TEST_REDIS_URL=${url} does not answer PING: ${reason instanceof Error ? reason.message : String(reason)}`, {
-      cause: reason,
-    });
+    throw new Error(`BERTH_TEST_REDIS_URL=${url} does not answer PING: ${reason instanceof Error ? reason.message : String(reason)}`, { cause: error });
   } finally {
     client.disconnect();
   }
@@ -218,17 +208,14 @@ async function timed<T>(start: () => Promise<Started<T>>): Promise<Started<T> & 
   return { ...started, ms: performance.now() - t0 };
 }
 
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+export default async function startServices(project: TestProject): Promise<() => Promise<void>> {
   const t0 = performance.now();
   const useOwnS3 = S3_ENV.some((name) => process.env[name]);
   const ownRedis = process.env.BERTH_TEST_REDIS_URL;
-  const [s3, redis] = await Promise.allSettled([
-    timed(useOwnS3 ? externalS3 : startCeph),
-    timed(ownRedis ? () => externalRedis(ownRedis) : localRedis),
-  ]);
+  const [s3, redis] = await Promise.allSettled([timed(useOwnS3 ? externalS3 : startCeph), timed(ownRedis ? () => externalRedis(ownRedis) : localRedis)]);
   if (s3.status === 'rejected' || redis.status === 'rejected') {
     // Stop whichever did start: setup failed, so vitest will not call a teardown.
-    await Promise.all([s3, redis].map((result) => (result.status === 'fulfilled' ? result.value.stop() : undefined)));
+    await Promise.all([s3, redis].map(async (result) => (result.status === 'fulfilled' ? result.value.stop() : undefined)));
     const reasons = [s3, redis].flatMap((result) => (result.status === 'rejected' ? [result.reason] : []));
     const message = reasons.map((reason) => (reason instanceof Error ? reason.message : String(reason))).join('\n\n');
     // No `cause`: vitest would print the same log tails a second time.
@@ -236,10 +223,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   const started = [s3.value, redis.value];
   project.provide('services', { s3: s3.value.value, redisUrl: redis.value.value });
-  console.log(
-    `services: ${started.map((service) => `${service.note} in ${seconds(service.ms)}`).join('; ')}; ` +
-      `global setup took ${seconds(performance.now() - t0)}`,
-  );
+  console.log(`services: ${started.map((service) => `${service.note} in ${seconds(service.ms)}`).join('; ')}; ` + `global setup took ${seconds(performance.now() - t0)}`);
 
   // Should the run end without the teardown (an uncaught error, process.exit), stop them anyway.
   const stopNow = (): void => started.forEach((service) => service.stopNow());

@@ -63,8 +63,7 @@ const installArgs = ['install', '-y', ...packages];
 
 if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
   console.error(
-    `system-tools: missing ${commands} (Debian packages: ${packages.join(' ')}); install them as root with:\n` +
-      `  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get ${installArgs.join(' ')}`,
+    `system-tools: missing ${commands} (Debian packages: ${packages.join(' ')}); install them as root with:\n` + `  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get ${installArgs.join(' ')}`,
   );
   process.exit(1);
 }

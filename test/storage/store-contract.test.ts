@@ -13,9 +13,11 @@ import { LocalCoordination } from '../../src/coordination/local-coordination.js'
 import { FsStore } from '../../src/storage/fs-store.js';
 import { createS3Client } from '../../src/storage/s3-client.js';
 import { S3Store } from '../../src/storage/s3-store.js';
-import type { OciIndexFile, Store } from '../../src/storage/store.js';
+import { REF_NAME, type OciIndexFile, type Store } from '../../src/storage/store.js';
+import { RegistryError } from '../../src/oci/errors.js';
 import { TempDirs } from '../helpers/temp-dirs.js';
 import { createBucket, emptyAndDeleteBucket, s3Service } from '../helpers/services.js';
+import { OCI_MANIFEST, sha256 } from '../helpers/oci.js';
 
 const MiB = 1024 * 1024;
 
@@ -56,7 +58,7 @@ const s3Backend: Backend = {
   },
   async open() {
     const { endpoint, region, accessKey, secretKey } = s3Service();
-    const settings = { bucket, rootDirectory: `contract/${randomBytes(6).toString('hex')}`, region, endpoint, forcePathStyle: true, accessKey, secretKey, secure: false, skipVerify: false };
+    const settings = { bucket, rootDirectory: `contract/${randomBytes(6).toString('hex')}`, region, endpoint, forcePathStyle: true, accessKey, secretKey, skipVerify: false };
     // Replicas share the bucket and the coordination, not the client.
     const coordination = new LocalCoordination();
     const replica = () => {
@@ -90,7 +92,7 @@ async function readAll(store: Store, name: string, digest: Digest, bufferSize = 
   const out = Buffer.alloc(reader.size);
   const buffer = Buffer.alloc(bufferSize);
   try {
-    for (let position = 0; position < reader.size; ) {
+    for (let position = 0; position < reader.size;) {
       const read = await reader.read(buffer, position);
       expect(read).toBeGreaterThan(0);
       buffer.copy(out, position, 0, read);
@@ -102,8 +104,7 @@ async function readAll(store: Store, name: string, digest: Digest, bufferSize = 
   return out;
 }
 
-const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
-const entry = (i: number) => ({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: digestOf(Buffer.from(`manifest ${i}`)).value, size: 10 + i });
+const entry = (i: number) => ({ mediaType: OCI_MANIFEST, digest: digestOf(Buffer.from(`manifest ${i}`)).value, size: 10 + i });
 const UNKNOWN_ID = '0b9e8c1e-1d2f-4c3b-9a8d-7e6f5a4b3c2d';
 
 describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend) => {
@@ -194,7 +195,7 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       const session = await store.uploads.create('big');
       expect(await store.uploads.commit('big', session.id, digest, body(bytes))).toBe(bytes.length);
       const read = await readAll(store, 'big', digest);
-      expect(sha256(read)).toBe(digest.hex);
+      expect(sha256(read)).toBe(digest.value);
     });
 
     it('mounts a blob into another repository as a fresh file', async () => {
@@ -248,10 +249,14 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
     });
 
     it('keeps all of 20 concurrent updates', async () => {
-      await Promise.all(Array.from({ length: 20 }, (_, i) => store.updateIndex('busy', async (index) => {
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * 5));
-        index.manifests.push(entry(i));
-      })));
+      await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          store.updateIndex('busy', async (index) => {
+            await new Promise((resolve) => setTimeout(resolve, Math.random() * 5));
+            index.manifests.push(entry(i));
+          }),
+        ),
+      );
       const digests = (await store.readIndex('busy')).manifests.map((m) => m.digest).sort();
       expect(digests).toEqual(Array.from({ length: 20 }, (_, i) => entry(i).digest).sort());
     });
@@ -292,6 +297,93 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
     });
   });
 
+  describe('index changes (group commit)', () => {
+    const tagged = (i: number, tag: string) => ({ ...entry(i), annotations: { [REF_NAME]: tag } });
+    const tagsOf = (index: OciIndexFile) => index.manifests.map((item) => item.annotations?.[REF_NAME] ?? `@${item.digest}`);
+
+    it('applies 40 concurrent changes in arrival order, answers each with its own outcome, and a failing one leaves no trace', async () => {
+      await store.ensureRepository('group');
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 40 }, (_, i) =>
+          store.changeIndex('group', {
+            // Prepares finish in random order; applies still run in the order the changes came.
+            prepare: () => new Promise((resolve) => setTimeout(resolve, Math.random() * 10)),
+            apply: (index) => {
+              index.put(tagged(i, `t${i}`));
+              // Fails after editing: its edit must be undone, the others kept.
+              if (i === 13) throw new RegistryError('DENIED', { tag: `t${i}` });
+              return index.tagged(`t${i}`)?.digest;
+            },
+          }),
+        ),
+      );
+      expect(outcomes.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : (outcome.reason as RegistryError).key))).toEqual(
+        Array.from({ length: 40 }, (_, i) => (i === 13 ? 'DENIED' : entry(i).digest)),
+      );
+      const expected = Array.from({ length: 40 }, (_, i) => `t${i}`).filter((tag) => tag !== 't13');
+      expect(tagsOf(await store.readIndex('group'))).toEqual(expected);
+      // What a restarted process (or another replica) reads from storage.
+      expect(tagsOf(await reopen().readIndex('group'))).toEqual(expected);
+    });
+
+    it('applies a put, a delete and a put of one tag submitted together in that order, each seeing the one before', async () => {
+      await store.ensureRepository('order');
+      const seen: string[] = [];
+      const [first, removed, second] = await Promise.all([
+        store.changeIndex('order', { apply: (index) => index.put(tagged(1, 'x')) }),
+        store.changeIndex('order', {
+          apply: (index) => {
+            const current = index.tagged('x');
+            if (!current) throw new RegistryError('MANIFEST_UNKNOWN', { tag: 'x' });
+            index.remove(current);
+            seen.push(current.digest, String(index.holds(current.digest)));
+            return current.digest;
+          },
+        }),
+        store.changeIndex('order', {
+          prepare: () => new Promise((resolve) => setTimeout(resolve, 20)),
+          apply: (index) => {
+            seen.push(String(index.tagged('x')));
+            index.put(tagged(2, 'x'));
+          },
+        }),
+      ]);
+      expect([first, second]).toEqual([undefined, undefined]);
+      expect(removed).toBe(entry(1).digest);
+      expect(seen).toEqual([entry(1).digest, 'false', 'undefined']);
+      expect((await store.readIndex('order')).manifests).toEqual([tagged(2, 'x')]);
+      expect((await reopen().readIndex('order')).manifests).toEqual([tagged(2, 'x')]);
+    });
+
+    it('fails only the change whose prepare throws, and refuses a repository that does not exist', async () => {
+      await store.ensureRepository('prep');
+      const [bad, good] = await Promise.allSettled([
+        store.changeIndex('prep', {
+          prepare: () => Promise.reject(new RegistryError('MANIFEST_BLOB_UNKNOWN', {})),
+          apply: (index) => index.put(tagged(1, 'bad')),
+        }),
+        store.changeIndex('prep', { apply: (index) => index.put(tagged(2, 'good')) }),
+      ]);
+      expect(bad).toMatchObject({ status: 'rejected', reason: { key: 'MANIFEST_BLOB_UNKNOWN' } });
+      expect(good.status).toBe('fulfilled');
+      expect(tagsOf(await store.readIndex('prep'))).toEqual(['good']);
+      await expect(store.changeIndex('nowhere', { apply: (index) => index.put(tagged(1, 'x')) })).rejects.toMatchObject({ key: 'NAME_UNKNOWN' });
+    });
+
+    it('keeps an index rewritten whole (garbage collection) and later changes together', async () => {
+      await store.ensureRepository('mixed');
+      await store.changeIndex('mixed', { apply: (index) => index.put(tagged(1, 'a')) });
+      await store.withRepository('mixed', async (tx) => {
+        const index = await tx.readIndex();
+        expect(tagsOf(index)).toEqual(['a']);
+        await tx.writeIndex({ ...index, manifests: [...index.manifests, tagged(2, 'b')] });
+      });
+      await store.changeIndex('mixed', { apply: (index) => index.remove(index.tagged('a')!) });
+      expect(tagsOf(await store.readIndex('mixed'))).toEqual(['b']);
+      expect(tagsOf(await reopen().readIndex('mixed'))).toEqual(['b']);
+    });
+  });
+
   describe('uploads', () => {
     it('appends chunks in order, refuses a chunk out of order, and commits', async () => {
       const { id, offset } = await store.uploads.create('up');
@@ -329,7 +421,7 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       const digest = digestOf(all);
       expect(await store.uploads.commit('parts', id, digest)).toBe(all.length);
       expect(await store.statBlob('parts', digest)).toBe(all.length);
-      expect(sha256(await readAll(store, 'parts', digest))).toBe(digest.hex);
+      expect(sha256(await readAll(store, 'parts', digest))).toBe(digest.value);
     });
 
     it('commits with a final body, small or larger than a part', async () => {
@@ -338,7 +430,7 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
         const digest = digestOf(bytes);
         const { id } = await store.uploads.create('mono');
         expect(await store.uploads.commit('mono', id, digest, body(bytes))).toBe(size);
-        expect(sha256(await readAll(store, 'mono', digest))).toBe(digest.hex);
+        expect(sha256(await readAll(store, 'mono', digest))).toBe(digest.value);
         await expect(store.uploads.offset('mono', id)).rejects.toMatchObject({ key: 'BLOB_UPLOAD_UNKNOWN' });
       }
       // After chunks, a last chunk in the PUT.
@@ -348,7 +440,7 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       const { id } = await store.uploads.create('mono');
       await store.uploads.append('mono', id, body(head));
       expect(await store.uploads.commit('mono', id, digest, body(last))).toBe(9 * MiB);
-      expect(sha256(await readAll(store, 'mono', digest))).toBe(digest.hex);
+      expect(sha256(await readAll(store, 'mono', digest))).toBe(digest.value);
     });
 
     it('refuses a wrong digest and serves nothing; the session stays and can still be committed', async () => {
@@ -365,7 +457,7 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       expect(await store.listBlobs('wrong')).toEqual([]);
       expect(await store.uploads.offset('wrong', id)).toBe(bytes.length);
       expect(await store.uploads.commit('wrong', id, right)).toBe(bytes.length);
-      expect(sha256(await readAll(store, 'wrong', right))).toBe(right.hex);
+      expect(sha256(await readAll(store, 'wrong', right))).toBe(right.value);
 
       const small = Buffer.from('tiny');
       const session = await store.uploads.create('wrong');
@@ -375,7 +467,12 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
     });
 
     it('commits sha512 digests, small and across parts, and refuses a wrong one', async () => {
-      for (const [size, withBody] of [[1000, false], [9 * MiB + 3, false], [20, true], [8 * MiB + 1, true]] as const) {
+      for (const [size, withBody] of [
+        [1000, false],
+        [9 * MiB + 3, false],
+        [20, true],
+        [8 * MiB + 1, true],
+      ] as const) {
         const bytes = randomBytes(size);
         const digest = digestOf(bytes, 'sha512');
         const { id } = await store.uploads.create('sha512');
@@ -413,7 +510,7 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       expect(await store.uploads.append('cut', id, body(all.subarray(held)), held)).toBe(all.length);
       const digest = digestOf(all);
       await store.uploads.commit('cut', id, digest);
-      expect(sha256(await readAll(store, 'cut', digest))).toBe(digest.hex);
+      expect(sha256(await readAll(store, 'cut', digest))).toBe(digest.value);
     });
 
     it('lets another instance continue a session (a second replica, or a restart)', async () => {
@@ -426,7 +523,7 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       expect(await store.uploads.append('shared', id, body(pieces[2]!), 10 * MiB)).toBe(10 * MiB + 1);
       const digest = digestOf(Buffer.concat(pieces));
       expect(await other.uploads.commit('shared', id, digest, body(pieces[3]!))).toBe(12 * MiB + 1);
-      expect(sha256(await readAll(store, 'shared', digest))).toBe(digest.hex);
+      expect(sha256(await readAll(store, 'shared', digest))).toBe(digest.value);
       await expect(store.uploads.offset('shared', id)).rejects.toMatchObject({ key: 'BLOB_UPLOAD_UNKNOWN' });
     });
 
@@ -439,7 +536,7 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       expect(await store.withRepository('cancel', (tx) => tx.listUploads())).toEqual([]);
     });
 
-    it('answers BLOB_UPLOAD_UNKNOWN for unknown ids, ids that are not UUIDs, and another repository\'s id', async () => {
+    it("answers BLOB_UPLOAD_UNKNOWN for unknown ids, ids that are not UUIDs, and another repository's id", async () => {
       const { id } = await store.uploads.create('ids/one');
       await store.ensureRepository('ids/two');
       for (const bad of [UNKNOWN_ID, 'not-a-uuid', '../../../etc/passwd', id.toUpperCase()]) {
@@ -463,7 +560,11 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       await store.uploads.append('gc', large.id, body(randomBytes(9 * MiB)));
       const listed = await store.withRepository('gc', (tx) => tx.listUploads());
       expect(listed.map(({ id, size }) => ({ id, size })).sort((a, b) => a.id.localeCompare(b.id))).toEqual(
-        [{ id: empty.id, size: 0 }, { id: small.id, size: 10 }, { id: large.id, size: 9 * MiB }].sort((a, b) => a.id.localeCompare(b.id)),
+        [
+          { id: empty.id, size: 0 },
+          { id: small.id, size: 10 },
+          { id: large.id, size: 9 * MiB },
+        ].sort((a, b) => a.id.localeCompare(b.id)),
       );
       for (const upload of listed) expect(upload.modifiedMs).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
 

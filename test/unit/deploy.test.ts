@@ -30,7 +30,10 @@ async function parse(file: string): Promise<Manifest[]> {
   const documents = parseAllDocuments(await readFile(file, 'utf8'));
   if (!Array.isArray(documents)) return [];
   for (const document of documents) {
-    expect(document.errors.map((error) => error.message), file).toEqual([]);
+    expect(
+      document.errors.map((error) => error.message),
+      file,
+    ).toEqual([]);
   }
   return documents.map((document) => document.toJS() as Manifest).filter((value) => value !== null);
 }
@@ -80,7 +83,17 @@ describe('deploy/', async () => {
 
   it('has the manifests of the homelab story', () => {
     const names = files.map((file) => path.relative(DEPLOY, file));
-    for (const expected of ['namespace.yaml', 'pvc.yaml', 'configmap.yaml', 'deployment.yaml', 'service.yaml', 'httproute.yaml', 'kustomization.yaml', 'flux-kustomization.yaml', 'secrets/berth.example.yaml']) {
+    for (const expected of [
+      'namespace.yaml',
+      'pvc.yaml',
+      'configmap.yaml',
+      'deployment.yaml',
+      'service.yaml',
+      'httproute.yaml',
+      'kustomization.yaml',
+      'flux-kustomization.yaml',
+      'secrets/berth.example.yaml',
+    ]) {
       expect(names).toContain(expected);
     }
     expect(existsSync(path.join(DEPLOY, 'README.md'))).toBe(true);
@@ -133,7 +146,10 @@ describe('deploy/', async () => {
       expect([port!.name, 5000], probe).toContain(container[probe].httpGet.port);
     }
     expect(mountPathOf(deployment, 'berth-storage')).toBe('/var/lib/berth');
-    expect((container.volumeMounts as Manifest[]).map((mount) => mount.mountPath), 'a writable /tmp for a read-only root').toContain('/tmp');
+    expect(
+      (container.volumeMounts as Manifest[]).map((mount) => mount.mountPath),
+      'a writable /tmp for a read-only root',
+    ).toContain('/tmp');
     expect(pod.terminationGracePeriodSeconds, 'longer than Berth’s 30 s drain').toBeGreaterThan(30);
   });
 
@@ -143,7 +159,9 @@ describe('deploy/', async () => {
     const route = await one('httproute.yaml', 'HTTPRoute');
     const claim = await one('pvc.yaml', 'PersistentVolumeClaim');
     expect(service.spec.selector).toEqual(deployment.spec.selector.matchLabels);
-    const containerPort = (deployment.spec.template.spec.containers[0].ports as Manifest[]).find((port) => port.name === service.spec.ports[0].targetPort || port.containerPort === service.spec.ports[0].targetPort);
+    const containerPort = (deployment.spec.template.spec.containers[0].ports as Manifest[]).find(
+      (port) => port.name === service.spec.ports[0].targetPort || port.containerPort === service.spec.ports[0].targetPort,
+    );
     expect(containerPort?.containerPort).toBe(5000);
     expect(route.apiVersion).toBe('gateway.networking.k8s.io/v1');
     expect(route.spec.hostnames).toEqual(['oci.example.org']);
@@ -178,7 +196,12 @@ describe('deploy/', async () => {
     const document = JSON.parse(configMap.data['zot.json']) as Manifest;
     expect(document.http).toMatchObject({ address: '0.0.0.0', port: 5000, externalUrl: 'https://oci.example.org' });
     const provider = document.http.auth.openid.providers.oidc;
-    expect(provider).toMatchObject({ name: 'Pocket ID', issuer: 'https://auth.example.org', scopes: ['openid', 'profile', 'email', 'groups'], claimMapping: { username: 'preferred_username', groups: 'groups' } });
+    expect(provider).toMatchObject({
+      name: 'Pocket ID',
+      issuer: 'https://auth.example.org',
+      scopes: ['openid', 'profile', 'email', 'groups'],
+      claimMapping: { username: 'preferred_username', groups: 'groups' },
+    });
     expect(document.extensions).toMatchObject({ ui: { enable: true }, metrics: { prometheus: { path: '/metrics' } } });
 
     // Each file zot.json names is one the pod has; write the example Secret's content there.
@@ -212,7 +235,10 @@ describe('deploy/', async () => {
     expect((await loadCookieKeys(sessionKeys)).persistent).toBe(true);
     // The robots named in accessControl are htpasswd users of the example.
     const htpasswd = await readFile(document.http.auth.htpasswd.path, 'utf8');
-    const users = htpasswd.split('\n').filter(Boolean).map((line) => line.split(':')[0]);
+    const users = htpasswd
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => line.split(':')[0]);
     for (const group of Object.values(document.http.accessControl.groups as Record<string, { users: string[] }>)) {
       for (const user of group.users) expect(users).toContain(user);
     }
@@ -221,7 +247,19 @@ describe('deploy/', async () => {
 
   it('the README walks through Pocket ID, SOPS, Flux and a first push', async () => {
     const readme = await readFile(path.join(DEPLOY, 'README.md'), 'utf8');
-    for (const needle of ['https://oci.example.org/zot/auth/callback/oidc', 'Logout Callback URL', 'openid profile email groups', 'PKCE', 'admins', 'sops --encrypt', 'flux reconcile', 'podman login', 'skopeo copy', 'TRUST_PROXY', 'externalUrl']) {
+    for (const needle of [
+      'https://oci.example.org/zot/auth/callback/oidc',
+      'Logout Callback URL',
+      'openid profile email groups',
+      'PKCE',
+      'admins',
+      'sops --encrypt',
+      'flux reconcile',
+      'podman login',
+      'skopeo copy',
+      'TRUST_PROXY',
+      'externalUrl',
+    ]) {
       expect(readme).toContain(needle);
     }
   });

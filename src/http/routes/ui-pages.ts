@@ -4,11 +4,11 @@
  * route names that parameter (`repositoryQuery`) for the access hook: a page is refused before any
  * storage is touched when the viewer may not read the repository.
  */
+import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyInstance } from 'fastify';
 import { RegistryError } from '../../oci/errors.js';
 import { isValidTag } from '../../oci/names.js';
 import { parseReference } from '../../registry/manifests.js';
-import type { RepositorySort } from '../../registry/repository-insights.js';
 import { url } from '../../ui/html.js';
 import { renderImage } from '../../ui/pages/image.js';
 import { renderRepositories } from '../../ui/pages/repositories.js';
@@ -20,33 +20,33 @@ const HTML = 'text/html; charset=utf-8';
 export const REPOSITORIES_PER_PAGE = 50;
 export const TAGS_PER_PAGE = 50;
 
-const text = (maxLength: number) => ({ type: 'string', maxLength });
-const pageNumber = { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1 };
-const querystring = (properties: Record<string, object>, required: string[] = []) => ({ type: 'object', properties, required });
-
-type ListQuery = { q?: string; sort?: RepositorySort; page: number };
-type RepositoryQuery = { name: string; q?: string; page: number; deleted?: string };
-type ImageQuery = { name: string; ref: string };
-type DeleteQuery = { name: string; tag: string };
+// Literal schemas (const), so the type provider reads each handler's query type from them; `page`
+// has a default, so it is always there.
+const text = <const N extends number>(maxLength: N) => ({ type: 'string', maxLength }) as const;
+const pageNumber = { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1 } as const;
+const querystring = <const P, const R extends readonly (keyof P & string)[]>(properties: P, required: R) => ({ type: 'object', properties, required }) as const;
 
 export async function uiPageRoutes(app: FastifyInstance, context: UiContext): Promise<void> {
   const { insights } = context;
   const assets = context.assets.urls;
 
+  const typed = app.withTypeProvider<JsonSchemaToTsProvider>();
+
   app.get('/', { config: { action: 'public', page: true } }, async (_request, reply) => reply.redirect('/repositories'));
 
-  app.get<{ Querystring: ListQuery }>(
+  typed.get(
     '/repositories',
-    { schema: { querystring: querystring({ q: text(256), sort: { type: 'string', enum: ['name', 'pushed'] }, page: pageNumber }) }, config: { action: 'catalog', page: true } },
+    { schema: { querystring: querystring({ q: text(256), sort: { type: 'string', enum: ['name', 'pushed'] }, page: pageNumber }, []) }, config: { action: 'catalog', page: true } },
     async (request, reply) => {
       const { q = '', sort = 'name', page } = request.query;
-      const visible = (name: string) => request.access.can('read', name);
+      const { access } = request;
+      const visible = access.readsEverything ? undefined : (name: string) => access.can('read', name);
       const result = await insights.repositories({ visible, query: q, sort, page, perPage: REPOSITORIES_PER_PAGE });
       return reply.type(HTML).send(renderRepositories({ viewer: viewerOf(request, reply), assets, page: result, query: q, sort }));
     },
   );
 
-  app.get<{ Querystring: RepositoryQuery }>(
+  typed.get(
     '/repository',
     { schema: { querystring: querystring({ name: text(256), q: text(128), page: pageNumber, deleted: text(128) }, ['name']) }, config: { action: 'read', repositoryQuery: 'name', page: true } },
     async (request, reply) => {
@@ -65,7 +65,7 @@ export async function uiPageRoutes(app: FastifyInstance, context: UiContext): Pr
     },
   );
 
-  app.get<{ Querystring: ImageQuery }>(
+  typed.get(
     '/image',
     { schema: { querystring: querystring({ name: text(256), ref: text(200) }, ['name', 'ref']) }, config: { action: 'read', repositoryQuery: 'name', page: true } },
     async (request, reply) => {
@@ -77,7 +77,7 @@ export async function uiPageRoutes(app: FastifyInstance, context: UiContext): Pr
   );
 
   // A form post (CSRF token checked first): deletes the tag only, as DELETE /v2/<name>/manifests/<tag> does.
-  app.post<{ Querystring: DeleteQuery }>(
+  typed.post(
     '/repository/delete-tag',
     { schema: { querystring: querystring({ name: text(256), tag: text(128) }, ['name', 'tag']) }, config: { action: 'delete', repositoryQuery: 'name', page: true, audit: 'tag-delete' } },
     async (request, reply) => {

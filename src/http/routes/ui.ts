@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { readWithin } from '../request-body.js';
-import { RepositoryInsights } from '../../registry/repository-insights.js';
+import { RepositoryInsights } from '../../browse/repository-insights.js';
 import { loadAssets } from '../../ui/assets.js';
 import { addSecurityHeaders, type UiContext } from '../ui-context.js';
 import { installPageErrors } from '../ui-errors.js';
@@ -19,7 +19,7 @@ import { uiPageRoutes } from './ui-pages.js';
 const FORM_BODY_LIMIT = 16 * 1024;
 
 export async function uiRoutes(app: FastifyInstance): Promise<void> {
-  const context: UiContext = { assets: await loadAssets(), insights: new RepositoryInsights(app.registry.store) };
+  const context: UiContext = { assets: await loadAssets(), insights: new RepositoryInsights(app.registry.store, app.registry.catalog) };
   addSecurityHeaders(app);
   await app.register(uiAssetRoutes, context);
   await app.register(uiApiRoutes, context);

@@ -61,9 +61,10 @@ function keys(view: AccountView) {
   return html`${newKey(view)}
   ${view.revoked && html`<p class="notice" role="status">The API key was revoked.</p>`}
   ${view.error && html`<p class="alert" role="alert">${view.error}</p>`}
-  ${view.apiKeys.length === 0
-    ? html`<p class="muted">You have no API keys.</p>`
-    : html`<div class="table-wrap"><table class="keys">
+  ${
+    view.apiKeys.length === 0
+      ? html`<p class="muted">You have no API keys.</p>`
+      : html`<div class="table-wrap"><table class="keys">
     <thead><tr><th scope="col">Label</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">Last used</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
     <tbody>${view.apiKeys.map(
       (key) => html`<tr>
@@ -77,7 +78,8 @@ function keys(view: AccountView) {
         </form></td>
       </tr>`,
     )}</tbody>
-  </table></div>`}
+  </table></div>`
+  }
   <form method="post" action="/account/api-keys" class="stack narrow" aria-labelledby="create-key-title">
     <h3 id="create-key-title">Create an API key</h3>
     ${csrfField(view.viewer)}
@@ -97,8 +99,7 @@ export function renderAccount(view: AccountView): string {
     <dt>Signed in with</dt><dd>${view.signedInWith}</dd>
     <dt>Groups</dt><dd>${view.groups.length > 0 ? html`<span class="badges">${view.groups.map((group) => html`<span class="badge">${group}</span>`)}</span>` : html`<span class="muted">none</span>`}</dd>
   </dl>
-  ${view.viewer.session &&
-  html`<form method="post" action="/logout" class="card-actions">${csrfField(view.viewer)}<button type="submit" class="button">Sign out</button></form>`}
+  ${view.viewer.session && html`<form method="post" action="/logout" class="card-actions">${csrfField(view.viewer)}<button type="submit" class="button">Sign out</button></form>`}
 </section>
 <section aria-labelledby="access-title">
   <h2 id="access-title">What you may do</h2>

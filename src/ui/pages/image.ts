@@ -7,7 +7,7 @@
 import { digestCode, formatBytes, formatCount, formatPlatform, kindBadge, shortDigest, time } from '../format.js';
 import { html, url, type HtmlValue, type SafeHtml } from '../html.js';
 import { renderPage, type AssetUrls, type Viewer } from '../layout.js';
-import type { ImageDetail } from '../../registry/repository-insights.js';
+import type { ImageDetail } from '../../browse/repository-insights.js';
 import { copyable, pullPanel, type PullTarget } from './pull.js';
 
 export interface ImageView {
@@ -27,9 +27,11 @@ function definitions(rows: Array<[string, HtmlValue]>): SafeHtml {
 function keyValues(title: string, id: string, entries: Array<[string, string]>, empty: string): SafeHtml {
   return html`<section aria-labelledby="${id}">
   <h2 id="${id}">${title}</h2>
-  ${entries.length === 0
-    ? html`<p class="muted">${empty}</p>`
-    : html`<div class="table-wrap"><table class="pairs"><tbody>${entries.map(([key, value]) => html`<tr><th scope="row"><code>${key}</code></th><td><code class="wrap">${value}</code></td></tr>`)}</tbody></table></div>`}
+  ${
+    entries.length === 0
+      ? html`<p class="muted">${empty}</p>`
+      : html`<div class="table-wrap"><table class="pairs"><tbody>${entries.map(([key, value]) => html`<tr><th scope="row"><code>${key}</code></th><td><code class="wrap">${value}</code></td></tr>`)}</tbody></table></div>`
+  }
 </section>`;
 }
 
@@ -86,9 +88,10 @@ function layers(detail: ImageDetail): SafeHtml {
   const title = detail.kind === 'artifact' ? 'Blobs' : 'Layers';
   return html`<section aria-labelledby="layers-title">
   <h2 id="layers-title">${title} <span class="muted small">${formatCount(detail.layers.length, detail.kind === 'artifact' ? 'blob' : 'layer')}, ${formatBytes(detail.layers.reduce((total, layer) => total + layer.size, 0))}</span></h2>
-  ${detail.layers.length === 0
-    ? html`<p class="muted">None.</p>`
-    : html`<div class="table-wrap"><table class="layers">
+  ${
+    detail.layers.length === 0
+      ? html`<p class="muted">None.</p>`
+      : html`<div class="table-wrap"><table class="layers">
     <thead><tr><th scope="col">#</th><th scope="col">Digest</th><th scope="col" class="number">Size</th><th scope="col">${detail.kind === 'artifact' ? 'Title' : 'Created by'}</th></tr></thead>
     <tbody>${detail.layers.map(
       (layer, i) => html`<tr>
@@ -98,20 +101,25 @@ function layers(detail: ImageDetail): SafeHtml {
         <td><code class="wrap">${layer.history?.createdBy ?? layer.annotations?.['org.opencontainers.image.title'] ?? ''}</code></td>
       </tr>`,
     )}</tbody>
-  </table></div>`}
-  ${detail.history.length > 0 &&
-  html`<details><summary>Full history (${formatCount(detail.history.length, 'step')})</summary><ol class="history">${detail.history.map(
-    (step) => html`<li><code class="wrap">${step.createdBy ?? step.comment ?? ''}</code>${step.emptyLayer && html` <span class="muted small">(no layer)</span>`}${step.created && html` <span class="muted small">${time(step.created)}</span>`}</li>`,
-  )}</ol></details>`}
+  </table></div>`
+  }
+  ${
+    detail.history.length > 0 &&
+    html`<details><summary>Full history (${formatCount(detail.history.length, 'step')})</summary><ol class="history">${detail.history.map(
+      (step) =>
+        html`<li><code class="wrap">${step.createdBy ?? step.comment ?? ''}</code>${step.emptyLayer && html` <span class="muted small">(no layer)</span>`}${step.created && html` <span class="muted small">${time(step.created)}</span>`}</li>`,
+    )}</ol></details>`
+  }
 </section>`;
 }
 
 function referrers(detail: ImageDetail): SafeHtml {
   return html`<section aria-labelledby="referrers-title">
   <h2 id="referrers-title">Referrers</h2>
-  ${detail.referrers.length === 0
-    ? html`<p class="muted">No signatures, SBOMs or attestations refer to this manifest.</p>`
-    : html`<div class="table-wrap"><table>
+  ${
+    detail.referrers.length === 0
+      ? html`<p class="muted">No signatures, SBOMs or attestations refer to this manifest.</p>`
+      : html`<div class="table-wrap"><table>
     <thead><tr><th scope="col">Artifact type</th><th scope="col">Manifest</th><th scope="col" class="number">Size</th><th scope="col">Pushed</th></tr></thead>
     <tbody>${detail.referrers.map(
       (referrer) => html`<tr>
@@ -121,7 +129,8 @@ function referrers(detail: ImageDetail): SafeHtml {
         <td>${time(referrer.pushed)}</td>
       </tr>`,
     )}</tbody>
-  </table></div>`}
+  </table></div>`
+  }
 </section>`;
 }
 

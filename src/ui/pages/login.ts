@@ -35,7 +35,8 @@ export const LOGIN_ERRORS: Record<string, string> = {
   expired: 'That sign-in took too long or was started in another browser. Start again.',
   unavailable: 'The identity provider cannot be reached right now. Try again in a moment, or use another way to sign in.',
   'local-account': 'Your name at the identity provider is the name of a local account of this registry, so it cannot be used to sign in. Ask the registry operator.',
-  'name-taken': 'Your name at the identity provider already belongs to another account of this registry (the name was renamed or reused at the provider), so it cannot be used to sign in. Ask the registry operator to release it.',
+  'name-taken':
+    'Your name at the identity provider already belongs to another account of this registry (the name was renamed or reused at the provider), so it cannot be used to sign in. Ask the registry operator to release it.',
   'unknown-provider': 'That identity provider is not configured here.',
   password: 'Wrong user name or password.',
   blocked: 'Too many failed sign-ins from here. Wait a few minutes and try again.',
@@ -60,8 +61,9 @@ export function renderLogin(view: LoginView): string {
   ${message && html`<p class="alert" role="alert">${providerName ? html`${providerName}: ` : ''}${message}</p>`}
   ${view.open && html`<p>This registry is open: no sign-in is needed. <a href="/repositories">Browse the repositories</a>.</p>`}
   ${view.providers.length > 0 && html`<ul class="providers">${view.providers.map((provider) => providerButton(provider, view.next))}</ul>`}
-  ${view.password &&
-  html`${view.providers.length > 0 && html`<p class="divider"><span>or with a password</span></p>`}
+  ${
+    view.password &&
+    html`${view.providers.length > 0 && html`<p class="divider"><span>or with a password</span></p>`}
   <form method="post" action="${url('/login', { next: view.next })}" class="stack">
     ${csrfField(view.viewer)}
     <label for="username">User name</label>
@@ -69,7 +71,8 @@ export function renderLogin(view: LoginView): string {
     <label for="password">Password</label>
     <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="1024">
     <button type="submit" class="button button-primary">Sign in</button>
-  </form>`}
+  </form>`
+  }
   ${view.guest && html`<p class="guest"><a href="${view.next}">Continue as guest</a> to see what is public.</p>`}
 </section>`;
   return renderPage({ title: 'Sign in', viewer: view.viewer, assets: view.assets, current: 'login', main });

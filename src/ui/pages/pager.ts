@@ -1,6 +1,6 @@
 /** Previous / next links for a paged list, keeping the list's other query parameters. */
 import { html, url, type SafeHtml } from '../html.js';
-import type { PageOf } from '../../registry/repository-insights.js';
+import type { PageOf } from '../../browse/repository-insights.js';
 
 export function pager(page: PageOf<unknown>, path: string, query: Record<string, string | undefined>, label: string): SafeHtml {
   if (page.pages <= 1) return html``;

@@ -6,18 +6,19 @@
 import { formatBytes, formatCount, time } from '../format.js';
 import { html, url } from '../html.js';
 import { renderPage, type AssetUrls, type Viewer } from '../layout.js';
-import type { PageOf, RepositorySort, RepositorySummary } from '../../registry/repository-insights.js';
+import type { PageOf, RepositorySort } from '../../browse/repository-insights.js';
+import type { RepositoryFigures } from '../../browse/repository-figures.js';
 import { pager, range } from './pager.js';
 
 export interface RepositoriesView {
   viewer: Viewer;
   assets: AssetUrls;
-  page: PageOf<RepositorySummary>;
+  page: PageOf<RepositoryFigures>;
   query: string;
   sort: RepositorySort;
 }
 
-export function repositoryItem(repository: RepositorySummary) {
+export function repositoryItem(repository: RepositoryFigures) {
   return html`<li class="row">
     <a class="row-title" href="${url('/repository', { name: repository.name })}">${repository.name}</a>
     <span class="row-meta">${formatCount(repository.tagCount, 'tag')} · ${formatBytes(repository.size)} · last push ${time(repository.lastPush)}</span>

@@ -5,7 +5,7 @@
 import { digestCode, formatBytes, formatCount, formatPlatform, kindBadge, time } from '../format.js';
 import { html, url } from '../html.js';
 import { csrfField, renderPage, type AssetUrls, type Viewer } from '../layout.js';
-import type { RepositoryDetail, TagSummary } from '../../registry/repository-insights.js';
+import type { RepositoryDetail, TagSummary } from '../../browse/repository-insights.js';
 import { pager, range } from './pager.js';
 import { pullCommands, pullPanel, type PullTarget } from './pull.js';
 
@@ -34,10 +34,12 @@ function tagRow(view: RepositoryView, tag: TagSummary) {
       ${pullCommands(view.pull, name, tag.tag).map(
         ({ tool, command }) => html`<button type="button" class="button button-small" data-copy="${command}" aria-label="Copy ${tool} pull command for ${tag.tag}" hidden>${tool}</button>`,
       )}
-      ${view.canDelete &&
-      html`<form method="post" action="${url('/repository/delete-tag', { name, tag: tag.tag })}" class="inline" data-confirm="Delete the tag ${tag.tag} from ${name}?">
+      ${
+        view.canDelete &&
+        html`<form method="post" action="${url('/repository/delete-tag', { name, tag: tag.tag })}" class="inline" data-confirm="Delete the tag ${tag.tag} from ${name}?">
         ${csrfField(view.viewer)}<button type="submit" class="button button-small button-danger" aria-label="Delete tag ${tag.tag}">Delete</button>
-      </form>`}
+      </form>`
+      }
     </td>
   </tr>`;
 }
@@ -58,13 +60,15 @@ ${newest !== undefined && pullPanel(view.pull, detail.name, newest)}
     <input id="tag-filter" name="q" type="search" value="${query}" placeholder="Filter tags" maxlength="128">
     <button type="submit" class="button">Filter</button>
   </form>
-  ${detail.tags.total === 0
-    ? html`<p class="empty">${query ? 'No tag matches this filter.' : 'This repository has no tags.'}</p>`
-    : html`<p class="muted">Tags ${range(detail.tags)}</p>
+  ${
+    detail.tags.total === 0
+      ? html`<p class="empty">${query ? 'No tag matches this filter.' : 'This repository has no tags.'}</p>`
+      : html`<p class="muted">Tags ${range(detail.tags)}</p>
   <div class="table-wrap"><table class="tags">
     <thead><tr><th scope="col">Tag</th><th scope="col">Kind</th><th scope="col">Platforms</th><th scope="col" class="number">Size</th><th scope="col">Digest</th><th scope="col">Pushed</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
     <tbody>${detail.tags.items.map((tag) => tagRow(view, tag))}</tbody>
-  </table></div>`}
+  </table></div>`
+  }
   ${pager(detail.tags, '/repository', { name: detail.name, q: query || undefined }, 'Tag pages')}
 </section>`;
   return renderPage({ title: detail.name, viewer: view.viewer, assets: view.assets, current: 'repositories', here: url('/repository', { name: detail.name }), main });

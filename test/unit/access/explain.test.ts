@@ -8,7 +8,12 @@ describe('explaining access rules', () => {
     {
       repositories: {
         '**': { policies: [{ groups: ['users'], actions: ['read'] }], defaultPolicy: ['read'], anonymousPolicy: ['read'] },
-        'team/**': { policies: [{ users: ['bob'], actions: ['read', 'create', 'detectManifestCollision'] }, { groups: ['devs'], actions: ['create', 'read'] }] },
+        'team/**': {
+          policies: [
+            { users: ['bob'], actions: ['read', 'create', 'detectManifestCollision'] },
+            { groups: ['devs'], actions: ['create', 'read'] },
+          ],
+        },
         'secret/**': { policies: [{ groups: ['vault'], actions: ['read'] }] },
       },
       adminPolicy: { groups: ['admins'], users: ['root'], actions: ['delete', 'read'] },

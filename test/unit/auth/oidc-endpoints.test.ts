@@ -44,7 +44,9 @@ describe('endpointPolicy', () => {
       /^token_endpoint http:\/\/pocket-id\.auth\.svc:1411\/api\/oidc\/token is plain http; .*set "allowHttpEndpoints": true/,
     );
     expect(on.refusal(new URL('http://pocket-id.auth.svc:1411/api/oidc/token'))).toBeUndefined();
-    expect(on.refusal(new URL('http://id.example.org/api/oidc/token'), 'token_endpoint')).toMatch(/^token_endpoint http:\/\/id\.example\.org\/api\/oidc\/token is plain http on a host that is not cluster-internal/);
+    expect(on.refusal(new URL('http://id.example.org/api/oidc/token'), 'token_endpoint')).toMatch(
+      /^token_endpoint http:\/\/id\.example\.org\/api\/oidc\/token is plain http on a host that is not cluster-internal/,
+    );
     expect(on.refusal(new URL('ftp://pocket-id/x'))).toMatch(/neither https nor http/);
   });
 

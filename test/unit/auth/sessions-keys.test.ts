@@ -10,7 +10,10 @@ import { safeCallback } from '../../../src/http/public-origin.js';
 
 const tempFile = async (name: string) => path.join(await scratchDir('auth'), name);
 /** Every file under `folder`, as one string: what a secret must never be found in. */
-const filesIn = async (folder: string) => (await Promise.all((await readdir(folder, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile()).map((entry) => readFile(path.join(entry.parentPath, entry.name), 'utf8')))).join('\n');
+const filesIn = async (folder: string) =>
+  (
+    await Promise.all((await readdir(folder, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile()).map((entry) => readFile(path.join(entry.parentPath, entry.name), 'utf8')))
+  ).join('\n');
 
 describe('cookie keys', () => {
   it('signs and seals; tampering, other keys and expiry are refused', async () => {

@@ -90,7 +90,12 @@ describe('sign-in limits', () => {
       read: (keys): Promise<CounterValue[]> => (failing ? Promise.reject(new Error('Redis is unreachable: no connection')) : shared.read(keys)),
     };
     const logged: string[] = [];
-    const limits = new SignInLimits(flaky, { shared: true, retrySharedMs: 100, rules: { ...RULES, slowStepMs: 1, maxSlowMs: 1 }, log: { info: (line) => logged.push(line), error: (line) => logged.push(line) } });
+    const limits = new SignInLimits(flaky, {
+      shared: true,
+      retrySharedMs: 100,
+      rules: { ...RULES, slowStepMs: 1, maxSlowMs: 1 },
+      log: { info: (line) => logged.push(line), error: (line) => logged.push(line) },
+    });
     failing = true;
     // An outage refuses nobody with the right password, and still stops guessing.
     expect((await attempt(limits, '10.0.0.1', 'alice', 'a-pw')).outcome).toBe('ok');

@@ -5,9 +5,7 @@ import { formatBytes, shortDigest, time } from '../../../src/ui/format.js';
 describe('html templates', () => {
   it('escape every interpolated value, in text and in attributes', () => {
     const value = `<script>alert(1)</script>"'\`&`;
-    expect(html`<p title="${value}">${value}</p>`.markup).toBe(
-      '<p title="&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&#96;&amp;">&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&#96;&amp;</p>',
-    );
+    expect(html`<p title="${value}">${value}</p>`.markup).toBe('<p title="&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&#96;&amp;">&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&#96;&amp;</p>');
     expect(escapeHtml('"><img src=x onerror=alert(1)>')).toBe('&quot;&gt;&lt;img src=x onerror=alert(1)&gt;');
   });
 

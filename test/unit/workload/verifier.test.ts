@@ -9,7 +9,17 @@ let verifier: WorkloadVerifier;
 beforeAll(async () => {
   issuer = await startWorkloadIssuer();
   verifier = new WorkloadVerifier([
-    { issuer: issuer.issuer, audiences: ['berth'], skipIssuerVerification: false, claimMapping: { variables: [], validations: [{ expression: "!has(claims.repository_owner) || claims.repository_owner == 'acme'", message: 'only acme' }], username: "claims.iss + '/' + claims.sub", groups: "has(claims.repository_owner) ? [claims.repository_owner] : []" } },
+    {
+      issuer: issuer.issuer,
+      audiences: ['berth'],
+      skipIssuerVerification: false,
+      claimMapping: {
+        variables: [],
+        validations: [{ expression: "!has(claims.repository_owner) || claims.repository_owner == 'acme'", message: 'only acme' }],
+        username: "claims.iss + '/' + claims.sub",
+        groups: 'has(claims.repository_owner) ? [claims.repository_owner] : []',
+      },
+    },
   ]);
 });
 afterAll(async () => issuer.close());
