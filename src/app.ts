@@ -14,6 +14,7 @@ import { summarizeCollection } from './maintenance/gc-report.js';
 import { DECLARED_PREFIXES, enforceAccess, requireDeclaredAccess } from './http/access.js';
 import { Security } from './auth/security.js';
 import { WorkloadTokens } from './workload/workload-tokens.js';
+import { tokenRoutes } from './http/routes/token.js';
 import { answerClientError, installErrorHandling } from './http/errors.js';
 import { registryPlugin } from './http/registry-plugin.js';
 import { rewriteRegistryUrl } from './http/rewrite-url.js';
@@ -117,7 +118,7 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   await backends.store.flush();
   // Shared cookie keys and sessions are read from Redis at start: let it answer first.
   await backends.connect();
-  const workload = new WorkloadTokens(config);
+  const workload = new WorkloadTokens(config, backends.sessions);
   const security = await Security.create(config, log, { coordination: backends.sessions, bearer: workload });
   await app.register(cookie);
   app.addHook('onClose', async () => security.close());
@@ -178,6 +179,7 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   await app.register(authMethodRoutes);
   await app.register(signInRoutes);
   await app.register(apiKeyRoutes);
+  await app.register(tokenRoutes, { tokens: workload });
   // The web UI (pages, its API, assets) loads only when the config turns it on (read at start).
   if (config.extensions.ui) await app.register((await import('./http/routes/ui.js')).uiRoutes);
 

@@ -116,7 +116,7 @@ export class Authenticator {
    */
   async bearerToken(token: string, only?: 'workload'): Promise<Authentication> {
     const { bearer, htpasswd, users, groupsOf } = this.parts;
-    if (!bearer || !looksLikeJwt(token)) return rejected('unsupported bearer token');
+    if (!bearer || !looksLikeJwt(token)) return rejected('unsupported bearer token: the scheme takes a JWT (a registry or workload ID token)');
     const verdict = await bearer.verify(token);
     if (!verdict.ok) return rejected(verdict.reason);
     if (verdict.kind === 'registry') {

@@ -9,6 +9,11 @@
  * - `signedIn`: a person or robot with a password or session (not an API key: a key cannot mint
  *   keys); `session`: a browser session (sign-out); `metrics`: accessControl.metrics.
  * - `catalog`: any caller who may read somewhere; the route filters with `request.access.can`.
+ * - `token`: the token endpoint (/zot/auth/token): credentials are checked as everywhere (a wrong
+ *   one is a 401), no credentials is the anonymous caller, who gets a token for what anonymous may
+ *   do; the route adds the credentials of a form body through `authenticateForm`.
+ * A registry token (src/workload/) brings its grants: the caller may do what both the grants and
+ * the policy of the moment allow.
  * - `permits`: actions whose verdict the route needs as a value (`update` when a push moves a
  *   tag, `detectManifestCollision` on delete); decided here, used there.
  * - `repositoryQuery`: the query parameter that names the repository, for routes that take it
@@ -30,6 +35,8 @@ import { ANONYMOUS, type Action, type Identity } from '../access/policy.js';
 import { RegistryError } from '../oci/errors.js';
 import { assertValidName, isValidName } from '../oci/names.js';
 import type { Authentication, Credentials } from '../auth/authenticator.js';
+import type { Grants } from '../auth/bearer-tokens.js';
+import { grantAllows } from '../workload/scopes.js';
 import { parseBasic } from '../auth/basic-credentials.js';
 import { unsignValue } from '../auth/cookie-keys.js';
 import type { Security } from '../auth/security.js';
@@ -39,7 +46,7 @@ import { SESSION_COOKIE } from './cookie-names.js';
 import { crossSiteReason } from './same-origin.js';
 import { blockedError, limitedCheck } from './sign-in-guard.js';
 
-export type RouteAction = 'public' | 'none' | 'catalog' | 'signedIn' | 'session' | 'metrics' | 'read' | 'create' | 'delete';
+export type RouteAction = 'public' | 'none' | 'catalog' | 'token' | 'signedIn' | 'session' | 'metrics' | 'read' | 'create' | 'delete';
 
 export interface RouteAccess {
   identity: Identity;
@@ -134,6 +141,7 @@ export function enforceAccess(app: FastifyInstance, security: () => Security, ob
       throw new RegistryError('UNAUTHORIZED', authentication.reason);
     }
     const identity = authentication.kind === 'identity' ? authentication.identity : ANONYMOUS;
+    const grants = authentication.kind === 'identity' ? authentication.grants : undefined;
     if (identity.method) observers.authenticated?.(identity.method, 'success');
     // The cookie is sent by the browser whoever asks it to: a state change it authenticates must
     // come from Berth's own pages (the UI header keeps other sites out today; this holds without it).
@@ -142,12 +150,14 @@ export function enforceAccess(app: FastifyInstance, security: () => Security, ob
       // A page's form gets the UI's "form refused" page (csrf.ts); an API call the error JSON.
       if (elsewhere !== undefined) throw new RegistryError('DENIED', { reason: config.page === true ? 'form' : 'cross-site', why: `a change with a browser session ${elsewhere}` });
     }
-    const can = (action: Action, repository: string) => policy.can(identity, action, repository);
-    request.access = { identity, can, readsEverything: policy.readsEverything(identity), permits: {} };
+    const can = grants
+      ? (action: Action, repository: string) => grantAllows(grants, action, repository) && policy.can(identity, action, repository)
+      : (action: Action, repository: string) => policy.can(identity, action, repository);
+    request.access = { identity, can, readsEverything: grants === undefined && policy.readsEverything(identity), permits: {} };
     reply.header('cache-control', 'no-store');
 
     try {
-      authorize(request, config.action, current, identity, can);
+      authorize(request, config.action, current, identity, can, grants);
     } catch (error) {
       // Refusals of requests that would have changed state are audited, with the hook's reason.
       if (declaredEvent(request) !== undefined) auditFacts(request, { outcome: 'refused', reason: reasonOf(error) });
@@ -179,8 +189,26 @@ async function authenticate(request: FastifyRequest, reply: FastifyReply, securi
   return attempt.result;
 }
 
+/**
+ * The token endpoint's credentials from a form body (`password`, `id_token`, ...): checked exactly as
+ * Basic credentials in the header are (sign-in limits, failDelay, audit), and made the request's
+ * identity. Throws the 401 or 429 of a refusal.
+ */
+export async function authenticateForm(request: FastifyRequest, reply: FastifyReply, username: string, password: string): Promise<void> {
+  const current = request.server.security;
+  const authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+  const authentication = await authenticate(request, reply, current, { authorization });
+  if (authentication.kind === 'rejected') {
+    if (current.failDelayMs > 0) await sleep(current.failDelayMs);
+    throw new RegistryError('UNAUTHORIZED', authentication.reason);
+  }
+  const identity = authentication.kind === 'identity' ? authentication.identity : ANONYMOUS;
+  const { policy } = current;
+  request.access = { identity, can: (action, repository) => policy.can(identity, action, repository), readsEverything: policy.readsEverything(identity), permits: {} };
+}
+
 /** Allows the request or throws its refusal (401, 403), by the route's declared action. */
-function authorize(request: FastifyRequest, action: Exclude<RouteAction, 'public'>, current: Security, identity: Identity, can: RouteAccess['can']): void {
+function authorize(request: FastifyRequest, action: Exclude<RouteAction, 'public'>, current: Security, identity: Identity, can: RouteAccess['can'], grants: Grants | undefined): void {
   const config = request.routeOptions.config;
   const { policy } = current;
   const name = config.repositoryQuery === undefined ? (request.params as { name?: string }).name : queryString(request, config.repositoryQuery);
@@ -189,12 +217,15 @@ function authorize(request: FastifyRequest, action: Exclude<RouteAction, 'public
       // Registry clients (docker, containers/image, containerd) send stored credentials only after
       // /v2/ challenges them, so a 200 here would make `--creds` pushes fail. Only the UI, which
       // asks to learn whether guests are welcome, gets 200 (zot's rule, widened from docker).
-      if (identity.username === undefined && current.authenticator.configured && !(isUiRequest(request) && policy.anonymousAllowedSomewhere)) {
+      // An anonymous registry token answers the challenge too (docker pulling what guests may read).
+      if (identity.username === undefined && grants === undefined && current.authenticator.configured && !(isUiRequest(request) && policy.anonymousAllowedSomewhere)) {
         throw refuse(identity, 'sign in to use this registry');
       }
       return;
     case 'catalog':
       if (identity.username === undefined && !policy.anonymousAllowedSomewhere) throw refuse(identity, 'sign in to use this registry');
+      return;
+    case 'token':
       return;
     case 'signedIn':
       if (identity.username === undefined || identity.method === 'apikey' || identity.method === 'workload') throw new RegistryError('UNAUTHORIZED', 'sign in with a password or a browser session');
