@@ -52,8 +52,11 @@ export class Security {
   externalUrl: string | undefined;
   apiKeysEnabled = false;
   htpasswd: HtpasswdStore | undefined;
-  /** The Bearer challenge's realm and service when http.auth.bearer is configured (else Basic). */
-  bearer: { realm?: string; service?: string } | undefined;
+  /**
+   * When http.auth.bearer is configured (else /v2 challenges with Basic): the Bearer challenge's
+   * realm and service, and the trusted workload issuers (whose `<issuer>/` names are workloads').
+   */
+  bearer: { realm?: string; service?: string; issuers: string[] } | undefined;
   readonly sessions: SessionStore;
   readonly users: UserDirectory;
   readonly apiKeys: ApiKeyStore;
@@ -164,7 +167,14 @@ export class Security {
     this.htpasswd = htpasswd;
     this.providers = providers;
     this.policy = policy;
-    this.bearer = bearer && bearerConfig ? { ...(bearerConfig.realm ? { realm: bearerConfig.realm } : {}), ...(bearerConfig.service ? { service: bearerConfig.service } : {}) } : undefined;
+    this.bearer =
+      bearer && bearerConfig
+        ? {
+            ...(bearerConfig.realm ? { realm: bearerConfig.realm } : {}),
+            ...(bearerConfig.service ? { service: bearerConfig.service } : {}),
+            issuers: bearerConfig.oidc.map((entry) => entry.issuer),
+          }
+        : undefined;
     this.apiKeysEnabled = apikey;
     this.authenticator = new Authenticator({
       ...(htpasswd ? { htpasswd } : {}),

@@ -3,38 +3,49 @@
  * Actions job get exactly what accessControl gives their mapped names and groups; the attacks are
  * refused with 401 and an audit line that names the failed check and never holds the token.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { base64url } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeHtpasswd, basicAuth } from '../helpers/htpasswd.js';
+import { loginThroughProvider } from '../helpers/oidc-login.js';
+import { startOidcProvider, type OidcTestProvider } from '../helpers/oidc-provider.js';
 import { pushImage } from '../helpers/registry-api.js';
 import { scratchDir } from '../helpers/scratch.js';
-import { startBerth, type TestServer } from '../helpers/server.js';
+import { startBerth, waitForDiscovery, type TestServer } from '../helpers/server.js';
 import { githubActionsClaims, serviceAccountClaims, startWorkloadIssuer, type WorkloadIssuer } from '../helpers/workload-issuer.js';
 
 let issuer: WorkloadIssuer;
+let op: OidcTestProvider;
 let server: TestServer;
 let audit: string;
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 beforeAll(async () => {
   issuer = await startWorkloadIssuer();
-  audit = path.join(await scratchDir('workload-audit'), 'audit.log');
-  const htpasswd = await writeHtpasswd({ admin: 'admin-pw' });
   const flux = `${issuer.issuer}/system:serviceaccount:flux-system:source-controller`;
+  // A person whose provider lets them pick a name that is a workload's, and an ordinary one.
+  op = await startOidcProvider({ users: [{ username: flux }, { username: 'dora' }] });
+  const dir = await scratchDir('workload-audit');
+  audit = path.join(dir, 'audit.log');
+  const credentialsFile = path.join(dir, 'oidc.json');
+  await writeFile(credentialsFile, JSON.stringify({ clientid: 'berth', clientsecret: 'workload-test-secret' }));
+  const htpasswd = await writeHtpasswd({ admin: 'admin-pw' });
   server = await startBerth({
     config: {
       log: { audit },
       http: {
         auth: {
           htpasswd: { path: htpasswd },
+          openid: { providers: { oidc: { name: 'Pocket ID', issuer: op.issuer, credentialsFile, scopes: ['openid', 'profile'], claimMapping: { username: 'preferred_username' } } } },
           bearer: {
             oidc: [
               {
                 issuer: issuer.issuer,
                 audiences: ['berth'],
                 claimMapping: {
+                  // A claim that names the account: the way a custom mapping could collide with a person.
+                  username: "has(claims.as) ? claims.as : claims.iss + '/' + claims.sub",
                   groups: "has(claims.repository_owner) ? ['gh:' + claims.repository_owner] : []",
                   validations: [{ expression: "!has(claims.repository_owner) || claims.repository_owner == 'acme'", message: 'only the acme organisation' }],
                 },
@@ -53,11 +64,14 @@ beforeAll(async () => {
       },
     },
   });
+  await op.setClient({ clientId: 'berth', clientSecret: 'workload-test-secret', redirectUris: [`${server.url}/zot/auth/callback/oidc`] });
+  await waitForDiscovery(server);
   await pushImage(server.url, 'flux/app', 'v1', { headers: { authorization: basicAuth('admin', 'admin-pw') } });
 });
 afterAll(async () => {
   await server?.close();
   await issuer?.close();
+  await op?.close();
 });
 
 describe('workload identity: Bearer ID token on /v2', () => {
@@ -102,5 +116,33 @@ describe('workload identity: Bearer ID token on /v2', () => {
       .find((entry) => entry.includes(reason));
     expect(line, `an audit line with "${reason}"`).toBeDefined();
     expect(text).not.toContain(token.split('.')[1]!);
+  });
+});
+
+describe('workload names never collide with people (refused, in both directions)', () => {
+  it('refuses a workload token whose mapped name is an htpasswd account', async () => {
+    const token = await issuer.sign({ ...serviceAccountClaims('flux-system', 'source-controller', 'berth'), as: 'admin' });
+    const response = await fetch(`${server.url}/v2/flux/app/manifests/v1`, { headers: bearer(token) });
+    expect(response.status).toBe(401);
+    expect(JSON.stringify(await response.json())).toContain('the mapped user name is a local htpasswd account');
+  });
+
+  it('refuses a workload token whose mapped name is bound to a user of an identity provider', async () => {
+    const login = await loginThroughProvider({ startUrl: `${server.url}/zot/auth/login?provider=oidc`, username: 'dora' });
+    expect(login.response.status).toBe(302);
+    const token = await issuer.sign({ ...serviceAccountClaims('flux-system', 'source-controller', 'berth'), as: 'dora' });
+    const response = await fetch(`${server.url}/v2/flux/app/manifests/v1`, { headers: bearer(token) });
+    expect(response.status).toBe(401);
+    expect(JSON.stringify(await response.json())).toContain('the mapped user name belongs to a user of an identity provider');
+  });
+
+  it("refuses the sign-in of a person whose name is in a workload issuer's namespace", async () => {
+    const flux = `${issuer.issuer}/system:serviceaccount:flux-system:source-controller`;
+    const login = await loginThroughProvider({ startUrl: `${server.url}/zot/auth/login?provider=oidc`, username: flux });
+    expect(login.response.status).toBe(403);
+    expect(await login.response.text()).toContain('names a workload of');
+    expect(login.jar.get(server.url, 'session')).toBeUndefined();
+    const text = await readFile(audit, 'utf8');
+    expect(text).toContain("the name is in a workload issuer's namespace");
   });
 });
