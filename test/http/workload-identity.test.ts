@@ -12,6 +12,7 @@ import { loginThroughProvider } from '../helpers/oidc-login.js';
 import { startOidcProvider, type OidcTestProvider } from '../helpers/oidc-provider.js';
 import { pushImage } from '../helpers/registry-api.js';
 import { scratchDir } from '../helpers/scratch.js';
+import { signInWithPassword } from '../helpers/ui-session.js';
 import { startBerth, waitForDiscovery, type TestServer } from '../helpers/server.js';
 import { githubActionsClaims, serviceAccountClaims, startWorkloadIssuer, type WorkloadIssuer } from '../helpers/workload-issuer.js';
 
@@ -30,10 +31,11 @@ beforeAll(async () => {
   audit = path.join(dir, 'audit.log');
   const credentialsFile = path.join(dir, 'oidc.json');
   await writeFile(credentialsFile, JSON.stringify({ clientid: 'berth', clientsecret: 'workload-test-secret' }));
-  const htpasswd = await writeHtpasswd({ admin: 'admin-pw' });
+  const htpasswd = await writeHtpasswd({ admin: 'admin-pw', dev: 'dev-pw' });
   server = await startBerth({
     config: {
       log: { audit },
+      extensions: { ui: { enable: true } },
       http: {
         auth: {
           htpasswd: { path: htpasswd },
@@ -139,10 +141,24 @@ describe('workload names never collide with people (refused, in both directions)
   it("refuses the sign-in of a person whose name is in a workload issuer's namespace", async () => {
     const flux = `${issuer.issuer}/system:serviceaccount:flux-system:source-controller`;
     const login = await loginThroughProvider({ startUrl: `${server.url}/zot/auth/login?provider=oidc`, username: flux });
-    expect(login.response.status).toBe(403);
-    expect(await login.response.text()).toContain('names a workload of');
+    // The web UI is on: the refusal is its sign-in page, with the reason.
+    expect(login.response.status).toBe(303);
+    expect(login.response.headers.get('location')).toContain('error=name-taken');
     expect(login.jar.get(server.url, 'session')).toBeUndefined();
     const text = await readFile(audit, 'utf8');
     expect(text).toContain("the name is in a workload issuer's namespace");
+  });
+});
+
+describe('the account page', () => {
+  it('shows an admin which issuers are trusted, and nobody else', async () => {
+    const admin = await (await signInWithPassword(server.url, 'admin', 'admin-pw')).browse('/account');
+    expect(admin.status).toBe(200);
+    const page = await admin.text();
+    expect(page).toContain('Trusted workload issuers');
+    expect(page).toContain(`<code>${issuer.issuer}</code>`);
+    const dev = await (await (await signInWithPassword(server.url, 'dev', 'dev-pw')).browse('/account')).text();
+    expect(dev).not.toContain('Trusted workload issuers');
+    expect(dev).not.toContain(issuer.issuer);
   });
 });
