@@ -5,6 +5,7 @@
  * Each refusal names the check that failed, for the 401 and the audit line; never the token.
  * See RFC 7519 §7.2 (validating a JWT) and OpenID Connect Core §3.1.3.7 (ID token validation).
  */
+import { createHmac, randomBytes } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import type { WorkloadIssuerConfig } from '../config/config.js';
 import { ClaimMapping } from './claim-mapping.js';
@@ -13,8 +14,17 @@ import { IssuerKeys } from './issuer-keys.js';
 /** Asymmetric only: `none` and HMAC (an HS256 token "signed" with the public key) are refused. */
 export const WORKLOAD_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'];
 const CLOCK_SKEW_SECONDS = 60;
+/**
+ * A verified token is remembered this long (never past its `exp`), so a client sending the same ID
+ * token on every request of a push pays one signature check and one CEL run, not one per request.
+ * Keyed by an HMAC of the whole token under a per-verifier key; a reload (new issuers, mappings or
+ * validations) makes a new verifier and so an empty cache.
+ */
+const VERIFIED_TTL_MS = 60_000;
+const MAX_VERIFIED = 10_000;
 
-export type WorkloadResult = { ok: true; username: string; groups: string[]; issuer: string; subject: string } | { ok: false; reason: string };
+/** A verified token's mapped identity (and when it expires, ms since epoch), or the check that failed. */
+export type WorkloadResult = { ok: true; username: string; groups: string[]; issuer: string; subject: string; expiresAt: number } | { ok: false; reason: string };
 
 interface Issuer {
   config: WorkloadIssuerConfig;
@@ -24,6 +34,8 @@ interface Issuer {
 
 export class WorkloadVerifier {
   private readonly issuers = new Map<string, Issuer>();
+  private readonly cacheKey = randomBytes(32);
+  private readonly verified = new Map<string, { result: Extract<WorkloadResult, { ok: true }>; expires: number }>();
 
   constructor(configs: readonly WorkloadIssuerConfig[], previous?: WorkloadVerifier) {
     for (const config of configs) {
@@ -44,6 +56,19 @@ export class WorkloadVerifier {
   }
 
   async verify(token: string): Promise<WorkloadResult> {
+    const id = createHmac('sha256', this.cacheKey).update(token).digest('base64');
+    const cached = this.verified.get(id);
+    if (cached && cached.expires > Date.now()) return cached.result;
+    if (cached) this.verified.delete(id);
+    const result = await this.check(token);
+    if (result.ok) {
+      if (this.verified.size >= MAX_VERIFIED) this.verified.clear();
+      this.verified.set(id, { result, expires: Math.min(Date.now() + VERIFIED_TTL_MS, result.expiresAt) });
+    }
+    return result;
+  }
+
+  private async check(token: string): Promise<WorkloadResult> {
     let alg: unknown;
     let iss: unknown;
     try {
@@ -78,7 +103,7 @@ export class WorkloadVerifier {
     if (typeof payload.iat === 'number' && payload.iat > now + CLOCK_SKEW_SECONDS) return { ok: false, reason: 'workload token: issued in the future (iat)' };
     const mapped = issuer.mapping.map(payload);
     if (!mapped.ok) return { ok: false, reason: `workload token: ${mapped.reason}` };
-    return { ok: true, username: mapped.username, groups: mapped.groups, issuer: issuer.config.issuer, subject: String(payload.sub) };
+    return { ok: true, username: mapped.username, groups: mapped.groups, issuer: issuer.config.issuer, subject: String(payload.sub), expiresAt: Number(payload.exp) * 1000 };
   }
 }
 

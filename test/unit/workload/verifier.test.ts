@@ -63,3 +63,24 @@ describe('workload ID tokens', () => {
     expect(issuer.jwksFetches()).toBe(before + 1);
   });
 });
+
+describe('verified tokens are remembered, within bounds', () => {
+  const config = (validations: { expression: string; message: string }[]) => ({
+    issuer: issuer.issuer,
+    audiences: ['berth'],
+    skipIssuerVerification: false,
+    claimMapping: { variables: [], validations, username: "claims.iss + '/' + claims.sub" },
+  });
+
+  it('a token verified once is not checked again, but never past its exp nor across a reload', async () => {
+    const first = new WorkloadVerifier([config([])]);
+    const token = await issuer.sign(githubActionsClaims('evil/app', 'berth'));
+    const verdict = await first.verify(token);
+    expect(verdict).toMatchObject({ ok: true });
+    expect(verdict.ok && verdict.expiresAt).toBeLessThanOrEqual((Math.floor(Date.now() / 1000) + 600) * 1000);
+    expect(await first.verify(token)).toBe(verdict);
+    // A reload that adds a validation applies to that same token at once.
+    const reloaded = new WorkloadVerifier([config([{ expression: "claims.repository_owner == 'acme'", message: 'only acme' }])], first);
+    expect(await reloaded.verify(token)).toEqual({ ok: false, reason: 'workload token: claim validation failed: only acme' });
+  });
+});
