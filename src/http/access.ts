@@ -226,6 +226,9 @@ function authorize(request: FastifyRequest, action: Exclude<RouteAction, 'public
       if (identity.username === undefined && !policy.anonymousAllowedSomewhere) throw refuse(identity, 'sign in to use this registry');
       return;
     case 'token':
+      // Only a first-hand credential earns a token: refreshing one with itself would let a stolen
+      // five-minute token live for ever.
+      if (grants !== undefined) throw new RegistryError('UNAUTHORIZED', 'a registry token cannot be exchanged for another; use a password, an API key or an ID token');
       return;
     case 'signedIn':
       if (identity.username === undefined || identity.method === 'apikey' || identity.method === 'workload') throw new RegistryError('UNAUTHORIZED', 'sign in with a password or a browser session');

@@ -239,6 +239,19 @@ describe('attacks', () => {
     expect(JSON.stringify(await response.json())).toContain(reason);
   });
 
+  it('a registry token cannot be exchanged for a fresh one (a stolen token would otherwise live forever)', async () => {
+    const real = (await token('scope=repository:flux/app:pull', { authorization: basicAuth('admin', 'admin-pw') })).body.token as string;
+    const { status, body } = await token('scope=repository:flux/app:pull', bearer(real));
+    expect(status).toBe(401);
+    expect(JSON.stringify(body)).toContain('a registry token cannot be exchanged');
+    const form = await fetch(`${server.url}/zot/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: real }),
+    });
+    expect(form.status).toBe(401);
+  });
+
   it('a token signed with the real secret is what /v2 accepts (the forgeries above fail on their flaw alone)', async () => {
     const id = await issuer.sign(serviceAccountClaims('flux-system', 'source-controller', 'berth'));
     const real = (await token('scope=repository:flux/app:pull', { authorization: basicAuth('flux', id) })).body.token as string;
