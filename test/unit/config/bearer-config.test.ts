@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../src/config/config.js';
 import { buildConfig } from '../../../src/config/load-config.js';
@@ -30,5 +31,20 @@ describe('http.auth.bearer', () => {
     expect(problemsOf({ cert: '/x.pem', upstreamTokenEndpoint: {}, awsSecretsManager: {} }).map((line) => line.split(':')[1])).toEqual([' /http/auth/bearer/cert', ' /http/auth/bearer/upstreamTokenEndpoint', ' /http/auth/bearer/awsSecretsManager']);
     expect(problemsOf({ oidc: [{ issuer: 'http://k8s.example', audiences: ['x'] }] })[0]).toMatch(/must be https/);
     expect(problemsOf({ oidc: [{ issuer: 'https://a.example', audiences: ['x'], certificateAuthority: 'a', certificateAuthorityFile: '/b' }] })[0]).toMatch(/mutually exclusive/);
+  });
+});
+
+describe('config/zot-workload.json (the example of docs/workload-identity.md)', () => {
+  it('loads: two issuers, CEL variables, validations and groups kept as written', async () => {
+    const config = buildConfig(JSON.parse(await readFile('config/zot-workload.json', 'utf8')), 'config/zot-workload.json');
+    const bearer = config.http.auth.bearer!;
+    expect(bearer.service).toBe('registry.example.com');
+    expect(bearer.oidc.map((issuer) => issuer.issuer)).toEqual(['https://kubernetes.default.svc', 'https://token.actions.githubusercontent.com']);
+    expect(bearer.oidc[1]!.claimMapping).toEqual({
+      variables: [{ name: 'owner', expression: 'claims.repository_owner' }],
+      validations: [{ expression: "vars.owner == 'acme'", message: "only acme's workflows" }],
+      username: "claims.iss + '/' + claims.sub",
+      groups: "['gh:' + vars.owner]",
+    });
   });
 });

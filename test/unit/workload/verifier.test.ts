@@ -84,3 +84,23 @@ describe('verified tokens are remembered, within bounds', () => {
     expect(await reloaded.verify(token)).toEqual({ ok: false, reason: 'workload token: claim validation failed: only acme' });
   });
 });
+
+describe('claimMapping variables', () => {
+  it('binds each variable as vars.<name> for validations, username and groups (config/zot-workload.json)', async () => {
+    const verifier = new WorkloadVerifier([
+      {
+        issuer: issuer.issuer,
+        audiences: ['berth'],
+        skipIssuerVerification: false,
+        claimMapping: {
+          variables: [{ name: 'owner', expression: 'claims.repository_owner' }],
+          validations: [{ expression: "vars.owner == 'acme'", message: "only acme's workflows" }],
+          username: "vars.owner + '/' + claims.sub",
+          groups: "['gh:' + vars.owner]",
+        },
+      },
+    ]);
+    expect(await verifier.verify(await issuer.sign(githubActionsClaims('acme/app', 'berth')))).toMatchObject({ ok: true, username: 'acme/repo:acme/app:ref:refs/heads/main', groups: ['gh:acme'] });
+    expect(await verifier.verify(await issuer.sign(githubActionsClaims('evil/app', 'berth')))).toEqual({ ok: false, reason: "workload token: claim validation failed: only acme's workflows" });
+  });
+});
