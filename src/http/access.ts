@@ -12,8 +12,6 @@
  * - `token`: the token endpoint (/zot/auth/token): credentials are checked as everywhere (a wrong
  *   one is a 401), no credentials is the anonymous caller, who gets a token for what anonymous may
  *   do; the route adds the credentials of a form body through `authenticateForm`.
- * A registry token (src/workload/) brings its grants: the caller may do what both the grants and
- * the policy of the moment allow.
  * - `permits`: actions whose verdict the route needs as a value (`update` when a push moves a
  *   tag, `detectManifestCollision` on delete); decided here, used there.
  * - `repositoryQuery`: the query parameter that names the repository, for routes that take it
@@ -25,6 +23,10 @@
  *   no side effects; SameSite=Lax already keeps the cookie off cross-site subresources and posts)
  *   and on form posts, which must then carry the CSRF token: `requireDeclaredAccess` attaches that
  *   check to every non-GET page route, so no form can be registered without it.
+ *
+ * A registry token (src/workload/) brings its grants: the caller may do on repositories what both
+ * the grants and the policy of the moment allow, and nothing else (`signedIn`, `session`, `metrics`
+ * and `token` refuse it).
  *
  * Passwords and API keys are checked under the sign-in limits (sign-in-guard.ts). The refusals this
  * hook decides (401, 403, 429 for a blocked attempt) carry their audit facts (audit.ts); failed
@@ -231,13 +233,17 @@ function authorize(request: FastifyRequest, action: Exclude<RouteAction, 'public
       if (grants !== undefined) throw new RegistryError('UNAUTHORIZED', 'a registry token cannot be exchanged for another; use a password, an API key or an ID token');
       return;
     case 'signedIn':
-      if (identity.username === undefined || identity.method === 'apikey' || identity.method === 'workload') throw new RegistryError('UNAUTHORIZED', 'sign in with a password or a browser session');
+      // Nor may a registry token (scoped, minutes) mint API keys (lasting, whole-account).
+      if (identity.username === undefined || identity.method === 'apikey' || identity.method === 'workload' || grants !== undefined) {
+        throw new RegistryError('UNAUTHORIZED', 'sign in with a password or a browser session');
+      }
       return;
     case 'session':
-      if (identity.method !== 'session') throw new RegistryError('UNAUTHORIZED', 'no browser session');
+      if (identity.method !== 'session' || grants !== undefined) throw new RegistryError('UNAUTHORIZED', 'no browser session');
       return;
     case 'metrics':
-      if (!policy.canReadMetrics(identity)) throw refuse(identity, 'metrics: see accessControl.metrics');
+      // A registry token grants repositories, not the registry's figures.
+      if (grants !== undefined || !policy.canReadMetrics(identity)) throw refuse(identity, 'metrics: see accessControl.metrics');
       return;
     default: {
       if (name === undefined) {

@@ -252,6 +252,13 @@ describe('attacks', () => {
     expect(form.status).toBe(401);
   });
 
+  it('a registry token cannot mint an API key (a five-minute, one-repository token would become a lasting password)', async () => {
+    const real = (await token('scope=repository:robots/tool:pull', { authorization: basicAuth('robot', 'robot-pw') })).body.token as string;
+    const minted = await fetch(`${server.url}/zot/auth/apikey`, { method: 'POST', headers: { ...bearer(real), 'content-type': 'application/json' }, body: '{"label":"stolen"}' });
+    expect(minted.status).toBe(401);
+    expect((await fetch(`${server.url}/zot/auth/apikey`, { headers: bearer(real) })).status).toBe(401);
+  });
+
   it('a token signed with the real secret is what /v2 accepts (the forgeries above fail on their flaw alone)', async () => {
     const id = await issuer.sign(serviceAccountClaims('flux-system', 'source-controller', 'berth'));
     const real = (await token('scope=repository:flux/app:pull', { authorization: basicAuth('flux', id) })).body.token as string;
