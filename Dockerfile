@@ -46,5 +46,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch(process.env.BERTH_HEALTHCHECK_URL || 'http://127.0.0.1:5000/livez', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # A young generation of 2 x 4 MiB: Node 24 lets it grow to 128 MiB, most of Berth's resident memory
 # under load (docs/operations.md); the npm start script passes the same flag.
-ENTRYPOINT ["node", "--max-semi-space-size=4", "/app/dist/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=4", "--expose-gc", "/app/dist/main.js"]
 CMD ["serve", "/etc/berth/zot.json"]

@@ -25,7 +25,7 @@
  *   BENCH_REPOS=10000         repositories in the catalog phase (bench/catalog.mjs)
  *   BENCH_PROFILE=1           run Berth with --cpu-prof; profiles land in bench/out/profile/
  *   BENCH_BERTH_MAIN=path     run another Berth build's main.js (A/B a candidate change)
- *   BENCH_TIMEOUT_S=900       hard limit for the whole run
+ *   BENCH_TIMEOUT_S=1500      hard limit for the whole run
  *
  * The `s3` phase (bench/s3.mjs, ~2 minutes) starts a throwaway Ceph radosgw and a redis-server, and
  * compares Berth on S3 with Berth on the filesystem, and two replicas sharing the bucket with one.
@@ -80,7 +80,7 @@ const SETTINGS = {
   s3Clients: intFromEnv('BENCH_S3_CLIENTS', 4),
   profile: process.env.BENCH_PROFILE === '1',
   berthMain: DIST_MAIN,
-  timeoutS: intFromEnv('BENCH_TIMEOUT_S', 900),
+  timeoutS: intFromEnv('BENCH_TIMEOUT_S', 1500),
   /** Per-measurement time limits: a round stops early rather than run away on a slow server. */
   loadMaxMs: intFromEnv('BENCH_LOAD_MAX_S', 8) * 1000,
   tagsListMaxMs: 30_000,

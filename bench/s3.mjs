@@ -25,7 +25,7 @@ import { AbortMultipartUploadCommand, CreateBucketCommand, DeleteObjectsCommand,
 import { makeVaryingBlob, pseudoRandomDigest, pseudoRandomStream } from './data.mjs';
 import { pullBlob, pushChunked, pushMonolithic, transferClient } from './registry-client.mjs';
 import { buildS3Rows } from './report.mjs';
-import { runWritePhases } from './writes.mjs';
+import { runWritePhases, S3_WRITES } from './writes.mjs';
 import { cpuSecondsOf, freePort, memoryOf, resetPeak, startServer, stopServer } from './servers.mjs';
 
 const MiB = 1024 * 1024;
@@ -442,7 +442,7 @@ export async function runS3Phase({ settings, say, nodeArgs, main, syncDisks }) {
     // The write rows (bench/writes.mjs): Berth on the filesystem vs replica A on S3 with Redis locks.
     if (process.env.BENCH_S3_WRITES !== '0') {
       const sides = { base: fs.server, s3: a.server };
-      await runWritePhases({ kinds: ['base', 's3'], servers: sides, rounds: settings.rounds, say, record, enabled: () => true, cpuSecondsOf, noteMemory: () => undefined });
+      await runWritePhases({ kinds: ['base', 's3'], servers: sides, rounds: settings.rounds, say, record, enabled: () => true, cpuSecondsOf, noteMemory: () => undefined, counts: S3_WRITES });
     }
 
     samplePhase();

@@ -87,7 +87,7 @@ function peerConfig(root, port) {
  * @param {'berth'|'peer'} kind
  * @param {{ nodeArgs?: string[], main?: string, storage?: object, extend?: (config: object, root: string) => object, env?: object, name?: string }} [options]
  *   extra node flags for Berth (e.g. --cpu-prof), another build's main.js to run instead of
- *   dist/main.js, extra zot.json storage keys, extra environment variables, and a display name
+ *   dist/main.js, extra zot.json storage keys, a phase's own keys, extra environment variables, and a display name
  */
 export async function startServer(kind, options = {}) {
   const root = mkdtempSync(path.join(tmpdir(), `bench-${kind}-`));

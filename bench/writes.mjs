@@ -9,6 +9,8 @@
  *   BENCH_WRITE_TAGS=2000        tags per tag-PUT round (all on one manifest)
  *   BENCH_GROWTH_TAGS=10000      tags in the big repository of the growth phase
  *   BENCH_GROWTH_PUTS=200        sequential new-tag PUTs measured per repository and round
+ *   BENCH_S3_WRITE_MANIFESTS=300 manifests and tags per PUT round in the S3 phase, where a write
+ *   BENCH_S3_WRITE_TAGS=600      costs a Redis lock and a conditional PUT to Ceph on the same 2 cores
  *
  * Phases (BENCH_ONLY): mput, tput, growth.
  */
@@ -58,6 +60,8 @@ const WRITES = {
   growthTags: intFromEnv('BENCH_GROWTH_TAGS', 10_000),
   growthPuts: intFromEnv('BENCH_GROWTH_PUTS', 200),
 };
+/** The S3 phase's PUT rounds: the same rows with fewer writes, so the whole bench stays near 15 minutes. */
+export const S3_WRITES = { ...WRITES, manifests: intFromEnv('BENCH_S3_WRITE_MANIFESTS', 300), tags: intFromEnv('BENCH_S3_WRITE_TAGS', 600) };
 const SOURCE = 'bench/wsource';
 
 /** A manifest of the small image, made distinct by an annotation. */
@@ -121,9 +125,10 @@ function plan(repos, count, make) {
 
 /**
  * The phases. `servers`/`kinds`: run.mjs's; `record(kind, key, value)` collects a round's value;
- * `enabled(phase)` says which of WRITE_PHASES run; `cpuSecondsOf(pid)` reads a server's CPU time.
+ * `enabled(phase)` says which of WRITE_PHASES run; `cpuSecondsOf(pid)` reads a server's CPU time;
+ * `counts`: how many writes (WRITES, or S3_WRITES for the S3 phase).
  */
-export async function runWritePhases({ kinds, servers, rounds, say, record, enabled, cpuSecondsOf, noteMemory }) {
+export async function runWritePhases({ kinds, servers, rounds, say, record, enabled, cpuSecondsOf, noteMemory, counts = WRITES }) {
   if (!WRITE_PHASES.some(enabled)) return;
   const images = {};
   for (const kind of kinds) {
@@ -148,22 +153,22 @@ export async function runWritePhases({ kinds, servers, rounds, say, record, enab
           for (const repo of repos) await mountImage(servers[kind], images[kind], repo);
           const puts =
             phase === 'mput'
-              ? plan(repos, WRITES.manifests, (i) => ({ reference: `m${i}`, body: variant(images[kind], `${round}-${repoCount}-${i}`) }))
-              : plan(repos, WRITES.tags, (i) => ({ reference: `t${i}`, body: images[kind].manifest }));
-          const result = await putAll(servers[kind], puts, WRITES.clients, cpuOf(kind));
+              ? plan(repos, counts.manifests, (i) => ({ reference: `m${i}`, body: variant(images[kind], `${round}-${repoCount}-${i}`) }))
+              : plan(repos, counts.tags, (i) => ({ reference: `t${i}`, body: images[kind].manifest }));
+          const result = await putAll(servers[kind], puts, counts.clients, cpuOf(kind));
           record(kind, key, result.rps);
           if (cpuKey) record(kind, cpuKey, result.cpuMicros);
-          line(round, kind, `${title}, ${WRITES.clients} clients, ${repoCount} repo(s)`, format(result));
+          line(round, kind, `${title}, ${counts.clients} clients, ${repoCount} repo(s)`, format(result));
         }
       }
     }
     noteMemory(phase);
   };
-  await putPhase('mput', `manifest PUT x${WRITES.manifests}`, [
+  await putPhase('mput', `manifest PUT x${counts.manifests}`, [
     ['manifestPutOneRepo', 'cpuManifestPut', 1],
     ['manifestPutEightRepos', undefined, 8],
   ]);
-  await putPhase('tput', `tag PUT x${WRITES.tags}`, [
+  await putPhase('tput', `tag PUT x${counts.tags}`, [
     ['tagPutOneRepo', 'cpuTagPut', 1],
     ['tagPutEightRepos', undefined, 8],
   ]);
@@ -175,11 +180,11 @@ export async function runWritePhases({ kinds, servers, rounds, say, record, enab
       const t0 = performance.now();
       const filled = await putAll(
         servers[kind],
-        plan([big], WRITES.growthTags, (i) => ({ reference: `g${i}`, body: images[kind].manifest })),
-        WRITES.clients,
+        plan([big], counts.growthTags, (i) => ({ reference: `g${i}`, body: images[kind].manifest })),
+        counts.clients,
         cpuOf(kind),
       );
-      say(`setup ${servers[kind].name}: ${WRITES.growthTags} tags into ${big} in ${((performance.now() - t0) / 1000).toFixed(1)} s (${filled.rps.toFixed(0)} req/s)`);
+      say(`setup ${servers[kind].name}: ${counts.growthTags} tags into ${big} in ${((performance.now() - t0) / 1000).toFixed(1)} s (${filled.rps.toFixed(0)} req/s)`);
     }
     for (let round = 1; round <= rounds; round++) {
       for (const kind of kinds) {
@@ -195,7 +200,7 @@ export async function runWritePhases({ kinds, servers, rounds, say, record, enab
         const latencies = { small: [], big: [] };
         const client = transferClient(servers[kind]);
         try {
-          for (let i = 0; i < WRITES.growthPuts; i++) {
+          for (let i = 0; i < counts.growthPuts; i++) {
             for (const [which, repo] of [
               ['small', small],
               ['big', big],
@@ -216,8 +221,8 @@ export async function runWritePhases({ kinds, servers, rounds, say, record, enab
         line(
           round,
           kind,
-          `new tag PUT, one writer, x${WRITES.growthPuts} each`,
-          `10 tags ${smallP50.toFixed(2)} ms, ${WRITES.growthTags} tags ${bigP50.toFixed(2)} ms (x${(bigP50 / smallP50).toFixed(2)})`,
+          `new tag PUT, one writer, x${counts.growthPuts} each`,
+          `10 tags ${smallP50.toFixed(2)} ms, ${counts.growthTags} tags ${bigP50.toFixed(2)} ms (x${(bigP50 / smallP50).toFixed(2)})`,
         );
       }
     }

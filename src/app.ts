@@ -62,6 +62,7 @@ const RESTART_ONLY: Array<[string, (config: BerthConfig) => unknown]> = [
   ['http.port', (config) => config.http.port],
   ['storage.rootDirectory', (config) => config.storage.rootDirectory],
   ['http.externalUrl', (config) => config.http.externalUrl],
+  ['extensions.events', (config) => JSON.stringify(config.extensions.events ?? null)],
 ];
 
 function loggerFor(config: BerthConfig, override: BuildOptions['logger']): FastifyServerOptions['logger'] {
@@ -166,6 +167,16 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
     },
   );
   app.addHook('onClose', async () => maintenance.stop());
+  if (config.extensions.events) {
+    // The events module (cloudevents, nats) loads only when the config turns events on.
+    const { Events, UNOBSERVED } = await import('./events/events.js');
+    const place = { storageRoot: config.storage.rootDirectory, coordination: backends.coordination };
+    const events = await Events.open(config.extensions.events, place, exporter?.events ?? UNOBSERVED, app.log.child({ component: 'events' }));
+    exporter?.observeEventBacklog(() => events.pending());
+    registry.manifests.afterWrite((writes) => events.record(writes));
+    app.addHook('onReady', async () => events.start());
+    app.addHook('onClose', async () => events.close());
+  }
   await app.register(registryPlugin, { registry, maintenance: services });
   await app.register(healthRoutes, { checks: backends.readiness });
   if (exporter && config.extensions.metrics) await app.register((await import('./http/routes/metrics.js')).metricsRoutes, { metrics: exporter, path: config.extensions.metrics.path });

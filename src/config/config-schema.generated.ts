@@ -329,7 +329,107 @@ export type ConfigSchema = {
           "type": "object"
         },
         "events": {
-          "type": "object"
+          "type": "object",
+          "additionalProperties": false,
+          "description": "zot's extensions.events: CloudEvents to HTTP and NATS sinks; Berth keeps them in a durable outbox and retries until deliveryMaxAge",
+          "properties": {
+            "enable": {
+              "type": "boolean"
+            },
+            "source": {
+              "type": "string",
+              "minLength": 1
+            },
+            "typePrefix": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$"
+            },
+            "deliveryMaxAge": {
+              "$ref": "#/definitions/duration",
+              "description": "Berth's own: how long an event is retried before it is dropped (default 24h)"
+            },
+            "sinks": {
+              "type": "array",
+              "items": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": [
+                  "type",
+                  "address"
+                ],
+                "properties": {
+                  "type": {
+                    "type": "string",
+                    "enum": [
+                      "http",
+                      "nats"
+                    ]
+                  },
+                  "address": {
+                    "type": "string",
+                    "minLength": 1
+                  },
+                  "channel": {
+                    "type": "string"
+                  },
+                  "timeout": {
+                    "$ref": "#/definitions/duration"
+                  },
+                  "proxy": {
+                    "type": "string"
+                  },
+                  "headers": {
+                    "type": "object",
+                    "additionalProperties": {
+                      "type": "string"
+                    }
+                  },
+                  "credentials": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": {
+                      "username": {
+                        "type": "string"
+                      },
+                      "password": {
+                        "type": "string"
+                      },
+                      "token": {
+                        "type": "string"
+                      },
+                      "file": {
+                        "type": "string"
+                      }
+                    }
+                  },
+                  "tls": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": {
+                      "cacertfile": {
+                        "type": "string"
+                      },
+                      "certfile": {
+                        "type": "string"
+                      },
+                      "keyfile": {
+                        "type": "string"
+                      }
+                    }
+                  },
+                  "cacertfile": {
+                    "type": "string"
+                  },
+                  "certfile": {
+                    "type": "string"
+                  },
+                  "keyfile": {
+                    "type": "string"
+                  }
+                }
+              }
+            }
+          }
         },
         "mgmt": {
           "type": "object"

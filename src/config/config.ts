@@ -1,7 +1,8 @@
 /** The validated, defaulted and frozen configuration the rest of Berth reads. */
 import type { RetentionConfig } from './retention-config.js';
+import type { EventsConfig, EventSinkConfig } from './events-config.js';
 
-export type { RetentionConfig };
+export type { RetentionConfig, EventsConfig, EventSinkConfig };
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
 export interface StorageConfig {
@@ -141,7 +142,7 @@ export interface BerthConfig {
   http: HttpConfig;
   log: { level: LogLevel; output?: string; audit?: string };
   /** zot's `extensions`, as far as Berth implements them. */
-  extensions: { ui: boolean; scrub?: { intervalMs: number }; metrics?: { path: string } };
+  extensions: { ui: boolean; scrub?: { intervalMs: number }; metrics?: { path: string }; events?: EventsConfig };
   /** Lines to log once the logger exists: keys accepted but without effect in Berth. */
   warnings: string[];
 }

@@ -15,6 +15,7 @@ import { compileRepositoryGlob } from './repository-glob.js';
 import { readOpenid } from './openid-config.js';
 import { readBearer } from './bearer-config.js';
 import { readRetention } from './retention-config.js';
+import { readEvents } from './events-config.js';
 import { readRedisDriver, readStorageDriver } from './remote-config.js';
 import type { ZotConfig } from './zot-config.js';
 
@@ -40,7 +41,7 @@ const REFUSED_BECAUSE: Record<string, string> = {
   '/cluster': "zot's hash-routed cluster; Berth replicas share one bucket (storage.storageDriver) and one Redis (storage.cacheDriver) instead",
 };
 /** Keys that only tune features Berth lacks: accepted, with one warning each. */
-const IGNORED = ['/storage/gcTimeWindow', '/storage/redirectBlobURL', '/storage/maxRepos', '/storage/fastRestart', '/http/allowOrigin', '/http/writeTimeout', '/scheduler', '/extensions/search', '/extensions/sync', '/extensions/lint', '/extensions/trust', '/extensions/events', '/extensions/mgmt', '/extensions/apikey'];
+const IGNORED = ['/storage/gcTimeWindow', '/storage/redirectBlobURL', '/storage/maxRepos', '/storage/fastRestart', '/http/allowOrigin', '/http/writeTimeout', '/scheduler', '/extensions/search', '/extensions/sync', '/extensions/lint', '/extensions/trust', '/extensions/mgmt', '/extensions/apikey'];
 
 function pointerGet(document: unknown, pointer: string): unknown {
   let node = document;
@@ -107,6 +108,7 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
   const s3 = normalized.storage.storageDriver ? readStorageDriver(normalized.storage.storageDriver, file, problems, warnings) : undefined;
   const redis = normalized.storage.cacheDriver ? readRedisDriver(normalized.storage.cacheDriver, '/storage/cacheDriver', file, problems, warnings) : undefined;
   const sessionDriver = normalized.http?.auth?.sessionDriver;
+  const events = readEvents(normalized.extensions?.events, file, problems, warnings);
   const sessionRedis = sessionDriver ? readRedisDriver(sessionDriver, '/http/auth/sessionDriver', file, problems, warnings) : undefined;
   let rootDirectory: string | undefined = normalized.storage.rootDirectory;
   if (rootDirectory === undefined) {
@@ -184,6 +186,7 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
       ...(normalized.extensions?.metrics && normalized.extensions.metrics.enable !== false
         ? { metrics: { path: normalized.extensions.metrics.prometheus?.path ?? '/metrics' } }
         : {}),
+      ...(events ? { events } : {}),
     },
     log: {
       level: LOG_LEVELS[level] ?? (level as LogLevel),

@@ -28,3 +28,5 @@ export type ZotStorageDriver = NonNullable<Storage['storageDriver']>;
 export type ZotRedisDriver = NonNullable<Storage['cacheDriver']> | NonNullable<Auth['sessionDriver']>;
 /** `storage.retention`. */
 export type ZotRetention = NonNullable<Storage['retention']>;
+/** `extensions.events`. */
+export type ZotEvents = NonNullable<NonNullable<ZotConfig['extensions']>['events']>;

@@ -48,6 +48,28 @@ export interface SharedCounters {
   read(keys: readonly string[]): Promise<CounterValue[]>;
 }
 
+/**
+ * An append-only log the replicas share, its entries numbered 1, 2, 3, … in the order they were
+ * appended, read by named consumers each from a position of its own (the events outbox of replicas).
+ */
+export interface SharedLog {
+  /**
+   * Appends `values` as consecutive entries and resolves with the last one's number once the
+   * shared store has them. Entries take the order of the calls (not of their completions).
+   */
+  append(values: string[]): Promise<number>;
+  /** At most `count` entries after number `after`, oldest first. */
+  read(after: number, count: number): Promise<Array<{ seq: number; value: string }>>;
+  /** The number of the last entry `consumer` is done with; a consumer never seen starts at the newest entry (saved). */
+  position(consumer: string): Promise<number>;
+  /** Saves `consumer` as done with everything up to `seq`; a position never moves back. */
+  advance(consumer: string, seq: number): Promise<void>;
+  /** The newest entry's number and the saved positions of `consumers` (undefined: never seen), in one round trip. */
+  progress(consumers: string[]): Promise<{ last: number; positions: Array<number | undefined> }>;
+  /** Forgets the entries up to `through` (every consumer is past them). */
+  trim(through: number): Promise<void>;
+}
+
 export interface Coordination {
   /** True when several processes share this coordination (Redis). */
   readonly shared: boolean;
@@ -57,6 +79,8 @@ export interface Coordination {
   records<T>(map: string): SharedRecords<T>;
   /** A named set of counters; keys are the caller's own text. */
   counters(name: string): SharedCounters;
+  /** A named log shared by the replicas: only where they share a store (Redis); a lone process keeps its own on disk. */
+  sharedLog?(name: string): SharedLog;
   /** Throws unless the shared store answers (readiness). */
   check(): Promise<void>;
   close(): Promise<void>;

@@ -18,11 +18,13 @@
  *   berth:<map>:<key>          a record with an expiry: a string with PX
  *   berth:<map>#expiring       the keys of a map's expiring records (a sorted set by expiry)
  *   berth:counter:<name>:<key> a counter: an integer string, with a PX expiry ending its window
+ *   berth:log:<name>[:…]       a shared log: a stream, its last number, its consumers' positions (redis-log.ts)
  */
 import { Redis } from 'ioredis';
-import type { Coordination, Locks, SharedCounters, SharedRecords } from './coordination.js';
+import type { Coordination, Locks, SharedCounters, SharedLog, SharedRecords } from './coordination.js';
 import { RedisCounters } from './redis-counters.js';
 import { RedisLocks, DEFAULT_LOCK_TTL_MS } from './redis-locks.js';
+import { RedisLog } from './redis-log.js';
 import { RedisRecords } from './redis-records.js';
 import { displayUrl, RedisConnection, type CoordinationLog } from './redis-connection.js';
 
@@ -43,7 +45,7 @@ export interface RedisCoordinationOptions {
 const SILENT: CoordinationLog = { info() {}, error() {} };
 const MAP_NAME = /^[a-z0-9][a-z0-9-]*$/;
 /** Names whose keys the locks and the counters use. */
-const RESERVED_MAPS = new Set(['lock', 'lock-turn', 'counter']);
+const RESERVED_MAPS = new Set(['lock', 'lock-turn', 'counter', 'log']);
 
 export class RedisCoordination implements Coordination {
   readonly shared = true;
@@ -134,6 +136,11 @@ export class RedisCoordination implements Coordination {
       this.counterSets.set(name, counters);
     }
     return counters;
+  }
+
+  sharedLog(name: string): SharedLog {
+    if (!MAP_NAME.test(name)) throw new Error(`invalid log name ${JSON.stringify(name)}`);
+    return new RedisLog(this.connection, name);
   }
 
   async check(): Promise<void> {

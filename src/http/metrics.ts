@@ -10,6 +10,7 @@ import type { Collection } from '../maintenance/garbage-collector.js';
 import type { ScrubResult } from '../maintenance/scrub.js';
 import type { RepositoryFigures } from '../browse/repository-figures.js';
 import type { MetricEvents } from './metric-events.js';
+import type { EventsObserver } from '../events/events.js';
 
 /** Loaded (by app.ts, with `import()`) only when `extensions.metrics` is on. */
 export class BerthMetrics implements MetricEvents {
@@ -46,6 +47,38 @@ export class BerthMetrics implements MetricEvents {
   readonly gcRemoved = new Counter({ name: 'berth_gc_removed_total', help: 'Items garbage collection removed', labelNames: ['kind'], registers: [this.registry] });
   readonly gcBytesFreed = new Counter({ name: 'berth_gc_freed_bytes_total', help: 'Bytes garbage collection gave back to the disk', registers: [this.registry] });
   readonly scrubImages = new Gauge({ name: 'berth_scrub_images', help: 'Images by status at the last scrub', labelNames: ['status'], registers: [this.registry] });
+  private readonly eventsDelivered = new Counter({ name: 'berth_events_delivered_total', help: 'Events a sink accepted, per sink', labelNames: ['sink'], registers: [this.registry] });
+  private readonly eventsFailed = new Counter({ name: 'berth_events_failed_total', help: 'Failed delivery attempts (each retry counts), per sink', labelNames: ['sink'], registers: [this.registry] });
+  private readonly eventsDropped = new Counter({
+    name: 'berth_events_dropped_total',
+    help: 'Events given up on (older than deliveryMaxAge, or refused by the sink with a 4xx), per sink',
+    labelNames: ['sink'],
+    registers: [this.registry],
+  });
+  private readonly eventsLatency = new Histogram({
+    name: 'berth_events_delivery_seconds',
+    help: 'From the write to the sink accepting its event, per sink',
+    labelNames: ['sink'],
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600, 3600],
+    registers: [this.registry],
+  });
+  private readonly eventsPending = new Gauge({ name: 'berth_events_pending', help: 'Events in the outbox not yet delivered to a sink, per sink', labelNames: ['sink'], registers: [this.registry] });
+  private eventsBacklog: (() => Promise<Array<{ sink: string; pending: number }>>) | undefined;
+  /** What the events module reports, per sink label. */
+  readonly events: EventsObserver = {
+    delivered: (sink, seconds) => {
+      this.eventsDelivered.inc({ sink });
+      this.eventsLatency.observe({ sink }, seconds);
+    },
+    failed: (sink) => this.eventsFailed.inc({ sink }),
+    dropped: (sink) => this.eventsDropped.inc({ sink }),
+  };
+
+  /** The per-sink backlog to show as `berth_events_pending`, read at each scrape. */
+  observeEventBacklog(read: () => Promise<Array<{ sink: string; pending: number }>>): void {
+    this.eventsBacklog = read;
+  }
+
   private readonly repositoryBytes = new Gauge({ name: 'berth_repository_bytes', help: 'Bytes a repository references, each blob once', labelNames: ['repository'], registers: [this.registry] });
   private readonly repositoryTags = new Gauge({ name: 'berth_repository_tags', help: 'Tags per repository', labelNames: ['repository'], registers: [this.registry] });
   private readonly repositoryManifests = new Gauge({ name: 'berth_repository_manifests', help: 'Manifests per repository', labelNames: ['repository'], registers: [this.registry] });
@@ -78,6 +111,9 @@ export class BerthMetrics implements MetricEvents {
         if (item.lastPush !== undefined) this.repositoryLastPush.set({ repository: item.name }, item.lastPush.getTime() / 1000);
       }
     }
+    // Unreadable now (Redis down, for a shared outbox): the gauge keeps its last value.
+    const backlog = this.eventsBacklog ? await this.eventsBacklog().catch(() => []) : [];
+    for (const item of backlog) this.eventsPending.set({ sink: item.sink }, item.pending);
     return this.registry.metrics();
   }
 

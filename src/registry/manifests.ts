@@ -11,6 +11,7 @@ import { PUSHED_AT, REF_NAME, type RepositoryTransaction, type Store } from '../
 import { assertManifestSchema } from './manifest-schemas.js';
 import { factsFrom, scopedKey, type ManifestCatalog } from './manifest-catalog.js';
 import { Lru } from './lru.js';
+import type { Actor, ManifestWrite, ManifestWriteListener } from './manifest-writes.js';
 
 /** The spec lets registries cap manifests; 4 MiB is what distribution and zot accept. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -45,6 +46,23 @@ export interface PushResult {
 export class ManifestService {
   /** Image configs found to be JSON objects, by repository and digest (content never changes). */
   private readonly checkedConfigs = new Lru<string, number>(CHECKED_CONFIGS);
+  private readonly listeners: ManifestWriteListener[] = [];
+
+  /** Subscribes to durable writes (the events module does). */
+  afterWrite(listener: ManifestWriteListener): void {
+    this.listeners.push(listener);
+  }
+
+  /**
+   * Tells every listener, each called at once (from a `committed` hook, under the repository's
+   * lock, so each takes its place in line in the order of the writes); the promise is theirs to keep.
+   */
+  private announce(writes: ManifestWrite[]): Promise<void> {
+    const told = Promise.all(this.listeners.map(async (listener) => listener(writes))).then(() => undefined);
+    // Awaited by the caller once the index change resolves; until then no rejection goes unheard.
+    told.catch(() => undefined);
+    return told;
+  }
 
   constructor(
     private readonly store: Store,
@@ -66,7 +84,7 @@ export class ManifestService {
    * Stores a manifest. `mayMoveTag` is the caller's `update` permission: pointing an existing tag at
    * other content needs it, which is known only here, under the repository's lock (fails closed).
    */
-  async put(name: string, reference: Reference, bytes: Buffer, contentType: string | undefined, { mayMoveTag }: { mayMoveTag: boolean }): Promise<PushResult> {
+  async put(name: string, reference: Reference, bytes: Buffer, contentType: string | undefined, { mayMoveTag, actor }: { mayMoveTag: boolean; actor?: Actor }): Promise<PushResult> {
     assertValidName(name);
     if (bytes.length > MAX_MANIFEST_BYTES) throw new RegistryError('MANIFEST_TOO_LARGE', { limit: MAX_MANIFEST_BYTES });
     const digest = digestOf(bytes, reference.digest?.algorithm ?? 'sha256');
@@ -81,6 +99,8 @@ export class ManifestService {
 
     await this.store.ensureRepository(name);
     await this.assertImageConfig(name, summary);
+    const who = actor ? { actor } : {};
+    let announced: Promise<void> | undefined;
     await this.store.changeIndex(name, {
       // Under the repository's lock, so garbage collection cannot remove a blob between the check
       // that it exists and the index entry that makes it referenced.
@@ -91,9 +111,10 @@ export class ManifestService {
       // A refused tag move leaves the bytes written above unreferenced, as a blob upload by the
       // same caller would be; garbage collection takes them after gcDelay.
       apply: (index) => {
+        const created = index.size === 0;
         if (reference.tag === undefined) {
           if (!index.holds(digest.value)) index.put({ ...entry, annotations: pushed });
-          return;
+          return created;
         }
         const tag = reference.tag;
         const moved = index.tagged(tag);
@@ -106,9 +127,18 @@ export class ManifestService {
           if (moved.digest !== digest.value && !index.holds(moved.digest)) index.put(untagged(moved));
         }
         index.put({ ...entry, annotations: { [REF_NAME]: tag, ...pushed } });
+        return created;
+      },
+      // Durable now; in line with this repository's other writes, even those of other replicas.
+      committed: (created) => {
+        announced = this.announce([
+          ...(created ? [{ kind: 'repository-created' as const, name, ...who }] : []),
+          { kind: 'image-updated', name, reference: reference.tag ?? digest.value, digest: digest.value, mediaType: summary.mediaType, manifest: bytes, ...who },
+        ]);
       },
     });
     this.catalog.remember(name, digest, bytes, factsFrom(summary, bytes.length));
+    await announced;
     return { digest: digest.value, ...(summary.subject ? { subject: summary.subject.digest } : {}) };
   }
 
@@ -140,25 +170,33 @@ export class ManifestService {
    * By tag: removes only the tag. By digest: removes the manifest and every tag that points to it,
    * unless `detectCollision` (zot's detectManifestCollision) asks to refuse when several tags do.
    */
-  async delete(name: string, reference: Reference, { detectCollision }: { detectCollision: boolean }): Promise<void> {
+  async delete(name: string, reference: Reference, { detectCollision, actor }: { detectCollision: boolean; actor?: Actor }): Promise<void> {
     assertValidName(name);
     await this.catalog.resolve(name, reference.digest ?? reference.tag);
+    let announced: Promise<void> | undefined;
     await this.store.changeIndex(name, {
-      apply: (index) => {
+      apply: (index): Descriptor => {
         if (reference.digest) {
           const entries = index.withDigest(reference.digest.value);
           const tags = entries.filter((entry) => entry.annotations?.[REF_NAME] !== undefined);
           if (detectCollision && tags.length > 1) throw new RegistryError('MANIFEST_CONFLICT', { digest: reference.digest.value, tags: tags.map((entry) => entry.annotations![REF_NAME]) });
           if (entries.length === 0) throw new RegistryError('MANIFEST_UNKNOWN', { digest: reference.digest.value });
           for (const entry of entries) index.remove(entry);
-          return;
+          return entries[0]!;
         }
         const tagged = index.tagged(reference.tag);
         if (!tagged) throw new RegistryError('MANIFEST_UNKNOWN', { tag: reference.tag });
         index.remove(tagged);
         if (!index.holds(tagged.digest)) index.put(untagged(tagged));
+        return tagged;
+      },
+      committed: (removed) => {
+        announced = this.announce([
+          { kind: 'image-deleted', name, reference: reference.tag ?? reference.digest.value, digest: removed.digest, mediaType: removed.mediaType, ...(actor ? { actor } : {}) },
+        ]);
       },
     });
+    await announced;
   }
 }
 

@@ -5,6 +5,7 @@
  * Failures of the store itself are not cuts: they still undo the whole chunk.
  */
 import type { Readable } from 'node:stream';
+import { bufferChurn } from './buffer-churn.js';
 
 export interface Cut {
   /** Why the body ended early, once it has. */
@@ -18,7 +19,10 @@ export interface Cut {
  */
 export async function* untilCut(body: Readable, cut: Cut): AsyncGenerator<Buffer> {
   try {
-    for await (const chunk of body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) yield chunk;
+    for await (const chunk of body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+      bufferChurn.note(chunk.length);
+      yield chunk;
+    }
   } catch (error) {
     cut.error = error;
   }

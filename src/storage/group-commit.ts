@@ -85,9 +85,22 @@ export async function runGroup(group: Waiting[], transaction: RepositoryTransact
   });
 }
 
-/** Answers a group: each its outcome, or every successful one `failure` when the write failed. */
+/**
+ * Answers a group: each its outcome, or every successful one `failure` when the write failed. Called
+ * under the repository's lock once the group is on disk: the `committed` hooks run first, in order
+ * (one that throws fails only its own caller: the write is done, but what had to follow it is not).
+ */
 export function answer(outcomes: Outcome[], failure?: unknown): void {
-  for (const outcome of outcomes) {
+  const settled = outcomes.map((outcome): Outcome => {
+    if (!outcome.ok || failure !== undefined) return outcome;
+    try {
+      outcome.waiting.change.committed?.(outcome.value);
+      return outcome;
+    } catch (error) {
+      return { waiting: outcome.waiting, ok: false, error };
+    }
+  });
+  for (const outcome of settled) {
     if (!outcome.ok) outcome.waiting.reject(outcome.error);
     else if (failure !== undefined) outcome.waiting.reject(failure);
     else outcome.waiting.resolve(outcome.value);

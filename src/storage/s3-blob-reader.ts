@@ -7,6 +7,7 @@
 import type { Readable } from 'node:stream';
 import type { Bucket } from './s3-bucket.js';
 import type { BlobReader } from './store.js';
+import { bufferChurn } from './buffer-churn.js';
 
 export class S3BlobReader implements BlobReader {
   private stream: Readable | undefined;
@@ -39,6 +40,7 @@ export class S3BlobReader implements BlobReader {
           throw new Error(`object ${this.key} ended at ${position + filled}, before its size ${this.size}`);
         }
         chunk = next.value;
+        bufferChurn.note(chunk.length);
       }
       const take = Math.min(chunk.length, wanted - filled);
       chunk.copy(buffer, filled, 0, take);

@@ -56,6 +56,8 @@ export interface RepositoryTransaction {
  * when untagged: `put` replaces the entry of the same key and moves it to the end of the list.
  */
 export interface IndexEditor {
+  /** How many entries the index holds (0: no manifest yet). */
+  readonly size: number;
   /** The entry tagged `tag`. */
   tagged(tag: string): Descriptor | undefined;
   /** Whether any entry, tagged or not, names `digest`. */
@@ -83,6 +85,14 @@ export interface IndexChange<T> {
    * only this change, and undoes its edits: check before editing.
    */
   apply(index: IndexEditor): T;
+  /**
+   * Called with `apply`'s result once the group is on disk, still under the repository's lock, in
+   * the order the changes were applied, before any caller of the group is answered; never for a
+   * change that failed. For what must take its place in line with the index changes themselves (the
+   * events outbox does, so a repository's events follow the order of its writes across replicas).
+   * Synchronous and must not throw: start the work here, await it after `changeIndex` resolves.
+   */
+  committed?(value: T): void;
 }
 
 /**

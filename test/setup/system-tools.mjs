@@ -16,6 +16,11 @@ const TOOLS = [
   { command: 'buildah', pkg: 'buildah' },
   { command: 'containerd', pkg: 'containerd' },
   { command: 'ctr', pkg: 'containerd' },
+  // The events tests push with docker to a private daemon (test/helpers/docker.ts).
+  { command: 'dockerd', pkg: 'docker.io' },
+  { command: 'docker', pkg: 'docker.io' },
+  // The events tests' NATS sink (test/helpers/nats-server.ts).
+  { command: 'nats-server', pkg: 'nats-server' },
   // The web UI's end-to-end tests drive Debian's Chromium through playwright-core.
   { command: '/usr/bin/chromium', pkg: 'chromium' },
   // The TLS test makes its certificates with it; the disk-full test mounts a tmpfs.

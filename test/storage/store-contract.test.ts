@@ -355,6 +355,35 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       expect((await reopen().readIndex('order')).manifests).toEqual([tagged(2, 'x')]);
     });
 
+    it('calls committed for each change that succeeded, in apply order, before any caller of the group is answered', async () => {
+      await store.ensureRepository('hooks');
+      const seen: string[] = [];
+      await Promise.allSettled(
+        Array.from({ length: 12 }, (_, i) =>
+          store
+            .changeIndex('hooks', {
+              prepare: () => new Promise((resolve) => setTimeout(resolve, Math.random() * 10)),
+              apply: (index) => {
+                if (i === 5) throw new RegistryError('DENIED', { tag: `t${i}` });
+                index.put(tagged(i, `t${i}`));
+                return i;
+              },
+              committed: (value) => seen.push(`committed ${value}`),
+            })
+            .then(() => seen.push(`answered ${i}`)),
+        ),
+      );
+      const committed = seen.filter((item) => item.startsWith('committed'));
+      expect(committed).toEqual(
+        Array.from({ length: 12 }, (_, i) => i)
+          .filter((i) => i !== 5)
+          .map((i) => `committed ${i}`),
+      );
+      // Each caller hears back only after its own hook (and those of the changes before it) ran.
+      for (let i = 0; i < 12; i++) if (i !== 5) expect(seen.indexOf(`committed ${i}`)).toBeLessThan(seen.indexOf(`answered ${i}`));
+      expect(seen).not.toContain('answered 5');
+    });
+
     it('fails only the change whose prepare throws, and refuses a repository that does not exist', async () => {
       await store.ensureRepository('prep');
       const [bad, good] = await Promise.allSettled([

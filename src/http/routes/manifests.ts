@@ -35,7 +35,7 @@ export async function manifestRoutes(app: FastifyInstance): Promise<void> {
     const reference = parseReference(request.params.reference, 'push');
     auditFacts(request, { repository: name, ...referenceFacts(reference) });
     const bytes = await readBounded(request, MAX_MANIFEST_BYTES, 'MANIFEST_TOO_LARGE');
-    const pushed = await manifests.put(name, reference, bytes, request.headers['content-type'], { mayMoveTag: request.access.permits.update === true });
+    const pushed = await manifests.put(name, reference, bytes, request.headers['content-type'], { mayMoveTag: request.access.permits.update === true, actor: request.access.identity });
     auditFacts(request, { outcome: 'ok', digest: pushed.digest });
     if (pushed.subject) reply.header('oci-subject', pushed.subject);
     return reply.code(201).header('location', `/v2/${name}/manifests/${pushed.digest}`).header('docker-content-digest', pushed.digest).header('content-length', 0).send();
@@ -45,7 +45,7 @@ export async function manifestRoutes(app: FastifyInstance): Promise<void> {
     const detectCollision = request.access.permits.detectManifestCollision === true;
     const reference = parseReference(request.params.reference, 'lookup');
     auditFacts(request, { repository: request.params.name, ...referenceFacts(reference) });
-    await manifests.delete(request.params.name, reference, { detectCollision });
+    await manifests.delete(request.params.name, reference, { detectCollision, actor: request.access.identity });
     auditFacts(request, { outcome: 'ok' });
     return reply.code(202).header('content-length', 0).send();
   });

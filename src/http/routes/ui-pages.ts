@@ -85,7 +85,7 @@ export async function uiPageRoutes(app: FastifyInstance, context: UiContext): Pr
       auditFacts(request, { repository: name, tag });
       // A tag only: deleting by digest (and detectManifestCollision) stays with the /v2 API.
       if (!isValidTag(tag)) throw new RegistryError('TAG_INVALID', { tag });
-      await app.registry.manifests.delete(name, { tag }, { detectCollision: false });
+      await app.registry.manifests.delete(name, { tag }, { detectCollision: false, actor: request.access.identity });
       auditFacts(request, { outcome: 'ok' });
       request.log.info({ name, tag, by: request.access.identity.username }, 'tag deleted from the web UI');
       return reply.code(303).redirect(url('/repository', { name, deleted: tag }));

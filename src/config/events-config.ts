@@ -1,0 +1,110 @@
+/**
+ * zot's `extensions.events`: CloudEvents to HTTP and NATS sinks. Read here into the shape the
+ * events module uses: durations in ms, credentials resolved (from a file or `${ENV}` references,
+ * so no secret needs to sit in zot.json), TLS files absolute. `proxy` is refused by name: Berth
+ * does not route sink traffic through one, and silently going direct would surprise the operator.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseDuration } from './duration.js';
+import type { ZotEvents } from './zot-config.js';
+
+export interface EventSinkConfig {
+  type: 'http' | 'nats';
+  address: string;
+  /** NATS subject (required for NATS); for HTTP zot sets it as the `channel` extension attribute. */
+  channel?: string;
+  timeoutMs: number;
+  headers: Record<string, string>;
+  /** Resolved: `username`/`password` (Basic for HTTP, user info for NATS) or `token` (Bearer / NATS token). */
+  credentials?: { username?: string; password?: string; token?: string };
+  /** NATS only: a `.creds` file (JWT + nkey seed), zot's `credentials.file`. */
+  natsCredentialsFile?: string;
+  tls?: { caCertFile?: string; certFile?: string; keyFile?: string };
+}
+
+export interface EventsConfig {
+  sinks: EventSinkConfig[];
+  /** CloudEvents `source` (zot's `source`; default zot's own `zotregistry.dev`). */
+  source: string;
+  /** Namespace of the event types (zot's `typePrefix`; default `zotregistry`). */
+  typePrefix: string;
+  /** Berth's own `deliveryMaxAge`: an event not accepted by a sink within this is logged and dropped. */
+  deliveryMaxAgeMs: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_MAX_AGE_MS = 24 * 3_600_000;
+const ENV_REFERENCE = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/;
+
+/** `${NAME}` reads the environment; anything else is the value itself (warned about: a secret in the file). */
+function secret(value: string | undefined, where: string, problems: string[], warnings: string[]): string | undefined {
+  if (value === undefined) return undefined;
+  const reference = ENV_REFERENCE.exec(value);
+  if (!reference) {
+    if (value !== '') warnings.push(`${where}: a secret written in the config file; prefer "\${ENV_NAME}" or credentials.file`);
+    return value;
+  }
+  const found = process.env[reference[1]!];
+  if (found === undefined) problems.push(`${where}: environment variable ${reference[1]} is not set`);
+  return found;
+}
+
+/** Reads `extensions.events` (already schema-checked, keys normalised); undefined when off. */
+export function readEvents(raw: ZotEvents | undefined, file: string, problems: string[], warnings: string[]): EventsConfig | undefined {
+  if (!raw || raw.enable !== true) return undefined;
+  const at = `${file}: /extensions/events`;
+  const sinks: EventSinkConfig[] = [];
+  (raw.sinks ?? []).forEach((item, index) => {
+    const where = `${at}/sinks/${index}`;
+    if (item.proxy !== undefined && item.proxy !== '') problems.push(`${where}/proxy: Berth does not send events through a proxy; remove the key (the sink is reached directly)`);
+    let url: URL | undefined;
+    try {
+      url = new URL(item.address);
+    } catch {
+      problems.push(`${where}/address: not a URL: "${item.address}"`);
+    }
+    if (url && item.type === 'http' && url.protocol !== 'http:' && url.protocol !== 'https:') problems.push(`${where}/address: an http sink needs an http:// or https:// URL`);
+    if (url && item.type === 'nats' && !['nats:', 'tls:'].includes(url.protocol)) problems.push(`${where}/address: a nats sink needs a nats:// or tls:// URL`);
+    if (url && (url.username || url.password)) problems.push(`${where}/address: credentials in the URL; use credentials (they are never logged)`);
+    if (item.type === 'nats' && !item.channel) problems.push(`${where}/channel: a nats sink needs a subject to publish on`);
+    const timeoutMs = item.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDuration(item.timeout) ?? DEFAULT_TIMEOUT_MS;
+    if (timeoutMs <= 0) problems.push(`${where}/timeout: must be more than 0`);
+    const sink: EventSinkConfig = { type: item.type, address: item.address, timeoutMs, headers: { ...(item.headers ?? {}) } };
+    if (item.channel) sink.channel = item.channel;
+    const credentials = item.credentials;
+    if (credentials) {
+      let resolved: EventSinkConfig['credentials'] = {};
+      if (credentials.file !== undefined && item.type === 'nats') sink.natsCredentialsFile = path.resolve(credentials.file);
+      else if (credentials.file !== undefined) {
+        try {
+          const document = JSON.parse(readFileSync(credentials.file, 'utf8')) as Record<string, unknown>;
+          for (const key of ['username', 'password', 'token'] as const) if (typeof document[key] === 'string') resolved[key] = document[key] as string;
+        } catch (error) {
+          problems.push(`${where}/credentials/file: cannot read ${credentials.file} as JSON {"username","password"} or {"token"}: ${(error as NodeJS.ErrnoException).code ?? 'invalid JSON'}`);
+        }
+      }
+      resolved = {
+        ...resolved,
+        ...(credentials.username !== undefined ? { username: credentials.username } : {}),
+        ...(credentials.password !== undefined ? { password: secret(credentials.password, `${where}/credentials/password`, problems, warnings)! } : {}),
+        ...(credentials.token !== undefined ? { token: secret(credentials.token, `${where}/credentials/token`, problems, warnings)! } : {}),
+      };
+      if (resolved.token !== undefined && resolved.username !== undefined) problems.push(`${where}/credentials: either username/password or token, not both`);
+      if (Object.keys(resolved).length > 0) sink.credentials = resolved;
+    }
+    const tls = { ...item.tls, ...(item.cacertfile !== undefined ? { cacertfile: item.cacertfile } : {}), ...(item.certfile !== undefined ? { certfile: item.certfile } : {}), ...(item.keyfile !== undefined ? { keyfile: item.keyfile } : {}) };
+    if (Object.keys(tls).length > 0) {
+      if ((tls.certfile === undefined) !== (tls.keyfile === undefined)) problems.push(`${where}: certfile and keyfile go together`);
+      sink.tls = {
+        ...(tls.cacertfile ? { caCertFile: path.resolve(tls.cacertfile) } : {}),
+        ...(tls.certfile ? { certFile: path.resolve(tls.certfile) } : {}),
+        ...(tls.keyfile ? { keyFile: path.resolve(tls.keyfile) } : {}),
+      };
+    }
+    sinks.push(sink);
+  });
+  if (sinks.length === 0) warnings.push(`${at}/sinks: events are on but there is no sink; nothing is recorded`);
+  const deliveryMaxAgeMs = raw.deliveryMaxAge === undefined ? DEFAULT_MAX_AGE_MS : parseDuration(raw.deliveryMaxAge) ?? DEFAULT_MAX_AGE_MS;
+  return { sinks, source: raw.source ?? 'zotregistry.dev', typePrefix: raw.typePrefix ?? 'zotregistry', deliveryMaxAgeMs };
+}

@@ -1,0 +1,58 @@
+/**
+ * The NATS sink: each event published on `channel` in CloudEvents structured mode (the JSON
+ * event as the payload), as zot's sdk-go NATS sender does. Core NATS publishing is fire and forget,
+ * so a publish counts as accepted only after a flush: the server has answered a PING sent after it.
+ * The connection is opened on first use and again after it breaks.
+ */
+import { readFileSync } from 'node:fs';
+import type { CloudEvent } from 'cloudevents';
+import { connect, credsAuthenticator, type ConnectionOptions, type NatsConnection } from 'nats';
+import type { EventSinkConfig } from '../config/config.js';
+import { DeliveryError, type Sink } from './sink.js';
+
+export class NatsSink implements Sink {
+  private connection: NatsConnection | undefined;
+
+  constructor(private readonly config: EventSinkConfig) {}
+
+  private options(): ConnectionOptions {
+    const url = new URL(this.config.address);
+    const credentials = this.config.credentials;
+    const tls = this.config.tls;
+    return {
+      servers: `${url.hostname}:${url.port || '4222'}`,
+      name: 'berth',
+      timeout: this.config.timeoutMs,
+      // Berth retries on its own schedule; a broken connection is replaced at the next attempt.
+      reconnect: false,
+      ...(credentials?.username !== undefined ? { user: credentials.username, pass: credentials.password ?? '' } : {}),
+      ...(credentials?.token !== undefined ? { token: credentials.token } : {}),
+      ...(this.config.natsCredentialsFile ? { authenticator: credsAuthenticator(readFileSync(this.config.natsCredentialsFile)) } : {}),
+      ...(url.protocol === 'tls:' || tls
+        ? { tls: { ...(tls?.caCertFile ? { caFile: tls.caCertFile } : {}), ...(tls?.certFile ? { certFile: tls.certFile } : {}), ...(tls?.keyFile ? { keyFile: tls.keyFile } : {}) } }
+        : {}),
+    };
+  }
+
+  async send(event: CloudEvent<unknown>): Promise<void> {
+    try {
+      if (!this.connection || this.connection.isClosed()) this.connection = await connect(this.options());
+      this.connection.publish(this.config.channel!, Buffer.from(JSON.stringify(event.toJSON())));
+      await withTimeout(this.connection.flush(), this.config.timeoutMs);
+    } catch (error) {
+      const connection = this.connection;
+      this.connection = undefined;
+      await connection?.close().catch(() => undefined);
+      throw new DeliveryError((error as { code?: string }).code ?? (error as Error).message, false);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.connection?.close().catch(() => undefined);
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([promise, new Promise<T>((_resolve, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+}

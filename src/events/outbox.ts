@@ -1,0 +1,355 @@
+/**
+ * The durable outbox on the local disk: events are appended here, fsynced, before the push that
+ * caused them is acknowledged; one cursor per sink says how far that sink has got. Nothing of the
+ * backlog is held in memory: a sink's reader keeps a file position and a 64 KiB read buffer.
+ *
+ * ```
+ * <rootDirectory>/_berth/events/           (`_berth` is no valid repository name)
+ *   segment-<first seq, 16 digits>.jsonl   one record a line: {"seq":N,"at":<ms>,"event":{CloudEvent JSON}}
+ *   cursor-<sink key>.json                 {"seq","segment","offset"}: the sink's next record starts there
+ * ```
+ * Appends are group-committed (the pushes waiting meanwhile share one write and one fdatasync), so
+ * the cost per push is bounded and does not grow with the backlog. A segment is closed at 8 MiB and
+ * removed once every sink's cursor is past it. A torn last line (a crash mid-write, before the push
+ * was answered) is cut away at open, which reads the newest segment's tail only. A cursor is written at most every 250 ms, without fsync: a lost
+ * update means a redelivery, never a loss (at least once; receivers drop duplicates by `id`).
+ */
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, stat, truncate, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import type { Outbox, OutboxReader, OutboxRecord } from './outbox-api.js';
+
+export type { OutboxRecord } from './outbox-api.js';
+
+interface Cursor {
+  seq: number;
+  segment: string;
+  offset: number;
+}
+
+const SEGMENT_LIMIT = 8 * 1024 * 1024;
+const READ_CHUNK = 64 * 1024;
+const SAVE_EVERY_MS = 250;
+const segmentName = (first: number) => `segment-${String(first).padStart(16, '0')}.jsonl`;
+const isSegment = (name: string) => /^segment-\d{16}\.jsonl$/.test(name);
+
+export class FsOutbox implements Outbox {
+  private handle: FileHandle | undefined;
+  private segment = '';
+  private size = 0;
+  /** The seq of the newest record written (0 when none ever was). */
+  private last = 0;
+  private waiting: Array<{ line: string; done: (error?: Error) => void }> = [];
+  private flushing: Promise<void> | undefined;
+  private readonly appended = new Set<() => void>();
+
+  private constructor(readonly folder: string) {}
+
+  /** Opens (or creates) the outbox in `folder`, cutting a torn last line, and finds the last seq. */
+  static async open(folder: string): Promise<FsOutbox> {
+    const outbox = new FsOutbox(folder);
+    await mkdir(folder, { recursive: true, mode: 0o700 });
+    const segments = await outbox.segments();
+    const newest = segments.at(-1);
+    if (newest) {
+      const file = path.join(folder, newest);
+      const { end, lastLine } = await lastCompleteLine(file);
+      if (end < (await stat(file)).size) await truncate(file, end);
+      outbox.last = lastLine ? (JSON.parse(lastLine) as OutboxRecord).seq : Number(newest.slice(8, 24)) - 1;
+      outbox.segment = newest;
+      outbox.size = end;
+    }
+    return outbox;
+  }
+
+  /**
+   * How far a reader may read `segment`: the newest segment only up to what has been fsynced (a
+   * power loss can cut what was written but not synced, and a cursor must never point past the end).
+   */
+  readableEnd(segment: string): number {
+    return segment === this.segment ? this.size : Number.POSITIVE_INFINITY;
+  }
+
+  /** The seq of the newest record. */
+  get lastSeq(): number {
+    return this.last;
+  }
+
+  /** Segment files, oldest first. */
+  async segments(): Promise<string[]> {
+    return (await readdir(this.folder)).filter(isSegment).sort();
+  }
+
+  /**
+   * Appends events as consecutive records; resolves once they are on disk (fdatasync). Callers
+   * append in the order they want delivery (one repository's writes come in lock order).
+   */
+  append(events: Array<Record<string, unknown>>): Promise<void> {
+    const at = Date.now();
+    const lines = events.map((event) => JSON.stringify({ seq: ++this.last, at, event } satisfies OutboxRecord) + '\n').join('');
+    const written = new Promise<void>((resolve, reject) => this.waiting.push({ line: lines, done: (error) => (error ? reject(error) : resolve()) }));
+    this.flushing ??= this.flush();
+    return written;
+  }
+
+  private async flush(): Promise<void> {
+    try {
+      while (this.waiting.length > 0) {
+        const batch = this.waiting;
+        this.waiting = [];
+        const data = Buffer.from(batch.map((item) => item.line).join(''));
+        try {
+          await this.writeOut(data, batch[0]!.line);
+          for (const item of batch) item.done();
+        } catch (error) {
+          for (const item of batch) item.done(error as Error);
+        }
+        for (const wake of this.appended) wake();
+      }
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+
+  private async writeOut(data: Buffer, firstLine: string): Promise<void> {
+    if (!this.handle || this.size >= SEGMENT_LIMIT) {
+      await this.handle?.close();
+      if (!this.handle || this.size >= SEGMENT_LIMIT || !this.segment) {
+        const first = (JSON.parse(firstLine.slice(0, firstLine.indexOf('\n'))) as OutboxRecord).seq;
+        if (this.size >= SEGMENT_LIMIT || !this.segment) {
+          this.segment = segmentName(first);
+          this.size = 0;
+        }
+      }
+      this.handle = await open(path.join(this.folder, this.segment), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
+    }
+    await this.handle.write(data);
+    await this.handle.datasync();
+    this.size += data.length;
+  }
+
+  /** Wakes every `waitForAppend` now (at shutdown). */
+  wakeAll(): void {
+    for (const wake of this.appended) wake();
+  }
+
+  /** Resolves at the next append, or after `ms`. */
+  async waitForAppend(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.appended.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.appended.add(wake);
+    });
+  }
+
+  /** One process: it always delivers. */
+  exclusive<T>(_key: string, work: () => Promise<T>): Promise<T | undefined> {
+    return work();
+  }
+
+  /** A reader for one sink, from its saved cursor; a sink never seen starts after the newest record. */
+  async reader(key: string): Promise<FsOutboxReader> {
+    const file = path.join(this.folder, `cursor-${key}.json`);
+    let cursor: Cursor | undefined;
+    try {
+      cursor = JSON.parse(await readFile(file, 'utf8')) as Cursor;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') cursor = { seq: 0, segment: '', offset: 0 }; // torn: start over, redeliver
+    }
+    if (!cursor) {
+      cursor = { seq: this.last, segment: this.segment, offset: this.size };
+      await writeFile(file, JSON.stringify(cursor), { mode: 0o600, flush: true });
+    }
+    return new FsOutboxReader(this, file, cursor);
+  }
+
+  /** Removes segments that every reader's saved cursor has passed (a crash resumes from those). */
+  async prune(readers: OutboxReader[]): Promise<void> {
+    const oldest = readers.map((reader) => (reader as FsOutboxReader).savedPosition.segment).sort()[0];
+    if (!oldest) return;
+    for (const name of await this.segments()) if (name < oldest && name !== this.segment) await unlink(path.join(this.folder, name)).catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    await this.flushing;
+    await this.handle?.close();
+    this.handle = undefined;
+  }
+}
+
+/** One sink's position in the outbox: `next()` reads the following record, `commit()` moves past it. */
+export class FsOutboxReader implements OutboxReader {
+  private buffer = Buffer.alloc(0);
+  /** Position of `buffer`'s start in the current segment. */
+  private bufferAt: number;
+  private pendingLength = 0;
+  private savedAt = 0;
+  private savedSeq: number;
+  private saved: Cursor;
+
+  constructor(
+    private readonly outbox: FsOutbox,
+    private readonly file: string,
+    private cursor: Cursor,
+  ) {
+    this.bufferAt = cursor.offset;
+    this.savedSeq = cursor.seq;
+    this.saved = cursor;
+  }
+
+  /** The position in the cursor file: what pruning must keep (a crash resumes from there). */
+  get savedPosition(): Readonly<Cursor> {
+    return this.saved;
+  }
+
+  get position(): Readonly<Cursor> {
+    return this.cursor;
+  }
+
+  /** Records after this cursor still to deliver. */
+  pending(): Promise<number> {
+    return Promise.resolve(Math.max(0, this.outbox.lastSeq - this.cursor.seq));
+  }
+
+  /** Nothing to do: this process is the only one that moves the cursor. */
+  async resume(): Promise<void> {}
+
+  /** The next record, or undefined when the sink has caught up. */
+  async next(): Promise<OutboxRecord | undefined> {
+    for (;;) {
+      if (!this.cursor.segment) {
+        const first = (await this.outbox.segments())[0];
+        if (!first) return undefined;
+        this.moveTo(first);
+      }
+      const newline = this.buffer.indexOf(10);
+      if (newline >= 0) {
+        let record: OutboxRecord;
+        try {
+          record = JSON.parse(this.buffer.subarray(0, newline).toString('utf8')) as OutboxRecord;
+        } catch {
+          record = { seq: -1, at: 0, event: {} }; // a damaged line (edited by hand?): passed over
+        }
+        this.pendingLength = newline + 1;
+        if (record.seq <= this.cursor.seq) {
+          this.skip();
+          continue;
+        }
+        return record;
+      }
+      const read = await this.readMore();
+      if (read > 0) continue;
+      // The end of this segment: move on if a newer one exists, else we are caught up.
+      const later = (await this.outbox.segments()).find((name) => name > this.cursor.segment);
+      if (!later || (await this.hasMore())) return undefined;
+      this.moveTo(later);
+    }
+  }
+
+  /**
+   * Marks the record `next()` returned as done (delivered or dropped). The cursor file is written at
+   * most every 250 ms and by `save()` (when caught up, at close): a crash in between means a few
+   * redeliveries, never a loss, and a long backlog does not cost a file write per event.
+   */
+  async commit(record: OutboxRecord): Promise<void> {
+    this.skip();
+    this.cursor = { ...this.cursor, seq: record.seq };
+    if (Date.now() - this.savedAt >= SAVE_EVERY_MS) await this.save();
+  }
+
+  /** Writes the cursor file now (no-op when it holds the current position). */
+  async save(): Promise<void> {
+    if (this.savedSeq === this.cursor.seq) return;
+    const cursor = this.cursor;
+    const temporary = `${this.file}.tmp`;
+    await writeFile(temporary, JSON.stringify(cursor), { mode: 0o600 });
+    await rename(temporary, this.file);
+    this.savedSeq = cursor.seq;
+    this.saved = cursor;
+    this.savedAt = Date.now();
+  }
+
+  private skip(): void {
+    this.buffer = this.buffer.subarray(this.pendingLength);
+    this.bufferAt += this.pendingLength;
+    this.cursor = { ...this.cursor, offset: this.bufferAt };
+    this.pendingLength = 0;
+  }
+
+  private moveTo(segment: string): void {
+    this.cursor = { ...this.cursor, segment, offset: 0 };
+    this.buffer = Buffer.alloc(0);
+    this.bufferAt = 0;
+  }
+
+  private async hasMore(): Promise<boolean> {
+    const size = await stat(path.join(this.outbox.folder, this.cursor.segment)).then(
+      (info) => info.size,
+      () => 0,
+    );
+    return size > this.bufferAt + this.buffer.length;
+  }
+
+  private async readMore(): Promise<number> {
+    let handle: FileHandle;
+    try {
+      handle = await open(path.join(this.outbox.folder, this.cursor.segment), 'r');
+    } catch {
+      // Pruned or never written: go to the oldest segment there is.
+      const first = (await this.outbox.segments()).find((name) => name > this.cursor.segment);
+      if (first) this.moveTo(first);
+      return first ? 1 : 0;
+    }
+    try {
+      const from = this.bufferAt + this.buffer.length;
+      const length = Math.min(READ_CHUNK, this.outbox.readableEnd(this.cursor.segment) - from);
+      if (length <= 0) return 0;
+      const chunk = Buffer.alloc(length);
+      const { bytesRead } = await handle.read(chunk, 0, length, from);
+      if (bytesRead > 0) this.buffer = Buffer.concat([this.buffer, chunk.subarray(0, bytesRead)]);
+      return bytesRead;
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+/**
+ * Where the last complete line of `file` ends (just after its newline), and that line: read backwards
+ * from the end in 64 KiB steps, so opening a full 8 MiB segment costs a line, not the segment.
+ */
+async function lastCompleteLine(file: string): Promise<{ end: number; lastLine: string | undefined }> {
+  const handle = await open(file, 'r');
+  try {
+    let tailStart = (await handle.stat()).size;
+    let tail = Buffer.alloc(0);
+    const readBack = async (): Promise<number> => {
+      const length = Math.min(READ_CHUNK, tailStart);
+      tailStart -= length;
+      const chunk = Buffer.alloc(length);
+      await handle.read(chunk, 0, length, tailStart);
+      tail = Buffer.concat([chunk, tail]);
+      return length;
+    };
+    let newline = -1;
+    while (newline < 0 && tailStart > 0) {
+      await readBack();
+      newline = tail.lastIndexOf(10);
+    }
+    if (newline < 0) return { end: 0, lastLine: undefined };
+    const end = tailStart + newline + 1;
+    // Where that line starts: after the newline before it, or at the file's start.
+    let before = newline > 0 ? tail.lastIndexOf(10, newline - 1) : -1;
+    while (before < 0 && tailStart > 0) {
+      newline += await readBack();
+      before = tail.lastIndexOf(10, newline - 1);
+    }
+    return { end, lastLine: newline > before + 1 ? tail.subarray(before + 1, newline).toString('utf8') : undefined };
+  } finally {
+    await handle.close();
+  }
+}

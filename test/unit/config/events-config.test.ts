@@ -1,0 +1,72 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../../src/config/config.js';
+import { buildConfig } from '../../../src/config/load-config.js';
+
+function problems(document: unknown): string[] {
+  try {
+    buildConfig(document, 'f.json');
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+const withEvents = (events: unknown) => ({ storage: { rootDirectory: '/x' }, extensions: { events } });
+
+afterEach(() => {
+  delete process.env.BERTH_UNIT_SINK_PASSWORD;
+});
+
+describe('extensions.events', () => {
+  it('reads zot example config-events.json: a nats sink with timeout and channel, defaults for the rest', () => {
+    const config = buildConfig(withEvents({ enable: true, sinks: [{ type: 'nats', address: 'nats://127.0.0.1:4222', timeout: '10s', channel: 'alerts' }] }), 'f.json');
+    expect(config.extensions.events).toEqual({
+      sinks: [{ type: 'nats', address: 'nats://127.0.0.1:4222', channel: 'alerts', timeoutMs: 10_000, headers: {} }],
+      source: 'zotregistry.dev',
+      typePrefix: 'zotregistry',
+      deliveryMaxAgeMs: 24 * 3_600_000,
+    });
+    expect(config.warnings).toEqual([]);
+  });
+
+  it('is off unless enabled, and matches keys case-insensitively', () => {
+    expect(buildConfig(withEvents({ sinks: [{ type: 'http', address: 'http://h/' }] }), 'f.json').extensions.events).toBeUndefined();
+    const config = buildConfig(withEvents({ Enable: true, DeliveryMaxAge: '2h', Sinks: [{ Type: 'http', Address: 'https://h.example/hook', Headers: { 'X-A': '1' }, CACertFile: 'ca.pem' }] }), 'f.json');
+    expect(config.extensions.events).toMatchObject({ deliveryMaxAgeMs: 7_200_000, sinks: [{ type: 'http', timeoutMs: 30_000, headers: { 'X-A': '1' }, tls: { caCertFile: path.resolve('ca.pem') } }] });
+  });
+
+  it('refuses a proxy by name, bad addresses, a nats sink without a subject, half a key pair, and credentials in the URL', () => {
+    expect(problems(withEvents({ enable: true, sinks: [{ type: 'http', address: 'http://h/', proxy: 'http://proxy:3128' }] }))).toEqual([expect.stringMatching(/^f\.json: \/extensions\/events\/sinks\/0\/proxy: Berth does not send events through a proxy/)]);
+    expect(problems(withEvents({ enable: true, sinks: [{ type: 'http', address: 'nats://h:4222' }] }))).toEqual([expect.stringMatching(/sinks\/0\/address: an http sink needs/)]);
+    expect(problems(withEvents({ enable: true, sinks: [{ type: 'nats', address: 'nats://h:4222' }] }))).toEqual([expect.stringMatching(/sinks\/0\/channel: a nats sink needs a subject/)]);
+    expect(problems(withEvents({ enable: true, sinks: [{ type: 'http', address: 'http://h/', tls: { certfile: 'c.pem' } }] }))).toEqual([expect.stringMatching(/certfile and keyfile go together/)]);
+    const leaked = problems(withEvents({ enable: true, sinks: [{ type: 'http', address: 'http://u:hunter2@h/' }] }));
+    expect(leaked).toEqual([expect.stringMatching(/credentials in the URL/)]);
+    expect(leaked.join()).not.toContain('hunter2');
+    expect(problems(withEvents({ enable: true, sinks: [{ type: 'kafka', address: 'http://h/' }] })).join()).toMatch(/sinks\/0\/type/);
+  });
+
+  it('takes secrets from the environment or a file, warns about inline ones, and never repeats them', async () => {
+    process.env.BERTH_UNIT_SINK_PASSWORD = 'from-env-secret';
+    const fromEnv = buildConfig(withEvents({ enable: true, sinks: [{ type: 'http', address: 'http://h/', credentials: { username: 'ci', password: '${BERTH_UNIT_SINK_PASSWORD}' } }] }), 'f.json');
+    expect(fromEnv.extensions.events!.sinks[0]!.credentials).toEqual({ username: 'ci', password: 'from-env-secret' });
+    expect(fromEnv.warnings).toEqual([]);
+    const folder = await mkdtemp(path.join(tmpdir(), 'berth-events-config-'));
+    const file = path.join(folder, 'sink.json');
+    await writeFile(file, JSON.stringify({ token: 'from-file-secret' }));
+    const fromFile = buildConfig(withEvents({ enable: true, sinks: [{ type: 'http', address: 'http://h/', credentials: { file } }] }), 'f.json');
+    expect(fromFile.extensions.events!.sinks[0]!.credentials).toEqual({ token: 'from-file-secret' });
+    const natsCreds = buildConfig(withEvents({ enable: true, sinks: [{ type: 'nats', address: 'nats://h:4222', channel: 's', credentials: { file: 'user.creds' } }] }), 'f.json');
+    expect(natsCreds.extensions.events!.sinks[0]!.natsCredentialsFile).toBe(path.resolve('user.creds'));
+    const inline = buildConfig(withEvents({ enable: true, sinks: [{ type: 'http', address: 'http://h/', credentials: { token: 'inline-secret' } }] }), 'f.json');
+    expect(inline.warnings.join('\n')).toMatch(/credentials\/token: a secret written in the config file/);
+    expect(inline.warnings.join('\n')).not.toContain('inline-secret');
+    const missing = problems(withEvents({ enable: true, sinks: [{ type: 'http', address: 'http://h/', credentials: { username: 'a', password: '${BERTH_UNIT_NOT_SET}' } }] }));
+    expect(missing).toEqual([expect.stringMatching(/environment variable BERTH_UNIT_NOT_SET is not set/)]);
+    expect(problems(withEvents({ enable: true, sinks: [{ type: 'http', address: 'http://h/', credentials: { file: path.join(folder, 'absent.json') } }] }))).toEqual([expect.stringMatching(/credentials\/file: cannot read .* ENOENT/)]);
+  });
+});
