@@ -1,7 +1,7 @@
 /**
  * Real clients in Docker's token flow against a Berth with http.auth.bearer: skopeo (`--creds
  * ci:<ID token>`), podman login + pull + push, docker (a private dockerd) login + pull + push and
- * containerd's ctr, each with a workload ID token from the loopback test issuer; and under the same
+ * containerd's ctr (test/helpers/docker.ts, containerd.ts), each with a workload ID token from the loopback test issuer; and under the same
  * Bearer challenge an htpasswd robot (docker) and an API key (skopeo) as before. The realm here is
  * left to its default (the request's own /zot/auth/token). A token for another audience is refused
  * at login.
@@ -12,7 +12,7 @@ import { startBerth, type TestServer } from '../helpers/server.js';
 import { TempDirs } from '../helpers/temp-dirs.js';
 import { containerTools } from '../helpers/container-tools.js';
 import { startContainerd, type Containerd } from '../helpers/containerd.js';
-import { startDockerd, type Dockerd } from '../helpers/dockerd.js';
+import { startDocker, type Docker } from '../helpers/docker.js';
 import { skopeo } from '../helpers/skopeo.js';
 import { buildImage, writeOciLayout, type WrittenLayout } from '../helpers/oci-layout.js';
 import { basicAuth, writeHtpasswd } from '../helpers/htpasswd.js';
@@ -113,25 +113,25 @@ describe('workload ID tokens with real clients', () => {
 });
 
 describe('docker (a private dockerd)', () => {
-  let dockerd: Dockerd;
+  let dockerd: Docker;
   beforeAll(async () => {
-    dockerd = await startDockerd(await dirs.make('wl-dockerd'));
+    dockerd = await startDocker(await dirs.make('wl-dockerd'));
   }, 60_000);
   afterAll(async () => dockerd?.stop(), 30_000);
 
   it('logs in with -u ci -p <ID token>, pulls and pushes; an htpasswd robot keeps working', async () => {
-    const { docker } = dockerd;
+    const docker = (args: string[], timeoutMs?: number) => dockerd.docker(args, timeoutMs === undefined ? {} : { timeoutMs });
     await skopeo([...copyArgs, '--dest-creds', 'admin:admin-pw', layout.reference('app'), target('ci/docker-base:v1')]);
     const wrong = await issuer.sign(githubActionsClaims('acme/app', 'berth'), { expiresIn: -600 });
-    await expect(docker(['login', '-u', 'ci', '-p', wrong, berth.host])).rejects.toThrow(/401|unauthorized/i);
+    await expect(dockerd.login(berth.host, 'ci', wrong)).rejects.toThrow(/401|unauthorized/i);
     const before = { workload: await tokensIssued('workload'), htpasswd: await tokensIssued('htpasswd') };
-    await docker(['login', '-u', 'ci', '-p', await ciToken(), berth.host]);
+    await dockerd.login(berth.host, 'ci', await ciToken());
     await docker(['pull', `${berth.host}/ci/docker-base:v1`], 60_000);
     await docker(['tag', `${berth.host}/ci/docker-base:v1`, `${berth.host}/ci/docker:v1`]);
     await docker(['push', `${berth.host}/ci/docker:v1`], 60_000);
     expect(await tagged('ci/docker', 'v1')).toBe(200);
     await docker(['logout', berth.host]);
-    await docker(['login', '-u', 'robot', '-p', 'robot-pw', berth.host]);
+    await dockerd.login(berth.host, 'robot', 'robot-pw');
     await docker(['tag', `${berth.host}/ci/docker-base:v1`, `${berth.host}/ci/robot:v1`]);
     await docker(['push', `${berth.host}/ci/robot:v1`], 60_000);
     expect(await tagged('ci/robot', 'v1')).toBe(200);
