@@ -13,6 +13,8 @@ import { RepositoryStatistics } from './browse/repository-stats.js';
 import { summarizeCollection } from './maintenance/gc-report.js';
 import { DECLARED_PREFIXES, enforceAccess, requireDeclaredAccess } from './http/access.js';
 import { Security } from './auth/security.js';
+import { WorkloadTokens } from './workload/workload-tokens.js';
+import { tokenRoutes } from './http/routes/token.js';
 import { answerClientError, installErrorHandling, type NotFoundPage } from './http/errors.js';
 import { registryPlugin } from './http/registry-plugin.js';
 import { rewriteRegistryUrl } from './http/rewrite-url.js';
@@ -117,12 +119,17 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   await backends.store.flush();
   // Shared cookie keys and sessions are read from Redis at start: let it answer first.
   await backends.connect();
-  const security = await Security.create(config, log, { coordination: backends.sessions });
+  const workload = new WorkloadTokens(config, backends.sessions);
+  const security = await Security.create(config, log, { coordination: backends.sessions, bearer: workload });
   await app.register(cookie);
   app.addHook('onClose', async () => security.close());
   // The UI, when on, answers a browser's unknown address with a page (registered further down).
   let notFoundPage: NotFoundPage | undefined;
-  installErrorHandling(app, () => security, () => notFoundPage);
+  installErrorHandling(
+    app,
+    () => security,
+    () => notFoundPage,
+  );
   requireDeclaredAccess(app);
   requireAuditedWrites(app, DECLARED_PREFIXES);
   // prom-client and the metrics routes load only when the config asks for metrics (read at start).
@@ -189,11 +196,13 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   await app.register(authMethodRoutes);
   await app.register(signInRoutes);
   await app.register(apiKeyRoutes);
+  await app.register(tokenRoutes, { tokens: workload });
   // The web UI (pages, its API, assets) loads only when the config turns it on (read at start).
   if (config.extensions.ui) notFoundPage = await (await import('./http/routes/ui.js')).registerUi(app);
 
   const applyConfig = async (next: BerthConfig) => {
     await security.apply(next);
+    workload.apply(next);
     app.log.level = next.log.level;
     for (const [key, read] of RESTART_ONLY) {
       if (read(next) !== read(running)) app.log.warn(`${next.file}: ${key} changed; it takes effect after a restart`);

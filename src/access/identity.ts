@@ -8,7 +8,7 @@ export interface Identity {
   readonly username?: string;
   readonly groups: readonly string[];
   /** How they proved it: a password, a browser session, or an API key. */
-  readonly method?: 'htpasswd' | 'session' | 'apikey';
+  readonly method?: 'htpasswd' | 'session' | 'apikey' | 'workload';
   /** Who vouches for the name: `htpasswd` or an OpenID provider's key. */
   readonly provider?: string;
   /** The provider's `sub` the name is bound to (OpenID identities only). */

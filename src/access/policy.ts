@@ -16,7 +16,7 @@ import { compileRepositoryGlob } from '../config/repository-glob.js';
 import { isValidName } from '../oci/names.js';
 
 import { explainAccess, type AccessExplanation } from './explain.js';
-import { ANONYMOUS, type Action, type Identity } from './identity.js';
+import { ACTIONS, ANONYMOUS, type Action, type Identity } from './identity.js';
 
 export { ACTIONS, ANONYMOUS, type Action, type Identity } from './identity.js';
 
@@ -54,6 +54,11 @@ function holds(compiled: CompiledGrant, identity: Identity, action: string): boo
 export class AccessPolicy {
   private readonly patterns: CompiledPattern[];
   private readonly admin: CompiledGrant;
+
+  /** Whether `adminPolicy` grants `identity` anything (the UI shows admins the registry's settings). */
+  isAdmin(identity: Identity): boolean {
+    return ACTIONS.some((action) => holds(this.admin, identity, action));
+  }
   private readonly memberships: ReadonlyMap<string, string[]>;
 
   private constructor(

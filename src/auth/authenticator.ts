@@ -12,6 +12,13 @@
  * - an OpenID identity exists while its provider is configured and the user name is still bound
  *   to the subject (`sub`) the session or key was made for (user-directory.ts): a provider removed
  *   from the config, or a name released and taken by someone else, ends its sessions and keys.
+ * - a workload identity (an ID token of http.auth.bearer.oidc, as `Authorization: Bearer` or as a
+ *   Basic password) is the token's mapped user name and groups (src/workload/); a name that is an
+ *   htpasswd account or is bound to an SSO user is refused, never merged: a workload cannot borrow
+ *   a person's rights by its claims.
+ * - a registry token (`Authorization: Bearer`, from the token endpoint) is the identity it was
+ *   issued to, limited to its grants; an htpasswd account removed since ends it at once, others
+ *   end with the token (minutes).
  */
 import type { Identity } from '../access/policy.js';
 import { API_KEY_PREFIX, type ApiKeyStore } from './api-keys.js';
@@ -20,10 +27,12 @@ import { CredentialCache } from './credential-cache.js';
 import type { HtpasswdStore } from './htpasswd.js';
 import type { SessionStore } from './sessions.js';
 import type { UserDirectory } from './user-directory.js';
+import { looksLikeJwt, type BearerTokens, type Grants } from './bearer-tokens.js';
 
 export type Authentication =
   | { kind: 'anonymous' }
-  | { kind: 'identity'; identity: Identity }
+  /** `grants`: a registry token's scopes; the identity may do no more than they allow. */
+  | { kind: 'identity'; identity: Identity; grants?: Grants }
   /** Credentials were sent and are wrong, expired or malformed: answered 401 (after `failDelay`). */
   | { kind: 'rejected'; reason: string };
 
@@ -41,6 +50,8 @@ export interface AuthenticatorParts {
   users: UserDirectory;
   /** The keys of the OpenID providers in the running config. */
   providers: ReadonlySet<string>;
+  /** Verifies registry tokens and workload ID tokens, when http.auth.bearer is configured. */
+  bearer?: BearerTokens;
   /** The groups accessControl gives a user name. */
   groupsOf(username: string): string[];
 }
@@ -62,7 +73,11 @@ export class Authenticator {
 
   async authenticate({ authorization, sessionId }: Credentials): Promise<Authentication> {
     if (!this.configured) return { kind: 'anonymous' };
-    if (authorization !== undefined) return this.basic(authorization);
+    if (authorization !== undefined) {
+      const bearer = /^Bearer +(\S+) *$/i.exec(authorization);
+      if (bearer && this.parts.bearer) return this.bearerToken(bearer[1]!);
+      return this.basic(authorization);
+    }
     if (sessionId !== undefined && this.parts.sessions) {
       const session = await this.parts.sessions.get(sessionId);
       if (!session) return rejected('the session has expired or was signed out');
@@ -77,7 +92,9 @@ export class Authenticator {
     if (credentials.ok === 'empty') return { kind: 'anonymous' };
     if (!credentials.ok) return rejected(credentials.reason);
     const { username, password } = credentials;
-    const { apiKeys, htpasswd, users } = this.parts;
+    const { apiKeys, htpasswd, users, bearer } = this.parts;
+    // `docker login -u ci -p "$ID_TOKEN"`: the user name is the client's placeholder, the token says who.
+    if (bearer?.acceptsIdTokens && looksLikeJwt(password)) return this.bearerToken(password, 'workload');
     if (apiKeys && password.startsWith(API_KEY_PREFIX)) {
       const key = await apiKeys.verify(username, password);
       if (!key) return rejected('invalid, expired or revoked API key');
@@ -91,6 +108,29 @@ export class Authenticator {
     if (!verified) return rejected('invalid username or password');
     this.cache.add(username, password, generation);
     return this.account(username, HTPASSWD, undefined, 'htpasswd');
+  }
+
+  /**
+   * A bearer token as the credential: a registry token or a workload ID token (`only` limits it to
+   * the latter, as a password must be: a registry token is no password).
+   */
+  async bearerToken(token: string, only?: 'workload'): Promise<Authentication> {
+    const { bearer, htpasswd, users, groupsOf } = this.parts;
+    if (!bearer || !looksLikeJwt(token)) return rejected('unsupported bearer token: the scheme takes a JWT (a registry or workload ID token)');
+    const verdict = await bearer.verify(token);
+    if (!verdict.ok) return rejected(verdict.reason);
+    if (verdict.kind === 'registry') {
+      if (only === 'workload') return rejected('a registry token is not a password');
+      const { identity, grants } = verdict;
+      if (identity.provider === HTPASSWD && identity.username !== undefined && !htpasswd?.has(identity.username)) return rejected('the account no longer exists');
+      return { kind: 'identity', identity, grants };
+    }
+    const { username } = verdict;
+    if (htpasswd?.has(username)) return rejected('workload token: the mapped user name is a local htpasswd account');
+    if (await users.get(username)) return rejected('workload token: the mapped user name belongs to a user of an identity provider');
+    const groups = [...new Set([...verdict.groups, ...groupsOf(username)])];
+    const identity: Identity = { username, groups: Object.freeze(groups), method: 'workload', provider: verdict.issuer, subject: verdict.subject };
+    return { kind: 'identity', identity: Object.freeze(identity) };
   }
 
   /** `username` as vouched for by `provider` (as `subject`), with the groups of this moment; or why not. */

@@ -18,6 +18,7 @@ import { HtpasswdStore } from './htpasswd.js';
 import type { OidcProvider } from './oidc.js';
 import { SessionStore } from './sessions.js';
 import { UserDirectory } from './user-directory.js';
+import type { BearerTokens } from './bearer-tokens.js';
 
 export interface SecurityLog {
   info(message: string): void;
@@ -28,6 +29,8 @@ export interface SecurityLog {
 export interface SecurityOptions {
   /** Where sessions, users and API keys live: the files under the storage root, or Redis (backends.ts decides). */
   coordination: Coordination;
+  /** Verifies registry and workload ID tokens (src/workload/), used while http.auth.bearer is configured. */
+  bearer?: BearerTokens;
 }
 
 /** How often a replica checks the cookie keys shared through the coordination (Redis may lose them). */
@@ -49,6 +52,11 @@ export class Security {
   externalUrl: string | undefined;
   apiKeysEnabled = false;
   htpasswd: HtpasswdStore | undefined;
+  /**
+   * When http.auth.bearer is configured (else /v2 challenges with Basic): the Bearer challenge's
+   * realm and service, and the trusted workload issuers (whose `<issuer>/` names are workloads').
+   */
+  bearer: { realm?: string; service?: string; issuers: string[] } | undefined;
   readonly sessions: SessionStore;
   readonly users: UserDirectory;
   readonly apiKeys: ApiKeyStore;
@@ -63,6 +71,7 @@ export class Security {
     private readonly coordination: Coordination,
     /** Whether the cookie keys come from the coordination (shared, no sessionKeysFile). */
     private readonly sharesKeys: boolean,
+    private readonly bearerTokens: BearerTokens | undefined,
   ) {
     this.cookieKeys = cookieKeys;
     this.sessions = new SessionStore(coordination.records('sessions'));
@@ -89,7 +98,7 @@ export class Security {
         log.warn('http.auth.sessionKeysFile is not set: cookie keys are random, so sign-ins in progress end at every restart');
       }
     }
-    const security = new Security(log, cookieKeys, coordination, shareKeys);
+    const security = new Security(log, cookieKeys, coordination, shareKeys, options.bearer);
     if (shareKeys) security.followSharedCookieKeys(cookieKeys.persistent ? COOKIE_KEYS_REFRESH_MS : COOKIE_KEYS_RETRY_MS);
     await security.apply(config);
     return security;
@@ -148,7 +157,9 @@ export class Security {
       htpasswd?.watch(this.log);
     }
     const providers = await this.reconcileProviders(openid?.providers ?? []);
-    const signInConfigured = htpasswd !== undefined || providers.size > 0;
+    const bearerConfig = config.http.auth.bearer;
+    const bearer = bearerConfig && this.bearerTokens ? this.bearerTokens : undefined;
+    const signInConfigured = htpasswd !== undefined || providers.size > 0 || (bearerConfig?.oidc.length ?? 0) > 0;
     const policy = AccessPolicy.compile(config.http.accessControl, signInConfigured);
     // Swap everything at once, after everything that can fail has succeeded.
     if (htpasswd !== this.htpasswd) this.htpasswd?.close();
@@ -156,12 +167,21 @@ export class Security {
     this.htpasswd = htpasswd;
     this.providers = providers;
     this.policy = policy;
+    this.bearer =
+      bearer && bearerConfig
+        ? {
+            ...(bearerConfig.realm ? { realm: bearerConfig.realm } : {}),
+            ...(bearerConfig.service ? { service: bearerConfig.service } : {}),
+            issuers: bearerConfig.oidc.map((entry) => entry.issuer),
+          }
+        : undefined;
     this.apiKeysEnabled = apikey;
     this.authenticator = new Authenticator({
       ...(htpasswd ? { htpasswd } : {}),
       ...(apikey ? { apiKeys: this.apiKeys } : {}),
       ...(signInConfigured ? { sessions: this.sessions } : {}),
       users: this.users,
+      ...(bearer ? { bearer } : {}),
       providers: new Set(providers.keys()),
       groupsOf: (username) => policy.groupsOf(username),
     });

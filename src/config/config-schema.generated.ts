@@ -573,7 +573,117 @@ export type ConfigSchema = {
           "type": "object"
         },
         "bearer": {
-          "type": "object"
+          "type": "object",
+          "additionalProperties": false,
+          "properties": {
+            "realm": {
+              "type": "string",
+              "minLength": 1
+            },
+            "service": {
+              "type": "string",
+              "minLength": 1
+            },
+            "cert": {
+              "type": "string"
+            },
+            "upstreamTokenEndpoint": {
+              "type": "object"
+            },
+            "awsSecretsManager": {
+              "type": "object"
+            },
+            "oidc": {
+              "type": "array",
+              "items": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": [
+                  "issuer",
+                  "audiences"
+                ],
+                "properties": {
+                  "issuer": {
+                    "type": "string",
+                    "format": "uri"
+                  },
+                  "audiences": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                      "type": "string",
+                      "minLength": 1
+                    }
+                  },
+                  "claimMapping": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": {
+                      "variables": {
+                        "type": "array",
+                        "items": {
+                          "type": "object",
+                          "additionalProperties": false,
+                          "required": [
+                            "name",
+                            "expression"
+                          ],
+                          "properties": {
+                            "name": {
+                              "type": "string",
+                              "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"
+                            },
+                            "expression": {
+                              "type": "string",
+                              "minLength": 1
+                            }
+                          }
+                        }
+                      },
+                      "validations": {
+                        "type": "array",
+                        "items": {
+                          "type": "object",
+                          "additionalProperties": false,
+                          "required": [
+                            "expression"
+                          ],
+                          "properties": {
+                            "expression": {
+                              "type": "string",
+                              "minLength": 1
+                            },
+                            "message": {
+                              "type": "string"
+                            }
+                          }
+                        }
+                      },
+                      "username": {
+                        "type": "string",
+                        "minLength": 1
+                      },
+                      "groups": {
+                        "type": "string",
+                        "minLength": 1
+                      }
+                    }
+                  },
+                  "certificateAuthority": {
+                    "type": "string",
+                    "minLength": 1
+                  },
+                  "certificateAuthorityFile": {
+                    "type": "string",
+                    "minLength": 1
+                  },
+                  "skipIssuerVerification": {
+                    "type": "boolean"
+                  }
+                }
+              }
+            }
+          }
         },
         "openid": {
           "$ref": "#/definitions/openid"

@@ -84,12 +84,32 @@ export interface OidcProviderConfig {
   allowHttpEndpoints: boolean;
 }
 
+/** One issuer of workload ID tokens (`http.auth.bearer.oidc[]`); expressions are CEL, already parsed once. */
+export interface WorkloadIssuerConfig {
+  /** Without a trailing slash. */
+  issuer: string;
+  audiences: string[];
+  claimMapping: { variables: { name: string; expression: string }[]; validations: { expression: string; message: string }[]; username: string; groups?: string };
+  /** PEM that the issuer's TLS certificate must chain to (instead of the system's roots). */
+  certificateAuthority?: string;
+  skipIssuerVerification: boolean;
+}
+
+/** zot's `http.auth.bearer`. */
+export interface BearerConfig {
+  realm?: string;
+  service?: string;
+  oidc: WorkloadIssuerConfig[];
+}
+
 export interface AuthConfig {
   /** Waited before answering failed credentials (zot's `failDelay`, seconds). */
   failDelayMs: number;
   /** Absolute path of the htpasswd file, when Basic auth against it is on. */
   htpasswdPath?: string;
   openid?: { providers: OidcProviderConfig[]; callbackAllowOrigins: string[] };
+  /** Workload ID tokens and registry tokens (zot's `bearer`). */
+  bearer?: BearerConfig;
   /** API keys as Basic passwords (zot's `apikey`; on whenever openid is). */
   apikey: boolean;
   /** `{"hashKey", "encryptKey"}` that keep cookies valid across restarts and replicas. */

@@ -13,6 +13,7 @@ import { parseDuration } from './duration.js';
 import { normalizeKeys, type JsonSchema } from './normalize-keys.js';
 import { compileRepositoryGlob } from './repository-glob.js';
 import { readOpenid } from './openid-config.js';
+import { readBearer } from './bearer-config.js';
 import { readRetention } from './retention-config.js';
 import { readEvents } from './events-config.js';
 import { readRedisDriver, readStorageDriver } from './remote-config.js';
@@ -34,7 +35,7 @@ const HOUR_MS = 3_600_000;
  * Keys zot knows whose effect Berth does not provide yet, and which change who gets in or where data
  * goes: running without them would be unsafe, so they are refused rather than ignored.
  */
-const REFUSED = ['/http/auth/ldap', '/http/auth/bearer', '/http/auth/mtls', '/http/tls/cacert', '/storage/subPaths', '/cluster'];
+const REFUSED = ['/http/auth/ldap', '/http/auth/mtls', '/http/tls/cacert', '/storage/subPaths', '/cluster'];
 /** Why a refused key is refused, where the general reason would mislead. */
 const REFUSED_BECAUSE: Record<string, string> = {
   '/cluster': "zot's hash-routed cluster; Berth replicas share one bucket (storage.storageDriver) and one Redis (storage.cacheDriver) instead",
@@ -81,7 +82,7 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
   if (typeof document !== 'object' || document === null || Array.isArray(document)) {
     throw new ConfigError([`${file}: /: must be a JSON object; found ${JSON.stringify(document)}`]);
   }
-  const normalized = normalizeKeys(document, schema);
+  const normalized = normalizeKeys(listBearerIssuers(document), schema);
   // Refusals first: a config built around a feature Berth lacks (remote storage has no
   // rootDirectory) should hear that, not a complaint about what that feature made unnecessary.
   const refused = REFUSED.filter((pointer) => pointerGet(normalized, pointer) !== undefined);
@@ -100,6 +101,7 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
     problems.push(`${file}: /extensions/metrics/prometheus/path: must not be "/" nor under /v2 or /zot; found "${metricsPath}"`);
   }
   const openid = normalized.http?.auth?.openid ? readOpenid(normalized.http.auth.openid, file, problems, warnings) : undefined;
+  const bearer = normalized.http?.auth?.bearer ? readBearer(normalized.http.auth.bearer, file, problems, warnings) : undefined;
   const gcOn = normalized.storage.gc ?? true;
   const gcDelayMs = normalized.storage.gcDelay === undefined ? (gcOn ? HOUR_MS : 0) : parseDuration(normalized.storage.gcDelay)!;
   const retention = readRetention(normalized.storage.retention, gcDelayMs, file, problems, warnings);
@@ -163,6 +165,7 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
         failDelayMs: (http.auth?.failDelay ?? 0) * 1000,
         ...(http.auth?.htpasswd ? { htpasswdPath: path.resolve(http.auth.htpasswd.path) } : {}),
         ...(openid ? { openid } : {}),
+        ...(bearer ? { bearer } : {}),
         apikey: openid !== undefined || http.auth?.apikey === true,
         ...(http.auth?.sessionKeysFile ? { sessionKeysFile: path.resolve(http.auth.sessionKeysFile) } : {}),
         secureSession: http.auth?.secureSession === true,
@@ -222,10 +225,30 @@ function checkAccessControl(document: ZotConfig, file: string): string[] {
   if (accessControl.adminPolicy?.conditions !== undefined) {
     problems.push(`${file}: /http/accessControl/adminPolicy/conditions: not supported by Berth (CEL conditions)`);
   }
-  if (needsAuthentication && !document.http?.auth?.htpasswd && !document.http?.auth?.openid) {
-    problems.push(`${file}: /http/accessControl: rules for signed-in users need authentication; configure /http/auth/htpasswd or /http/auth/openid`);
+  if (needsAuthentication && !document.http?.auth?.htpasswd && !document.http?.auth?.openid && !document.http?.auth?.bearer?.oidc?.length) {
+    problems.push(`${file}: /http/accessControl: rules for signed-in users need authentication; configure /http/auth/htpasswd, /http/auth/openid or /http/auth/bearer/oidc`);
   }
   return problems;
+}
+
+/** zot's own example writes `http.auth.bearer.oidc` as one object: taken as a list of one (keys matched case-insensitively). */
+function listBearerIssuers(document: object): object {
+  const child = (node: unknown, key: string): Record<string, unknown> | undefined => {
+    if (typeof node !== 'object' || node === null) return undefined;
+    const found = Object.keys(node).find((name) => name.toLowerCase() === key);
+    return found === undefined ? undefined : ((node as Record<string, unknown>)[found] as Record<string, unknown>);
+  };
+  const bearer = child(child(child(document, 'http'), 'auth'), 'bearer');
+  if (!bearer) return document;
+  const key = Object.keys(bearer).find((name) => name.toLowerCase() === 'oidc');
+  if (key !== undefined && typeof bearer[key] === 'object' && bearer[key] !== null && !Array.isArray(bearer[key])) {
+    // A copy: the caller's document stays as written.
+    const copy = structuredClone(document) as Record<string, unknown>;
+    const copied = child(child(child(copy, 'http'), 'auth'), 'bearer')!;
+    copied[key] = [copied[key]];
+    return copy;
+  }
+  return document;
 }
 
 /** Reads and validates `file`; every failure names the file. */

@@ -18,6 +18,8 @@ type Auth = NonNullable<NonNullable<ZotConfig['http']>['auth']>;
 export type ZotAccessControl = NonNullable<NonNullable<ZotConfig['http']>['accessControl']>;
 /** `http.auth.openid`. */
 export type ZotOpenid = NonNullable<Auth['openid']>;
+/** `http.auth.bearer`, as zot.json writes it. */
+export type ZotBearer = NonNullable<Auth['bearer']>;
 /** One entry of `http.auth.openid.providers`. */
 export type ZotOpenidProvider = ZotOpenid['providers'][string];
 /** `storage.storageDriver`. */

@@ -9,6 +9,9 @@
  * - `signedIn`: a person or robot with a password or session (not an API key: a key cannot mint
  *   keys); `session`: a browser session (sign-out); `metrics`: accessControl.metrics.
  * - `catalog`: any caller who may read somewhere; the route filters with `request.access.can`.
+ * - `token`: the token endpoint (/zot/auth/token): credentials are checked as everywhere (a wrong
+ *   one is a 401), no credentials is the anonymous caller, who gets a token for what anonymous may
+ *   do; the route adds the credentials of a form body through `authenticateForm`.
  * - `permits`: actions whose verdict the route needs as a value (`update` when a push moves a
  *   tag, `detectManifestCollision` on delete); decided here, used there.
  * - `repositoryQuery`: the query parameter that names the repository, for routes that take it
@@ -21,6 +24,10 @@
  *   and on form posts, which must then carry the CSRF token: `requireDeclaredAccess` attaches that
  *   check to every non-GET page route, so no form can be registered without it.
  *
+ * A registry token (src/workload/) brings its grants: the caller may do on repositories what both
+ * the grants and the policy of the moment allow, and nothing else (`signedIn`, `session`, `metrics`
+ * and `token` refuse it).
+ *
  * Passwords and API keys are checked under the sign-in limits (sign-in-guard.ts). The refusals this
  * hook decides (401, 403, 429 for a blocked attempt) carry their audit facts (audit.ts); failed
  * credentials are audited on every route, other refusals on the routes that declare an event.
@@ -30,6 +37,8 @@ import { ANONYMOUS, type Action, type Identity } from '../access/policy.js';
 import { RegistryError } from '../oci/errors.js';
 import { assertValidName, isValidName } from '../oci/names.js';
 import type { Authentication, Credentials } from '../auth/authenticator.js';
+import type { Grants } from '../auth/bearer-tokens.js';
+import { grantAllows } from '../workload/scopes.js';
 import { parseBasic } from '../auth/basic-credentials.js';
 import { unsignValue } from '../auth/cookie-keys.js';
 import type { Security } from '../auth/security.js';
@@ -39,7 +48,7 @@ import { SESSION_COOKIE } from './cookie-names.js';
 import { crossSiteReason } from './same-origin.js';
 import { blockedError, limitedCheck } from './sign-in-guard.js';
 
-export type RouteAction = 'public' | 'none' | 'catalog' | 'signedIn' | 'session' | 'metrics' | 'read' | 'create' | 'delete';
+export type RouteAction = 'public' | 'none' | 'catalog' | 'token' | 'signedIn' | 'session' | 'metrics' | 'read' | 'create' | 'delete';
 
 export interface RouteAccess {
   identity: Identity;
@@ -117,7 +126,16 @@ export function enforceAccess(app: FastifyInstance, security: () => Security, ob
     }
     const { policy } = current;
     const credentials = credentialsOf(request, current);
-    const presented = credentials.authorization !== undefined ? (/^Basic\s+/i.test(credentials.authorization) ? 'basic' : 'other') : credentials.sessionId !== undefined ? 'session' : undefined;
+    const presented =
+      credentials.authorization !== undefined
+        ? /^Basic\s+/i.test(credentials.authorization)
+          ? 'basic'
+          : /^Bearer\s+/i.test(credentials.authorization)
+            ? 'bearer'
+            : 'other'
+        : credentials.sessionId !== undefined
+          ? 'session'
+          : undefined;
     const authentication = await authenticate(request, reply, current, credentials);
     if (authentication.kind === 'rejected') {
       observers.authenticated?.(presented ?? 'other', 'failure');
@@ -125,6 +143,7 @@ export function enforceAccess(app: FastifyInstance, security: () => Security, ob
       throw new RegistryError('UNAUTHORIZED', authentication.reason);
     }
     const identity = authentication.kind === 'identity' ? authentication.identity : ANONYMOUS;
+    const grants = authentication.kind === 'identity' ? authentication.grants : undefined;
     if (identity.method) observers.authenticated?.(identity.method, 'success');
     // The cookie is sent by the browser whoever asks it to: a state change it authenticates must
     // come from Berth's own pages (the UI header keeps other sites out today; this holds without it).
@@ -133,12 +152,14 @@ export function enforceAccess(app: FastifyInstance, security: () => Security, ob
       // A page's form gets the UI's "form refused" page (csrf.ts); an API call the error JSON.
       if (elsewhere !== undefined) throw new RegistryError('DENIED', { reason: config.page === true ? 'form' : 'cross-site', why: `a change with a browser session ${elsewhere}` });
     }
-    const can = (action: Action, repository: string) => policy.can(identity, action, repository);
-    request.access = { identity, can, readsEverything: policy.readsEverything(identity), permits: {} };
+    const can = grants
+      ? (action: Action, repository: string) => grantAllows(grants, action, repository) && policy.can(identity, action, repository)
+      : (action: Action, repository: string) => policy.can(identity, action, repository);
+    request.access = { identity, can, readsEverything: grants === undefined && policy.readsEverything(identity), permits: {} };
     reply.header('cache-control', 'no-store');
 
     try {
-      authorize(request, config.action, current, identity, can);
+      authorize(request, config.action, current, identity, can, grants);
     } catch (error) {
       // Refusals of requests that would have changed state are audited, with the hook's reason.
       if (declaredEvent(request) !== undefined) auditFacts(request, { outcome: 'refused', reason: reasonOf(error) });
@@ -170,8 +191,26 @@ async function authenticate(request: FastifyRequest, reply: FastifyReply, securi
   return attempt.result;
 }
 
+/**
+ * The token endpoint's credentials from a form body (`password`, `id_token`, ...): checked exactly as
+ * Basic credentials in the header are (sign-in limits, failDelay, audit), and made the request's
+ * identity. Throws the 401 or 429 of a refusal.
+ */
+export async function authenticateForm(request: FastifyRequest, reply: FastifyReply, username: string, password: string): Promise<void> {
+  const current = request.server.security;
+  const authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+  const authentication = await authenticate(request, reply, current, { authorization });
+  if (authentication.kind === 'rejected') {
+    if (current.failDelayMs > 0) await sleep(current.failDelayMs);
+    throw new RegistryError('UNAUTHORIZED', authentication.reason);
+  }
+  const identity = authentication.kind === 'identity' ? authentication.identity : ANONYMOUS;
+  const { policy } = current;
+  request.access = { identity, can: (action, repository) => policy.can(identity, action, repository), readsEverything: policy.readsEverything(identity), permits: {} };
+}
+
 /** Allows the request or throws its refusal (401, 403), by the route's declared action. */
-function authorize(request: FastifyRequest, action: Exclude<RouteAction, 'public'>, current: Security, identity: Identity, can: RouteAccess['can']): void {
+function authorize(request: FastifyRequest, action: Exclude<RouteAction, 'public'>, current: Security, identity: Identity, can: RouteAccess['can'], grants: Grants | undefined): void {
   const config = request.routeOptions.config;
   const { policy } = current;
   const name = config.repositoryQuery === undefined ? (request.params as { name?: string }).name : queryString(request, config.repositoryQuery);
@@ -180,21 +219,31 @@ function authorize(request: FastifyRequest, action: Exclude<RouteAction, 'public
       // Registry clients (docker, containers/image, containerd) send stored credentials only after
       // /v2/ challenges them, so a 200 here would make `--creds` pushes fail. Only the UI, which
       // asks to learn whether guests are welcome, gets 200 (zot's rule, widened from docker).
-      if (identity.username === undefined && current.authenticator.configured && !(isUiRequest(request) && policy.anonymousAllowedSomewhere)) {
+      // An anonymous registry token answers the challenge too (docker pulling what guests may read).
+      if (identity.username === undefined && grants === undefined && current.authenticator.configured && !(isUiRequest(request) && policy.anonymousAllowedSomewhere)) {
         throw refuse(identity, 'sign in to use this registry');
       }
       return;
     case 'catalog':
       if (identity.username === undefined && !policy.anonymousAllowedSomewhere) throw refuse(identity, 'sign in to use this registry');
       return;
+    case 'token':
+      // Only a first-hand credential earns a token: refreshing one with itself would let a stolen
+      // five-minute token live for ever.
+      if (grants !== undefined) throw new RegistryError('UNAUTHORIZED', 'a registry token cannot be exchanged for another; use a password, an API key or an ID token');
+      return;
     case 'signedIn':
-      if (identity.username === undefined || identity.method === 'apikey') throw new RegistryError('UNAUTHORIZED', 'sign in with a password or a browser session');
+      // Nor may a registry token (scoped, minutes) mint API keys (lasting, whole-account).
+      if (identity.username === undefined || identity.method === 'apikey' || identity.method === 'workload' || grants !== undefined) {
+        throw new RegistryError('UNAUTHORIZED', 'sign in with a password or a browser session');
+      }
       return;
     case 'session':
-      if (identity.method !== 'session') throw new RegistryError('UNAUTHORIZED', 'no browser session');
+      if (identity.method !== 'session' || grants !== undefined) throw new RegistryError('UNAUTHORIZED', 'no browser session');
       return;
     case 'metrics':
-      if (!policy.canReadMetrics(identity)) throw refuse(identity, 'metrics: see accessControl.metrics');
+      // A registry token grants repositories, not the registry's figures.
+      if (grants !== undefined || !policy.canReadMetrics(identity)) throw refuse(identity, 'metrics: see accessControl.metrics');
       return;
     default: {
       if (name === undefined) {

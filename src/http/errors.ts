@@ -3,6 +3,8 @@ import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RegistryError, type ErrorKey } from '../oci/errors.js';
+import { isValidName } from '../oci/names.js';
+import { challengeScope } from '../workload/scopes.js';
 import { isUiRequest } from './access.js';
 
 // Fastify's own 413 comes from a parsed body (the UI's forms); manifests are bounded by readBounded.
@@ -24,9 +26,30 @@ function toRegistryError(error: FastifyError & { code?: string }, invalidRequest
   return undefined;
 }
 
-/** What the error handler needs to know of authentication: the Basic challenge's realm. */
+/** What the error handler needs to know of authentication: the Basic challenge's realm, the Bearer challenge's parts. */
 export interface ChallengeSource {
   realm: string;
+  /** Set when http.auth.bearer is configured: /v2 then challenges with Bearer (Docker's token flow). */
+  bearer: { realm?: string; service?: string } | undefined;
+  externalUrl: string | undefined;
+}
+
+const quoted = (value: string) => `"${value.replaceAll('"', '')}"`;
+
+/**
+ * The `WWW-Authenticate` of a 401: Basic, or with http.auth.bearer on /v2 Docker's Bearer challenge
+ * (distribution's token spec): the realm (the token endpoint), the service, and the scope the
+ * request needs (`repository:<name>:pull|pull,push|delete`, `registry:catalog:*`).
+ */
+export function challengeOf(request: FastifyRequest, source: ChallengeSource): string {
+  const { bearer } = source;
+  if (!bearer || !request.url.startsWith('/v2')) return `Basic realm=${quoted(source.realm)}`;
+  const base = source.externalUrl?.replace(/\/+$/, '') ?? `${request.protocol}://${request.host}`;
+  const parts = [`realm=${quoted(bearer.realm ?? `${base}/zot/auth/token`)}`, `service=${quoted(bearer.service ?? request.host)}`];
+  const name = (request.params as { name?: unknown } | undefined)?.name;
+  if (typeof name === 'string' && isValidName(name)) parts.push(`scope=${quoted(challengeScope(name, request.method))}`);
+  else if (request.routeOptions.config?.action === 'catalog') parts.push('scope="registry:catalog:*"');
+  return `Bearer ${parts.join(',')}`;
 }
 
 /** The web UI's answer to a browser asking for an unknown address (when the UI is on). */
@@ -55,7 +78,7 @@ export function installErrorHandling(app: FastifyInstance, challenge: () => Chal
     // An unread request body would otherwise be left on a keep-alive connection.
     if (!request.raw.readableEnded) reply.header('connection', 'close');
     // The UI handles 401 itself; a Basic challenge would make the browser pop up its own dialog.
-    if (answer.status === 401 && !isUiRequest(request)) reply.header('www-authenticate', `Basic realm="${challenge().realm.replaceAll('"', '')}"`);
+    if (answer.status === 401 && !isUiRequest(request)) reply.header('www-authenticate', challengeOf(request, challenge()));
     return reply.code(answer.status).type('application/json').send(answer.toBody());
   });
 

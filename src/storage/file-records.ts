@@ -204,6 +204,8 @@ export const PERSISTED_MAPS: Readonly<Record<string, LegacyDocument | null>> = {
   'api-key-owners': null,
   // A single replica on S3 without Redis: its upload sessions survive a restart, as on disk.
   's3-uploads': { document: 'upload-sessions', field: 'uploads' },
+  // The registry tokens' signing secret (src/workload/registry-tokens.ts): tokens outlive a restart.
+  'registry-token-keys': null,
 };
 
 /** The coordination of a single Berth process: in-process locks, the maps above in files. */

@@ -19,7 +19,7 @@ import { OCI_MANIFEST, sha256 } from '../helpers/oci.js';
 
 const PASSWORDS = { ci: 'ci-secret-pw', reader: 'reader-secret-pw', carol: 'carol-local-pw' };
 /** Wrong passwords tried: secrets too (a typo is often one letter off the real one). */
-const WRONG = ['wrong-pw-push', 'wrong-pw-read', 'wrong-pw-ui', 'wrong-pw-form'];
+const WRONG = ['wrong-pw-push', 'wrong-pw-read', 'wrong-pw-ui', 'wrong-pw-form', 'wrong-pw-token'];
 const BEARER = 'Bearer some-bearer-token-value';
 const CLIENT_SECRET = 'client-secret-never-logged';
 const CI = { authorization: basicAuth('ci', PASSWORDS.ci) };
@@ -49,6 +49,8 @@ beforeAll(async () => {
         auth: {
           htpasswd: { path: await writeHtpasswd(PASSWORDS) },
           apikey: true,
+          // The token endpoint's rows (workload ID tokens have their own tests: registry-token.test.ts).
+          bearer: { realm: 'https://registry.example/zot/auth/token', service: 'registry.example' },
           openid: { providers: { oidc: { name: 'Pocket ID', issuer: op.issuer, credentialsFile, scopes: ['openid', 'profile', 'groups'], claimMapping: { username: 'preferred_username' } } } },
         },
         accessControl: { repositories: { '**': { policies: [{ users: ['ci'], actions: ['read', 'create', 'update', 'delete'] }], defaultPolicy: ['read'] } } },
@@ -425,6 +427,29 @@ const rows: Row[] = [
     run: () => fetch(`${berth.url}/zot/auth/login?provider=nope`, { redirect: 'manual' }),
     status: 303,
     line: { event: 'sign-in', outcome: 'refused', user: null, reason: 'unknown-provider' },
+  },
+  {
+    name: 'registry token (Docker token flow)',
+    run: async () => {
+      const response = await fetch(`${berth.url}/zot/auth/token?service=registry.example&scope=repository:audit/app:pull,push`, { headers: CI });
+      const { token } = (await response.clone().json()) as { token: string };
+      secrets.add(token.split('.')[2]!);
+      return response;
+    },
+    status: 200,
+    line: { event: 'token', outcome: 'ok', user: 'ci', via: 'htpasswd', repository: 'audit/app' },
+  },
+  {
+    name: 'registry token refused: wrong password',
+    run: () => fetch(`${berth.url}/zot/auth/token?scope=repository:audit/app:pull`, { headers: { authorization: basicAuth('ci', WRONG[4]!) } }),
+    status: 401,
+    line: { event: 'token', outcome: 'refused', user: null, attemptedUser: 'ci', reason: 'invalid username or password' },
+  },
+  {
+    name: 'registry token refused: a form password of no one',
+    run: () => fetch(`${berth.url}/zot/auth/token`, { method: 'POST', headers: FORM, body: new URLSearchParams({ grant_type: 'password', username: 'reader', password: WRONG[4]! }).toString() }),
+    status: 401,
+    line: { event: 'token', outcome: 'refused', user: null, attemptedUser: 'reader', reason: 'invalid username or password' },
   },
 ];
 

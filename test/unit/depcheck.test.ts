@@ -47,7 +47,7 @@ const PACKAGES_ALLOWED: Record<string, RegExp> = {
   registry: /^(ajv|ajv-formats)$/,
   auth: /^(bcryptjs|openid-client|jose|@bufbuild\/cel)$/,
   sync: /^(undici)$/,
-  workload: /^(jose|@bufbuild\/cel)$/,
+  workload: /^(jose|@bufbuild\/cel|@bufbuild\/cel\/ext)$/,
   events: /^(cloudevents|nats|undici)$/,
   access: /^$/,
   storage: /^(@aws-sdk\/client-s3|@smithy\/node-http-handler|hash-wasm)$/,

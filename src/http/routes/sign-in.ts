@@ -97,6 +97,12 @@ export async function signInRoutes(app: FastifyInstance): Promise<void> {
     if (security.htpasswd?.has(login.username)) {
       return refuse('local-account', 'the name is a local htpasswd account', `"${login.username}" is a local account of this registry; the provider's user cannot take it over`);
     }
+    // Workload identities are named `<issuer>/<subject>` by default: a person's name there would
+    // take a workload's policies (a provider that lets users pick their name could do it on purpose).
+    const workloadIssuer = security.bearer?.issuers.find((issuer) => login.username.startsWith(`${issuer}/`));
+    if (workloadIssuer !== undefined) {
+      return refuse('name-taken', "the name is in a workload issuer's namespace", `"${login.username}" names a workload of ${workloadIssuer}; a provider's user cannot take it`);
+    }
     // A name stays bound to the provider and subject that first signed in with it: a user renamed
     // at the provider to a freed name is someone else, and must not inherit its keys and policies.
     const binding = await security.users.signIn(login.username, key, login.subject, login.groups);

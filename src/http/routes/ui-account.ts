@@ -131,6 +131,7 @@ export async function uiAccountRoutes(app: FastifyInstance, context: UiContext):
       apiKeysEnabled: security.apiKeysEnabled,
       apiKeys: security.apiKeysEnabled ? await security.apiKeys.list(username) : [],
       registry: pullTarget(app, request),
+      ...(security.bearer && security.policy.isAdmin(identity) ? { trustedIssuers: security.bearer.issuers } : {}),
       ...extra,
     };
     return reply.type(HTML).header('cache-control', 'no-store').send(renderAccount(view));

@@ -32,6 +32,8 @@ export interface AccountView {
   revoked?: boolean;
   error?: string;
   registry: PullTarget;
+  /** For an admin: the issuers whose workload ID tokens are accepted (http.auth.bearer.oidc). */
+  trustedIssuers?: readonly string[];
 }
 
 /** Choices for a new key's lifetime, in days (0: never expires). */
@@ -105,6 +107,14 @@ export function renderAccount(view: AccountView): string {
   <h2 id="access-title">What you may do</h2>
   ${accessWords(view.access)}
 </section>
+${
+  view.trustedIssuers &&
+  html`<section aria-labelledby="issuers-title">
+  <h2 id="issuers-title">Trusted workload issuers</h2>
+  <p class="muted">Robots of these issuers sign in with their own ID tokens (Kubernetes ServiceAccounts, CI jobs): see http.auth.bearer.oidc.</p>
+  ${view.trustedIssuers.length === 0 ? html`<p class="muted">None: no workload ID tokens are accepted.</p>` : html`<ul class="issuers">${view.trustedIssuers.map((issuer) => html`<li><code>${issuer}</code></li>`)}</ul>`}
+</section>`
+}
 <section aria-labelledby="keys-title">
   <h2 id="keys-title">API keys <span class="muted small">${formatCount(view.apiKeys.length, 'key')}</span></h2>
   <p class="muted">An API key is a password for docker, podman, skopeo and scripts: it acts as you, with your groups of the moment: those the registry gives you, and those of your last sign-in at your identity provider.</p>
