@@ -14,6 +14,8 @@ import { basicAuth, writeHtpasswd } from '../helpers/htpasswd.js';
 import { pushImage } from '../helpers/registry-api.js';
 import { scratchDir } from '../helpers/scratch.js';
 import { startBerth, type TestServer } from '../helpers/server.js';
+import { redisUrl } from '../helpers/services.js';
+import { RedisCoordination } from '../../src/coordination/redis-coordination.js';
 import { githubActionsClaims, serviceAccountClaims, startWorkloadIssuer, type WorkloadIssuer } from '../helpers/workload-issuer.js';
 
 let issuer: WorkloadIssuer;
@@ -83,8 +85,19 @@ async function tokenAudit(match: (line: Record<string, unknown>) => boolean): Pr
   return undefined;
 }
 
-/** The signing secret as Berth keeps it on disk (single process: `<root>/_berth/registry-token-keys/`). */
-async function storedSecret(): Promise<{ key: Uint8Array; mode: number }> {
+/**
+ * The signing secret as Berth keeps it: a file under the storage root (`_berth/registry-token-keys/`)
+ * for one process on disk; a record in Redis when the storage is S3 with Redis (the s3 project).
+ */
+async function storedSecret(): Promise<{ key: Uint8Array; mode?: number }> {
+  if (server.bucket !== undefined) {
+    const coordination = await RedisCoordination.start({ url: redisUrl(), keyPrefix: server.bucket });
+    try {
+      return { key: Buffer.from((await coordination.records<string>('registry-token-keys').get('secret'))!, 'base64url') };
+    } finally {
+      await coordination.close();
+    }
+  }
   const folder = path.join(server.root, '_berth', 'registry-token-keys');
   const [file] = (await readdir(folder)).filter((name) => !name.startsWith('.'));
   const full = path.join(folder, file!);
@@ -177,10 +190,10 @@ describe('the token endpoint', () => {
     expect((await fetch(`${server.url}/v2/flux/app/manifests/v1`, { headers: bearer(body.token as string) })).status).toBe(401);
   });
 
-  it('keeps its signing secret in the storage root, mode 0600', async () => {
+  it('keeps its signing secret in the storage root, mode 0600 (in Redis when the storage is S3 with Redis)', async () => {
     const { key, mode } = await storedSecret();
     expect(key.length).toBe(32);
-    expect(mode).toBe(0o600);
+    expect(mode).toBe(server.bucket === undefined ? 0o600 : undefined);
   });
 });
 

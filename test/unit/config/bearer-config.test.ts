@@ -1,17 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../../src/config/config.js';
 import { buildConfig } from '../../../src/config/load-config.js';
+import { configProblems } from '../../helpers/config-problems.js';
 
-function problemsOf(bearer: Record<string, unknown>): string[] {
-  try {
-    buildConfig({ storage: { rootDirectory: '/tmp/berth-bearer' }, http: { auth: { bearer } } }, 'zot.json');
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
+const problemsOf = (bearer: Record<string, unknown>) => configProblems({ storage: { rootDirectory: '/tmp/berth-bearer' }, http: { auth: { bearer } } });
 
 describe('http.auth.bearer', () => {
   it('loads issuers with zot defaults (username iss/sub), and one object as a list of one', () => {
