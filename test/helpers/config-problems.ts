@@ -2,9 +2,9 @@
 import { ConfigError } from '../../src/config/config.js';
 import { buildConfig } from '../../src/config/load-config.js';
 
-export function configProblems(document: unknown): string[] {
+export function configProblems(document: unknown, file = 'f.json'): string[] {
   try {
-    buildConfig(document, 'f.json');
+    buildConfig(document, file);
   } catch (error) {
     if (error instanceof ConfigError) return error.problems;
     throw error;

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { buildConfig } from '../../../src/config/load-config.js';
 import { configProblems } from '../../helpers/config-problems.js';
 
-const problemsOf = (bearer: Record<string, unknown>) => configProblems({ storage: { rootDirectory: '/tmp/berth-bearer' }, http: { auth: { bearer } } });
+const problemsOf = (bearer: Record<string, unknown>) => configProblems({ storage: { rootDirectory: '/tmp/berth-bearer' }, http: { auth: { bearer } } }, 'zot.json');
 
 describe('http.auth.bearer', () => {
   it('loads issuers with zot defaults (username iss/sub), and one object as a list of one', () => {
