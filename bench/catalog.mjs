@@ -14,18 +14,16 @@
  * `_catalog` page (n), BENCH_UI_PAGE=50 repositories per UI page.
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import bcrypt from 'bcryptjs';
 import { Pool } from 'undici';
 import { median } from './load.mjs';
 import { OCI_MANIFEST, pushSmallImage, transferClient } from './registry-client.mjs';
-import { memoryOf, startServer, stopServer, wholeRunPeak } from './servers.mjs';
+import { memoryOf, startServer, stopServer, wholeRunPeak, BENCH_ADMIN, writeAdminHtpasswd } from './servers.mjs';
 
 const OUT_DIR = fileURLToPath(new URL('./out/', import.meta.url));
 const MiB = 1024 * 1024;
-const ADMIN = { user: 'admin', password: 'bench-admin-password' };
+const ADMIN = BENCH_ADMIN;
 const SEED = 'seed/image';
 const IN_FLIGHT = 32;
 
@@ -37,8 +35,7 @@ function intFromEnv(name, fallback) {
 
 /** UI on, an admin in htpasswd, anonymous read everywhere (so anonymous listings check each name). */
 function catalogConfig(config, root) {
-  const htpasswd = path.join(root, 'htpasswd');
-  writeFileSync(htpasswd, `${ADMIN.user}:${bcrypt.hashSync(ADMIN.password, 10)}\n`);
+  const htpasswd = writeAdminHtpasswd(root);
   return {
     ...config,
     http: {

@@ -9,16 +9,13 @@
  * each round (they live five minutes).
  */
 import { createServer } from 'node:http';
-import path from 'node:path';
-import { writeFileSync } from 'node:fs';
-import bcrypt from 'bcryptjs';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { Pool } from 'undici';
 import { median, runLoad } from './load.mjs';
 import { OCI_MANIFEST, pushSmallImage, transferClient } from './registry-client.mjs';
-import { cpuSecondsOf, startServer, stopServer } from './servers.mjs';
+import { cpuSecondsOf, startServer, stopServer, BENCH_ADMIN, writeAdminHtpasswd } from './servers.mjs';
 
-const ADMIN = { user: 'admin', password: 'bench-admin-password' };
+const ADMIN = BENCH_ADMIN;
 const REPO = 'bench/credentials';
 const AUDIENCE = 'berth-bench';
 const basic = (user, password) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
@@ -51,8 +48,7 @@ async function startIssuer() {
 
 function credentialsConfig(issuer) {
   return (config, root) => {
-    const htpasswd = path.join(root, 'htpasswd');
-    writeFileSync(htpasswd, `${ADMIN.user}:${bcrypt.hashSync(ADMIN.password, 10)}\n`);
+    const htpasswd = writeAdminHtpasswd(root);
     return {
       ...config,
       http: {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import bcrypt from 'bcryptjs';
 import { request } from 'undici';
 
 export const PEER_BINARY = '/usr/bin/docker-registry';
@@ -256,4 +257,14 @@ export function peerVersion() {
   } catch {
     return Promise.resolve(undefined);
   }
+}
+
+/** The bench's administrator, for Berths whose config has htpasswd (catalog, credentials). */
+export const BENCH_ADMIN = Object.freeze({ user: 'admin', password: 'bench-admin-password' });
+
+/** Writes an htpasswd holding BENCH_ADMIN into a server's root; returns its path for zot.json. */
+export function writeAdminHtpasswd(root) {
+  const file = path.join(root, 'htpasswd');
+  writeFileSync(file, `${BENCH_ADMIN.user}:${bcrypt.hashSync(BENCH_ADMIN.password, 10)}\n`);
+  return file;
 }
