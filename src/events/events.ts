@@ -20,7 +20,7 @@ import { fromStored, toCloudEvent } from './cloud-event.js';
 import { HttpSink } from './http-sink.js';
 import { NatsSink } from './nats-sink.js';
 import { FsOutbox } from './outbox.js';
-import type { Outbox, OutboxReader, OutboxRecord } from './outbox-api.js';
+import { AppendWaiters, type Outbox, type OutboxReader, type OutboxRecord } from './outbox-api.js';
 import { SharedOutbox } from './shared-outbox.js';
 import { DeliveryError, sinkKey, sinkLabel, type Sink } from './sink.js';
 
@@ -71,7 +71,8 @@ export interface OutboxPlace {
 export class Events {
   private stopped = false;
   private readonly running: Promise<void>[] = [];
-  private readonly wake = new Set<() => void>();
+  /** Backoff pauses, ended early at shutdown. */
+  private readonly pauses = new AppendWaiters();
 
   private constructor(
     private readonly config: EventsConfig,
@@ -116,7 +117,7 @@ export class Events {
 
   async close(): Promise<void> {
     this.stopped = true;
-    for (const wake of this.wake) wake();
+    this.pauses.wakeAll();
     this.outbox.wakeAll();
     // Cuts attempts in flight (a sink that hangs does not hold the shutdown for its timeout); an
     // event cut off is not marked done, so it is sent again after the restart.
@@ -202,14 +203,6 @@ export class Events {
   }
 
   private pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wake.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wake.add(done);
-    });
+    return this.pauses.wait(ms);
   }
 }

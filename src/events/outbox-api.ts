@@ -52,7 +52,7 @@ export interface OutboxReader {
   pending(): Promise<number>;
 }
 
-/** The delivery loops waiting for the next append: each outbox wakes them when it appends. */
+/** Waiters that a timeout or `wakeAll` ends: delivery loops waiting for the next append (each outbox wakes them when it appends), and backoff pauses (ended at shutdown). */
 export class AppendWaiters {
   private readonly waiting = new Set<() => void>();
 
