@@ -46,6 +46,8 @@ export interface EventsLog {
 const FIRST_BACKOFF_MS = 500;
 const LAST_BACKOFF_MS = 30_000;
 const IDLE_POLL_MS = 1000;
+/** How often a sink that keeps up saves its position: a crash in between means a redelivery, not a loss. */
+const SAVE_EVERY_MS = 250;
 /**
  * A turn at delivering to a sink: after it, the loop lets go and asks again, so with replicas a
  * turn is bounded (a replica that lost its lock unknowingly stops within one), and another replica
@@ -60,6 +62,8 @@ interface SinkLoop {
   label: string;
   sink: Sink;
   reader: OutboxReader;
+  /** When the loop last saved its position (ms). */
+  savedAt: number;
 }
 
 /** Where the outbox is: under the storage root, or in the coordination replicas share. */
@@ -95,7 +99,7 @@ export class Events {
       const key = sinkKey(sink);
       // Two sinks whose addresses differ only in what labels leave out (the query) are told apart by place.
       const label = loops.some((loop) => loop.label === sinkLabel(sink)) ? `${sinkLabel(sink)}#${at + 1}` : sinkLabel(sink);
-      loops.push({ key, label, sink: sink.type === 'http' ? new HttpSink(sink) : new NatsSink(sink), reader: await outbox.reader(key) });
+      loops.push({ key, label, sink: sink.type === 'http' ? new HttpSink(sink) : new NatsSink(sink), reader: await outbox.reader(key), savedAt: 0 });
     }
     return new Events(config, outbox, loops, observer, log);
   }
@@ -147,6 +151,13 @@ export class Events {
     while (!this.stopped && Date.now() < until) {
       const record = await loop.reader.next();
       if (!record) {
+        // Caught up: save the position, yet at most every SAVE_EVERY_MS; a sink that keeps up would
+        // otherwise write its cursor once per event.
+        const since = Date.now() - loop.savedAt;
+        if (since < SAVE_EVERY_MS) {
+          await this.outbox.waitForAppend(SAVE_EVERY_MS - since);
+          continue;
+        }
         await this.save(loop);
         await this.outbox.waitForAppend(IDLE_POLL_MS);
         continue;
@@ -158,6 +169,7 @@ export class Events {
   }
 
   private async save(loop: SinkLoop): Promise<void> {
+    loop.savedAt = Date.now();
     await loop.reader.save().catch((error: unknown) => this.log.error({ sink: loop.label, err: error }, 'events: cannot save the position (events may be sent again)'));
   }
 

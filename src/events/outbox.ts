@@ -1,14 +1,15 @@
 /**
- * The durable outbox on the local disk: events are appended here, fsynced, before the push that
- * caused them is acknowledged; one cursor per sink says how far that sink has got. Nothing of the
- * backlog is held in memory: a sink's reader keeps a file position and a 64 KiB read buffer.
+ * The durable outbox on the local disk: events are appended here, synced, before the push that
+ * caused them is acknowledged; one cursor per sink says how far that sink has got. Of the backlog
+ * only the newest MiB is held in memory (what a sink that keeps up reads next); a sink's reader keeps
+ * a file position and a 64 KiB read buffer.
  *
  * ```
  * <rootDirectory>/_berth/events/           (`_berth` is no valid repository name)
  *   segment-<first seq, 16 digits>.jsonl   one record a line: {"seq":N,"at":<ms>,"event":{CloudEvent JSON}}
  *   cursor-<sink key>.json                 {"seq","segment","offset"}: the sink's next record starts there
  * ```
- * Appends are group-committed (the pushes waiting meanwhile share one write and one fdatasync), so
+ * Appends are group-committed (the pushes waiting meanwhile share one synced write), so
  * the cost per push is bounded and does not grow with the backlog. A segment is closed at 8 MiB and
  * removed once every sink's cursor is past it. A torn last line (a crash mid-write, before the push
  * was answered) is cut away at open, which reads the newest segment's tail only. A cursor is written at most every 250 ms, without fsync: a lost
@@ -30,6 +31,12 @@ interface Cursor {
 const SEGMENT_LIMIT = 8 * 1024 * 1024;
 const READ_CHUNK = 64 * 1024;
 const SAVE_EVERY_MS = 250;
+/**
+ * The newest synced bytes are also kept in memory, up to this much, so a sink that keeps up reads
+ * what was just appended without opening the segment (an open, a read and a close per event were
+ * most of what delivery cost a push); a sink behind reads the file as before.
+ */
+const RECENT_LIMIT = 1024 * 1024;
 const segmentName = (first: number) => `segment-${String(first).padStart(16, '0')}.jsonl`;
 const isSegment = (name: string) => /^segment-\d{16}\.jsonl$/.test(name);
 
@@ -42,6 +49,9 @@ export class FsOutbox implements Outbox {
   private waiting: Array<{ line: string; done: (error?: Error) => void }> = [];
   private flushing: Promise<void> | undefined;
   private readonly appended = new AppendWaiters();
+  /** The newest synced bytes of the current segment, in the order written: `at` is each chunk's offset. */
+  private recent: Array<{ at: number; data: Buffer }> = [];
+  private recentBytes = 0;
 
   private constructor(readonly folder: string) {}
 
@@ -86,7 +96,7 @@ export class FsOutbox implements Outbox {
   }
 
   /**
-   * Appends events as consecutive records; resolves once they are on disk (fdatasync). Callers
+   * Appends events as consecutive records; resolves once they are on disk (O_DSYNC). Callers
    * append in the order they want delivery (one repository's writes come in lock order).
    */
   append(events: Array<Record<string, unknown>>): Promise<void> {
@@ -126,11 +136,46 @@ export class FsOutbox implements Outbox {
           this.size = 0;
         }
       }
-      this.handle = await open(path.join(this.folder, this.segment), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
+      this.recent = [];
+      this.recentBytes = 0;
+      // O_DSYNC: each write returns once its data is on disk, one call where a write and an fdatasync were two.
+      this.handle = await open(path.join(this.folder, this.segment), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC, 0o600);
     }
     await this.handle.write(data);
-    await this.handle.datasync();
+    this.remember(data);
     this.size += data.length;
+  }
+
+  private remember(data: Buffer): void {
+    this.recent.push({ at: this.size, data });
+    this.recentBytes += data.length;
+    while (this.recentBytes > RECENT_LIMIT && this.recent.length > 1) this.recentBytes -= this.recent.shift()!.data.length;
+  }
+
+  /**
+   * Up to `length` synced bytes of `segment` from offset `from`, when they are still in memory
+   * (the newest ones); undefined when the file must be read.
+   */
+  recentBytesOf(segment: string, from: number, length: number): Buffer | undefined {
+    if (segment !== this.segment || this.recent.length === 0 || from < this.recent[0]!.at || from >= this.size) return undefined;
+    const parts: Buffer[] = [];
+    let position = from;
+    let want = length;
+    // The chunk holding `from`: by bisection, as a reader that keeps up asks for the newest one.
+    let low = 0;
+    for (let high = this.recent.length - 1; low < high;) {
+      const middle = (low + high + 1) >> 1;
+      if (this.recent[middle]!.at <= from) low = middle;
+      else high = middle - 1;
+    }
+    for (const chunk of this.recent.slice(low)) {
+      if (want <= 0) break;
+      const part = chunk.data.subarray(position - chunk.at, Math.min(chunk.data.length, position - chunk.at + want));
+      parts.push(part);
+      position += part.length;
+      want -= part.length;
+    }
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
   }
 
   /** Wakes every `waitForAppend` now (at shutdown). */
@@ -180,7 +225,7 @@ export class FsOutbox implements Outbox {
 
 /** One sink's position in the outbox: `next()` reads the following record, `commit()` moves past it. */
 export class FsOutboxReader implements OutboxReader {
-  private buffer = Buffer.alloc(0);
+  private buffer: Buffer = Buffer.alloc(0);
   /** Position of `buffer`'s start in the current segment. */
   private bufferAt: number;
   private pendingLength = 0;
@@ -296,6 +341,11 @@ export class FsOutboxReader implements OutboxReader {
   private async readMore(): Promise<number> {
     // Nothing synced beyond what is buffered: no need to open the file (the caught-up case).
     if (this.outbox.readableEnd(this.cursor.segment) <= this.bufferAt + this.buffer.length) return 0;
+    const recent = this.outbox.recentBytesOf(this.cursor.segment, this.bufferAt + this.buffer.length, READ_CHUNK);
+    if (recent) {
+      this.buffer = this.buffer.length === 0 ? recent : Buffer.concat([this.buffer, recent]);
+      return recent.length;
+    }
     let handle: FileHandle;
     try {
       handle = await open(path.join(this.outbox.folder, this.cursor.segment), 'r');

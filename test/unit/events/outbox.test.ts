@@ -3,7 +3,7 @@
  * moves on its own, segments roll and are pruned, and a backlog of 100,000 events is read through
  * without holding it in memory.
  */
-import { appendFile, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -71,6 +71,41 @@ describe('FsOutbox', () => {
     expect((await stat(file)).size).toBe(whole);
     await outbox.append([{ id: '4' }]);
     expect(outbox.lastSeq).toBe(4);
+    await outbox.close();
+  });
+
+  it('hands a sink that keeps up what was just appended from memory, and a sink behind the same records from the file', async () => {
+    const dir = await folder();
+    const outbox = await FsOutbox.open(dir);
+    const keepsUp = await outbox.reader('up');
+    const behind = await outbox.reader('behind');
+    // Records of uneven sizes, 3 MiB in all: more than is kept in memory, so the reader behind starts in
+    // the file and crosses into memory; lines also straddle the appends' chunks.
+    const sizes = Array.from({ length: 60 }, (_, at) => 1 + ((at * 7919) % 100) * 1024);
+    const upSeen: number[] = [];
+    for (const [at, size] of sizes.entries()) {
+      await outbox.append([{ id: String(at), pad: 'p'.repeat(size) }]);
+      for (let record = await keepsUp.next(); record; record = await keepsUp.next()) {
+        expect((record.event.pad as string).length).toBe(sizes[record.seq - 1]);
+        upSeen.push(record.seq);
+        await keepsUp.commit(record);
+      }
+    }
+    expect(upSeen).toEqual(sizes.map((_, at) => at + 1));
+    const behindSeen: number[] = [];
+    for (let record = await behind.next(); record; record = await behind.next()) {
+      expect(record.event.id).toBe(String(record.seq - 1));
+      expect((record.event.pad as string).length).toBe(sizes[record.seq - 1]);
+      behindSeen.push(record.seq);
+      await behind.commit(record);
+    }
+    expect(behindSeen).toEqual(upSeen);
+    // The newest records come from memory: with the segment moved away, the reader that keeps up
+    // still gets the next one (it would fail to open the file otherwise).
+    const [segment] = (await readdir(dir)).filter((name) => name.startsWith('segment-'));
+    await outbox.append([{ id: 'last' }]);
+    await rename(path.join(dir, segment!), path.join(dir, 'moved'));
+    expect((await keepsUp.next())?.event).toEqual({ id: 'last' });
     await outbox.close();
   });
 
