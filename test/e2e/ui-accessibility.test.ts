@@ -210,7 +210,7 @@ describe.each(['light', 'dark'] as const)('the %s theme', (colorScheme) => {
           expect(createdBy!.width).toBeGreaterThanOrEqual(300);
           // Each tag's actions all on the screen: docker, podman, by digest, delete.
           await page.goto(`${berth.url}/repository?name=team/web-application`);
-          for (const name of [`Copy docker pull command for ${LONG_TAG}`, `Copy podman pull command for ${LONG_TAG}`, `Copy podman pull command for ${LONG_TAG} by digest`, `Delete tag ${LONG_TAG}`]) {
+          for (const name of [`Copy docker pull command for ${LONG_TAG}`, `Copy podman pull command for ${LONG_TAG}`, `Copy podman pull by digest command for ${LONG_TAG}`, `Delete tag ${LONG_TAG}`]) {
             const box = (await page.getByRole('button', { name, exact: true }).boundingBox())!;
             expect(box.x, name).toBeGreaterThanOrEqual(0);
             expect(box.x + box.width, name).toBeLessThanOrEqual(PHONE.width);
@@ -221,10 +221,11 @@ describe.each(['light', 'dark'] as const)('the %s theme', (colorScheme) => {
           await page.goto(`${berth.url}/repositories`);
           await screenshot(page, 'phone-repositories');
           await page.goto(`${berth.url}/repository?name=team/web-application`);
-          await page.locator('#tags-title').scrollIntoViewIfNeeded();
+          // The tags and the layers as cards, rather than the top of each page.
+          await page.evaluate("document.getElementById('tags-title').scrollIntoView()");
           await screenshot(page, 'phone-repository');
           await page.goto(`${berth.url}/image?name=team/web-application&ref=${LONG_TAG}`);
-          await page.locator('#layers-title').scrollIntoViewIfNeeded();
+          await page.evaluate("document.getElementById('layers-title').scrollIntoView()");
           await screenshot(page, 'phone-image');
         }
       } finally {
