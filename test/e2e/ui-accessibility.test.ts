@@ -22,6 +22,8 @@ const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 800 };
 const LONG_TAG = '1.27.3-bookworm-slim-build.20241206';
 let berth: TestServer;
+/** The same registry with nothing pushed: what a new install shows. */
+let empty: TestServer;
 
 /** An image as a Dockerfile build leaves it: long RUN steps, a long PATH, OCI labels. */
 function builtImage(): Image {
@@ -70,15 +72,15 @@ function builtImage(): Image {
 
 beforeAll(async () => {
   const htpasswd = await writeHtpasswd({ root: 'root-pw', nobody: 'nobody-pw' });
-  berth = await startBerth({
-    config: {
-      extensions: { ui: { enable: true } },
-      http: {
-        auth: { htpasswd: { path: htpasswd }, apikey: true },
-        accessControl: { repositories: {}, adminPolicy: { users: ['root'], actions: ['read', 'create', 'update', 'delete'] } },
-      },
+  const config = {
+    extensions: { ui: { enable: true } },
+    http: {
+      auth: { htpasswd: { path: htpasswd }, apikey: true },
+      accessControl: { repositories: {}, adminPolicy: { users: ['root'], actions: ['read', 'create', 'update', 'delete'] } },
     },
-  });
+  };
+  berth = await startBerth({ config });
+  empty = await startBerth({ config });
   const index = await buildImageIndex(undefined, { layers: 2, filesPerLayer: 1, maxFileBytes: 4096, label: 'a11y-multi' });
   for (const image of index.images) await pushImage(berth.url, 'team/web-application', image.manifest.digest, { image, headers: ROOT });
   await putManifest(berth.url, 'team/web-application', '1.0', index.index, ROOT);
@@ -94,6 +96,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await berth?.close();
+  await empty?.close();
 });
 
 /** A page to visit, and what shows it has loaded. */
@@ -117,12 +120,12 @@ const SIGNED_IN: Visit[] = [
   { name: 'not found', path: '/no/such/page', ready: heading('No such page') },
 ];
 
-async function signIn(page: Page, username: string, password: string): Promise<void> {
-  await page.goto(`${berth.url}/login`);
+async function signIn(page: Page, username: string, password: string, server = berth): Promise<void> {
+  await page.goto(`${server.url}/login`);
   await page.getByLabel('User name').fill(username);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-  await page.waitForURL(`${berth.url}/repositories`);
+  await page.waitForURL(`${server.url}/repositories`);
 }
 
 /**
@@ -180,10 +183,14 @@ describe.each(['light', 'dark'] as const)('the %s theme', (colorScheme) => {
         await page.goto(`${berth.url}/login`);
         await heading('Sign in to Berth')(page);
         await check('sign-in');
-        // Someone who may read nothing: the empty list.
+        // Someone who may read nothing, and an admin of an empty registry: the empty list.
         await signIn(page, 'nobody', 'nobody-pw');
-        await visible(page.getByText('There is no repository you may read yet.'));
+        expect(await page.locator('#results .row').count()).toBe(0);
         await check('repositories (none readable)');
+        await browser.newUser();
+        await signIn(page, 'root', 'root-pw', empty);
+        expect(await page.locator('#results .row').count()).toBe(0);
+        await check('repositories (empty registry)');
         await browser.newUser();
 
         await signIn(page, 'root', 'root-pw');
