@@ -129,10 +129,10 @@ async function signIn(page: Page, username: string, password: string, server = b
 }
 
 /**
- * What is wrong with the page's layout on a phone, in words (empty when nothing is). Runs in the
+ * What is wrong with the page's layout in a window `width` wide, in words (empty when nothing is). Runs in the
  * page (written as source text: the test project's types have no DOM).
  */
-const PHONE_LAYOUT_PROBLEMS = `(width) => {
+const LAYOUT_PROBLEMS = `(width) => {
   const problems = [];
   const scrolling = document.scrollingElement;
   if (scrolling.scrollWidth > width) problems.push('the page scrolls sideways: ' + scrolling.scrollWidth + ' px wide');
@@ -158,8 +158,8 @@ const PHONE_LAYOUT_PROBLEMS = `(width) => {
   return problems;
 }`;
 
-async function phoneLayoutProblems(page: Page): Promise<string[]> {
-  return (await page.evaluate(`(${PHONE_LAYOUT_PROBLEMS})(${PHONE.width})`)) as string[];
+async function layoutProblems(page: Page, width: number): Promise<string[]> {
+  return (await page.evaluate(`(${LAYOUT_PROBLEMS})(${width})`)) as string[];
 }
 
 describe.each(['light', 'dark'] as const)('the %s theme', (colorScheme) => {
@@ -177,7 +177,7 @@ describe.each(['light', 'dark'] as const)('the %s theme', (colorScheme) => {
         const check = async (name: string) => {
           const violations = await seriousViolations(page);
           if (violations.length > 0) failures.push(`${name}:\n${describeViolations(violations)}`);
-          if (size === 'phone') for (const problem of await phoneLayoutProblems(page)) failures.push(`${name}: ${problem}`);
+          for (const problem of await layoutProblems(page, viewport.width)) failures.push(`${name}: ${problem}`);
         };
 
         await page.goto(`${berth.url}/login`);
@@ -209,6 +209,20 @@ describe.each(['light', 'dark'] as const)('the %s theme', (colorScheme) => {
           await check(visit.name);
         }
         expect(failures.join('\n\n')).toBe('');
+
+        if (size === 'desktop') {
+          // A table is a Tab stop exactly when it scrolls sideways: in a window too narrow for it
+          // (above the phone layout's width) the keyboard can reach and scroll it.
+          await page.goto(`${berth.url}/repository?name=team/web-application`);
+          const tags = page.getByRole('region', { name: 'Tag table' });
+          const scrolls = await tags.evaluate((region) => region.scrollWidth > region.clientWidth);
+          expect(await tags.getAttribute('tabindex')).toBe(scrolls ? '0' : null);
+          expect(scrolls).toBe(false);
+          await page.setViewportSize({ width: 700, height: 800 });
+          await page.waitForFunction("document.querySelector('.table-wrap').getAttribute('tabindex') === '0'");
+          expect(await tags.evaluate((region) => region.scrollWidth > region.clientWidth)).toBe(true);
+          expect(describeViolations(await seriousViolations(page))).toBe('');
+        }
 
         if (size === 'phone') {
           // A layer's "Created by" gets the card's width, not a squeezed column.

@@ -66,7 +66,7 @@ function keys(view: AccountView) {
   ${
     view.apiKeys.length === 0
       ? html`<p class="muted">You have no API keys.</p>`
-      : html`<div class="table-wrap" role="region" aria-labelledby="keys-title" tabindex="0"><table class="keys">
+      : html`<div class="table-wrap" role="region" aria-label="API key table" tabindex="0"><table class="keys">
     <thead><tr><th scope="col">Label</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">Last used</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
     <tbody>${view.apiKeys.map(
       (key) => html`<tr>

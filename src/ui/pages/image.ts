@@ -30,7 +30,7 @@ function keyValues(title: string, id: string, entries: Array<[string, string]>, 
   ${
     entries.length === 0
       ? html`<p class="muted">${empty}</p>`
-      : html`<div class="table-wrap" role="region" aria-labelledby="${id}" tabindex="0"><table class="pairs"><tbody>${entries.map(([key, value]) => html`<tr><th scope="row"><code>${key}</code></th><td><code class="wrap">${value}</code></td></tr>`)}</tbody></table></div>`
+      : html`<div class="table-wrap" role="region" aria-label="${title} table" tabindex="0"><table class="pairs"><tbody>${entries.map(([key, value]) => html`<tr><th scope="row"><code>${key}</code></th><td><code class="wrap">${value}</code></td></tr>`)}</tbody></table></div>`
   }
 </section>`;
 }
@@ -42,7 +42,7 @@ function imageLink(name: string, digest: string, text: HtmlValue = digestCode(di
 function platforms(detail: ImageDetail): SafeHtml {
   return html`<section aria-labelledby="platforms-title">
   <h2 id="platforms-title">Platforms</h2>
-  <div class="table-wrap" role="region" aria-labelledby="platforms-title" tabindex="0"><table>
+  <div class="table-wrap" role="region" aria-label="Platform table" tabindex="0"><table>
     <thead><tr><th scope="col">Platform</th><th scope="col">Manifest</th><th scope="col">Kind</th><th scope="col" class="number">Size</th></tr></thead>
     <tbody>${detail.children.map(
       (child) => html`<tr>
@@ -91,7 +91,7 @@ function layers(detail: ImageDetail): SafeHtml {
   ${
     detail.layers.length === 0
       ? html`<p class="muted">None.</p>`
-      : html`<div class="table-wrap" role="region" aria-labelledby="layers-title" tabindex="0"><table class="layers">
+      : html`<div class="table-wrap" role="region" aria-label="${title} table" tabindex="0"><table class="layers">
     <thead><tr><th scope="col">#</th><th scope="col">Digest</th><th scope="col" class="number">Size</th><th scope="col">${detail.kind === 'artifact' ? 'Title' : 'Created by'}</th></tr></thead>
     <tbody>${detail.layers.map(
       (layer, i) => html`<tr>
@@ -119,7 +119,7 @@ function referrers(detail: ImageDetail): SafeHtml {
   ${
     detail.referrers.length === 0
       ? html`<p class="muted">No signatures, SBOMs or attestations refer to this manifest.</p>`
-      : html`<div class="table-wrap" role="region" aria-labelledby="referrers-title" tabindex="0"><table>
+      : html`<div class="table-wrap" role="region" aria-label="Referrer table" tabindex="0"><table>
     <thead><tr><th scope="col">Artifact type</th><th scope="col">Manifest</th><th scope="col" class="number">Size</th><th scope="col">Pushed</th></tr></thead>
     <tbody>${detail.referrers.map(
       (referrer) => html`<tr>

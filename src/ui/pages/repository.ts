@@ -25,7 +25,7 @@ function tagRow(view: RepositoryView, tag: TagSummary) {
   const platforms = tag.platforms.map(formatPlatform).join(', ');
   return html`<tr>
     <th scope="row"><a href="${url('/image', { name, ref: tag.tag })}">${tag.tag}</a></th>
-    <td data-label="Kind">${kindBadge(tag.kind)}${tag.artifactType && html` <span class="muted small">${tag.artifactType}</span>`}</td>
+    <td data-label="Kind">${kindBadge(tag.kind)}${tag.artifactType && html` <span class="muted small wrap">${tag.artifactType}</span>`}</td>
     <td data-label="Platforms">${platforms || html`<span class="muted">—</span>`}</td>
     <td class="number" data-label="Size">${formatBytes(tag.size)}</td>
     <td data-label="Digest">${digestCode(tag.digest)}</td>
@@ -68,7 +68,7 @@ ${detail.pullTag !== undefined && pullPanel(view.pull, detail.name, detail.pullT
     detail.tags.total === 0
       ? html`<p class="empty">${query ? 'No tag matches this filter.' : 'This repository has no tags.'}</p>`
       : html`<p class="muted">Tags ${range(detail.tags)}</p>
-  <div class="table-wrap" role="region" aria-labelledby="tags-title" tabindex="0"><table class="tags">
+  <div class="table-wrap" role="region" aria-label="Tag table" tabindex="0"><table class="tags">
     <thead><tr><th scope="col">Tag</th><th scope="col">Kind</th><th scope="col">Platforms</th><th scope="col" class="number">Size</th><th scope="col">Digest</th><th scope="col">Pushed</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
     <tbody>${detail.tags.items.map((tag) => tagRow(view, tag))}</tbody>
   </table></div>`
