@@ -151,6 +151,10 @@ const LAYOUT_PROBLEMS = `(width) => {
     if (!shown(cell)) problems.push(describe(cell) + ' is hidden');
     else if (outside(cell)) problems.push(describe(cell) + ' is outside the screen');
   }
+  // On a phone a cell is named by its column through data-label (key/value tables and the actions need none).
+  for (const cell of document.querySelectorAll('main .table-wrap tbody td:not([data-label]):not(.actions)')) {
+    if (!cell.closest('table.pairs')) problems.push(describe(cell) + ' has no data-label');
+  }
   // Commands are wrapped, not cut.
   for (const code of document.querySelectorAll('main .copyable code')) {
     if (code.scrollWidth > code.clientWidth + 1) problems.push(describe(code) + ' is cut at ' + code.clientWidth + ' px');
