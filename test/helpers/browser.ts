@@ -48,7 +48,7 @@ export async function openBrowser(options: { colorScheme?: 'light' | 'dark' } = 
 export const SCREENSHOTS = path.resolve('docs/screenshots');
 
 /**
- * Takes a 1280x800 PNG of the page (the viewport, not the whole scroll height, to keep files small)
+ * Takes a PNG of the viewport (1280x800, or a phone's; not the whole scroll height, to keep files small)
  * and saves it as docs/screenshots/<name>.png when that file is missing or BERTH_SCREENSHOTS=1.
  * Digests, ports and times differ at every run, so rewriting them each time would only churn git.
  */

@@ -133,8 +133,22 @@ function enableLiveSearch() {
   });
 }
 
+// A table that may scroll sideways comes focusable (tabindex="0"), so a keyboard can scroll it; one
+// that fits the window needs no Tab stop of its own, so the script drops it until a resize makes it scroll.
+function trimScrollRegions() {
+  const update = () => {
+    for (const region of document.querySelectorAll('.table-wrap[role="region"]')) {
+      if (region.scrollWidth > region.clientWidth) region.setAttribute('tabindex', '0');
+      else region.removeAttribute('tabindex');
+    }
+  };
+  update();
+  window.addEventListener('resize', update);
+}
+
 document.addEventListener('DOMContentLoaded', () => {
   enableCopyButtons(document);
+  trimScrollRegions();
   enableConfirmations();
   enableLiveSort();
   enableLiveSearch();

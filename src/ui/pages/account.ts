@@ -66,14 +66,14 @@ function keys(view: AccountView) {
   ${
     view.apiKeys.length === 0
       ? html`<p class="muted">You have no API keys.</p>`
-      : html`<div class="table-wrap"><table class="keys">
+      : html`<div class="table-wrap" role="region" aria-label="API key table" tabindex="0"><table class="keys">
     <thead><tr><th scope="col">Label</th><th scope="col">Created</th><th scope="col">Expires</th><th scope="col">Last used</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
     <tbody>${view.apiKeys.map(
       (key) => html`<tr>
         <th scope="row">${key.label}${key.isExpired && html` <span class="badge badge-expired">expired</span>`}</th>
-        <td>${time(key.createdAt)}</td>
-        <td>${key.expiresAt ? time(key.expiresAt) : 'never'}</td>
-        <td>${key.lastUsed ? time(key.lastUsed) : html`<span class="muted">never</span>`}</td>
+        <td data-label="Created">${time(key.createdAt)}</td>
+        <td data-label="Expires">${key.expiresAt ? time(key.expiresAt) : 'never'}</td>
+        <td data-label="Last used">${key.lastUsed ? time(key.lastUsed) : html`<span class="muted">never</span>`}</td>
         <td class="actions"><form method="post" action="/account/api-keys/revoke" class="inline" data-confirm="Revoke the API key ${key.label}? Anything using it stops working.">
           ${csrfField(view.viewer)}<input type="hidden" name="id" value="${key.id}">
           <button type="submit" class="button button-small button-danger" aria-label="Revoke API key ${key.label}">Revoke</button>

@@ -30,7 +30,7 @@ function keyValues(title: string, id: string, entries: Array<[string, string]>, 
   ${
     entries.length === 0
       ? html`<p class="muted">${empty}</p>`
-      : html`<div class="table-wrap"><table class="pairs"><tbody>${entries.map(([key, value]) => html`<tr><th scope="row"><code>${key}</code></th><td><code class="wrap">${value}</code></td></tr>`)}</tbody></table></div>`
+      : html`<div class="table-wrap" role="region" aria-label="${title} table" tabindex="0"><table class="pairs"><tbody>${entries.map(([key, value]) => html`<tr><th scope="row"><code>${key}</code></th><td><code class="wrap">${value}</code></td></tr>`)}</tbody></table></div>`
   }
 </section>`;
 }
@@ -42,14 +42,14 @@ function imageLink(name: string, digest: string, text: HtmlValue = digestCode(di
 function platforms(detail: ImageDetail): SafeHtml {
   return html`<section aria-labelledby="platforms-title">
   <h2 id="platforms-title">Platforms</h2>
-  <div class="table-wrap"><table>
+  <div class="table-wrap" role="region" aria-label="Platform table" tabindex="0"><table>
     <thead><tr><th scope="col">Platform</th><th scope="col">Manifest</th><th scope="col">Kind</th><th scope="col" class="number">Size</th></tr></thead>
     <tbody>${detail.children.map(
       (child) => html`<tr>
         <th scope="row">${child.platform ? formatPlatform(child.platform) : html`<span class="muted">unspecified</span>`}${child.artifactType && html` <span class="muted small">${child.artifactType}</span>`}</th>
-        <td>${imageLink(detail.repository, child.digest)}</td>
-        <td><code class="small">${child.mediaType}</code></td>
-        <td class="number">${formatBytes(child.totalSize ?? child.size)}</td>
+        <td data-label="Manifest">${imageLink(detail.repository, child.digest)}</td>
+        <td data-label="Kind"><code class="small">${child.mediaType}</code></td>
+        <td class="number" data-label="Size">${formatBytes(child.totalSize ?? child.size)}</td>
       </tr>`,
     )}</tbody>
   </table></div>
@@ -91,14 +91,14 @@ function layers(detail: ImageDetail): SafeHtml {
   ${
     detail.layers.length === 0
       ? html`<p class="muted">None.</p>`
-      : html`<div class="table-wrap"><table class="layers">
+      : html`<div class="table-wrap" role="region" aria-label="${title} table" tabindex="0"><table class="layers">
     <thead><tr><th scope="col">#</th><th scope="col">Digest</th><th scope="col" class="number">Size</th><th scope="col">${detail.kind === 'artifact' ? 'Title' : 'Created by'}</th></tr></thead>
     <tbody>${detail.layers.map(
       (layer, i) => html`<tr>
-        <td>${i + 1}</td>
-        <td>${digestCode(layer.digest)}<br><span class="muted small">${layer.mediaType}</span></td>
-        <td class="number">${formatBytes(layer.size)}</td>
-        <td><code class="wrap">${layer.history?.createdBy ?? layer.annotations?.['org.opencontainers.image.title'] ?? ''}</code></td>
+        <td data-label="#">${i + 1}</td>
+        <td data-label="Digest">${digestCode(layer.digest)}<br><span class="muted small">${layer.mediaType}</span></td>
+        <td class="number" data-label="Size">${formatBytes(layer.size)}</td>
+        <td class="cell-long" data-label="${detail.kind === 'artifact' ? 'Title' : 'Created by'}"><code class="wrap">${layer.history?.createdBy ?? layer.annotations?.['org.opencontainers.image.title'] ?? ''}</code></td>
       </tr>`,
     )}</tbody>
   </table></div>`
@@ -119,14 +119,14 @@ function referrers(detail: ImageDetail): SafeHtml {
   ${
     detail.referrers.length === 0
       ? html`<p class="muted">No signatures, SBOMs or attestations refer to this manifest.</p>`
-      : html`<div class="table-wrap"><table>
+      : html`<div class="table-wrap" role="region" aria-label="Referrer table" tabindex="0"><table>
     <thead><tr><th scope="col">Artifact type</th><th scope="col">Manifest</th><th scope="col" class="number">Size</th><th scope="col">Pushed</th></tr></thead>
     <tbody>${detail.referrers.map(
       (referrer) => html`<tr>
         <th scope="row"><code class="wrap">${referrer.artifactType ?? referrer.mediaType}</code></th>
-        <td>${imageLink(detail.repository, referrer.digest)}</td>
-        <td class="number">${formatBytes(referrer.size)}</td>
-        <td>${time(referrer.pushed)}</td>
+        <td data-label="Manifest">${imageLink(detail.repository, referrer.digest)}</td>
+        <td class="number" data-label="Size">${formatBytes(referrer.size)}</td>
+        <td data-label="Pushed">${time(referrer.pushed)}</td>
       </tr>`,
     )}</tbody>
   </table></div>`

@@ -25,11 +25,11 @@ function tagRow(view: RepositoryView, tag: TagSummary) {
   const platforms = tag.platforms.map(formatPlatform).join(', ');
   return html`<tr>
     <th scope="row"><a href="${url('/image', { name, ref: tag.tag })}">${tag.tag}</a></th>
-    <td>${kindBadge(tag.kind)}${tag.artifactType && html` <span class="muted small">${tag.artifactType}</span>`}</td>
-    <td>${platforms || html`<span class="muted">—</span>`}</td>
-    <td class="number">${formatBytes(tag.size)}</td>
-    <td>${digestCode(tag.digest)}</td>
-    <td>${time(tag.pushed)}</td>
+    <td data-label="Kind">${kindBadge(tag.kind)}${tag.artifactType && html` <span class="muted small wrap">${tag.artifactType}</span>`}</td>
+    <td data-label="Platforms">${platforms || html`<span class="muted">—</span>`}</td>
+    <td class="number" data-label="Size">${formatBytes(tag.size)}</td>
+    <td data-label="Digest">${digestCode(tag.digest)}</td>
+    <td data-label="Pushed">${time(tag.pushed)}</td>
     <td class="actions">
       ${pullCommands(view.pull, name, tag.tag).map(
         ({ tool, command }) => html`<button type="button" class="button button-small" data-copy="${command}" aria-label="Copy ${tool} pull command for ${tag.tag}" hidden>${tool} pull</button>`,
@@ -37,7 +37,7 @@ function tagRow(view: RepositoryView, tag: TagSummary) {
       ${pullCommands(view.pull, name, tag.digest)
         .filter(({ tool }) => tool === 'podman')
         .map(
-          ({ command }) => html`<button type="button" class="button button-small" data-copy="${command}" aria-label="Copy podman pull command for ${tag.tag} by digest" hidden>pull by digest</button>`,
+          ({ command }) => html`<button type="button" class="button button-small" data-copy="${command}" aria-label="Copy podman pull by digest command for ${tag.tag}" hidden>pull by digest</button>`,
         )}
       ${
         view.canDelete &&
@@ -68,7 +68,7 @@ ${detail.pullTag !== undefined && pullPanel(view.pull, detail.name, detail.pullT
     detail.tags.total === 0
       ? html`<p class="empty">${query ? 'No tag matches this filter.' : 'This repository has no tags.'}</p>`
       : html`<p class="muted">Tags ${range(detail.tags)}</p>
-  <div class="table-wrap"><table class="tags">
+  <div class="table-wrap" role="region" aria-label="Tag table" tabindex="0"><table class="tags">
     <thead><tr><th scope="col">Tag</th><th scope="col">Kind</th><th scope="col">Platforms</th><th scope="col" class="number">Size</th><th scope="col">Digest</th><th scope="col">Pushed</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
     <tbody>${detail.tags.items.map((tag) => tagRow(view, tag))}</tbody>
   </table></div>`
