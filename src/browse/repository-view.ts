@@ -1,0 +1,85 @@
+/**
+ * What the pages need of one version of a repository's index, computed once per version (the
+ * store hands out one frozen index object per version) from the index and its manifests' facts:
+ * the figures (tags, size, last push), the tags in both orders, the Pull panel's tag, the untagged
+ * count, referrers by subject and the indexes listing each manifest. All in memory: a page then
+ * costs its own rows, whatever the number of tags.
+ */
+import type { Descriptor } from '../oci/manifest.js';
+import { PUSHED_AT, REF_NAME, type OciIndexFile } from '../storage/store.js';
+import type { EntryFacts } from './entry-facts.js';
+import { countTags, newestPush, type RepositoryFigures } from './repository-figures.js';
+
+export interface RepositoryView {
+  figures: Omit<RepositoryFigures, 'name'>;
+  /** Tagged entries, newest push first (ties by tag). */
+  byPush: readonly Descriptor[];
+  /** Tagged entries by tag (code point order); sorted at the first page that asks. */
+  byName(): readonly Descriptor[];
+  pullTag?: string;
+  /** Manifests without a tag (children of indexes, referrers, untagged pushes). */
+  untagged: number;
+  /** The index's entries by digest (the last entry of a digest wins). */
+  entries: ReadonlyMap<string, Descriptor>;
+  facts: ReadonlyMap<string, EntryFacts>;
+  /** Entries whose manifest names each digest as its subject. */
+  referrers: ReadonlyMap<string, readonly Descriptor[]>;
+  /** Indexes (digests) listing each manifest. */
+  parents: ReadonlyMap<string, readonly string[]>;
+}
+
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+const tagOf = (entry: Descriptor) => entry.annotations![REF_NAME]!;
+const pushedOf = (entry: Descriptor) => entry.annotations?.[PUSHED_AT] ?? '';
+/** Newest first (ISO times sort as text), then by tag. */
+export const byPushOrder = (a: Descriptor, b: Descriptor) => compare(pushedOf(b), pushedOf(a)) || compare(tagOf(a), tagOf(b));
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+/** The view of `index` given the facts of its entries (`facts` may lack an entry whose manifest is gone). */
+export function viewOf(index: OciIndexFile, facts: ReadonlyMap<string, EntryFacts>): RepositoryView {
+  const entries = new Map<string, Descriptor>();
+  const tagged: Descriptor[] = [];
+  for (const entry of index.manifests) {
+    entries.set(entry.digest, entry);
+    if (entry.annotations?.[REF_NAME] !== undefined) tagged.push(entry);
+  }
+  const taggedDigests = new Set(tagged.map((entry) => entry.digest));
+  let untagged = 0;
+  // Every blob reached from the index, each once: the repository's size.
+  const sizes = new Map<string, number>();
+  const referrers = new Map<string, Descriptor[]>();
+  const parents = new Map<string, string[]>();
+  for (const [digest, entry] of entries) {
+    if (!taggedDigests.has(digest)) untagged++;
+    const known = facts.get(digest);
+    if (!known) {
+      sizes.set(digest, entry.size);
+      continue;
+    }
+    for (const [blob, size] of known.blobs) sizes.set(blob, size);
+    if (known.subject !== undefined) push(referrers, known.subject, entry);
+    for (const child of known.children) push(parents, child, digest);
+  }
+  let size = 0;
+  for (const bytes of sizes.values()) size += bytes;
+  const byPush = [...tagged].sort(byPushOrder);
+  let byName: Descriptor[] | undefined;
+  const lastPush = newestPush(index.manifests);
+  const pullTag = taggedDigests.size > 0 && tagged.some((entry) => tagOf(entry) === 'latest') ? 'latest' : byPush[0] && tagOf(byPush[0]);
+  return {
+    figures: { tagCount: countTags(index.manifests), size, ...(lastPush ? { lastPush } : {}) },
+    byPush,
+    byName: () => (byName ??= [...tagged].sort((a, b) => compare(tagOf(a), tagOf(b)))),
+    ...(pullTag !== undefined ? { pullTag } : {}),
+    untagged,
+    entries,
+    facts,
+    referrers,
+    parents,
+  };
+}
