@@ -23,14 +23,14 @@ export interface EntryFacts {
   platforms: Platform[];
   /** An index's manifests. */
   children: string[];
-  /** Every blob reached, the manifest itself first, each once with its size: a child's manifest, config and layers too. */
+  /** Every other blob reached, each once with its size: config and layers, and an index's children with theirs. */
   blobs: Array<[string, number]>;
 }
 
 /** Manifest, config and layers (of every platform, for an index), each counted once. */
 export function totalSize(facts: EntryFacts): number {
-  let total = 0;
-  for (const [, size] of facts.blobs) total += size;
+  let total = facts.size;
+  for (const [digest, size] of facts.blobs) if (digest !== facts.digest) total += size;
   return total;
 }
 
@@ -74,32 +74,29 @@ const isText = (value: unknown): value is string => typeof value === 'string';
 const isSize = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 const KINDS = new Set<unknown>(['image', 'index', 'artifact']);
 
-/** Facts from a parsed line; undefined for anything malformed (the record is a cache: skip it). Lean: run for every line at a start. */
+/**
+ * Facts from a parsed line; undefined for anything malformed (the record is a cache: skip it).
+ * Written lean (no spreads, no array copies): it runs for every line of a record at a start.
+ */
 function fromLine(value: unknown): EntryFacts | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const line = value as Partial<Record<keyof Line, unknown>>;
-  if (!isText(line.d) || !isText(line.m) || !KINDS.has(line.k) || !isSize(line.s) || !Array.isArray(line.b)) return undefined;
-  const blobs = line.b as unknown[];
-  for (const pair of blobs) if (!Array.isArray(pair) || !isText(pair[0]) || !isSize(pair[1])) return undefined;
-  const platforms = Array.isArray(line.p)
-    ? line.p
-        .filter(isText)
-        .map(platformOf)
-        .filter((platform) => platform !== undefined)
-    : [];
-  const children = Array.isArray(line.c) ? line.c : [];
-  if (!children.every(isText)) return undefined;
-  return {
-    digest: line.d,
-    mediaType: line.m,
-    kind: line.k as ManifestKind,
-    size: line.s,
-    ...(isText(line.a) ? { artifactType: line.a } : {}),
-    ...(isText(line.u) ? { subject: line.u } : {}),
-    platforms,
-    children,
-    blobs: blobs as Array<[string, number]>,
-  };
+  const { d, m, k, s, a, u, p, c, b } = line;
+  if (!isText(d) || !isText(m) || !KINDS.has(k) || !isSize(s) || !Array.isArray(b)) return undefined;
+  for (const pair of b as unknown[]) if (!Array.isArray(pair) || !isText(pair[0]) || !isSize(pair[1])) return undefined;
+  const children = Array.isArray(c) ? (c as unknown[]) : [];
+  for (const child of children) if (!isText(child)) return undefined;
+  const platforms: Platform[] = [];
+  if (Array.isArray(p)) {
+    for (const text of p as unknown[]) {
+      const platform = isText(text) ? platformOf(text) : undefined;
+      if (platform) platforms.push(platform);
+    }
+  }
+  const facts: EntryFacts = { digest: d, mediaType: m, kind: k as ManifestKind, size: s, platforms, children: children as string[], blobs: b as Array<[string, number]> };
+  if (isText(a)) facts.artifactType = a;
+  if (isText(u)) facts.subject = u;
+  return facts;
 }
 
 /** Every well-formed line of a record; a torn or foreign line is skipped. */

@@ -290,6 +290,7 @@ export class RepositoryInsights {
     if (!insight) return undefined;
     const blobs = new Map<string, number>();
     await this.collectBlobs(name, entry, blobs, 0);
+    blobs.delete(entry.digest);
     let platforms: Platform[] = [];
     if (insight.kind === 'index') {
       platforms = insight.children.flatMap((child) => (child.platform ? [child.platform] : []));

@@ -8,7 +8,7 @@
 import type { Descriptor } from '../oci/manifest.js';
 import { PUSHED_AT, REF_NAME, type OciIndexFile } from '../storage/store.js';
 import type { EntryFacts } from './entry-facts.js';
-import { countTags, newestPush, type RepositoryFigures } from './repository-figures.js';
+import { newestPush, type RepositoryFigures } from './repository-figures.js';
 
 export interface RepositoryView {
   figures: Omit<RepositoryFigures, 'name'>;
@@ -30,9 +30,6 @@ export interface RepositoryView {
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const tagOf = (entry: Descriptor) => entry.annotations![REF_NAME]!;
-const pushedOf = (entry: Descriptor) => entry.annotations?.[PUSHED_AT] ?? '';
-/** Newest first (ISO times sort as text), then by tag. */
-export const byPushOrder = (a: Descriptor, b: Descriptor) => compare(pushedOf(b), pushedOf(a)) || compare(tagOf(a), tagOf(b));
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   const list = map.get(key);
@@ -43,12 +40,23 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
 /** The view of `index` given the facts of its entries (`facts` may lack an entry whose manifest is gone). */
 export function viewOf(index: OciIndexFile, facts: ReadonlyMap<string, EntryFacts>): RepositoryView {
   const entries = new Map<string, Descriptor>();
-  const tagged: Descriptor[] = [];
+  // Tagged entries with their sort keys read once (a sort compares each entry many times).
+  const tagged: Array<{ pushed: string; tag: string; entry: Descriptor }> = [];
+  const tags = new Set<string>();
+  let newest = '';
+  let isoTimes = true;
   for (const entry of index.manifests) {
     entries.set(entry.digest, entry);
-    if (entry.annotations?.[REF_NAME] !== undefined) tagged.push(entry);
+    const pushed = entry.annotations?.[PUSHED_AT] ?? '';
+    if (pushed > newest) newest = pushed;
+    // Berth writes toISOString(): then the newest as text is the newest in time.
+    if (pushed !== '' && (pushed.length !== 24 || pushed[23] !== 'Z')) isoTimes = false;
+    const tag = entry.annotations?.[REF_NAME];
+    if (tag === undefined) continue;
+    tagged.push({ pushed, tag, entry });
+    tags.add(tag);
   }
-  const taggedDigests = new Set(tagged.map((entry) => entry.digest));
+  const taggedDigests = new Set(tagged.map((item) => item.entry.digest));
   let untagged = 0;
   // Every blob reached from the index, each once: the repository's size.
   const sizes = new Map<string, number>();
@@ -61,20 +69,21 @@ export function viewOf(index: OciIndexFile, facts: ReadonlyMap<string, EntryFact
       sizes.set(digest, entry.size);
       continue;
     }
+    sizes.set(digest, known.size);
     for (const [blob, size] of known.blobs) sizes.set(blob, size);
     if (known.subject !== undefined) push(referrers, known.subject, entry);
     for (const child of known.children) push(parents, child, digest);
   }
   let size = 0;
   for (const bytes of sizes.values()) size += bytes;
-  const byPush = [...tagged].sort(byPushOrder);
+  const byPush = tagged.sort((a, b) => compare(b.pushed, a.pushed) || compare(a.tag, b.tag)).map((item) => item.entry);
   let byName: Descriptor[] | undefined;
-  const lastPush = newestPush(index.manifests);
-  const pullTag = taggedDigests.size > 0 && tagged.some((entry) => tagOf(entry) === 'latest') ? 'latest' : byPush[0] && tagOf(byPush[0]);
+  const lastPush = isoTimes ? (newest === '' ? undefined : new Date(newest)) : newestPush(index.manifests);
+  const pullTag = tags.has('latest') ? 'latest' : byPush[0] && tagOf(byPush[0]);
   return {
-    figures: { tagCount: countTags(index.manifests), size, ...(lastPush ? { lastPush } : {}) },
+    figures: { tagCount: tags.size, size, ...(lastPush ? { lastPush } : {}) },
     byPush,
-    byName: () => (byName ??= [...tagged].sort((a, b) => compare(tagOf(a), tagOf(b)))),
+    byName: () => (byName ??= [...byPush].sort((a, b) => compare(tagOf(a), tagOf(b)))),
     ...(pullTag !== undefined ? { pullTag } : {}),
     untagged,
     entries,
