@@ -12,6 +12,7 @@ import type { Descriptor } from '../oci/manifest.js';
 import { Lru } from '../registry/lru.js';
 import type { Store } from '../storage/store.js';
 import { factsLine, parseFactsRecord, type EntryFacts } from './entry-facts.js';
+import type { Platform } from './manifest-insight.js';
 
 /** Facts held in memory, all repositories together (a few hundred bytes each). */
 const MAX_FACTS = 500_000;
@@ -25,8 +26,9 @@ interface Shelf {
   facts: Map<string, EntryFacts>;
   /** Lines in the record on disk (what a compaction would drop). */
   lines: number;
-  /** One string per blob digest (a layer shared by 8,000 tags is one string, not 8,000). */
+  /** One string per blob digest and media type (a layer shared by 8,000 tags is one string, not 8,000). */
   digests: Map<string, string>;
+  platforms: Map<string, Platform>;
 }
 
 /** Reads one manifest's facts from storage; undefined when its bytes are gone. */
@@ -88,7 +90,7 @@ export class FactsShelf {
   private async load(name: string): Promise<Shelf> {
     const record = await this.store.readDerived(name).catch(() => '');
     const parsed = parseFactsRecord(record);
-    const shelf: Shelf = { facts: new Map(), lines: parsed.length, digests: new Map() };
+    const shelf: Shelf = { facts: new Map(), lines: parsed.length, digests: new Map(), platforms: new Map() };
     // Later lines win (a manifest re-read as another media type).
     for (const facts of parsed) shelf.facts.set(facts.digest, intern(shelf, facts));
     this.shelves.set(name, shelf);
@@ -115,11 +117,28 @@ export class FactsShelf {
   }
 }
 
+const NO_CHILDREN: string[] = Object.freeze([]) as unknown as string[];
+
+/**
+ * Shares what many facts of a repository hold alike: blob digests (a layer of 8,000 tags is one
+ * string), media types and platforms, and the empty list of children. Facts are never changed once
+ * made, so sharing is safe.
+ */
 function intern(shelf: Shelf, facts: EntryFacts): EntryFacts {
-  for (const pair of facts.blobs) {
-    const held = shelf.digests.get(pair[0]);
-    if (held === undefined) shelf.digests.set(pair[0], pair[0]);
-    else pair[0] = held;
-  }
+  const share = (text: string) => {
+    const held = shelf.digests.get(text);
+    if (held !== undefined) return held;
+    shelf.digests.set(text, text);
+    return text;
+  };
+  for (const pair of facts.blobs) pair[0] = share(pair[0]);
+  facts.mediaType = share(facts.mediaType);
+  if (facts.children.length === 0) facts.children = NO_CHILDREN;
+  facts.platforms = facts.platforms.map((platform) => {
+    const key = `${platform.os}/${platform.architecture}/${platform.variant ?? ''}`;
+    let held = shelf.platforms.get(key);
+    if (!held) shelf.platforms.set(key, (held = Object.freeze({ ...platform })));
+    return held;
+  });
   return facts;
 }

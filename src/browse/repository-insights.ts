@@ -255,8 +255,9 @@ export class RepositoryInsights {
     let view = this.views.get(index);
     if (!view) {
       view = (async () => {
-        const facts = await this.shelf.of(name, entriesByDigest(index).values());
-        const computed = viewOf(index, facts);
+        const entries = entriesByDigest(index);
+        const facts = await this.shelf.of(name, entries.values());
+        const computed = viewOf(index, facts, entries);
         this.pushOrder.note(name, computed.figures.lastPush);
         this.shelf.compact(name, new Set(computed.entries.keys()));
         return computed;

@@ -37,16 +37,17 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   else map.set(key, [value]);
 }
 
-/** The view of `index` given the facts of its entries (`facts` may lack an entry whose manifest is gone). */
-export function viewOf(index: OciIndexFile, facts: ReadonlyMap<string, EntryFacts>): RepositoryView {
-  const entries = new Map<string, Descriptor>();
+/**
+ * The view of `index` given the facts of its entries (`facts` may lack an entry whose manifest is
+ * gone) and its entries by digest (the last entry of a digest wins; the caller's map is kept).
+ */
+export function viewOf(index: OciIndexFile, facts: ReadonlyMap<string, EntryFacts>, entries: ReadonlyMap<string, Descriptor>): RepositoryView {
   // Tagged entries with their sort keys read once (a sort compares each entry many times).
   const tagged: Array<{ pushed: string; tag: string; entry: Descriptor }> = [];
   const tags = new Set<string>();
   let newest = '';
   let isoTimes = true;
   for (const entry of index.manifests) {
-    entries.set(entry.digest, entry);
     const pushed = entry.annotations?.[PUSHED_AT] ?? '';
     if (pushed > newest) newest = pushed;
     // Berth writes toISOString(): then the newest as text is the newest in time.
