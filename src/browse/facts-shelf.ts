@@ -55,6 +55,20 @@ export class FactsShelf {
     return shelf.facts;
   }
 
+  /** Starts reading `name`'s record, if it is not held, while the caller reads the index. */
+  prefetch(name: string): void {
+    void this.shelf(name).catch(() => undefined);
+  }
+
+  /** Drops what is held for `name` (a repository that turned out not to exist: no shelf for every name asked). */
+  forget(name: string): void {
+    this.shelves.delete(name);
+    void this.loading.get(name)?.then(
+      () => this.shelves.delete(name),
+      () => undefined,
+    );
+  }
+
   /** One manifest's facts (a child an index lists but its repository's index does not). */
   async one(name: string, entry: Pick<Descriptor, 'digest' | 'mediaType' | 'size'>): Promise<EntryFacts | undefined> {
     const shelf = await this.shelf(name);

@@ -251,7 +251,12 @@ export class RepositoryInsights {
 
   /** The view of the repository's current index, computed once per index version. */
   private async view(name: string): Promise<RepositoryView> {
-    const index = await this.store.readIndex(name);
+    // The facts record and the index are read side by side (after a restart, both are read whole).
+    this.shelf.prefetch(name);
+    const index = await this.store.readIndex(name).catch((error: unknown) => {
+      this.shelf.forget(name);
+      throw error;
+    });
     let view = this.views.get(index);
     if (!view) {
       view = (async () => {
