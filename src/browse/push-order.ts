@@ -2,7 +2,8 @@
  * Every repository's last push, for the repository list sorted by last push, kept without reading
  * every index.json: in memory, fed by the writes this process makes (`note`, from the manifest
  * service's write listener and from each index version a page reads), and in the registry-wide
- * derived record (Store.readDerived('')), one line per change, so a restart reads one file.
+ * derived record (Store.readDerived('')), one line per change, so a restart reads one file (on S3,
+ * where an append rewrites the record, it is saved after each refresh pass, not at each push).
  *
  * A repository the record does not know (storage written by zot or an older Berth) is read once.
  * When other processes write the same storage (`Store.replicated`: S3 replicas), their pushes reach
@@ -44,6 +45,11 @@ export class PushOrder {
     this.times.set(name, time);
     this.version++;
     this.pending += `${JSON.stringify([name, Number.isFinite(time) ? time : null])}\n`;
+    // On S3 an append rewrites the whole record: there it is saved after each refresh pass instead.
+    if (!this.store.replicated) this.scheduleSave();
+  }
+
+  private scheduleSave(): void {
     this.appending ??= Promise.resolve().then(() => this.save());
   }
 
@@ -94,6 +100,7 @@ export class PushOrder {
       .finally(() => {
         this.refreshing = undefined;
         this.refreshedAt = Date.now();
+        if (this.pending !== '') this.scheduleSave();
       });
   }
 
@@ -114,7 +121,7 @@ export class PushOrder {
       // A cache: what was lost is read again after a restart.
     } finally {
       this.appending = undefined;
-      if (this.pending !== '') this.appending = Promise.resolve().then(() => this.save());
+      if (this.pending !== '' && !this.store.replicated) this.scheduleSave();
     }
   }
 }
