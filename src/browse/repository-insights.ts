@@ -1,21 +1,28 @@
 /**
  * Browsing the registry (the web UI and its API): repositories with tag counts, sizes and last
  * push, tags with kind, platforms and size, and one image in detail. Read from storage only:
- * index.json (cached by the store per version); manifest bytes from the registry's manifest
- * catalog, the one manifest cache (repository-scoped: `scopedKey`), each parsed once while the
- * catalog keeps its bytes; configs cached here under the same scoped key, for good
- * (content-addressed bytes never change). Per-repository totals are cached per index version.
+ * index.json (cached by the store per version); each manifest's facts (facts-shelf.ts: read once,
+ * kept in memory and in the repository's derived record, so a restart does not read every manifest
+ * again); per index version, one view (repository-view.ts: figures, tag orders, referrers,
+ * parents); the repositories' push order (push-order.ts). A page then reads only its own rows:
+ * manifest bytes from the registry's manifest catalog (repository-scoped: `scopedKey`), configs
+ * cached here under the same scoped key, for good (content-addressed bytes never change).
  *
  * Callers filter by permission before asking: `repositories` takes a `visible` predicate and
  * computes details only for the page it returns, so a page never costs a walk over every image.
  */
 import { RegistryError } from '../oci/errors.js';
 import { parseDigest } from '../oci/digest.js';
-import { PUSHED_AT, REF_NAME, type OciIndexFile, type Store } from '../storage/store.js';
+import { PUSHED_AT, PUSHED_BY, PUSHED_VIA, REF_NAME, type OciIndexFile, type Store } from '../storage/store.js';
 import type { Descriptor } from '../oci/manifest.js';
 import { Lru } from '../registry/lru.js';
 import { scopedKey, type ManifestCatalog } from '../registry/manifest-catalog.js';
-import { countTags, newestPush, type RepositoryFigures } from './repository-figures.js';
+import type { ManifestWrite } from '../registry/manifest-writes.js';
+import { newestPush, type RepositoryFigures } from './repository-figures.js';
+import { totalSize, type EntryFacts } from './entry-facts.js';
+import { FactsShelf } from './facts-shelf.js';
+import { PushOrder } from './push-order.js';
+import { viewOf, type RepositoryView } from './repository-view.js';
 import {
   inspectConfig,
   inspectManifest,
@@ -48,6 +55,14 @@ export interface TagSummary {
   platforms: Platform[];
   size: number;
   pushed?: string;
+  pushedBy?: PushedBy;
+}
+
+/** Who pushed a tag, as recorded at the push (PUSHED_BY); absent for anonymous pushes and older entries. */
+export interface PushedBy {
+  user: string;
+  /** How they proved it: htpasswd, session (single sign-on), apikey, workload. */
+  via?: string;
 }
 
 export interface RepositoryDetail extends RepositoryFigures {
@@ -69,6 +84,7 @@ export interface ImageDetail {
   totalSize: number;
   tags: string[];
   pushed?: string;
+  pushedBy?: PushedBy;
   artifactType?: string;
   subject?: string;
   annotations: Record<string, string>;
@@ -83,17 +99,22 @@ export interface ImageDetail {
 }
 
 export type RepositorySort = 'name' | 'pushed';
+/** Tags by push time (newest first) or by name; `reverse` turns either around. */
+export type TagSort = 'pushed' | 'name';
 
 /** Configs above this are not parsed for display (a config is normally a few KiB). */
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 const NESTING_LIMIT = 4;
-/** How long the push order of all repositories is answered before a pass refreshes it. */
-const PUSH_ORDER_TTL_MS = 5_000;
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-const newestFirst = (a?: string, b?: string) => compare(b ?? '', a ?? '');
-/** Newest first, repositories never pushed to (as Berth records pushes) last. */
-const newestDateFirst = (a?: Date, b?: Date) => (b?.getTime() ?? Number.NEGATIVE_INFINITY) - (a?.getTime() ?? Number.NEGATIVE_INFINITY) || 0;
+
+/** The recorded pusher of an index entry. */
+export function pushedByOf(entry: Descriptor | undefined): PushedBy | undefined {
+  const user = entry?.annotations?.[PUSHED_BY];
+  if (user === undefined || user === '') return undefined;
+  const via = entry!.annotations![PUSHED_VIA];
+  return { user, ...(via ? { via } : {}) };
+}
 
 export class RepositoryInsights {
   /**
@@ -102,27 +123,47 @@ export class RepositoryInsights {
    */
   private readonly insights = new WeakMap<Buffer, Map<string, ManifestInsight | null>>();
   private readonly configs = new Lru<string, ConfigInsight | null>(20_000);
-  private readonly summaries = new WeakMap<OciIndexFile, Omit<RepositoryFigures, 'name'>>();
-  /** Repositories by push time, as of `at`, computed from the store's list `of` (`namesByPush`). */
-  private pushOrder: { at: number; of: readonly string[]; names: readonly string[] } | undefined;
-  private pushOrderPass: Promise<void> | undefined;
+  private readonly views = new WeakMap<OciIndexFile, Promise<RepositoryView>>();
+  private readonly shelf: FactsShelf;
+  private readonly pushOrder: PushOrder;
 
   constructor(
     private readonly store: Store,
     private readonly catalog: ManifestCatalog,
-  ) {}
+  ) {
+    this.shelf = new FactsShelf(store, (name, entry) => this.readFacts(name, entry));
+    this.pushOrder = new PushOrder(store, async (name) => newestPush((await this.store.readIndex(name)).manifests));
+  }
+
+  /**
+   * Follows the manifest service's writes (its `afterWrite` listener): a push moves its repository
+   * to the front of the push order at once. Synchronous work only; never fails a write.
+   */
+  noteWrites(writes: readonly ManifestWrite[]): void {
+    const now = new Date();
+    for (const write of writes) if (write.kind === 'image-updated') this.pushOrder.note(write.name, now);
+  }
+
+  /** Reads ahead what the first page after a start needs (the repository list, the push order); not awaited. */
+  warm(): void {
+    void this.store
+      .listRepositories()
+      .then((all) => this.pushOrder.names(all))
+      .catch(() => undefined);
+  }
 
   /**
    * One page of the repositories `visible` allows (`undefined`: the caller reads them all), matching
    * `query` (a substring of the name). Only the page's repositories are read. Without a query, a
    * caller who reads everything costs a slice of the store's sorted list; otherwise each name is
    * matched in memory (the total counts them). By push time, the order is the one kept by
-   * `namesByPush`.
+   * `pushOrder`.
    */
   async repositories(options: { visible: ((name: string) => boolean) | undefined; query?: string; sort: RepositorySort; page: number; perPage: number }): Promise<PageOf<RepositoryFigures>> {
     const query = options.query?.trim().toLowerCase() ?? '';
     const { visible } = options;
-    const all = options.sort === 'pushed' ? await this.namesByPush() : await this.store.listRepositories();
+    const listed = await this.store.listRepositories();
+    const all = options.sort === 'pushed' ? await this.pushOrder.names(listed) : listed;
     const names = query === '' && !visible ? all : all.filter((name) => (query === '' || name.toLowerCase().includes(query)) && (!visible || visible(name)));
     const page = paginate(names, options.page, options.perPage);
     const items = (await Promise.all(page.items.map((name) => this.summary(name).catch(() => undefined)))).filter((item) => item !== undefined);
@@ -131,79 +172,71 @@ export class RepositoryInsights {
 
   /** Sizes count every distinct manifest, config and layer the repository's index references. */
   async summary(name: string): Promise<RepositoryFigures> {
-    const index = await this.store.readIndex(name);
-    let summary = this.summaries.get(index);
-    if (!summary) {
-      const blobs = new Map<string, number>();
-      for (const entry of uniqueEntries(index)) await this.collectBlobs(name, entry, blobs, 0);
-      const lastPush = newestPush(index.manifests);
-      summary = { tagCount: countTags(index.manifests), size: sum(blobs), ...(lastPush ? { lastPush } : {}) };
-      this.summaries.set(index, summary);
-    }
-    return { name, ...summary };
+    return { name, ...(await this.view(name)).figures };
   }
 
-  /** The repository with one page of its tags (newest push first), filtered by `query`. */
-  async repository(name: string, options: { query?: string; page: number; perPage: number }): Promise<RepositoryDetail> {
-    const index = await this.store.readIndex(name);
-    const summary = await this.summary(name);
+  /** The repository with one page of its tags (newest push first, or by `sort`), filtered by `query`. */
+  async repository(name: string, options: { query?: string; sort?: TagSort; reverse?: boolean; page: number; perPage: number }): Promise<RepositoryDetail> {
+    const view = await this.view(name);
     const query = options.query?.trim().toLowerCase() ?? '';
-    const byPush = (a: Descriptor, b: Descriptor) => newestFirst(a.annotations?.[PUSHED_AT], b.annotations?.[PUSHED_AT]) || compare(a.annotations![REF_NAME]!, b.annotations![REF_NAME]!);
-    const allTagged = index.manifests.filter((entry) => entry.annotations?.[REF_NAME] !== undefined);
-    const tagged = allTagged.filter((entry) => query === '' || entry.annotations![REF_NAME]!.toLowerCase().includes(query)).sort(byPush);
-    const pullTag = allTagged.some((entry) => entry.annotations![REF_NAME] === 'latest')
-      ? 'latest'
-      : allTagged.reduce<Descriptor | undefined>((best, entry) => (!best || byPush(entry, best) < 0 ? entry : best), undefined)?.annotations![REF_NAME];
-    const page = paginate(tagged, options.page, options.perPage);
-    const items = await Promise.all(page.items.map((entry) => this.tagSummary(name, entry)));
-    const taggedDigests = new Set(tagged.map((entry) => entry.digest));
-    const untagged = new Set(index.manifests.filter((entry) => entry.annotations?.[REF_NAME] === undefined && !taggedDigests.has(entry.digest)).map((entry) => entry.digest)).size;
-    return { ...summary, untagged, tags: { ...page, items }, ...(pullTag !== undefined ? { pullTag } : {}) };
+    const ordered = options.sort === 'name' ? view.byName() : view.byPush;
+    const tagged = query === '' ? ordered : ordered.filter((entry) => entry.annotations![REF_NAME]!.toLowerCase().includes(query));
+    const page = options.reverse ? paginateBackwards(tagged, options.page, options.perPage) : paginate(tagged, options.page, options.perPage);
+    const items = page.items.map((entry) => this.tagSummary(entry, view.facts.get(entry.digest)));
+    return { name, ...view.figures, untagged: view.untagged, tags: { ...page, items }, ...(view.pullTag !== undefined ? { pullTag: view.pullTag } : {}) };
   }
 
   /** One manifest or index by tag or digest, with its config, layers and referrers. */
   async image(name: string, reference: { tag: string } | { digest: string }): Promise<ImageDetail> {
     const index = await this.store.readIndex(name);
-    const entries = uniqueEntries(index);
-    const entry = 'tag' in reference ? index.manifests.findLast((candidate) => candidate.annotations?.[REF_NAME] === reference.tag) : await this.findByDigest(name, entries, reference.digest);
+    const view = await this.view(name);
+    const entry = 'tag' in reference ? index.manifests.findLast((candidate) => candidate.annotations?.[REF_NAME] === reference.tag) : await this.findByDigest(name, view, reference.digest);
     if (!entry) throw new RegistryError('MANIFEST_UNKNOWN', 'tag' in reference ? { tag: reference.tag } : { digest: reference.digest });
     const insight = await this.manifest(name, entry.digest, entry.mediaType);
     if (!insight) throw new RegistryError('MANIFEST_UNKNOWN', { digest: entry.digest });
-    const blobs = new Map<string, number>();
-    await this.collectBlobs(name, entry, blobs, 0);
+    const facts = view.facts.get(entry.digest) ?? (await this.shelf.one(name, entry));
     const children = await Promise.all(
       insight.children.map(async (child) => {
-        const childBlobs = new Map<string, number>();
-        await this.collectBlobs(name, child, childBlobs, 1);
-        return { ...child, ...(childBlobs.size > 0 ? { totalSize: sum(childBlobs) } : {}) };
+        const childFacts = await this.shelf.one(name, child);
+        return { ...child, ...(childFacts ? { totalSize: totalSize(childFacts) } : {}) };
       }),
     );
     const details = insight.kind === 'image' && insight.config ? await this.config(name, insight.config) : undefined;
     const history = details?.history ?? [];
     const perLayer = layerHistory(insight.layers, history);
-    const all = await Promise.all(entries.map(async (candidate) => ({ candidate, found: await this.manifest(name, candidate.digest, candidate.mediaType) })));
-    const referrers = all
-      .filter(({ found }) => found?.subject === entry.digest)
-      .map(({ candidate, found }) => ({
-        digest: candidate.digest,
-        mediaType: found!.mediaType,
-        ...(found!.artifactType ? { artifactType: found!.artifactType } : {}),
-        size: found!.size,
-        annotations: found!.annotations,
-        ...(candidate.annotations?.[PUSHED_AT] ? { pushed: candidate.annotations[PUSHED_AT] } : {}),
-      }));
-    const parents = all.filter(({ found }) => found?.children.some((child) => child.digest === entry.digest)).map(({ candidate }) => candidate.digest);
-    const tags = index.manifests.filter((candidate) => candidate.digest === entry.digest && candidate.annotations?.[REF_NAME] !== undefined).map((candidate) => candidate.annotations![REF_NAME]!);
-    const pushed = newestPush(index.manifests.filter((candidate) => candidate.digest === entry.digest))?.toISOString();
+    // Referrers of one manifest are few (signatures, SBOMs): each is read for its annotations.
+    const referrers = await Promise.all(
+      (view.referrers.get(entry.digest) ?? []).map(async (candidate) => {
+        const found = await this.manifest(name, candidate.digest, candidate.mediaType);
+        const known = view.facts.get(candidate.digest);
+        return {
+          digest: candidate.digest,
+          mediaType: found?.mediaType ?? candidate.mediaType,
+          ...((found?.artifactType ?? known?.artifactType) ? { artifactType: found?.artifactType ?? known?.artifactType } : {}),
+          size: found?.size ?? candidate.size,
+          annotations: found?.annotations ?? {},
+          ...(candidate.annotations?.[PUSHED_AT] ? { pushed: candidate.annotations[PUSHED_AT] } : {}),
+        };
+      }),
+    );
+    const sameDigest = index.manifests.filter((candidate) => candidate.digest === entry.digest);
+    const tags = sameDigest.filter((candidate) => candidate.annotations?.[REF_NAME] !== undefined).map((candidate) => candidate.annotations![REF_NAME]!);
+    const pushed = newestPush(sameDigest)?.toISOString();
+    const pusher =
+      'tag' in reference
+        ? entry
+        : sameDigest.reduce<Descriptor | undefined>((newest, candidate) => ((candidate.annotations?.[PUSHED_AT] ?? '') >= (newest?.annotations?.[PUSHED_AT] ?? '') ? candidate : newest), undefined);
+    const pushedBy = pushedByOf(pusher);
     return {
       repository: name,
       digest: entry.digest,
       mediaType: insight.mediaType,
       kind: insight.kind,
       size: insight.size,
-      totalSize: sum(blobs),
+      totalSize: facts ? totalSize(facts) : insight.size,
       tags: [...new Set(tags)].sort(compare),
       ...(pushed ? { pushed } : {}),
+      ...(pushedBy ? { pushedBy } : {}),
       ...(insight.artifactType ? { artifactType: insight.artifactType } : {}),
       ...(insight.subject ? { subject: insight.subject } : {}),
       annotations: insight.annotations,
@@ -212,66 +245,75 @@ export class RepositoryInsights {
       layers: insight.layers.map((layer, i) => ({ ...layer, ...(perLayer[i] ? { history: perLayer[i] } : {}) })),
       history,
       referrers,
-      parents,
+      parents: [...(view.parents.get(entry.digest) ?? [])],
     };
   }
 
-  /**
-   * Every repository, newest push first. Ordering them reads every index, so it is done once, then
-   * answered from memory while one pass refreshes it in the background when it is older than
-   * PUSH_ORDER_TTL_MS or the store's list changed: a page waits for no pass but the very first.
-   * Repositories the last pass did not see come first (new ones were just pushed to).
-   */
-  private async namesByPush(): Promise<readonly string[]> {
-    const all = await this.store.listRepositories();
-    if (!this.pushOrder) await this.orderByPush(all);
-    else if (this.pushOrder.of !== all || Date.now() - this.pushOrder.at > PUSH_ORDER_TTL_MS) void this.orderByPush(all).catch(() => undefined);
-    const { names, of } = this.pushOrder!;
-    if (of === all) return names;
-    const seen = new Set(of);
-    return [...all.filter((name) => !seen.has(name)), ...names];
-  }
-
-  private orderByPush(all: readonly string[]): Promise<void> {
-    this.pushOrderPass ??= (async () => {
-      const at = Date.now();
-      // Only the index is read for this (its entries carry the push time), not the manifests.
-      const pushed = await Promise.all(all.map(async (name) => [name, await this.lastPush(name)] as const));
-      const names = pushed.sort((a, b) => newestDateFirst(a[1], b[1]) || compare(a[0], b[0])).map(([name]) => name);
-      this.pushOrder = { at, of: all, names };
-    })().finally(() => (this.pushOrderPass = undefined));
-    return this.pushOrderPass;
-  }
-
-  private async lastPush(name: string): Promise<Date | undefined> {
-    try {
-      return newestPush((await this.store.readIndex(name)).manifests);
-    } catch {
-      return undefined;
+  /** The view of the repository's current index, computed once per index version. */
+  private async view(name: string): Promise<RepositoryView> {
+    // The facts record and the index are read side by side (after a restart, both are read whole).
+    this.shelf.prefetch(name);
+    const index = await this.store.readIndex(name).catch((error: unknown) => {
+      this.shelf.forget(name);
+      throw error;
+    });
+    let view = this.views.get(index);
+    if (!view) {
+      view = (async () => {
+        const entries = entriesByDigest(index);
+        const facts = await this.shelf.of(name, entries.values());
+        const computed = viewOf(index, facts, entries);
+        this.pushOrder.note(name, computed.figures.lastPush);
+        this.shelf.compact(name, new Set(computed.entries.keys()));
+        return computed;
+      })();
+      this.views.set(index, view);
+      // A failed read is not kept: the next page tries again.
+      view.catch(() => this.views.delete(index));
     }
+    return view;
   }
 
-  private async tagSummary(name: string, entry: Descriptor): Promise<TagSummary> {
-    const insight = await this.manifest(name, entry.digest, entry.mediaType);
-    const blobs = new Map<string, number>();
-    await this.collectBlobs(name, entry, blobs, 0);
-    let platforms: Platform[] = [];
-    if (insight?.kind === 'index') {
-      platforms = insight.children.flatMap((child) => (child.platform ? [child.platform] : []));
-    } else if (insight?.kind === 'image' && insight.config) {
-      const config = await this.config(name, insight.config);
-      if (config?.os && config.architecture) platforms = [{ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) }];
-    }
+  private tagSummary(entry: Descriptor, facts: EntryFacts | undefined): TagSummary {
     const pushed = entry.annotations?.[PUSHED_AT];
+    const pushedBy = pushedByOf(entry);
     return {
       tag: entry.annotations![REF_NAME]!,
       digest: entry.digest,
-      mediaType: insight?.mediaType ?? entry.mediaType,
-      kind: insight?.kind ?? 'image',
-      ...(insight?.artifactType ? { artifactType: insight.artifactType } : {}),
-      platforms,
-      size: sum(blobs),
+      mediaType: facts?.mediaType ?? entry.mediaType,
+      kind: facts?.kind ?? 'image',
+      ...(facts?.artifactType ? { artifactType: facts.artifactType } : {}),
+      platforms: facts?.platforms ?? [],
+      size: facts ? totalSize(facts) : entry.size,
       ...(pushed ? { pushed } : {}),
+      ...(pushedBy ? { pushedBy } : {}),
+    };
+  }
+
+  /** A manifest's facts, read from storage (the shelf asks only for what it does not hold). */
+  private async readFacts(name: string, entry: Pick<Descriptor, 'digest' | 'mediaType' | 'size'>): Promise<EntryFacts | undefined> {
+    const insight = await this.manifest(name, entry.digest, entry.mediaType);
+    if (!insight) return undefined;
+    const blobs = new Map<string, number>();
+    await this.collectBlobs(name, entry, blobs, 0);
+    blobs.delete(entry.digest);
+    let platforms: Platform[] = [];
+    if (insight.kind === 'index') {
+      platforms = insight.children.flatMap((child) => (child.platform ? [child.platform] : []));
+    } else if (insight.kind === 'image' && insight.config) {
+      const config = await this.config(name, insight.config);
+      if (config?.os && config.architecture) platforms = [{ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) }];
+    }
+    return {
+      digest: entry.digest,
+      mediaType: entry.mediaType,
+      kind: insight.kind,
+      size: insight.size,
+      ...(insight.artifactType ? { artifactType: insight.artifactType } : {}),
+      ...(insight.subject ? { subject: insight.subject } : {}),
+      platforms,
+      children: insight.children.map((child) => child.digest),
+      blobs: [...blobs],
     };
   }
 
@@ -279,10 +321,12 @@ export class RepositoryInsights {
    * A digest in the index, or the child of an index in it (zot does not always list children); a
    * child is then read from this repository's storage, so one it does not hold stays unknown.
    */
-  private async findByDigest(name: string, entries: Descriptor[], digest: string): Promise<Descriptor | undefined> {
-    const direct = entries.find((entry) => entry.digest === digest);
+  private async findByDigest(name: string, view: RepositoryView, digest: string): Promise<Descriptor | undefined> {
+    const direct = view.entries.get(digest);
     if (direct) return direct;
-    for (const entry of entries) {
+    for (const parent of view.parents.get(digest) ?? []) {
+      const entry = view.entries.get(parent);
+      if (!entry) continue;
       const child = (await this.manifest(name, entry.digest, entry.mediaType))?.children.find((candidate) => candidate.digest === digest);
       if (child) return { digest: child.digest, mediaType: child.mediaType, size: child.size };
     }
@@ -355,20 +399,17 @@ function entriesByDigest(index: OciIndexFile): Map<string, Descriptor> {
   return entries;
 }
 
-function uniqueEntries(index: OciIndexFile): Descriptor[] {
-  return [...entriesByDigest(index).values()];
-}
-
-function sum(sizes: Map<string, number>): number {
-  let total = 0;
-  for (const size of sizes.values()) total += size;
-  return total;
-}
-
 /** Page `page` (1-based, clamped to the last page) of `perPage` items. */
 export function paginate<T>(items: readonly T[], page: number, perPage: number): PageOf<T> {
   const pages = Math.max(1, Math.ceil(items.length / perPage));
   const current = Math.min(Math.max(1, Math.floor(page)), pages);
   const start = (current - 1) * perPage;
   return { items: items.slice(start, start + perPage), total: items.length, page: current, perPage, pages };
+}
+
+/** `paginate` over `items` read from the end: page 1 holds the last items, last first. */
+export function paginateBackwards<T>(items: readonly T[], page: number, perPage: number): PageOf<T> {
+  const forward = paginate(items, page, perPage);
+  const end = items.length - (forward.page - 1) * perPage;
+  return { ...forward, items: items.slice(Math.max(0, end - perPage), end).reverse() };
 }

@@ -7,7 +7,7 @@ import { digestOf, parseDigest, type Digest } from '../oci/digest.js';
 import { assertValidName, assertValidTag, isValidTag } from '../oci/names.js';
 import { summarizeManifest, type Descriptor, type ManifestSummary, type Reference as Referenced } from '../oci/manifest.js';
 import { IMAGE_CONFIG_TYPES } from '../oci/media-types.js';
-import { PUSHED_AT, REF_NAME, type RepositoryTransaction, type Store } from '../storage/store.js';
+import { PUSHED_AT, PUSHED_BY, PUSHED_VIA, REF_NAME, type RepositoryTransaction, type Store } from '../storage/store.js';
 import { assertManifestSchema } from './manifest-schemas.js';
 import { factsFrom, scopedKey, type ManifestCatalog } from './manifest-catalog.js';
 import { Lru } from './lru.js';
@@ -95,7 +95,11 @@ export class ManifestService {
     assertManifestSchema(summary.mediaType, summary.document);
     const entry: Descriptor = { mediaType: summary.mediaType, digest: digest.value, size: bytes.length };
     if (summary.artifactType !== undefined && summary.document.artifactType !== undefined) entry.artifactType = summary.artifactType;
-    const pushed = { [PUSHED_AT]: new Date().toISOString() };
+    // Who pushed goes with the entry (the UI shows it); an anonymous push records no one.
+    const pushed = {
+      [PUSHED_AT]: new Date().toISOString(),
+      ...(actor?.username ? { [PUSHED_BY]: actor.username, ...(actor.method ? { [PUSHED_VIA]: actor.method } : {}) } : {}),
+    };
 
     await this.store.ensureRepository(name);
     await this.assertImageConfig(name, summary);

@@ -1,5 +1,5 @@
 /** The filesystem store: zot's on-disk layout (see layout.ts), safe against crashes and races. */
-import { copyFile, link, open, readFile, readdir, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { appendFile, copyFile, link, open, readFile, readdir, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { RegistryError } from '../oci/errors.js';
@@ -27,6 +27,7 @@ const CATALOG_TTL_MS = 5_000;
 export class FsStore implements Store {
   readonly layout: Layout;
   readonly uploads: FsUploads;
+  readonly replicated = false;
   private readonly repoLocks = new KeyedMutex();
   private readonly indexes: FsIndexes;
   private readonly knownRepositories = new Set<string>();
@@ -287,6 +288,28 @@ export class FsStore implements Store {
 
   updateIndex<T>(name: string, change: (index: OciIndexFile) => T | Promise<T>): Promise<T> {
     return updateIndexOf(this, name, change);
+  }
+
+  async readDerived(key: string): Promise<string> {
+    try {
+      return await readFile(this.layout.derivedRecord(key), 'utf8');
+    } catch (error) {
+      if (isNotFound(error)) return '';
+      throw error;
+    }
+  }
+
+  async appendDerived(key: string, text: string): Promise<void> {
+    const file = this.layout.derivedRecord(key);
+    await ensureFolder(path.dirname(file));
+    // O_APPEND, one write: lines of concurrent appends do not interleave; no fsync (rebuilt if lost).
+    await appendFile(file, text, { mode: 0o600 });
+  }
+
+  async replaceDerived(key: string, text: string): Promise<void> {
+    const file = this.layout.derivedRecord(key);
+    await ensureFolder(path.dirname(file));
+    await writeFileAtomic(file, text);
   }
 
   flush(): Promise<void> {

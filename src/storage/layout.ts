@@ -21,7 +21,9 @@
  *     _berth/<name>.jsonl    Berth's append-only logs (the dedupe index)
  *     _berth/index-journal/<sha256>.jsonl   filesystem: changes to one repository's index.json not
  *                              folded into it yet (index-journal.ts), named by the SHA-256 of its name
- *     _berth/<name>          S3: Berth's own objects (the readiness probe)
+ *     _berth/derived/<sha256>.jsonl   filesystem: a derived record (the UI's read models) of a
+ *                              repository, or the registry's ('' as the name), named by the SHA-256 of its name
+ *     _berth/<name>          S3: Berth's own objects (the readiness probe, derived-<sha256> records)
  *     _sessions/, cache.db, meta.db   zot's own files, never repositories
  */
 import { createHash } from 'node:crypto';
@@ -97,10 +99,21 @@ export class Layout {
     return path.join(this.indexJournals(), `${createHash('sha256').update(name).digest('hex')}.jsonl`);
   }
 
+  /** A derived record (Store.readDerived): a repository's, or the registry's for ''. */
+  derivedRecord(key: string): string {
+    return path.join(this.stateRecords('derived'), `${derivedRecordName(key)}.jsonl`);
+  }
+
   /** Folder names that are never repositories nor hold any: layout folders and zot's private ones. */
   static isSkippedFolder(entry: string): boolean {
     return entry === 'blobs' || entry.startsWith('.') || entry.startsWith('_');
   }
+}
+
+/** The SHA-256 (hex) of a derived record's key: '' or a repository name (refused otherwise). */
+export function derivedRecordName(key: string): string {
+  if (key !== '') assertValidName(key);
+  return createHash('sha256').update(key).digest('hex');
 }
 
 /** A root directory inside a bucket: '' or segments joined by '/', no leading or trailing slash. */
@@ -190,6 +203,11 @@ export class ObjectKeys {
   stateObject(name: string): string {
     if (!OBJECT_NAME.test(name)) throw new Error(`refusing to build a key from state object ${JSON.stringify(name)}`);
     return `${this.prefix}_berth/${name}`;
+  }
+
+  /** A derived record (Store.readDerived): a repository's, or the registry's for ''. */
+  derivedRecord(key: string): string {
+    return this.stateObject(`derived-${derivedRecordName(key)}`);
   }
 
   /**

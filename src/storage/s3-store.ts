@@ -55,6 +55,8 @@ export class S3Store implements Store {
   readonly keys: ObjectKeys;
   readonly bucket: Bucket;
   readonly uploads: S3Uploads;
+  /** Replicas share the bucket (with Redis for coordination): others write while this one runs. */
+  readonly replicated = true;
   private readonly coordination: Coordination;
   private readonly indexes = new Map<string, CachedIndex>();
   private readonly knownRepositories = new Set<string>();
@@ -255,6 +257,19 @@ export class S3Store implements Store {
     }
     if (stored !== undefined) this.live.set(name, { etag: stored, index: live });
     answer(outcomes);
+  }
+
+  async readDerived(key: string): Promise<string> {
+    return (await this.bucket.getBytes(this.keys.derivedRecord(key)))?.toString('utf8') ?? '';
+  }
+
+  /** S3 has no append: the record read and written back (a race loses lines, which only costs a rebuild). */
+  async appendDerived(key: string, text: string): Promise<void> {
+    await this.bucket.put(this.keys.derivedRecord(key), (await this.readDerived(key)) + text, 'text/plain');
+  }
+
+  async replaceDerived(key: string, text: string): Promise<void> {
+    await this.bucket.put(this.keys.derivedRecord(key), text, 'text/plain');
   }
 
   /** Nothing waits to be written elsewhere: every change is a PUT of index.json. */

@@ -13,6 +13,13 @@ export const REF_NAME = 'org.opencontainers.image.ref.name';
  * tree self-describing, and zot ignores annotations it does not know.
  */
 export const PUSHED_AT = 'dev.berth.pushed';
+/**
+ * Who pushed an index entry, as the request's identity names them (absent for anonymous pushes),
+ * and how they proved it (`htpasswd`, `session`, `apikey`, `workload`): the repository page and
+ * the image page show it. Annotations like PUSHED_AT, which zot ignores.
+ */
+export const PUSHED_BY = 'dev.berth.pushed-by';
+export const PUSHED_VIA = 'dev.berth.pushed-via';
 
 /** A repository's index.json. Treat as immutable: `updateIndex` hands out a copy to change. */
 export interface OciIndexFile {
@@ -107,6 +114,12 @@ export interface BlobReader {
 }
 
 export interface Store {
+  /**
+   * Whether other processes may write this storage while this one runs (S3 replicas sharing a
+   * bucket); on the filesystem one server writes a root (server-claim.ts). Read models that follow
+   * this process's writes look for others' only when true.
+   */
+  readonly replicated: boolean;
   /** Every repository, sorted: one shared, frozen array (cached; never copy or sort it per request). */
   listRepositories(): Promise<readonly string[]>;
   /** Throws unless a file can be written, synced and removed under the storage root (readiness). */
@@ -138,6 +151,20 @@ export interface Store {
   listBlobs(name: string): Promise<BlobFile[]>;
   /** Runs `work` holding the repository's lock: index updates and pushes of manifests wait. */
   withRepository<T>(name: string, work: (transaction: RepositoryTransaction) => Promise<T>): Promise<T>;
+
+  /**
+   * Berth's derived records (the web UI's read models, src/browse/): lines of text that can always
+   * be rebuilt from the rest of the storage, so one lost, torn or left behind costs only time. `key`
+   * is a repository name, or '' for the registry-wide record. '' when there is none.
+   */
+  readDerived(key: string): Promise<string>;
+  /**
+   * Adds lines to a derived record, without fsync and without the repository's lock: readers skip a
+   * torn line. On S3 (no append) a read and a write, so two replicas appending at once may lose one's lines.
+   */
+  appendDerived(key: string, text: string): Promise<void>;
+  /** Replaces a derived record whole (compaction). */
+  replaceDerived(key: string, text: string): Promise<void>;
 
   /**
    * Brings every repository's index.json up to date with the changes written elsewhere first (the

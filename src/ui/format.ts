@@ -27,6 +27,14 @@ export function time(when: string | Date | undefined): SafeHtml {
   return html`<time datetime="${date.toISOString()}">${date.toISOString().slice(0, 16).replace('T', ' ')} UTC</time>`;
 }
 
+const PROOF_WORDS: Record<string, string> = { htpasswd: 'htpasswd', session: 'SSO', apikey: 'API key', workload: 'workload identity' };
+
+/** Who pushed, as recorded at the push: `buildbot (htpasswd)`, `alice (API key)`. */
+export function formatPusher(pusher: { user: string; via?: string }): string {
+  const proof = pusher.via === undefined ? undefined : (PROOF_WORDS[pusher.via] ?? pusher.via);
+  return proof ? `${pusher.user} (${proof})` : pusher.user;
+}
+
 /** `sha256:0123456789ab`: enough to tell digests apart; the full value goes in a title. */
 export function shortDigest(digest: string): string {
   const colon = digest.indexOf(':');

@@ -149,6 +149,21 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
     });
   });
 
+  describe('derived records', () => {
+    it("appends, reads back and replaces a repository's record and the registry's, never listed as repositories", async () => {
+      expect(await store.readDerived('app')).toBe('');
+      await store.appendDerived('app', 'one\n');
+      await store.appendDerived('app', 'two\n');
+      await store.appendDerived('', 'registry\n');
+      expect(await reopen().readDerived('app')).toBe('one\ntwo\n');
+      expect(await store.readDerived('')).toBe('registry\n');
+      await store.replaceDerived('app', 'three\n');
+      expect(await reopen().readDerived('app')).toBe('three\n');
+      expect(await reopen().listRepositories()).toEqual([]);
+      await expect(store.appendDerived('../etc', 'x')).rejects.toMatchObject({ key: 'NAME_INVALID' });
+    });
+  });
+
   describe('blobs', () => {
     it('writes, stats, reads at any position, lists and deletes a blob', async () => {
       const bytes = randomBytes(300 * 1024 + 17);

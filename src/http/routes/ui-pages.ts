@@ -55,10 +55,13 @@ export async function uiPageRoutes(app: FastifyInstance, context: UiContext): Pr
 
   typed.get(
     '/repository',
-    { schema: { querystring: querystring({ name: text(256), q: text(128), page: pageNumber, deleted: text(128) }, ['name']) }, config: { action: 'read', repositoryQuery: 'name', page: true } },
+    {
+      schema: { querystring: querystring({ name: text(256), q: text(128), sort: { type: 'string', enum: ['pushed', 'name'] }, page: pageNumber, deleted: text(128) }, ['name']) },
+      config: { action: 'read', repositoryQuery: 'name', page: true },
+    },
     async (request, reply) => {
-      const { name, q = '', page, deleted } = request.query;
-      const detail = await insights.repository(name, { query: q, page, perPage: TAGS_PER_PAGE });
+      const { name, q = '', sort, page, deleted } = request.query;
+      const detail = await insights.repository(name, { query: q, ...(sort ? { sort } : {}), page, perPage: TAGS_PER_PAGE });
       const view = {
         viewer: viewerOf(request, reply),
         assets,

@@ -21,7 +21,11 @@ const FORM_BODY_LIMIT = 16 * 1024;
 
 /** Registers the UI on `app`; returns its page for unknown addresses (the root's not-found handler asks it). */
 export async function registerUi(app: FastifyInstance): Promise<NotFoundPage> {
-  const context: UiContext = { assets: await loadAssets(), insights: new RepositoryInsights(app.registry.store, app.registry.catalog) };
+  const insights = new RepositoryInsights(app.registry.store, app.registry.catalog);
+  // The read models follow this process's writes, and read ahead what the first page needs.
+  app.registry.manifests.afterWrite(async (writes) => insights.noteWrites(writes));
+  app.addHook('onReady', async () => insights.warm());
+  const context: UiContext = { assets: await loadAssets(), insights };
   await app.register(uiRoutes, context);
   return notFoundPage(context);
 }

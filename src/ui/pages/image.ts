@@ -4,7 +4,7 @@
  * that made them; every manifest shows its annotations and the referrers (signatures, SBOMs,
  * attestations) that point at it. Every value here comes from the image's author: all escaped.
  */
-import { digestCode, formatBytes, formatCount, formatPlatform, kindBadge, shortDigest, time } from '../format.js';
+import { digestCode, formatBytes, formatCount, formatPlatform, formatPusher, kindBadge, shortDigest, time } from '../format.js';
 import { html, url, type HtmlValue, type SafeHtml } from '../html.js';
 import { renderPage, type AssetUrls, type Viewer } from '../layout.js';
 import type { ImageDetail } from '../../browse/repository-insights.js';
@@ -149,7 +149,7 @@ export function renderImage(view: ImageView): string {
     ['Media type', html`<code>${detail.mediaType}</code>`],
     ['Artifact type', detail.artifactType ? html`<code>${detail.artifactType}</code>` : undefined],
     ['Size', `${formatBytes(detail.totalSize)} (manifest ${formatBytes(detail.size)})`],
-    ['Pushed', detail.pushed ? time(detail.pushed) : undefined],
+    ['Pushed', detail.pushed ? html`${time(detail.pushed)}${detail.pushedBy && ` by ${formatPusher(detail.pushedBy)}`}` : undefined],
     ['Tags', detail.tags.length > 0 ? detail.tags.map((tag, i) => html`${i > 0 && ', '}<a href="${url('/image', { name, ref: tag })}">${tag}</a>`) : undefined],
     ['Refers to', detail.subject ? imageLink(name, detail.subject) : undefined],
     ['Part of', detail.parents.length > 0 ? detail.parents.map((parent, i) => html`${i > 0 && ', '}${imageLink(name, parent)}`) : undefined],

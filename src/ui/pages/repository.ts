@@ -2,7 +2,7 @@
  * One repository: its tags (newest push first) with kind, platforms, size, digest and push time,
  * pull commands, and a delete button per tag only when the viewer may delete here.
  */
-import { digestCode, formatBytes, formatCount, formatPlatform, kindBadge, time } from '../format.js';
+import { digestCode, formatBytes, formatCount, formatPlatform, formatPusher, kindBadge, time } from '../format.js';
 import { html, url } from '../html.js';
 import { csrfField, renderPage, type AssetUrls, type Viewer } from '../layout.js';
 import type { RepositoryDetail, TagSummary } from '../../browse/repository-insights.js';
@@ -29,7 +29,7 @@ function tagRow(view: RepositoryView, tag: TagSummary) {
     <td data-label="Platforms">${platforms || html`<span class="muted">—</span>`}</td>
     <td class="number" data-label="Size">${formatBytes(tag.size)}</td>
     <td data-label="Digest">${digestCode(tag.digest)}</td>
-    <td data-label="Pushed">${time(tag.pushed)}</td>
+    <td data-label="Pushed">${time(tag.pushed)}${tag.pushedBy && html` <span class="pusher">by ${formatPusher(tag.pushedBy)}</span>`}</td>
     <td class="actions">
       ${pullCommands(view.pull, name, tag.tag).map(
         ({ tool, command }) => html`<button type="button" class="button button-small" data-copy="${command}" aria-label="Copy ${tool} pull command for ${tag.tag}" hidden>${tool} pull</button>`,

@@ -1,0 +1,95 @@
+/**
+ * What the pages need of one version of a repository's index, computed once per version (the
+ * store hands out one frozen index object per version) from the index and its manifests' facts:
+ * the figures (tags, size, last push), the tags in both orders, the Pull panel's tag, the untagged
+ * count, referrers by subject and the indexes listing each manifest. All in memory: a page then
+ * costs its own rows, whatever the number of tags.
+ */
+import type { Descriptor } from '../oci/manifest.js';
+import { PUSHED_AT, REF_NAME, type OciIndexFile } from '../storage/store.js';
+import type { EntryFacts } from './entry-facts.js';
+import { newestPush, type RepositoryFigures } from './repository-figures.js';
+
+export interface RepositoryView {
+  figures: Omit<RepositoryFigures, 'name'>;
+  /** Tagged entries, newest push first (ties by tag). */
+  byPush: readonly Descriptor[];
+  /** Tagged entries by tag (code point order); sorted at the first page that asks. */
+  byName(): readonly Descriptor[];
+  pullTag?: string;
+  /** Manifests without a tag (children of indexes, referrers, untagged pushes). */
+  untagged: number;
+  /** The index's entries by digest (the last entry of a digest wins). */
+  entries: ReadonlyMap<string, Descriptor>;
+  facts: ReadonlyMap<string, EntryFacts>;
+  /** Entries whose manifest names each digest as its subject. */
+  referrers: ReadonlyMap<string, readonly Descriptor[]>;
+  /** Indexes (digests) listing each manifest. */
+  parents: ReadonlyMap<string, readonly string[]>;
+}
+
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+const tagOf = (entry: Descriptor) => entry.annotations![REF_NAME]!;
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+/**
+ * The view of `index` given the facts of its entries (`facts` may lack an entry whose manifest is
+ * gone) and its entries by digest (the last entry of a digest wins; the caller's map is kept).
+ */
+export function viewOf(index: OciIndexFile, facts: ReadonlyMap<string, EntryFacts>, entries: ReadonlyMap<string, Descriptor>): RepositoryView {
+  // Tagged entries with their sort keys read once (a sort compares each entry many times).
+  const tagged: Array<{ pushed: string; tag: string; entry: Descriptor }> = [];
+  const tags = new Set<string>();
+  let newest = '';
+  let isoTimes = true;
+  for (const entry of index.manifests) {
+    const pushed = entry.annotations?.[PUSHED_AT] ?? '';
+    if (pushed > newest) newest = pushed;
+    // Berth writes toISOString(): then the newest as text is the newest in time.
+    if (pushed !== '' && (pushed.length !== 24 || pushed[23] !== 'Z')) isoTimes = false;
+    const tag = entry.annotations?.[REF_NAME];
+    if (tag === undefined) continue;
+    tagged.push({ pushed, tag, entry });
+    tags.add(tag);
+  }
+  const taggedDigests = new Set(tagged.map((item) => item.entry.digest));
+  let untagged = 0;
+  // Every blob reached from the index, each once: the repository's size.
+  const sizes = new Map<string, number>();
+  const referrers = new Map<string, Descriptor[]>();
+  const parents = new Map<string, string[]>();
+  for (const [digest, entry] of entries) {
+    if (!taggedDigests.has(digest)) untagged++;
+    const known = facts.get(digest);
+    if (!known) {
+      sizes.set(digest, entry.size);
+      continue;
+    }
+    sizes.set(digest, known.size);
+    for (const [blob, size] of known.blobs) sizes.set(blob, size);
+    if (known.subject !== undefined) push(referrers, known.subject, entry);
+    for (const child of known.children) push(parents, child, digest);
+  }
+  let size = 0;
+  for (const bytes of sizes.values()) size += bytes;
+  const byPush = tagged.sort((a, b) => compare(b.pushed, a.pushed) || compare(a.tag, b.tag)).map((item) => item.entry);
+  let byName: Descriptor[] | undefined;
+  const lastPush = isoTimes ? (newest === '' ? undefined : new Date(newest)) : newestPush(index.manifests);
+  const pullTag = tags.has('latest') ? 'latest' : byPush[0] && tagOf(byPush[0]);
+  return {
+    figures: { tagCount: tags.size, size, ...(lastPush ? { lastPush } : {}) },
+    byPush,
+    byName: () => (byName ??= [...byPush].sort((a, b) => compare(tagOf(a), tagOf(b)))),
+    ...(pullTag !== undefined ? { pullTag } : {}),
+    untagged,
+    entries,
+    facts,
+    referrers,
+    parents,
+  };
+}

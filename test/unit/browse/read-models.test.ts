@@ -1,0 +1,140 @@
+/**
+ * The UI's read models survive a restart and follow other writers (issue 15, scale): a manifest's
+ * facts are read once and kept in the repository's derived record, so a server started again on the
+ * same storage shows sizes and platforms without reading a manifest; the push order is kept in the
+ * registry-wide record, so sorting by last push reads only the page's indexes; and facts, keyed by
+ * digest, stay right when another process (a replica) writes the repository. Over real FsStores in
+ * a scratch folder, pushed through the registry's own services.
+ */
+import { Readable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RepositoryInsights } from '../../../src/browse/repository-insights.js';
+import { parseFactsRecord } from '../../../src/browse/entry-facts.js';
+import { digestOf, type Digest } from '../../../src/oci/digest.js';
+import { Registry } from '../../../src/registry/registry.js';
+import { FsStore } from '../../../src/storage/fs-store.js';
+import type { Store } from '../../../src/storage/store.js';
+import { scratchDir } from '../../helpers/scratch.js';
+import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST } from '../../helpers/oci.js';
+
+const opened: FsStore[] = [];
+afterAll(() => Promise.all(opened.map((store) => store.close())));
+
+/** A server's worth of services over `root`, counting the manifest and index reads that reach the store. */
+function open(root: string) {
+  const store = new FsStore(root, { dedupe: false });
+  opened.push(store);
+  const manifestReads: string[] = [];
+  const indexReads: string[] = [];
+  const readSmallBlob = store.readSmallBlob.bind(store);
+  store.readSmallBlob = async (name, digest) => {
+    manifestReads.push(`${name}@${digest.value}`);
+    return readSmallBlob(name, digest);
+  };
+  const readIndex = store.readIndex.bind(store);
+  store.readIndex = async (name) => {
+    indexReads.push(name);
+    return readIndex(name);
+  };
+  const registry = new Registry(store);
+  const insights = new RepositoryInsights(store, registry.catalog);
+  registry.manifests.afterWrite(async (writes) => insights.noteWrites(writes));
+  return { store, registry, insights, manifestReads, indexReads };
+}
+
+async function putBlob(store: Store, name: string, bytes: Buffer): Promise<Digest> {
+  const digest = digestOf(bytes);
+  const session = await store.uploads.create(name);
+  await store.uploads.commit(name, session.id, digest, Readable.from([bytes]));
+  return digest;
+}
+
+async function pushImage(store: Store, registry: Registry, name: string, tag: string, architecture = 'arm64') {
+  const config = Buffer.from(JSON.stringify({ os: 'linux', architecture, rootfs: { type: 'layers', diff_ids: [] }, tag }));
+  const layer = Buffer.from(`layer of ${name}`);
+  await store.ensureRepository(name);
+  const [configDigest, layerDigest] = [await putBlob(store, name, config), await putBlob(store, name, layer)];
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: OCI_CONFIG, digest: configDigest.value, size: config.length },
+      layers: [{ mediaType: OCI_LAYER, digest: layerDigest.value, size: layer.length }],
+    }),
+  );
+  await registry.manifests.put(name, { tag }, manifest, OCI_MANIFEST, { mayMoveTag: false });
+  return { digest: digestOf(manifest).value, size: manifest.length + config.length + layer.length, layer: layer.length };
+}
+
+/** Lets the read models' unawaited appends reach the disk. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
+
+describe('the UI read models', () => {
+  it('show a repository after a restart without reading any of its manifests again', async () => {
+    const root = await scratchDir('read-models');
+    const first = open(root);
+    const pushed = [];
+    for (const tag of ['v1', 'v2', 'v3']) pushed.push(await pushImage(first.store, first.registry, 'team/app', tag, tag === 'v2' ? 'amd64' : 'arm64'));
+    const before = await first.insights.repository('team/app', { page: 1, perPage: 50 });
+    await settle();
+    await first.store.close();
+
+    const restarted = open(root);
+    const after = await restarted.insights.repository('team/app', { page: 1, perPage: 50 });
+    expect(after.tags.items.map((tag) => [tag.tag, tag.size, tag.platforms])).toEqual(before.tags.items.map((tag) => [tag.tag, tag.size, tag.platforms]));
+    expect(after.tags.items.find((tag) => tag.tag === 'v2')).toMatchObject({ kind: 'image', size: pushed[1]!.size, platforms: [{ os: 'linux', architecture: 'amd64' }] });
+    // Three manifests and configs, one shared layer.
+    expect(after.size).toBe(pushed.reduce((sum, image) => sum + image.size - image.layer, pushed[0]!.layer));
+    expect(after.size).toBe(before.size);
+    expect(restarted.manifestReads).toEqual([]);
+  });
+
+  it('sort by last push after a restart reading only the indexes of the page shown', async () => {
+    const root = await scratchDir('read-models');
+    const first = open(root);
+    for (let i = 0; i < 12; i++) await pushImage(first.store, first.registry, `team/app-${String(i).padStart(2, '0')}`, 'v1');
+    // Pushed last: first by last push.
+    await pushImage(first.store, first.registry, 'team/app-03', 'v2');
+    const before = await first.insights.repositories({ visible: undefined, sort: 'pushed', page: 1, perPage: 4 });
+    expect(before.items.map((item) => item.name)).toEqual(['team/app-03', 'team/app-11', 'team/app-10', 'team/app-09']);
+    await settle();
+    await first.store.close();
+
+    const restarted = open(root);
+    const after = await restarted.insights.repositories({ visible: undefined, sort: 'pushed', page: 1, perPage: 4 });
+    expect(after.items.map((item) => item.name)).toEqual(before.items.map((item) => item.name));
+    expect(new Set(restarted.indexReads)).toEqual(new Set(before.items.map((item) => item.name)));
+    // A push moves its repository to the front at once.
+    await pushImage(restarted.store, restarted.registry, 'team/app-00', 'v2');
+    expect((await restarted.insights.repositories({ visible: undefined, sort: 'pushed', page: 1, perPage: 2 })).items.map((item) => item.name)).toEqual(['team/app-00', 'team/app-03']);
+  });
+
+  it('stay right when another process writes the repository, and keep the record to what the index holds', async () => {
+    const root = await scratchDir('read-models');
+    const reader = open(root);
+    await pushImage(reader.store, reader.registry, 'team/app', 'v1');
+    expect((await reader.insights.repository('team/app', { page: 1, perPage: 50 })).tagCount).toBe(1);
+    await settle();
+    await reader.store.close();
+    // Another writer (as a replica would) pushes; the reader's next page reads the new index and that one manifest.
+    const writer = open(root);
+    const pushed = await pushImage(writer.store, writer.registry, 'team/app', 'v2', 'riscv64');
+    await writer.store.close();
+    reader.manifestReads.length = 0;
+    const detail = await reader.insights.repository('team/app', { page: 1, perPage: 50 });
+    expect(detail.tags.items.map((tag) => tag.tag)).toEqual(['v2', 'v1']);
+    expect(detail.tags.items[0]).toMatchObject({ digest: pushed.digest, size: pushed.size, platforms: [{ os: 'linux', architecture: 'riscv64' }] });
+    expect(reader.manifestReads.filter((read) => read.includes(pushed.digest))).toEqual([`team/app@${pushed.digest}`]);
+    await settle();
+    const record = parseFactsRecord(await reader.store.readDerived('team/app'));
+    expect(new Set(record.map((facts) => facts.digest))).toContain(pushed.digest);
+  });
+
+  it('skip a torn or foreign line of a record', () => {
+    const line = JSON.stringify({ d: 'sha256:aa', m: OCI_MANIFEST, k: 'image', s: 10, p: ['linux/arm64/v8'], b: [['sha256:bb', 5]] });
+    const record = `${line}\n{"d":"sha256:cc","m":\n${JSON.stringify({ d: 'sha256:dd', m: OCI_MANIFEST, k: 'nonsense', s: 1, b: [] })}\n${line.slice(0, 20)}`;
+    expect(parseFactsRecord(record)).toEqual([
+      { digest: 'sha256:aa', mediaType: OCI_MANIFEST, kind: 'image', size: 10, platforms: [{ os: 'linux', architecture: 'arm64', variant: 'v8' }], children: [], blobs: [['sha256:bb', 5]] },
+    ]);
+  });
+});
