@@ -82,7 +82,12 @@ export interface ImageDetail {
   parents: string[];
 }
 
-export type RepositorySort = 'name' | 'pushed';
+/** `pushed`: newest push first; a leading `-` reverses the order (`-name`: Z to A, `-pushed`: oldest first). */
+export type RepositorySort = 'name' | '-name' | 'pushed' | '-pushed';
+export const REPOSITORY_SORTS = ['name', '-name', 'pushed', '-pushed'] as const satisfies readonly RepositorySort[];
+/** The same four orders for a repository's tags (its page shows the newest push first). */
+export type TagSort = RepositorySort;
+export const TAG_SORTS = REPOSITORY_SORTS;
 
 /** Configs above this are not parsed for display (a config is normally a few KiB). */
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
@@ -91,6 +96,8 @@ const NESTING_LIMIT = 4;
 const PUSH_ORDER_TTL_MS = 5_000;
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+/** Tags as people read them: `v1.9` before `v1.10`. */
+const tagCollator = new Intl.Collator('en', { numeric: true });
 const newestFirst = (a?: string, b?: string) => compare(b ?? '', a ?? '');
 /** Newest first, repositories never pushed to (as Berth records pushes) last. */
 const newestDateFirst = (a?: Date, b?: Date) => (b?.getTime() ?? Number.NEGATIVE_INFINITY) - (a?.getTime() ?? Number.NEGATIVE_INFINITY) || 0;
@@ -122,9 +129,9 @@ export class RepositoryInsights {
   async repositories(options: { visible: ((name: string) => boolean) | undefined; query?: string; sort: RepositorySort; page: number; perPage: number }): Promise<PageOf<RepositoryFigures>> {
     const query = options.query?.trim().toLowerCase() ?? '';
     const { visible } = options;
-    const all = options.sort === 'pushed' ? await this.namesByPush() : await this.store.listRepositories();
+    const all = options.sort.endsWith('pushed') ? await this.namesByPush() : await this.store.listRepositories();
     const names = query === '' && !visible ? all : all.filter((name) => (query === '' || name.toLowerCase().includes(query)) && (!visible || visible(name)));
-    const page = paginate(names, options.page, options.perPage);
+    const page = options.sort.startsWith('-') ? paginateBackwards(names, options.page, options.perPage) : paginate(names, options.page, options.perPage);
     const items = (await Promise.all(page.items.map((name) => this.summary(name).catch(() => undefined)))).filter((item) => item !== undefined);
     return { ...page, items };
   }
@@ -143,14 +150,18 @@ export class RepositoryInsights {
     return { name, ...summary };
   }
 
-  /** The repository with one page of its tags (newest push first), filtered by `query`. */
-  async repository(name: string, options: { query?: string; page: number; perPage: number }): Promise<RepositoryDetail> {
+  /** The repository with one page of its tags (by default newest push first), filtered by `query`. */
+  async repository(name: string, options: { query?: string; sort?: TagSort; page: number; perPage: number }): Promise<RepositoryDetail> {
     const index = await this.store.readIndex(name);
     const summary = await this.summary(name);
     const query = options.query?.trim().toLowerCase() ?? '';
     const byPush = (a: Descriptor, b: Descriptor) => newestFirst(a.annotations?.[PUSHED_AT], b.annotations?.[PUSHED_AT]) || compare(a.annotations![REF_NAME]!, b.annotations![REF_NAME]!);
     const allTagged = index.manifests.filter((entry) => entry.annotations?.[REF_NAME] !== undefined);
-    const tagged = allTagged.filter((entry) => query === '' || entry.annotations![REF_NAME]!.toLowerCase().includes(query)).sort(byPush);
+    const byName = (a: Descriptor, b: Descriptor) => tagCollator.compare(a.annotations![REF_NAME]!, b.annotations![REF_NAME]!) || compare(a.annotations![REF_NAME]!, b.annotations![REF_NAME]!);
+    const sort = options.sort ?? 'pushed';
+    const order = sort.endsWith('name') ? byName : byPush;
+    const direction = sort.startsWith('-') ? -1 : 1;
+    const tagged = allTagged.filter((entry) => query === '' || entry.annotations![REF_NAME]!.toLowerCase().includes(query)).sort((a, b) => direction * order(a, b));
     const pullTag = allTagged.some((entry) => entry.annotations![REF_NAME] === 'latest')
       ? 'latest'
       : allTagged.reduce<Descriptor | undefined>((best, entry) => (!best || byPush(entry, best) < 0 ? entry : best), undefined)?.annotations![REF_NAME];
@@ -363,6 +374,13 @@ function sum(sizes: Map<string, number>): number {
   let total = 0;
   for (const size of sizes.values()) total += size;
   return total;
+}
+
+/** `paginate` over `items` read from the end, without copying the whole list (a reversed sort). */
+export function paginateBackwards<T>(items: readonly T[], page: number, perPage: number): PageOf<T> {
+  const forward = paginate(items, page, perPage);
+  const end = items.length - (forward.page - 1) * perPage;
+  return { ...forward, items: items.slice(Math.max(0, end - perPage), end).reverse() };
 }
 
 /** Page `page` (1-based, clamped to the last page) of `perPage` items. */

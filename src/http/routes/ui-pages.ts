@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { RegistryError } from '../../oci/errors.js';
 import { isValidTag } from '../../oci/names.js';
 import { parseReference } from '../../registry/manifests.js';
+import { REPOSITORY_SORTS, TAG_SORTS } from '../../browse/repository-insights.js';
 import { url } from '../../ui/html.js';
 import { renderImage } from '../../ui/pages/image.js';
 import { renderRepositories } from '../../ui/pages/repositories.js';
@@ -43,7 +44,7 @@ export async function uiPageRoutes(app: FastifyInstance, context: UiContext): Pr
 
   typed.get(
     '/repositories',
-    { schema: { querystring: querystring({ q: text(256), sort: { type: 'string', enum: ['name', 'pushed'] }, page: pageNumber }, []) }, config: { action: 'catalog', page: true } },
+    { schema: { querystring: querystring({ q: text(256), sort: { type: 'string', enum: REPOSITORY_SORTS }, page: pageNumber }, []) }, config: { action: 'catalog', page: true } },
     async (request, reply) => {
       const { q = '', sort = 'name', page } = request.query;
       const { access } = request;
@@ -55,10 +56,13 @@ export async function uiPageRoutes(app: FastifyInstance, context: UiContext): Pr
 
   typed.get(
     '/repository',
-    { schema: { querystring: querystring({ name: text(256), q: text(128), page: pageNumber, deleted: text(128) }, ['name']) }, config: { action: 'read', repositoryQuery: 'name', page: true } },
+    {
+      schema: { querystring: querystring({ name: text(256), q: text(128), sort: { type: 'string', enum: TAG_SORTS }, page: pageNumber, deleted: text(128) }, ['name']) },
+      config: { action: 'read', repositoryQuery: 'name', page: true },
+    },
     async (request, reply) => {
-      const { name, q = '', page, deleted } = request.query;
-      const detail = await insights.repository(name, { query: q, page, perPage: TAGS_PER_PAGE });
+      const { name, q = '', sort = 'pushed', page, deleted } = request.query;
+      const detail = await insights.repository(name, { query: q, sort, page, perPage: TAGS_PER_PAGE });
       const view = {
         viewer: viewerOf(request, reply),
         assets,
@@ -66,6 +70,7 @@ export async function uiPageRoutes(app: FastifyInstance, context: UiContext): Pr
         pull: pullTarget(app, request),
         canDelete: request.access.can('delete', name),
         query: q,
+        sort,
         ...(deleted !== undefined && isValidTag(deleted) ? { deleted } : {}),
       };
       return reply.type(HTML).send(renderRepository(view));

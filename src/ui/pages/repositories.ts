@@ -10,6 +10,13 @@ import type { PageOf, RepositorySort } from '../../browse/repository-insights.js
 import type { RepositoryFigures } from '../../browse/repository-figures.js';
 import { pager, range } from './pager.js';
 
+const REPOSITORY_SORT_LABELS: Record<RepositorySort, string> = { name: 'name, A to Z', '-name': 'name, Z to A', pushed: 'last push, newest first', '-pushed': 'last push, oldest first' };
+
+/** The options of a sort menu, the current one selected. */
+export function sortOptions<S extends string>(labels: Record<S, string>, current: S) {
+  return (Object.entries(labels) as Array<[S, string]>).map(([value, label]) => html`<option value="${value}" ${value === current && html`selected`}>${label}</option>`);
+}
+
 export interface RepositoriesView {
   viewer: Viewer;
   assets: AssetUrls;
@@ -32,10 +39,7 @@ export function renderRepositories(view: RepositoriesView): string {
   <label for="q" class="visually-hidden">Search repositories</label>
   <input id="q" name="q" type="search" value="${query}" placeholder="Search repositories" autocomplete="off" maxlength="256">
   <label for="sort">Sort by</label>
-  <select id="sort" name="sort" data-live-sort>
-    <option value="name" ${sort === 'name' && html`selected`}>name</option>
-    <option value="pushed" ${sort === 'pushed' && html`selected`}>last push</option>
-  </select>
+  <select id="sort" name="sort" data-live-sort>${sortOptions(REPOSITORY_SORT_LABELS, sort)}</select>
   <button type="submit" class="button">Search</button>
 </form>
 <p class="muted" id="result-count" aria-live="polite">${page.total === 0 ? 'No repositories' : `Repositories ${range(page)}`}${query && ` matching “${query}”`}</p>

@@ -5,8 +5,9 @@
 import { digestCode, formatBytes, formatCount, formatPlatform, kindBadge, time } from '../format.js';
 import { html, url } from '../html.js';
 import { csrfField, renderPage, type AssetUrls, type Viewer } from '../layout.js';
-import type { RepositoryDetail, TagSummary } from '../../browse/repository-insights.js';
+import type { RepositoryDetail, TagSort, TagSummary } from '../../browse/repository-insights.js';
 import { pager, range } from './pager.js';
+import { sortOptions } from './repositories.js';
 import { pullCommands, pullPanel, type PullTarget } from './pull.js';
 
 export interface RepositoryView {
@@ -16,6 +17,7 @@ export interface RepositoryView {
   pull: PullTarget;
   canDelete: boolean;
   query: string;
+  sort: TagSort;
   /** A tag just deleted, to confirm in words. */
   deleted?: string;
 }
@@ -49,8 +51,10 @@ function tagRow(view: RepositoryView, tag: TagSummary) {
   </tr>`;
 }
 
+const TAG_SORT_LABELS: Record<TagSort, string> = { pushed: 'newest push first', '-pushed': 'oldest push first', name: 'name, A to Z', '-name': 'name, Z to A' };
+
 export function renderRepository(view: RepositoryView): string {
-  const { detail, query } = view;
+  const { detail, query, sort } = view;
   const main = html`<nav aria-label="Breadcrumb" class="crumbs"><a href="/repositories">Repositories</a> / <span aria-current="page">${detail.name}</span></nav>
 <h1>${detail.name}</h1>
 <p class="muted">${formatCount(detail.tagCount, 'tag')} · ${formatBytes(detail.size)} · last push ${time(detail.lastPush)}${detail.untagged > 0 && ` · ${formatCount(detail.untagged, 'untagged manifest')}`}</p>
@@ -62,7 +66,9 @@ ${detail.pullTag !== undefined && pullPanel(view.pull, detail.name, detail.pullT
     <input type="hidden" name="name" value="${detail.name}">
     <label for="tag-filter" class="visually-hidden">Filter tags</label>
     <input id="tag-filter" name="q" type="search" value="${query}" placeholder="Filter tags" maxlength="128">
-    <button type="submit" class="button">Filter</button>
+    <label for="tag-sort">Sort by</label>
+    <select id="tag-sort" name="sort">${sortOptions(TAG_SORT_LABELS, sort)}</select>
+    <button type="submit" class="button">Apply</button>
   </form>
   ${
     detail.tags.total === 0
@@ -73,7 +79,7 @@ ${detail.pullTag !== undefined && pullPanel(view.pull, detail.name, detail.pullT
     <tbody>${detail.tags.items.map((tag) => tagRow(view, tag))}</tbody>
   </table></div>`
   }
-  ${pager(detail.tags, '/repository', { name: detail.name, q: query || undefined }, 'Tag pages')}
+  ${pager(detail.tags, '/repository', { name: detail.name, q: query || undefined, sort: sort === 'pushed' ? undefined : sort }, 'Tag pages')}
 </section>`;
   return renderPage({ title: detail.name, viewer: view.viewer, assets: view.assets, current: 'repositories', here: url('/repository', { name: detail.name }), main });
 }
