@@ -8,7 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBerth, type TestServer } from '../helpers/server.js';
 import { writeHtpasswd, basicAuth } from '../helpers/htpasswd.js';
-import { pushImage } from '../helpers/registry-api.js';
+import { pushImage, putManifest } from '../helpers/registry-api.js';
+import { OCI_MANIFEST } from '../helpers/oci.js';
 import { signInWithPassword, type UiSession } from '../helpers/ui-session.js';
 
 let berth: TestServer;
@@ -46,6 +47,16 @@ const page = async (session: UiSession, target: string) => {
   expect(response.status, target).toBe(200);
   return response.text();
 };
+/** One image under `count` tags (t000, t001, ...); returns the tag count the page reports. */
+async function pushMany(name: string, count: number): Promise<number> {
+  const image = await pushImage(berth.url, name, 't000', { layers: 1, headers: ADMIN });
+  const manifest = { mediaType: OCI_MANIFEST, digest: image.digest, size: image.manifest.length, bytes: image.manifest };
+  for (let i = 1; i < count; i += 25) {
+    await Promise.all(Array.from({ length: Math.min(25, count - i) }, (_, j) => putManifest(berth.url, name, `t${String(i + j).padStart(3, '0')}`, manifest, ADMIN)));
+  }
+  return Number(/(\d+) tags/.exec(await page(root, `/repository?name=${name}`))?.[1]);
+}
+
 /** The tag names of a repository page's table, in order. */
 const tagsOf = (text: string) => [...text.matchAll(/<th scope="row"><a href="\/image\?[^"]*">([^<]+)<\/a>/g)].map((match) => match[1]);
 
@@ -71,5 +82,40 @@ describe('sorting', () => {
     expect(await names('pushed')).toEqual(['sort/c', 'sort/a', 'sort/b', 'sort/app']);
     expect(await names('-pushed')).toEqual(['sort/app', 'sort/b', 'sort/a', 'sort/c']);
     expect(await page(rita, '/repositories?sort=-pushed')).toMatch(/<option value="-pushed" selected>/);
+  });
+});
+
+describe('the pager', () => {
+  it('numbers the first, last and nearby pages, marks the current one, and keeps the query', async () => {
+    for (let i = 0; i < 12; i += 1) await pushImage(berth.url, `pages/app-${String(i).padStart(2, '0')}`, 'v1', { layers: 1, headers: ADMIN });
+    // 12 repositories at 50 a page is one page: no pager at all.
+    expect(await page(rita, '/repositories?q=pages/')).not.toContain('class="pager"');
+    const many = await pushMany('pages/many', 50 * 9 + 1);
+    expect(many).toBe(451);
+    const text = await page(rita, '/repository?name=pages/many&page=6&sort=name');
+    const numbers = [...text.matchAll(/<li>(?:<a href="([^"]+)" aria-label="Page (\d+)"( aria-current="page")?>\d+<\/a>|…)<\/li>|<li aria-hidden="true">…<\/li>/g)].map((match) =>
+      match[2] === undefined ? '…' : match[3] ? `[${match[2]}]` : match[2],
+    );
+    expect(numbers).toEqual(['1', '…', '4', '5', '[6]', '7', '8', '…', '10']);
+    expect(text).toContain('href="/repository?name=pages%2Fmany&amp;sort=name&amp;page=10" aria-label="Page 10"');
+    expect(text).toContain('href="/repository?name=pages%2Fmany&amp;sort=name" aria-label="Page 1"');
+    // The jump: a GET form that carries the list's other parameters and bounds the number.
+    const form = /<form method="get" action="\/repository" class="page-jump">([\s\S]*?)<\/form>/.exec(text)?.[1] ?? '';
+    expect(form).toContain('<input type="hidden" name="name" value="pages/many">');
+    expect(form).toContain('<input type="hidden" name="sort" value="name">');
+    expect(form).toMatch(/<label for="tag-pages-jump">Go to page<\/label>\s*<input id="tag-pages-jump" name="page" type="number" inputmode="numeric" min="1" max="10" value="6" required>/);
+    const first = await page(rita, '/repository?name=pages/many');
+    expect(first).toMatch(/aria-label="Page 1" aria-current="page">1</);
+    expect(first).not.toContain('rel="prev"');
+  });
+
+  it('clamps a page past the end to the last page, and refuses a page that is no number', async () => {
+    const text = await page(rita, '/repository?name=pages/many&page=999');
+    expect(text).toContain('Page 10 of 10');
+    expect(text).toContain('Tags 451–451 of 451');
+    expect(text).not.toContain('rel="next"');
+    expect((await rita.browse('/repository?name=pages/many&page=0')).status).toBe(400);
+    expect((await rita.browse('/repository?name=pages/many&page=x')).status).toBe(400);
+    expect((await rita.browse('/repositories?page=-1')).status).toBe(400);
   });
 });
