@@ -8,8 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBerth, type TestServer } from '../helpers/server.js';
 import { writeHtpasswd, basicAuth } from '../helpers/htpasswd.js';
-import { pushImage, putManifest } from '../helpers/registry-api.js';
-import { OCI_MANIFEST } from '../helpers/oci.js';
+import { pushBlob, pushImage, putManifest } from '../helpers/registry-api.js';
+import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, sha256 } from '../helpers/oci.js';
 import { signInWithPassword, type UiSession } from '../helpers/ui-session.js';
 
 let berth: TestServer;
@@ -47,6 +47,41 @@ const page = async (session: UiSession, target: string) => {
   expect(response.status, target).toBe(200);
   return response.text();
 };
+interface Pushed {
+  digest: string;
+  size: number;
+  mediaType: string;
+}
+
+/** Pushes `blobs`, then the manifest `document` of `mediaType` under `reference`. */
+async function pushDocument(name: string, reference: string, document: object, mediaType: string, blobs: Buffer[] = []): Promise<Pushed> {
+  for (const bytes of blobs) await pushBlob(berth.url, name, bytes, ADMIN);
+  const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType, ...document }));
+  await putManifest(berth.url, name, reference, { mediaType, digest: sha256(bytes), size: bytes.length, bytes }, ADMIN);
+  return { digest: sha256(bytes), size: bytes.length, mediaType };
+}
+
+const descriptor = (mediaType: string, bytes: Buffer) => ({ mediaType, digest: sha256(bytes), size: bytes.length });
+
+/** An image of one platform whose layer is `layerBytes` long, with config `labels` and manifest `annotations`. */
+async function pushPlatformImage(
+  name: string,
+  reference: string,
+  options: { architecture?: string; layerBytes?: number; labels?: Record<string, string>; annotations?: Record<string, string> } = {},
+): Promise<Pushed> {
+  const layer = Buffer.alloc(options.layerBytes ?? 1000, `${name}:${reference}:${options.architecture ?? 'amd64'}`);
+  const config = Buffer.from(
+    JSON.stringify({ os: 'linux', architecture: options.architecture ?? 'amd64', config: { Labels: options.labels ?? {} }, rootfs: { type: 'layers', diff_ids: [sha256(layer)] } }),
+  );
+  return pushDocument(
+    name,
+    reference,
+    { config: descriptor(OCI_CONFIG, config), layers: [descriptor(OCI_LAYER, layer)], ...(options.annotations ? { annotations: options.annotations } : {}) },
+    OCI_MANIFEST,
+    [config, layer],
+  );
+}
+
 /** One image under `count` tags (t000, t001, ...); returns the tag count the page reports. */
 async function pushMany(name: string, count: number): Promise<number> {
   const image = await pushImage(berth.url, name, 't000', { layers: 1, headers: ADMIN });
@@ -117,5 +152,32 @@ describe('the pager', () => {
     expect((await rita.browse('/repository?name=pages/many&page=0')).status).toBe(400);
     expect((await rita.browse('/repository?name=pages/many&page=x')).status).toBe(400);
     expect((await rita.browse('/repositories?page=-1')).status).toBe(400);
+  });
+});
+
+describe('labels and annotations', () => {
+  it('link the source, url and documentation when they are http(s) URLs, and show anything else as escaped text', async () => {
+    await pushPlatformImage('links/app', 'v1', {
+      labels: {
+        'org.opencontainers.image.source': 'javascript:alert(document.cookie)',
+        'org.opencontainers.image.url': 'data:text/html,<script>alert(1)</script>',
+        'org.opencontainers.image.documentation': 'https://docs.example.org/a"><img src=x onerror=alert(1)>',
+        'org.opencontainers.image.title': 'https://not-a-link.example.org/',
+      },
+      annotations: { 'org.opencontainers.image.source': 'https://github.com/example/app', 'org.opencontainers.image.url': 'JavaScript:alert(2)' },
+    });
+    const text = await page(rita, '/image?name=links/app&ref=v1');
+    const links = [...text.matchAll(/<a href="([^"]*)" rel="([^"]*)">/g)].map((match) => [match[1], match[2]]);
+    expect(links).toEqual([
+      ['https://docs.example.org/a%22%3E%3Cimg%20src=x%20onerror=alert(1)%3E', 'noopener noreferrer nofollow'],
+      ['https://github.com/example/app', 'noopener noreferrer nofollow'],
+    ]);
+    expect(text).toContain('<code class="wrap">javascript:alert(document.cookie)</code>');
+    expect(text).toContain('<code class="wrap">data:text/html,&lt;script&gt;alert(1)&lt;/script&gt;</code>');
+    expect(text).toContain('<code class="wrap">https://docs.example.org/a&quot;&gt;&lt;img src=x onerror=alert(1)&gt;</code>');
+    expect(text).toContain('<code class="wrap">JavaScript:alert(2)</code>');
+    expect(text).not.toMatch(/href="(?:javascript|data):/i);
+    expect(text).not.toContain('<img src=x');
+    expect(text).not.toContain('href="https://not-a-link');
   });
 });

@@ -24,13 +24,31 @@ function definitions(rows: Array<[string, HtmlValue]>): SafeHtml {
   return html`<dl class="facts">${shown.map(([term, value]) => html`<dt>${term}</dt><dd>${value}</dd>`)}</dl>`;
 }
 
-function keyValues(title: string, id: string, entries: Array<[string, string]>, empty: string): SafeHtml {
+/** Labels and annotations whose value is where the image comes from or is documented (image-spec annotations.md). */
+const LINK_KEYS = new Set(['org.opencontainers.image.source', 'org.opencontainers.image.url', 'org.opencontainers.image.documentation']);
+
+/** `value` as a link when it is an http(s) URL under one of LINK_KEYS; anything else (javascript:, data:, ...) stays text. */
+export function labelValue(key: string, value: string): SafeHtml {
+  const text = html`<code class="wrap">${value}</code>`;
+  if (!LINK_KEYS.has(key) || !URL.canParse(value)) return text;
+  const target = new URL(value);
+  if (target.protocol !== 'https:' && target.protocol !== 'http:') return text;
+  return html`<a href="${target.href}" rel="noopener noreferrer nofollow">${text}</a>`;
+}
+
+function keyValues(
+  title: string,
+  id: string,
+  entries: Array<[string, string]>,
+  empty: string,
+  show: (key: string, value: string) => SafeHtml = (_key, value) => html`<code class="wrap">${value}</code>`,
+): SafeHtml {
   return html`<section aria-labelledby="${id}">
   <h2 id="${id}">${title}</h2>
   ${
     entries.length === 0
       ? html`<p class="muted">${empty}</p>`
-      : html`<div class="table-wrap"><table class="pairs"><tbody>${entries.map(([key, value]) => html`<tr><th scope="row"><code>${key}</code></th><td><code class="wrap">${value}</code></td></tr>`)}</tbody></table></div>`
+      : html`<div class="table-wrap"><table class="pairs"><tbody>${entries.map(([key, value]) => html`<tr><th scope="row"><code>${key}</code></th><td>${show(key, value)}</td></tr>`)}</tbody></table></div>`
   }
 </section>`;
 }
@@ -80,7 +98,7 @@ function config(detail: ImageDetail): SafeHtml {
   ])}
 </section>
 ${keyValues('Environment', 'env-title', env, 'No environment variables.')}
-${keyValues('Labels', 'labels-title', Object.entries(details.labels), 'No labels.')}`;
+${keyValues('Labels', 'labels-title', Object.entries(details.labels), 'No labels.', labelValue)}`;
 }
 
 function layers(detail: ImageDetail): SafeHtml {
@@ -159,7 +177,7 @@ ${pullPanel(view.pull, name, isDigest ? detail.digest : reference)}
 ${detail.kind === 'index' && platforms(detail)}
 ${config(detail)}
 ${layers(detail)}
-${keyValues('Annotations', 'annotations-title', Object.entries(detail.annotations), 'No annotations.')}
+${keyValues('Annotations', 'annotations-title', Object.entries(detail.annotations), 'No annotations.', labelValue)}
 ${referrers(detail)}`;
   return renderPage({ title: heading, viewer: view.viewer, assets: view.assets, current: 'repositories', here: url('/image', { name, ref: reference }), main });
 }
