@@ -15,10 +15,12 @@ import { signInWithPassword, type UiSession } from '../helpers/ui-session.js';
 let berth: TestServer;
 let root: UiSession;
 let rita: UiSession;
+/** Signed in, but may read no repository. */
+let nina: UiSession;
 const ADMIN = { authorization: basicAuth('root', 'root-pw') };
 
 beforeAll(async () => {
-  const htpasswd = await writeHtpasswd({ root: 'root-pw', rita: 'rita-pw' });
+  const htpasswd = await writeHtpasswd({ root: 'root-pw', rita: 'rita-pw', nina: 'nina-pw' });
   berth = await startBerth({
     config: {
       extensions: { ui: { enable: true } },
@@ -36,6 +38,7 @@ beforeAll(async () => {
   for (const tag of ['v1.2', 'v1.9', 'latest', 'v1.10']) await pushImage(berth.url, 'sort/app', tag, { layers: 1, headers: ADMIN });
   root = await signInWithPassword(berth.url, 'root', 'root-pw');
   rita = await signInWithPassword(berth.url, 'rita', 'rita-pw');
+  nina = await signInWithPassword(berth.url, 'nina', 'nina-pw');
 });
 
 afterAll(async () => {
@@ -179,5 +182,45 @@ describe('labels and annotations', () => {
     expect(text).not.toMatch(/href="(?:javascript|data):/i);
     expect(text).not.toContain('<img src=x');
     expect(text).not.toContain('href="https://not-a-link');
+  });
+});
+
+describe('push instructions', () => {
+  /** The copyable lines of the Push panel: [command, button label]. */
+  const pushLines = (text: string) =>
+    [
+      ...(/<section class="card" aria-labelledby="push-title">([\s\S]*?)<\/section>/.exec(text)?.[1] ?? '').matchAll(
+        /<code>([^<]*)<\/code><button type="button" class="button button-small" data-copy="([^"]*)" aria-label="([^"]*)"/g,
+      ),
+    ].map((match) => {
+      expect(match[2]).toBe(match[1]);
+      return [match[1]!.replaceAll('&amp;', '&'), match[3]];
+    });
+
+  it('on a registry with no repository the viewer may read: docker, podman and oras lines naming this host', async () => {
+    const text = await page(nina, '/repositories');
+    expect(text).toContain('There is no repository you may read yet.');
+    expect(pushLines(text)).toEqual([
+      [`docker tag my-image:latest ${berth.host}/my-app:latest && docker push ${berth.host}/my-app:latest`, 'Copy the docker push command'],
+      [`podman push --tls-verify=false my-image:latest ${berth.host}/my-app:latest`, 'Copy the podman push command'],
+      [`oras push --plain-http ${berth.host}/my-app:latest ./notes.txt:text/plain`, 'Copy the oras push command'],
+    ]);
+    expect(text).toContain(`docker login ${berth.host}`);
+    // Not when there are repositories, nor when a search finds nothing.
+    expect(await page(rita, '/repositories')).not.toContain('push-title');
+    expect(await page(rita, '/repositories?q=no-such-thing')).not.toContain('push-title');
+  });
+
+  it('on a repository without tags: the lines name the repository', async () => {
+    await pushImage(berth.url, 'empty/app', 'v1', { layers: 1, headers: ADMIN });
+    expect(await page(rita, '/repository?name=empty/app')).not.toContain('push-title');
+    expect((await fetch(`${berth.url}/v2/empty/app/manifests/v1`, { method: 'DELETE', headers: ADMIN })).status).toBe(202);
+    const text = await page(rita, '/repository?name=empty/app');
+    expect(text).toContain('This repository has no tags.');
+    expect(pushLines(text).map(([command]) => command)).toEqual([
+      `docker tag my-image:latest ${berth.host}/empty/app:latest && docker push ${berth.host}/empty/app:latest`,
+      `podman push --tls-verify=false my-image:latest ${berth.host}/empty/app:latest`,
+      `oras push --plain-http ${berth.host}/empty/app:latest ./notes.txt:text/plain`,
+    ]);
   });
 });

@@ -50,7 +50,7 @@ export async function uiPageRoutes(app: FastifyInstance, context: UiContext): Pr
       const { access } = request;
       const visible = access.readsEverything ? undefined : (name: string) => access.can('read', name);
       const result = await insights.repositories({ visible, query: q, sort, page, perPage: REPOSITORIES_PER_PAGE });
-      return reply.type(HTML).send(renderRepositories({ viewer: viewerOf(request, reply), assets, page: result, query: q, sort }));
+      return reply.type(HTML).send(renderRepositories({ viewer: viewerOf(request, reply), assets, page: result, query: q, sort, pull: pullTarget(app, request) }));
     },
   );
 

@@ -9,6 +9,7 @@ import { renderPage, type AssetUrls, type Viewer } from '../layout.js';
 import type { PageOf, RepositorySort } from '../../browse/repository-insights.js';
 import type { RepositoryFigures } from '../../browse/repository-figures.js';
 import { pager, range } from './pager.js';
+import { pushPanel, type PullTarget } from './pull.js';
 
 const REPOSITORY_SORT_LABELS: Record<RepositorySort, string> = { name: 'name, A to Z', '-name': 'name, Z to A', pushed: 'last push, newest first', '-pushed': 'last push, oldest first' };
 
@@ -23,6 +24,7 @@ export interface RepositoriesView {
   page: PageOf<RepositoryFigures>;
   query: string;
   sort: RepositorySort;
+  pull: PullTarget;
 }
 
 export function repositoryItem(repository: RepositoryFigures) {
@@ -45,6 +47,7 @@ export function renderRepositories(view: RepositoriesView): string {
 <p class="muted" id="result-count" aria-live="polite">${page.total === 0 ? 'No repositories' : `Repositories ${range(page)}`}${query && ` matching “${query}”`}</p>
 <ul class="rows" id="results">${page.items.map(repositoryItem)}</ul>
 ${page.total === 0 && html`<p class="empty">${query ? 'Nothing matches this search.' : 'There is no repository you may read yet.'}</p>`}
+${page.total === 0 && !query && pushPanel(view.pull, 'my-app', 'Push an image to create a repository; my-app can be any name you may push to.')}
 <div id="pager">${pager(page, '/repositories', { q: query || undefined, sort: sort === 'name' ? undefined : sort }, 'Repository pages')}</div>`;
   return renderPage({ title: 'Repositories', viewer: view.viewer, assets: view.assets, current: 'repositories', here: url('/repositories', { q: query, sort }), main });
 }

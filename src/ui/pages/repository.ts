@@ -8,7 +8,7 @@ import { csrfField, renderPage, type AssetUrls, type Viewer } from '../layout.js
 import type { RepositoryDetail, TagSort, TagSummary } from '../../browse/repository-insights.js';
 import { pager, range } from './pager.js';
 import { sortOptions } from './repositories.js';
-import { pullCommands, pullPanel, type PullTarget } from './pull.js';
+import { pullCommands, pullPanel, pushPanel, type PullTarget } from './pull.js';
 
 export interface RepositoryView {
   viewer: Viewer;
@@ -60,6 +60,7 @@ export function renderRepository(view: RepositoryView): string {
 <p class="muted">${formatCount(detail.tagCount, 'tag')} · ${formatBytes(detail.size)} · last push ${time(detail.lastPush)}${detail.untagged > 0 && ` · ${formatCount(detail.untagged, 'untagged manifest')}`}</p>
 ${view.deleted && html`<p class="notice" role="status">The tag ${view.deleted} was deleted.</p>`}
 ${detail.pullTag !== undefined && pullPanel(view.pull, detail.name, detail.pullTag, detail.pullTag === 'latest' ? 'the default tag' : 'the newest tag (this repository has no latest)')}
+${detail.tagCount === 0 && pushPanel(view.pull, detail.name, 'This repository has no tags yet: push one.')}
 <section aria-labelledby="tags-title">
   <h2 id="tags-title">Tags</h2>
   <form method="get" action="/repository" class="toolbar" role="search">
