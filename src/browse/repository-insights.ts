@@ -15,6 +15,7 @@ import { PUSHED_AT, REF_NAME, type OciIndexFile, type Store } from '../storage/s
 import type { Descriptor } from '../oci/manifest.js';
 import { Lru } from '../registry/lru.js';
 import { scopedKey, type ManifestCatalog } from '../registry/manifest-catalog.js';
+import { findUntagged } from '../registry/untagged.js';
 import { countTags, newestPush, type RepositoryFigures } from './repository-figures.js';
 import {
   inspectConfig,
@@ -51,8 +52,10 @@ export interface TagSummary {
 }
 
 export interface RepositoryDetail extends RepositoryFigures {
-  /** Manifests in the index without a tag (children of indexes, referrers, untagged pushes). */
+  /** Manifests no tag reaches that are no referrer either (untagged.ts): what moved or deleted tags left behind. */
   untagged: number;
+  /** Entries in the index, tagged or not (0: nothing left to delete). */
+  manifestCount: number;
   tags: PageOf<TagSummary>;
   /** The tag the Pull panel offers: `latest` when the repository has it, else the newest pushed (whatever the page or filter). */
   pullTag?: string;
@@ -167,9 +170,8 @@ export class RepositoryInsights {
       : allTagged.reduce<Descriptor | undefined>((best, entry) => (!best || byPush(entry, best) < 0 ? entry : best), undefined)?.annotations![REF_NAME];
     const page = paginate(tagged, options.page, options.perPage);
     const items = await Promise.all(page.items.map((entry) => this.tagSummary(name, entry)));
-    const taggedDigests = new Set(tagged.map((entry) => entry.digest));
-    const untagged = new Set(index.manifests.filter((entry) => entry.annotations?.[REF_NAME] === undefined && !taggedDigests.has(entry.digest)).map((entry) => entry.digest)).size;
-    return { ...summary, untagged, tags: { ...page, items }, ...(pullTag !== undefined ? { pullTag } : {}) };
+    const untagged = await this.untagged(name, index);
+    return { ...summary, untagged, manifestCount: entriesByDigest(index).size, tags: { ...page, items }, ...(pullTag !== undefined ? { pullTag } : {}) };
   }
 
   /** One manifest or index by tag or digest, with its config, layers and referrers. */
@@ -225,6 +227,20 @@ export class RepositoryInsights {
       referrers,
       parents,
     };
+  }
+
+  /** How many untagged manifests the index holds (untagged.ts), from the manifests as parsed for display. */
+  private async untagged(name: string, index: OciIndexFile): Promise<number> {
+    const entries = uniqueEntries(index);
+    const lists = new Map(
+      await Promise.all(
+        entries.map(async (entry) => {
+          const insight = await this.manifest(name, entry.digest, entry.mediaType);
+          return [entry.digest, insight && { manifests: insight.children.map((child) => child.digest), ...(insight.subject ? { subject: insight.subject } : {}) }] as const;
+        }),
+      ),
+    );
+    return findUntagged(index.manifests, (digest) => lists.get(digest)).roots.length;
   }
 
   /**

@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBerth, type TestServer } from '../helpers/server.js';
 import { writeHtpasswd, basicAuth } from '../helpers/htpasswd.js';
 import { pushBlob, pushImage, putManifest } from '../helpers/registry-api.js';
-import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, sha256 } from '../helpers/oci.js';
-import { signInWithPassword, type UiSession } from '../helpers/ui-session.js';
+import { OCI_CONFIG, OCI_EMPTY, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, sha256 } from '../helpers/oci.js';
+import { formTokenOf, signInWithPassword, type UiSession } from '../helpers/ui-session.js';
 
 let berth: TestServer;
 let root: UiSession;
@@ -56,11 +56,11 @@ interface Pushed {
   mediaType: string;
 }
 
-/** Pushes `blobs`, then the manifest `document` of `mediaType` under `reference`. */
+/** Pushes `blobs`, then the manifest `document` of `mediaType` under `reference` (a tag, or '' for its digest). */
 async function pushDocument(name: string, reference: string, document: object, mediaType: string, blobs: Buffer[] = []): Promise<Pushed> {
   for (const bytes of blobs) await pushBlob(berth.url, name, bytes, ADMIN);
   const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType, ...document }));
-  await putManifest(berth.url, name, reference, { mediaType, digest: sha256(bytes), size: bytes.length, bytes }, ADMIN);
+  await putManifest(berth.url, name, reference || sha256(bytes), { mediaType, digest: sha256(bytes), size: bytes.length, bytes }, ADMIN);
   return { digest: sha256(bytes), size: bytes.length, mediaType };
 }
 
@@ -84,6 +84,45 @@ async function pushPlatformImage(
     [config, layer],
   );
 }
+
+/** A tagged two-platform index (amd64 `amdBytes` of layer, arm64 `armBytes`), its children pushed by digest first as buildx does. */
+async function pushIndex(name: string, tag: string, amdBytes = 3000, armBytes = 2000) {
+  const amd = await pushPlatformImage(name, '', { architecture: 'amd64', layerBytes: amdBytes });
+  const arm = await pushPlatformImage(name, '', { architecture: 'arm64', layerBytes: armBytes });
+  const platform = (architecture: string) => ({ os: 'linux', architecture });
+  const index = await pushDocument(
+    name,
+    tag,
+    {
+      manifests: [
+        { ...strip(arm), platform: platform('arm64') },
+        { ...strip(amd), platform: platform('amd64') },
+      ],
+    },
+    OCI_INDEX,
+  );
+  return { index, amd, arm };
+}
+const strip = ({ digest, size, mediaType }: Pushed) => ({ digest, size, mediaType });
+
+/** A referrer of `subject` with `artifactType`, pushed by digest (or under `tag`). */
+async function pushReferrer(name: string, subject: Pushed, artifactType: string, tag = ''): Promise<Pushed> {
+  const empty = Buffer.from('{}');
+  const payload = Buffer.from(`${artifactType} of ${subject.digest}`);
+  return pushDocument(name, tag, { artifactType, config: descriptor(OCI_EMPTY, empty), layers: [descriptor('application/octet-stream', payload)], subject: strip(subject) }, OCI_MANIFEST, [
+    empty,
+    payload,
+  ]);
+}
+
+/** A form post of a signed-in browser, with the token of the repository page (none: `token` ''). */
+async function postForm(session: UiSession, action: string, token?: string): Promise<Response> {
+  const csrf = token ?? formTokenOf(await page(session, '/repository?name=sort/app'));
+  return session.browse(action, { method: 'POST', body: new URLSearchParams(csrf === '' ? {} : { csrf }).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+}
+
+const manifestStatus = async (name: string, reference: string) =>
+  (await fetch(`${berth.url}/v2/${name}/manifests/${reference}`, { method: 'HEAD', headers: { ...ADMIN, accept: `${OCI_MANIFEST}, ${OCI_INDEX}` } })).status;
 
 /** One image under `count` tags (t000, t001, ...); returns the tag count the page reports. */
 async function pushMany(name: string, count: number): Promise<number> {
@@ -224,3 +263,86 @@ describe('push instructions', () => {
     ]);
   });
 });
+
+describe('untagged manifests', () => {
+  it('counts only what tags left behind: not the platforms of a tagged index, not referrers', async () => {
+    const { index, amd, arm } = await pushIndex('clean/app', 'multi');
+    await pushReferrer('clean/app', index, 'application/vnd.dev.cosign.artifact.sig.v1+json');
+    const first = await pushPlatformImage('clean/app', 'v1', { layerBytes: 100 });
+    expect(await page(rita, '/repository?name=clean/app')).not.toMatch(/untagged/i);
+    // The tag moves: the image it left is untagged, and so is an old index with its two platforms (counted once).
+    await pushPlatformImage('clean/app', 'v1', { layerBytes: 200 });
+    const old = await pushIndex('clean/app', 'old', 50, 60);
+    await pushIndex('clean/app', 'old', 70, 80);
+    const text = await page(rita, '/repository?name=clean/app');
+    expect(text).toContain('2 untagged manifests');
+    expect(text).toContain('Untagged manifests are images no tag points to any more');
+    // A reader sees no action.
+    expect(text).not.toContain('delete-untagged');
+    const admin = await page(root, '/repository?name=clean/app');
+    expect(admin).toContain('action="/repository/delete-untagged?name=clean%2Fapp"');
+    expect(admin).not.toContain('action="/repository/delete?');
+    Object.assign(cleanup, { index, amd, arm, first, old });
+  });
+
+  it('refuses a reader, and a post without the form token; nothing changes', async () => {
+    const reader = await postForm(rita, '/repository/delete-untagged?name=clean/app', formTokenOf(await page(rita, '/account')));
+    expect(reader.status).toBe(403);
+    const noToken = await postForm(root, '/repository/delete-untagged?name=clean/app', '');
+    expect(noToken.status).toBe(403);
+    expect(await noToken.text()).not.toContain('manifests deleted');
+    const wrongToken = await postForm(root, '/repository/delete-untagged?name=clean/app', 'x'.repeat(43));
+    expect(wrongToken.status).toBe(403);
+    // A post from another site, token or not.
+    const crossSite = await root.browse('/repository/delete-untagged?name=clean/app', {
+      method: 'POST',
+      body: new URLSearchParams({ csrf: formTokenOf(await page(root, '/repository?name=clean/app')) }).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' },
+    });
+    expect(crossSite.status).toBe(403);
+    expect(await page(rita, '/repository?name=clean/app')).toContain('2 untagged manifests');
+    expect(await manifestStatus('clean/app', cleanup.first.digest)).toBe(200);
+  });
+
+  it('lets whoever may delete remove them, and keeps everything a tag or a subject still needs', async () => {
+    const response = await postForm(root, '/repository/delete-untagged?name=clean/app');
+    expect(response.status).toBe(303);
+    expect(response.headers.get('location')).toBe('/repository?name=clean%2Fapp&removed=4');
+    const text = await page(root, response.headers.get('location')!);
+    expect(text).toContain('4 manifests deleted; garbage collection frees their blobs later.');
+    expect(text).not.toMatch(/untagged manifest/);
+    for (const gone of [cleanup.first, cleanup.old.index, cleanup.old.amd, cleanup.old.arm]) expect(await manifestStatus('clean/app', gone.digest)).toBe(404);
+    for (const kept of [cleanup.index, cleanup.amd, cleanup.arm]) expect(await manifestStatus('clean/app', kept.digest)).toBe(200);
+    const referrers = await (await fetch(`${berth.url}/v2/clean/app/referrers/${cleanup.index.digest}`, { headers: ADMIN })).json();
+    expect((referrers as { manifests: unknown[] }).manifests).toHaveLength(1);
+  });
+});
+
+describe('deleting an empty repository', () => {
+  it('is offered once no tag is left, refused to a reader and without the token, and removes every manifest', async () => {
+    const image = await pushPlatformImage('gone/app', 'v1');
+    expect(await page(root, '/repository?name=gone/app')).not.toContain('action="/repository/delete?');
+    // Refused while tags are left, even to an admin who posts by hand.
+    const refused = await postForm(root, '/repository/delete?name=gone/app');
+    expect(refused.status).toBe(409);
+    expect(await refused.text()).toContain('The repository still has tags');
+    expect((await fetch(`${berth.url}/v2/gone/app/manifests/v1`, { method: 'DELETE', headers: ADMIN })).status).toBe(202);
+    const admin = await page(root, '/repository?name=gone/app');
+    expect(admin).toContain('0 tags');
+    expect(admin).toContain('action="/repository/delete?name=gone%2Fapp"');
+    expect(await page(rita, '/repository?name=gone/app')).not.toContain('action="/repository/delete?');
+    expect((await postForm(rita, '/repository/delete?name=gone/app', formTokenOf(await page(rita, '/account')))).status).toBe(403);
+    expect((await postForm(root, '/repository/delete?name=gone/app', '')).status).toBe(403);
+    expect(await manifestStatus('gone/app', image.digest)).toBe(200);
+    const response = await postForm(root, '/repository/delete?name=gone/app');
+    expect(response.status).toBe(303);
+    expect(response.headers.get('location')).toBe('/repository?name=gone%2Fapp&removed=1');
+    expect(await manifestStatus('gone/app', image.digest)).toBe(404);
+    const after = await page(root, '/repository?name=gone/app');
+    expect(after).not.toContain('action="/repository/delete?');
+    expect(after).not.toMatch(/untagged manifest/);
+  });
+});
+
+/** What the untagged tests pushed, shared between them. */
+const cleanup = {} as Record<'index' | 'amd' | 'arm' | 'first', Pushed> & { old: { index: Pushed; amd: Pushed; arm: Pushed } };

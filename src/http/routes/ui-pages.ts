@@ -57,11 +57,15 @@ export async function uiPageRoutes(app: FastifyInstance, context: UiContext): Pr
   typed.get(
     '/repository',
     {
-      schema: { querystring: querystring({ name: text(256), q: text(128), sort: { type: 'string', enum: TAG_SORTS }, page: pageNumber, deleted: text(128) }, ['name']) },
+      schema: {
+        querystring: querystring({ name: text(256), q: text(128), sort: { type: 'string', enum: TAG_SORTS }, page: pageNumber, deleted: text(128), removed: { type: 'integer', minimum: 0 } }, [
+          'name',
+        ]),
+      },
       config: { action: 'read', repositoryQuery: 'name', page: true },
     },
     async (request, reply) => {
-      const { name, q = '', sort = 'pushed', page, deleted } = request.query;
+      const { name, q = '', sort = 'pushed', page, deleted, removed } = request.query;
       const detail = await insights.repository(name, { query: q, sort, page, perPage: TAGS_PER_PAGE });
       const view = {
         viewer: viewerOf(request, reply),
@@ -72,6 +76,7 @@ export async function uiPageRoutes(app: FastifyInstance, context: UiContext): Pr
         query: q,
         sort,
         ...(deleted !== undefined && isValidTag(deleted) ? { deleted } : {}),
+        ...(removed !== undefined ? { removed } : {}),
       };
       return reply.type(HTML).send(renderRepository(view));
     },
@@ -103,6 +108,26 @@ export async function uiPageRoutes(app: FastifyInstance, context: UiContext): Pr
       return reply.code(303).redirect(url('/repository', { name, deleted: tag }));
     },
   );
+
+  // Form posts (CSRF token checked first) that remove manifests no tag reaches: the untagged ones,
+  // or every one of a repository without tags (deleting it). Blobs are left to garbage collection.
+  for (const [path, event, everything] of [
+    ['/repository/delete-untagged', 'untagged-delete', false],
+    ['/repository/delete', 'repository-delete', true],
+  ] as const) {
+    typed.post(
+      path,
+      { schema: { querystring: querystring({ name: text(256) }, ['name']) }, config: { action: 'delete', repositoryQuery: 'name', page: true, audit: event } },
+      async (request, reply) => {
+        const { name } = request.query;
+        auditFacts(request, { repository: name });
+        const removed = await app.registry.manifests.deleteUntagged(name, { everything, actor: request.access.identity });
+        auditFacts(request, { outcome: 'ok', reason: `${removed.length} manifests removed` });
+        request.log.info({ name, removed: removed.length, by: request.access.identity.username }, everything ? 'repository emptied from the web UI' : 'untagged manifests deleted from the web UI');
+        return reply.code(303).redirect(url('/repository', { name, removed: removed.length }));
+      },
+    );
+  }
 }
 
 /** Where zui's `/image/<name>[/tag/<tag>]` (the name URL-encoded or not) is here. */

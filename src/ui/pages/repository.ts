@@ -20,6 +20,8 @@ export interface RepositoryView {
   sort: TagSort;
   /** A tag just deleted, to confirm in words. */
   deleted?: string;
+  /** How many manifests a cleanup just removed. */
+  removed?: number;
 }
 
 function tagRow(view: RepositoryView, tag: TagSummary) {
@@ -51,6 +53,31 @@ function tagRow(view: RepositoryView, tag: TagSummary) {
   </tr>`;
 }
 
+/** What untagged means, and for those who may delete: removing them, or the whole repository once it has no tags. */
+function cleanup(view: RepositoryView) {
+  const { detail } = view;
+  const name = detail.name;
+  return html`${
+    detail.untagged > 0 &&
+    html`<p class="muted small">Untagged manifests are images no tag points to any more (a tag was moved or deleted); only their digest still pulls them. The platforms of a tagged multi-platform index and signatures, SBOMs or attestations are not counted.</p>`
+  }
+${
+  view.canDelete &&
+  detail.untagged > 0 &&
+  html`<form method="post" action="${url('/repository/delete-untagged', { name })}" class="inline" data-confirm="Delete the ${formatCount(detail.untagged, 'untagged manifest')} of ${name}?">
+  ${csrfField(view.viewer)}<button type="submit" class="button button-small button-danger">Delete untagged</button>
+</form>`
+}
+${
+  view.canDelete &&
+  detail.tagCount === 0 &&
+  detail.manifestCount > 0 &&
+  html`<form method="post" action="${url('/repository/delete', { name })}" class="inline" data-confirm="Delete the repository ${name} and every manifest in it?">
+  ${csrfField(view.viewer)}<button type="submit" class="button button-small button-danger">Delete repository</button>
+</form>`
+}`;
+}
+
 const TAG_SORT_LABELS: Record<TagSort, string> = { pushed: 'newest push first', '-pushed': 'oldest push first', name: 'name, A to Z', '-name': 'name, Z to A' };
 
 export function renderRepository(view: RepositoryView): string {
@@ -59,6 +86,8 @@ export function renderRepository(view: RepositoryView): string {
 <h1>${detail.name}</h1>
 <p class="muted">${formatCount(detail.tagCount, 'tag')} · ${formatBytes(detail.size)} · last push ${time(detail.lastPush)}${detail.untagged > 0 && ` · ${formatCount(detail.untagged, 'untagged manifest')}`}</p>
 ${view.deleted && html`<p class="notice" role="status">The tag ${view.deleted} was deleted.</p>`}
+${view.removed !== undefined && html`<p class="notice" role="status">${formatCount(view.removed, 'manifest')} deleted; garbage collection frees their blobs later.</p>`}
+${cleanup(view)}
 ${detail.pullTag !== undefined && pullPanel(view.pull, detail.name, detail.pullTag, detail.pullTag === 'latest' ? 'the default tag' : 'the newest tag (this repository has no latest)')}
 ${detail.tagCount === 0 && pushPanel(view.pull, detail.name, 'This repository has no tags yet: push one.')}
 <section aria-labelledby="tags-title">
