@@ -47,8 +47,17 @@ export interface TagSummary {
   kind: ManifestKind;
   artifactType?: string;
   platforms: Platform[];
+  /** Every distinct manifest, config and layer: for an index, all platforms together. */
   size: number;
+  /** An index's: what a pull on linux/amd64 fetches (or on its first platform without one), and that platform. */
+  pulled?: PulledSize;
   pushed?: string;
+}
+
+export interface PulledSize {
+  platform: Platform;
+  /** The platform's manifest, config and layers. */
+  size: number;
 }
 
 export interface RepositoryDetail extends RepositoryFigures {
@@ -77,6 +86,8 @@ export interface ImageDetail {
   annotations: Record<string, string>;
   /** An index's manifests, with the size of each platform's image. */
   children: Array<ChildInsight & { totalSize?: number }>;
+  /** An index's size as pulled on linux/amd64 (else its first platform). */
+  pulled?: PulledSize;
   config?: BlobInsight & { details?: ConfigInsight };
   layers: Array<BlobInsight & { history?: HistoryInsight }>;
   history: HistoryInsight[];
@@ -191,6 +202,8 @@ export class RepositoryInsights {
         return { ...child, ...(childBlobs.size > 0 ? { totalSize: sum(childBlobs) } : {}) };
       }),
     );
+    const pulledChild = pulledPlatform(children);
+    const pulled = pulledChild?.platform && pulledChild.totalSize !== undefined ? { platform: pulledChild.platform, size: pulledChild.totalSize } : undefined;
     const details = insight.kind === 'image' && insight.config ? await this.config(name, insight.config) : undefined;
     const history = details?.history ?? [];
     const perLayer = layerHistory(insight.layers, history);
@@ -221,6 +234,7 @@ export class RepositoryInsights {
       ...(insight.subject ? { subject: insight.subject } : {}),
       annotations: insight.annotations,
       children,
+      ...(pulled ? { pulled } : {}),
       ...(insight.config ? { config: { ...insight.config, ...(details ? { details } : {}) } } : {}),
       layers: insight.layers.map((layer, i) => ({ ...layer, ...(perLayer[i] ? { history: perLayer[i] } : {}) })),
       history,
@@ -283,8 +297,15 @@ export class RepositoryInsights {
     const blobs = new Map<string, number>();
     await this.collectBlobs(name, entry, blobs, 0);
     let platforms: Platform[] = [];
+    let pulled: PulledSize | undefined;
     if (insight?.kind === 'index') {
-      platforms = insight.children.flatMap((child) => (child.platform ? [child.platform] : []));
+      platforms = insight.children.flatMap((child) => (child.platform && child.platform.os !== 'unknown' ? [child.platform] : []));
+      const child = pulledPlatform(insight.children);
+      if (child?.platform) {
+        const childBlobs = new Map<string, number>();
+        await this.collectBlobs(name, child, childBlobs, 1);
+        pulled = { platform: child.platform, size: sum(childBlobs) };
+      }
     } else if (insight?.kind === 'image' && insight.config) {
       const config = await this.config(name, insight.config);
       if (config?.os && config.architecture) platforms = [{ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) }];
@@ -298,6 +319,7 @@ export class RepositoryInsights {
       ...(insight?.artifactType ? { artifactType: insight.artifactType } : {}),
       platforms,
       size: sum(blobs),
+      ...(pulled ? { pulled } : {}),
       ...(pushed ? { pushed } : {}),
     };
   }
@@ -368,6 +390,15 @@ export class RepositoryInsights {
     this.configs.set(key, config ?? null);
     return config;
   }
+}
+
+/**
+ * The child of an index that a pull on linux/amd64 gets, else the first with a real platform
+ * (buildx lists its attestations as platform unknown/unknown).
+ */
+function pulledPlatform<C extends ChildInsight>(children: readonly C[]): C | undefined {
+  const real = children.filter((child) => child.platform && child.platform.os !== 'unknown');
+  return real.find((child) => child.platform!.os === 'linux' && child.platform!.architecture === 'amd64') ?? real[0];
 }
 
 const byDigest = new WeakMap<OciIndexFile, Map<string, Descriptor>>();

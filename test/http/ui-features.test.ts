@@ -10,6 +10,7 @@ import { startBerth, type TestServer } from '../helpers/server.js';
 import { writeHtpasswd, basicAuth } from '../helpers/htpasswd.js';
 import { pushBlob, pushImage, putManifest } from '../helpers/registry-api.js';
 import { OCI_CONFIG, OCI_EMPTY, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, sha256 } from '../helpers/oci.js';
+import { formatBytes } from '../../src/ui/format.js';
 import { formTokenOf, signInWithPassword, type UiSession } from '../helpers/ui-session.js';
 
 let berth: TestServer;
@@ -71,18 +72,19 @@ async function pushPlatformImage(
   name: string,
   reference: string,
   options: { architecture?: string; layerBytes?: number; labels?: Record<string, string>; annotations?: Record<string, string> } = {},
-): Promise<Pushed> {
+): Promise<Pushed & { total: number }> {
   const layer = Buffer.alloc(options.layerBytes ?? 1000, `${name}:${reference}:${options.architecture ?? 'amd64'}`);
   const config = Buffer.from(
     JSON.stringify({ os: 'linux', architecture: options.architecture ?? 'amd64', config: { Labels: options.labels ?? {} }, rootfs: { type: 'layers', diff_ids: [sha256(layer)] } }),
   );
-  return pushDocument(
+  const pushed = await pushDocument(
     name,
     reference,
     { config: descriptor(OCI_CONFIG, config), layers: [descriptor(OCI_LAYER, layer)], ...(options.annotations ? { annotations: options.annotations } : {}) },
     OCI_MANIFEST,
     [config, layer],
   );
+  return { ...pushed, total: pushed.size + config.length + layer.length };
 }
 
 /** A tagged two-platform index (amd64 `amdBytes` of layer, arm64 `armBytes`), its children pushed by digest first as buildx does. */
@@ -346,3 +348,49 @@ describe('deleting an empty repository', () => {
 
 /** What the untagged tests pushed, shared between them. */
 const cleanup = {} as Record<'index' | 'amd' | 'arm' | 'first', Pushed> & { old: { index: Pushed; amd: Pushed; arm: Pushed } };
+
+describe("an index's size", () => {
+  it('is what a pull on linux/amd64 fetches, with the sum of all platforms beside it', async () => {
+    const { index, amd, arm } = await pushIndex('size/app', 'multi', 300_000, 700_000);
+    const all = index.size + amd.total + arm.total;
+    expect(formatBytes(amd.total)).not.toBe(formatBytes(all));
+    const text = await page(rita, '/repository?name=size/app');
+    expect(text).toContain(`<td class="number">${formatBytes(amd.total)} <span class="muted small">(linux/amd64)</span><br><span class="muted small">all platforms ${formatBytes(all)}</span></td>`);
+    const image = await page(rita, '/image?name=size/app&ref=multi');
+    expect(image).toContain(`${formatBytes(amd.total)} pulled on linux/amd64; ${formatBytes(all)} for all platforms`);
+    // Each platform's own size, in the Platforms table.
+    for (const [platform, child] of [
+      ['linux/amd64', amd],
+      ['linux/arm64', arm],
+    ] as const) {
+      expect(image).toMatch(new RegExp(`<th scope="row">${platform}</th>[\\s\\S]*?<td class="number">${formatBytes(child.total)}</td>`));
+    }
+  });
+
+  it('without linux/amd64, is that of the first real platform (not an attestation of platform unknown)', async () => {
+    const attestation = await pushReferrerless('size/arm', 'application/vnd.in-toto+json');
+    const arm = await pushPlatformImage('size/arm', '', { architecture: 'arm64', layerBytes: 5000 });
+    const platform = (os: string, architecture: string) => ({ os, architecture });
+    await pushDocument(
+      'size/arm',
+      'v1',
+      {
+        manifests: [
+          { ...strip(attestation), platform: platform('unknown', 'unknown') },
+          { ...strip(arm), platform: platform('linux', 'arm64') },
+        ],
+      },
+      OCI_INDEX,
+    );
+    const text = await page(rita, '/repository?name=size/arm');
+    expect(text).toContain(`${formatBytes(arm.total)} <span class="muted small">(linux/arm64)</span>`);
+    expect(text).not.toContain('unknown/unknown');
+  });
+});
+
+/** An artifact manifest of `artifactType` with no subject (as buildx lists attestations in an index). */
+async function pushReferrerless(name: string, artifactType: string): Promise<Pushed> {
+  const empty = Buffer.from('{}');
+  const payload = Buffer.from(`${artifactType} statement`);
+  return pushDocument(name, '', { artifactType, config: descriptor(OCI_EMPTY, empty), layers: [descriptor('application/octet-stream', payload)] }, OCI_MANIFEST, [empty, payload]);
+}

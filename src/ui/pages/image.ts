@@ -166,7 +166,12 @@ export function renderImage(view: ImageView): string {
     ['Digest', copyable(detail.digest, 'Copy the digest')],
     ['Media type', html`<code>${detail.mediaType}</code>`],
     ['Artifact type', detail.artifactType ? html`<code>${detail.artifactType}</code>` : undefined],
-    ['Size', `${formatBytes(detail.totalSize)} (manifest ${formatBytes(detail.size)})`],
+    [
+      'Size',
+      detail.pulled
+        ? `${formatBytes(detail.pulled.size)} pulled on ${formatPlatform(detail.pulled.platform)}; ${formatBytes(detail.totalSize)} for all platforms (index ${formatBytes(detail.size)})`
+        : `${formatBytes(detail.totalSize)} (manifest ${formatBytes(detail.size)})`,
+    ],
     ['Pushed', detail.pushed ? time(detail.pushed) : undefined],
     ['Tags', detail.tags.length > 0 ? detail.tags.map((tag, i) => html`${i > 0 && ', '}<a href="${url('/image', { name, ref: tag })}">${tag}</a>`) : undefined],
     ['Refers to', detail.subject ? imageLink(name, detail.subject) : undefined],

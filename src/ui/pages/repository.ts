@@ -31,7 +31,11 @@ function tagRow(view: RepositoryView, tag: TagSummary) {
     <th scope="row"><a href="${url('/image', { name, ref: tag.tag })}">${tag.tag}</a></th>
     <td>${kindBadge(tag.kind)}${tag.artifactType && html` <span class="muted small">${tag.artifactType}</span>`}</td>
     <td>${platforms || html`<span class="muted">—</span>`}</td>
-    <td class="number">${formatBytes(tag.size)}</td>
+    <td class="number">${
+      tag.pulled
+        ? html`${formatBytes(tag.pulled.size)} <span class="muted small">(${formatPlatform(tag.pulled.platform)})</span><br><span class="muted small">all platforms ${formatBytes(tag.size)}</span>`
+        : formatBytes(tag.size)
+    }</td>
     <td>${digestCode(tag.digest)}</td>
     <td>${time(tag.pushed)}</td>
     <td class="actions">
