@@ -16,6 +16,7 @@ import type { Descriptor } from '../oci/manifest.js';
 import { Lru } from '../registry/lru.js';
 import { scopedKey, type ManifestCatalog } from '../registry/manifest-catalog.js';
 import { findUntagged } from '../registry/untagged.js';
+import { attachmentsOf, cosignTagSubject, type Attachment } from './attachments.js';
 import { countTags, newestPush, type RepositoryFigures } from './repository-figures.js';
 import {
   inspectConfig,
@@ -52,6 +53,8 @@ export interface TagSummary {
   /** An index's: what a pull on linux/amd64 fetches (or on its first platform without one), and that platform. */
   pulled?: PulledSize;
   pushed?: string;
+  /** Signatures, SBOMs, attestations attached to it (presence, not verified). */
+  attachments: Attachment[];
 }
 
 export interface PulledSize {
@@ -65,6 +68,8 @@ export interface RepositoryDetail extends RepositoryFigures {
   untagged: number;
   /** Entries in the index, tagged or not (0: nothing left to delete). */
   manifestCount: number;
+  /** cosign's `sha256-<hex>.sig/.att/.sbom` tags, shown with the image they belong to instead of in the list. */
+  attachedTags: number;
   tags: PageOf<TagSummary>;
   /** The tag the Pull panel offers: `latest` when the repository has it, else the newest pushed (whatever the page or filter). */
   pullTag?: string;
@@ -94,6 +99,8 @@ export interface ImageDetail {
   referrers: Array<{ digest: string; mediaType: string; artifactType?: string; size: number; annotations: Record<string, string>; pushed?: string }>;
   /** Indexes in the repository that list this manifest. */
   parents: string[];
+  /** Signatures, SBOMs, attestations attached to it (presence, not verified). */
+  attachments: Attachment[];
 }
 
 /** `pushed`: newest push first; a leading `-` reverses the order (`-name`: Z to A, `-pushed`: oldest first). */
@@ -124,6 +131,10 @@ export class RepositoryInsights {
   private readonly insights = new WeakMap<Buffer, Map<string, ManifestInsight | null>>();
   private readonly configs = new Lru<string, ConfigInsight | null>(20_000);
   private readonly summaries = new WeakMap<OciIndexFile, Omit<RepositoryFigures, 'name'>>();
+  /** Per index version: each subject's referrers (digest and artifact type), read once. */
+  private readonly subjects = new WeakMap<OciIndexFile, Promise<Map<string, Array<{ digest: string; artifactType?: string }>>>>();
+  /** Per index version: its tags, to find cosign's tag-scheme signatures. */
+  private readonly tagSets = new WeakMap<OciIndexFile, Set<string>>();
   /** Repositories by push time, as of `at`, computed from the store's list `of` (`namesByPush`). */
   private pushOrder: { at: number; of: readonly string[]; names: readonly string[] } | undefined;
   private pushOrderPass: Promise<void> | undefined;
@@ -170,7 +181,11 @@ export class RepositoryInsights {
     const summary = await this.summary(name);
     const query = options.query?.trim().toLowerCase() ?? '';
     const byPush = (a: Descriptor, b: Descriptor) => newestFirst(a.annotations?.[PUSHED_AT], b.annotations?.[PUSHED_AT]) || compare(a.annotations![REF_NAME]!, b.annotations![REF_NAME]!);
-    const allTagged = index.manifests.filter((entry) => entry.annotations?.[REF_NAME] !== undefined);
+    const held = entriesByDigest(index);
+    // cosign's tag-scheme tags go with the image they sign when the repository holds it.
+    const attachedTag = (tag: string) => held.has(cosignTagSubject(tag) ?? '');
+    const everyTagged = index.manifests.filter((entry) => entry.annotations?.[REF_NAME] !== undefined);
+    const allTagged = everyTagged.filter((entry) => !attachedTag(entry.annotations![REF_NAME]!));
     const byName = (a: Descriptor, b: Descriptor) => tagCollator.compare(a.annotations![REF_NAME]!, b.annotations![REF_NAME]!) || compare(a.annotations![REF_NAME]!, b.annotations![REF_NAME]!);
     const sort = options.sort ?? 'pushed';
     const order = sort.endsWith('name') ? byName : byPush;
@@ -180,9 +195,12 @@ export class RepositoryInsights {
       ? 'latest'
       : allTagged.reduce<Descriptor | undefined>((best, entry) => (!best || byPush(entry, best) < 0 ? entry : best), undefined)?.annotations![REF_NAME];
     const page = paginate(tagged, options.page, options.perPage);
-    const items = await Promise.all(page.items.map((entry) => this.tagSummary(name, entry)));
+    const [referrers, tags] = [await this.referrersBySubject(name, index), this.tagSet(index)];
+    const items = await Promise.all(
+      page.items.map(async (entry) => ({ ...(await this.tagSummary(name, entry)), attachments: attachmentsOf(entry.digest, referrers.get(entry.digest) ?? [], (tag) => tags.has(tag)) })),
+    );
     const untagged = await this.untagged(name, index);
-    return { ...summary, untagged, manifestCount: entriesByDigest(index).size, tags: { ...page, items }, ...(pullTag !== undefined ? { pullTag } : {}) };
+    return { ...summary, untagged, manifestCount: held.size, attachedTags: everyTagged.length - allTagged.length, tags: { ...page, items }, ...(pullTag !== undefined ? { pullTag } : {}) };
   }
 
   /** One manifest or index by tag or digest, with its config, layers and referrers. */
@@ -218,6 +236,8 @@ export class RepositoryInsights {
         annotations: found!.annotations,
         ...(candidate.annotations?.[PUSHED_AT] ? { pushed: candidate.annotations[PUSHED_AT] } : {}),
       }));
+    const tagSet = this.tagSet(index);
+    const attachments = attachmentsOf(entry.digest, referrers, (tag) => tagSet.has(tag));
     const parents = all.filter(({ found }) => found?.children.some((child) => child.digest === entry.digest)).map(({ candidate }) => candidate.digest);
     const tags = index.manifests.filter((candidate) => candidate.digest === entry.digest && candidate.annotations?.[REF_NAME] !== undefined).map((candidate) => candidate.annotations![REF_NAME]!);
     const pushed = newestPush(index.manifests.filter((candidate) => candidate.digest === entry.digest))?.toISOString();
@@ -240,6 +260,7 @@ export class RepositoryInsights {
       history,
       referrers,
       parents,
+      attachments,
     };
   }
 
@@ -292,7 +313,39 @@ export class RepositoryInsights {
     }
   }
 
-  private async tagSummary(name: string, entry: Descriptor): Promise<TagSummary> {
+  /** Each subject's referrers in the index (one pass over its manifests per index version). */
+  private referrersBySubject(name: string, index: OciIndexFile): Promise<Map<string, Array<{ digest: string; artifactType?: string }>>> {
+    let found = this.subjects.get(index);
+    if (!found) {
+      found = (async () => {
+        const bySubject = new Map<string, Array<{ digest: string; artifactType?: string }>>();
+        const entries = uniqueEntries(index);
+        const insights = await Promise.all(entries.map((entry) => this.manifest(name, entry.digest, entry.mediaType)));
+        for (const [i, entry] of entries.entries()) {
+          const insight = insights[i];
+          if (!insight?.subject) continue;
+          const list = bySubject.get(insight.subject) ?? [];
+          list.push({ digest: entry.digest, ...(insight.artifactType ? { artifactType: insight.artifactType } : {}) });
+          bySubject.set(insight.subject, list);
+        }
+        return bySubject;
+      })();
+      this.subjects.set(index, found);
+      found.catch(() => this.subjects.delete(index));
+    }
+    return found;
+  }
+
+  private tagSet(index: OciIndexFile): Set<string> {
+    let tags = this.tagSets.get(index);
+    if (!tags) {
+      tags = new Set(index.manifests.flatMap((entry) => (entry.annotations?.[REF_NAME] !== undefined ? [entry.annotations[REF_NAME]] : [])));
+      this.tagSets.set(index, tags);
+    }
+    return tags;
+  }
+
+  private async tagSummary(name: string, entry: Descriptor): Promise<Omit<TagSummary, 'attachments'>> {
     const insight = await this.manifest(name, entry.digest, entry.mediaType);
     const blobs = new Map<string, number>();
     await this.collectBlobs(name, entry, blobs, 0);

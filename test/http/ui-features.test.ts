@@ -394,3 +394,61 @@ async function pushReferrerless(name: string, artifactType: string): Promise<Pus
   const payload = Buffer.from(`${artifactType} statement`);
   return pushDocument(name, '', { artifactType, config: descriptor(OCI_EMPTY, empty), layers: [descriptor('application/octet-stream', payload)] }, OCI_MANIFEST, [empty, payload]);
 }
+
+describe('signatures and SBOMs', () => {
+  const KNOWN: Array<[string, string]> = [
+    ['application/vnd.dev.cosign.artifact.sig.v1+json', 'Signed (cosign)'],
+    ['application/vnd.cncf.notary.signature', 'Signed (notation)'],
+    ['application/spdx+json', 'SBOM (SPDX)'],
+    ['application/vnd.cyclonedx+json', 'SBOM (CycloneDX)'],
+    ['application/vnd.in-toto+json', 'Attestation (in-toto)'],
+    ['application/vnd.dev.sigstore.bundle.v0.3+json', 'Attestation (Sigstore bundle)'],
+  ];
+  /** The badge labels in `html`, in order. */
+  const badges = (text: string) =>
+    [...text.matchAll(/<span class="badge badge-(?:signature|sbom|attestation)" title="Present, not verified">([^<]+)<span class="visually-hidden"> \(not verified\)<\/span><\/span>/g)].map(
+      (match) => match[1],
+    );
+  const rowOf = (text: string, tag: string) => new RegExp(`<tr>\\s*<th scope="row"><a href="[^"]*">${tag.replaceAll('.', '\\.')}</a></th>[\\s\\S]*?</tr>`).exec(text)?.[0] ?? '';
+
+  it('show referrers of the usual artifact types as badges on the tag row and the image page, as present and not verified', async () => {
+    const image = await pushPlatformImage('signed/app', 'v1');
+    const carriers = new Map<string, string>();
+    for (const [artifactType, label] of KNOWN) carriers.set(label, (await pushReferrer('signed/app', image, artifactType)).digest);
+    // A type nobody should read as a signature gets no badge (markup cannot get in: the push validates artifactType).
+    await pushReferrer('signed/app', image, 'application/vnd.example.unknown+json');
+    const unsigned = await pushPlatformImage('signed/app', 'v0');
+    expect(unsigned.digest).not.toBe(image.digest);
+    const text = await page(rita, '/repository?name=signed/app');
+    expect(badges(rowOf(text, 'v1'))).toEqual(KNOWN.map(([, label]) => label));
+    expect(badges(rowOf(text, 'v0'))).toEqual([]);
+    const detail = await page(rita, '/image?name=signed/app&ref=v1');
+    expect(badges(detail)).toEqual(KNOWN.map(([, label]) => label));
+    expect(detail).toContain('present, not verified');
+    for (const [label, digest] of carriers) expect(detail, label).toContain(`<a href="/image?name=signed%2Fapp&amp;ref=${encodeURIComponent(digest)}" class="badge-link"> <span class="badge badge-`);
+  });
+
+  it("list cosign's sha256-<hex>.sig/.att/.sbom tags with the image they belong to, not as ordinary tags", async () => {
+    // One whose image is not in the repository stays an ordinary tag.
+    const stray = `sha256-${'0'.repeat(64)}.sig`;
+    await pushReferrerless('signed/tags', 'application/vnd.example.stray').then((pushed) => putTag('signed/tags', stray, pushed));
+    const image = await pushPlatformImage('signed/tags', 'v2');
+    const hex = image.digest.slice('sha256:'.length);
+    for (const suffix of ['sig', 'att', 'sbom']) await pushReferrerless('signed/tags', `application/vnd.example.${suffix}`).then((pushed) => putTag('signed/tags', `sha256-${hex}.${suffix}`, pushed));
+    const text = await page(rita, '/repository?name=signed/tags');
+    expect(tagsOf(text)).toEqual(['v2', stray]);
+    expect(text).toContain('5 tags');
+    expect(text).toContain('3 cosign signature or attestation tags, shown with the image each belongs to');
+    expect(badges(rowOf(text, 'v2'))).toEqual(['Signed (cosign)', 'Attestation (cosign)', 'SBOM (cosign)']);
+    const detail = await page(rita, '/image?name=signed/tags&ref=v2');
+    expect(detail).toContain(`<a href="/image?name=signed%2Ftags&amp;ref=sha256-${hex}.sig" class="badge-link">`);
+    // The Pull panel offers the newest image, not the signature tags pushed after it.
+    expect(/data-pull-tag="([^"]+)"/.exec(text)?.[1]).toBe('v2');
+  });
+});
+
+/** Puts an already pushed manifest under `tag` too. */
+async function putTag(name: string, tag: string, pushed: Pushed): Promise<void> {
+  const bytes = Buffer.from(await (await fetch(`${berth.url}/v2/${name}/manifests/${pushed.digest}`, { headers: { ...ADMIN, accept: pushed.mediaType } })).arrayBuffer());
+  await putManifest(berth.url, name, tag, { mediaType: pushed.mediaType, digest: pushed.digest, size: bytes.length, bytes }, ADMIN);
+}

@@ -4,7 +4,7 @@
  * that made them; every manifest shows its annotations and the referrers (signatures, SBOMs,
  * attestations) that point at it. Every value here comes from the image's author: all escaped.
  */
-import { digestCode, formatBytes, formatCount, formatPlatform, kindBadge, shortDigest, time } from '../format.js';
+import { attachmentBadges, digestCode, formatBytes, formatCount, formatPlatform, kindBadge, shortDigest, time } from '../format.js';
 import { html, url, type HtmlValue, type SafeHtml } from '../html.js';
 import { renderPage, type AssetUrls, type Viewer } from '../layout.js';
 import type { ImageDetail } from '../../browse/repository-insights.js';
@@ -174,6 +174,14 @@ export function renderImage(view: ImageView): string {
     ],
     ['Pushed', detail.pushed ? time(detail.pushed) : undefined],
     ['Tags', detail.tags.length > 0 ? detail.tags.map((tag, i) => html`${i > 0 && ', '}<a href="${url('/image', { name, ref: tag })}">${tag}</a>`) : undefined],
+    [
+      'Attached',
+      detail.attachments.length > 0
+        ? html`${detail.attachments.map(
+            (attachment, i) => html`${i > 0 && ' '}<a href="${url('/image', { name, ref: attachment.tag ?? attachment.digest })}" class="badge-link">${attachmentBadges([attachment])}</a>`,
+          )} <span class="muted small">present, not verified</span>`
+        : undefined,
+    ],
     ['Refers to', detail.subject ? imageLink(name, detail.subject) : undefined],
     ['Part of', detail.parents.length > 0 ? detail.parents.map((parent, i) => html`${i > 0 && ', '}${imageLink(name, parent)}`) : undefined],
   ])}

@@ -2,7 +2,7 @@
  * One repository: its tags (newest push first) with kind, platforms, size, digest and push time,
  * pull commands, and a delete button per tag only when the viewer may delete here.
  */
-import { digestCode, formatBytes, formatCount, formatPlatform, kindBadge, time } from '../format.js';
+import { attachmentBadges, digestCode, formatBytes, formatCount, formatPlatform, kindBadge, time } from '../format.js';
 import { html, url } from '../html.js';
 import { csrfField, renderPage, type AssetUrls, type Viewer } from '../layout.js';
 import type { RepositoryDetail, TagSort, TagSummary } from '../../browse/repository-insights.js';
@@ -29,7 +29,7 @@ function tagRow(view: RepositoryView, tag: TagSummary) {
   const platforms = tag.platforms.map(formatPlatform).join(', ');
   return html`<tr>
     <th scope="row"><a href="${url('/image', { name, ref: tag.tag })}">${tag.tag}</a></th>
-    <td>${kindBadge(tag.kind)}${tag.artifactType && html` <span class="muted small">${tag.artifactType}</span>`}</td>
+    <td>${kindBadge(tag.kind)}${tag.artifactType && html` <span class="muted small">${tag.artifactType}</span>`}${attachmentBadges(tag.attachments)}</td>
     <td>${platforms || html`<span class="muted">—</span>`}</td>
     <td class="number">${
       tag.pulled
@@ -88,7 +88,7 @@ export function renderRepository(view: RepositoryView): string {
   const { detail, query, sort } = view;
   const main = html`<nav aria-label="Breadcrumb" class="crumbs"><a href="/repositories">Repositories</a> / <span aria-current="page">${detail.name}</span></nav>
 <h1>${detail.name}</h1>
-<p class="muted">${formatCount(detail.tagCount, 'tag')} · ${formatBytes(detail.size)} · last push ${time(detail.lastPush)}${detail.untagged > 0 && ` · ${formatCount(detail.untagged, 'untagged manifest')}`}</p>
+<p class="muted">${formatCount(detail.tagCount, 'tag')} · ${formatBytes(detail.size)} · last push ${time(detail.lastPush)}${detail.untagged > 0 && ` · ${formatCount(detail.untagged, 'untagged manifest')}`}${detail.attachedTags > 0 && ` · ${formatCount(detail.attachedTags, 'cosign signature or attestation tag')}, shown with the image each belongs to`}</p>
 ${view.deleted && html`<p class="notice" role="status">The tag ${view.deleted} was deleted.</p>`}
 ${view.removed !== undefined && html`<p class="notice" role="status">${formatCount(view.removed, 'manifest')} deleted; garbage collection frees their blobs later.</p>`}
 ${cleanup(view)}
