@@ -16,20 +16,22 @@ export interface Attachment {
   tag?: string;
 }
 
-/** What each artifact type is; the types cosign, notation, syft/trivy and in-toto write. */
-const ARTIFACT_TYPES: Record<string, Pick<Attachment, 'kind' | 'label'>> = {
-  'application/vnd.dev.cosign.artifact.sig.v1+json': { kind: 'signature', label: 'Signed (cosign)' },
-  'application/vnd.dev.cosign.simplesigning.v1+json': { kind: 'signature', label: 'Signed (cosign)' },
-  'application/vnd.cncf.notary.signature': { kind: 'signature', label: 'Signed (notation)' },
-  'application/vnd.dev.sigstore.bundle.v0.3+json': { kind: 'attestation', label: 'Attestation (Sigstore bundle)' },
-  'application/vnd.dev.sigstore.bundle+json;version=0.3': { kind: 'attestation', label: 'Attestation (Sigstore bundle)' },
-  'application/vnd.in-toto+json': { kind: 'attestation', label: 'Attestation (in-toto)' },
-  'application/vnd.dsse.envelope.v1+json': { kind: 'attestation', label: 'Attestation (in-toto)' },
-  'application/spdx+json': { kind: 'sbom', label: 'SBOM (SPDX)' },
-  'text/spdx': { kind: 'sbom', label: 'SBOM (SPDX)' },
-  'application/vnd.cyclonedx+json': { kind: 'sbom', label: 'SBOM (CycloneDX)' },
-  'application/vnd.cyclonedx+xml': { kind: 'sbom', label: 'SBOM (CycloneDX)' },
-};
+/** What each artifact type is; the types cosign, notation, syft/trivy and in-toto write. A Map: a pushed type such as `constructor` must find nothing. */
+const ARTIFACT_TYPES = new Map<string, Pick<Attachment, 'kind' | 'label'>>(
+  Object.entries({
+    'application/vnd.dev.cosign.artifact.sig.v1+json': { kind: 'signature', label: 'Signed (cosign)' },
+    'application/vnd.dev.cosign.simplesigning.v1+json': { kind: 'signature', label: 'Signed (cosign)' },
+    'application/vnd.cncf.notary.signature': { kind: 'signature', label: 'Signed (notation)' },
+    'application/vnd.dev.sigstore.bundle.v0.3+json': { kind: 'attestation', label: 'Attestation (Sigstore bundle)' },
+    'application/vnd.dev.sigstore.bundle+json;version=0.3': { kind: 'attestation', label: 'Attestation (Sigstore bundle)' },
+    'application/vnd.in-toto+json': { kind: 'attestation', label: 'Attestation (in-toto)' },
+    'application/vnd.dsse.envelope.v1+json': { kind: 'attestation', label: 'Attestation (in-toto)' },
+    'application/spdx+json': { kind: 'sbom', label: 'SBOM (SPDX)' },
+    'text/spdx': { kind: 'sbom', label: 'SBOM (SPDX)' },
+    'application/vnd.cyclonedx+json': { kind: 'sbom', label: 'SBOM (CycloneDX)' },
+    'application/vnd.cyclonedx+xml': { kind: 'sbom', label: 'SBOM (CycloneDX)' },
+  } satisfies Record<string, Pick<Attachment, 'kind' | 'label'>>),
+);
 
 const COSIGN_TAG_KINDS: Record<string, Pick<Attachment, 'kind' | 'label'>> = {
   sig: { kind: 'signature', label: 'Signed (cosign)' },
@@ -40,7 +42,7 @@ const COSIGN_TAG = /^sha256-([0-9a-f]{64})\.(sig|att|sbom)$/;
 
 /** What an artifact type says it is, when it is one of the usual ones. */
 export function classifyArtifact(artifactType: string | undefined): Pick<Attachment, 'kind' | 'label'> | undefined {
-  return artifactType === undefined ? undefined : ARTIFACT_TYPES[artifactType.toLowerCase()];
+  return artifactType === undefined ? undefined : ARTIFACT_TYPES.get(artifactType.toLowerCase());
 }
 
 /** The subject digest a cosign tag-scheme tag belongs to (`sha256-<hex>.sig` → `sha256:<hex>`). */

@@ -133,6 +133,8 @@ export class RepositoryInsights {
   private readonly summaries = new WeakMap<OciIndexFile, Omit<RepositoryFigures, 'name'>>();
   /** Per index version: each subject's referrers (digest and artifact type), read once. */
   private readonly subjects = new WeakMap<OciIndexFile, Promise<Map<string, Array<{ digest: string; artifactType?: string }>>>>();
+  /** Per index version: how many untagged manifests it holds. */
+  private readonly untaggedCounts = new WeakMap<OciIndexFile, Promise<number>>();
   /** Per index version: its tags, to find cosign's tag-scheme signatures. */
   private readonly tagSets = new WeakMap<OciIndexFile, Set<string>>();
   /** Repositories by push time, as of `at`, computed from the store's list `of` (`namesByPush`). */
@@ -264,18 +266,20 @@ export class RepositoryInsights {
     };
   }
 
-  /** How many untagged manifests the index holds (untagged.ts), from the manifests as parsed for display. */
-  private async untagged(name: string, index: OciIndexFile): Promise<number> {
-    const entries = uniqueEntries(index);
-    const lists = new Map(
-      await Promise.all(
-        entries.map(async (entry) => {
-          const insight = await this.manifest(name, entry.digest, entry.mediaType);
-          return [entry.digest, insight && { manifests: insight.children.map((child) => child.digest), ...(insight.subject ? { subject: insight.subject } : {}) }] as const;
-        }),
-      ),
-    );
-    return findUntagged(index.manifests, (digest) => lists.get(digest)).roots.length;
+  /** How many untagged manifests the index holds (untagged.ts), from the manifests as parsed for display; once per index version. */
+  private untagged(name: string, index: OciIndexFile): Promise<number> {
+    let count = this.untaggedCounts.get(index);
+    if (!count) {
+      count = (async () => {
+        const entries = uniqueEntries(index);
+        const insights = await Promise.all(entries.map((entry) => this.manifest(name, entry.digest, entry.mediaType)));
+        const lists = new Map(entries.map((entry, i) => [entry.digest, insights[i] && { manifests: insights[i].children.map((child) => child.digest), subject: insights[i].subject }]));
+        return findUntagged(index.manifests, (digest) => lists.get(digest)).roots.length;
+      })();
+      this.untaggedCounts.set(index, count);
+      count.catch(() => this.untaggedCounts.delete(index));
+    }
+    return count;
   }
 
   /**

@@ -11,7 +11,13 @@ import type { RepositoryFigures } from '../../browse/repository-figures.js';
 import { pager, range } from './pager.js';
 import { pushPanel, type PullTarget } from './pull.js';
 
-const REPOSITORY_SORT_LABELS: Record<RepositorySort, string> = { name: 'name, A to Z', '-name': 'name, Z to A', pushed: 'last push, newest first', '-pushed': 'last push, oldest first' };
+// In this order, so the first ArrowDown from the default (name) is the other common choice, last push.
+const REPOSITORY_SORT_LABELS: Record<RepositorySort, string> = {
+  name: 'name, A to Z',
+  pushed: 'last push, newest first',
+  '-pushed': 'last push, oldest first',
+  '-name': 'name, Z to A',
+};
 
 /** The options of a sort menu, the current one selected. */
 export function sortOptions<S extends string>(labels: Record<S, string>, current: S) {
