@@ -12,6 +12,7 @@ import { assertManifestSchema } from './manifest-schemas.js';
 import { factsFrom, scopedKey, type ManifestCatalog } from './manifest-catalog.js';
 import { Lru } from './lru.js';
 import type { Actor, ManifestWrite, ManifestWriteListener } from './manifest-writes.js';
+import { entryKey } from '../storage/live-index.js';
 import { findUntagged } from './untagged.js';
 
 /** How often a cleanup looks at the index again when a push changed it in between. */
@@ -230,11 +231,13 @@ export class ManifestService {
         doomed = unique.filter((entry) => gone.has(entry.digest));
       }
       if (doomed.length === 0) return [];
+      // The editor holds one entry per key (a tag, or the digest of an untagged entry).
+      const keys = new Set(manifests.map(entryKey)).size;
       let announced: Promise<void> | undefined;
       try {
         await this.store.changeIndex(name, {
           apply: (index) => {
-            if (index.size !== manifests.length) throw new IndexMoved();
+            if (index.size !== keys) throw new IndexMoved();
             // An untagged entry's key is its digest; a digest still held afterwards has a tag now.
             for (const entry of doomed) index.remove(untagged(entry));
             if (doomed.some((entry) => index.holds(entry.digest))) throw new IndexMoved();
