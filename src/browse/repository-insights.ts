@@ -15,8 +15,8 @@ import { PUSHED_AT, REF_NAME, type OciIndexFile, type Store } from '../storage/s
 import type { Descriptor } from '../oci/manifest.js';
 import { Lru } from '../registry/lru.js';
 import { scopedKey, type ManifestCatalog } from '../registry/manifest-catalog.js';
-import { findUntagged } from '../registry/untagged.js';
 import { attachmentsOf, cosignTagSubject, type Attachment } from './attachments.js';
+import { IndexFacts, pulledPlatform } from './index-facts.js';
 import { countTags, newestPush, type RepositoryFigures } from './repository-figures.js';
 import {
   inspectConfig,
@@ -131,12 +131,8 @@ export class RepositoryInsights {
   private readonly insights = new WeakMap<Buffer, Map<string, ManifestInsight | null>>();
   private readonly configs = new Lru<string, ConfigInsight | null>(20_000);
   private readonly summaries = new WeakMap<OciIndexFile, Omit<RepositoryFigures, 'name'>>();
-  /** Per index version: each subject's referrers (digest and artifact type), read once. */
-  private readonly subjects = new WeakMap<OciIndexFile, Promise<Map<string, Array<{ digest: string; artifactType?: string }>>>>();
-  /** Per index version: how many untagged manifests it holds. */
-  private readonly untaggedCounts = new WeakMap<OciIndexFile, Promise<number>>();
-  /** Per index version: its tags, to find cosign's tag-scheme signatures. */
-  private readonly tagSets = new WeakMap<OciIndexFile, Set<string>>();
+  /** What each index version says beyond its entries: referrers by subject, untagged count, tags. */
+  private readonly derived = new IndexFacts((name, digest, mediaType) => this.manifest(name, digest, mediaType));
   /** Repositories by push time, as of `at`, computed from the store's list `of` (`namesByPush`). */
   private pushOrder: { at: number; of: readonly string[]; names: readonly string[] } | undefined;
   private pushOrderPass: Promise<void> | undefined;
@@ -197,11 +193,11 @@ export class RepositoryInsights {
       ? 'latest'
       : allTagged.reduce<Descriptor | undefined>((best, entry) => (!best || byPush(entry, best) < 0 ? entry : best), undefined)?.annotations![REF_NAME];
     const page = paginate(tagged, options.page, options.perPage);
-    const [referrers, tags] = [await this.referrersBySubject(name, index), this.tagSet(index)];
+    const [referrers, tags] = [await this.derived.referrersBySubject(name, index), this.derived.tagSet(index)];
     const items = await Promise.all(
       page.items.map(async (entry) => ({ ...(await this.tagSummary(name, entry)), attachments: attachmentsOf(entry.digest, referrers.get(entry.digest) ?? [], (tag) => tags.has(tag)) })),
     );
-    const untagged = await this.untagged(name, index);
+    const untagged = await this.derived.untagged(name, index);
     return { ...summary, untagged, manifestCount: held.size, attachedTags: everyTagged.length - allTagged.length, tags: { ...page, items }, ...(pullTag !== undefined ? { pullTag } : {}) };
   }
 
@@ -238,7 +234,7 @@ export class RepositoryInsights {
         annotations: found!.annotations,
         ...(candidate.annotations?.[PUSHED_AT] ? { pushed: candidate.annotations[PUSHED_AT] } : {}),
       }));
-    const tagSet = this.tagSet(index);
+    const tagSet = this.derived.tagSet(index);
     const attachments = attachmentsOf(entry.digest, referrers, (tag) => tagSet.has(tag));
     const parents = all.filter(({ found }) => found?.children.some((child) => child.digest === entry.digest)).map(({ candidate }) => candidate.digest);
     const tags = index.manifests.filter((candidate) => candidate.digest === entry.digest && candidate.annotations?.[REF_NAME] !== undefined).map((candidate) => candidate.annotations![REF_NAME]!);
@@ -264,22 +260,6 @@ export class RepositoryInsights {
       parents,
       attachments,
     };
-  }
-
-  /** How many untagged manifests the index holds (untagged.ts), from the manifests as parsed for display; once per index version. */
-  private untagged(name: string, index: OciIndexFile): Promise<number> {
-    let count = this.untaggedCounts.get(index);
-    if (!count) {
-      count = (async () => {
-        const entries = uniqueEntries(index);
-        const insights = await Promise.all(entries.map((entry) => this.manifest(name, entry.digest, entry.mediaType)));
-        const lists = new Map(entries.map((entry, i) => [entry.digest, insights[i] && { manifests: insights[i].children.map((child) => child.digest), subject: insights[i].subject }]));
-        return findUntagged(index.manifests, (digest) => lists.get(digest)).roots.length;
-      })();
-      this.untaggedCounts.set(index, count);
-      count.catch(() => this.untaggedCounts.delete(index));
-    }
-    return count;
   }
 
   /**
@@ -315,38 +295,6 @@ export class RepositoryInsights {
     } catch {
       return undefined;
     }
-  }
-
-  /** Each subject's referrers in the index (one pass over its manifests per index version). */
-  private referrersBySubject(name: string, index: OciIndexFile): Promise<Map<string, Array<{ digest: string; artifactType?: string }>>> {
-    let found = this.subjects.get(index);
-    if (!found) {
-      found = (async () => {
-        const bySubject = new Map<string, Array<{ digest: string; artifactType?: string }>>();
-        const entries = uniqueEntries(index);
-        const insights = await Promise.all(entries.map((entry) => this.manifest(name, entry.digest, entry.mediaType)));
-        for (const [i, entry] of entries.entries()) {
-          const insight = insights[i];
-          if (!insight?.subject) continue;
-          const list = bySubject.get(insight.subject) ?? [];
-          list.push({ digest: entry.digest, ...(insight.artifactType ? { artifactType: insight.artifactType } : {}) });
-          bySubject.set(insight.subject, list);
-        }
-        return bySubject;
-      })();
-      this.subjects.set(index, found);
-      found.catch(() => this.subjects.delete(index));
-    }
-    return found;
-  }
-
-  private tagSet(index: OciIndexFile): Set<string> {
-    let tags = this.tagSets.get(index);
-    if (!tags) {
-      tags = new Set(index.manifests.flatMap((entry) => (entry.annotations?.[REF_NAME] !== undefined ? [entry.annotations[REF_NAME]] : [])));
-      this.tagSets.set(index, tags);
-    }
-    return tags;
   }
 
   private async tagSummary(name: string, entry: Descriptor): Promise<Omit<TagSummary, 'attachments'>> {
@@ -447,15 +395,6 @@ export class RepositoryInsights {
     this.configs.set(key, config ?? null);
     return config;
   }
-}
-
-/**
- * The child of an index that a pull on linux/amd64 gets, else the first with a real platform
- * (buildx lists its attestations as platform unknown/unknown).
- */
-function pulledPlatform<C extends ChildInsight>(children: readonly C[]): C | undefined {
-  const real = children.filter((child) => child.platform && child.platform.os !== 'unknown');
-  return real.find((child) => child.platform!.os === 'linux' && child.platform!.architecture === 'amd64') ?? real[0];
 }
 
 const byDigest = new WeakMap<OciIndexFile, Map<string, Descriptor>>();
