@@ -151,6 +151,9 @@ describe('sorting', () => {
     expect(text).toMatch(/<option value="-name" selected>/);
     expect(tagsOf(text)).toEqual(['v1.10', 'v1.9', 'v1.2']);
     expect((await rita.browse('/repository?name=sort/app&sort=size')).status).toBe(400);
+    // The JSON twin sorts the same way.
+    const api = (await (await rita.api('/api/ui/repository?repository=sort/app&sort=-name')).json()) as { tags: Array<{ tag: string }> };
+    expect(api.tags.map((tag) => tag.tag)).toEqual(['v1.10', 'v1.9', 'v1.2', 'latest']);
   });
 
   it('sorts repositories by name or last push, both ways', async () => {
@@ -161,6 +164,9 @@ describe('sorting', () => {
     expect(await names('pushed')).toEqual(['sort/c', 'sort/a', 'sort/b', 'sort/app']);
     expect(await names('-pushed')).toEqual(['sort/app', 'sort/b', 'sort/a', 'sort/c']);
     expect(await page(rita, '/repositories?sort=-pushed')).toMatch(/<option value="-pushed" selected>/);
+    const api = (await (await root.api('/api/ui/repositories?q=sort/&sort=-name')).json()) as { repositories: Array<{ name: string }> };
+    expect(api.repositories.map((repository) => repository.name)).toEqual(['sort/c', 'sort/b', 'sort/app', 'sort/a']);
+    expect((await rita.api('/api/ui/repositories?sort=size')).status).toBe(400);
   });
 });
 
