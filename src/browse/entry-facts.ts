@@ -7,7 +7,7 @@
  *
  * On disk one JSON object per line, short keys (a repository of 8,000 tags reads ~2 MB at start).
  */
-import type { ManifestKind, Platform } from './manifest-insight.js';
+import type { ChildInsight, ManifestKind, Platform } from './manifest-insight.js';
 
 export interface EntryFacts {
   digest: string;
@@ -19,8 +19,10 @@ export interface EntryFacts {
   artifactType?: string;
   /** The manifest this one refers to (signatures, SBOMs). */
   subject?: string;
-  /** An image's (from its config), or the platforms an index lists. */
+  /** An image's (from its config), or the platforms an index lists (buildx's unknown/unknown attestations left out). */
   platforms: Platform[];
+  /** An index's: what a pull on linux/amd64 fetches (else on its first real platform), and that platform. */
+  pulled?: { platform: Platform; size: number };
   /** An index's manifests. */
   children: string[];
   /** Every other blob reached, each once with its size: config and layers, and an index's children with theirs. */
@@ -34,6 +36,15 @@ export function totalSize(facts: EntryFacts): number {
   return total;
 }
 
+/**
+ * The child of an index that a pull on linux/amd64 gets, else the first with a real platform
+ * (buildx lists its attestations as platform unknown/unknown).
+ */
+export function pulledPlatform<C extends ChildInsight>(children: readonly C[]): C | undefined {
+  const real = children.filter((child) => child.platform && child.platform.os !== 'unknown');
+  return real.find((child) => child.platform!.os === 'linux' && child.platform!.architecture === 'amd64') ?? real[0];
+}
+
 interface Line {
   d: string;
   m: string;
@@ -44,6 +55,7 @@ interface Line {
   p?: string[];
   c?: string[];
   b: Array<[string, number]>;
+  l?: [string, number];
 }
 
 const platformText = (platform: Platform) => [platform.os, platform.architecture, ...(platform.variant ? [platform.variant] : [])].join('/');
@@ -66,6 +78,7 @@ export function factsLine(facts: EntryFacts): string {
     ...(facts.platforms.length > 0 ? { p: facts.platforms.map(platformText) } : {}),
     ...(facts.children.length > 0 ? { c: facts.children } : {}),
     b: facts.blobs,
+    ...(facts.pulled ? { l: [platformText(facts.pulled.platform), facts.pulled.size] as [string, number] } : {}),
   };
   return `${JSON.stringify(line)}\n`;
 }
@@ -81,7 +94,7 @@ const KINDS = new Set<unknown>(['image', 'index', 'artifact']);
 function fromLine(value: unknown): EntryFacts | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const line = value as Partial<Record<keyof Line, unknown>>;
-  const { d, m, k, s, a, u, p, c, b } = line;
+  const { d, m, k, s, a, u, p, c, b, l } = line;
   if (!isText(d) || !isText(m) || !KINDS.has(k) || !isSize(s) || !Array.isArray(b)) return undefined;
   for (const pair of b as unknown[]) if (!Array.isArray(pair) || !isText(pair[0]) || !isSize(pair[1])) return undefined;
   const children = Array.isArray(c) ? (c as unknown[]) : [];
@@ -96,6 +109,10 @@ function fromLine(value: unknown): EntryFacts | undefined {
   const facts: EntryFacts = { digest: d, mediaType: m, kind: k as ManifestKind, size: s, platforms, children: children as string[], blobs: b as Array<[string, number]> };
   if (isText(a)) facts.artifactType = a;
   if (isText(u)) facts.subject = u;
+  if (Array.isArray(l) && isText(l[0]) && isSize(l[1])) {
+    const platform = platformOf(l[0]);
+    if (platform) facts.pulled = { platform, size: l[1] };
+  }
   return facts;
 }
 

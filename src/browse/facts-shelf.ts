@@ -148,11 +148,13 @@ function intern(shelf: Shelf, facts: EntryFacts): EntryFacts {
   for (const pair of facts.blobs) pair[0] = share(pair[0]);
   facts.mediaType = share(facts.mediaType);
   if (facts.children.length === 0) facts.children = NO_CHILDREN;
-  facts.platforms = facts.platforms.map((platform) => {
+  const sharePlatform = (platform: Platform) => {
     const key = `${platform.os}/${platform.architecture}/${platform.variant ?? ''}`;
     let held = shelf.platforms.get(key);
     if (!held) shelf.platforms.set(key, (held = Object.freeze({ ...platform })));
     return held;
-  });
+  };
+  facts.platforms = facts.platforms.map(sharePlatform);
+  if (facts.pulled) facts.pulled = { platform: sharePlatform(facts.pulled.platform), size: facts.pulled.size };
   return facts;
 }

@@ -4,7 +4,8 @@
  * index.json (cached by the store per version); each manifest's facts (facts-shelf.ts: read once,
  * kept in memory and in the repository's derived record, so a restart does not read every manifest
  * again); per index version, one view (repository-view.ts: figures, tag orders, referrers,
- * parents); the repositories' push order (push-order.ts). A page then reads only its own rows:
+ * parents, untagged count, tags); the repositories' push order (push-order.ts). A page then reads
+ * only its own rows (badges from the view's referrers, an index's pulled size from its facts):
  * manifest bytes from the registry's manifest catalog (repository-scoped: `scopedKey`), configs
  * cached here under the same scoped key, for good (content-addressed bytes never change).
  *
@@ -19,7 +20,8 @@ import { Lru } from '../registry/lru.js';
 import { scopedKey, type ManifestCatalog } from '../registry/manifest-catalog.js';
 import type { ManifestWrite } from '../registry/manifest-writes.js';
 import { newestPush, type RepositoryFigures } from './repository-figures.js';
-import { totalSize, type EntryFacts } from './entry-facts.js';
+import { attachmentsOf, type Attachment } from './attachments.js';
+import { pulledPlatform, totalSize, type EntryFacts } from './entry-facts.js';
 import { FactsShelf } from './facts-shelf.js';
 import { PushOrder } from './push-order.js';
 import { viewOf, type RepositoryView } from './repository-view.js';
@@ -53,9 +55,20 @@ export interface TagSummary {
   kind: ManifestKind;
   artifactType?: string;
   platforms: Platform[];
+  /** Every distinct manifest, config and layer: for an index, all platforms together. */
   size: number;
+  /** An index's: what a pull on linux/amd64 fetches (or on its first platform without one), and that platform. */
+  pulled?: PulledSize;
   pushed?: string;
   pushedBy?: PushedBy;
+  /** Signatures, SBOMs, attestations attached to it (presence, not verified). */
+  attachments: Attachment[];
+}
+
+export interface PulledSize {
+  platform: Platform;
+  /** The platform's manifest, config and layers. */
+  size: number;
 }
 
 /** Who pushed a tag, as recorded at the push (PUSHED_BY); absent for anonymous pushes and older entries. */
@@ -66,8 +79,12 @@ export interface PushedBy {
 }
 
 export interface RepositoryDetail extends RepositoryFigures {
-  /** Manifests in the index without a tag (children of indexes, referrers, untagged pushes). */
+  /** Manifests no tag reaches that are no referrer either (untagged.ts): what moved or deleted tags left behind. */
   untagged: number;
+  /** Entries in the index, tagged or not (0: nothing left to delete). */
+  manifestCount: number;
+  /** cosign's `sha256-<hex>.sig/.att/.sbom` tags, shown with the image they belong to instead of in the list. */
+  attachedTags: number;
   tags: PageOf<TagSummary>;
   /** The tag the Pull panel offers: `latest` when the repository has it, else the newest pushed (whatever the page or filter). */
   pullTag?: string;
@@ -90,17 +107,24 @@ export interface ImageDetail {
   annotations: Record<string, string>;
   /** An index's manifests, with the size of each platform's image. */
   children: Array<ChildInsight & { totalSize?: number }>;
+  /** An index's size as pulled on linux/amd64 (else its first platform). */
+  pulled?: PulledSize;
   config?: BlobInsight & { details?: ConfigInsight };
   layers: Array<BlobInsight & { history?: HistoryInsight }>;
   history: HistoryInsight[];
   referrers: Array<{ digest: string; mediaType: string; artifactType?: string; size: number; annotations: Record<string, string>; pushed?: string }>;
   /** Indexes in the repository that list this manifest. */
   parents: string[];
+  /** Signatures, SBOMs, attestations attached to it (presence, not verified). */
+  attachments: Attachment[];
 }
 
-export type RepositorySort = 'name' | 'pushed';
-/** Tags by push time (newest first) or by name; `reverse` turns either around. */
-export type TagSort = 'pushed' | 'name';
+/** `pushed`: newest push first; a leading `-` reverses the order (`-name`: Z to A, `-pushed`: oldest first). */
+export type RepositorySort = 'name' | '-name' | 'pushed' | '-pushed';
+export const REPOSITORY_SORTS = ['name', '-name', 'pushed', '-pushed'] as const satisfies readonly RepositorySort[];
+/** The same four orders for a repository's tags (its page shows the newest push first). */
+export type TagSort = RepositorySort;
+export const TAG_SORTS = REPOSITORY_SORTS;
 
 /** Configs above this are not parsed for display (a config is normally a few KiB). */
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
@@ -163,9 +187,10 @@ export class RepositoryInsights {
     const query = options.query?.trim().toLowerCase() ?? '';
     const { visible } = options;
     const listed = await this.store.listRepositories();
-    const all = options.sort === 'pushed' ? await this.pushOrder.names(listed) : listed;
+    const all = options.sort.endsWith('pushed') ? await this.pushOrder.names(listed) : listed;
     const names = query === '' && !visible ? all : all.filter((name) => (query === '' || name.toLowerCase().includes(query)) && (!visible || visible(name)));
-    const page = paginate(names, options.page, options.perPage);
+    // A reversed order is the same list read from its end (no copy).
+    const page = options.sort.startsWith('-') ? paginateBackwards(names, options.page, options.perPage) : paginate(names, options.page, options.perPage);
     const items = (await Promise.all(page.items.map((name) => this.summary(name).catch(() => undefined)))).filter((item) => item !== undefined);
     return { ...page, items };
   }
@@ -175,15 +200,24 @@ export class RepositoryInsights {
     return { name, ...(await this.view(name)).figures };
   }
 
-  /** The repository with one page of its tags (newest push first, or by `sort`), filtered by `query`. */
-  async repository(name: string, options: { query?: string; sort?: TagSort; reverse?: boolean; page: number; perPage: number }): Promise<RepositoryDetail> {
+  /** The repository with one page of its tags (by default newest push first; `sort`), filtered by `query`. */
+  async repository(name: string, options: { query?: string; sort?: TagSort; page: number; perPage: number }): Promise<RepositoryDetail> {
     const view = await this.view(name);
     const query = options.query?.trim().toLowerCase() ?? '';
-    const ordered = options.sort === 'name' ? view.byName() : view.byPush;
+    const sort = options.sort ?? 'pushed';
+    const ordered = sort.endsWith('name') ? view.byName() : view.byPush;
     const tagged = query === '' ? ordered : ordered.filter((entry) => entry.annotations![REF_NAME]!.toLowerCase().includes(query));
-    const page = options.reverse ? paginateBackwards(tagged, options.page, options.perPage) : paginate(tagged, options.page, options.perPage);
-    const items = page.items.map((entry) => this.tagSummary(entry, view.facts.get(entry.digest)));
-    return { name, ...view.figures, untagged: view.untagged, tags: { ...page, items }, ...(view.pullTag !== undefined ? { pullTag: view.pullTag } : {}) };
+    const page = sort.startsWith('-') ? paginateBackwards(tagged, options.page, options.perPage) : paginate(tagged, options.page, options.perPage);
+    const items = page.items.map((entry) => this.tagSummary(view, entry));
+    return {
+      name,
+      ...view.figures,
+      untagged: view.untagged,
+      manifestCount: view.entries.size,
+      attachedTags: view.attachedTags,
+      tags: { ...page, items },
+      ...(view.pullTag !== undefined ? { pullTag: view.pullTag } : {}),
+    };
   }
 
   /** One manifest or index by tag or digest, with its config, layers and referrers. */
@@ -201,6 +235,8 @@ export class RepositoryInsights {
         return { ...child, ...(childFacts ? { totalSize: totalSize(childFacts) } : {}) };
       }),
     );
+    const pulledChild = pulledPlatform(children);
+    const pulled = pulledChild?.platform && pulledChild.totalSize !== undefined ? { platform: pulledChild.platform, size: pulledChild.totalSize } : undefined;
     const details = insight.kind === 'image' && insight.config ? await this.config(name, insight.config) : undefined;
     const history = details?.history ?? [];
     const perLayer = layerHistory(insight.layers, history);
@@ -219,6 +255,7 @@ export class RepositoryInsights {
         };
       }),
     );
+    const attachments = attachmentsOf(entry.digest, referrers, (tag) => view.tags.has(tag));
     const sameDigest = index.manifests.filter((candidate) => candidate.digest === entry.digest);
     const tags = sameDigest.filter((candidate) => candidate.annotations?.[REF_NAME] !== undefined).map((candidate) => candidate.annotations![REF_NAME]!);
     const pushed = newestPush(sameDigest)?.toISOString();
@@ -241,11 +278,13 @@ export class RepositoryInsights {
       ...(insight.subject ? { subject: insight.subject } : {}),
       annotations: insight.annotations,
       children,
+      ...(pulled ? { pulled } : {}),
       ...(insight.config ? { config: { ...insight.config, ...(details ? { details } : {}) } } : {}),
       layers: insight.layers.map((layer, i) => ({ ...layer, ...(perLayer[i] ? { history: perLayer[i] } : {}) })),
       history,
       referrers,
       parents: [...(view.parents.get(entry.digest) ?? [])],
+      attachments,
     };
   }
 
@@ -274,7 +313,13 @@ export class RepositoryInsights {
     return view;
   }
 
-  private tagSummary(entry: Descriptor, facts: EntryFacts | undefined): TagSummary {
+  private tagSummary(view: RepositoryView, entry: Descriptor): TagSummary {
+    const facts = view.facts.get(entry.digest);
+    // Referrers of one manifest are few: their artifact types come from the facts already held.
+    const referrers = (view.referrers.get(entry.digest) ?? []).map((referrer) => {
+      const artifactType = view.facts.get(referrer.digest)?.artifactType;
+      return { digest: referrer.digest, ...(artifactType ? { artifactType } : {}) };
+    });
     const pushed = entry.annotations?.[PUSHED_AT];
     const pushedBy = pushedByOf(entry);
     return {
@@ -285,8 +330,10 @@ export class RepositoryInsights {
       ...(facts?.artifactType ? { artifactType: facts.artifactType } : {}),
       platforms: facts?.platforms ?? [],
       size: facts ? totalSize(facts) : entry.size,
+      ...(facts?.pulled ? { pulled: facts.pulled } : {}),
       ...(pushed ? { pushed } : {}),
       ...(pushedBy ? { pushedBy } : {}),
+      attachments: attachmentsOf(entry.digest, referrers, (tag) => view.tags.has(tag)),
     };
   }
 
@@ -298,8 +345,17 @@ export class RepositoryInsights {
     await this.collectBlobs(name, entry, blobs, 0);
     blobs.delete(entry.digest);
     let platforms: Platform[] = [];
+    let pulled: EntryFacts['pulled'];
     if (insight.kind === 'index') {
-      platforms = insight.children.flatMap((child) => (child.platform ? [child.platform] : []));
+      platforms = insight.children.flatMap((child) => (child.platform && child.platform.os !== 'unknown' ? [child.platform] : []));
+      const child = pulledPlatform(insight.children);
+      if (child?.platform) {
+        const childBlobs = new Map<string, number>();
+        await this.collectBlobs(name, child, childBlobs, 1);
+        let size = 0;
+        for (const bytes of childBlobs.values()) size += bytes;
+        pulled = { platform: child.platform, size };
+      }
     } else if (insight.kind === 'image' && insight.config) {
       const config = await this.config(name, insight.config);
       if (config?.os && config.architecture) platforms = [{ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) }];
@@ -312,6 +368,7 @@ export class RepositoryInsights {
       ...(insight.artifactType ? { artifactType: insight.artifactType } : {}),
       ...(insight.subject ? { subject: insight.subject } : {}),
       platforms,
+      ...(pulled ? { pulled } : {}),
       children: insight.children.map((child) => child.digest),
       blobs: [...blobs],
     };

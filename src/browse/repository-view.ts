@@ -2,23 +2,30 @@
  * What the pages need of one version of a repository's index, computed once per version (the
  * store hands out one frozen index object per version) from the index and its manifests' facts:
  * the figures (tags, size, last push), the tags in both orders, the Pull panel's tag, the untagged
- * count, referrers by subject and the indexes listing each manifest. All in memory: a page then
- * costs its own rows, whatever the number of tags.
+ * count (registry/untagged.ts, from the facts' children and subjects), referrers by subject, the
+ * indexes listing each manifest and the tag set (cosign's tag-scheme signatures). All in memory: a
+ * page then costs its own rows, whatever the number of tags.
  */
 import type { Descriptor } from '../oci/manifest.js';
+import { findUntagged } from '../registry/untagged.js';
 import { PUSHED_AT, REF_NAME, type OciIndexFile } from '../storage/store.js';
+import { cosignTagSubject } from './attachments.js';
 import type { EntryFacts } from './entry-facts.js';
 import { newestPush, type RepositoryFigures } from './repository-figures.js';
 
 export interface RepositoryView {
   figures: Omit<RepositoryFigures, 'name'>;
-  /** Tagged entries, newest push first (ties by tag). */
+  /** Tagged entries, newest push first (ties by tag); cosign's tags of an image held here left out. */
   byPush: readonly Descriptor[];
-  /** Tagged entries by tag (code point order); sorted at the first page that asks. */
+  /** The same by tag, numbers compared as numbers (v1.9 before v1.10); sorted at the first page that asks. */
   byName(): readonly Descriptor[];
   pullTag?: string;
-  /** Manifests without a tag (children of indexes, referrers, untagged pushes). */
+  /** Manifests no tag reaches that are no referrer either (untagged.ts): what moved or deleted tags left behind. */
   untagged: number;
+  /** cosign's `sha256-<hex>.sig/.att/.sbom` tags of an image held here (listed with that image, not in `byPush`). */
+  attachedTags: number;
+  /** Every tag of the index. */
+  tags: ReadonlySet<string>;
   /** The index's entries by digest (the last entry of a digest wins). */
   entries: ReadonlyMap<string, Descriptor>;
   facts: ReadonlyMap<string, EntryFacts>;
@@ -29,6 +36,8 @@ export interface RepositoryView {
 }
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+/** Tags as people read them: `v1.9` before `v1.10` (code points break ties). */
+const tagCollator = new Intl.Collator('en', { numeric: true });
 const tagOf = (entry: Descriptor) => entry.annotations![REF_NAME]!;
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
@@ -47,6 +56,7 @@ export function viewOf(index: OciIndexFile, facts: ReadonlyMap<string, EntryFact
   const tags = new Set<string>();
   let newest = '';
   let isoTimes = true;
+  let attachedTags = 0;
   for (const entry of index.manifests) {
     const pushed = entry.annotations?.[PUSHED_AT] ?? '';
     if (pushed > newest) newest = pushed;
@@ -54,17 +64,17 @@ export function viewOf(index: OciIndexFile, facts: ReadonlyMap<string, EntryFact
     if (pushed !== '' && (pushed.length !== 24 || pushed[23] !== 'Z')) isoTimes = false;
     const tag = entry.annotations?.[REF_NAME];
     if (tag === undefined) continue;
-    tagged.push({ pushed, tag, entry });
     tags.add(tag);
+    // cosign's tag-scheme tags go with the image they sign when the repository holds it.
+    const signs = cosignTagSubject(tag);
+    if (signs !== undefined && entries.has(signs)) attachedTags++;
+    else tagged.push({ pushed, tag, entry });
   }
-  const taggedDigests = new Set(tagged.map((item) => item.entry.digest));
-  let untagged = 0;
   // Every blob reached from the index, each once: the repository's size.
   const sizes = new Map<string, number>();
   const referrers = new Map<string, Descriptor[]>();
   const parents = new Map<string, string[]>();
   for (const [digest, entry] of entries) {
-    if (!taggedDigests.has(digest)) untagged++;
     const known = facts.get(digest);
     if (!known) {
       sizes.set(digest, entry.size);
@@ -77,16 +87,23 @@ export function viewOf(index: OciIndexFile, facts: ReadonlyMap<string, EntryFact
   }
   let size = 0;
   for (const bytes of sizes.values()) size += bytes;
+  const untagged = findUntagged(index.manifests, (digest) => {
+    const known = facts.get(digest);
+    return known && { manifests: known.children, subject: known.subject };
+  }).roots.length;
   const byPush = tagged.sort((a, b) => compare(b.pushed, a.pushed) || compare(a.tag, b.tag)).map((item) => item.entry);
   let byName: Descriptor[] | undefined;
   const lastPush = isoTimes ? (newest === '' ? undefined : new Date(newest)) : newestPush(index.manifests);
   const pullTag = tags.has('latest') ? 'latest' : byPush[0] && tagOf(byPush[0]);
+  const byTag = (a: Descriptor, b: Descriptor) => tagCollator.compare(tagOf(a), tagOf(b)) || compare(tagOf(a), tagOf(b));
   return {
     figures: { tagCount: tags.size, size, ...(lastPush ? { lastPush } : {}) },
     byPush,
-    byName: () => (byName ??= [...byPush].sort((a, b) => compare(tagOf(a), tagOf(b)))),
+    byName: () => (byName ??= [...byPush].sort(byTag)),
     ...(pullTag !== undefined ? { pullTag } : {}),
     untagged,
+    attachedTags,
+    tags,
     entries,
     facts,
     referrers,

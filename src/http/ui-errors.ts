@@ -21,6 +21,7 @@ const WORDS: Partial<Record<string, [number, string, string]>> = {
   DIGEST_INVALID: [400, 'Not a digest', 'That is not a valid digest.'],
   BODY_INVALID: [400, 'Not a valid request', 'Something in the address or the form was not valid.'],
   DENIED: [403, 'Not allowed', 'You may not see or do this. If you think you should, ask the registry operator.'],
+  CLEANUP_REFUSED: [409, 'Nothing deleted', 'The repository still has tags, or a tagged manifest could not be read. Reload the page and try again.'],
   UNSUPPORTED: [404, 'Not available', 'This registry does not offer that.'],
   REQUEST_TIMEOUT: [408, 'Too slow', 'The form did not arrive in time. Go back and try again.'],
   BODY_TOO_LARGE: [413, 'Too large', 'The form was larger than Berth accepts.'],

@@ -15,6 +15,8 @@ export const ERROR_TABLE = {
   MANIFEST_INVALID: { code: 'MANIFEST_INVALID', status: 400, message: 'manifest invalid' },
   MANIFEST_TOO_LARGE: { code: 'SIZE_INVALID', status: 413, message: 'manifest exceeds the size limit' },
   MANIFEST_CONFLICT: { code: 'DENIED', status: 409, message: 'several tags point to this manifest; delete them by tag' },
+  // A cleanup of untagged manifests (or of a repository without tags) that would remove what a tag still needs.
+  CLEANUP_REFUSED: { code: 'DENIED', status: 409, message: 'nothing was deleted: the repository still has tags, or what a tag needs is unknown' },
   MANIFEST_UNKNOWN: { code: 'MANIFEST_UNKNOWN', status: 404, message: 'manifest unknown to registry' },
   NAME_INVALID: { code: 'NAME_INVALID', status: 400, message: 'invalid repository name' },
   NAME_UNKNOWN: { code: 'NAME_UNKNOWN', status: 404, message: 'repository name not known to registry' },

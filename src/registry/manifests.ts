@@ -12,6 +12,14 @@ import { assertManifestSchema } from './manifest-schemas.js';
 import { factsFrom, scopedKey, type ManifestCatalog } from './manifest-catalog.js';
 import { Lru } from './lru.js';
 import type { Actor, ManifestWrite, ManifestWriteListener } from './manifest-writes.js';
+import { entryKey } from '../storage/live-index.js';
+import { findUntagged } from './untagged.js';
+
+/** How often a cleanup looks at the index again when a push changed it in between. */
+const CLEANUP_ATTEMPTS = 3;
+
+/** Thrown inside a cleanup's `apply` when the index is not the one it looked at (its edits are undone). */
+class IndexMoved extends Error {}
 
 /** The spec lets registries cap manifests; 4 MiB is what distribution and zot accept. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -201,6 +209,55 @@ export class ManifestService {
       },
     });
     await announced;
+  }
+
+  /**
+   * Removes the repository's untagged manifests (untagged.ts: not tagged, not listed by a tagged
+   * index, not a referrer) in one index change; with `everything`, every manifest of a repository
+   * that has no tag left (deleting it from the web UI). Blobs stay for garbage collection. What to
+   * remove is decided from the index and the catalog's facts, then applied only to that same index:
+   * if a push changed it in between, it is looked at again. Returns the digests removed.
+   */
+  async deleteUntagged(name: string, { everything = false, actor }: { everything?: boolean; actor?: Actor }): Promise<string[]> {
+    assertValidName(name);
+    for (let attempt = 0; attempt < CLEANUP_ATTEMPTS; attempt += 1) {
+      const { manifests } = await this.store.readIndex(name);
+      const untaggedOnly = manifests.every((entry) => entry.annotations?.[REF_NAME] === undefined);
+      if (everything && !untaggedOnly) throw new RegistryError('CLEANUP_REFUSED', { name, reason: 'the repository still has tags: delete them first' });
+      const unique = [...new Map(manifests.map((entry) => [entry.digest, entry])).values()];
+      let doomed: Descriptor[];
+      if (everything) doomed = unique;
+      else {
+        const facts = new Map(await Promise.all(unique.map(async (entry) => [entry.digest, await this.catalog.factsOf(name, entry).catch(() => undefined)] as const)));
+        const found = findUntagged(manifests, (digest) => facts.get(digest));
+        if (!found.certain) throw new RegistryError('CLEANUP_REFUSED', { name, reason: 'a tagged manifest could not be read, so what it lists is unknown' });
+        const gone = new Set(found.doomed);
+        doomed = unique.filter((entry) => gone.has(entry.digest));
+      }
+      if (doomed.length === 0) return [];
+      // The editor holds one entry per key (a tag, or the digest of an untagged entry).
+      const keys = new Set(manifests.map(entryKey)).size;
+      let announced: Promise<void> | undefined;
+      try {
+        await this.store.changeIndex(name, {
+          apply: (index) => {
+            if (index.size !== keys) throw new IndexMoved();
+            // An untagged entry's key is its digest; a digest still held afterwards has a tag now.
+            for (const entry of doomed) index.remove(untagged(entry));
+            if (doomed.some((entry) => index.holds(entry.digest))) throw new IndexMoved();
+          },
+          committed: () => {
+            announced = this.announce(doomed.map((entry) => ({ kind: 'image-deleted', name, reference: entry.digest, digest: entry.digest, mediaType: entry.mediaType, ...(actor ? { actor } : {}) })));
+          },
+        });
+      } catch (error) {
+        if (error instanceof IndexMoved) continue;
+        throw error;
+      }
+      await announced;
+      return doomed.map((entry) => entry.digest);
+    }
+    throw new RegistryError('UNAVAILABLE', 'the repository kept changing while its untagged manifests were removed: try again');
   }
 }
 

@@ -1,6 +1,7 @@
 /** How numbers, times, digests and platforms are written on the pages (and by berth.js, identically). */
 import { html, type SafeHtml } from './html.js';
 import type { ManifestKind, Platform } from '../browse/manifest-insight.js';
+import type { Attachment } from '../browse/attachments.js';
 
 const UNITS = ['B', 'kB', 'MB', 'GB', 'TB'];
 
@@ -54,4 +55,11 @@ const KIND_LABELS: Record<ManifestKind, string> = { image: 'image', index: 'mult
 
 export function kindBadge(kind: ManifestKind): SafeHtml {
   return html`<span class="badge badge-${kind}">${KIND_LABELS[kind]}</span>`;
+}
+
+/** "Signed (cosign)", "SBOM (SPDX)", ...: what is attached, never verified (said to screen readers and in the tooltip too). */
+export function attachmentBadges(attachments: readonly Attachment[]): SafeHtml {
+  return html`${attachments.map(
+    (attachment) => html` <span class="badge badge-${attachment.kind}" title="Present, not verified">${attachment.label}<span class="visually-hidden"> (not verified)</span></span>`,
+  )}`;
 }

@@ -335,6 +335,41 @@ const rows: Row[] = [
     status: 303,
     line: { event: 'tag-delete', outcome: 'ok', user: 'ci', repository: 'audit/app', tag: 'v1' },
   },
+  {
+    name: 'untagged manifests delete (UI form)',
+    prepare: async () => {
+      // v3 moves: the image it named is left untagged.
+      await pushImage(berth.url, 'audit/tidy', 'v3', { headers: CI });
+      await pushImage(berth.url, 'audit/tidy', 'v3', { headers: CI });
+    },
+    run: () => postForm(session, '/repository?name=audit/tidy', '/repository/delete-untagged?name=audit/tidy', {}),
+    status: 303,
+    line: { event: 'untagged-delete', outcome: 'ok', user: 'ci', via: 'session', repository: 'audit/tidy', reason: '1 manifests removed' },
+  },
+  {
+    name: 'untagged manifests delete refused: no form token',
+    run: () => session.browse('/repository/delete-untagged?name=audit/tidy', { method: 'POST', body: '', headers: FORM }),
+    status: 403,
+    line: { event: 'untagged-delete', outcome: 'refused', user: 'ci', repository: 'audit/tidy' },
+  },
+  {
+    name: 'repository delete (UI form)',
+    prepare: async () => {
+      await fetch(`${berth.url}/v2/audit/tidy/manifests/v3`, { method: 'DELETE', headers: CI });
+    },
+    run: () => postForm(session, '/repository?name=audit/tidy', '/repository/delete?name=audit/tidy', {}),
+    status: 303,
+    line: { event: 'repository-delete', outcome: 'ok', user: 'ci', via: 'session', repository: 'audit/tidy', reason: '1 manifests removed' },
+  },
+  {
+    name: 'repository delete refused: tags left',
+    prepare: async () => {
+      await pushImage(berth.url, 'audit/kept', 'v1', { headers: CI });
+    },
+    run: () => postForm(session, '/repository?name=audit/kept', '/repository/delete?name=audit/kept', {}),
+    status: 409,
+    line: { event: 'repository-delete', outcome: 'refused', user: 'ci', repository: 'audit/kept' },
+  },
   { name: 'sign-out (UI form)', run: () => postForm(session, '/account', '/logout', {}), status: 303, line: { event: 'sign-out', outcome: 'ok', user: 'ci', provider: 'htpasswd' } },
   {
     name: 'sign-out (zot endpoint)',

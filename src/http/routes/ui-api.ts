@@ -7,6 +7,7 @@
  */
 import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-to-ts';
 import type { FastifyInstance } from 'fastify';
+import { REPOSITORY_SORTS, TAG_SORTS } from '../../browse/repository-insights.js';
 import { parseReference } from '../../registry/manifests.js';
 import { currentSession } from '../session-cookies.js';
 import { pullTarget, type UiContext } from '../ui-context.js';
@@ -41,7 +42,7 @@ export async function uiApiRoutes(app: FastifyInstance, context: UiContext): Pro
 
   typed.get(
     '/api/ui/repositories',
-    { schema: { querystring: { type: 'object', properties: { q: text(256), sort: { type: 'string', enum: ['name', 'pushed'] }, ...paging } } }, config: { action: 'catalog' } },
+    { schema: { querystring: { type: 'object', properties: { q: text(256), sort: { type: 'string', enum: REPOSITORY_SORTS }, ...paging } } }, config: { action: 'catalog' } },
     async (request, reply) => {
       const { q, sort = 'name', page, perPage } = request.query;
       const { access } = request;
@@ -55,12 +56,12 @@ export async function uiApiRoutes(app: FastifyInstance, context: UiContext): Pro
   typed.get(
     '/api/ui/repository',
     {
-      schema: { querystring: { type: 'object', required: ['repository'], properties: { repository: text(256), q: text(128), ...paging } } },
+      schema: { querystring: { type: 'object', required: ['repository'], properties: { repository: text(256), q: text(128), sort: { type: 'string', enum: TAG_SORTS }, ...paging } } },
       config: { action: 'read', repositoryQuery: 'repository' },
     },
     async (request, reply) => {
-      const { repository, q, page, perPage } = request.query;
-      const { tags, ...detail } = await insights.repository(repository, { query: q ?? '', page, perPage });
+      const { repository, q, sort, page, perPage } = request.query;
+      const { tags, ...detail } = await insights.repository(repository, { query: q ?? '', ...(sort ? { sort } : {}), page, perPage });
       const { items, ...pagination } = tags;
       return reply.send({ ...detail, canDelete: request.access.can('delete', repository), host: pullTarget(app, request).host, tags: items, ...pagination });
     },

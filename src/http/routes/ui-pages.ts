@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { RegistryError } from '../../oci/errors.js';
 import { isValidTag } from '../../oci/names.js';
 import { parseReference } from '../../registry/manifests.js';
+import { REPOSITORY_SORTS, TAG_SORTS } from '../../browse/repository-insights.js';
 import { url } from '../../ui/html.js';
 import { renderImage } from '../../ui/pages/image.js';
 import { renderRepositories } from '../../ui/pages/repositories.js';
@@ -43,25 +44,29 @@ export async function uiPageRoutes(app: FastifyInstance, context: UiContext): Pr
 
   typed.get(
     '/repositories',
-    { schema: { querystring: querystring({ q: text(256), sort: { type: 'string', enum: ['name', 'pushed'] }, page: pageNumber }, []) }, config: { action: 'catalog', page: true } },
+    { schema: { querystring: querystring({ q: text(256), sort: { type: 'string', enum: REPOSITORY_SORTS }, page: pageNumber }, []) }, config: { action: 'catalog', page: true } },
     async (request, reply) => {
       const { q = '', sort = 'name', page } = request.query;
       const { access } = request;
       const visible = access.readsEverything ? undefined : (name: string) => access.can('read', name);
       const result = await insights.repositories({ visible, query: q, sort, page, perPage: REPOSITORIES_PER_PAGE });
-      return reply.type(HTML).send(renderRepositories({ viewer: viewerOf(request, reply), assets, page: result, query: q, sort }));
+      return reply.type(HTML).send(renderRepositories({ viewer: viewerOf(request, reply), assets, page: result, query: q, sort, pull: pullTarget(app, request) }));
     },
   );
 
   typed.get(
     '/repository',
     {
-      schema: { querystring: querystring({ name: text(256), q: text(128), sort: { type: 'string', enum: ['pushed', 'name'] }, page: pageNumber, deleted: text(128) }, ['name']) },
+      schema: {
+        querystring: querystring({ name: text(256), q: text(128), sort: { type: 'string', enum: TAG_SORTS }, page: pageNumber, deleted: text(128), removed: { type: 'integer', minimum: 0 } }, [
+          'name',
+        ]),
+      },
       config: { action: 'read', repositoryQuery: 'name', page: true },
     },
     async (request, reply) => {
-      const { name, q = '', sort, page, deleted } = request.query;
-      const detail = await insights.repository(name, { query: q, ...(sort ? { sort } : {}), page, perPage: TAGS_PER_PAGE });
+      const { name, q = '', sort = 'pushed', page, deleted, removed } = request.query;
+      const detail = await insights.repository(name, { query: q, sort, page, perPage: TAGS_PER_PAGE });
       const view = {
         viewer: viewerOf(request, reply),
         assets,
@@ -69,7 +74,9 @@ export async function uiPageRoutes(app: FastifyInstance, context: UiContext): Pr
         pull: pullTarget(app, request),
         canDelete: request.access.can('delete', name),
         query: q,
+        sort,
         ...(deleted !== undefined && isValidTag(deleted) ? { deleted } : {}),
+        ...(removed !== undefined ? { removed } : {}),
       };
       return reply.type(HTML).send(renderRepository(view));
     },
@@ -101,6 +108,26 @@ export async function uiPageRoutes(app: FastifyInstance, context: UiContext): Pr
       return reply.code(303).redirect(url('/repository', { name, deleted: tag }));
     },
   );
+
+  // Form posts (CSRF token checked first) that remove manifests no tag reaches: the untagged ones,
+  // or every one of a repository without tags (deleting it). Blobs are left to garbage collection.
+  for (const [path, event, everything] of [
+    ['/repository/delete-untagged', 'untagged-delete', false],
+    ['/repository/delete', 'repository-delete', true],
+  ] as const) {
+    typed.post(
+      path,
+      { schema: { querystring: querystring({ name: text(256) }, ['name']) }, config: { action: 'delete', repositoryQuery: 'name', page: true, audit: event } },
+      async (request, reply) => {
+        const { name } = request.query;
+        auditFacts(request, { repository: name });
+        const removed = await app.registry.manifests.deleteUntagged(name, { everything, actor: request.access.identity });
+        auditFacts(request, { outcome: 'ok', reason: `${removed.length} manifests removed` });
+        request.log.info({ name, removed: removed.length, by: request.access.identity.username }, everything ? 'repository emptied from the web UI' : 'untagged manifests deleted from the web UI');
+        return reply.code(303).redirect(url('/repository', { name, removed: removed.length }));
+      },
+    );
+  }
 }
 
 /** Where zui's `/image/<name>[/tag/<tag>]` (the name URL-encoded or not) is here. */

@@ -4,7 +4,7 @@
  * that made them; every manifest shows its annotations and the referrers (signatures, SBOMs,
  * attestations) that point at it. Every value here comes from the image's author: all escaped.
  */
-import { digestCode, formatBytes, formatCount, formatPlatform, formatPusher, kindBadge, shortDigest, time } from '../format.js';
+import { attachmentBadges, digestCode, formatBytes, formatCount, formatPlatform, formatPusher, kindBadge, shortDigest, time } from '../format.js';
 import { html, url, type HtmlValue, type SafeHtml } from '../html.js';
 import { renderPage, type AssetUrls, type Viewer } from '../layout.js';
 import type { ImageDetail } from '../../browse/repository-insights.js';
@@ -24,13 +24,31 @@ function definitions(rows: Array<[string, HtmlValue]>): SafeHtml {
   return html`<dl class="facts">${shown.map(([term, value]) => html`<dt>${term}</dt><dd>${value}</dd>`)}</dl>`;
 }
 
-function keyValues(title: string, id: string, entries: Array<[string, string]>, empty: string): SafeHtml {
+/** Labels and annotations whose value is where the image comes from or is documented (image-spec annotations.md). */
+const LINK_KEYS = new Set(['org.opencontainers.image.source', 'org.opencontainers.image.url', 'org.opencontainers.image.documentation']);
+
+/** `value` as a link when it is an http(s) URL under one of LINK_KEYS; anything else (javascript:, data:, ...) stays text. */
+export function labelValue(key: string, value: string): SafeHtml {
+  const text = html`<code class="wrap">${value}</code>`;
+  if (!LINK_KEYS.has(key) || !URL.canParse(value)) return text;
+  const target = new URL(value);
+  if (target.protocol !== 'https:' && target.protocol !== 'http:') return text;
+  return html`<a href="${target.href}" rel="noopener noreferrer nofollow">${text}</a>`;
+}
+
+function keyValues(
+  title: string,
+  id: string,
+  entries: Array<[string, string]>,
+  empty: string,
+  show: (key: string, value: string) => SafeHtml = (_key, value) => html`<code class="wrap">${value}</code>`,
+): SafeHtml {
   return html`<section aria-labelledby="${id}">
   <h2 id="${id}">${title}</h2>
   ${
     entries.length === 0
       ? html`<p class="muted">${empty}</p>`
-      : html`<div class="table-wrap" role="region" aria-label="${title} table" tabindex="0"><table class="pairs"><tbody>${entries.map(([key, value]) => html`<tr><th scope="row"><code>${key}</code></th><td><code class="wrap">${value}</code></td></tr>`)}</tbody></table></div>`
+      : html`<div class="table-wrap" role="region" aria-label="${title} table" tabindex="0"><table class="pairs"><tbody>${entries.map(([key, value]) => html`<tr><th scope="row"><code>${key}</code></th><td>${show(key, value)}</td></tr>`)}</tbody></table></div>`
   }
 </section>`;
 }
@@ -80,7 +98,7 @@ function config(detail: ImageDetail): SafeHtml {
   ])}
 </section>
 ${keyValues('Environment', 'env-title', env, 'No environment variables.')}
-${keyValues('Labels', 'labels-title', Object.entries(details.labels), 'No labels.')}`;
+${keyValues('Labels', 'labels-title', Object.entries(details.labels), 'No labels.', labelValue)}`;
 }
 
 function layers(detail: ImageDetail): SafeHtml {
@@ -148,9 +166,22 @@ export function renderImage(view: ImageView): string {
     ['Digest', copyable(detail.digest, 'Copy the digest')],
     ['Media type', html`<code>${detail.mediaType}</code>`],
     ['Artifact type', detail.artifactType ? html`<code>${detail.artifactType}</code>` : undefined],
-    ['Size', `${formatBytes(detail.totalSize)} (manifest ${formatBytes(detail.size)})`],
+    [
+      'Size',
+      detail.pulled
+        ? `${formatBytes(detail.pulled.size)} pulled on ${formatPlatform(detail.pulled.platform)}; ${formatBytes(detail.totalSize)} for all platforms (index ${formatBytes(detail.size)})`
+        : `${formatBytes(detail.totalSize)} (manifest ${formatBytes(detail.size)})`,
+    ],
     ['Pushed', detail.pushed ? html`${time(detail.pushed)}${detail.pushedBy && ` by ${formatPusher(detail.pushedBy)}`}` : undefined],
     ['Tags', detail.tags.length > 0 ? detail.tags.map((tag, i) => html`${i > 0 && ', '}<a href="${url('/image', { name, ref: tag })}">${tag}</a>`) : undefined],
+    [
+      'Attached',
+      detail.attachments.length > 0
+        ? html`${detail.attachments.map(
+            (attachment, i) => html`${i > 0 && ' '}<a href="${url('/image', { name, ref: attachment.tag ?? attachment.digest })}" class="badge-link">${attachmentBadges([attachment])}</a>`,
+          )} <span class="muted small">present, not verified</span>`
+        : undefined,
+    ],
     ['Refers to', detail.subject ? imageLink(name, detail.subject) : undefined],
     ['Part of', detail.parents.length > 0 ? detail.parents.map((parent, i) => html`${i > 0 && ', '}${imageLink(name, parent)}`) : undefined],
   ])}
@@ -159,7 +190,7 @@ ${pullPanel(view.pull, name, isDigest ? detail.digest : reference)}
 ${detail.kind === 'index' && platforms(detail)}
 ${config(detail)}
 ${layers(detail)}
-${keyValues('Annotations', 'annotations-title', Object.entries(detail.annotations), 'No annotations.')}
+${keyValues('Annotations', 'annotations-title', Object.entries(detail.annotations), 'No annotations.', labelValue)}
 ${referrers(detail)}`;
   return renderPage({ title: heading, viewer: view.viewer, assets: view.assets, current: 'repositories', here: url('/image', { name, ref: reference }), main });
 }

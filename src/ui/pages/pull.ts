@@ -1,4 +1,7 @@
-/** `docker pull` / `podman pull` lines for a reference on this registry's public host name. */
+/**
+ * `docker pull` / `podman pull` lines for a reference on this registry's public host name, and the
+ * docker / podman / oras push lines shown where there is nothing to pull yet.
+ */
 import { html, type SafeHtml } from '../html.js';
 
 export interface PullTarget {
@@ -32,5 +35,24 @@ export function pullPanel(target: PullTarget, name: string, reference: string, w
   <h2 id="pull-title">Pull</h2>
   ${which !== undefined && html`<p class="muted small" data-pull-tag="${reference}">Tag <code>${reference}</code>: ${which}</p>`}
   ${pullCommands(target, name, reference).map(({ tool, command }) => copyable(command, `Copy the ${tool} pull command`))}
+</section>`;
+}
+
+/** Push lines for `name:latest` on this registry: a local image for docker and podman, a file for oras. */
+export function pushCommands(target: PullTarget, name: string): Array<{ tool: string; command: string }> {
+  const image = imageReference(target, name, 'latest');
+  return [
+    { tool: 'docker', command: `docker tag my-image:latest ${image} && docker push ${image}` },
+    { tool: 'podman', command: `podman push ${target.insecure ? '--tls-verify=false ' : ''}my-image:latest ${image}` },
+    { tool: 'oras', command: `oras push ${target.insecure ? '--plain-http ' : ''}${image} ./notes.txt:text/plain` },
+  ];
+}
+
+/** How to push a first image to `name` (a sample name on an empty registry), each line with a labelled copy button. */
+export function pushPanel(target: PullTarget, name: string, intro: string): SafeHtml {
+  return html`<section class="card" aria-labelledby="push-title">
+  <h2 id="push-title">Push</h2>
+  <p class="muted small">${intro} Sign in first with <code>docker login ${target.host}</code> (or podman's, or oras's), with a password or an API key from your account page.</p>
+  ${pushCommands(target, name).map(({ tool, command }) => copyable(command, `Copy the ${tool} push command`))}
 </section>`;
 }

@@ -9,6 +9,20 @@ import { renderPage, type AssetUrls, type Viewer } from '../layout.js';
 import type { PageOf, RepositorySort } from '../../browse/repository-insights.js';
 import type { RepositoryFigures } from '../../browse/repository-figures.js';
 import { pager, range } from './pager.js';
+import { pushPanel, type PullTarget } from './pull.js';
+
+// In this order, so the first ArrowDown from the default (name) is the other common choice, last push.
+const REPOSITORY_SORT_LABELS: Record<RepositorySort, string> = {
+  name: 'name, A to Z',
+  pushed: 'last push, newest first',
+  '-pushed': 'last push, oldest first',
+  '-name': 'name, Z to A',
+};
+
+/** The options of a sort menu, the current one selected. */
+export function sortOptions<S extends string>(labels: Record<S, string>, current: S) {
+  return (Object.entries(labels) as Array<[S, string]>).map(([value, label]) => html`<option value="${value}" ${value === current && html`selected`}>${label}</option>`);
+}
 
 export interface RepositoriesView {
   viewer: Viewer;
@@ -16,6 +30,7 @@ export interface RepositoriesView {
   page: PageOf<RepositoryFigures>;
   query: string;
   sort: RepositorySort;
+  pull: PullTarget;
 }
 
 export function repositoryItem(repository: RepositoryFigures) {
@@ -32,15 +47,13 @@ export function renderRepositories(view: RepositoriesView): string {
   <label for="q" class="visually-hidden">Search repositories</label>
   <input id="q" name="q" type="search" value="${query}" placeholder="Search repositories" autocomplete="off" maxlength="256">
   <label for="sort">Sort by</label>
-  <select id="sort" name="sort" data-live-sort>
-    <option value="name" ${sort === 'name' && html`selected`}>name</option>
-    <option value="pushed" ${sort === 'pushed' && html`selected`}>last push</option>
-  </select>
+  <select id="sort" name="sort" data-live-sort>${sortOptions(REPOSITORY_SORT_LABELS, sort)}</select>
   <button type="submit" class="button">Search</button>
 </form>
 <p class="muted" id="result-count" aria-live="polite">${page.total === 0 ? 'No repositories' : `Repositories ${range(page)}`}${query && ` matching “${query}”`}</p>
 <ul class="rows" id="results">${page.items.map(repositoryItem)}</ul>
 ${page.total === 0 && html`<p class="empty">${query ? 'Nothing matches this search.' : 'There is no repository you may read yet.'}</p>`}
+${page.total === 0 && !query && pushPanel(view.pull, 'my-app', 'Push an image to create a repository; my-app can be any name you may push to.')}
 <div id="pager">${pager(page, '/repositories', { q: query || undefined, sort: sort === 'name' ? undefined : sort }, 'Repository pages')}</div>`;
   return renderPage({ title: 'Repositories', viewer: view.viewer, assets: view.assets, current: 'repositories', here: url('/repositories', { q: query, sort }), main });
 }
