@@ -361,7 +361,9 @@ describe("an index's size", () => {
     const all = index.size + amd.total + arm.total;
     expect(formatBytes(amd.total)).not.toBe(formatBytes(all));
     const text = await page(rita, '/repository?name=size/app');
-    expect(text).toContain(`<td class="number">${formatBytes(amd.total)} <span class="muted small">(linux/amd64)</span><br><span class="muted small">all platforms ${formatBytes(all)}</span></td>`);
+    expect(text).toContain(
+      `<td class="number" data-label="Size">${formatBytes(amd.total)}<span class="muted small"> (linux/<wbr>amd64)</span><br><span class="muted small">all platforms ${formatBytes(all)}</span></td>`,
+    );
     const image = await page(rita, '/image?name=size/app&ref=multi');
     expect(image).toContain(`${formatBytes(amd.total)} pulled on linux/amd64; ${formatBytes(all)} for all platforms`);
     // Each platform's own size, in the Platforms table.
@@ -369,7 +371,7 @@ describe("an index's size", () => {
       ['linux/amd64', amd],
       ['linux/arm64', arm],
     ] as const) {
-      expect(image).toMatch(new RegExp(`<th scope="row">${platform}</th>[\\s\\S]*?<td class="number">${formatBytes(child.total)}</td>`));
+      expect(image).toMatch(new RegExp(`<th scope="row">${platform}</th>[\\s\\S]*?<td class="number" data-label="Size">${formatBytes(child.total)}</td>`));
     }
   });
 
@@ -389,7 +391,7 @@ describe("an index's size", () => {
       OCI_INDEX,
     );
     const text = await page(rita, '/repository?name=size/arm');
-    expect(text).toContain(`${formatBytes(arm.total)} <span class="muted small">(linux/arm64)</span>`);
+    expect(text).toContain(`${formatBytes(arm.total)}<span class="muted small"> (linux/<wbr>arm64)</span>`);
     expect(text).not.toContain('unknown/unknown');
   });
 });

@@ -90,7 +90,7 @@ describe('who pushed each tag', () => {
 
   it('names no one for an anonymous push', async () => {
     await pushImage(berth.url, 'open/scratch', 'v1');
-    expect(rowOf(await page('/repository?name=open/scratch'), 'v1')).not.toContain('class="pusher"');
+    expect(rowOf(await page('/repository?name=open/scratch'), 'v1')).not.toContain('class="pusher');
     expect(await page('/image?name=open/scratch&ref=v1')).not.toMatch(/<\/time> by /);
   });
 

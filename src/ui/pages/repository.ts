@@ -24,6 +24,11 @@ export interface RepositoryView {
   removed?: number;
 }
 
+/** A platform that may break after each slash (`linux/<wbr>amd64`), so a size note keeps its column narrow. */
+function breakable(platform: string) {
+  return platform.split('/').map((part, i) => html`${i > 0 && html`/<wbr>`}${part}`);
+}
+
 function tagRow(view: RepositoryView, tag: TagSummary) {
   const name = view.detail.name;
   const platforms = tag.platforms.map(formatPlatform).join(', ');
@@ -33,11 +38,11 @@ function tagRow(view: RepositoryView, tag: TagSummary) {
     <td data-label="Platforms">${platforms || html`<span class="muted">—</span>`}</td>
     <td class="number" data-label="Size">${
       tag.pulled
-        ? html`${formatBytes(tag.pulled.size)} <span class="muted small">(${formatPlatform(tag.pulled.platform)})</span><br><span class="muted small">all platforms ${formatBytes(tag.size)}</span>`
+        ? html`${formatBytes(tag.pulled.size)}<span class="muted small"> (${breakable(formatPlatform(tag.pulled.platform))})</span><br><span class="muted small">all platforms ${formatBytes(tag.size)}</span>`
         : formatBytes(tag.size)
     }</td>
     <td data-label="Digest">${digestCode(tag.digest)}</td>
-    <td data-label="Pushed">${time(tag.pushed)}${tag.pushedBy && html` <span class="pusher">by ${formatPusher(tag.pushedBy)}</span>`}</td>
+    <td data-label="Pushed">${time(tag.pushed)}${tag.pushedBy && html` <span class="pusher wrap">by ${formatPusher(tag.pushedBy)}</span>`}</td>
     <td class="actions">
       ${pullCommands(view.pull, name, tag.tag).map(
         ({ tool, command }) => html`<button type="button" class="button button-small" data-copy="${command}" aria-label="Copy ${tool} pull command for ${tag.tag}" hidden>${tool} pull</button>`,
