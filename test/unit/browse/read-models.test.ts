@@ -15,7 +15,7 @@ import { Registry } from '../../../src/registry/registry.js';
 import { FsStore } from '../../../src/storage/fs-store.js';
 import type { Store } from '../../../src/storage/store.js';
 import { scratchDir } from '../../helpers/scratch.js';
-import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST } from '../../helpers/oci.js';
+import { OCI_CONFIG, OCI_EMPTY, OCI_INDEX, OCI_LAYER, OCI_MANIFEST } from '../../helpers/oci.js';
 
 const opened: FsStore[] = [];
 afterAll(() => Promise.all(opened.map((store) => store.close())));
@@ -62,8 +62,16 @@ async function pushImage(store: Store, registry: Registry, name: string, tag: st
       layers: [{ mediaType: OCI_LAYER, digest: layerDigest.value, size: layer.length }],
     }),
   );
-  await registry.manifests.put(name, { tag }, manifest, OCI_MANIFEST, { mayMoveTag: false });
+  await registry.manifests.put(name, { tag }, manifest, OCI_MANIFEST, { mayMoveTag: true });
   return { digest: digestOf(manifest).value, size: manifest.length + config.length + layer.length, layer: layer.length };
+}
+
+/** A manifest pushed by digest or tag (an index, a signature), as the registry validates it. */
+async function pushDocument(registry: Registry, name: string, reference: string | undefined, document: object, mediaType: string) {
+  const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType, ...document }));
+  const digest = digestOf(bytes);
+  await registry.manifests.put(name, reference === undefined ? { digest } : { tag: reference }, bytes, mediaType, { mayMoveTag: true });
+  return { digest: digest.value, size: bytes.length };
 }
 
 /** Lets the read models' unawaited appends reach the disk. */
@@ -87,6 +95,64 @@ describe('the UI read models', () => {
     expect(after.size).toBe(pushed.reduce((sum, image) => sum + image.size - image.layer, pushed[0]!.layer));
     expect(after.size).toBe(before.size);
     expect(restarted.manifestReads).toEqual([]);
+  });
+
+  it('count untagged manifests, show signature badges and the pulled size of an index after a restart reading no manifest', async () => {
+    const root = await scratchDir('read-models');
+    const first = open(root);
+    const { store, registry } = first;
+    const amd = await pushImage(store, registry, 'team/app', 'amd', 'amd64');
+    const arm = await pushImage(store, registry, 'team/app', 'arm', 'arm64');
+    const child = (image: { digest: string }, architecture: string) => ({ mediaType: OCI_MANIFEST, digest: image.digest, size: 0, platform: { os: 'linux', architecture } });
+    const sizes = new Map<string, number>();
+    for (const image of [amd, arm]) sizes.set(image.digest, (await store.readIndex('team/app')).manifests.find((entry) => entry.digest === image.digest)!.size);
+    await pushDocument(
+      registry,
+      'team/app',
+      'multi',
+      {
+        manifests: [
+          { ...child(arm, 'arm64'), size: sizes.get(arm.digest) },
+          { ...child(amd, 'amd64'), size: sizes.get(amd.digest) },
+        ],
+      },
+      OCI_INDEX,
+    );
+    // A cosign signature of the amd image (a referrer: neither a tag nor untagged).
+    const empty = await putBlob(store, 'team/app', Buffer.from('{}'));
+    await pushDocument(
+      registry,
+      'team/app',
+      undefined,
+      {
+        artifactType: 'application/vnd.dev.cosign.artifact.sig.v1+json',
+        config: { mediaType: OCI_EMPTY, digest: empty.value, size: 2 },
+        layers: [{ mediaType: OCI_EMPTY, digest: empty.value, size: 2 }],
+        subject: { mediaType: OCI_MANIFEST, digest: amd.digest, size: sizes.get(amd.digest) },
+      },
+      OCI_MANIFEST,
+    );
+    // A tag moved on: the image it left is the one untagged manifest (the index's platforms and the signature are not).
+    const lost = await pushImage(store, registry, 'team/app', 'moving', 'riscv64');
+    await pushImage(store, registry, 'team/app', 'moving', 's390x');
+    const check = async (insights: RepositoryInsights) => {
+      const detail = await insights.repository('team/app', { page: 1, perPage: 50 });
+      const multi = detail.tags.items.find((tag) => tag.tag === 'multi')!;
+      expect(multi.pulled).toEqual({ platform: { os: 'linux', architecture: 'amd64' }, size: amd.size });
+      expect(multi.size).toBeGreaterThan(amd.size + arm.size);
+      expect(detail.tags.items.find((tag) => tag.tag === 'amd')!.attachments.map((attachment) => attachment.label)).toEqual(['Signed (cosign)']);
+      expect(detail.untagged).toBe(1);
+      return detail;
+    };
+    const before = await check(first.insights);
+    expect(before.manifestCount).toBeGreaterThan(5);
+    await settle();
+    await store.close();
+
+    const restarted = open(root);
+    await check(restarted.insights);
+    expect(restarted.manifestReads).toEqual([]);
+    expect((await restarted.store.readIndex('team/app')).manifests.filter((entry) => entry.digest === lost.digest)).toHaveLength(1);
   });
 
   it('sort by last push after a restart reading only the indexes of the page shown', async () => {
