@@ -8,6 +8,7 @@ import type { BerthConfig } from './config/config.js';
 import { watchConfig } from './config/watch-config.js';
 import { openBackends } from './backends.js';
 import { Registry } from './registry/registry.js';
+import type { PullThrough } from './sync/pull-through.js';
 import { Maintenance, startMaintenance } from './maintenance/maintenance.js';
 import { RepositoryStatistics } from './browse/repository-stats.js';
 import { summarizeCollection } from './maintenance/gc-report.js';
@@ -63,6 +64,10 @@ const RESTART_ONLY: Array<[string, (config: BerthConfig) => unknown]> = [
   ['storage.rootDirectory', (config) => config.storage.rootDirectory],
   ['http.externalUrl', (config) => config.http.externalUrl],
   ['extensions.events', (config) => JSON.stringify(config.extensions.events ?? null)],
+  [
+    'extensions.sync',
+    (config) => JSON.stringify(config.extensions.sync ?? null, (_key, value: unknown) => (value instanceof Map ? [...value.keys()] : value instanceof RegExp ? String(value) : value)),
+  ],
 ];
 
 function loggerFor(config: BerthConfig, override: BuildOptions['logger']): FastifyServerOptions['logger'] {
@@ -183,6 +188,15 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
     app.addHook('onReady', async () => events.start());
     app.addHook('onClose', async () => events.close());
   }
+  let pullThrough: PullThrough | undefined;
+  if (config.extensions.sync?.registries.some((item) => item.onDemand)) {
+    // The sync module loads only when the config has an on-demand upstream.
+    const sync = await import('./sync/pull-through.js');
+    pullThrough = new sync.PullThrough(config.extensions.sync, registry, app.log.child({ component: 'sync' }));
+    const cache = pullThrough;
+    app.addHook('onClose', async () => cache.close());
+  }
+  app.decorate('pullThrough', pullThrough);
   await app.register(registryPlugin, { registry, maintenance: services });
   await app.register(healthRoutes, { checks: backends.readiness });
   if (exporter && config.extensions.metrics) await app.register((await import('./http/routes/metrics.js')).metricsRoutes, { metrics: exporter, path: config.extensions.metrics.path });

@@ -74,6 +74,23 @@ const headerOf = (headers: Dispatcher.ResponseData['headers'], name: string): st
   return Array.isArray(value) ? value[0] : value;
 };
 
+/**
+ * A response whose body's errors never go unheard: a socket closed mid-body would otherwise be an
+ * uncaught exception whenever no reader is attached yet. Readers still see the error (for await,
+ * their own listeners).
+ */
+async function heard(pending: Promise<Dispatcher.ResponseData>): Promise<Dispatcher.ResponseData> {
+  const response = await pending;
+  response.body.on('error', () => undefined);
+  return response;
+}
+
+/** Reads a body to its end unheard (an error on the way, a closed socket, is of no interest). */
+function drain(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => undefined);
+  body.resume();
+}
+
 async function readLimited(body: Dispatcher.ResponseData['body'], limit: number, what: string): Promise<Buffer> {
   const parts: Buffer[] = [];
   let size = 0;
@@ -168,7 +185,7 @@ export class Upstream {
     const signal = AbortSignal.timeout(timeoutMs);
     const response = await this.send(`/v2/${repository}/manifests/${reference}`, { method: 'HEAD', headers: { accept: MANIFEST_ACCEPT }, scope: `repository:${repository}:pull`, signal, retries: 0 });
     await this.refuseFailure(response, `manifest ${repository}:${reference}`);
-    response.body.resume();
+    drain(response.body);
     return parseDigest(headerOf(response.headers, 'docker-content-digest') ?? '')?.value;
   }
 
@@ -177,23 +194,41 @@ export class Upstream {
     let response = await this.send(`/v2/${repository}/blobs/${digest}`, { scope: `repository:${repository}:pull`, ...(signal ? { signal } : {}) });
     for (let hop = 0; response.statusCode >= 300 && response.statusCode < 400 && hop < MAX_REDIRECTS; hop++) {
       const location = headerOf(response.headers, 'location');
-      response.body.resume();
+      drain(response.body);
       if (!location) throw new UpstreamError('invalid', `blob ${repository}@${digest}: a redirect without a Location`);
       const target = new URL(location, this.lastOrigin);
       if (target.protocol !== 'https:' && target.protocol !== 'http:') throw new UpstreamError('invalid', `blob ${repository}@${digest}: a redirect to ${target.protocol}`);
       const sameOrigin = this.config.urls.includes(target.origin);
       // The upstream's credentials stay with the upstream: a CDN or bucket URL carries its own signature.
-      response = await (sameOrigin ? this.agent : this.elsewhere).request({
-        origin: target.origin,
-        path: target.pathname + target.search,
-        method: 'GET',
-        ...(sameOrigin ? { headers: await this.authorizationFor(target.origin, `repository:${repository}:pull`) } : {}),
-        ...(signal ? { signal } : {}),
-      });
+      response = await heard(
+        (sameOrigin ? this.agent : this.elsewhere).request({
+          origin: target.origin,
+          path: target.pathname + target.search,
+          method: 'GET',
+          ...(sameOrigin ? { headers: await this.authorizationFor(target.origin, `repository:${repository}:pull`) } : {}),
+          ...(signal ? { signal } : {}),
+        }),
+      );
     }
     await this.refuseFailure(response, `blob ${repository}@${digest}`);
     const length = headerOf(response.headers, 'content-length');
     return { body: response.body, length: length === undefined ? undefined : Number(length) };
+  }
+
+  /** A blob's size as the upstream says (HEAD); undefined when it sends no Content-Length. */
+  async blobSize(repository: string, digest: string, signal?: AbortSignal): Promise<number | undefined> {
+    const response = await this.send(`/v2/${repository}/blobs/${digest}`, { method: 'HEAD', scope: `repository:${repository}:pull`, ...(signal ? { signal } : {}) });
+    // A redirect's target has the size; the redirect itself does not.
+    if (response.statusCode >= 300 && response.statusCode < 400) {
+      drain(response.body);
+      const blob = await this.blob(repository, digest, signal);
+      blob.body.destroy();
+      return blob.length;
+    }
+    await this.refuseFailure(response, `blob ${repository}@${digest}`);
+    drain(response.body);
+    const length = headerOf(response.headers, 'content-length');
+    return length === undefined ? undefined : Number(length);
   }
 
   /** Tags of a repository, every page (`Link: <…?n=…&last=…>; rel="next"`). */
@@ -226,7 +261,7 @@ export class Upstream {
   async referrers(repository: string, digest: string, signal?: AbortSignal): Promise<{ manifests?: Array<{ digest: string; mediaType: string; artifactType?: string }> } | undefined> {
     const response = await this.send(`/v2/${repository}/referrers/${digest}`, { scope: `repository:${repository}:pull`, ...(signal ? { signal } : {}) });
     if (response.statusCode === 404 || response.statusCode === 405) {
-      response.body.resume();
+      drain(response.body);
       return undefined;
     }
     await this.refuseFailure(response, `referrers of ${repository}@${digest}`);
@@ -256,7 +291,7 @@ export class Upstream {
         try {
           const response = await this.sendTo(origin, path, options);
           if (response.statusCode >= 500 || response.statusCode === 429) {
-            response.body.resume();
+            drain(response.body);
             lastError = new UpstreamError('unavailable', `${origin} answered ${response.statusCode}`, response.statusCode);
             continue;
           }
@@ -275,16 +310,18 @@ export class Upstream {
 
   private async sendTo(origin: string, path: string, options: SendOptions): Promise<Dispatcher.ResponseData> {
     const request = async () =>
-      this.agent.request({
-        origin,
-        path,
-        method: options.method ?? 'GET',
-        headers: { ...options.headers, ...(await this.authorizationFor(origin, options.scope)) },
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
+      heard(
+        this.agent.request({
+          origin,
+          path,
+          method: options.method ?? 'GET',
+          headers: { ...options.headers, ...(await this.authorizationFor(origin, options.scope)) },
+          ...(options.signal ? { signal: options.signal } : {}),
+        }),
+      );
     let response = await request();
     if (response.statusCode !== 401) return response;
-    response.body.resume();
+    drain(response.body);
     const challenge = parseChallenge(headerOf(response.headers, 'www-authenticate'));
     if (!challenge) throw new UpstreamError('unauthorized', `${origin} wants credentials (401) but names no scheme Berth can answer`, 401);
     // The first challenge, a new realm, or a token that expired early: answer it, once.
@@ -292,7 +329,7 @@ export class Upstream {
     this.tokens.delete(tokenKey(origin, challenge, options.scope));
     response = await request();
     if (response.statusCode === 401) {
-      response.body.resume();
+      drain(response.body);
       throw new UpstreamError('unauthorized', `${origin} refused Berth's ${this.credentialsFor(origin) ? 'credentials' : 'anonymous request'} (401)`, 401);
     }
     return response;
@@ -316,13 +353,13 @@ export class Upstream {
     const realm = new URL(challenge.params.realm);
     if (challenge.params.service) realm.searchParams.set('service', challenge.params.service);
     realm.searchParams.set('scope', scope);
-    const answer = await this.elsewhere.request({ origin: realm.origin, path: realm.pathname + realm.search, method: 'GET', headers: basic ? { authorization: basic } : {} });
+    const answer = await heard(this.elsewhere.request({ origin: realm.origin, path: realm.pathname + realm.search, method: 'GET', headers: basic ? { authorization: basic } : {} }));
     if (answer.statusCode === 401 || answer.statusCode === 403) {
-      answer.body.resume();
+      drain(answer.body);
       throw new UpstreamError('unauthorized', `the token service ${realm.origin} refused Berth's ${credentials ? 'credentials' : 'anonymous request'} (${answer.statusCode})`, answer.statusCode);
     }
     if (answer.statusCode !== 200) {
-      answer.body.resume();
+      drain(answer.body);
       throw new UpstreamError('unavailable', `the token service ${realm.origin} answered ${answer.statusCode}`, answer.statusCode);
     }
     const body = JSON.parse((await readLimited(answer.body, 1024 * 1024, 'a token')).toString('utf8')) as { token?: string; access_token?: string; expires_in?: number };
@@ -337,7 +374,7 @@ export class Upstream {
   private async refuseFailure(response: Dispatcher.ResponseData, what: string): Promise<void> {
     const status = response.statusCode;
     if (status >= 200 && status < 300) return;
-    response.body.resume();
+    drain(response.body);
     if (status === 404) throw new UpstreamError('not-found', `${what}: not found upstream (${this.name})`, status);
     if (status === 401) throw new UpstreamError('unauthorized', `${what}: ${this.name} wants credentials (401)`, status);
     if (status === 403) throw new UpstreamError('denied', `${what}: ${this.name} denied access (403)`, status);

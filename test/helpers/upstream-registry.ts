@@ -26,7 +26,10 @@ export interface UpstreamRegistry {
   root: string;
   /** What the registry printed (its access log, at info level). */
   output(): string;
+  /** Kills it (SIGKILL: an upstream that goes away). */
   stop(): Promise<void>;
+  /** Starts it again, on the same port and storage. */
+  start(): Promise<void>;
 }
 
 export async function startDockerRegistry(options: { auth?: UpstreamAuth } = {}): Promise<UpstreamRegistry> {
@@ -46,34 +49,41 @@ export async function startDockerRegistry(options: { auth?: UpstreamAuth } = {})
     config,
     `version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: ${path.join(root, 'data')}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${auth}`,
   );
-  const child: ChildProcess = spawn(DOCKER_REGISTRY, ['serve', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let child: ChildProcess | undefined;
   let output = '';
-  const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-1_000_000);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
   const url = `http://127.0.0.1:${port}`;
-  const until = Date.now() + 15_000;
-  for (;;) {
-    const answered = await fetch(`${url}/v2/`).then(
-      (response) => response.status,
-      () => 0,
-    );
-    if (answered === 200 || answered === 401) break;
-    if (Date.now() > until || child.exitCode !== null) throw new Error(`docker-registry did not start:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const start = async () => {
+    const started: ChildProcess = spawn(DOCKER_REGISTRY, ['serve', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = started;
+    const keep = (chunk: Buffer) => {
+      output = (output + chunk.toString()).slice(-1_000_000);
+    };
+    started.stdout!.on('data', keep);
+    started.stderr!.on('data', keep);
+    const until = Date.now() + 15_000;
+    for (;;) {
+      const answered = await fetch(`${url}/v2/`).then(
+        (response) => response.status,
+        () => 0,
+      );
+      if (answered === 200 || answered === 401) break;
+      if (Date.now() > until || started.exitCode !== null) throw new Error(`docker-registry did not start:\n${output}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
+  await start();
   return {
     url,
     root,
     output: () => output,
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
+      const running = child;
+      if (!running || running.exitCode !== null || running.signalCode !== null) return;
+      const exited = new Promise((resolve) => running.once('exit', resolve));
+      running.kill('SIGKILL');
       await exited;
     },
+    start,
   };
 }
 
