@@ -11,12 +11,15 @@ import type { Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/manifest.js';
 import type { Reference } from '../registry/manifests.js';
 import type { PulledBlob, PullThrough } from '../sync/pull-through.js';
+import type { PeriodicSync } from '../sync/periodic.js';
 import { auditFacts } from './audit.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The pull-through cache, when extensions.sync has an on-demand upstream. */
+    /** The pull-through cache, when extensions.sync has an upstream (it serves those with onDemand). */
     pullThrough: PullThrough | undefined;
+    /** The periodic mirroring of upstreams with a pollInterval. */
+    periodicSync: PeriodicSync | undefined;
   }
 }
 

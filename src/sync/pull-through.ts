@@ -89,13 +89,19 @@ export class PullThrough {
     private readonly log: SyncLog,
     private readonly observer: SyncObserver = UNOBSERVED_SYNC,
   ) {
-    this.upstreams = config.registries.filter((item) => item.onDemand).map((item) => ({ config: item, client: new Upstream(item, log) }));
+    this.upstreams = config.registries.map((item) => ({ config: item, client: new Upstream(item, log) }));
+  }
+
+  /** Every configured upstream (periodic sync walks those with a pollInterval). */
+  get registries(): ReadonlyArray<{ config: SyncRegistryConfig; client: Upstream }> {
+    return this.upstreams;
   }
 
   /** The upstreams an on-demand pull of `name` may come from, in the config's order. */
   sourcesOf(name: string): Source[] {
     const found: Source[] = [];
     for (const { config, client } of this.upstreams) {
+      if (!config.onDemand) continue;
       const mapped = upstreamNameOf(config.content, name);
       if (mapped) found.push({ upstream: client, remote: mapped.name });
     }
@@ -174,6 +180,11 @@ export class PullThrough {
     throw asRegistryError(lastError, { digest: digest.value }, 'BLOB_UNKNOWN');
   }
 
+  /** A blob of a mirrored repository served from what Berth holds (for the hit/miss count). */
+  blobHit(name: string): void {
+    if (this.sourcesOf(name).length > 0) this.observer.served('blob', 'hit');
+  }
+
   /** The size of a blob Berth does not hold, as the first upstream that has it says (HEAD). */
   async blobSize(name: string, digest: Digest): Promise<number> {
     let lastError: unknown = new RegistryError('BLOB_UNKNOWN', { digest: digest.value });
@@ -188,6 +199,26 @@ export class PullThrough {
       }
     }
     throw asRegistryError(lastError, { digest: digest.value }, 'BLOB_UNKNOWN');
+  }
+
+  /**
+   * Copies one tag (periodic sync): nothing when Berth's copy has the upstream's digest (a round
+   * that was cut short resumes where it stopped); else the whole image, then its referrers. Returns
+   * whether it copied.
+   */
+  async copyTag(name: string, source: Source, tag: string, signal: AbortSignal): Promise<boolean> {
+    const upstreamDigest = await source.upstream.manifestDigest(source.remote, tag, 30_000);
+    const held = await this.registry.manifests.head(name, { tag }).then(
+      (descriptor) => descriptor.digest,
+      () => undefined,
+    );
+    if (held !== undefined && held === upstreamDigest) return false;
+    const manifest = await source.upstream.manifest(source.remote, tag, signal);
+    this.observer.fetched(source.upstream.name, 'manifest', manifest.bytes.length);
+    if (held === manifest.digest) return false;
+    await this.storeImage(name, source, manifest, tag);
+    await this.storeReferrers(name, source, manifest.digest);
+    return true;
   }
 
   /** Completions in flight settle (tests, shutdown). */

@@ -40,10 +40,13 @@ describe('pull-through cache (extensions.sync onDemand)', () => {
       config: {
         http: {
           auth: { htpasswd: { path: htpasswd } },
-          accessControl: { repositories: { '**': { anonymousPolicy: ['read'] }, 'private/**': { policies: [{ users: ['reader'], actions: ['read'] }] } } },
+          accessControl: { metrics: { users: ['reader'] }, repositories: { '**': { anonymousPolicy: ['read'] }, 'private/**': { policies: [{ users: ['reader'], actions: ['read'] }] } } },
         },
         log: { level: 'info', audit: auditFile },
-        extensions: { sync: { enable: true, registries: [{ urls: [proxy.url], onDemand: true, tlsVerify: false, manifestCheckInterval: '1s', maxRetries: 1, retryDelay: '10ms' }] } },
+        extensions: {
+          metrics: { enable: true },
+          sync: { enable: true, registries: [{ urls: [proxy.url], onDemand: true, tlsVerify: false, manifestCheckInterval: '1s', maxRetries: 1, retryDelay: '10ms' }] },
+        },
       },
       captureLog: true,
     });
@@ -81,6 +84,11 @@ describe('pull-through cache (extensions.sync onDemand)', () => {
     expect(lines).toContainEqual(
       expect.objectContaining({ event: 'sync-fetch', user: 'sync', onBehalfOf: null, repository: 'library/alpine', tag: 'latest', digest: alpine.digest, upstream: proxy.url, outcome: 'ok' }),
     );
+    // And /metrics counts the misses and the bytes fetched.
+    const metrics = await (await fetch(`${berth.url}/metrics`, { headers: { authorization: basicAuth('reader', 'reader-pass') } })).text();
+    expect(metrics).toMatch(/berth_sync_pulls_total\{kind="manifest",outcome="miss"\} [1-9]/);
+    const blobBytes = alpine.layers.reduce((sum, layer) => sum + layer.length, alpine.config.length);
+    expect(metrics).toContain(`berth_sync_fetched_bytes_total{upstream="${proxy.url}",kind="blob"} ${blobBytes}`);
   });
 
   it('fetches each blob once under 8 concurrent pulls of an image', async () => {

@@ -43,6 +43,7 @@ export async function blobRoutes(app: FastifyInstance): Promise<void> {
       if (pulled.size !== undefined) reply.header('content-length', pulled.size);
       return reply.send(pulled.body);
     }
+    app.pullThrough?.blobHit(request.params.name);
     let range;
     try {
       range = parseRange(request.headers.range, reader.size);
