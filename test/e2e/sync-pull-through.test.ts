@@ -6,7 +6,7 @@
  * stored; a tag rechecked only after manifestCheckInterval, the local copy served when the upstream
  * is down; reads authorized against the local repository before anything is fetched; skopeo pulls.
  */
-import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +17,7 @@ import { MANIFEST_ACCEPT, errorCode, pushImage, putManifest, type PushedImage } 
 import { startBerth, type TestServer } from '../helpers/server.js';
 import { skopeoCopy } from '../helpers/skopeo.js';
 import { startCountingProxy, type CountingProxy } from '../helpers/counting-proxy.js';
-import { startDockerRegistry, type UpstreamRegistry } from '../helpers/upstream-registry.js';
+import { startDockerRegistry, startTokenServer, upstreamHeaders, type UpstreamRegistry } from '../helpers/upstream-registry.js';
 
 const get = (url: string, headers: Record<string, string> = {}) => fetch(url, { headers: { accept: MANIFEST_ACCEPT, ...headers } });
 const bytesOf = async (response: Response) => Buffer.from(await response.arrayBuffer());
@@ -190,7 +190,6 @@ describe('pull-through cache (extensions.sync onDemand)', () => {
     const forged = await pushImage(upstream.url, 'library/forged', 'v1', { layers: 1 });
     const forgedDigest = sha256(forged.layers[0]!);
     const file = path.join(upstream.root, 'data/docker/registry/v2/blobs/sha256', forgedDigest.slice(7, 9), forgedDigest.slice(7), 'data');
-    const { writeFile } = await import('node:fs/promises');
     await writeFile(file, Buffer.alloc(forged.layers[0]!.length, 0x41));
     const served = await get(`${berth.url}/v2/library/forged/blobs/${forgedDigest}`).then(
       async (answer) => sha256(await bytesOf(answer)),
@@ -235,4 +234,41 @@ describe('pull-through cache (extensions.sync onDemand)', () => {
     expect(blobs).toEqual(expect.arrayContaining([image.digest.slice(7), ...image.layers.map((layer) => sha256(layer).slice(7))]));
     await settled();
   });
+});
+
+describe('pull-through from an upstream that wants a token (the Docker Hub flow)', () => {
+  it('signs in with credentialsFile, pulls through, and names the upstream when it refuses', async () => {
+    const tokens = await startTokenServer({ users: { hubuser: 'hub-pass' } });
+    const upstream = await startDockerRegistry({ auth: { token: tokens } });
+    const dir = await mkdtemp(path.join(tmpdir(), 'berth-sync-token-'));
+    const credentialsFile = path.join(dir, 'credentials.json');
+    await writeFile(credentialsFile, JSON.stringify({ [new URL(upstream.url).host]: { username: 'hubuser', password: 'hub-pass' } }));
+    const wrongFile = path.join(dir, 'wrong.json');
+    await writeFile(wrongFile, JSON.stringify({ [new URL(upstream.url).host]: { username: 'hubuser', password: 'not-the-password' } }));
+    const image = await pushImage(upstream.url, 'org/tool', 'stable', { headers: await upstreamHeaders(upstream, { token: tokens }, 'hubuser', 'hub-pass', 'org/tool') });
+    const sync = (file: string) => ({ extensions: { sync: { credentialsFile: file, registries: [{ urls: [upstream.url], onDemand: true }] } } });
+    const berth = await startBerth({ config: sync(credentialsFile) });
+    const refusing = await startBerth({ config: sync(wrongFile), captureLog: true });
+    try {
+      const manifest = await get(`${berth.url}/v2/org/tool/manifests/stable`);
+      expect(manifest.status).toBe(200);
+      expect(manifest.headers.get('docker-content-digest')).toBe(image.digest);
+      const layer = await get(`${berth.url}/v2/org/tool/blobs/${sha256(image.layers[0]!)}`);
+      expect((await bytesOf(layer)).equals(image.layers[0]!)).toBe(true);
+      await berth.app.pullThrough!.settled();
+      // One token for the repository's pull scope, reused for every request of the image.
+      expect(tokens.requests.filter((item) => item.scope === 'repository:org/tool:pull' && item.user === 'hubuser')).toHaveLength(1);
+
+      const refused = await get(`${refusing.url}/v2/org/tool/manifests/stable`);
+      expect(refused.status).toBe(403);
+      const body = (await refused.json()) as { errors: Array<{ code: string; detail: string }> };
+      expect(body.errors[0]!.code).toBe('DENIED');
+      expect(body.errors[0]!.detail).toContain(`the token service ${tokens.url} refused Berth's credentials`);
+      expect(JSON.stringify(body) + refusing.logText()).not.toContain('not-the-password');
+    } finally {
+      await Promise.all([berth.close(), refusing.close()]);
+      await upstream.stop();
+      await tokens.stop();
+    }
+  }, 60_000);
 });
