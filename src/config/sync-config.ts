@@ -49,8 +49,6 @@ export interface SyncRegistryConfig {
   syncTimeoutMs: number;
   /** Requests in flight per upstream host (zot's reqConcurrent, default 3 in zot; Berth 8). */
   reqConcurrent: number;
-  /** Only these platforms of a multi-platform image (zot's platforms, or architectures); undefined = all. */
-  platforms?: Array<{ os?: string; architecture: string; variant?: string }>;
   /** From credentialsFile, by the URL's host[:port]. */
   credentials: Map<string, SyncUpstreamCredentials>;
 }
@@ -165,11 +163,9 @@ export function readSync(raw: ZotSync | undefined, file: string, problems: strin
     for (const key of STREAMING_KEYS) {
       if ((item as Record<string, unknown>)[key] !== undefined) warnings.push(`${where}/${key}: has no effect in Berth, which always streams upstream blobs to the client while storing them`);
     }
-    if (item.platforms !== undefined && item.architectures !== undefined) problems.push(`${where}/architectures: give platforms or architectures (older zot's name), not both`);
-    const platforms = (item.platforms ?? item.architectures)?.map((text) => {
-      const [first, second, third] = text.split('/');
-      return second === undefined ? { architecture: first! } : { os: first!, architecture: second, ...(third ? { variant: third } : {}) };
-    });
+    for (const key of ['platforms', 'architectures'] as const) {
+      if (item[key] !== undefined) warnings.push(`${where}/${key}: has no effect in Berth, which mirrors every platform of an index (so each digest the index names can be pulled)`);
+    }
     const urls: string[] = [];
     item.urls.forEach((text, at) => {
       let url: URL | undefined;
@@ -245,7 +241,6 @@ export function readSync(raw: ZotSync | undefined, file: string, problems: strin
       syncLegacyCosignTags: item.syncLegacyCosignTags !== false,
       syncTimeoutMs: duration(item.syncTimeout, DEFAULT_SYNC_TIMEOUT_MS) || DEFAULT_SYNC_TIMEOUT_MS,
       reqConcurrent: item.reqConcurrent ?? DEFAULT_CONCURRENCY,
-      ...(platforms ? { platforms } : {}),
       credentials: registryCredentials,
     });
   });

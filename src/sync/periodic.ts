@@ -5,7 +5,8 @@
  * replica that holds the upstream's lock runs the round and the others skip it. A round copies only
  * what changed (a tag whose digest Berth holds is passed over), so a round cut short by a restart or
  * an error resumes where it stopped. `onlySigned` copies only tags that carry a signature (a
- * referrer, or cosign's `sha256-<hex>.sig` tag).
+ * referrer, or cosign's `sha256-<hex>.sig` tag); cosign's tags travel with the image they sign
+ * (zot's `syncLegacyCosignTags`, on by default), never as images of their own.
  */
 import type { SyncRegistryConfig } from '../config/config.js';
 import { localNameOf, tagWanted } from './content.js';
@@ -91,8 +92,10 @@ async function mirrorRound(cache: PullThrough, config: SyncRegistryConfig, upstr
           log.info({ upstream: upstream.name, repository: remote, tag }, 'sync: not signed; skipped (onlySigned)');
           continue;
         }
-        if (await cache.copyTag(mapped.name, { upstream, remote }, tag, signal)) report.copied++;
+        const source = { upstream, remote };
+        if (await cache.copyTag(mapped.name, source, tag, signal)) report.copied++;
         else report.unchanged++;
+        if (config.syncLegacyCosignTags) await copySignatureTags(cache, mapped.name, source, tag, signatures, signal);
       } catch (error) {
         report.failed++;
         log.warn({ upstream: upstream.name, repository: remote, tag, reason: (error as Error).message }, 'sync: tag not copied this round');
@@ -101,6 +104,17 @@ async function mirrorRound(cache: PullThrough, config: SyncRegistryConfig, upstr
   }
   log.info({ ...report }, 'sync: periodic round');
   return report;
+}
+
+/** cosign's tags for the image `tag` names (`sha256-<hex>.sig`, `.att`, `.sbom`), copied after it. */
+async function copySignatureTags(cache: PullThrough, name: string, source: { upstream: Upstream; remote: string }, tag: string, signatures: Set<string>, signal: AbortSignal): Promise<void> {
+  if (signatures.size === 0) return;
+  const digest = await source.upstream.manifestDigest(source.remote, tag, 30_000);
+  if (!digest) return;
+  for (const suffix of ['sig', 'att', 'sbom']) {
+    const cosignTag = `${digest.replace(':', '-')}.${suffix}`;
+    if (signatures.has(cosignTag)) await cache.copyTag(name, source, cosignTag, signal);
+  }
 }
 
 /** Whether a tag's image carries a signature upstream: a cosign tag, or a signature referrer. */

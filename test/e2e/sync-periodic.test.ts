@@ -1,7 +1,8 @@
 /**
  * Periodic sync (pollInterval) against Debian's docker-registry behind a counting proxy: a round
  * copies the repositories a content rule names (prefix glob, destination, stripPrefix) and the tags
- * its filters let through (semver, excludeRegex); the next round copies only what moved; an
+ * its filters let through (semver, excludeRegex), with cosign's signature tags; the next round
+ * copies only what moved; an
  * upstream that is not onDemand is never asked on a pull.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -53,9 +54,12 @@ describe('periodic sync (extensions.sync pollInterval)', () => {
     await pushImage(upstream.url, 'team/a', 'latest');
     const b1 = await pushImage(upstream.url, 'team/b', '1.0');
     await pushImage(upstream.url, 'other/x', '1.0');
+    // cosign's tag-scheme signature of team/a:v1.0.0 travels with it; no filter applies to it.
+    const signature = `${a1.digest.replace(':', '-')}.sig`;
+    await pushImage(upstream.url, 'team/a', signature);
     const first = await berth.app.periodicSync!.runNow();
     expect(first).toEqual([{ upstream: proxy.url, repositories: 2, copied: 2, unchanged: 0, failed: 0 }]);
-    expect(await (await get(`${berth.url}/v2/mirror/a/tags/list`)).json()).toEqual({ name: 'mirror/a', tags: ['v1.0.0'] });
+    expect(await (await get(`${berth.url}/v2/mirror/a/tags/list`)).json()).toEqual({ name: 'mirror/a', tags: [signature, 'v1.0.0'] });
     expect(await (await get(`${berth.url}/v2/mirror/b/tags/list`)).json()).toEqual({ name: 'mirror/b', tags: ['1.0'] });
     expect((await get(`${berth.url}/v2/mirror/a/manifests/v1.0.0`)).headers.get('docker-content-digest')).toBe(a1.digest);
     for (const layer of a1.layers) expect((await get(`${berth.url}/v2/mirror/a/blobs/${sha256(layer)}`)).status).toBe(200);
