@@ -95,7 +95,7 @@ export class BerthMetrics implements MetricEvents {
   });
   private readonly syncChecks = new Counter({
     name: 'berth_sync_tag_checks_total',
-    help: 'Freshness checks of cached tags, by upstream and outcome (same, moved, unreachable)',
+    help: 'Freshness checks of cached tags, by upstream and outcome (same, moved, absent: pushed here, not upstream; unreachable)',
     labelNames: ['upstream', 'outcome'],
     registers: [this.registry],
   });

@@ -43,8 +43,8 @@ export interface SyncObserver {
   fetched(upstream: string, kind: 'manifest' | 'blob', bytes: number): void;
   /** A fetch that failed, by how. */
   failed(upstream: string, failure: string): void;
-  /** A freshness check: the tag had not moved, had moved, or the upstream did not answer. */
-  checked(upstream: string, outcome: 'same' | 'moved' | 'unreachable'): void;
+  /** A freshness check: the tag had not moved, had moved, is not upstream (pushed here), or the upstream did not answer. */
+  checked(upstream: string, outcome: 'same' | 'moved' | 'absent' | 'unreachable'): void;
 }
 
 export const UNOBSERVED_SYNC: SyncObserver = { served: () => undefined, fetched: () => undefined, failed: () => undefined, checked: () => undefined };
@@ -250,6 +250,12 @@ export class PullThrough {
       this.log.info({ repository: name, tag, held, upstream: upstreamDigest ?? 'unknown' }, 'sync: the tag moved upstream; fetching it again');
       return true;
     } catch (error) {
+      // A tag pushed here that the upstream does not have (a local image in a mirrored namespace): Berth's copy stands.
+      if (error instanceof UpstreamError && error.failure === 'not-found') {
+        this.freshness.checked(name, tag);
+        this.observer.checked(source.upstream.name, 'absent');
+        return false;
+      }
       this.observer.checked(source.upstream.name, 'unreachable');
       this.log.warn({ repository: name, tag, upstream: source.upstream.name, reason: (error as Error).message }, 'sync: cannot check the tag upstream; serving the copy Berth holds');
       return false;

@@ -35,12 +35,19 @@ describe('pull-through cache (extensions.sync onDemand)', () => {
     alpine = await pushImage(upstream.url, 'library/alpine', 'latest', { layers: 3 });
     const dir = await mkdtemp(path.join(tmpdir(), 'berth-sync-'));
     auditFile = path.join(dir, 'audit.log');
-    const htpasswd = await writeHtpasswd({ reader: 'reader-pass' });
+    const htpasswd = await writeHtpasswd({ reader: 'reader-pass', pusher: 'pusher-pass' });
     berth = await startBerth({
       config: {
         http: {
           auth: { htpasswd: { path: htpasswd } },
-          accessControl: { metrics: { users: ['reader'] }, repositories: { '**': { anonymousPolicy: ['read'] }, 'private/**': { policies: [{ users: ['reader'], actions: ['read'] }] } } },
+          accessControl: {
+            metrics: { users: ['reader'] },
+            repositories: {
+              '**': { anonymousPolicy: ['read'] },
+              'private/**': { policies: [{ users: ['reader'], actions: ['read'] }] },
+              'local/**': { policies: [{ users: ['pusher'], actions: ['read', 'create'] }], anonymousPolicy: ['read'] },
+            },
+          },
         },
         log: { level: 'info', audit: auditFile },
         extensions: {
@@ -224,6 +231,20 @@ describe('pull-through cache (extensions.sync onDemand)', () => {
     } finally {
       await upstream.start();
     }
+  });
+
+  it('keeps an image pushed to Berth in a mirrored namespace: the upstream lacking the tag changes nothing', async () => {
+    const local = await pushImage(berth.url, 'local/app', 'v1', { headers: { authorization: basicAuth('pusher', 'pusher-pass') } });
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    proxy.clear();
+    for (let round = 0; round < 2; round++) {
+      const answer = await get(`${berth.url}/v2/local/app/manifests/v1`);
+      expect(answer.status).toBe(200);
+      expect(answer.headers.get('docker-content-digest')).toBe(local.digest);
+    }
+    // Asked once (the interval had passed), then remembered as Berth's own for the interval.
+    expect(proxy.count('HEAD', '/v2/local/app/manifests/v1')).toBe(1);
+    expect(berth.logText()).not.toMatch(/cannot check the tag upstream[^\n]*local\/app|local\/app[^\n]*cannot check the tag upstream/);
   });
 
   it('serves skopeo through the cache, byte for byte', async () => {
