@@ -20,8 +20,9 @@
  *   BENCH_S3=0                skip the S3 phase (on when the Ceph tools and redis-server are installed)
  *   BENCH_S3_CLIENTS=4        parallel clients in the S3 phase's one-vs-two-replicas measurement
  *   BENCH_S3_WRITES=0         skip the S3 phase's write rows (bench/writes.mjs)
- *   BENCH_ONLY=push,chunked,pull,manifest,head,tags,big,catalog,credentials,s3   run only these phases (and the write
+ *   BENCH_ONLY=push,chunked,pull,manifest,head,tags,big,catalog,credentials,sync,s3   run only these phases (and the write
  *                             phases mput,tput,growth of bench/writes.mjs, whose header lists their settings)
+ *   BENCH_SYNC_MIB=256        the layer the sync phase pulls through Berth (bench/sync.mjs)
  *   BENCH_REPOS=10000         repositories in the catalog phase (bench/catalog.mjs)
  *   BENCH_PROFILE=1           run Berth with --cpu-prof; profiles land in bench/out/profile/
  *   BENCH_BERTH_MAIN=path     run another Berth build's main.js (A/B a candidate change)
@@ -45,6 +46,7 @@ import { runWritePhases, WRITE_PHASES } from './writes.mjs';
 import { cpuSecondsOf, killAllSync, logTails, memoryOf, peerAvailable, peerVersion, resetPeak, startServer, stopAll, wholeRunPeak } from './servers.mjs';
 import { runCatalogPhase } from './catalog.mjs';
 import { runCredentialsPhase } from './credentials.mjs';
+import { runSyncPhase } from './sync.mjs';
 
 const MiB = 1024 * 1024;
 const OUT_DIR = fileURLToPath(new URL('./out/', import.meta.url));
@@ -58,7 +60,7 @@ function intFromEnv(name, fallback, min = 1) {
   return value;
 }
 
-const PHASES = ['push', 'chunked', 'pull', 'manifest', 'head', 'tags', ...WRITE_PHASES, 'big', 'catalog', 'credentials', 's3'];
+const PHASES = ['push', 'chunked', 'pull', 'manifest', 'head', 'tags', ...WRITE_PHASES, 'big', 'catalog', 'credentials', 'sync', 's3'];
 const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : undefined;
 for (const phase of only ?? []) if (!PHASES.includes(phase)) throw new Error(`BENCH_ONLY: unknown phase "${phase}"; known: ${PHASES.join(', ')}`);
 
@@ -159,6 +161,7 @@ async function main() {
   let s3Results;
   let catalogResults;
   let credentialsResults;
+  let syncResults;
 
   try {
     // Where the memory goes: each server's RSS and peak RSS after each phase.
@@ -364,6 +367,7 @@ async function main() {
     if (enabled('catalog')) catalogResults = await runCatalogPhase({ settings: SETTINGS, say, nodeArgs, main: DIST_MAIN });
     // ---- manifest reads by credential: htpasswd, API key, registry token, ID token (bench/credentials.mjs) ---
     if (enabled('credentials')) credentialsResults = await runCredentialsPhase({ settings: SETTINGS, say, nodeArgs, main: DIST_MAIN });
+    if (enabled('sync') && hasPeer) syncResults = await runSyncPhase({ settings: SETTINGS, say, nodeArgs, main: DIST_MAIN });
 
     // ---- Berth on S3 (its own servers, Ceph and Redis), after the rest: it loads the machine --
     if (enabled('s3') && !s3Skip) s3Results = await runS3Phase({ settings: SETTINGS, say, nodeArgs, main: DIST_MAIN, syncDisks });
@@ -377,6 +381,7 @@ async function main() {
   report(results, hasPeer, version, notes, serverInfo, memoryByPhase, s3Results, s3Skip);
   if (catalogResults) catalogResults.report();
   if (credentialsResults) credentialsResults.report();
+  if (syncResults) syncResults.report();
 }
 
 function assertClean(server, what, result) {

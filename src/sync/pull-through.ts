@@ -35,6 +35,8 @@ import { Upstream, UpstreamError, type UpstreamLog, type UpstreamManifest } from
 export const SYNC_ACTOR: Actor = { username: 'sync', method: 'sync' };
 /** How long a freshness check may take before the local copy is served. */
 const CHECK_TIMEOUT_MS = 3_000;
+/** Repository names whose sources are remembered; past this the memo starts afresh (names are cheap to map again). */
+const SOURCE_MEMO = 10_000;
 
 export interface SyncObserver {
   /** A pull answered locally (`hit`) or from an upstream (`miss`). */
@@ -81,6 +83,7 @@ export class PullThrough {
   /** Manifests answered but not stored yet (their image is being completed), by repository and reference. */
   private readonly fetched = new Map<string, UpstreamManifest>();
   private readonly completing = new Map<string, Promise<void>>();
+  private readonly sourceMemo = new Map<string, Source[]>();
   private closed = false;
 
   constructor(
@@ -97,8 +100,17 @@ export class PullThrough {
     return this.upstreams;
   }
 
-  /** The upstreams an on-demand pull of `name` may come from, in the config's order. */
+  /** The upstreams an on-demand pull of `name` may come from, in the config's order (remembered per name: every pull asks). */
   sourcesOf(name: string): Source[] {
+    let found = this.sourceMemo.get(name);
+    if (found) return found;
+    found = this.findSources(name);
+    if (this.sourceMemo.size >= SOURCE_MEMO) this.sourceMemo.clear();
+    this.sourceMemo.set(name, found);
+    return found;
+  }
+
+  private findSources(name: string): Source[] {
     const found: Source[] = [];
     for (const { config, client } of this.upstreams) {
       if (!config.onDemand) continue;
@@ -312,8 +324,8 @@ export class PullThrough {
       settle.reject(error as Error);
       throw error;
     }
-    const toStore = new PassThrough({ highWaterMark: 1024 * 1024 });
-    const toClient = forClient ? new PassThrough({ highWaterMark: 1024 * 1024 }) : undefined;
+    const toStore = new PassThrough({ highWaterMark: 4 * 1024 * 1024 });
+    const toClient = forClient ? new PassThrough({ highWaterMark: 4 * 1024 * 1024 }) : undefined;
     // Either may fail before its reader is attached (the store takes its lock first, the reply is
     // sent a few awaits later): the error stays in the stream's state for the reader to find.
     toStore.on('error', () => undefined);
