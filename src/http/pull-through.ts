@@ -23,6 +23,12 @@ declare module 'fastify' {
   }
 }
 
+/** containerd's `?ns=<registry host>` on a mirror's requests: which registry the client means. */
+export function namespaceOf(request: FastifyRequest): string | undefined {
+  const ns = (request.query as Record<string, unknown> | undefined)?.ns;
+  return typeof ns === 'string' && ns !== '' ? ns : undefined;
+}
+
 const isUnknown = (error: unknown) => error instanceof RegistryError && (error.key === 'MANIFEST_UNKNOWN' || error.key === 'NAME_UNKNOWN' || error.key === 'BLOB_UNKNOWN');
 
 /** What `request` (a pull) fetched through the cache, for its audit line. */
@@ -33,7 +39,8 @@ function auditFetch(request: FastifyRequest, name: string, facts: { tag?: string
 /** A manifest for a pull: local, or through the cache when the repository is mirrored. */
 export async function pullManifest(app: FastifyInstance, request: FastifyRequest, name: string, reference: Reference): Promise<{ descriptor: Descriptor; bytes: Buffer }> {
   const cache = app.pullThrough;
-  if (!cache || cache.sourcesOf(name).length === 0) return app.registry.manifests.get(name, reference);
+  const namespace = namespaceOf(request);
+  if (!cache || cache.sourcesOf(name, namespace).length === 0) return app.registry.manifests.get(name, reference);
   let local: { descriptor: Descriptor; bytes: Buffer } | undefined;
   try {
     local = await app.registry.manifests.get(name, reference);
@@ -42,7 +49,7 @@ export async function pullManifest(app: FastifyInstance, request: FastifyRequest
   }
   const named = reference.tag !== undefined ? { tag: reference.tag } : { digest: reference.digest.value };
   try {
-    const answer = await cache.manifest(name, reference, local);
+    const answer = await cache.manifest(name, reference, local, namespace);
     if (answer.from) auditFetch(request, name, { ...named, digest: answer.descriptor.digest, upstream: answer.from, outcome: 'ok' });
     return answer;
   } catch (error) {
@@ -54,22 +61,16 @@ export async function pullManifest(app: FastifyInstance, request: FastifyRequest
 /** A blob for a pull that Berth does not hold, through the cache; undefined when the repository is not mirrored. */
 export async function pullBlob(app: FastifyInstance, request: FastifyRequest, name: string, digest: Digest): Promise<PulledBlob | undefined> {
   const cache = app.pullThrough;
-  if (!cache || cache.sourcesOf(name).length === 0) return undefined;
+  const namespace = namespaceOf(request);
+  if (!cache || cache.sourcesOf(name, namespace).length === 0) return undefined;
   try {
-    const pulled = await cache.blob(name, digest);
-    auditFetch(request, name, { digest: digest.value, upstream: cache.sourcesOf(name)[0]!.upstream.name, outcome: 'ok' });
+    const pulled = await cache.blob(name, digest, namespace);
+    auditFetch(request, name, { digest: digest.value, upstream: cache.sourcesOf(name, namespace)[0]!.upstream.name, outcome: 'ok' });
     return pulled;
   } catch (error) {
     auditFetch(request, name, { digest: digest.value, outcome: isUnknown(error) ? 'refused' : 'failed', reason: (error as Error).message });
     throw error;
   }
-}
-
-/** A blob's size for a HEAD that missed locally, as the upstream says; undefined when the repository is not mirrored. */
-export async function pulledBlobSize(app: FastifyInstance, name: string, digest: Digest): Promise<number | undefined> {
-  const cache = app.pullThrough;
-  if (!cache || cache.sourcesOf(name).length === 0) return undefined;
-  return cache.blobSize(name, digest);
 }
 
 export { isUnknown as isUnknownContent };

@@ -6,6 +6,7 @@
  * rule that matches wins, as in zot. Tag filters apply in zot's order: regex, excludeRegex, semver.
  */
 import type { SyncContentRule } from '../config/config.js';
+import { compileRepositoryGlob, type RepositoryMatcher } from '../config/repository-glob.js';
 
 /** Masterminds/semver's (v1, which zot uses) loose form: `v1`, `1.2`, `1.2.3-rc.1+build`. */
 const SEMVER = /^v?([0-9]+)(\.[0-9]+)?(\.[0-9]+)?(-([0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*))?(\+([0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*))?$/;
@@ -33,34 +34,16 @@ const literalOf = (prefix: string) => prefix.replace(/^[/*]+|[/*]+$/g, '');
 const join = (...parts: string[]) => trimSlashes(parts.filter((part) => part !== '').join('/'));
 
 /** Compiled local-name patterns per rule, made once per rule list. */
-const localPatterns = new WeakMap<SyncContentRule, RegExp>();
+const localPatterns = new WeakMap<SyncContentRule, RepositoryMatcher>();
 
-/** A glob as a RegExp (for the local side, which zot also matches with doublestar). */
-function globToRegExp(glob: string): RegExp {
-  let source = '';
-  for (let at = 0; at < glob.length; at++) {
-    const char = glob[at]!;
-    if (char === '*' && glob[at + 1] === '*') {
-      // `a/**` also matches `a` (doublestar); `**/` matches zero or more folders.
-      if (glob[at + 2] === '/') {
-        source += '(?:.*/)?';
-        at += 2;
-      } else {
-        source = source.endsWith('/') ? `${source.slice(0, -1)}(?:/.*)?` : `${source}.*`;
-        at += 1;
-      }
-    } else if (char === '*') source += '[^/]*';
-    else if (char === '?') source += '[^/]';
-    else source += char.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`^${source}$`);
-}
-
-function localPattern(rule: SyncContentRule): RegExp {
+/** The glob of local names a rule serves (zot's GetContentByLocalRepo), compiled as the rule's own prefix is. */
+function localPattern(rule: SyncContentRule): RepositoryMatcher {
   let pattern = localPatterns.get(rule);
   if (!pattern) {
     const prefix = `${trimSlashes(rule.prefix)}/`;
-    pattern = globToRegExp(join(rule.destination, rule.stripPrefix ? splitPattern(prefix).rest : prefix));
+    const glob = join(rule.destination, rule.stripPrefix ? splitPattern(prefix).rest : prefix);
+    // A literal prefix stripped into the root names no local repository (zot's empty pattern matches nothing).
+    pattern = glob === '' ? () => false : compileRepositoryGlob(glob);
     localPatterns.set(rule, pattern);
   }
   return pattern;
@@ -87,7 +70,7 @@ export function upstreamNameOf(rules: readonly SyncContentRule[], local: string)
   if (rules.length === 0) return { name: local };
   const wanted = trimSlashes(local);
   for (const rule of rules) {
-    if (!localPattern(rule).test(wanted)) continue;
+    if (!localPattern(rule)(wanted)) continue;
     const rest = trimSlashes(rule.destination && wanted.startsWith(rule.destination) ? wanted.slice(rule.destination.length) : wanted);
     const name = rule.stripPrefix ? join(literalOf(rule.prefix), rest) : rest;
     if (name !== '' && rule.matches(name)) return { name, rule };

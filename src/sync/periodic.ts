@@ -9,6 +9,7 @@
  * (zot's `syncLegacyCosignTags`, on by default), never as images of their own.
  */
 import type { SyncRegistryConfig } from '../config/config.js';
+import { isValidName, isValidTag } from '../oci/names.js';
 import { localNameOf, tagWanted } from './content.js';
 import type { PullThrough, SyncLog } from './pull-through.js';
 import type { Upstream } from './upstream.js';
@@ -70,14 +71,15 @@ export function startPeriodicSync(cache: PullThrough, tryRun: <T>(key: string, w
 /** One round for one upstream. */
 async function mirrorRound(cache: PullThrough, config: SyncRegistryConfig, upstream: Upstream, signal: AbortSignal, log: SyncLog): Promise<RoundReport> {
   const report: RoundReport = { upstream: upstream.name, repositories: 0, copied: 0, unchanged: 0, failed: 0 };
-  const repositories = (await upstream.catalog(signal)).filter((name) => localNameOf(config.content, name) !== undefined);
+  // Names and tags come from the upstream: only those valid here go into a request or an index.
+  const repositories = (await upstream.catalog(signal)).filter((name) => isValidName(name) && localNameOf(config.content, name) !== undefined && isValidName(localNameOf(config.content, name)!.name));
   for (const remote of repositories) {
     if (signal.aborted) break;
     const mapped = localNameOf(config.content, remote)!;
     report.repositories++;
     let tags: string[];
     try {
-      tags = await upstream.tags(remote, signal);
+      tags = (await upstream.tags(remote, signal)).filter(isValidTag);
     } catch (error) {
       report.failed++;
       log.warn({ upstream: upstream.name, repository: remote, reason: (error as Error).message }, 'sync: cannot list tags; repository skipped this round');

@@ -20,8 +20,9 @@
  */
 import { PassThrough, type Readable } from 'node:stream';
 import type { SyncConfig, SyncRegistryConfig } from '../config/config.js';
+import { DOCKER_HUB_HOSTS } from '../config/sync-config.js';
 import { RegistryError } from '../oci/errors.js';
-import { parseDigest, type Digest } from '../oci/digest.js';
+import { newHasher, parseDigest, type Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/manifest.js';
 import { isIndexMediaType } from '../oci/media-types.js';
 import type { Actor } from '../registry/manifest-writes.js';
@@ -37,6 +38,18 @@ export const SYNC_ACTOR: Actor = { username: 'sync', method: 'sync' };
 const CHECK_TIMEOUT_MS = 3_000;
 /** Repository names whose sources are remembered; past this the memo starts afresh (names are cheap to map again). */
 const SOURCE_MEMO = 10_000;
+/** How far a client may fall behind a download it started before it is let go (the download goes on). */
+const CLIENT_LAG_BYTES = 64 * 1024 * 1024;
+/**
+ * How long the background completion of an image waits before fetching its blobs: the client that
+ * pulled the manifest asks for them within moments and so gets each one streamed as it arrives
+ * (a download it would only join later reaches it once stored).
+ */
+const COMPLETE_GRACE_MS = 2_000;
+/** Images completed in the background at once; more wait their turn. */
+const COMPLETIONS_AT_ONCE = 4;
+/** Manifests answered but not yet stored, at most; past this a pull is answered but not kept until an earlier one is. */
+const FETCHED_LIMIT = 1_000;
 
 export interface SyncObserver {
   /** A pull answered locally (`hit`) or from an upstream (`miss`). */
@@ -84,6 +97,9 @@ export class PullThrough {
   private readonly fetched = new Map<string, UpstreamManifest>();
   private readonly completing = new Map<string, Promise<void>>();
   private readonly sourceMemo = new Map<string, Source[]>();
+  /** Completions waiting out COMPLETE_GRACE_MS (woken at once by `settled` and `close`). */
+  private readonly grace = new Waiters();
+  private readonly turns = new Semaphore(COMPLETIONS_AT_ONCE);
   private closed = false;
 
   constructor(
@@ -101,19 +117,25 @@ export class PullThrough {
   }
 
   /** The upstreams an on-demand pull of `name` may come from, in the config's order (remembered per name: every pull asks). */
-  sourcesOf(name: string): Source[] {
-    let found = this.sourceMemo.get(name);
+  sourcesOf(name: string, namespace?: string): Source[] {
+    const key = namespace === undefined ? name : `${name}\0${namespace}`;
+    let found = this.sourceMemo.get(key);
     if (found) return found;
-    found = this.findSources(name);
+    found = this.findSources(name, namespace);
     if (this.sourceMemo.size >= SOURCE_MEMO) this.sourceMemo.clear();
-    this.sourceMemo.set(name, found);
+    this.sourceMemo.set(key, found);
     return found;
   }
 
-  private findSources(name: string): Source[] {
+  /**
+   * `namespace` is containerd's `?ns=<registry host>` (a hosts.toml mirror): only the upstreams of
+   * that registry may answer, so one mirror cannot hand out another registry's image of the same name.
+   */
+  private findSources(name: string, namespace: string | undefined): Source[] {
     const found: Source[] = [];
     for (const { config, client } of this.upstreams) {
       if (!config.onDemand) continue;
+      if (namespace !== undefined && !servesNamespace(config, namespace)) continue;
       const mapped = upstreamNameOf(config.content, name);
       if (mapped) found.push({ upstream: client, remote: mapped.name });
     }
@@ -125,8 +147,13 @@ export class PullThrough {
    * a digest or a tag checked recently is answered from it; otherwise the upstreams are asked in
    * order. Throws MANIFEST_UNKNOWN when no upstream has it, UPSTREAM_* when none could say.
    */
-  async manifest(name: string, reference: Reference, local: { descriptor: Descriptor; bytes: Buffer } | undefined): Promise<{ descriptor: Descriptor; bytes: Buffer; from?: string }> {
-    const sources = this.sourcesOf(name);
+  async manifest(
+    name: string,
+    reference: Reference,
+    local: { descriptor: Descriptor; bytes: Buffer } | undefined,
+    namespace?: string,
+  ): Promise<{ descriptor: Descriptor; bytes: Buffer; from?: string }> {
+    const sources = this.sourcesOf(name, namespace);
     const tag = reference.tag;
     if (local && (tag === undefined || sources.length === 0 || !this.freshness.due(name, tag, this.checkInterval(sources)))) {
       this.observer.served('manifest', 'hit');
@@ -145,7 +172,6 @@ export class PullThrough {
         const manifest = await this.fetchManifest(key, source, tag ?? reference.digest!.value);
         this.observer.served('manifest', 'miss');
         if (tag !== undefined) this.freshness.checked(name, tag);
-        this.fetched.set(key, manifest);
         this.complete(name, source, manifest, tag);
         return { descriptor: describe(manifest), bytes: manifest.bytes, from: source.upstream.name };
       } catch (error) {
@@ -155,6 +181,7 @@ export class PullThrough {
       }
     }
     if (local) {
+      if (tag !== undefined) this.freshness.checked(name, tag);
       this.log.warn({ repository: name, tag, reason: (lastError as Error).message }, 'sync: the upstream could not be asked; serving the copy Berth holds');
       return local;
     }
@@ -165,8 +192,8 @@ export class PullThrough {
    * A blob Berth does not hold, from the first upstream that has it: streamed to the caller while it
    * is stored. A second caller during the download waits for it and reads it from storage.
    */
-  async blob(name: string, digest: Digest): Promise<PulledBlob> {
-    const sources = this.sourcesOf(name);
+  async blob(name: string, digest: Digest, namespace?: string): Promise<PulledBlob> {
+    const sources = this.sourcesOf(name, namespace);
     const flying = this.blobFlights.get(flightKey(name, digest.value));
     // Another's download in flight: wait for it and read what it stored; if it failed, try afresh below.
     if (
@@ -197,22 +224,6 @@ export class PullThrough {
     if (this.sourcesOf(name).length > 0) this.observer.served('blob', 'hit');
   }
 
-  /** The size of a blob Berth does not hold, as the first upstream that has it says (HEAD). */
-  async blobSize(name: string, digest: Digest): Promise<number> {
-    let lastError: unknown = new RegistryError('BLOB_UNKNOWN', { digest: digest.value });
-    for (const source of this.sourcesOf(name)) {
-      try {
-        const size = await source.upstream.blobSize(source.remote, digest.value);
-        if (size !== undefined) return size;
-      } catch (error) {
-        lastError = error;
-        if (error instanceof UpstreamError && error.failure !== 'unavailable') continue;
-        break;
-      }
-    }
-    throw asRegistryError(lastError, { digest: digest.value }, 'BLOB_UNKNOWN');
-  }
-
   /**
    * Copies one tag (periodic sync): nothing when Berth's copy has the upstream's digest (a round
    * that was cut short resumes where it stopped); else the whole image, then its referrers. Returns
@@ -235,11 +246,14 @@ export class PullThrough {
 
   /** Completions in flight settle (tests, shutdown). */
   async settled(): Promise<void> {
+    // Completions waiting out their grace start now.
+    this.grace.wakeAll();
     while (this.completing.size > 0 || this.blobFlights.size > 0) await Promise.allSettled([...this.completing.values(), ...[...this.blobFlights.values()].map((flight) => flight.stored)]);
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    this.grace.wakeAll();
     await this.settled();
     await Promise.all(this.upstreams.map(({ client }) => client.close()));
   }
@@ -268,6 +282,8 @@ export class PullThrough {
         this.observer.checked(source.upstream.name, 'absent');
         return false;
       }
+      // Not asked again until the interval has passed: an unreachable upstream must not slow every pull.
+      this.freshness.checked(name, tag);
       this.observer.checked(source.upstream.name, 'unreachable');
       this.log.warn({ repository: name, tag, upstream: source.upstream.name, reason: (error as Error).message }, 'sync: cannot check the tag upstream; serving the copy Berth holds');
       return false;
@@ -331,35 +347,42 @@ export class PullThrough {
     toStore.on('error', () => undefined);
     toClient?.on('error', () => undefined);
     let clientGone = !toClient;
-    let waiting = 0;
-    const resumeWhenDrained = () => {
-      if (--waiting === 0) blob.body.resume();
-    };
-    toClient?.on('close', () => {
+    toClient?.on('close', () => (clientGone = true));
+    // The client gets each chunk one step behind: the last one, and the end, only once the whole
+    // blob has the digest asked for, so a forged or cut blob never reaches it as a complete answer.
+    const hasher = newHasher(digest.algorithm);
+    let held: Buffer | undefined;
+    let bytes = 0;
+    const dropClient = (reason: string) => {
       if (clientGone) return;
       clientGone = true;
-      // A paused download waiting on this client goes on without it.
-      if (toClient.writableNeedDrain) resumeWhenDrained();
-    });
-    let bytes = 0;
+      toClient!.destroy(new Error(reason));
+    };
     blob.body.on('data', (chunk: Buffer) => {
       bytes += chunk.length;
-      const storeFull = !toStore.write(chunk);
-      const clientFull = !clientGone && !toClient!.write(chunk);
-      if (storeFull || clientFull) {
+      hasher.update(chunk);
+      if (!clientGone) {
+        if (held) toClient!.write(held);
+        held = chunk;
+        // The store sets the pace, never a client: one that falls this far behind is let go.
+        if (toClient!.writableLength > CLIENT_LAG_BYTES) dropClient('the client read too slowly; the download goes on without it');
+      }
+      if (!toStore.write(chunk)) {
         blob.body.pause();
-        waiting = (storeFull ? 1 : 0) + (clientFull ? 1 : 0);
-        if (storeFull) toStore.once('drain', resumeWhenDrained);
-        if (clientFull) toClient!.once('drain', resumeWhenDrained);
+        toStore.once('drain', () => blob.body.resume());
       }
     });
     blob.body.once('end', () => {
       toStore.end();
-      if (!clientGone) toClient!.end();
+      if (clientGone) return;
+      const whole = hasher.digest('hex') === digest.hex && (blob.length === undefined || bytes === blob.length);
+      if (!whole) return dropClient(`the upstream's bytes do not have digest ${digest.value}`);
+      if (held) toClient!.write(held);
+      toClient!.end();
     });
     blob.body.on('error', (error) => {
       toStore.destroy(error);
-      if (!clientGone) toClient!.destroy(error);
+      dropClient(error.message);
     });
     void this.storeBlob(name, digest, toStore, blob.length).then(
       () => {
@@ -369,9 +392,11 @@ export class PullThrough {
       },
       (error: unknown) => {
         this.blobFlights.delete(key);
+        // Nothing more of this download is wanted: stop it (the next pull starts afresh).
+        blob.body.destroy();
         this.observer.failed(source.upstream.name, error instanceof RegistryError && error.key === 'DIGEST_INVALID' ? 'digest-mismatch' : 'interrupted');
         this.log.error({ repository: name, digest: digest.value, upstream: source.upstream.name, reason: (error as Error).message }, 'sync: a blob from the upstream was not stored');
-        if (!clientGone) toClient!.destroy(error as Error);
+        dropClient((error as Error).message);
         settle.reject(error as Error);
       },
     );
@@ -430,7 +455,16 @@ export class PullThrough {
   private complete(name: string, source: Source, manifest: UpstreamManifest, tag: string | undefined): void {
     const key = `${name}\0${manifest.digest}\0${tag ?? ''}`;
     if (this.completing.has(key) || this.closed) return;
+    const byDigest = `${name}\0${manifest.digest}`;
+    const byReference = `${name}\0${tag ?? manifest.digest}`;
+    // Kept for the requests that follow (docker: HEAD by tag, then GET by digest) until stored.
+    if (this.fetched.size < FETCHED_LIMIT) {
+      this.fetched.set(byReference, manifest);
+      this.fetched.set(byDigest, manifest);
+    }
     const work = (async () => {
+      await this.grace.wait(COMPLETE_GRACE_MS);
+      await this.turns.acquire();
       try {
         await this.storeImage(name, source, manifest, tag);
         await this.storeReferrers(name, source, manifest.digest);
@@ -441,7 +475,9 @@ export class PullThrough {
           'sync: the image could not be completed; the next pull fetches it again',
         );
       } finally {
-        this.fetched.delete(`${name}\0${tag ?? manifest.digest}`);
+        this.turns.release();
+        this.fetched.delete(byReference);
+        this.fetched.delete(byDigest);
         this.completing.delete(key);
       }
     })();
@@ -490,6 +526,60 @@ export class PullThrough {
       () => true,
       () => false,
     );
+  }
+}
+
+/** Whether an upstream is the registry containerd names in `?ns=` (Docker Hub by any of its names). */
+function servesNamespace(config: SyncRegistryConfig, namespace: string): boolean {
+  const wanted = namespace.toLowerCase();
+  return config.urls.some((url) => {
+    const host = new URL(url).host.toLowerCase();
+    return host === wanted || (DOCKER_HUB_HOSTS.includes(host) && DOCKER_HUB_HOSTS.includes(wanted));
+  });
+}
+
+/** Pauses that a timeout or `wakeAll` ends. */
+class Waiters {
+  private readonly waiting = new Set<() => void>();
+
+  wait(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.waiting.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.waiting.add(wake);
+    });
+  }
+
+  wakeAll(): void {
+    for (const wake of [...this.waiting]) wake();
+  }
+}
+
+/** At most `size` holders at once; the others queue in order. */
+class Semaphore {
+  private free: number;
+  private readonly queue: Array<() => void> = [];
+
+  constructor(size: number) {
+    this.free = size;
+  }
+
+  async acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.queue.push(resolve));
+  }
+
+  release(): void {
+    const next = this.queue.shift();
+    if (next) next();
+    else this.free++;
   }
 }
 

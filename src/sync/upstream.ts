@@ -51,6 +51,8 @@ const MAX_JSON_BYTES = 4 * 1024 * 1024;
 /** A token without `expires_in` lives 60 s (the distribution token spec's default). */
 const DEFAULT_TOKEN_SECONDS = 60;
 const MAX_REDIRECTS = 5;
+/** Tokens kept per upstream at most (one per repository pulled within their lifetime). */
+const MAX_TOKENS = 1_000;
 
 interface Challenge {
   scheme: string;
@@ -135,6 +137,7 @@ export class Upstream {
   /** Per origin: the scheme and parameters it last challenged with, so the next request sends the answer up front. */
   private readonly challenges = new Map<string, Challenge>();
   private readonly tokens = new Map<string, { token: string; until: number }>();
+  private readonly tokenRequests = new Map<string, Promise<string>>();
 
   constructor(
     readonly config: SyncRegistryConfig,
@@ -196,7 +199,7 @@ export class Upstream {
       const location = headerOf(response.headers, 'location');
       drain(response.body);
       if (!location) throw new UpstreamError('invalid', `blob ${repository}@${digest}: a redirect without a Location`);
-      const target = new URL(location, this.lastOrigin);
+      const target = new URL(location, this.originOf.get(response) ?? this.config.urls[0]);
       if (target.protocol !== 'https:' && target.protocol !== 'http:') throw new UpstreamError('invalid', `blob ${repository}@${digest}: a redirect to ${target.protocol}`);
       const sameOrigin = this.config.urls.includes(target.origin);
       // The upstream's credentials stay with the upstream: a CDN or bucket URL carries its own signature.
@@ -213,22 +216,6 @@ export class Upstream {
     await this.refuseFailure(response, `blob ${repository}@${digest}`);
     const length = headerOf(response.headers, 'content-length');
     return { body: response.body, length: length === undefined ? undefined : Number(length) };
-  }
-
-  /** A blob's size as the upstream says (HEAD); undefined when it sends no Content-Length. */
-  async blobSize(repository: string, digest: string, signal?: AbortSignal): Promise<number | undefined> {
-    const response = await this.send(`/v2/${repository}/blobs/${digest}`, { method: 'HEAD', scope: `repository:${repository}:pull`, ...(signal ? { signal } : {}) });
-    // A redirect's target has the size; the redirect itself does not.
-    if (response.statusCode >= 300 && response.statusCode < 400) {
-      drain(response.body);
-      const blob = await this.blob(repository, digest, signal);
-      blob.body.destroy();
-      return blob.length;
-    }
-    await this.refuseFailure(response, `blob ${repository}@${digest}`);
-    drain(response.body);
-    const length = headerOf(response.headers, 'content-length');
-    return length === undefined ? undefined : Number(length);
   }
 
   /** Tags of a repository, every page (`Link: <…?n=…&last=…>; rel="next"`). */
@@ -272,7 +259,8 @@ export class Upstream {
     await Promise.all([this.agent.close(), this.elsewhere.close()]);
   }
 
-  private lastOrigin = '';
+  /** Which URL answered each response (a redirect's relative Location resolves against it). */
+  private readonly originOf = new WeakMap<Dispatcher.ResponseData, string>();
 
   /**
    * One request to the first URL that answers, authenticated as the upstream asks, retried on
@@ -295,7 +283,7 @@ export class Upstream {
             lastError = new UpstreamError('unavailable', `${origin} answered ${response.statusCode}`, response.statusCode);
             continue;
           }
-          this.lastOrigin = origin;
+          this.originOf.set(response, origin);
           return response;
         } catch (error) {
           if (options.signal?.aborted) throw new UpstreamError('unavailable', `${origin}: no answer in time`);
@@ -350,7 +338,42 @@ export class Upstream {
     const key = tokenKey(origin, challenge, scope);
     const cached = this.tokens.get(key);
     if (cached && cached.until > Date.now()) return { authorization: `Bearer ${cached.token}` };
-    const realm = new URL(challenge.params.realm);
+    // Requests for one scope at once share one token request.
+    let asking = this.tokenRequests.get(key);
+    if (!asking) {
+      asking = this.requestToken(challenge, scope, basic, credentials !== undefined).then(
+        (token) => {
+          this.tokenRequests.delete(key);
+          this.keepToken(key, token);
+          return token.token;
+        },
+        (error: unknown) => {
+          this.tokenRequests.delete(key);
+          throw error;
+        },
+      );
+      this.tokenRequests.set(key, asking);
+    }
+    return { authorization: `Bearer ${await asking}` };
+  }
+
+  /** Keeps a token until shortly before it expires; expired ones go first, and at most MAX_TOKENS are kept (names are the clients' choice). */
+  private keepToken(key: string, token: { token: string; until: number }): void {
+    if (this.tokens.size >= MAX_TOKENS) {
+      const now = Date.now();
+      for (const [other, kept] of this.tokens) if (kept.until <= now) this.tokens.delete(other);
+      // Still full: the oldest entries (Map keeps insertion order) make room.
+      for (const other of this.tokens.keys()) {
+        if (this.tokens.size < MAX_TOKENS) break;
+        this.tokens.delete(other);
+      }
+    }
+    this.tokens.set(key, token);
+  }
+
+  private async requestToken(challenge: Challenge, scope: string, basic: string | undefined, hasCredentials: boolean): Promise<{ token: string; until: number }> {
+    const credentials = hasCredentials;
+    const realm = new URL(challenge.params.realm!);
     if (challenge.params.service) realm.searchParams.set('service', challenge.params.service);
     realm.searchParams.set('scope', scope);
     const answer = await heard(this.elsewhere.request({ origin: realm.origin, path: realm.pathname + realm.search, method: 'GET', headers: basic ? { authorization: basic } : {} }));
@@ -367,8 +390,7 @@ export class Upstream {
     if (!token) throw new UpstreamError('invalid', `the token service ${realm.origin} answered without a token`);
     // Renewed 10 s early, so a token does not expire between the check and the request.
     const seconds = Math.max(1, (body.expires_in ?? DEFAULT_TOKEN_SECONDS) - 10);
-    this.tokens.set(key, { token, until: Date.now() + seconds * 1000 });
-    return { authorization: `Bearer ${token}` };
+    return { token, until: Date.now() + seconds * 1000 };
   }
 
   private async refuseFailure(response: Dispatcher.ResponseData, what: string): Promise<void> {

@@ -21,6 +21,11 @@ import { startDockerRegistry, startTokenServer, upstreamHeaders, type UpstreamRe
 
 const get = (url: string, headers: Record<string, string> = {}) => fetch(url, { headers: { accept: MANIFEST_ACCEPT, ...headers } });
 const bytesOf = async (response: Response) => Buffer.from(await response.arrayBuffer());
+/** How a download ended: `complete <sha256>`, `cut` (the body failed), or `status <n>`. */
+const pullOutcome = (url: string) =>
+  get(url)
+    .then(async (answer) => (answer.status === 200 ? `complete ${sha256(await bytesOf(answer))}` : `status ${answer.status}`))
+    .catch(() => 'cut');
 
 describe('pull-through cache (extensions.sync onDemand)', () => {
   let upstream: UpstreamRegistry;
@@ -178,11 +183,8 @@ describe('pull-through cache (extensions.sync onDemand)', () => {
     proxy.cut(layerDigest, Math.floor(layer.length / 2));
     const manifest = await get(`${berth.url}/v2/library/cut/manifests/v1`);
     expect(manifest.status).toBe(200);
-    const cut = await get(`${berth.url}/v2/library/cut/blobs/${layerDigest}`).then(
-      async (answer) => (await bytesOf(answer)).length,
-      () => -1,
-    );
-    expect(cut).not.toBe(layer.length);
+    // The client sees a failed download (a cut body, or an error status), never a complete answer.
+    expect(await pullOutcome(`${berth.url}/v2/library/cut/blobs/${layerDigest}`)).toMatch(/^(cut|status 5\d\d)$/);
     await settled();
     expect(await berth.app.registry.store.statBlob('library/cut', parseDigest(layerDigest)!)).toBeUndefined();
     expect(berth.logText()).toContain('sync: a blob from the upstream was not stored');
@@ -198,14 +200,29 @@ describe('pull-through cache (extensions.sync onDemand)', () => {
     const forgedDigest = sha256(forged.layers[0]!);
     const file = path.join(upstream.root, 'data/docker/registry/v2/blobs/sha256', forgedDigest.slice(7, 9), forgedDigest.slice(7), 'data');
     await writeFile(file, Buffer.alloc(forged.layers[0]!.length, 0x41));
-    const served = await get(`${berth.url}/v2/library/forged/blobs/${forgedDigest}`).then(
-      async (answer) => sha256(await bytesOf(answer)),
-      () => 'cut',
-    );
-    expect(served).not.toBe(forgedDigest);
+    // The forged bytes stream, but the last of them and the end only follow a matching digest: the
+    // client's download fails instead of completing with the wrong content.
+    expect(await pullOutcome(`${berth.url}/v2/library/forged/blobs/${forgedDigest}`)).toMatch(/^(cut|status 5\d\d)$/);
     await settled();
     expect(await berth.app.registry.store.statBlob('library/forged', parseDigest(forgedDigest)!)).toBeUndefined();
     expect(berth.logText()).toMatch(/sync: a blob from the upstream was not stored.*DIGEST_INVALID|DIGEST_INVALID.*sync: a blob from the upstream was not stored|provided digest did not match/s);
+  });
+
+  it('answers a HEAD for a blob it does not hold with 404, so a pushing client uploads it', async () => {
+    const image = await pushImage(upstream.url, 'library/head', 'v1', { layers: 1 });
+    const head = await fetch(`${berth.url}/v2/library/head/blobs/${sha256(image.layers[0]!)}`, { method: 'HEAD' });
+    expect(head.status).toBe(404);
+  });
+
+  it("serves containerd's ?ns= only from the upstream of that registry", async () => {
+    await pushImage(upstream.url, 'library/namespaced', 'v1');
+    proxy.clear();
+    const other = await get(`${berth.url}/v2/library/namespaced/manifests/v1?ns=ghcr.io`);
+    expect(other.status).toBe(404);
+    expect(proxy.counts.size).toBe(0);
+    const same = await get(`${berth.url}/v2/library/namespaced/manifests/v1?ns=${new URL(proxy.url).host}`);
+    expect(same.status).toBe(200);
+    await settled();
   });
 
   it('rechecks a tag only after manifestCheckInterval, follows a moved tag, and serves its copy when the upstream is down', async () => {

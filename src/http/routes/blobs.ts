@@ -3,7 +3,7 @@ import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { requireDigest, type Digest } from '../../oci/digest.js';
 import { auditFacts } from '../audit.js';
-import { isUnknownContent, pullBlob, pulledBlobSize } from '../pull-through.js';
+import { isUnknownContent, pullBlob } from '../pull-through.js';
 import { parseRange } from '../range.js';
 import { sendBlob } from '../send-blob.js';
 import { pathParams } from './path-params.js';
@@ -20,12 +20,9 @@ export async function blobRoutes(app: FastifyInstance): Promise<void> {
 
   typed.head('/v2/:name/blobs/:digest', { schema, config: { action: 'read' } }, async (request, reply) => {
     const digest = requireDigest(request.params.digest);
-    const size = await blobs.size(request.params.name, digest).catch(async (error: unknown) => {
-      if (!isUnknownContent(error)) throw error;
-      const upstream = await pulledBlobSize(app, request.params.name, digest);
-      if (upstream === undefined) throw error;
-      return upstream;
-    });
+    // A blob Berth does not hold is unknown to a HEAD even in a mirrored repository: a pushing client
+    // (docker, podman) HEADs to skip uploads, and must not be told an upstream's blob is here.
+    const size = await blobs.size(request.params.name, digest);
     return describe(reply, digest).header('content-length', size).send();
   });
 

@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Descriptor } from '../../oci/manifest.js';
 import { MAX_MANIFEST_BYTES, parseReference, type Reference } from '../../registry/manifests.js';
 import { auditFacts } from '../audit.js';
-import { pullManifest } from '../pull-through.js';
+import { namespaceOf, pullManifest } from '../pull-through.js';
 import { readBounded } from '../request-body.js';
 import { pathParams } from './path-params.js';
 
@@ -29,7 +29,7 @@ export async function manifestRoutes(app: FastifyInstance): Promise<void> {
   typed.head('/v2/:name/manifests/:reference', { schema, config: { action: 'read' } }, async (request, reply) => {
     const reference = parseReference(request.params.reference, 'lookup');
     // A mirrored repository answers a HEAD as a GET would (a miss starts the fetch); others from the index alone.
-    const descriptor = app.pullThrough?.sourcesOf(request.params.name).length
+    const descriptor = app.pullThrough?.sourcesOf(request.params.name, namespaceOf(request)).length
       ? (await pullManifest(app, request, request.params.name, reference)).descriptor
       : await manifests.head(request.params.name, reference);
     return describe(reply, descriptor).send();

@@ -33,6 +33,9 @@ describe('sync content rules', () => {
     expect(localNameOf([rule('repo')], 'other')).toBeUndefined();
     expect(upstreamNameOf([], 'library/alpine')?.name).toBe('library/alpine');
     expect(localNameOf([], 'library/alpine')?.name).toBe('library/alpine');
+    // Braces and other glob forms mean on the local side what they mean on the upstream side.
+    expect(upstreamNameOf([rule('{alpine,busybox}')], 'alpine')?.name).toBe('alpine');
+    expect(upstreamNameOf([rule('{alpine,busybox}')], 'debian')).toBeUndefined();
     // A destination does not open upstream names outside the rule's prefix.
     expect(upstreamNameOf([rule('zot-fold/alpine', '/alpine')], 'alpine/secret/thing')).toBeUndefined();
   });
