@@ -48,7 +48,7 @@ const CLIENT_LAG_BYTES = 64 * 1024 * 1024;
 const COMPLETE_GRACE_MS = 2_000;
 /** Images completed in the background at once; more wait their turn. */
 const COMPLETIONS_AT_ONCE = 4;
-/** Manifests answered but not yet stored, at most; past this a pull is answered but not kept until an earlier one is. */
+/** Images answered but not yet stored, at most; past this a pull is answered but its image not kept. */
 const FETCHED_LIMIT = 1_000;
 
 export interface SyncObserver {
@@ -454,14 +454,13 @@ export class PullThrough {
    */
   private complete(name: string, source: Source, manifest: UpstreamManifest, tag: string | undefined): void {
     const key = `${name}\0${manifest.digest}\0${tag ?? ''}`;
-    if (this.completing.has(key) || this.closed) return;
+    // Bounded: past FETCHED_LIMIT images waiting, a pull is answered but its image not kept this time.
+    if (this.completing.has(key) || this.closed || this.completing.size >= FETCHED_LIMIT) return;
     const byDigest = `${name}\0${manifest.digest}`;
     const byReference = `${name}\0${tag ?? manifest.digest}`;
     // Kept for the requests that follow (docker: HEAD by tag, then GET by digest) until stored.
-    if (this.fetched.size < FETCHED_LIMIT) {
-      this.fetched.set(byReference, manifest);
-      this.fetched.set(byDigest, manifest);
-    }
+    this.fetched.set(byReference, manifest);
+    this.fetched.set(byDigest, manifest);
     const work = (async () => {
       await this.grace.wait(COMPLETE_GRACE_MS);
       await this.turns.acquire();
