@@ -21,8 +21,9 @@ export default defineConfig({
       // Everything else once, on the filesystem store.
       { test: { ...shared, name: 'fs', include: ['test/**/*.test.ts'], exclude: [...configDefaults.exclude, 'test/unit/**'] } },
       // The registry's HTTP suites once more with blobs and manifests in the test Ceph cluster's S3
-      // and locks, upload sessions and sign-in state in Redis: both stores behind the same API.
-      { test: { ...shared, name: 's3', include: ['test/http/**/*.test.ts', 'test/conformance/**/*.test.ts'], env: { BERTH_TEST_STORAGE: 's3' } } },
+      // and locks, upload sessions and sign-in state in Redis: both stores behind the same API. The
+      // pull-through cache too: what it stores goes through the same upload sessions.
+      { test: { ...shared, name: 's3', include: ['test/http/**/*.test.ts', 'test/conformance/**/*.test.ts', 'test/e2e/sync-pull-through.test.ts'], env: { BERTH_TEST_STORAGE: 's3' } } },
     ],
   },
 });

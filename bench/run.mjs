@@ -20,8 +20,9 @@
  *   BENCH_S3=0                skip the S3 phase (on when the Ceph tools and redis-server are installed)
  *   BENCH_S3_CLIENTS=4        parallel clients in the S3 phase's one-vs-two-replicas measurement
  *   BENCH_S3_WRITES=0         skip the S3 phase's write rows (bench/writes.mjs)
- *   BENCH_ONLY=push,chunked,pull,manifest,head,tags,big,catalog,credentials,ui,s3  run only these phases (and the write
+ *   BENCH_ONLY=push,chunked,pull,manifest,head,tags,big,catalog,credentials,ui,sync,s3   run only these phases (and the write
  *                             phases mput,tput,growth of bench/writes.mjs, whose header lists their settings)
+ *   BENCH_SYNC_MIB=256        the layer the sync phase pulls through Berth (bench/sync.mjs)
  *   BENCH_REPOS=10000         repositories in the catalog phase (bench/catalog.mjs)
  *   BENCH_UI_REPOS=5000       repositories in the ui phase (bench/ui.mjs: UI pages cold and warm; BENCH_UI_TAGS=8000)
  *   BENCH_PROFILE=1           run Berth with --cpu-prof; profiles land in bench/out/profile/
@@ -47,6 +48,7 @@ import { cpuSecondsOf, killAllSync, logTails, memoryOf, peerAvailable, peerVersi
 import { runCatalogPhase } from './catalog.mjs';
 import { runCredentialsPhase } from './credentials.mjs';
 import { runUiPhase } from './ui.mjs';
+import { runSyncPhase } from './sync.mjs';
 
 const MiB = 1024 * 1024;
 const OUT_DIR = fileURLToPath(new URL('./out/', import.meta.url));
@@ -60,7 +62,7 @@ function intFromEnv(name, fallback, min = 1) {
   return value;
 }
 
-const PHASES = ['push', 'chunked', 'pull', 'manifest', 'head', 'tags', ...WRITE_PHASES, 'big', 'catalog', 'credentials', 'ui', 's3'];
+const PHASES = ['push', 'chunked', 'pull', 'manifest', 'head', 'tags', ...WRITE_PHASES, 'big', 'catalog', 'credentials', 'ui', 'sync', 's3'];
 const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : undefined;
 for (const phase of only ?? []) if (!PHASES.includes(phase)) throw new Error(`BENCH_ONLY: unknown phase "${phase}"; known: ${PHASES.join(', ')}`);
 
@@ -162,6 +164,7 @@ async function main() {
   let catalogResults;
   let credentialsResults;
   let uiResults;
+  let syncResults;
 
   try {
     // Where the memory goes: each server's RSS and peak RSS after each phase.
@@ -369,6 +372,7 @@ async function main() {
     if (enabled('credentials')) credentialsResults = await runCredentialsPhase({ settings: SETTINGS, say, nodeArgs, main: DIST_MAIN });
     // ---- the web UI's pages on a big registry, cold and warm (bench/ui.mjs) ---
     if (enabled('ui')) uiResults = await runUiPhase({ say, nodeArgs, main: DIST_MAIN });
+    if (enabled('sync') && hasPeer) syncResults = await runSyncPhase({ settings: SETTINGS, say, nodeArgs, main: DIST_MAIN });
 
     // ---- Berth on S3 (its own servers, Ceph and Redis), after the rest: it loads the machine --
     if (enabled('s3') && !s3Skip) s3Results = await runS3Phase({ settings: SETTINGS, say, nodeArgs, main: DIST_MAIN, syncDisks });
@@ -383,6 +387,7 @@ async function main() {
   if (catalogResults) catalogResults.report();
   if (credentialsResults) credentialsResults.report();
   if (uiResults) uiResults.report();
+  if (syncResults) syncResults.report();
 }
 
 function assertClean(server, what, result) {

@@ -8,6 +8,8 @@ import type { BerthConfig } from './config/config.js';
 import { watchConfig } from './config/watch-config.js';
 import { openBackends } from './backends.js';
 import { Registry } from './registry/registry.js';
+import type { PullThrough } from './sync/pull-through.js';
+import type { PeriodicSync } from './sync/periodic.js';
 import { Maintenance, startMaintenance } from './maintenance/maintenance.js';
 import { RepositoryStatistics } from './browse/repository-stats.js';
 import { summarizeCollection } from './maintenance/gc-report.js';
@@ -63,6 +65,10 @@ const RESTART_ONLY: Array<[string, (config: BerthConfig) => unknown]> = [
   ['storage.rootDirectory', (config) => config.storage.rootDirectory],
   ['http.externalUrl', (config) => config.http.externalUrl],
   ['extensions.events', (config) => JSON.stringify(config.extensions.events ?? null)],
+  [
+    'extensions.sync',
+    (config) => JSON.stringify(config.extensions.sync ?? null, (_key, value: unknown) => (value instanceof Map ? [...value.keys()] : value instanceof RegExp ? String(value) : value)),
+  ],
 ];
 
 function loggerFor(config: BerthConfig, override: BuildOptions['logger']): FastifyServerOptions['logger'] {
@@ -183,6 +189,23 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
     app.addHook('onReady', async () => events.start());
     app.addHook('onClose', async () => events.close());
   }
+  let pullThrough: PullThrough | undefined;
+  let periodicSync: PeriodicSync | undefined;
+  if (config.extensions.sync && config.extensions.sync.registries.length > 0) {
+    // The sync module loads only when the config has an upstream.
+    const [sync, periodic] = await Promise.all([import('./sync/pull-through.js'), import('./sync/periodic.js')]);
+    const log = app.log.child({ component: 'sync' });
+    const cache = new sync.PullThrough(config.extensions.sync, registry, log, exporter?.sync);
+    const rounds = periodic.startPeriodicSync(cache, (key, work) => backends.coordination.locks.tryRun(key, work), log);
+    app.addHook('onClose', async () => {
+      await rounds.stop();
+      await cache.close();
+    });
+    pullThrough = cache;
+    periodicSync = rounds;
+  }
+  app.decorate('pullThrough', pullThrough);
+  app.decorate('periodicSync', periodicSync);
   await app.register(registryPlugin, { registry, maintenance: services });
   await app.register(healthRoutes, { checks: backends.readiness });
   if (exporter && config.extensions.metrics) await app.register((await import('./http/routes/metrics.js')).metricsRoutes, { metrics: exporter, path: config.extensions.metrics.path });

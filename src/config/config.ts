@@ -1,8 +1,9 @@
 /** The validated, defaulted and frozen configuration the rest of Berth reads. */
 import type { RetentionConfig } from './retention-config.js';
 import type { EventsConfig, EventSinkConfig } from './events-config.js';
+import type { SyncConfig, SyncRegistryConfig, SyncContentRule } from './sync-config.js';
 
-export type { RetentionConfig, EventsConfig, EventSinkConfig };
+export type { RetentionConfig, EventsConfig, EventSinkConfig, SyncConfig, SyncRegistryConfig, SyncContentRule };
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
 export interface StorageConfig {
@@ -142,7 +143,7 @@ export interface BerthConfig {
   http: HttpConfig;
   log: { level: LogLevel; output?: string; audit?: string };
   /** zot's `extensions`, as far as Berth implements them. */
-  extensions: { ui: boolean; scrub?: { intervalMs: number }; metrics?: { path: string }; events?: EventsConfig };
+  extensions: { ui: boolean; scrub?: { intervalMs: number }; metrics?: { path: string }; events?: EventsConfig; sync?: SyncConfig };
   /** Lines to log once the logger exists: keys accepted but without effect in Berth. */
   warnings: string[];
 }

@@ -16,6 +16,7 @@ import { readOpenid } from './openid-config.js';
 import { readBearer } from './bearer-config.js';
 import { readRetention } from './retention-config.js';
 import { readEvents } from './events-config.js';
+import { readSync } from './sync-config.js';
 import { readRedisDriver, readStorageDriver } from './remote-config.js';
 import type { ZotConfig } from './zot-config.js';
 
@@ -41,7 +42,7 @@ const REFUSED_BECAUSE: Record<string, string> = {
   '/cluster': "zot's hash-routed cluster; Berth replicas share one bucket (storage.storageDriver) and one Redis (storage.cacheDriver) instead",
 };
 /** Keys that only tune features Berth lacks: accepted, with one warning each. */
-const IGNORED = ['/storage/gcTimeWindow', '/storage/redirectBlobURL', '/storage/maxRepos', '/storage/fastRestart', '/http/allowOrigin', '/http/writeTimeout', '/scheduler', '/extensions/search', '/extensions/sync', '/extensions/lint', '/extensions/trust', '/extensions/mgmt', '/extensions/apikey'];
+const IGNORED = ['/storage/gcTimeWindow', '/storage/redirectBlobURL', '/storage/maxRepos', '/storage/fastRestart', '/http/allowOrigin', '/http/writeTimeout', '/scheduler', '/extensions/search', '/extensions/lint', '/extensions/trust', '/extensions/mgmt', '/extensions/apikey'];
 
 function pointerGet(document: unknown, pointer: string): unknown {
   let node = document;
@@ -109,6 +110,7 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
   const redis = normalized.storage.cacheDriver ? readRedisDriver(normalized.storage.cacheDriver, '/storage/cacheDriver', file, problems, warnings) : undefined;
   const sessionDriver = normalized.http?.auth?.sessionDriver;
   const events = readEvents(normalized.extensions?.events, file, problems, warnings);
+  const sync = readSync(normalized.extensions?.sync, file, problems, warnings);
   const sessionRedis = sessionDriver ? readRedisDriver(sessionDriver, '/http/auth/sessionDriver', file, problems, warnings) : undefined;
   let rootDirectory: string | undefined = normalized.storage.rootDirectory;
   if (rootDirectory === undefined) {
@@ -187,6 +189,7 @@ export function buildConfig(document: unknown, file: string): BerthConfig {
         ? { metrics: { path: normalized.extensions.metrics.prometheus?.path ?? '/metrics' } }
         : {}),
       ...(events ? { events } : {}),
+      ...(sync ? { sync } : {}),
     },
     log: {
       level: LOG_LEVELS[level] ?? (level as LogLevel),

@@ -30,3 +30,5 @@ export type ZotRedisDriver = NonNullable<Storage['cacheDriver']> | NonNullable<A
 export type ZotRetention = NonNullable<Storage['retention']>;
 /** `extensions.events`. */
 export type ZotEvents = NonNullable<NonNullable<ZotConfig['extensions']>['events']>;
+/** `extensions.sync`. */
+export type ZotSync = NonNullable<NonNullable<ZotConfig['extensions']>['sync']>;

@@ -45,6 +45,10 @@ export interface AuditFacts {
   keyId?: string;
   label?: string;
   reason?: string;
+  /** The upstream registry a pull-through fetch went to. */
+  upstream?: string;
+  /** Whose pull made Berth fetch (the line's `user` is Berth's own `sync`). */
+  onBehalfOf?: string | null;
 }
 
 /** A route's audit event, for every request (a string) or for the requests a function names. */

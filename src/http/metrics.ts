@@ -11,6 +11,7 @@ import type { ScrubResult } from '../maintenance/scrub.js';
 import type { RepositoryFigures } from '../browse/repository-figures.js';
 import type { MetricEvents } from './metric-events.js';
 import type { EventsObserver } from '../events/events.js';
+import type { SyncObserver } from '../sync/pull-through.js';
 
 /** Loaded (by app.ts, with `import()`) only when `extensions.metrics` is on. */
 export class BerthMetrics implements MetricEvents {
@@ -72,6 +73,38 @@ export class BerthMetrics implements MetricEvents {
     },
     failed: (sink) => this.eventsFailed.inc({ sink }),
     dropped: (sink) => this.eventsDropped.inc({ sink }),
+  };
+
+  private readonly syncServed = new Counter({
+    name: 'berth_sync_pulls_total',
+    help: 'Pulls in mirrored repositories, by kind (manifest, blob) and outcome (hit: served from what Berth holds; miss: fetched from an upstream)',
+    labelNames: ['kind', 'outcome'],
+    registers: [this.registry],
+  });
+  private readonly syncFetchedBytes = new Counter({
+    name: 'berth_sync_fetched_bytes_total',
+    help: 'Bytes fetched from an upstream and stored, by upstream and kind',
+    labelNames: ['upstream', 'kind'],
+    registers: [this.registry],
+  });
+  private readonly syncFailures = new Counter({
+    name: 'berth_sync_failures_total',
+    help: 'Upstream fetches that failed, by upstream and how (not-found, unauthorized, denied, unavailable, invalid, digest-mismatch, interrupted)',
+    labelNames: ['upstream', 'failure'],
+    registers: [this.registry],
+  });
+  private readonly syncChecks = new Counter({
+    name: 'berth_sync_tag_checks_total',
+    help: 'Freshness checks of cached tags, by upstream and outcome (same, moved, absent: pushed here, not upstream; unreachable)',
+    labelNames: ['upstream', 'outcome'],
+    registers: [this.registry],
+  });
+  /** What the pull-through cache reports. */
+  readonly sync: SyncObserver = {
+    served: (kind, outcome) => this.syncServed.inc({ kind, outcome }),
+    fetched: (upstream, kind, bytes) => this.syncFetchedBytes.inc({ upstream, kind }, bytes),
+    failed: (upstream, failure) => this.syncFailures.inc({ upstream, failure }),
+    checked: (upstream, outcome) => this.syncChecks.inc({ upstream, outcome }),
   };
 
   /** The per-sink backlog to show as `berth_events_pending`, read at each scrape. */

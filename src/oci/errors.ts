@@ -39,6 +39,10 @@ export const ERROR_TABLE = {
   // for; its detail is always Berth's own words, never an internal error's message.
   UNAVAILABLE: { code: 'UNAVAILABLE', status: 503, message: 'service unavailable', exposeDetail: true },
   INTERNAL: { code: 'UNKNOWN', status: 500, message: 'internal server error' },
+  // The pull-through cache's upstream (its detail names the upstream and what it said; never a credential).
+  UPSTREAM_REFUSED: { code: 'DENIED', status: 403, message: 'the upstream registry refused Berth', exposeDetail: true },
+  UPSTREAM_UNAVAILABLE: { code: 'UNAVAILABLE', status: 502, message: 'the upstream registry could not be reached', exposeDetail: true },
+  UPSTREAM_INVALID: { code: 'UNKNOWN', status: 502, message: 'the upstream registry sent content that does not match its digest', exposeDetail: true },
 } as const satisfies Record<string, { code: string; status: number; message: string; exposeDetail?: true }>;
 
 export type ErrorKey = keyof typeof ERROR_TABLE;

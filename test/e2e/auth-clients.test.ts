@@ -1,13 +1,15 @@
 /**
  * Robots and access control with real clients: skopeo with --dest-creds / --src-creds, podman
- * login + push. A robot with `create` pushes; a user without it is refused; anonymous pulls work only
+ * login + push, docker login + build + push + pull + logout. A robot with `create` pushes; a user without it is refused; anonymous pulls work only
  * where anonymousPolicy allows.
  */
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startBerth, type TestServer } from '../helpers/server.js';
 import { TempDirs } from '../helpers/temp-dirs.js';
 import { containerTools } from '../helpers/container-tools.js';
+import { startDocker } from '../helpers/docker.js';
 import { skopeo } from '../helpers/skopeo.js';
 import { buildImage, writeOciLayout, type WrittenLayout } from '../helpers/oci-layout.js';
 import { writeHtpasswd } from '../helpers/htpasswd.js';
@@ -87,4 +89,41 @@ describe('podman login', () => {
     await tools.podman(['tag', pulled, `${berth.host}/ci/podman:v2`]);
     await expect(tools.podman(['push', '--tls-verify=false', '--authfile', authfile, `${berth.host}/ci/podman:v2`])).rejects.toThrow(/401|unauthorized|authentication required/i);
   });
+});
+
+describe('docker login', () => {
+  it('logs in, builds from scratch, pushes, pulls back, and is refused after logout', async () => {
+    const dir = await testDirs.make('auth-docker');
+    const dockerd = await startDocker(await testDirs.make('auth-dockerd'));
+    try {
+      const context = path.join(dir, 'context');
+      await mkdir(context);
+      await writeFile(path.join(context, 'hello.txt'), 'hello from docker build\n');
+      await writeFile(path.join(context, 'Dockerfile'), 'FROM scratch\nCOPY hello.txt /hello.txt\nLABEL org.opencontainers.image.source=https://example.org/berth\n');
+      const local = `${berth.host}/ci/docker:v1`;
+      await dockerd.docker(['build', '--tag', local, context], { timeoutMs: 120_000 });
+      await expect(dockerd.login(berth.host, 'buildbot', 'wrong')).rejects.toThrow(/401|unauthorized/i);
+      await dockerd.login(berth.host, 'buildbot', 'robot-secret');
+      const pushed = (await dockerd.docker(['push', local], { timeoutMs: 120_000 })).stdout;
+      const digest = /digest: (sha256:[a-f0-9]{64})/.exec(pushed)?.[1];
+      expect(digest).toBeDefined();
+      const stored = await fetch(`${berth.url}/v2/ci/docker/manifests/v1`, {
+        method: 'HEAD',
+        headers: { authorization: `Basic ${Buffer.from(READER).toString('base64')}`, accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' },
+      });
+      expect(stored.status).toBe(200);
+      expect(stored.headers.get('docker-content-digest')).toBe(digest);
+      await dockerd.docker(['rmi', local]);
+      await dockerd.docker(['pull', local], { timeoutMs: 120_000 });
+      const repoDigests = JSON.parse((await dockerd.docker(['image', 'inspect', '--format', '{{json .RepoDigests}}', local])).stdout) as string[];
+      expect(repoDigests).toContain(`${berth.host}/ci/docker@${digest}`);
+      await dockerd.docker(['logout', berth.host]);
+      await dockerd.docker(['tag', local, `${berth.host}/ci/docker:v2`]);
+      // docker asks Berth, hears 401 with a Basic challenge, and has no credentials left to give.
+      await expect(dockerd.docker(['push', `${berth.host}/ci/docker:v2`], { timeoutMs: 60_000 })).rejects.toThrow(/no basic auth credentials|unauthorized|401/i);
+      expect((await fetch(`${berth.url}/v2/ci/docker/manifests/v2`, { method: 'HEAD', headers: { authorization: `Basic ${Buffer.from(READER).toString('base64')}` } })).status).toBe(404);
+    } finally {
+      await dockerd.stop();
+    }
+  }, 240_000);
 });

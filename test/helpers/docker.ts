@@ -22,8 +22,8 @@ export interface Docker {
   stop(): Promise<void>;
 }
 
-/** Starts dockerd in `dir` (an empty temp folder) and waits until `docker version` reaches it. */
-export async function startDocker(dir: string): Promise<Docker> {
+/** Starts dockerd in `dir` (an empty temp folder), with `registryMirror` as its Docker Hub mirror if given, and waits until `docker version` reaches it. */
+export async function startDocker(dir: string, options: { registryMirror?: string } = {}): Promise<Docker> {
   const socket = path.join(dir, 'docker.sock');
   const execRoot = path.join(dir, 'exec');
   // Unix socket paths must fit sun_path (108 bytes): dockerd's own containerd socket sits deepest.
@@ -34,6 +34,8 @@ export async function startDocker(dir: string): Promise<Docker> {
   const log = openSync(logFile, 'a');
   const args = ['--data-root', path.join(dir, 'data'), '--exec-root', execRoot, '--host', `unix://${socket}`, '--pidfile', path.join(dir, 'docker.pid')];
   // detached: its own process group, so stop() reaches dockerd and the containerd it starts.
+  // A mirror (the pull-through tests): docker.io pulls go there first.
+  if (options.registryMirror) args.push('--registry-mirror', options.registryMirror);
   const child = spawn('dockerd', [...args, '--iptables=false', '--ip6tables=false', '--bridge=none', '--storage-driver=vfs'], { detached: true, stdio: ['ignore', log, log] });
   closeSync(log);
   const env = { DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: clientConfig };

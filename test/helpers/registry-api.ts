@@ -29,8 +29,10 @@ export async function pushBlob(url: string, repo: string, bytes: Uint8Array, hea
   const digest = sha256(bytes);
   const start = await fetch(`${url}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers });
   if (start.status !== 202) throw failure('POST upload', start, await start.text());
-  const location = start.headers.get('location')!;
-  const put = await fetch(`${url}${location}?digest=${digest}`, { method: 'PUT', body: bytes, headers: { ...headers, 'content-type': 'application/octet-stream' } });
+  // Absolute or relative, with or without a query (distribution keeps its upload state there).
+  const target = sessionUrl(url, start.headers.get('location'));
+  target.searchParams.set('digest', digest);
+  const put = await fetch(target, { method: 'PUT', body: bytes, headers: { ...headers, 'content-type': 'application/octet-stream' } });
   if (put.status !== 201) throw failure('PUT upload', put, await put.text());
   return digest;
 }

@@ -21,6 +21,8 @@ const TOOLS = [
   { command: 'docker', pkg: 'docker.io' },
   // The events tests' NATS sink (test/helpers/nats-server.ts).
   { command: 'nats-server', pkg: 'nats-server' },
+  // The sync tests' upstream registry (test/helpers/upstream-registry.ts), as the benchmarks' peer.
+  { command: '/usr/bin/docker-registry', pkg: 'docker-registry' },
   // The web UI's end-to-end tests drive Debian's Chromium through playwright-core.
   { command: '/usr/bin/chromium', pkg: 'chromium' },
   // The TLS test makes its certificates with it; the disk-full test mounts a tmpfs.

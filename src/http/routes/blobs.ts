@@ -3,6 +3,7 @@ import type { JsonSchemaToTsProvider } from '@fastify/type-provider-json-schema-
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { requireDigest, type Digest } from '../../oci/digest.js';
 import { auditFacts } from '../audit.js';
+import { isUnknownContent, pullBlob } from '../pull-through.js';
 import { parseRange } from '../range.js';
 import { sendBlob } from '../send-blob.js';
 import { pathParams } from './path-params.js';
@@ -19,13 +20,27 @@ export async function blobRoutes(app: FastifyInstance): Promise<void> {
 
   typed.head('/v2/:name/blobs/:digest', { schema, config: { action: 'read' } }, async (request, reply) => {
     const digest = requireDigest(request.params.digest);
+    // A blob Berth does not hold is unknown to a HEAD even in a mirrored repository: a pushing client
+    // (docker, podman) HEADs to skip uploads, and must not be told an upstream's blob is here.
     const size = await blobs.size(request.params.name, digest);
     return describe(reply, digest).header('content-length', size).send();
   });
 
   typed.get('/v2/:name/blobs/:digest', { schema, config: { action: 'read' } }, async (request, reply) => {
     const digest = requireDigest(request.params.digest);
-    const reader = await blobs.open(request.params.name, digest);
+    let reader;
+    try {
+      reader = await blobs.open(request.params.name, digest);
+    } catch (error) {
+      const pulled = isUnknownContent(error) ? await pullBlob(app, request, request.params.name, digest) : undefined;
+      if (!pulled) throw error;
+      // Streamed as it arrives, whole (a Range is not honoured before Berth holds the blob); the
+      // Content-Length lets the client tell a cut download from a complete one.
+      describe(reply, digest);
+      if (pulled.size !== undefined) reply.header('content-length', pulled.size);
+      return reply.send(pulled.body);
+    }
+    app.pullThrough?.blobHit(request.params.name);
     let range;
     try {
       range = parseRange(request.headers.range, reader.size);

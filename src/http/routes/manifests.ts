@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Descriptor } from '../../oci/manifest.js';
 import { MAX_MANIFEST_BYTES, parseReference, type Reference } from '../../registry/manifests.js';
 import { auditFacts } from '../audit.js';
+import { namespaceOf, pullManifest } from '../pull-through.js';
 import { readBounded } from '../request-body.js';
 import { pathParams } from './path-params.js';
 
@@ -21,12 +22,16 @@ export async function manifestRoutes(app: FastifyInstance): Promise<void> {
   const typed = app.withTypeProvider<JsonSchemaToTsProvider>();
 
   typed.get('/v2/:name/manifests/:reference', { schema, config: { action: 'read' } }, async (request, reply) => {
-    const { descriptor, bytes } = await manifests.get(request.params.name, parseReference(request.params.reference, 'lookup'));
+    const { descriptor, bytes } = await pullManifest(app, request, request.params.name, parseReference(request.params.reference, 'lookup'));
     return describe(reply, { ...descriptor, size: bytes.length }).send(bytes);
   });
 
   typed.head('/v2/:name/manifests/:reference', { schema, config: { action: 'read' } }, async (request, reply) => {
-    const descriptor = await manifests.head(request.params.name, parseReference(request.params.reference, 'lookup'));
+    const reference = parseReference(request.params.reference, 'lookup');
+    // A mirrored repository answers a HEAD as a GET would (a miss starts the fetch); others from the index alone.
+    const descriptor = app.pullThrough?.sourcesOf(request.params.name, namespaceOf(request)).length
+      ? (await pullManifest(app, request, request.params.name, reference)).descriptor
+      : await manifests.head(request.params.name, reference);
     return describe(reply, descriptor).send();
   });
 

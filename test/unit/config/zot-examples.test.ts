@@ -86,6 +86,12 @@ async function prepare(example: string): Promise<Json> {
   const log = at(document, 'log');
   for (const name of ['output', 'audit']) await redirect(log, name, dir, async () => {});
   await redirect(at(document, 'extensions', 'sync'), 'credentialsFile', dir, placeholder('{}'));
+  for (const registry of (at(document, 'extensions', 'sync')?.[keyOf(at(document, 'extensions', 'sync'), 'registries') ?? ''] as Json[] | undefined) ?? []) {
+    await redirect(registry, 'certDir', dir, async (folder) => {
+      await mkdir(folder);
+      await writeFile(path.join(folder, 'ca.crt'), 'placeholder PEM\n');
+    });
+  }
   await mkdir(path.join(dir, 'storage'), { recursive: true });
   return document;
 }

@@ -32,6 +32,9 @@ const EXPECTED: Record<ErrorKey, [code: string, status: number]> = {
   STORAGE_FULL: ['UNKNOWN', 507],
   UNAVAILABLE: ['UNAVAILABLE', 503],
   INTERNAL: ['UNKNOWN', 500],
+  UPSTREAM_REFUSED: ['DENIED', 403],
+  UPSTREAM_UNAVAILABLE: ['UNAVAILABLE', 502],
+  UPSTREAM_INVALID: ['UNKNOWN', 502],
 };
 
 describe('the error table', () => {
@@ -48,7 +51,9 @@ describe('the error table', () => {
     expect(body.errors[0]!.code).toBe(code);
     expect(body.errors[0]!.message).toBe(ERROR_TABLE[key].message);
     // Internals never leave the process: no detail on 5xx, except which backend is unavailable
-    // (Berth's own words: "Redis is unreachable"), which tells a client to retry later.
-    expect(body.errors[0]!.detail).toEqual(status >= 500 && key !== 'UNAVAILABLE' ? undefined : { why: 'test' });
+    // (Berth's own words: "Redis is unreachable"), which tells a client to retry later, and which
+    // upstream failed a pull-through (its URL and status, never a credential).
+    const exposed = key === 'UNAVAILABLE' || key.startsWith('UPSTREAM_');
+    expect(body.errors[0]!.detail).toEqual(status >= 500 && !exposed ? undefined : { why: 'test' });
   });
 });

@@ -1,0 +1,79 @@
+/**
+ * An HTTP proxy in front of an upstream registry for the sync tests: it counts the requests per
+ * method and path (how many times Berth fetched a blob), and can cut a response after some bytes
+ * (an upstream that dies mid-blob) or slow it down. Everything else passes through unchanged.
+ */
+import { createServer, request as forward, type Server } from 'node:http';
+
+export interface CountingProxy {
+  url: string;
+  /** `GET /v2/…` → how many requests. */
+  counts: Map<string, number>;
+  count(method: string, path: string): number;
+  /** Responses to paths containing `fragment` end (socket destroyed) after `bytes` bytes of body. */
+  cut(fragment: string, bytes: number): void;
+  /** Responses to paths containing `fragment` send each chunk after `ms` milliseconds. */
+  slow(fragment: string, ms: number): void;
+  clear(): void;
+  stop(): Promise<void>;
+}
+
+export async function startCountingProxy(upstream: string): Promise<CountingProxy> {
+  const target = new URL(upstream);
+  const counts = new Map<string, number>();
+  const cuts = new Map<string, number>();
+  const slows = new Map<string, number>();
+  const server: Server = createServer((request, response) => {
+    const path = (request.url ?? '/').split('?')[0]!;
+    const key = `${request.method} ${path}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+    const cutAfter = [...cuts].find(([fragment]) => path.includes(fragment))?.[1];
+    const delay = [...slows].find(([fragment]) => path.includes(fragment))?.[1];
+    const outgoing = forward({ host: target.hostname, port: target.port, method: request.method, path: request.url, headers: { ...request.headers, host: target.host } }, (answer) => {
+      response.writeHead(answer.statusCode ?? 502, answer.headers);
+      response.flushHeaders();
+      let sent = 0;
+      answer.on('data', (chunk: Buffer) => {
+        const send = () => {
+          if (cutAfter !== undefined && sent + chunk.length > cutAfter) {
+            response.write(chunk.subarray(0, Math.max(0, cutAfter - sent)));
+            response.socket?.destroy();
+            answer.destroy();
+            return;
+          }
+          sent += chunk.length;
+          response.write(chunk);
+        };
+        if (delay === undefined) send();
+        else {
+          answer.pause();
+          setTimeout(() => {
+            send();
+            answer.resume();
+          }, delay);
+        }
+      });
+      answer.on('end', () => setTimeout(() => response.end(), delay ?? 0));
+    });
+    outgoing.on('error', () => response.destroy());
+    request.pipe(outgoing);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    counts,
+    count: (method, path) => counts.get(`${method} ${path}`) ?? 0,
+    cut: (fragment, bytes) => void cuts.set(fragment, bytes),
+    slow: (fragment, ms) => void slows.set(fragment, ms),
+    clear() {
+      counts.clear();
+      cuts.clear();
+      slows.clear();
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
