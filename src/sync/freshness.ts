@@ -23,6 +23,11 @@ export class FreshnessTracker {
     return true;
   }
 
+  /** When `tag` of `name` was last confirmed upstream (ms), if within the longest interval. */
+  checkedAt(name: string, tag: string): number | undefined {
+    return this.confirmed.get(`${name}\0${tag}`);
+  }
+
   /** `tag` of `name` was just confirmed (or fetched) upstream. */
   checked(name: string, tag: string): void {
     const now = Date.now();

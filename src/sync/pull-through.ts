@@ -219,6 +219,22 @@ export class PullThrough {
     throw asRegistryError(lastError, { digest: digest.value }, 'BLOB_UNKNOWN');
   }
 
+  /**
+   * Where a mirrored repository comes from, for the web UI: the first upstream that maps it, the
+   * name there, how often a tag is rechecked, and (for `tag`) when it was last confirmed upstream.
+   */
+  mirrorOf(name: string, tag?: string): { upstream: string; remote: string; checkIntervalMs: number; checkedAt?: Date } | undefined {
+    const source = this.sourcesOf(name)[0];
+    if (!source) return undefined;
+    const checkedAt = tag === undefined ? undefined : this.freshness.checkedAt(name, tag);
+    return {
+      upstream: source.upstream.name,
+      remote: source.remote,
+      checkIntervalMs: source.upstream.config.manifestCheckIntervalMs,
+      ...(checkedAt !== undefined ? { checkedAt: new Date(checkedAt) } : {}),
+    };
+  }
+
   /** A blob of a mirrored repository served from what Berth holds (for the hit/miss count). */
   blobHit(name: string): void {
     if (this.sourcesOf(name).length > 0) this.observer.served('blob', 'hit');

@@ -56,6 +56,7 @@ describe('pull-through cache (extensions.sync onDemand)', () => {
         },
         log: { level: 'info', audit: auditFile },
         extensions: {
+          ui: { enable: true },
           metrics: { enable: true },
           sync: { enable: true, registries: [{ urls: [proxy.url], onDemand: true, tlsVerify: false, manifestCheckInterval: '1s', maxRetries: 1, retryDelay: '10ms' }] },
         },
@@ -96,6 +97,15 @@ describe('pull-through cache (extensions.sync onDemand)', () => {
     expect(lines).toContainEqual(
       expect.objectContaining({ event: 'sync-fetch', user: 'sync', onBehalfOf: null, repository: 'library/alpine', tag: 'latest', digest: alpine.digest, upstream: proxy.url, outcome: 'ok' }),
     );
+    // The web UI says where the repository comes from, and when the tag was last confirmed upstream.
+    for (const page of [`/repository?name=library/alpine`, `/image?name=library/alpine&ref=latest`]) {
+      const ui = await fetch(`${berth.url}${page}`, { headers: { accept: 'text/html' } });
+      expect(ui.status).toBe(200);
+      const text = await ui.text();
+      expect(text).toContain(`Mirror of <code class="wrap">${new URL(proxy.url).host}/library/alpine</code> (pull-through cache)`);
+      expect(text).toContain('rechecked at most every 1 s');
+      if (page.startsWith('/image')) expect(text).toMatch(/this one last <time/);
+    }
     // And /metrics counts the misses and the bytes fetched.
     const metrics = await (await fetch(`${berth.url}/metrics`, { headers: { authorization: basicAuth('reader', 'reader-pass') } })).text();
     expect(metrics).toMatch(/berth_sync_pulls_total\{kind="manifest",outcome="miss"\} [1-9]/);

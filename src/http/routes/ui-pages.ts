@@ -12,6 +12,7 @@ import { parseReference } from '../../registry/manifests.js';
 import { REPOSITORY_SORTS, TAG_SORTS } from '../../browse/repository-insights.js';
 import { url } from '../../ui/html.js';
 import { renderImage } from '../../ui/pages/image.js';
+import type { MirrorNote } from '../../ui/pages/mirror.js';
 import { renderRepositories } from '../../ui/pages/repositories.js';
 import { renderRepository } from '../../ui/pages/repository.js';
 import { auditFacts } from '../audit.js';
@@ -26,6 +27,12 @@ export const TAGS_PER_PAGE = 50;
 const text = <const N extends number>(maxLength: N) => ({ type: 'string', maxLength }) as const;
 const pageNumber = { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1 } as const;
 const querystring = <const P, const R extends readonly (keyof P & string)[]>(properties: P, required: R) => ({ type: 'object', properties, required }) as const;
+
+/** A mirrored repository's origin for its pages (nothing when it is not mirrored). */
+function mirrorOf(app: FastifyInstance, name: string, tag?: string): { mirror?: MirrorNote } {
+  const mirror = app.pullThrough?.mirrorOf(name, tag);
+  return mirror ? { mirror } : {};
+}
 
 export async function uiPageRoutes(app: FastifyInstance, context: UiContext): Promise<void> {
   const { insights } = context;
@@ -77,6 +84,7 @@ export async function uiPageRoutes(app: FastifyInstance, context: UiContext): Pr
         sort,
         ...(deleted !== undefined && isValidTag(deleted) ? { deleted } : {}),
         ...(removed !== undefined ? { removed } : {}),
+        ...mirrorOf(app, name),
       };
       return reply.type(HTML).send(renderRepository(view));
     },
@@ -89,7 +97,7 @@ export async function uiPageRoutes(app: FastifyInstance, context: UiContext): Pr
       const { name, ref } = request.query;
       const reference = parseReference(ref, 'lookup');
       const detail = await insights.image(name, reference.tag !== undefined ? { tag: reference.tag } : { digest: reference.digest.value });
-      return reply.type(HTML).send(renderImage({ viewer: viewerOf(request, reply), assets, detail, reference: ref, pull: pullTarget(app, request) }));
+      return reply.type(HTML).send(renderImage({ viewer: viewerOf(request, reply), assets, detail, reference: ref, pull: pullTarget(app, request), ...mirrorOf(app, name, reference.tag) }));
     },
   );
 

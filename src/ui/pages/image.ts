@@ -9,6 +9,7 @@ import { html, url, type HtmlValue, type SafeHtml } from '../html.js';
 import { renderPage, type AssetUrls, type Viewer } from '../layout.js';
 import type { ImageDetail } from '../../browse/repository-insights.js';
 import { copyable, pullPanel, type PullTarget } from './pull.js';
+import { mirrorLine, type MirrorNote } from './mirror.js';
 
 export interface ImageView {
   viewer: Viewer;
@@ -17,6 +18,8 @@ export interface ImageView {
   /** The tag or digest the page was asked for. */
   reference: string;
   pull: PullTarget;
+  /** Where the repository is mirrored from (extensions.sync), when it is. */
+  mirror?: MirrorNote;
 }
 
 function definitions(rows: Array<[string, HtmlValue]>): SafeHtml {
@@ -159,6 +162,7 @@ export function renderImage(view: ImageView): string {
   const heading = isDigest ? `${name}@${shortDigest(reference)}` : `${name}:${reference}`;
   const main = html`<nav aria-label="Breadcrumb" class="crumbs"><a href="/repositories">Repositories</a> / <a href="${url('/repository', { name })}">${name}</a> / <span aria-current="page">${isDigest ? shortDigest(reference) : reference}</span></nav>
 <h1 class="wrap">${heading}</h1>
+${view.mirror && mirrorLine(view.mirror)}
 <section class="card" aria-labelledby="summary-title">
   <h2 id="summary-title" class="visually-hidden">Summary</h2>
   ${definitions([

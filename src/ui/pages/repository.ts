@@ -9,6 +9,7 @@ import type { RepositoryDetail, TagSort, TagSummary } from '../../browse/reposit
 import { pager, range } from './pager.js';
 import { sortOptions } from './repositories.js';
 import { pullCommands, pullPanel, pushPanel, type PullTarget } from './pull.js';
+import { mirrorLine, type MirrorNote } from './mirror.js';
 
 export interface RepositoryView {
   viewer: Viewer;
@@ -22,6 +23,8 @@ export interface RepositoryView {
   deleted?: string;
   /** How many manifests a cleanup just removed. */
   removed?: number;
+  /** Where the repository is mirrored from (extensions.sync), when it is. */
+  mirror?: MirrorNote;
 }
 
 /** A platform that may break after each slash (`linux/<wbr>amd64`), so a size note keeps its column narrow. */
@@ -94,6 +97,7 @@ export function renderRepository(view: RepositoryView): string {
   const main = html`<nav aria-label="Breadcrumb" class="crumbs"><a href="/repositories">Repositories</a> / <span aria-current="page">${detail.name}</span></nav>
 <h1>${detail.name}</h1>
 <p class="muted">${formatCount(detail.tagCount, 'tag')} · ${formatBytes(detail.size)} · last push ${time(detail.lastPush)}${detail.untagged > 0 && ` · ${formatCount(detail.untagged, 'untagged manifest')}`}${detail.attachedTags > 0 && ` · ${formatCount(detail.attachedTags, 'cosign signature or attestation tag')}, shown with the image each belongs to`}</p>
+${view.mirror && mirrorLine(view.mirror)}
 ${view.deleted && html`<p class="notice" role="status">The tag ${view.deleted} was deleted.</p>`}
 ${view.removed !== undefined && html`<p class="notice" role="status">${formatCount(view.removed, 'manifest')} deleted; garbage collection frees their blobs later.</p>`}
 ${cleanup(view)}
