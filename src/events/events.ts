@@ -20,7 +20,8 @@ import { fromStored, toCloudEvent } from './cloud-event.js';
 import { HttpSink } from './http-sink.js';
 import { NatsSink } from './nats-sink.js';
 import { FsOutbox } from './outbox.js';
-import { AppendWaiters, type Outbox, type OutboxReader, type OutboxRecord } from './outbox-api.js';
+import { Waiters } from '../coordination/waiters.js';
+import type { Outbox, OutboxReader, OutboxRecord } from './outbox-api.js';
 import { SharedOutbox } from './shared-outbox.js';
 import { DeliveryError, sinkKey, sinkLabel, type Sink } from './sink.js';
 
@@ -76,7 +77,7 @@ export class Events {
   private stopped = false;
   private readonly running: Promise<void>[] = [];
   /** Backoff pauses, ended early at shutdown. */
-  private readonly pauses = new AppendWaiters();
+  private readonly pauses = new Waiters();
 
   private constructor(
     private readonly config: EventsConfig,

@@ -1,7 +1,6 @@
 /**
  * What the delivery loops (events.ts) need of an outbox, whichever keeps it: the local disk
- * (outbox.ts, one process) or the log the replicas share in Redis (shared-outbox.ts), and the
- * waiting for appends that both share.
+ * (outbox.ts, one process) or the log the replicas share in Redis (shared-outbox.ts).
  */
 
 export interface OutboxRecord {
@@ -50,26 +49,4 @@ export interface OutboxReader {
   resume(): Promise<void>;
   /** Records after this sink's position still to deliver. */
   pending(): Promise<number>;
-}
-
-/** Waiters that a timeout or `wakeAll` ends: delivery loops waiting for the next append (each outbox wakes them when it appends), and backoff pauses (ended at shutdown). */
-export class AppendWaiters {
-  private readonly waiting = new Set<() => void>();
-
-  /** Resolves at the next `wakeAll`, or after `ms`. */
-  wait(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.waiting.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.waiting.add(wake);
-    });
-  }
-
-  wakeAll(): void {
-    for (const wake of this.waiting) wake();
-  }
 }

@@ -18,7 +18,8 @@
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, stat, truncate, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { AppendWaiters, type Outbox, type OutboxReader, type OutboxRecord } from './outbox-api.js';
+import { Waiters } from '../coordination/waiters.js';
+import type { Outbox, OutboxReader, OutboxRecord } from './outbox-api.js';
 
 export type { OutboxRecord } from './outbox-api.js';
 
@@ -48,7 +49,7 @@ export class FsOutbox implements Outbox {
   private last = 0;
   private waiting: Array<{ line: string; done: (error?: Error) => void }> = [];
   private flushing: Promise<void> | undefined;
-  private readonly appended = new AppendWaiters();
+  private readonly appended = new Waiters();
   /** The newest synced bytes of the current segment, in the order written: `at` is each chunk's offset. */
   private recent: Array<{ at: number; data: Buffer }> = [];
   private recentBytes = 0;

@@ -11,7 +11,8 @@
  * every 250 ms and when a sink is caught up; what every sink has passed is trimmed from the stream.
  */
 import type { Locks, SharedLog } from '../coordination/coordination.js';
-import { AppendWaiters, type Outbox, type OutboxReader, type OutboxRecord } from './outbox-api.js';
+import { Waiters } from '../coordination/waiters.js';
+import type { Outbox, OutboxReader, OutboxRecord } from './outbox-api.js';
 
 const PAGE = 100;
 const SAVE_EVERY_MS = 250;
@@ -19,7 +20,7 @@ const SAVE_EVERY_MS = 250;
 const POLL_MS = 250;
 
 export class SharedOutbox implements Outbox {
-  private readonly appended = new AppendWaiters();
+  private readonly appended = new Waiters();
 
   constructor(
     private readonly log: SharedLog,

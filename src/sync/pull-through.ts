@@ -30,6 +30,7 @@ import type { Reference } from '../registry/manifests.js';
 import type { Registry } from '../registry/registry.js';
 import { upstreamNameOf } from './content.js';
 import { FreshnessTracker } from './freshness.js';
+import { Waiters } from '../coordination/waiters.js';
 import { Upstream, UpstreamError, type UpstreamLog, type UpstreamManifest } from './upstream.js';
 
 /** Who writes what the cache stores: Berth itself. */
@@ -551,27 +552,6 @@ function servesNamespace(config: SyncRegistryConfig, namespace: string): boolean
     const host = new URL(url).host.toLowerCase();
     return host === wanted || (DOCKER_HUB_HOSTS.includes(host) && DOCKER_HUB_HOSTS.includes(wanted));
   });
-}
-
-/** Pauses that a timeout or `wakeAll` ends. */
-class Waiters {
-  private readonly waiting = new Set<() => void>();
-
-  wait(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.waiting.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.waiting.add(wake);
-    });
-  }
-
-  wakeAll(): void {
-    for (const wake of [...this.waiting]) wake();
-  }
 }
 
 /** At most `size` holders at once; the others queue in order. */
