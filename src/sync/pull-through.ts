@@ -41,6 +41,9 @@ const CHECK_TIMEOUT_MS = 3_000;
 const SOURCE_MEMO = 10_000;
 /** How far a client may fall behind a download it started before it is let go (the download goes on). */
 const CLIENT_LAG_BYTES = 64 * 1024 * 1024;
+/** How much of a download's beginning is kept for clients who join it, per download and in all. */
+const REPLAY_BYTES = 32 * 1024 * 1024;
+const REPLAY_BYTES_IN_ALL = 128 * 1024 * 1024;
 /**
  * How long the background completion of an image waits before fetching its blobs: the client that
  * pulled the manifest asks for them within moments and so gets each one streamed as it arrives
@@ -85,6 +88,18 @@ export interface PulledBlob {
 interface BlobFlight {
   /** Resolves once the blob is stored; rejects when the download or the digest check failed. */
   stored: Promise<void>;
+  /**
+   * Another reader of the download in progress, from its first byte (what has arrived is replayed
+   * from memory, then it follows live); undefined once that prefix is no longer kept.
+   */
+  follow?: () => PulledBlob | undefined;
+}
+
+/** One client reading a download: each chunk is held back one step (see startBlob). */
+interface Reader {
+  stream: PassThrough;
+  held?: Buffer;
+  gone: boolean;
 }
 
 const flightKey = (name: string, digest: string) => `${name}\0${digest}`;
@@ -98,6 +113,8 @@ export class PullThrough {
   private readonly fetched = new Map<string, UpstreamManifest>();
   private readonly completing = new Map<string, Promise<void>>();
   private readonly sourceMemo = new Map<string, Source[]>();
+  /** Bytes of download beginnings kept for joiners, across downloads (at most REPLAY_BYTES_IN_ALL). */
+  private replayBytes = 0;
   /** Completions waiting out COMPLETE_GRACE_MS (woken at once by `settled` and `close`). */
   private readonly grace = new Waiters();
   private readonly turns = new Semaphore(COMPLETIONS_AT_ONCE);
@@ -196,7 +213,13 @@ export class PullThrough {
   async blob(name: string, digest: Digest, namespace?: string): Promise<PulledBlob> {
     const sources = this.sourcesOf(name, namespace);
     const flying = this.blobFlights.get(flightKey(name, digest.value));
-    // Another's download in flight: wait for it and read what it stored; if it failed, try afresh below.
+    // Another's download in flight: follow it from its start while its beginning is kept; else wait
+    // for it and read what it stored; if it failed, try afresh below.
+    const following = flying?.follow?.();
+    if (following) {
+      this.observer.served('blob', 'miss');
+      return following;
+    }
     if (
       flying &&
       (await flying.stored.then(
@@ -340,14 +363,17 @@ export class PullThrough {
     const key = flightKey(name, digest.value);
     const existing = this.blobFlights.get(key);
     if (existing) {
-      // Someone else's download is under way: a client waits for it and reads the stored blob.
+      // Someone else's download is under way: a client follows it (or waits and reads what it stored).
+      const following = forClient ? existing.follow?.() : undefined;
+      if (following) return following;
       await existing.stored;
       return forClient ? this.readStored(name, digest) : undefined;
     }
     let settle!: { resolve: () => void; reject: (error: Error) => void };
     const stored = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
     stored.catch(() => undefined);
-    this.blobFlights.set(key, { stored });
+    const flight: BlobFlight = { stored };
+    this.blobFlights.set(key, flight);
     let blob;
     try {
       blob = await source.upstream.blob(source.remote, digest.value, AbortSignal.timeout(source.upstream.config.syncTimeoutMs));
@@ -358,31 +384,61 @@ export class PullThrough {
       throw error;
     }
     const toStore = new PassThrough({ highWaterMark: 4 * 1024 * 1024 });
-    const toClient = forClient ? new PassThrough({ highWaterMark: 4 * 1024 * 1024 }) : undefined;
-    // Either may fail before its reader is attached (the store takes its lock first, the reply is
-    // sent a few awaits later): the error stays in the stream's state for the reader to find.
+    // The store may fail before its reader is attached (it takes its lock first): the error stays
+    // in the stream's state for the reader to find.
     toStore.on('error', () => undefined);
-    toClient?.on('error', () => undefined);
-    let clientGone = !toClient;
-    toClient?.on('close', () => (clientGone = true));
-    // The client gets each chunk one step behind: the last one, and the end, only once the whole
+    // Each client gets each chunk one step behind: the last one, and the end, only once the whole
     // blob has the digest asked for, so a forged or cut blob never reaches it as a complete answer.
-    const hasher = newHasher(digest.algorithm);
-    let held: Buffer | undefined;
-    let bytes = 0;
-    const dropClient = (reason: string) => {
-      if (clientGone) return;
-      clientGone = true;
-      toClient!.destroy(new Error(reason));
+    const readers: Reader[] = [];
+    const addReader = (): Reader => {
+      const reader: Reader = { stream: new PassThrough({ highWaterMark: 4 * 1024 * 1024 }), gone: false };
+      reader.stream.on('error', () => undefined);
+      reader.stream.on('close', () => (reader.gone = true));
+      readers.push(reader);
+      return reader;
     };
+    const drop = (reader: Reader, reason: string) => {
+      if (reader.gone) return;
+      reader.gone = true;
+      reader.stream.destroy(new Error(reason));
+    };
+    const dropAll = (reason: string) => readers.forEach((reader) => drop(reader, reason));
+    // The download's beginning, kept for clients who join it (bounded per download and in all).
+    let kept: Buffer[] | undefined = [];
+    let keptBytes = 0;
+    const forget = () => {
+      this.replayBytes -= keptBytes;
+      keptBytes = 0;
+      kept = undefined;
+    };
+    const hasher = newHasher(digest.algorithm);
+    let bytes = 0;
+    let ended = false;
+    flight.follow = () => {
+      if (!kept || ended) return undefined;
+      const reader = addReader();
+      kept.slice(0, -1).forEach((chunk) => reader.stream.write(chunk));
+      const last = kept.at(-1);
+      if (last) reader.held = last;
+      return { size: blob.length, body: reader.stream };
+    };
+    const first = forClient ? addReader() : undefined;
     blob.body.on('data', (chunk: Buffer) => {
       bytes += chunk.length;
       hasher.update(chunk);
-      if (!clientGone) {
-        if (held) toClient!.write(held);
-        held = chunk;
+      if (kept) {
+        if (keptBytes + chunk.length <= REPLAY_BYTES && this.replayBytes + chunk.length <= REPLAY_BYTES_IN_ALL) {
+          kept.push(chunk);
+          keptBytes += chunk.length;
+          this.replayBytes += chunk.length;
+        } else forget();
+      }
+      for (const reader of readers) {
+        if (reader.gone) continue;
+        if (reader.held) reader.stream.write(reader.held);
+        reader.held = chunk;
         // The store sets the pace, never a client: one that falls this far behind is let go.
-        if (toClient!.writableLength > CLIENT_LAG_BYTES) dropClient('the client read too slowly; the download goes on without it');
+        if (reader.stream.writableLength > CLIENT_LAG_BYTES) drop(reader, 'the client read too slowly; the download goes on without it');
       }
       if (!toStore.write(chunk)) {
         blob.body.pause();
@@ -390,16 +446,22 @@ export class PullThrough {
       }
     });
     blob.body.once('end', () => {
+      ended = true;
+      forget();
       toStore.end();
-      if (clientGone) return;
       const whole = hasher.digest('hex') === digest.hex && (blob.length === undefined || bytes === blob.length);
-      if (!whole) return dropClient(`the upstream's bytes do not have digest ${digest.value}`);
-      if (held) toClient!.write(held);
-      toClient!.end();
+      if (!whole) return dropAll(`the upstream's bytes do not have digest ${digest.value}`);
+      for (const reader of readers) {
+        if (reader.gone) continue;
+        if (reader.held) reader.stream.write(reader.held);
+        reader.stream.end();
+      }
     });
     blob.body.on('error', (error) => {
+      ended = true;
+      forget();
       toStore.destroy(error);
-      dropClient(error.message);
+      dropAll(error.message);
     });
     void this.storeBlob(name, digest, toStore, blob.length).then(
       () => {
@@ -413,11 +475,11 @@ export class PullThrough {
         blob.body.destroy();
         this.observer.failed(source.upstream.name, error instanceof RegistryError && error.key === 'DIGEST_INVALID' ? 'digest-mismatch' : 'interrupted');
         this.log.error({ repository: name, digest: digest.value, upstream: source.upstream.name, reason: (error as Error).message }, 'sync: a blob from the upstream was not stored');
-        dropClient((error as Error).message);
+        dropAll((error as Error).message);
         settle.reject(error as Error);
       },
     );
-    return toClient ? { size: blob.length, body: toClient } : undefined;
+    return first ? { size: blob.length, body: first.stream } : undefined;
   }
 
   /** Streams `body` into the repository's blob store through an upload session, digest checked. */

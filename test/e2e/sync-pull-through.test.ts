@@ -12,6 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDigest } from '../../src/oci/digest.js';
 import { basicAuth, writeHtpasswd } from '../helpers/htpasswd.js';
+import { buildImage } from '../helpers/oci-layout.js';
 import { OCI_INDEX, OCI_MANIFEST, sha256 } from '../helpers/oci.js';
 import { MANIFEST_ACCEPT, errorCode, pushImage, putManifest, type PushedImage } from '../helpers/registry-api.js';
 import { startBerth, type TestServer } from '../helpers/server.js';
@@ -128,6 +129,37 @@ describe('pull-through cache (extensions.sync onDemand)', () => {
     await settled();
     expect(proxy.count('GET', '/v2/library/busybox/manifests/1.36')).toBe(1);
     for (const blob of [image.config, ...image.layers]) expect(proxy.count('GET', `/v2/library/busybox/blobs/${sha256(blob)}`)).toBe(1);
+  });
+
+  it('lets a second client follow a download in progress from its first byte (one upstream fetch)', async () => {
+    const image = await buildImage({ layers: 1, filesPerLayer: 1, maxFileBytes: 2 * 1024 * 1024, label: 'joined' });
+    await pushImage(upstream.url, 'library/joined', 'v1', { image });
+    const layer = image.layers[0]!;
+    proxy.slow(layer.digest, 15);
+    expect((await get(`${berth.url}/v2/library/joined/manifests/v1`)).status).toBe(200);
+    const read = async (url: string) => {
+      const answer = await get(url);
+      expect(answer.status).toBe(200);
+      const reader = answer.body!.getReader();
+      const parts: Uint8Array[] = [];
+      let firstAt: number | undefined;
+      for (let next = await reader.read(); !next.done; next = await reader.read()) {
+        firstAt ??= Date.now();
+        parts.push(next.value);
+      }
+      return { firstAt: firstAt!, endAt: Date.now(), bytes: Buffer.concat(parts) };
+    };
+    const url = `${berth.url}/v2/library/joined/blobs/${layer.digest}`;
+    const first = read(url);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const second = await read(url);
+    const firstDone = await first;
+    expect(firstDone.bytes.equals(layer.bytes)).toBe(true);
+    expect(second.bytes.equals(layer.bytes)).toBe(true);
+    // The second client's bytes began before the first client's download ended: it followed the download.
+    expect(second.firstAt).toBeLessThan(firstDone.endAt);
+    await settled();
+    expect(proxy.count('GET', `/v2/library/joined/blobs/${layer.digest}`)).toBe(1);
   });
 
   it('mirrors a multi-arch index with every platform, each child pullable by digest', async () => {
