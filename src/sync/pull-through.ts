@@ -22,7 +22,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import type { SyncConfig, SyncRegistryConfig } from '../config/config.js';
 import { DOCKER_HUB_HOSTS } from '../config/sync-config.js';
 import { RegistryError } from '../oci/errors.js';
-import { newHasher, parseDigest, type Digest } from '../oci/digest.js';
+import { parseDigest, type Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/manifest.js';
 import { isIndexMediaType } from '../oci/media-types.js';
 import type { Actor } from '../registry/manifest-writes.js';
@@ -387,8 +387,9 @@ export class PullThrough {
     // The store may fail before its reader is attached (it takes its lock first): the error stays
     // in the stream's state for the reader to find.
     toStore.on('error', () => undefined);
-    // Each client gets each chunk one step behind: the last one, and the end, only once the whole
-    // blob has the digest asked for, so a forged or cut blob never reaches it as a complete answer.
+    // Each client gets each chunk one step behind: the last one, and the end, only once the store has
+    // committed the blob (it checks the digest and the length as the bytes stream in), so a forged
+    // or cut blob never reaches a client as a complete answer, and the bytes are hashed once.
     const readers: Reader[] = [];
     const addReader = (): Reader => {
       const reader: Reader = { stream: new PassThrough({ highWaterMark: 4 * 1024 * 1024 }), gone: false };
@@ -411,7 +412,6 @@ export class PullThrough {
       keptBytes = 0;
       kept = undefined;
     };
-    const hasher = newHasher(digest.algorithm);
     let bytes = 0;
     let ended = false;
     flight.follow = () => {
@@ -425,7 +425,6 @@ export class PullThrough {
     const first = forClient ? addReader() : undefined;
     blob.body.on('data', (chunk: Buffer) => {
       bytes += chunk.length;
-      hasher.update(chunk);
       if (kept) {
         if (keptBytes + chunk.length <= REPLAY_BYTES && this.replayBytes + chunk.length <= REPLAY_BYTES_IN_ALL) {
           kept.push(chunk);
@@ -449,13 +448,6 @@ export class PullThrough {
       ended = true;
       forget();
       toStore.end();
-      const whole = hasher.digest('hex') === digest.hex && (blob.length === undefined || bytes === blob.length);
-      if (!whole) return dropAll(`the upstream's bytes do not have digest ${digest.value}`);
-      for (const reader of readers) {
-        if (reader.gone) continue;
-        if (reader.held) reader.stream.write(reader.held);
-        reader.stream.end();
-      }
     });
     blob.body.on('error', (error) => {
       ended = true;
@@ -465,6 +457,12 @@ export class PullThrough {
     });
     void this.storeBlob(name, digest, toStore, blob.length).then(
       () => {
+        // Stored, so the store found the digest it was asked for: the readers get their last chunk.
+        for (const reader of readers) {
+          if (reader.gone) continue;
+          if (reader.held) reader.stream.write(reader.held);
+          reader.stream.end();
+        }
         this.blobFlights.delete(key);
         this.observer.fetched(source.upstream.name, 'blob', bytes);
         settle.resolve();

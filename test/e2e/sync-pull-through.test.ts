@@ -132,10 +132,10 @@ describe('pull-through cache (extensions.sync onDemand)', () => {
   });
 
   it('lets a second client follow a download in progress from its first byte (one upstream fetch)', async () => {
-    const image = await buildImage({ layers: 1, filesPerLayer: 1, maxFileBytes: 2 * 1024 * 1024, label: 'joined' });
+    const image = await buildImage({ layers: 1, filesPerLayer: 1, maxFileBytes: 4 * 1024 * 1024, label: 'joined' });
     await pushImage(upstream.url, 'library/joined', 'v1', { image });
     const layer = image.layers[0]!;
-    proxy.slow(layer.digest, 15);
+    proxy.slow(layer.digest, 30);
     expect((await get(`${berth.url}/v2/library/joined/manifests/v1`)).status).toBe(200);
     const read = async (url: string) => {
       const answer = await get(url);
@@ -151,7 +151,7 @@ describe('pull-through cache (extensions.sync onDemand)', () => {
     };
     const url = `${berth.url}/v2/library/joined/blobs/${layer.digest}`;
     const first = read(url);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await new Promise((resolve) => setTimeout(resolve, 100));
     const second = await read(url);
     const firstDone = await first;
     expect(firstDone.bytes.equals(layer.bytes)).toBe(true);
