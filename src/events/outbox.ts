@@ -20,6 +20,7 @@ import { mkdir, open, readdir, readFile, rename, stat, truncate, unlink, writeFi
 import path from 'node:path';
 import { Waiters } from '../coordination/waiters.js';
 import type { Outbox, OutboxReader, OutboxRecord } from './outbox-api.js';
+import { lastCompleteLine } from './segment-tail.js';
 
 export type { OutboxRecord } from './outbox-api.js';
 
@@ -367,41 +368,5 @@ export class FsOutboxReader implements OutboxReader {
     } finally {
       await handle.close();
     }
-  }
-}
-
-/**
- * Where the last complete line of `file` ends (just after its newline), and that line: read backwards
- * from the end in 64 KiB steps, so opening a full 8 MiB segment costs a line, not the segment.
- */
-async function lastCompleteLine(file: string): Promise<{ end: number; lastLine: string | undefined }> {
-  const handle = await open(file, 'r');
-  try {
-    let tailStart = (await handle.stat()).size;
-    let tail = Buffer.alloc(0);
-    const readBack = async (): Promise<number> => {
-      const length = Math.min(READ_CHUNK, tailStart);
-      tailStart -= length;
-      const chunk = Buffer.alloc(length);
-      await handle.read(chunk, 0, length, tailStart);
-      tail = Buffer.concat([chunk, tail]);
-      return length;
-    };
-    let newline = -1;
-    while (newline < 0 && tailStart > 0) {
-      await readBack();
-      newline = tail.lastIndexOf(10);
-    }
-    if (newline < 0) return { end: 0, lastLine: undefined };
-    const end = tailStart + newline + 1;
-    // Where that line starts: after the newline before it, or at the file's start.
-    let before = newline > 0 ? tail.lastIndexOf(10, newline - 1) : -1;
-    while (before < 0 && tailStart > 0) {
-      newline += await readBack();
-      before = tail.lastIndexOf(10, newline - 1);
-    }
-    return { end, lastLine: newline > before + 1 ? tail.subarray(before + 1, newline).toString('utf8') : undefined };
-  } finally {
-    await handle.close();
   }
 }

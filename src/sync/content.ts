@@ -5,7 +5,8 @@
  * With no rules, every repository mirrors the upstream repository of the same name. The first
  * rule that matches wins, as in zot. Tag filters apply in zot's order: regex, excludeRegex, semver.
  */
-import type { SyncContentRule } from '../config/config.js';
+import type { SyncContentRule, SyncRegistryConfig } from '../config/config.js';
+import { DOCKER_HUB_HOSTS } from '../config/sync-config.js';
 import { compileRepositoryGlob, type RepositoryMatcher } from '../config/repository-glob.js';
 
 /** Masterminds/semver's (v1, which zot uses) loose form: `v1`, `1.2`, `1.2.3-rc.1+build`. */
@@ -86,4 +87,13 @@ export function tagWanted(rule: SyncContentRule | undefined, tag: string): boole
   if (excludeRegex && excludeRegex.test(tag)) return false;
   if (semver && !SEMVER.test(tag)) return false;
   return true;
+}
+
+/** Whether an upstream is the registry containerd names in `?ns=` (Docker Hub by any of its names). */
+export function servesNamespace(config: SyncRegistryConfig, namespace: string): boolean {
+  const wanted = namespace.toLowerCase();
+  return config.urls.some((url) => {
+    const host = new URL(url).host.toLowerCase();
+    return host === wanted || (DOCKER_HUB_HOSTS.includes(host) && DOCKER_HUB_HOSTS.includes(wanted));
+  });
 }

@@ -7,10 +7,9 @@
  *   upstream has — and stores the manifest last, so a stored manifest never names a blob Berth
  *   lacks (GC, scrub and the UI see an ordinary image). Until then the fetched bytes answer
  *   further requests for that manifest, from memory.
- * - A blob is streamed to the client while it is stored: one upstream fetch per blob however many
- *   ask at once (those who join later wait for it and read it from storage); the store checks the
- *   digest before it commits, so nothing partial or forged is ever kept; a client that goes away
- *   does not stop the download.
+ * - A blob is streamed to the client while it is stored (blob-downloads.ts): one upstream fetch per
+ *   blob however many ask at once; the store checks the digest before it commits, so nothing
+ *   partial or forged is ever kept or handed out as complete.
  * - A tag Berth holds is served locally and rechecked (a HEAD) at most every manifestCheckInterval;
  *   a moved tag is fetched again; an upstream that is down or slow means the local copy, with a
  *   log line. Digests never change and are never rechecked.
@@ -18,9 +17,7 @@
  * Every write here is Berth's own (the actor `sync`); the HTTP layer audits the request that
  * caused it.
  */
-import { PassThrough, type Readable } from 'node:stream';
 import type { SyncConfig, SyncRegistryConfig } from '../config/config.js';
-import { DOCKER_HUB_HOSTS } from '../config/sync-config.js';
 import { RegistryError } from '../oci/errors.js';
 import { parseDigest, type Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/manifest.js';
@@ -28,10 +25,16 @@ import { isIndexMediaType } from '../oci/media-types.js';
 import type { Actor } from '../registry/manifest-writes.js';
 import type { Reference } from '../registry/manifests.js';
 import type { Registry } from '../registry/registry.js';
-import { upstreamNameOf } from './content.js';
+import { servesNamespace, upstreamNameOf } from './content.js';
 import { FreshnessTracker } from './freshness.js';
 import { Waiters } from '../coordination/waiters.js';
-import { Upstream, UpstreamError, type UpstreamLog, type UpstreamManifest } from './upstream.js';
+import { Upstream, UpstreamError, type UpstreamManifest } from './upstream.js';
+import { asRegistryError } from './upstream-http.js';
+import { BlobDownloads } from './blob-downloads.js';
+import { Semaphore } from '../coordination/semaphore.js';
+import { UNOBSERVED_SYNC, type PulledBlob, type Source, type SyncLog, type SyncObserver } from './sync-types.js';
+
+export { UNOBSERVED_SYNC, type PulledBlob, type Source, type SyncLog, type SyncObserver } from './sync-types.js';
 
 /** Who writes what the cache stores: Berth itself. */
 export const SYNC_ACTOR: Actor = { username: 'sync', method: 'sync' };
@@ -39,11 +42,6 @@ export const SYNC_ACTOR: Actor = { username: 'sync', method: 'sync' };
 const CHECK_TIMEOUT_MS = 3_000;
 /** Repository names whose sources are remembered; past this the memo starts afresh (names are cheap to map again). */
 const SOURCE_MEMO = 10_000;
-/** How far a client may fall behind a download it started before it is let go (the download goes on). */
-const CLIENT_LAG_BYTES = 64 * 1024 * 1024;
-/** How much of a download's beginning is kept for clients who join it, per download and in all. */
-const REPLAY_BYTES = 32 * 1024 * 1024;
-const REPLAY_BYTES_IN_ALL = 128 * 1024 * 1024;
 /**
  * How long the background completion of an image waits before fetching its blobs: the client that
  * pulled the manifest asks for them within moments and so gets each one streamed as it arrives
@@ -55,66 +53,15 @@ const COMPLETIONS_AT_ONCE = 4;
 /** Images answered but not yet stored, at most; past this a pull is answered but its image not kept. */
 const FETCHED_LIMIT = 1_000;
 
-export interface SyncObserver {
-  /** A pull answered locally (`hit`) or from an upstream (`miss`). */
-  served(kind: 'manifest' | 'blob', outcome: 'hit' | 'miss'): void;
-  /** Bytes fetched from an upstream. */
-  fetched(upstream: string, kind: 'manifest' | 'blob', bytes: number): void;
-  /** A fetch that failed, by how. */
-  failed(upstream: string, failure: string): void;
-  /** A freshness check: the tag had not moved, had moved, is not upstream (pushed here), or the upstream did not answer. */
-  checked(upstream: string, outcome: 'same' | 'moved' | 'absent' | 'unreachable'): void;
-}
-
-export const UNOBSERVED_SYNC: SyncObserver = { served: () => undefined, fetched: () => undefined, failed: () => undefined, checked: () => undefined };
-
-export interface SyncLog extends UpstreamLog {
-  info(facts: object, message: string): void;
-  error(facts: object, message: string): void;
-}
-
-/** Where a local repository comes from: an upstream and the repository's name there. */
-export interface Source {
-  upstream: Upstream;
-  remote: string;
-}
-
-/** A blob for the client: its size (when known) and its bytes as they arrive. */
-export interface PulledBlob {
-  size: number | undefined;
-  body: Readable;
-}
-
-interface BlobFlight {
-  /** Resolves once the blob is stored; rejects when the download or the digest check failed. */
-  stored: Promise<void>;
-  /**
-   * Another reader of the download in progress, from its first byte (what has arrived is replayed
-   * from memory, then it follows live); undefined once that prefix is no longer kept.
-   */
-  follow?: () => PulledBlob | undefined;
-}
-
-/** One client reading a download: each chunk is held back one step (see startBlob). */
-interface Reader {
-  stream: PassThrough;
-  held?: Buffer;
-  gone: boolean;
-}
-
-const flightKey = (name: string, digest: string) => `${name}\0${digest}`;
-
 export class PullThrough {
   private readonly upstreams: Array<{ config: SyncRegistryConfig; client: Upstream }>;
   private readonly freshness = new FreshnessTracker();
-  private readonly blobFlights = new Map<string, BlobFlight>();
+  private readonly downloads: BlobDownloads;
   private readonly manifestFlights = new Map<string, Promise<UpstreamManifest>>();
   /** Manifests answered but not stored yet (their image is being completed), by repository and reference. */
   private readonly fetched = new Map<string, UpstreamManifest>();
   private readonly completing = new Map<string, Promise<void>>();
   private readonly sourceMemo = new Map<string, Source[]>();
-  /** Bytes of download beginnings kept for joiners, across downloads (at most REPLAY_BYTES_IN_ALL). */
-  private replayBytes = 0;
   /** Completions waiting out COMPLETE_GRACE_MS (woken at once by `settled` and `close`). */
   private readonly grace = new Waiters();
   private readonly turns = new Semaphore(COMPLETIONS_AT_ONCE);
@@ -127,6 +74,7 @@ export class PullThrough {
     private readonly observer: SyncObserver = UNOBSERVED_SYNC,
   ) {
     this.upstreams = config.registries.map((item) => ({ config: item, client: new Upstream(item, log) }));
+    this.downloads = new BlobDownloads(registry, observer, log);
   }
 
   /** Every configured upstream (periodic sync walks those with a pollInterval). */
@@ -212,7 +160,7 @@ export class PullThrough {
    */
   async blob(name: string, digest: Digest, namespace?: string): Promise<PulledBlob> {
     const sources = this.sourcesOf(name, namespace);
-    const flying = this.blobFlights.get(flightKey(name, digest.value));
+    const flying = this.downloads.flight(name, digest.value);
     // Another's download in flight: follow it from its start while its beginning is kept; else wait
     // for it and read what it stored; if it failed, try afresh below.
     const following = flying?.follow?.();
@@ -227,11 +175,11 @@ export class PullThrough {
         () => false,
       ))
     )
-      return this.readStored(name, digest);
+      return this.downloads.readStored(name, digest);
     let lastError: unknown = new RegistryError('BLOB_UNKNOWN', { digest: digest.value });
     for (const source of sources) {
       try {
-        const pulled = await this.startBlob(name, digest, source, true);
+        const pulled = await this.downloads.start(name, digest, source, true);
         this.observer.served('blob', 'miss');
         return pulled!;
       } catch (error) {
@@ -288,7 +236,7 @@ export class PullThrough {
   async settled(): Promise<void> {
     // Completions waiting out their grace start now.
     this.grace.wakeAll();
-    while (this.completing.size > 0 || this.blobFlights.size > 0) await Promise.allSettled([...this.completing.values(), ...[...this.blobFlights.values()].map((flight) => flight.stored)]);
+    while (this.completing.size > 0 || this.downloads.size > 0) await Promise.allSettled([...this.completing.values(), ...this.downloads.pending()]);
   }
 
   async close(): Promise<void> {
@@ -355,177 +303,6 @@ export class PullThrough {
   }
 
   /**
-   * Starts the one download of a blob into storage; with `forClient`, also returns a stream of its
-   * bytes for the first caller. The stream ends in error if the download fails (its Content-Length
-   * tells the client it was cut); the download goes on if the client goes away.
-   */
-  private async startBlob(name: string, digest: Digest, source: Source, forClient: boolean): Promise<PulledBlob | undefined> {
-    const key = flightKey(name, digest.value);
-    const existing = this.blobFlights.get(key);
-    if (existing) {
-      // Someone else's download is under way: a client follows it (or waits and reads what it stored).
-      const following = forClient ? existing.follow?.() : undefined;
-      if (following) return following;
-      await existing.stored;
-      return forClient ? this.readStored(name, digest) : undefined;
-    }
-    let settle!: { resolve: () => void; reject: (error: Error) => void };
-    const stored = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
-    stored.catch(() => undefined);
-    const flight: BlobFlight = { stored };
-    this.blobFlights.set(key, flight);
-    let blob;
-    try {
-      blob = await source.upstream.blob(source.remote, digest.value, AbortSignal.timeout(source.upstream.config.syncTimeoutMs));
-    } catch (error) {
-      this.blobFlights.delete(key);
-      this.observer.failed(source.upstream.name, error instanceof UpstreamError ? error.failure : 'error');
-      settle.reject(error as Error);
-      throw error;
-    }
-    const toStore = new PassThrough({ highWaterMark: 4 * 1024 * 1024 });
-    // The store may fail before its reader is attached (it takes its lock first): the error stays
-    // in the stream's state for the reader to find.
-    toStore.on('error', () => undefined);
-    // Each client gets each chunk one step behind: the last one, and the end, only once the store has
-    // committed the blob (it checks the digest and the length as the bytes stream in), so a forged
-    // or cut blob never reaches a client as a complete answer, and the bytes are hashed once.
-    const readers: Reader[] = [];
-    const addReader = (): Reader => {
-      const reader: Reader = { stream: new PassThrough({ highWaterMark: 4 * 1024 * 1024 }), gone: false };
-      reader.stream.on('error', () => undefined);
-      reader.stream.on('close', () => (reader.gone = true));
-      readers.push(reader);
-      return reader;
-    };
-    const drop = (reader: Reader, reason: string) => {
-      if (reader.gone) return;
-      reader.gone = true;
-      reader.stream.destroy(new Error(reason));
-    };
-    const dropAll = (reason: string) => readers.forEach((reader) => drop(reader, reason));
-    // The download's beginning, kept for clients who join it (bounded per download and in all).
-    let kept: Buffer[] | undefined = [];
-    let keptBytes = 0;
-    const forget = () => {
-      this.replayBytes -= keptBytes;
-      keptBytes = 0;
-      kept = undefined;
-    };
-    let bytes = 0;
-    let ended = false;
-    flight.follow = () => {
-      if (!kept || ended) return undefined;
-      const reader = addReader();
-      kept.slice(0, -1).forEach((chunk) => reader.stream.write(chunk));
-      const last = kept.at(-1);
-      if (last) reader.held = last;
-      return { size: blob.length, body: reader.stream };
-    };
-    const first = forClient ? addReader() : undefined;
-    blob.body.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (kept) {
-        if (keptBytes + chunk.length <= REPLAY_BYTES && this.replayBytes + chunk.length <= REPLAY_BYTES_IN_ALL) {
-          kept.push(chunk);
-          keptBytes += chunk.length;
-          this.replayBytes += chunk.length;
-        } else forget();
-      }
-      for (const reader of readers) {
-        if (reader.gone) continue;
-        if (reader.held) reader.stream.write(reader.held);
-        reader.held = chunk;
-        // The store sets the pace, never a client: one that falls this far behind is let go.
-        if (reader.stream.writableLength > CLIENT_LAG_BYTES) drop(reader, 'the client read too slowly; the download goes on without it');
-      }
-      if (!toStore.write(chunk)) {
-        blob.body.pause();
-        toStore.once('drain', () => blob.body.resume());
-      }
-    });
-    blob.body.once('end', () => {
-      ended = true;
-      forget();
-      toStore.end();
-    });
-    blob.body.on('error', (error) => {
-      ended = true;
-      forget();
-      toStore.destroy(error);
-      dropAll(error.message);
-    });
-    void this.storeBlob(name, digest, toStore, blob.length).then(
-      () => {
-        // Stored, so the store found the digest it was asked for: the readers get their last chunk.
-        for (const reader of readers) {
-          if (reader.gone) continue;
-          if (reader.held) reader.stream.write(reader.held);
-          reader.stream.end();
-        }
-        this.blobFlights.delete(key);
-        this.observer.fetched(source.upstream.name, 'blob', bytes);
-        settle.resolve();
-      },
-      (error: unknown) => {
-        this.blobFlights.delete(key);
-        // Nothing more of this download is wanted: stop it (the next pull starts afresh).
-        blob.body.destroy();
-        this.observer.failed(source.upstream.name, error instanceof RegistryError && error.key === 'DIGEST_INVALID' ? 'digest-mismatch' : 'interrupted');
-        this.log.error({ repository: name, digest: digest.value, upstream: source.upstream.name, reason: (error as Error).message }, 'sync: a blob from the upstream was not stored');
-        dropAll((error as Error).message);
-        settle.reject(error as Error);
-      },
-    );
-    return first ? { size: blob.length, body: first.stream } : undefined;
-  }
-
-  /** Streams `body` into the repository's blob store through an upload session, digest checked. */
-  private async storeBlob(name: string, digest: Digest, body: Readable, length: number | undefined): Promise<void> {
-    const session = await this.registry.store.uploads.create(name);
-    try {
-      const size = await this.registry.store.uploads.commit(name, session.id, digest, body);
-      if (length !== undefined && size !== length) throw new RegistryError('SIZE_INVALID', `the upstream announced ${length} bytes and sent ${size}`);
-    } catch (error) {
-      body.resume();
-      await this.registry.store.uploads.cancel(name, session.id).catch(() => undefined);
-      throw error;
-    }
-  }
-
-  /** A stored blob as a stream (for a caller who waited for another's download). */
-  private async readStored(name: string, digest: Digest): Promise<PulledBlob> {
-    const reader = await this.registry.blobs.open(name, digest);
-    const out = new PassThrough();
-    void (async () => {
-      const buffer = Buffer.alloc(256 * 1024);
-      try {
-        for (let position = 0; position < reader.size;) {
-          const read = await reader.read(buffer, position);
-          if (read <= 0) break;
-          position += read;
-          if (!out.write(Buffer.from(buffer.subarray(0, read)))) await new Promise((resolve) => out.once('drain', resolve));
-        }
-        out.end();
-      } catch (error) {
-        out.destroy(error as Error);
-      } finally {
-        await reader.close();
-      }
-    })();
-    return { size: reader.size, body: out };
-  }
-
-  /** Makes sure `name` holds the blob (joining a download in flight), fetching it from `source` if not. */
-  private async ensureBlob(name: string, digest: Digest, source: Source): Promise<void> {
-    if ((await this.registry.store.statBlob(name, digest)) !== undefined) return;
-    const flying = this.blobFlights.get(flightKey(name, digest.value));
-    if (flying) return flying.stored;
-    await this.startBlob(name, digest, source, false);
-    await this.blobFlights.get(flightKey(name, digest.value))?.stored;
-  }
-
-  /**
    * In the background: the rest of the image (blobs, an index's children, referrers), then the
    * manifest itself, stored by Berth. One completion per manifest at a time.
    */
@@ -575,7 +352,7 @@ export class PullThrough {
       for (const blob of [...(document.config ? [document.config] : []), ...(document.layers ?? [])]) {
         const digest = parseDigest(blob.digest);
         if (!digest) throw new UpstreamError('invalid', `the manifest names an invalid digest ${blob.digest}`);
-        await this.ensureBlob(name, digest, source);
+        await this.downloads.ensure(name, digest, source);
       }
     }
     const reference: Reference = tag !== undefined ? { tag } : { digest: parseDigest(manifest.digest)! };
@@ -605,49 +382,6 @@ export class PullThrough {
   }
 }
 
-/** Whether an upstream is the registry containerd names in `?ns=` (Docker Hub by any of its names). */
-function servesNamespace(config: SyncRegistryConfig, namespace: string): boolean {
-  const wanted = namespace.toLowerCase();
-  return config.urls.some((url) => {
-    const host = new URL(url).host.toLowerCase();
-    return host === wanted || (DOCKER_HUB_HOSTS.includes(host) && DOCKER_HUB_HOSTS.includes(wanted));
-  });
-}
-
-/** At most `size` holders at once; the others queue in order. */
-class Semaphore {
-  private free: number;
-  private readonly queue: Array<() => void> = [];
-
-  constructor(size: number) {
-    this.free = size;
-  }
-
-  async acquire(): Promise<void> {
-    if (this.free > 0) {
-      this.free--;
-      return;
-    }
-    await new Promise<void>((resolve) => this.queue.push(resolve));
-  }
-
-  release(): void {
-    const next = this.queue.shift();
-    if (next) next();
-    else this.free++;
-  }
-}
-
 function describe(manifest: UpstreamManifest): Descriptor {
   return { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.bytes.length };
-}
-
-/** An upstream's failure in the registry's words: 404 stays 404; a refusal or an outage names the upstream. */
-function asRegistryError(error: unknown, detail: Record<string, string>, notFound: 'MANIFEST_UNKNOWN' | 'BLOB_UNKNOWN' = 'MANIFEST_UNKNOWN'): RegistryError {
-  if (error instanceof RegistryError) return error;
-  if (!(error instanceof UpstreamError)) return new RegistryError('UPSTREAM_UNAVAILABLE', String((error as Error).message ?? error));
-  if (error.failure === 'not-found') return new RegistryError(notFound, detail);
-  if (error.failure === 'unauthorized' || error.failure === 'denied') return new RegistryError('UPSTREAM_REFUSED', error.message);
-  if (error.failure === 'invalid') return new RegistryError('UPSTREAM_INVALID', error.message);
-  return new RegistryError('UPSTREAM_UNAVAILABLE', error.message);
 }

@@ -12,20 +12,9 @@ import { Agent, type Dispatcher } from 'undici';
 import type { SyncRegistryConfig } from '../config/config.js';
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, essence } from '../oci/media-types.js';
 import { digestOf, parseDigest } from '../oci/digest.js';
+import { drain, headerOf, heard, nextLink, parseChallenge, pause, readLimited, tokenKey, UpstreamError, type Challenge } from './upstream-http.js';
 
-/** What went wrong upstream, in the words the registry answers with. */
-export type UpstreamFailure = 'not-found' | 'unauthorized' | 'denied' | 'unavailable' | 'invalid';
-
-export class UpstreamError extends Error {
-  constructor(
-    readonly failure: UpstreamFailure,
-    message: string,
-    readonly status?: number,
-  ) {
-    super(message);
-    this.name = 'UpstreamError';
-  }
-}
+export { parseChallenge, UpstreamError, type UpstreamFailure } from './upstream-http.js';
 
 export interface UpstreamManifest {
   bytes: Buffer;
@@ -53,72 +42,6 @@ const DEFAULT_TOKEN_SECONDS = 60;
 const MAX_REDIRECTS = 5;
 /** Tokens kept per upstream at most (one per repository pulled within their lifetime). */
 const MAX_TOKENS = 1_000;
-
-interface Challenge {
-  scheme: string;
-  params: Record<string, string>;
-}
-
-/** `Bearer realm="…",service="…",scope="…"` → its scheme and parameters; undefined when unreadable. */
-export function parseChallenge(header: string | undefined): Challenge | undefined {
-  if (!header) return undefined;
-  const match = /^\s*([A-Za-z]+)\s*(.*)$/s.exec(header);
-  if (!match) return undefined;
-  const params: Record<string, string> = {};
-  for (const item of match[2]!.matchAll(/([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g)) {
-    params[item[1]!.toLowerCase()] = item[2] !== undefined ? item[2].replace(/\\(.)/g, '$1') : item[3]!;
-  }
-  return { scheme: match[1]!.toLowerCase(), params };
-}
-
-const headerOf = (headers: Dispatcher.ResponseData['headers'], name: string): string | undefined => {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
-};
-
-/**
- * A response whose body's errors never go unheard: a socket closed mid-body would otherwise be an
- * uncaught exception whenever no reader is attached yet. Readers still see the error (for await,
- * their own listeners).
- */
-async function heard(pending: Promise<Dispatcher.ResponseData>): Promise<Dispatcher.ResponseData> {
-  const response = await pending;
-  response.body.on('error', () => undefined);
-  return response;
-}
-
-/** Reads a body to its end unheard (an error on the way, a closed socket, is of no interest). */
-function drain(body: Dispatcher.ResponseData['body']): void {
-  body.on('error', () => undefined);
-  body.resume();
-}
-
-async function readLimited(body: Dispatcher.ResponseData['body'], limit: number, what: string): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > limit) {
-      body.destroy();
-      throw new UpstreamError('invalid', `${what} is larger than ${limit} bytes`);
-    }
-    parts.push(chunk as Buffer);
-  }
-  return Buffer.concat(parts);
-}
-
-const pause = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason as Error);
-      },
-      { once: true },
-    );
-  });
 
 interface SendOptions {
   method?: 'GET' | 'HEAD';
@@ -402,16 +325,6 @@ export class Upstream {
     if (status === 403) throw new UpstreamError('denied', `${what}: ${this.name} denied access (403)`, status);
     throw new UpstreamError('unavailable', `${what}: ${this.name} answered ${status}`, status);
   }
-}
-
-const tokenKey = (origin: string, challenge: Challenge, scope: string) => `${origin}\0${challenge.params.realm ?? ''}\0${challenge.params.service ?? ''}\0${scope}`;
-
-/** The path and query of a `Link: <…>; rel="next"` header, or undefined. */
-function nextLink(header: string | undefined): string | undefined {
-  const match = header ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(header) : null;
-  if (!match) return undefined;
-  const url = new URL(match[1]!, 'http://upstream.invalid');
-  return url.pathname + url.search;
 }
 
 /** A manifest's own mediaType field, when the upstream's Content-Type said nothing useful. */

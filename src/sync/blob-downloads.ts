@@ -1,0 +1,237 @@
+/**
+ * The pull-through cache's blob downloads: one upstream fetch per blob however many ask, streamed to
+ * the clients while it is stored through an upload session. The store checks the digest and the
+ * length as the bytes stream in; each client's last chunk and the end follow only its commit, so a
+ * forged or cut blob never reaches a client as a complete answer and is never kept. The store sets
+ * the pace: a client that falls too far behind is let go, and neither it nor one that leaves stops
+ * the download. A client that joins a download in progress follows it from its first byte while
+ * the beginning is kept in memory (bounded per download and in all); later ones read the stored blob.
+ */
+import { PassThrough, type Readable } from 'node:stream';
+import { RegistryError } from '../oci/errors.js';
+import type { Digest } from '../oci/digest.js';
+import type { Registry } from '../registry/registry.js';
+import type { PulledBlob, Source, SyncLog, SyncObserver } from './sync-types.js';
+import { UpstreamError } from './upstream.js';
+
+/** How far a client may fall behind a download it started before it is let go (the download goes on). */
+const CLIENT_LAG_BYTES = 64 * 1024 * 1024;
+/** How much of a download's beginning is kept for clients who join it, per download and in all. */
+const REPLAY_BYTES = 32 * 1024 * 1024;
+const REPLAY_BYTES_IN_ALL = 128 * 1024 * 1024;
+
+export interface BlobFlight {
+  /** Resolves once the blob is stored; rejects when the download or the digest check failed. */
+  stored: Promise<void>;
+  /**
+   * Another reader of the download in progress, from its first byte (what has arrived is replayed
+   * from memory, then it follows live); undefined once that prefix is no longer kept.
+   */
+  follow?: () => PulledBlob | undefined;
+}
+
+/** One client reading a download: each chunk is held back one step (see `start`). */
+interface Reader {
+  stream: PassThrough;
+  held?: Buffer;
+  gone: boolean;
+}
+
+const flightKey = (name: string, digest: string) => `${name}\0${digest}`;
+
+export class BlobDownloads {
+  private readonly flights = new Map<string, BlobFlight>();
+  /** Bytes of download beginnings kept for joiners, across downloads (at most REPLAY_BYTES_IN_ALL). */
+  private replayBytes = 0;
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly observer: SyncObserver,
+    private readonly log: SyncLog,
+  ) {}
+
+  /** The download of `name`'s blob under way, if any. */
+  flight(name: string, digest: string): BlobFlight | undefined {
+    return this.flights.get(flightKey(name, digest));
+  }
+
+  /** Downloads under way, each settling once stored (or failed). */
+  pending(): Array<Promise<void>> {
+    return [...this.flights.values()].map((flight) => flight.stored);
+  }
+
+  get size(): number {
+    return this.flights.size;
+  }
+
+  /**
+   * Starts the one download of a blob into storage; with `forClient`, also returns a stream of its
+   * bytes for the first caller. The stream ends in error if the download fails (its Content-Length
+   * tells the client it was cut); the download goes on if the client goes away.
+   */
+  async start(name: string, digest: Digest, source: Source, forClient: boolean): Promise<PulledBlob | undefined> {
+    const key = flightKey(name, digest.value);
+    const existing = this.flights.get(key);
+    if (existing) {
+      // Someone else's download is under way: a client follows it (or waits and reads what it stored).
+      const following = forClient ? existing.follow?.() : undefined;
+      if (following) return following;
+      await existing.stored;
+      return forClient ? this.readStored(name, digest) : undefined;
+    }
+    let settle!: { resolve: () => void; reject: (error: Error) => void };
+    const stored = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    stored.catch(() => undefined);
+    const flight: BlobFlight = { stored };
+    this.flights.set(key, flight);
+    let blob;
+    try {
+      blob = await source.upstream.blob(source.remote, digest.value, AbortSignal.timeout(source.upstream.config.syncTimeoutMs));
+    } catch (error) {
+      this.flights.delete(key);
+      this.observer.failed(source.upstream.name, error instanceof UpstreamError ? error.failure : 'error');
+      settle.reject(error as Error);
+      throw error;
+    }
+    const toStore = new PassThrough({ highWaterMark: 4 * 1024 * 1024 });
+    // The store may fail before its reader is attached (it takes its lock first): the error stays
+    // in the stream's state for the reader to find.
+    toStore.on('error', () => undefined);
+    // Each client gets each chunk one step behind: the last one, and the end, only once the store has
+    // committed the blob (it checks the digest and the length as the bytes stream in), so a forged
+    // or cut blob never reaches a client as a complete answer, and the bytes are hashed once.
+    const readers: Reader[] = [];
+    const addReader = (): Reader => {
+      const reader: Reader = { stream: new PassThrough({ highWaterMark: 4 * 1024 * 1024 }), gone: false };
+      reader.stream.on('error', () => undefined);
+      reader.stream.on('close', () => (reader.gone = true));
+      readers.push(reader);
+      return reader;
+    };
+    const drop = (reader: Reader, reason: string) => {
+      if (reader.gone) return;
+      reader.gone = true;
+      reader.stream.destroy(new Error(reason));
+    };
+    const dropAll = (reason: string) => readers.forEach((reader) => drop(reader, reason));
+    // The download's beginning, kept for clients who join it (bounded per download and in all).
+    let kept: Buffer[] | undefined = [];
+    let keptBytes = 0;
+    const forget = () => {
+      this.replayBytes -= keptBytes;
+      keptBytes = 0;
+      kept = undefined;
+    };
+    let bytes = 0;
+    let ended = false;
+    flight.follow = () => {
+      if (!kept || ended) return undefined;
+      const reader = addReader();
+      kept.slice(0, -1).forEach((chunk) => reader.stream.write(chunk));
+      const last = kept.at(-1);
+      if (last) reader.held = last;
+      return { size: blob.length, body: reader.stream };
+    };
+    const first = forClient ? addReader() : undefined;
+    blob.body.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (kept) {
+        if (keptBytes + chunk.length <= REPLAY_BYTES && this.replayBytes + chunk.length <= REPLAY_BYTES_IN_ALL) {
+          kept.push(chunk);
+          keptBytes += chunk.length;
+          this.replayBytes += chunk.length;
+        } else forget();
+      }
+      for (const reader of readers) {
+        if (reader.gone) continue;
+        if (reader.held) reader.stream.write(reader.held);
+        reader.held = chunk;
+        // The store sets the pace, never a client: one that falls this far behind is let go.
+        if (reader.stream.writableLength > CLIENT_LAG_BYTES) drop(reader, 'the client read too slowly; the download goes on without it');
+      }
+      if (!toStore.write(chunk)) {
+        blob.body.pause();
+        toStore.once('drain', () => blob.body.resume());
+      }
+    });
+    blob.body.once('end', () => {
+      ended = true;
+      forget();
+      toStore.end();
+    });
+    blob.body.on('error', (error) => {
+      ended = true;
+      forget();
+      toStore.destroy(error);
+      dropAll(error.message);
+    });
+    void this.storeBlob(name, digest, toStore, blob.length).then(
+      () => {
+        // Stored, so the store found the digest it was asked for: the readers get their last chunk.
+        for (const reader of readers) {
+          if (reader.gone) continue;
+          if (reader.held) reader.stream.write(reader.held);
+          reader.stream.end();
+        }
+        this.flights.delete(key);
+        this.observer.fetched(source.upstream.name, 'blob', bytes);
+        settle.resolve();
+      },
+      (error: unknown) => {
+        this.flights.delete(key);
+        // Nothing more of this download is wanted: stop it (the next pull starts afresh).
+        blob.body.destroy();
+        this.observer.failed(source.upstream.name, error instanceof RegistryError && error.key === 'DIGEST_INVALID' ? 'digest-mismatch' : 'interrupted');
+        this.log.error({ repository: name, digest: digest.value, upstream: source.upstream.name, reason: (error as Error).message }, 'sync: a blob from the upstream was not stored');
+        dropAll((error as Error).message);
+        settle.reject(error as Error);
+      },
+    );
+    return first ? { size: blob.length, body: first.stream } : undefined;
+  }
+
+  /** Streams `body` into the repository's blob store through an upload session, digest checked. */
+  private async storeBlob(name: string, digest: Digest, body: Readable, length: number | undefined): Promise<void> {
+    const session = await this.registry.store.uploads.create(name);
+    try {
+      const size = await this.registry.store.uploads.commit(name, session.id, digest, body);
+      if (length !== undefined && size !== length) throw new RegistryError('SIZE_INVALID', `the upstream announced ${length} bytes and sent ${size}`);
+    } catch (error) {
+      body.resume();
+      await this.registry.store.uploads.cancel(name, session.id).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** A stored blob as a stream (for a caller who waited for another's download). */
+  async readStored(name: string, digest: Digest): Promise<PulledBlob> {
+    const reader = await this.registry.blobs.open(name, digest);
+    const out = new PassThrough();
+    void (async () => {
+      const buffer = Buffer.alloc(256 * 1024);
+      try {
+        for (let position = 0; position < reader.size;) {
+          const read = await reader.read(buffer, position);
+          if (read <= 0) break;
+          position += read;
+          if (!out.write(Buffer.from(buffer.subarray(0, read)))) await new Promise((resolve) => out.once('drain', resolve));
+        }
+        out.end();
+      } catch (error) {
+        out.destroy(error as Error);
+      } finally {
+        await reader.close();
+      }
+    })();
+    return { size: reader.size, body: out };
+  }
+
+  /** Makes sure `name` holds the blob (joining a download in flight), fetching it from `source` if not. */
+  async ensure(name: string, digest: Digest, source: Source): Promise<void> {
+    if ((await this.registry.store.statBlob(name, digest)) !== undefined) return;
+    const flying = this.flights.get(flightKey(name, digest.value));
+    if (flying) return flying.stored;
+    await this.start(name, digest, source, false);
+    await this.flights.get(flightKey(name, digest.value))?.stored;
+  }
+}
