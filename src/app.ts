@@ -145,7 +145,8 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
   exporter?.observe(app);
   limitBodyTime(app, options.bodyTime ?? BODY_TIME_LIMITS);
   if (config.http.rateLimit) limitRate(app, config.http.rateLimit);
-  if (config.log.audit) auditRequests(app, openAuditLog(config.log.audit));
+  const auditLog = config.log.audit ? openAuditLog(config.log.audit) : undefined;
+  if (auditLog) auditRequests(app, auditLog);
   // Counted where sessions live: in Redis when replicas share it, so a guess on one counts on all.
   app.decorate('signInLimits', new SignInLimits(backends.sessions.counters('sign-in'), { shared: backends.sessions.shared, log }));
   enforceAccess(app, () => security, {
@@ -196,7 +197,9 @@ export async function buildApp(config: BerthConfig, options: BuildOptions = {}):
     const [sync, periodic] = await Promise.all([import('./sync/pull-through.js'), import('./sync/periodic.js')]);
     const log = app.log.child({ component: 'sync' });
     const cache = new sync.PullThrough(config.extensions.sync, registry, log, exporter?.sync);
-    const rounds = periodic.startPeriodicSync(cache, (key, work) => backends.coordination.locks.tryRun(key, work), log);
+    // What a round copies is a state change no request made: each copy gets its own audit line.
+    const audit = auditLog ? (facts: object) => auditLog.info({ event: 'sync-copy', outcome: 'ok', user: 'sync', via: 'sync', ...facts }) : undefined;
+    const rounds = periodic.startPeriodicSync(cache, (key, work) => backends.coordination.locks.tryRun(key, work), log, audit);
     app.addHook('onClose', async () => {
       await rounds.stop();
       await cache.close();

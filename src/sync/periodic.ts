@@ -32,13 +32,19 @@ export interface PeriodicSync {
 }
 
 /** Starts the rounds; `tryRun` runs work under a lock replicas share (or at once, alone). */
-export function startPeriodicSync(cache: PullThrough, tryRun: <T>(key: string, work: () => Promise<T>) => Promise<T | undefined>, log: SyncLog, firstRoundMs = FIRST_ROUND_MS): PeriodicSync {
+export function startPeriodicSync(
+  cache: PullThrough,
+  tryRun: <T>(key: string, work: () => Promise<T>) => Promise<T | undefined>,
+  log: SyncLog,
+  audit?: (facts: { repository: string; tag: string; upstream: string }) => void,
+  firstRoundMs = FIRST_ROUND_MS,
+): PeriodicSync {
   const stopping = new AbortController();
   const periodic = cache.registries.filter((item) => item.config.pollIntervalMs !== undefined);
   const running = new Set<Promise<unknown>>();
   const round = async (index: number): Promise<RoundReport | undefined> => {
     const { config, client } = periodic[index]!;
-    return tryRun(`sync:${config.urls.join(',')}`, () => mirrorRound(cache, config, client, stopping.signal, log));
+    return tryRun(`sync:${config.urls.join(',')}`, () => mirrorRound(cache, config, client, stopping.signal, log, audit));
   };
   const timers = periodic.map((item, index) => {
     const tick = () => {
@@ -69,7 +75,14 @@ export function startPeriodicSync(cache: PullThrough, tryRun: <T>(key: string, w
 }
 
 /** One round for one upstream. */
-async function mirrorRound(cache: PullThrough, config: SyncRegistryConfig, upstream: Upstream, signal: AbortSignal, log: SyncLog): Promise<RoundReport> {
+async function mirrorRound(
+  cache: PullThrough,
+  config: SyncRegistryConfig,
+  upstream: Upstream,
+  signal: AbortSignal,
+  log: SyncLog,
+  audit?: (facts: { repository: string; tag: string; upstream: string }) => void,
+): Promise<RoundReport> {
   const report: RoundReport = { upstream: upstream.name, repositories: 0, copied: 0, unchanged: 0, failed: 0 };
   // Names and tags come from the upstream: only those valid here go into a request or an index.
   const repositories = (await upstream.catalog(signal)).filter((name) => isValidName(name) && localNameOf(config.content, name) !== undefined && isValidName(localNameOf(config.content, name)!.name));
@@ -95,8 +108,10 @@ async function mirrorRound(cache: PullThrough, config: SyncRegistryConfig, upstr
           continue;
         }
         const source = { upstream, remote };
-        if (await cache.copyTag(mapped.name, source, tag, signal)) report.copied++;
-        else report.unchanged++;
+        if (await cache.copyTag(mapped.name, source, tag, signal)) {
+          report.copied++;
+          audit?.({ repository: mapped.name, tag, upstream: upstream.name });
+        } else report.unchanged++;
         if (config.syncLegacyCosignTags) await copySignatureTags(cache, mapped.name, source, tag, signatures, signal);
       } catch (error) {
         report.failed++;

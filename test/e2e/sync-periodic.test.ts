@@ -5,7 +5,11 @@
  * copies only what moved; an
  * upstream that is not onDemand is never asked on a pull.
  */
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../helpers/eventually.js';
 import { sha256 } from '../helpers/oci.js';
 import { MANIFEST_ACCEPT, pushImage } from '../helpers/registry-api.js';
 import { startBerth, type TestServer } from '../helpers/server.js';
@@ -18,12 +22,15 @@ describe('periodic sync (extensions.sync pollInterval)', () => {
   let upstream: UpstreamRegistry;
   let proxy: CountingProxy;
   let berth: TestServer;
+  let auditFile: string;
 
   beforeAll(async () => {
+    auditFile = path.join(await mkdtemp(path.join(tmpdir(), 'berth-sync-periodic-')), 'audit.log');
     upstream = await startDockerRegistry();
     proxy = await startCountingProxy(upstream.url);
     berth = await startBerth({
       config: {
+        log: { level: 'info', audit: auditFile },
         extensions: {
           sync: {
             enable: true,
@@ -65,6 +72,18 @@ describe('periodic sync (extensions.sync pollInterval)', () => {
     for (const layer of a1.layers) expect((await get(`${berth.url}/v2/mirror/a/blobs/${sha256(layer)}`)).status).toBe(200);
     expect((await get(`${berth.url}/v2/mirror/b/manifests/1.0`)).headers.get('docker-content-digest')).toBe(b1.digest);
     expect((await get(`${berth.url}/v2/other/x/manifests/1.0`)).status).toBe(404);
+    // Each copy is a state change no request made: it has its own audit line, written as Berth's sync.
+    await eventually(async () => {
+      const lines = (await readFile(auditFile, 'utf8').catch(() => ''))
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(lines.filter((line) => line.event === 'sync-copy')).toEqual([
+        expect.objectContaining({ event: 'sync-copy', outcome: 'ok', user: 'sync', repository: 'mirror/a', tag: 'v1.0.0', upstream: proxy.url }),
+        expect.objectContaining({ event: 'sync-copy', outcome: 'ok', user: 'sync', repository: 'mirror/b', tag: '1.0', upstream: proxy.url }),
+      ]);
+    });
 
     proxy.clear();
     const again = await berth.app.periodicSync!.runNow();
