@@ -6,16 +6,15 @@
  * digest, stay right when another process (a replica) writes the repository. Over real FsStores in
  * a scratch folder, pushed through the registry's own services.
  */
-import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RepositoryInsights } from '../../../src/browse/repository-insights.js';
 import { parseFactsRecord } from '../../../src/browse/entry-facts.js';
-import { digestOf, type Digest } from '../../../src/oci/digest.js';
+import { digestOf } from '../../../src/oci/digest.js';
 import { Registry } from '../../../src/registry/registry.js';
 import { FsStore } from '../../../src/storage/fs-store.js';
-import type { Store } from '../../../src/storage/store.js';
+import { pushStoreImage, putStoreBlob } from '../../helpers/store-images.js';
 import { scratchDir } from '../../helpers/scratch.js';
-import { OCI_CONFIG, OCI_EMPTY, OCI_INDEX, OCI_LAYER, OCI_MANIFEST } from '../../helpers/oci.js';
+import { OCI_EMPTY, OCI_INDEX, OCI_MANIFEST } from '../../helpers/oci.js';
 
 const opened: FsStore[] = [];
 afterAll(() => Promise.all(opened.map((store) => store.close())));
@@ -42,30 +41,6 @@ function open(root: string) {
   return { store, registry, insights, manifestReads, indexReads };
 }
 
-async function putBlob(store: Store, name: string, bytes: Buffer): Promise<Digest> {
-  const digest = digestOf(bytes);
-  const session = await store.uploads.create(name);
-  await store.uploads.commit(name, session.id, digest, Readable.from([bytes]));
-  return digest;
-}
-
-async function pushImage(store: Store, registry: Registry, name: string, tag: string, architecture = 'arm64') {
-  const config = Buffer.from(JSON.stringify({ os: 'linux', architecture, rootfs: { type: 'layers', diff_ids: [] }, tag }));
-  const layer = Buffer.from(`layer of ${name}`);
-  await store.ensureRepository(name);
-  const [configDigest, layerDigest] = [await putBlob(store, name, config), await putBlob(store, name, layer)];
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: { mediaType: OCI_CONFIG, digest: configDigest.value, size: config.length },
-      layers: [{ mediaType: OCI_LAYER, digest: layerDigest.value, size: layer.length }],
-    }),
-  );
-  await registry.manifests.put(name, { tag }, manifest, OCI_MANIFEST, { mayMoveTag: true });
-  return { digest: digestOf(manifest).value, size: manifest.length + config.length + layer.length, layer: layer.length };
-}
-
 /** A manifest pushed by digest or tag (an index, a signature), as the registry validates it. */
 async function pushDocument(registry: Registry, name: string, reference: string | undefined, document: object, mediaType: string) {
   const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType, ...document }));
@@ -82,7 +57,7 @@ describe('the UI read models', () => {
     const root = await scratchDir('read-models');
     const first = open(root);
     const pushed = [];
-    for (const tag of ['v1', 'v2', 'v3']) pushed.push(await pushImage(first.store, first.registry, 'team/app', tag, tag === 'v2' ? 'amd64' : 'arm64'));
+    for (const tag of ['v1', 'v2', 'v3']) pushed.push(await pushStoreImage(first.store, first.registry, 'team/app', tag, tag === 'v2' ? 'amd64' : 'arm64'));
     const before = await first.insights.repository('team/app', { page: 1, perPage: 50 });
     await settle();
     await first.store.close();
@@ -101,8 +76,8 @@ describe('the UI read models', () => {
     const root = await scratchDir('read-models');
     const first = open(root);
     const { store, registry } = first;
-    const amd = await pushImage(store, registry, 'team/app', 'amd', 'amd64');
-    const arm = await pushImage(store, registry, 'team/app', 'arm', 'arm64');
+    const amd = await pushStoreImage(store, registry, 'team/app', 'amd', 'amd64');
+    const arm = await pushStoreImage(store, registry, 'team/app', 'arm', 'arm64');
     const child = (image: { digest: string }, architecture: string) => ({ mediaType: OCI_MANIFEST, digest: image.digest, size: 0, platform: { os: 'linux', architecture } });
     const sizes = new Map<string, number>();
     for (const image of [amd, arm]) sizes.set(image.digest, (await store.readIndex('team/app')).manifests.find((entry) => entry.digest === image.digest)!.size);
@@ -119,7 +94,7 @@ describe('the UI read models', () => {
       OCI_INDEX,
     );
     // A cosign signature of the amd image (a referrer: neither a tag nor untagged).
-    const empty = await putBlob(store, 'team/app', Buffer.from('{}'));
+    const empty = await putStoreBlob(store, 'team/app', Buffer.from('{}'));
     await pushDocument(
       registry,
       'team/app',
@@ -133,8 +108,8 @@ describe('the UI read models', () => {
       OCI_MANIFEST,
     );
     // A tag moved on: the image it left is the one untagged manifest (the index's platforms and the signature are not).
-    const lost = await pushImage(store, registry, 'team/app', 'moving', 'riscv64');
-    await pushImage(store, registry, 'team/app', 'moving', 's390x');
+    const lost = await pushStoreImage(store, registry, 'team/app', 'moving', 'riscv64');
+    await pushStoreImage(store, registry, 'team/app', 'moving', 's390x');
     const check = async (insights: RepositoryInsights) => {
       const detail = await insights.repository('team/app', { page: 1, perPage: 50 });
       const multi = detail.tags.items.find((tag) => tag.tag === 'multi')!;
@@ -158,9 +133,9 @@ describe('the UI read models', () => {
   it('sort by last push after a restart reading only the indexes of the page shown', async () => {
     const root = await scratchDir('read-models');
     const first = open(root);
-    for (let i = 0; i < 12; i++) await pushImage(first.store, first.registry, `team/app-${String(i).padStart(2, '0')}`, 'v1');
+    for (let i = 0; i < 12; i++) await pushStoreImage(first.store, first.registry, `team/app-${String(i).padStart(2, '0')}`, 'v1');
     // Pushed last: first by last push.
-    await pushImage(first.store, first.registry, 'team/app-03', 'v2');
+    await pushStoreImage(first.store, first.registry, 'team/app-03', 'v2');
     const before = await first.insights.repositories({ visible: undefined, sort: 'pushed', page: 1, perPage: 4 });
     expect(before.items.map((item) => item.name)).toEqual(['team/app-03', 'team/app-11', 'team/app-10', 'team/app-09']);
     await settle();
@@ -171,20 +146,20 @@ describe('the UI read models', () => {
     expect(after.items.map((item) => item.name)).toEqual(before.items.map((item) => item.name));
     expect(new Set(restarted.indexReads)).toEqual(new Set(before.items.map((item) => item.name)));
     // A push moves its repository to the front at once.
-    await pushImage(restarted.store, restarted.registry, 'team/app-00', 'v2');
+    await pushStoreImage(restarted.store, restarted.registry, 'team/app-00', 'v2');
     expect((await restarted.insights.repositories({ visible: undefined, sort: 'pushed', page: 1, perPage: 2 })).items.map((item) => item.name)).toEqual(['team/app-00', 'team/app-03']);
   });
 
   it('stay right when another process writes the repository, and keep the record to what the index holds', async () => {
     const root = await scratchDir('read-models');
     const reader = open(root);
-    await pushImage(reader.store, reader.registry, 'team/app', 'v1');
+    await pushStoreImage(reader.store, reader.registry, 'team/app', 'v1');
     expect((await reader.insights.repository('team/app', { page: 1, perPage: 50 })).tagCount).toBe(1);
     await settle();
     await reader.store.close();
     // Another writer (as a replica would) pushes; the reader's next page reads the new index and that one manifest.
     const writer = open(root);
-    const pushed = await pushImage(writer.store, writer.registry, 'team/app', 'v2', 'riscv64');
+    const pushed = await pushStoreImage(writer.store, writer.registry, 'team/app', 'v2', 'riscv64');
     await writer.store.close();
     reader.manifestReads.length = 0;
     const detail = await reader.insights.repository('team/app', { page: 1, perPage: 50 });

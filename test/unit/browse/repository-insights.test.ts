@@ -4,22 +4,12 @@
  * repository is unknown in another. Over a real FsStore in a scratch folder, pushed through the
  * registry's own services.
  */
-import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RepositoryInsights } from '../../../src/browse/repository-insights.js';
-import { digestOf, type Digest } from '../../../src/oci/digest.js';
 import { Registry } from '../../../src/registry/registry.js';
 import { FsStore } from '../../../src/storage/fs-store.js';
-import type { Store } from '../../../src/storage/store.js';
+import { pushStoreImage } from '../../helpers/store-images.js';
 import { scratchDir } from '../../helpers/scratch.js';
-import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST } from '../../helpers/oci.js';
-
-async function putBlob(store: Store, name: string, bytes: Buffer): Promise<Digest> {
-  const digest = digestOf(bytes);
-  const session = await store.uploads.create(name);
-  await store.uploads.commit(name, session.id, digest, Readable.from([bytes]));
-  return digest;
-}
 
 /** Stores to close after the tests: each keeps its index journals open between pushes. */
 const opened: FsStore[] = [];
@@ -39,45 +29,28 @@ async function open() {
   return { store, registry, reads, insights: new RepositoryInsights(store, registry.catalog) };
 }
 
-async function pushImage(store: Store, registry: Registry, name: string, tag: string) {
-  const config = Buffer.from(JSON.stringify({ os: 'linux', architecture: 'arm64', rootfs: { type: 'layers', diff_ids: [] } }));
-  const layer = Buffer.from(`layer of ${name}`);
-  await store.ensureRepository(name);
-  const [configDigest, layerDigest] = [await putBlob(store, name, config), await putBlob(store, name, layer)];
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: { mediaType: OCI_CONFIG, digest: configDigest.value, size: config.length },
-      layers: [{ mediaType: OCI_LAYER, digest: layerDigest.value, size: layer.length }],
-    }),
-  );
-  await registry.manifests.put(name, { tag }, manifest, OCI_MANIFEST, { mayMoveTag: false });
-  return { digest: digestOf(manifest), size: manifest.length + config.length + layer.length };
-}
-
 describe('RepositoryInsights over the manifest catalog', () => {
   it('shows a pushed manifest from the catalog cache, without reading it from the store again', async () => {
     const { store, registry, reads, insights } = await open();
-    const image = await pushImage(store, registry, 'team/app', 'v1');
+    const image = await pushStoreImage(store, registry, 'team/app', 'v1');
     const detail = await insights.image('team/app', { tag: 'v1' });
-    expect(detail).toMatchObject({ digest: image.digest.value, kind: 'image', totalSize: image.size, tags: ['v1'] });
-    expect(reads.filter((read) => read.endsWith(image.digest.value))).toEqual([]);
+    expect(detail).toMatchObject({ digest: image.digest, kind: 'image', totalSize: image.size, tags: ['v1'] });
+    expect(reads.filter((read) => read.endsWith(image.digest))).toEqual([]);
     // What the UI reads, the registry reads from the same cache: one store read between them.
     const fresh = await open();
-    const again = await pushImage(fresh.store, fresh.registry, 'team/app', 'v1');
+    const again = await pushStoreImage(fresh.store, fresh.registry, 'team/app', 'v1');
     const cold = new Registry(fresh.store);
     const coldInsights = new RepositoryInsights(fresh.store, cold.catalog);
     await coldInsights.image('team/app', { tag: 'v1' });
     await cold.manifests.get('team/app', { tag: 'v1' });
-    expect(fresh.reads.filter((read) => read.endsWith(again.digest.value))).toEqual([`team/app@${again.digest.value}`]);
+    expect(fresh.reads.filter((read) => read.endsWith(again.digest))).toEqual([`team/app@${again.digest}`]);
   });
 
   it('keeps the cache repository-scoped: a digest cached for one repository is unknown in another', async () => {
     const { store, registry, insights } = await open();
-    const secret = await pushImage(store, registry, 'secret/app', 'v1');
-    await pushImage(store, registry, 'other/app', 'v1');
-    await insights.image('secret/app', { digest: secret.digest.value });
-    await expect(insights.image('other/app', { digest: secret.digest.value })).rejects.toMatchObject({ key: 'MANIFEST_UNKNOWN' });
+    const secret = await pushStoreImage(store, registry, 'secret/app', 'v1');
+    await pushStoreImage(store, registry, 'other/app', 'v1');
+    await insights.image('secret/app', { digest: secret.digest });
+    await expect(insights.image('other/app', { digest: secret.digest })).rejects.toMatchObject({ key: 'MANIFEST_UNKNOWN' });
   });
 });
