@@ -9,6 +9,7 @@
  * than gcDelay, and a manifest push checks its blobs under the same lock.
  */
 import { parseDigest } from '../oci/digest.js';
+import { RegistryError } from '../oci/errors.js';
 import type { Descriptor } from '../oci/manifest.js';
 import type { RetentionConfig } from '../config/config.js';
 import { PUSHED_AT, REF_NAME, type OciIndexFile, type RepositoryTransaction, type Store } from '../storage/store.js';
@@ -48,7 +49,14 @@ export class GarbageCollector {
   async collect(now = Date.now()): Promise<Collection> {
     const { retention } = this.options();
     const repositories: RepositoryCollection[] = [];
-    for (const name of await this.store.listRepositories()) repositories.push(await this.collectRepository(name, now));
+    for (const name of await this.store.listRepositories()) {
+      try {
+        repositories.push(await this.collectRepository(name, now));
+      } catch (error) {
+        // Deleted since the list was read: nothing left to collect.
+        if (!(error instanceof RegistryError && error.key === 'NAME_UNKNOWN')) throw error;
+      }
+    }
     return { dryRun: retention.dryRun, repositories, bytesFreed: repositories.reduce((sum, item) => sum + item.bytesFreed, 0) };
   }
 

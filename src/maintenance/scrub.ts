@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { parseDigest, type Digest } from '../oci/digest.js';
+import { RegistryError } from '../oci/errors.js';
 import { summarizeManifest } from '../oci/manifest.js';
 import { REF_NAME, type Store } from '../storage/store.js';
 
@@ -27,7 +28,14 @@ export class Scrubber {
 
   async scrub(): Promise<ScrubResult[]> {
     const results: ScrubResult[] = [];
-    for (const repository of await this.store.listRepositories()) results.push(...(await this.scrubRepository(repository)));
+    for (const repository of await this.store.listRepositories()) {
+      try {
+        results.push(...(await this.scrubRepository(repository)));
+      } catch (error) {
+        // Deleted since the list was read: nothing left to check.
+        if (!(error instanceof RegistryError && error.key === 'NAME_UNKNOWN')) throw error;
+      }
+    }
     return results;
   }
 

@@ -259,6 +259,17 @@ export class ManifestService {
     }
     throw new RegistryError('UNAVAILABLE', 'the repository kept changing while its untagged manifests were removed: try again');
   }
+
+  /**
+   * Deletes a repository that has no tag left: every manifest (`deleteUntagged` with everything,
+   * each announced), then the repository itself with its blobs (Store.removeRepository), so it is
+   * no longer listed. `gone` is false when a push landed in between: the repository stays, holding
+   * what was pushed. Returns the digests removed.
+   */
+  async deleteRepository(name: string, { actor }: { actor?: Actor }): Promise<{ removed: string[]; gone: boolean }> {
+    const removed = await this.deleteUntagged(name, { everything: true, ...(actor ? { actor } : {}) });
+    return { removed, gone: await this.store.removeRepository(name) };
+  }
 }
 
 /** Pointing an existing tag at other content needs `update` (zot's accessControl; fails closed). */

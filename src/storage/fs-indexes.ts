@@ -104,6 +104,19 @@ export class FsIndexes {
     this.states.set(name, next);
   }
 
+  /**
+   * Forgets a repository being removed (caller holds the lock): its journal goes, with what this
+   * process held of it, so a repository made again under the name starts from its new index.json.
+   */
+  async forget(name: string): Promise<void> {
+    clearTimeout(this.idle.get(name));
+    this.idle.delete(name);
+    this.appended.delete(name);
+    this.states.delete(name);
+    await this.writer(name).remove();
+    this.writers.delete(name);
+  }
+
   /** Folds every journal: this process's and those an earlier one left. */
   async flush(): Promise<void> {
     const names = new Set([...this.states].filter(([, state]) => state.journalBytes > 0 || state.foldFirst).map(([name]) => name));

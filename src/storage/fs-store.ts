@@ -1,9 +1,8 @@
 /** The filesystem store: zot's on-disk layout (see layout.ts), safe against crashes and races. */
-import { appendFile, copyFile, link, open, readFile, readdir, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { appendFile, copyFile, link, open, readFile, rename, rm, rmdir, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { RegistryError } from '../oci/errors.js';
-import { isValidName } from '../oci/names.js';
 import type { Digest } from '../oci/digest.js';
 import { OCI_INDEX } from '../oci/media-types.js';
 import { Layout } from './layout.js';
@@ -14,15 +13,9 @@ import { DedupeIndex } from './dedupe-index.js';
 import { updateIndexOf, type BlobFile, type BlobReader, type IndexChange, type OciIndexFile, type RepositoryTransaction, type Store } from './store.js';
 import { listBlobFiles, listUploadFiles } from './fs-listing.js';
 import { FsIndexes } from './fs-indexes.js';
-import { SortedNames } from './sorted-names.js';
+import { FsCatalog } from './fs-catalog.js';
 
 const OCI_LAYOUT = JSON.stringify({ imageLayoutVersion: '1.0.0' });
-/**
- * How long a catalog walk is trusted; repositories this process creates are added at once. After
- * that the cached list is still answered while one walk refreshes it in the background (it finds
- * repositories another program put under the root), so no request waits for a walk but the first.
- */
-const CATALOG_TTL_MS = 5_000;
 
 export class FsStore implements Store {
   readonly layout: Layout;
@@ -30,11 +23,9 @@ export class FsStore implements Store {
   readonly replicated = false;
   private readonly repoLocks = new KeyedMutex();
   private readonly indexes: FsIndexes;
-  private readonly knownRepositories = new Set<string>();
   /** Folders this process made sure of (.uploads, blobs/<alg>): a push need not mkdir them again. */
   private readonly folders = new Set<string>();
-  private catalog: { at: number; names: SortedNames } | undefined;
-  private catalogWalk: Promise<void> | undefined;
+  private readonly catalog: FsCatalog;
 
   private readonly dedupeIndex: DedupeIndex;
 
@@ -44,6 +35,7 @@ export class FsStore implements Store {
     private readonly options: { dedupe: boolean } = { dedupe: true },
   ) {
     this.layout = new Layout(root);
+    this.catalog = new FsCatalog(root);
     this.uploads = new FsUploads(
       this.layout,
       (name) => this.ensureRepository(name),
@@ -54,7 +46,7 @@ export class FsStore implements Store {
   }
 
   async ensureRepository(name: string): Promise<void> {
-    if (this.knownRepositories.has(name)) return;
+    if (this.catalog.has(name)) return;
     const folder = this.layout.repository(name);
     await ensureFolder(path.join(folder, 'blobs', 'sha256'));
     await ensureFolder(this.layout.uploads(name));
@@ -64,8 +56,7 @@ export class FsStore implements Store {
         await writeFileAtomic(this.layout.index(name), JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] }), await this.tempFile(name));
       }
     });
-    this.knownRepositories.add(name);
-    this.catalog?.names.add(name);
+    this.catalog.added(name);
   }
 
   async checkWritable(): Promise<void> {
@@ -79,40 +70,12 @@ export class FsStore implements Store {
   }
 
   async repositoryExists(name: string): Promise<boolean> {
-    if (this.knownRepositories.has(name)) return true;
+    if (this.catalog.has(name)) return true;
     return exists(this.layout.index(name));
   }
 
-  async listRepositories(): Promise<readonly string[]> {
-    if (!this.catalog) await this.refreshCatalog();
-    else if (Date.now() - this.catalog.at > CATALOG_TTL_MS) void this.refreshCatalog().catch(() => undefined);
-    return this.catalog!.names.all;
-  }
-
-  /** One walk at a time; repositories created while it ran are kept (`ensureRepository` added them). */
-  private refreshCatalog(): Promise<void> {
-    this.catalogWalk ??= (async () => {
-      const at = Date.now();
-      const found = await this.walk('', this.layout.root);
-      this.catalog = { at, names: new SortedNames([...found, ...this.knownRepositories]) };
-    })().finally(() => (this.catalogWalk = undefined));
-    return this.catalogWalk;
-  }
-
-  /** Finds repositories below `folder`: folders holding an index.json, at any depth. */
-  private async walk(prefix: string, folder: string): Promise<string[]> {
-    let entries;
-    try {
-      entries = await readdir(folder, { withFileTypes: true });
-    } catch (error) {
-      if (isNotFound(error)) return [];
-      throw error;
-    }
-    const found: string[] = [];
-    if (prefix !== '' && entries.some((entry) => entry.name === 'index.json' && entry.isFile()) && isValidName(prefix)) found.push(prefix);
-    const children = entries.filter((entry) => entry.isDirectory() && !Layout.isSkippedFolder(entry.name));
-    const nested = await Promise.all(children.map((entry) => this.walk(prefix === '' ? entry.name : `${prefix}/${entry.name}`, path.join(folder, entry.name))));
-    return found.concat(...nested);
+  listRepositories(): Promise<readonly string[]> {
+    return this.catalog.list();
   }
 
   async statBlob(name: string, digest: Digest): Promise<number | undefined> {
@@ -278,8 +241,46 @@ export class FsStore implements Store {
     if (this.options.dedupe) await this.dedupeIndex.add(digest.value, name);
   }
 
+  async removeRepository(name: string): Promise<boolean> {
+    const folder = this.layout.repository(name);
+    return this.repoLocks.run(name, async () => {
+      let index: OciIndexFile;
+      try {
+        index = await this.indexes.readLocked(name);
+      } catch (error) {
+        if (error instanceof RegistryError && error.key === 'NAME_UNKNOWN') return false;
+        throw error;
+      }
+      if (index.manifests.length > 0) return false;
+      // Blobs and sessions first, index.json last: a crash in between leaves an empty repository,
+      // still listed and removable again, never a folder of blobs no garbage collection visits.
+      const transaction = this.transactionOf(name);
+      for (const blob of await transaction.listBlobs()) await this.deleteBlob(name, blob.digest).catch(ignoreKey('BLOB_UNKNOWN'));
+      for (const upload of await transaction.listUploads()) await transaction.deleteUpload(upload.id);
+      await this.indexes.forget(name);
+      await rm(this.layout.index(name), { force: true });
+      await rm(this.layout.ociLayout(name), { force: true });
+      await rm(this.layout.derivedRecord(name), { force: true });
+      // Folders only when empty: a repository nested below this name (`name/sub`) lives in them.
+      for (const empty of [this.layout.blobFolder(name, 'sha256'), this.layout.blobFolder(name, 'sha512'), path.join(folder, 'blobs'), this.layout.uploads(name), folder]) {
+        this.folders.delete(empty);
+        await rmdir(empty).catch((error: unknown) => {
+          const code = (error as NodeJS.ErrnoException).code;
+          if (code !== 'ENOENT' && code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+        });
+      }
+      await fsyncFolder(path.dirname(folder)).catch(() => undefined);
+      this.catalog.removed(name);
+      return true;
+    });
+  }
+
   readIndex(name: string): Promise<OciIndexFile> {
-    return this.indexes.read(name);
+    return this.indexes.read(name).catch((error: unknown) => {
+      // Removed by another instance (or by hand): not a repository any more.
+      if (error instanceof RegistryError && error.key === 'NAME_UNKNOWN') this.catalog.removed(name);
+      throw error;
+    });
   }
 
   changeIndex<T>(name: string, change: IndexChange<T>): Promise<T> {
@@ -373,4 +374,11 @@ async function exists(file: string): Promise<boolean> {
     if (isNotFound(error)) return false;
     throw error;
   }
+}
+
+/** A catch handler that ignores the RegistryError `key` (a file another caller removed first). */
+function ignoreKey(key: string): (error: unknown) => void {
+  return (error) => {
+    if (!(error instanceof RegistryError && error.key === key)) throw error;
+  };
 }

@@ -61,6 +61,8 @@ export class S3Store implements Store {
   private readonly indexes = new Map<string, CachedIndex>();
   private readonly knownRepositories = new Set<string>();
   private catalog: { at: number; generation: string | undefined; names: SortedNames } | undefined;
+  /** The catalog generation `knownRepositories` holds for. */
+  private knownGeneration: string | undefined;
   /** Concurrent changes to one repository share one lock hold and one PUT of index.json. */
   private readonly groups = new GroupCommit((name, take) => this.lockRepository(name, () => this.commit(name, take())));
   /** The index last written or changed here, as a map, with the ETag it matches (saves rebuilding it per group). */
@@ -85,7 +87,8 @@ export class S3Store implements Store {
   }
 
   async ensureRepository(name: string): Promise<void> {
-    if (this.knownRepositories.has(name)) return;
+    // A repository another replica removed must be made again: its removal changed the generation.
+    if (this.knownRepositories.has(name) && (await this.catalogGeneration()) === this.knownGeneration) return;
     const created = await this.lockRepository(name, async () => {
       if (await this.bucket.head(this.keys.index(name))) return false;
       // oci-layout first: a folder with an index.json is a repository (listRepositories).
@@ -100,12 +103,60 @@ export class S3Store implements Store {
     });
     this.knownRepositories.add(name);
     this.catalog?.names.add(name);
-    // Tell the other replicas their catalog is stale; without Redis they find out within the TTL.
-    if (!created) return;
+    if (created) await this.catalogChanged();
+  }
+
+  /** Tells the other replicas their catalog is stale; without Redis they find out within the TTL. */
+  private async catalogChanged(): Promise<void> {
+    const generation = randomBytes(8).toString('hex');
     await this.coordination
       .records<string>('catalog')
-      .set(CATALOG_GENERATION, randomBytes(8).toString('hex'))
+      .set(CATALOG_GENERATION, generation)
       .catch(() => undefined);
+  }
+
+  /**
+   * The catalog's generation (changed by every replica that creates or removes a repository). When
+   * it moved, what this replica knew of which repositories exist is forgotten.
+   */
+  private async catalogGeneration(): Promise<string | undefined> {
+    // Reads work without Redis: an unreachable generation only means the TTL decides alone.
+    const generation = await this.coordination
+      .records<string>('catalog')
+      .get(CATALOG_GENERATION)
+      .catch(() => this.knownGeneration);
+    if (generation !== this.knownGeneration) {
+      this.knownRepositories.clear();
+      this.knownGeneration = generation;
+    }
+    return generation;
+  }
+
+  async removeRepository(name: string): Promise<boolean> {
+    const removed = await this.lockRepository(name, async () => {
+      let index: OciIndexFile;
+      try {
+        index = (await this.loadIndex(name)).index;
+      } catch (error) {
+        if (error instanceof RegistryError && error.key === 'NAME_UNKNOWN') return false;
+        throw error;
+      }
+      if (index.manifests.length > 0) return false;
+      // Blobs and sessions first, index.json last: a failure in between leaves an empty repository,
+      // still listed and removable again, never blobs no garbage collection visits.
+      for (const blob of await this.listBlobs(name)) await this.bucket.delete(this.keys.blob(name, blob.digest));
+      for (const upload of await this.uploads.list(name)) await this.uploads.remove(name, upload.id);
+      await this.bucket.delete(this.keys.index(name));
+      await this.bucket.delete(this.keys.ociLayout(name));
+      await this.bucket.delete(this.keys.derivedRecord(name));
+      this.indexes.delete(name);
+      this.live.delete(name);
+      this.knownRepositories.delete(name);
+      this.catalog?.names.remove(name);
+      return true;
+    });
+    if (removed) await this.catalogChanged();
+    return removed;
   }
 
   /** A PUT and a DELETE of `_berth/ready-probe-<random>`: replicas probing at once never collide. */
@@ -121,11 +172,7 @@ export class S3Store implements Store {
   }
 
   async listRepositories(): Promise<readonly string[]> {
-    // Reads work without Redis: an unreachable generation only means the TTL decides alone.
-    const generation = await this.coordination
-      .records<string>('catalog')
-      .get(CATALOG_GENERATION)
-      .catch(() => this.catalog?.generation);
+    const generation = await this.catalogGeneration();
     if (!this.catalog || this.catalog.generation !== generation || Date.now() - this.catalog.at > CATALOG_TTL_MS) {
       this.catalog = { at: Date.now(), generation, names: new SortedNames(await this.walk('')) };
     }
@@ -219,6 +266,7 @@ export class S3Store implements Store {
     if (found === 'unchanged' && cached) return cached;
     if (found === undefined || found === 'unchanged') {
       this.indexes.delete(name);
+      this.knownRepositories.delete(name);
       throw new RegistryError('NAME_UNKNOWN', { name });
     }
     const index = parseIndex(found.bytes.toString('utf8'), key);

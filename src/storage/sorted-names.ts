@@ -35,4 +35,11 @@ export class SortedNames {
     if (this.names[at - 1] === name) return;
     this.names = Object.freeze([...this.names.slice(0, at), name, ...this.names.slice(at)]);
   }
+
+  /** Removes a name (one copy of the array, as `add`). */
+  remove(name: string): void {
+    const at = firstAfter(this.names, name);
+    if (this.names[at - 1] !== name) return;
+    this.names = Object.freeze([...this.names.slice(0, at - 1), ...this.names.slice(at)]);
+  }
 }

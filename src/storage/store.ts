@@ -128,6 +128,15 @@ export interface Store {
   /** Creates the repository's OCI layout if it is not there yet. */
   ensureRepository(name: string): Promise<void>;
 
+  /**
+   * Removes a repository whose index holds no manifest (deleting it from the web UI): this
+   * repository's blobs (other repositories keep the bytes they share), its upload sessions, its
+   * index, layout file and derived record, under its lock. Repositories nested below its name stay.
+   * False, with nothing removed, when the index holds a manifest (a push came first) or the
+   * repository is not there.
+   */
+  removeRepository(name: string): Promise<boolean>;
+
   /** Size of the blob, or undefined when the repository does not hold it. */
   statBlob(name: string, digest: Digest): Promise<number | undefined>;
   /** Opens the blob for reading; BLOB_UNKNOWN when the repository does not hold it. */

@@ -359,7 +359,7 @@ const rows: Row[] = [
     },
     run: () => postForm(session, '/repository?name=audit/tidy', '/repository/delete?name=audit/tidy', {}),
     status: 303,
-    line: { event: 'repository-delete', outcome: 'ok', user: 'ci', via: 'session', repository: 'audit/tidy', reason: '1 manifests removed' },
+    line: { event: 'repository-delete', outcome: 'ok', user: 'ci', via: 'session', repository: 'audit/tidy', reason: 'repository removed with 1 manifests' },
   },
   {
     name: 'repository delete refused: tags left',

@@ -5,6 +5,8 @@
  * size as pulled on linux/amd64, signatures and SBOMs shown as such, and safe links from
  * image labels. Attack rows beside each: a reader's posts, a missing CSRF token, hostile labels.
  */
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBerth, type TestServer } from '../helpers/server.js';
 import { writeHtpasswd, basicAuth } from '../helpers/htpasswd.js';
@@ -327,8 +329,14 @@ describe('untagged manifests', () => {
 });
 
 describe('deleting an empty repository', () => {
-  it('is offered once no tag is left, refused to a reader and without the token, and removes every manifest', async () => {
+  it('is offered once no tag is left, refused to a reader and without the token, and removes the repository', async () => {
     const image = await pushPlatformImage('gone/app', 'v1');
+    // A repository nested below the name, and one sharing the layer's bytes (dedupe): both must stay.
+    const nested = await pushPlatformImage('gone/app/sub', 'v1');
+    const layer = (await (await fetch(`${berth.url}/v2/gone/app/manifests/${image.digest}`, { headers: { ...ADMIN, accept: OCI_MANIFEST } })).json()) as { layers: Array<{ digest: string }> };
+    const layerBytes = Buffer.alloc(1000, 'gone/app:v1:amd64');
+    expect(sha256(layerBytes)).toBe(layer.layers[0]!.digest);
+    await pushBlob(berth.url, 'keeps/app', layerBytes, ADMIN);
     expect(await page(root, '/repository?name=gone/app')).not.toContain('action="/repository/delete?');
     // Refused while tags are left, even to an admin who posts by hand.
     const refused = await postForm(root, '/repository/delete?name=gone/app');
@@ -344,11 +352,43 @@ describe('deleting an empty repository', () => {
     expect(await manifestStatus('gone/app', image.digest)).toBe(200);
     const response = await postForm(root, '/repository/delete?name=gone/app');
     expect(response.status).toBe(303);
-    expect(response.headers.get('location')).toBe('/repository?name=gone%2Fapp&removed=1');
+    expect(response.headers.get('location')).toBe('/repositories?deleted=gone%2Fapp');
     expect(await manifestStatus('gone/app', image.digest)).toBe(404);
-    const after = await page(root, '/repository?name=gone/app');
-    expect(after).not.toContain('action="/repository/delete?');
-    expect(after).not.toMatch(/untagged manifest/);
+    // Gone from the lists, the page, the API and the disk; its blobs with it.
+    const listed = await page(root, response.headers.get('location')!);
+    expect(listed).toContain('The repository gone/app was deleted.');
+    expect(listed).not.toContain('href="/repository?name=gone%2Fapp"');
+    expect(listed).toContain('href="/repository?name=gone%2Fapp%2Fsub"');
+    const catalog = (await (await fetch(`${berth.url}/v2/_catalog`, { headers: ADMIN })).json()) as { repositories: string[] };
+    expect(catalog.repositories).not.toContain('gone/app');
+    expect(catalog.repositories).toContain('gone/app/sub');
+    expect((await root.browse('/repository?name=gone/app')).status).toBe(404);
+    expect((await fetch(`${berth.url}/v2/gone/app/tags/list`, { headers: ADMIN })).status).toBe(404);
+    expect((await fetch(`${berth.url}/v2/gone/app/blobs/${layer.layers[0]!.digest}`, { method: 'HEAD', headers: ADMIN })).status).toBe(404);
+    // On the filesystem only the nested repository's folder is left (the store contract checks S3's objects).
+    if (!berth.bucket) expect(await readdir(path.join(berth.root, 'gone', 'app'))).toEqual(['sub']);
+    // What other repositories hold is untouched.
+    expect(await manifestStatus('gone/app/sub', nested.digest)).toBe(200);
+    const shared = await fetch(`${berth.url}/v2/keeps/app/blobs/${layer.layers[0]!.digest}`, { headers: ADMIN });
+    expect(shared.status).toBe(200);
+    expect(sha256(Buffer.from(await shared.arrayBuffer()))).toBe(layer.layers[0]!.digest);
+    // The name can be pushed to again: a new repository, listed again.
+    const again = await pushPlatformImage('gone/app', 'v2');
+    expect(await manifestStatus('gone/app', again.digest)).toBe(200);
+    expect(await page(root, '/repository?name=gone/app')).toContain('1 tag');
+    expect(((await (await fetch(`${berth.url}/v2/_catalog`, { headers: ADMIN })).json()) as { repositories: string[] }).repositories).toContain('gone/app');
+  });
+
+  it('deletes a repository that holds no manifest at all (blobs pushed, no manifest)', async () => {
+    await pushBlob(berth.url, 'bare/app', Buffer.from('only a blob'), ADMIN);
+    const admin = await page(root, '/repository?name=bare/app');
+    expect(admin).toContain('0 tags');
+    expect(admin).toContain('action="/repository/delete?name=bare%2Fapp"');
+    const response = await postForm(root, '/repository/delete?name=bare/app');
+    expect(response.status).toBe(303);
+    expect(response.headers.get('location')).toBe('/repositories?deleted=bare%2Fapp');
+    expect((await root.browse('/repository?name=bare/app')).status).toBe(404);
+    if (!berth.bucket) await expect(readdir(path.join(berth.root, 'bare', 'app'))).rejects.toThrow(/ENOENT/);
   });
 });
 

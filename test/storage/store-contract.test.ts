@@ -135,6 +135,43 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       expect(await other.listRepositories()).toEqual(['a/b/c/d', 'app', 'app/web', 'library/alpine']);
     });
 
+    it('removes a repository that holds no manifest, with its blobs, sessions and record; nested and sharing repositories stay', async () => {
+      const bytes = randomBytes(40 * 1024);
+      const digest = digestOf(bytes);
+      for (const name of ['app', 'app/web', 'other']) await store.writeSmallBlob(name, digest, bytes);
+      const session = await store.uploads.create('app');
+      await store.uploads.append('app', session.id, body(randomBytes(1000)));
+      await store.appendDerived('app', 'facts\n');
+      await store.updateIndex('app', (index) => void index.manifests.push(entry(1)));
+      const replica = reopen();
+      expect(await replica.repositoryExists('app')).toBe(true);
+      await replica.ensureRepository('app');
+
+      // A manifest is held: nothing goes.
+      expect(await store.removeRepository('app')).toBe(false);
+      expect(await store.statBlob('app', digest)).toBe(bytes.length);
+      await store.updateIndex('app', (index) => void index.manifests.splice(0));
+      expect(await store.removeRepository('app')).toBe(true);
+
+      expect(await store.repositoryExists('app')).toBe(false);
+      await expect(store.readIndex('app')).rejects.toMatchObject({ key: 'NAME_UNKNOWN' });
+      expect(await store.statBlob('app', digest)).toBeUndefined();
+      expect(await store.uploads.offset('app', session.id).catch((error: { key?: string }) => error.key)).toBe('BLOB_UPLOAD_UNKNOWN');
+      expect(await store.readDerived('app')).toBe('');
+      expect(await store.listRepositories()).toEqual(['app/web', 'other']);
+      expect(await reopen().listRepositories()).toEqual(['app/web', 'other']);
+      for (const name of ['app/web', 'other']) expect(await readAll(store, name, digest)).toEqual(bytes);
+      expect(await store.removeRepository('app')).toBe(false);
+
+      // The replica that knew it sees it gone, and makes it again on the next write.
+      await expect(replica.readIndex('app')).rejects.toMatchObject({ key: 'NAME_UNKNOWN' });
+      expect(await replica.listRepositories()).toEqual(['app/web', 'other']);
+      await replica.updateIndex('app', (index) => void index.manifests.push(entry(2)));
+      expect((await store.readIndex('app')).manifests).toEqual([entry(2)]);
+      // Replicas (S3) see it at once; a second filesystem instance (never a writer beside a server) after its catalog's TTL.
+      expect(await (store.replicated ? store : reopen()).listRepositories()).toEqual(['app', 'app/web', 'other']);
+    });
+
     it('refuses invalid names before touching storage', async () => {
       await expect(store.ensureRepository('Bad/Name')).rejects.toMatchObject({ key: 'NAME_INVALID' });
       await expect(store.ensureRepository('a/blobs')).rejects.toMatchObject({ key: 'NAME_INVALID' });

@@ -51,13 +51,13 @@ export async function uiPageRoutes(app: FastifyInstance, context: UiContext): Pr
 
   typed.get(
     '/repositories',
-    { schema: { querystring: querystring({ q: text(256), sort: { type: 'string', enum: REPOSITORY_SORTS }, page: pageNumber }, []) }, config: { action: 'catalog', page: true } },
+    { schema: { querystring: querystring({ q: text(256), sort: { type: 'string', enum: REPOSITORY_SORTS }, page: pageNumber, deleted: text(256) }, []) }, config: { action: 'catalog', page: true } },
     async (request, reply) => {
-      const { q = '', sort = 'name', page } = request.query;
+      const { q = '', sort = 'name', page, deleted } = request.query;
       const { access } = request;
       const visible = access.readsEverything ? undefined : (name: string) => access.can('read', name);
       const result = await insights.repositories({ visible, query: q, sort, page, perPage: REPOSITORIES_PER_PAGE });
-      return reply.type(HTML).send(renderRepositories({ viewer: viewerOf(request, reply), assets, page: result, query: q, sort, pull: pullTarget(app, request) }));
+      return reply.type(HTML).send(renderRepositories({ viewer: viewerOf(request, reply), assets, page: result, query: q, sort, pull: pullTarget(app, request), ...(deleted ? { deleted } : {}) }));
     },
   );
 
@@ -117,25 +117,38 @@ export async function uiPageRoutes(app: FastifyInstance, context: UiContext): Pr
     },
   );
 
-  // Form posts (CSRF token checked first) that remove manifests no tag reaches: the untagged ones,
-  // or every one of a repository without tags (deleting it). Blobs are left to garbage collection.
-  for (const [path, event, everything] of [
-    ['/repository/delete-untagged', 'untagged-delete', false],
-    ['/repository/delete', 'repository-delete', true],
-  ] as const) {
-    typed.post(
-      path,
-      { schema: { querystring: querystring({ name: text(256) }, ['name']) }, config: { action: 'delete', repositoryQuery: 'name', page: true, audit: event } },
-      async (request, reply) => {
-        const { name } = request.query;
-        auditFacts(request, { repository: name });
-        const removed = await app.registry.manifests.deleteUntagged(name, { everything, actor: request.access.identity });
-        auditFacts(request, { outcome: 'ok', reason: `${removed.length} manifests removed` });
-        request.log.info({ name, removed: removed.length, by: request.access.identity.username }, everything ? 'repository emptied from the web UI' : 'untagged manifests deleted from the web UI');
-        return reply.code(303).redirect(url('/repository', { name, removed: removed.length }));
-      },
-    );
-  }
+  // A form post (CSRF token checked first) that removes the manifests no tag reaches (untagged.ts).
+  // Their blobs are left to garbage collection.
+  typed.post(
+    '/repository/delete-untagged',
+    { schema: { querystring: querystring({ name: text(256) }, ['name']) }, config: { action: 'delete', repositoryQuery: 'name', page: true, audit: 'untagged-delete' } },
+    async (request, reply) => {
+      const { name } = request.query;
+      auditFacts(request, { repository: name });
+      const removed = await app.registry.manifests.deleteUntagged(name, { actor: request.access.identity });
+      auditFacts(request, { outcome: 'ok', reason: `${removed.length} manifests removed` });
+      request.log.info({ name, removed: removed.length, by: request.access.identity.username }, 'untagged manifests deleted from the web UI');
+      return reply.code(303).redirect(url('/repository', { name, removed: removed.length }));
+    },
+  );
+
+  // A form post (CSRF token checked first) that deletes a repository with no tag left: its manifests,
+  // blobs and the repository itself, which is then no longer listed.
+  typed.post(
+    '/repository/delete',
+    { schema: { querystring: querystring({ name: text(256) }, ['name']) }, config: { action: 'delete', repositoryQuery: 'name', page: true, audit: 'repository-delete' } },
+    async (request, reply) => {
+      const { name } = request.query;
+      auditFacts(request, { repository: name });
+      const { removed, gone } = await app.registry.manifests.deleteRepository(name, { actor: request.access.identity });
+      auditFacts(request, { outcome: 'ok', reason: gone ? `repository removed with ${removed.length} manifests` : `${removed.length} manifests removed; a push came first, so the repository stays` });
+      request.log.info(
+        { name, removed: removed.length, gone, by: request.access.identity.username },
+        gone ? 'repository deleted from the web UI' : 'repository emptied from the web UI, but a push came first',
+      );
+      return reply.code(303).redirect(gone ? url('/repositories', { deleted: name }) : url('/repository', { name, removed: removed.length }));
+    },
+  );
 }
 
 /** Where zui's `/image/<name>[/tag/<tag>]` (the name URL-encoded or not) is here. */

@@ -31,6 +31,8 @@ export interface RepositoriesView {
   query: string;
   sort: RepositorySort;
   pull: PullTarget;
+  /** The repository just deleted (after the form post), for the notice. */
+  deleted?: string;
 }
 
 export function repositoryItem(repository: RepositoryFigures) {
@@ -43,6 +45,7 @@ export function repositoryItem(repository: RepositoryFigures) {
 export function renderRepositories(view: RepositoriesView): string {
   const { page, query, sort } = view;
   const main = html`<h1>Repositories</h1>
+${view.deleted && html`<p class="notice" role="status">The repository ${view.deleted} was deleted.</p>`}
 <form method="get" action="/repositories" class="toolbar" role="search" data-live-search>
   <label for="q" class="visually-hidden">Search repositories</label>
   <input id="q" name="q" type="search" value="${query}" placeholder="Search repositories" autocomplete="off" maxlength="256">

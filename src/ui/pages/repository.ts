@@ -83,8 +83,7 @@ ${
 ${
   view.canDelete &&
   detail.tagCount === 0 &&
-  detail.manifestCount > 0 &&
-  html`<form method="post" action="${url('/repository/delete', { name })}" class="inline" data-confirm="Delete the repository ${name} and every manifest in it?">
+  html`<form method="post" action="${url('/repository/delete', { name })}" class="inline" data-confirm="Delete the repository ${name}, every manifest and blob in it?">
   ${csrfField(view.viewer)}<button type="submit" class="button button-small button-danger">Delete repository</button>
 </form>`
 }`;
