@@ -20,7 +20,7 @@ export interface TestBrowser {
   close(): Promise<void>;
 }
 
-export async function openBrowser(options: { colorScheme?: 'light' | 'dark' } = {}): Promise<TestBrowser> {
+export async function openBrowser(options: { colorScheme?: 'light' | 'dark'; javaScript?: boolean } = {}): Promise<TestBrowser> {
   const profile = await mkdtemp(path.join(tmpdir(), 'berth-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -30,6 +30,7 @@ export async function openBrowser(options: { colorScheme?: 'light' | 'dark' } = 
     colorScheme: options.colorScheme ?? 'light',
     locale: 'en-US',
     timezoneId: 'UTC',
+    javaScriptEnabled: options.javaScript ?? true,
   });
   // Fail within a test's time with the locator named, not at vitest's timeout.
   context.setDefaultTimeout(10_000);
