@@ -9,6 +9,7 @@
  * are only ever asked for the digests of the index version being shown.
  */
 import type { Descriptor } from '../oci/manifest.js';
+import { inParallel } from '../coordination/in-parallel.js';
 import { Lru } from '../registry/lru.js';
 import type { Store } from '../storage/store.js';
 import { factsLine, parseFactsRecord, type EntryFacts } from './entry-facts.js';
@@ -113,14 +114,10 @@ export class FactsShelf {
 
   private async fill(name: string, shelf: Shelf, entries: Array<Pick<Descriptor, 'digest' | 'mediaType' | 'size'>>): Promise<void> {
     const found: EntryFacts[] = [];
-    let next = 0;
-    const worker = async () => {
-      while (next < entries.length) {
-        const facts = await this.read(name, entries[next++]!);
-        if (facts) found.push(intern(shelf, facts));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(READS_IN_FLIGHT, entries.length) }, worker));
+    await inParallel(entries, READS_IN_FLIGHT, async (entry) => {
+      const facts = await this.read(name, entry);
+      if (facts) found.push(intern(shelf, facts));
+    });
     if (found.length === 0) return;
     for (const facts of found) shelf.facts.set(facts.digest, facts);
     shelf.lines += found.length;

@@ -10,6 +10,7 @@
  * this one's memory only through a pass that reads every index again, at most every
  * REFRESH_MS and in the background (pages answer from memory meanwhile).
  */
+import { inParallel } from '../coordination/in-parallel.js';
 import type { Store } from '../storage/store.js';
 
 /** How often, at most, replicas' pushes are looked for by reading every index. */
@@ -83,14 +84,7 @@ export class PushOrder {
   }
 
   private async readEach(names: readonly string[]): Promise<void> {
-    let next = 0;
-    const worker = async () => {
-      while (next < names.length) {
-        const name = names[next++]!;
-        this.note(name, await this.lastPushOf(name).catch(() => undefined));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(READS_IN_FLIGHT, names.length) }, worker));
+    await inParallel(names, READS_IN_FLIGHT, async (name) => this.note(name, await this.lastPushOf(name).catch(() => undefined)));
   }
 
   private refreshInBackground(all: readonly string[]): void {

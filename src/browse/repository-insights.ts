@@ -65,6 +65,11 @@ export class RepositoryInsights {
     for (const write of writes) if (write.kind === 'image-updated') this.pushOrder.note(write.name, now);
   }
 
+  /** Forgets a deleted repository's last push: pushed to again, it is new, not as old as the one deleted. */
+  forget(name: string): void {
+    this.pushOrder.note(name, undefined);
+  }
+
   /** Reads ahead what the first page after a start needs (the repository list, the push order); not awaited. */
   warm(): void {
     void this.store

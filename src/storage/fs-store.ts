@@ -223,6 +223,8 @@ export class FsStore implements Store {
   }
 
   private async placeBlobLocked(name: string, digest: Digest, file: string): Promise<void> {
+    // A session opened before its repository was deleted must not leave a blob outside any repository.
+    if (!this.catalog.has(name) && !(await exists(this.layout.index(name)))) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { reason: 'the repository was deleted during the upload' });
     const target = this.layout.blob(name, digest);
     await ensureFolder(path.dirname(target));
     try {
@@ -248,17 +250,22 @@ export class FsStore implements Store {
       try {
         index = await this.indexes.readLocked(name);
       } catch (error) {
-        if (error instanceof RegistryError && error.key === 'NAME_UNKNOWN') return false;
+        if (error instanceof RegistryError && error.key === 'NAME_UNKNOWN') return true;
         throw error;
       }
       if (index.manifests.length > 0) return false;
-      // Blobs and sessions first, index.json last: a crash in between leaves an empty repository,
-      // still listed and removable again, never a folder of blobs no garbage collection visits.
+      // Not a repository from here on: a push starting now makes it again once this is done.
+      this.catalog.removed(name);
+      // Blobs and sessions first, index.json next: a crash in between leaves an empty repository
+      // (its journal says so), still listed and removable again, never blobs no garbage collection
+      // visits. The journal goes after index.json: before, a crash would bring back the index.json
+      // of before the manifests were deleted, naming blobs that are gone.
       const transaction = this.transactionOf(name);
       for (const blob of await transaction.listBlobs()) await this.deleteBlob(name, blob.digest).catch(ignoreKey('BLOB_UNKNOWN'));
       for (const upload of await transaction.listUploads()) await transaction.deleteUpload(upload.id);
-      await this.indexes.forget(name);
       await rm(this.layout.index(name), { force: true });
+      await fsyncFolder(folder);
+      await this.indexes.forget(name);
       await rm(this.layout.ociLayout(name), { force: true });
       await rm(this.layout.derivedRecord(name), { force: true });
       // Folders only when empty: a repository nested below this name (`name/sub`) lives in them.
@@ -270,7 +277,6 @@ export class FsStore implements Store {
         });
       }
       await fsyncFolder(path.dirname(folder)).catch(() => undefined);
-      this.catalog.removed(name);
       return true;
     });
   }

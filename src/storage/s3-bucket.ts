@@ -19,6 +19,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
 import { isMissing, isNotModified, isPreconditionFailed, toUnavailable } from './s3-client.js';
+import { inParallel } from '../coordination/in-parallel.js';
 
 /** S3's limit for CopyObject; a bigger object is copied part by part (UploadPartCopy). */
 export const MAX_COPY_OBJECT = 5 * 1024 ** 3;
@@ -254,14 +255,9 @@ export class Bucket {
     const uploadId = await this.createMultipart(target);
     try {
       const parts: Part[] = new Array<Part>(ranges.length);
-      let next = 0;
-      const worker = async () => {
-        while (next < ranges.length) {
-          const index = next++;
-          parts[index] = await this.copyPart(source, target, uploadId, index + 1, ranges[index]);
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(COPY_CONCURRENCY, ranges.length) }, worker));
+      await inParallel(ranges, COPY_CONCURRENCY, async (range, index) => {
+        parts[index] = await this.copyPart(source, target, uploadId, index + 1, range);
+      });
       await this.completeMultipart(target, uploadId, parts);
     } catch (error) {
       await this.abortMultipart(target, uploadId).catch(() => undefined);

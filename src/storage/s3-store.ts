@@ -27,6 +27,7 @@ import { updateIndexOf, type BlobFile, type BlobReader, type IndexChange, type O
 import { answer, GroupCommit, runGroup, type Waiting } from './group-commit.js';
 import { LiveIndex } from './live-index.js';
 import { SortedNames } from './sorted-names.js';
+import { inParallel } from '../coordination/in-parallel.js';
 
 const OCI_LAYOUT = JSON.stringify({ imageLayoutVersion: '1.0.0' });
 const JSON_TYPE = 'application/json';
@@ -36,6 +37,10 @@ const JSON_TYPE = 'application/json';
  */
 const CATALOG_TTL_MS = 5_000;
 const CATALOG_GENERATION = 'generation';
+/** Changed only when a replica removes a repository: the others forget which repositories they know exist. */
+const REMOVALS_GENERATION = 'removals';
+/** Objects deleted at once when a repository is removed. */
+const DELETES_AT_ONCE = 16;
 
 export interface S3StoreOptions {
   client: S3Client;
@@ -61,8 +66,8 @@ export class S3Store implements Store {
   private readonly indexes = new Map<string, CachedIndex>();
   private readonly knownRepositories = new Set<string>();
   private catalog: { at: number; generation: string | undefined; names: SortedNames } | undefined;
-  /** The catalog generation `knownRepositories` holds for. */
-  private knownGeneration: string | undefined;
+  /** The removals generation `knownRepositories` holds for (see `stillKnown`). */
+  private knownRemovals: string | undefined;
   /** Concurrent changes to one repository share one lock hold and one PUT of index.json. */
   private readonly groups = new GroupCommit((name, take) => this.lockRepository(name, () => this.commit(name, take())));
   /** The index last written or changed here, as a map, with the ETag it matches (saves rebuilding it per group). */
@@ -87,8 +92,7 @@ export class S3Store implements Store {
   }
 
   async ensureRepository(name: string): Promise<void> {
-    // A repository another replica removed must be made again: its removal changed the generation.
-    if (this.knownRepositories.has(name) && (await this.catalogGeneration()) === this.knownGeneration) return;
+    if (await this.stillKnown(name)) return;
     const created = await this.lockRepository(name, async () => {
       if (await this.bucket.head(this.keys.index(name))) return false;
       // oci-layout first: a folder with an index.json is a repository (listRepositories).
@@ -103,60 +107,67 @@ export class S3Store implements Store {
     });
     this.knownRepositories.add(name);
     this.catalog?.names.add(name);
-    if (created) await this.catalogChanged();
-  }
-
-  /** Tells the other replicas their catalog is stale; without Redis they find out within the TTL. */
-  private async catalogChanged(): Promise<void> {
-    const generation = randomBytes(8).toString('hex');
-    await this.coordination
-      .records<string>('catalog')
-      .set(CATALOG_GENERATION, generation)
-      .catch(() => undefined);
+    if (created) await this.bumpGeneration(CATALOG_GENERATION);
   }
 
   /**
-   * The catalog's generation (changed by every replica that creates or removes a repository). When
-   * it moved, what this replica knew of which repositories exist is forgotten.
+   * Whether `name` is known to exist here without asking S3: made sure of by this replica, and no
+   * replica removed a repository since (a removal changes the removals generation in Redis, and this
+   * replica then forgets what it knew). Creations elsewhere do not make it forget.
    */
-  private async catalogGeneration(): Promise<string | undefined> {
-    // Reads work without Redis: an unreachable generation only means the TTL decides alone.
-    const generation = await this.coordination
+  private async stillKnown(name: string): Promise<boolean> {
+    if (!this.knownRepositories.has(name)) return false;
+    // Without Redis (unreachable) the last generation seen stands: a removal elsewhere then shows
+    // when this replica next reads the missing index.json.
+    const removals = await this.coordination
       .records<string>('catalog')
-      .get(CATALOG_GENERATION)
-      .catch(() => this.knownGeneration);
-    if (generation !== this.knownGeneration) {
+      .get(REMOVALS_GENERATION)
+      .catch(() => this.knownRemovals);
+    if (removals !== this.knownRemovals) {
       this.knownRepositories.clear();
-      this.knownGeneration = generation;
+      this.knownRemovals = removals;
     }
-    return generation;
+    return this.knownRepositories.has(name);
+  }
+
+  /** Tells the other replicas something changed (their catalog, or what they know exists); without Redis they find out within the TTL. */
+  private async bumpGeneration(key: string): Promise<void> {
+    await this.coordination
+      .records<string>('catalog')
+      .set(key, randomBytes(8).toString('hex'))
+      .catch(() => undefined);
   }
 
   async removeRepository(name: string): Promise<boolean> {
     const removed = await this.lockRepository(name, async () => {
-      let index: OciIndexFile;
+      let found: { index: OciIndexFile; etag: string | undefined };
       try {
-        index = (await this.loadIndex(name)).index;
+        found = await this.loadIndex(name);
       } catch (error) {
-        if (error instanceof RegistryError && error.key === 'NAME_UNKNOWN') return false;
+        if (error instanceof RegistryError && error.key === 'NAME_UNKNOWN') return 'missing' as const;
         throw error;
       }
-      if (index.manifests.length > 0) return false;
+      if (found.index.manifests.length > 0) return 'held' as const;
+      // Not a repository from here on: a push starting now makes it again once this is done.
+      this.knownRepositories.delete(name);
       // Blobs and sessions first, index.json last: a failure in between leaves an empty repository,
       // still listed and removable again, never blobs no garbage collection visits.
-      for (const blob of await this.listBlobs(name)) await this.bucket.delete(this.keys.blob(name, blob.digest));
-      for (const upload of await this.uploads.list(name)) await this.uploads.remove(name, upload.id);
+      await inParallel(await this.listBlobs(name), DELETES_AT_ONCE, (blob) => this.bucket.delete(this.keys.blob(name, blob.digest)));
+      await inParallel(await this.uploads.list(name), DELETES_AT_ONCE, (upload) => this.uploads.remove(name, upload.id));
+      // S3 has no conditional DELETE everywhere: look once more that no push changed the index (it
+      // could only if this lock lapsed meanwhile).
+      const now = await this.loadIndex(name).catch(() => undefined);
+      if (now && (now.etag !== found.etag || now.index.manifests.length > 0)) return 'held' as const;
       await this.bucket.delete(this.keys.index(name));
       await this.bucket.delete(this.keys.ociLayout(name));
       await this.bucket.delete(this.keys.derivedRecord(name));
       this.indexes.delete(name);
       this.live.delete(name);
-      this.knownRepositories.delete(name);
       this.catalog?.names.remove(name);
-      return true;
+      return 'removed' as const;
     });
-    if (removed) await this.catalogChanged();
-    return removed;
+    if (removed === 'removed') await Promise.all([this.bumpGeneration(REMOVALS_GENERATION), this.bumpGeneration(CATALOG_GENERATION)]);
+    return removed !== 'held';
   }
 
   /** A PUT and a DELETE of `_berth/ready-probe-<random>`: replicas probing at once never collide. */
@@ -172,7 +183,11 @@ export class S3Store implements Store {
   }
 
   async listRepositories(): Promise<readonly string[]> {
-    const generation = await this.catalogGeneration();
+    // Reads work without Redis: an unreachable generation only means the TTL decides alone.
+    const generation = await this.coordination
+      .records<string>('catalog')
+      .get(CATALOG_GENERATION)
+      .catch(() => this.catalog?.generation);
     if (!this.catalog || this.catalog.generation !== generation || Date.now() - this.catalog.at > CATALOG_TTL_MS) {
       this.catalog = { at: Date.now(), generation, names: new SortedNames(await this.walk('')) };
     }
@@ -248,6 +263,10 @@ export class S3Store implements Store {
   private placeBlob(name: string, digest: Digest, source: BlobSource): Promise<void> {
     const target = this.keys.blob(name, digest);
     return this.lockRepository(name, async () => {
+      // A session opened before its repository was deleted must not leave a blob outside any repository.
+      if (!(await this.stillKnown(name)) && !(await this.bucket.head(this.keys.index(name)))) {
+        throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { reason: 'the repository was deleted during the upload' });
+      }
       if ('bytes' in source) await this.bucket.put(target, source.bytes);
       else await this.bucket.copy(source.copyFrom, target, source.size, this.options.copy);
     });

@@ -132,8 +132,8 @@ export interface Store {
    * Removes a repository whose index holds no manifest (deleting it from the web UI): this
    * repository's blobs (other repositories keep the bytes they share), its upload sessions, its
    * index, layout file and derived record, under its lock. Repositories nested below its name stay.
-   * False, with nothing removed, when the index holds a manifest (a push came first) or the
-   * repository is not there.
+   * True once the repository is not there (removed now, or before); false, with nothing removed,
+   * when its index holds a manifest (a push came first).
    */
   removeRepository(name: string): Promise<boolean>;
 

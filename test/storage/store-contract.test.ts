@@ -161,8 +161,19 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       expect(await store.listRepositories()).toEqual(['app/web', 'other']);
       expect(await reopen().listRepositories()).toEqual(['app/web', 'other']);
       for (const name of ['app/web', 'other']) expect(await readAll(store, name, digest)).toEqual(bytes);
-      expect(await store.removeRepository('app')).toBe(false);
+      // Already gone: nothing to do, and it says so.
+      expect(await store.removeRepository('app')).toBe(true);
+      // A session opened before the removal cannot place its blob in a repository that is gone.
+      await expect(store.uploads.commit('app', session.id, digestOf(Buffer.from('late')), body(Buffer.from('late')))).rejects.toMatchObject({ key: 'BLOB_UPLOAD_UNKNOWN' });
+      expect(await store.statBlob('app', digestOf(Buffer.from('late')))).toBeUndefined();
+      expect(await store.repositoryExists('app')).toBe(false);
 
+      if (store.replicated) {
+        // A replica that knew it makes it again on its next push, though it asks nothing else first.
+        await replica.ensureRepository('app');
+        expect(await store.readIndex('app')).toMatchObject({ manifests: [] });
+        expect(await store.removeRepository('app')).toBe(true);
+      }
       // The replica that knew it sees it gone, and makes it again on the next write.
       await expect(replica.readIndex('app')).rejects.toMatchObject({ key: 'NAME_UNKNOWN' });
       expect(await replica.listRepositories()).toEqual(['app/web', 'other']);

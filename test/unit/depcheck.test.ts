@@ -22,7 +22,7 @@ const ALLOWED: Record<string, string[]> = {
   'backends.ts': BELOW_SERVICES,
   http: ['http', 'ui', 'browse', 'registry', 'maintenance', 'auth', 'sync', 'workload', 'events', ...BELOW_SERVICES],
   ui: ['ui', 'browse', 'registry', 'access', 'config', 'oci'],
-  browse: ['browse', 'registry', 'storage', 'config', 'oci'],
+  browse: ['browse', 'registry', 'storage', 'coordination', 'config', 'oci'],
   maintenance: ['maintenance', 'registry', 'storage', 'coordination', 'config', 'oci'],
   registry: ['registry', 'storage', 'config', 'oci'],
   auth: ['auth', ...BELOW_SERVICES],

@@ -141,6 +141,7 @@ export async function uiPageRoutes(app: FastifyInstance, context: UiContext): Pr
       const { name } = request.query;
       auditFacts(request, { repository: name });
       const { removed, gone } = await app.registry.manifests.deleteRepository(name, { actor: request.access.identity });
+      if (gone) insights.forget(name);
       auditFacts(request, { outcome: 'ok', reason: gone ? `repository removed with ${removed.length} manifests` : `${removed.length} manifests removed; a push came first, so the repository stays` });
       request.log.info(
         { name, removed: removed.length, gone, by: request.access.identity.username },
