@@ -248,16 +248,21 @@ describe('signing in', () => {
   });
 });
 
+/** Signs in with the login page's password form, in `tab`. */
+async function signInWithPassword(tab: Page, username: string, password: string): Promise<void> {
+  await tab.goto(`${berth.url}/login`);
+  await tab.getByLabel('User name').fill(username);
+  await tab.getByLabel('Password').fill(password);
+  await tab.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await tab.waitForURL(`${berth.url}/repositories`);
+}
+
 describe('without JavaScript', () => {
   it('signs in with the form and shows the pull commands, but no copy button that could not work', async () => {
     const plain = await openBrowser({ javaScript: false });
     try {
       const tab = await plain.page();
-      await tab.goto(`${berth.url}/login`);
-      await tab.getByLabel('User name').fill('dave');
-      await tab.getByLabel('Password').fill('dave-password');
-      await tab.getByRole('button', { name: 'Sign in', exact: true }).click();
-      await tab.waitForURL(`${berth.url}/repositories`);
+      await signInWithPassword(tab, 'dave', 'dave-password');
       await tab.goto(`${berth.url}/repository?name=team/app`);
       await expect(tab.locator('.copyable code').first().textContent()).resolves.toContain(`docker pull ${berth.host}/team/app:`);
       const copyButtons = tab.locator('button[data-copy]');
@@ -265,11 +270,7 @@ describe('without JavaScript', () => {
       for (const button of await copyButtons.all()) expect(await button.isVisible()).toBe(false);
       // With JavaScript the same buttons show.
       await browser.newUser();
-      await page.goto(`${berth.url}/login`);
-      await page.getByLabel('User name').fill('dave');
-      await page.getByLabel('Password').fill('dave-password');
-      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-      await page.waitForURL(`${berth.url}/repositories`);
+      await signInWithPassword(page, 'dave', 'dave-password');
       await page.goto(`${berth.url}/repository?name=team/app`);
       await page.locator('button[data-copy]').first().waitFor({ state: 'visible' });
       for (const button of await page.locator('button[data-copy]').all()) expect(await button.isVisible()).toBe(true);
