@@ -4,8 +4,10 @@
  * index.json (cached by the store per version); each manifest's facts (facts-shelf.ts: read once,
  * kept in memory and in the repository's derived record, so a restart does not read every manifest
  * again); per index version, one view (repository-view.ts: figures, tag orders, referrers,
- * parents, untagged count, tags); the repositories' push order (push-order.ts). A page then reads
- * only its own rows (badges from the view's referrers, an index's pulled size from its facts):
+ * parents, untagged count, tags), saved for that version (tag-table.ts, saved-views.ts) so that the
+ * first repository page or list after a start reads neither index.json nor the facts; the
+ * repositories' push order (push-order.ts). A page then reads only its own rows (badges from the
+ * view's referrers, an index's pulled size from its facts):
  * manifest bytes from the registry's manifest catalog (repository-scoped: `scopedKey`), configs
  * cached here under the same scoped key, for good (content-addressed bytes never change).
  *
@@ -25,12 +27,16 @@ import { pulledPlatform, totalSize, type EntryFacts } from './entry-facts.js';
 import { FactsShelf } from './facts-shelf.js';
 import { PushOrder } from './push-order.js';
 import { viewOf, type RepositoryView } from './repository-view.js';
-import { paginate, paginateBackwards, pushedByOf, type ImageDetail, type PageOf, type RepositoryDetail, type RepositorySort, type TagSort, type TagSummary } from './insight-types.js';
+import { SavedViews } from './saved-views.js';
+import { tableOfView, type TagTable } from './tag-table.js';
+import { paginate, paginateBackwards, pushedByOf, type ImageDetail, type PageOf, type RepositoryDetail, type RepositorySort, type TagSort } from './insight-types.js';
 import { inspectConfig, inspectManifest, layerHistory, type BlobInsight, type ConfigInsight, type ManifestInsight, type Platform } from './manifest-insight.js';
 
 /** Configs above this are not parsed for display (a config is normally a few KiB). */
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 const NESTING_LIMIT = 4;
+/** Tag rows of the tables held in memory, all repositories together. */
+const MAX_TABLE_ROWS = 200_000;
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -45,6 +51,9 @@ export class RepositoryInsights {
   private readonly insights = new WeakMap<Buffer, Map<string, ManifestInsight | null>>();
   private readonly configs = new Lru<string, ConfigInsight | null>(20_000);
   private readonly views = new WeakMap<OciIndexFile, Promise<RepositoryView>>();
+  /** Each repository's table for the index version it was made for (`Store.indexVersion`). */
+  private readonly tables = new Lru<string, { version: string; table: Promise<TagTable>; rows: number }>(MAX_TABLE_ROWS, (held) => Math.max(1, held.rows));
+  private readonly saved: SavedViews;
   private readonly shelf: FactsShelf;
   private readonly pushOrder: PushOrder;
 
@@ -53,6 +62,7 @@ export class RepositoryInsights {
     private readonly catalog: ManifestCatalog,
   ) {
     this.shelf = new FactsShelf(store, (name, entry) => this.readFacts(name, entry));
+    this.saved = new SavedViews(store);
     this.pushOrder = new PushOrder(store, async (name) => newestPush((await this.store.readIndex(name)).manifests));
   }
 
@@ -94,26 +104,32 @@ export class RepositoryInsights {
 
   /** Sizes count every distinct manifest, config and layer the repository's index references. */
   async summary(name: string): Promise<RepositoryFigures> {
-    return { name, ...(await this.view(name)).figures };
+    return { name, ...(await this.table(name)).figures };
+  }
+
+  /** Writes the saved views still waiting (shutdown). */
+  async close(): Promise<void> {
+    await this.saved.flush();
   }
 
   /** The repository with one page of its tags (by default newest push first; `sort`), filtered by `query`. */
   async repository(name: string, options: { query?: string; sort?: TagSort; page: number; perPage: number }): Promise<RepositoryDetail> {
-    const view = await this.view(name);
-    const query = options.query?.trim().toLowerCase() ?? '';
-    const sort = options.sort ?? 'pushed';
-    const ordered = sort.endsWith('name') ? view.byName() : view.byPush;
-    const tagged = query === '' ? ordered : ordered.filter((entry) => entry.annotations![REF_NAME]!.toLowerCase().includes(query));
-    const page = sort.startsWith('-') ? paginateBackwards(tagged, options.page, options.perPage) : paginate(tagged, options.page, options.perPage);
-    const items = page.items.map((entry) => this.tagSummary(view, entry));
+    const asked = { query: options.query?.trim().toLowerCase() ?? '', sort: options.sort ?? 'pushed', page: options.page, perPage: options.perPage };
+    let table = await this.table(name);
+    let tags = await table.page(asked);
+    if (!tags) {
+      // A saved chunk that cannot be read: the saved view is not used again, the view is computed.
+      table = await this.table(name, { unsaved: true });
+      tags = (await table.page(asked))!;
+    }
     return {
       name,
-      ...view.figures,
-      untagged: view.untagged,
-      manifestCount: view.entries.size,
-      attachedTags: view.attachedTags,
-      tags: { ...page, items },
-      ...(view.pullTag !== undefined ? { pullTag: view.pullTag } : {}),
+      ...table.figures,
+      untagged: table.untagged,
+      manifestCount: table.manifestCount,
+      attachedTags: table.attachedTags,
+      tags,
+      ...(table.pullTag !== undefined ? { pullTag: table.pullTag } : {}),
     };
   }
 
@@ -185,6 +201,46 @@ export class RepositoryInsights {
     };
   }
 
+  /**
+   * The table of the repository's current index version: the one held for it, else (at its first
+   * page since the start) the view saved for it, else the view computed and then saved. The
+   * version is asked before the index is read, so a table is never older than the version it is
+   * held for (a push in between makes the next page ask again).
+   */
+  private async table(name: string, options: { unsaved?: boolean } = {}): Promise<TagTable> {
+    const version = await this.store.indexVersion(name).catch((error: unknown) => {
+      this.shelf.forget(name);
+      throw error;
+    });
+    const held = this.tables.get(name);
+    if (held?.version === version && !options.unsaved) {
+      const table = await held.table;
+      // One computed in memory stands for its index object: the store may have dropped a change
+      // that was not written (a failed journal append), which leaves the version as it was.
+      if (!table.index || table.index === (await this.store.readIndex(name))) return table;
+    }
+    const table = (async () => {
+      // Only a repository not shown since the start reads its record: after that, memory is ahead of it.
+      const saved = held || options.unsaved ? undefined : await this.saved.read(name, version);
+      if (saved) {
+        this.pushOrder.note(name, saved.figures.lastPush);
+        return saved;
+      }
+      const view = await this.view(name);
+      this.saved.save(name, version, view);
+      return tableOfView(view);
+    })();
+    const entry = { version, table, rows: 1 };
+    this.tables.set(name, entry);
+    void table.then(
+      // Weighed again once its rows are known.
+      (done) => this.tables.get(name) === entry && this.tables.set(name, { ...entry, rows: done.rows }),
+      // A failed read is not kept: the next page tries again.
+      () => this.tables.get(name) === entry && this.tables.delete(name),
+    );
+    return table;
+  }
+
   /** The view of the repository's current index, computed once per index version. */
   private async view(name: string): Promise<RepositoryView> {
     // The facts record and the index are read side by side (after a restart, both are read whole).
@@ -208,30 +264,6 @@ export class RepositoryInsights {
       view.catch(() => this.views.delete(index));
     }
     return view;
-  }
-
-  private tagSummary(view: RepositoryView, entry: Descriptor): TagSummary {
-    const facts = view.facts.get(entry.digest);
-    // Referrers of one manifest are few: their artifact types come from the facts already held.
-    const referrers = (view.referrers.get(entry.digest) ?? []).map((referrer) => {
-      const artifactType = view.facts.get(referrer.digest)?.artifactType;
-      return { digest: referrer.digest, ...(artifactType ? { artifactType } : {}) };
-    });
-    const pushed = entry.annotations?.[PUSHED_AT];
-    const pushedBy = pushedByOf(entry);
-    return {
-      tag: entry.annotations![REF_NAME]!,
-      digest: entry.digest,
-      mediaType: facts?.mediaType ?? entry.mediaType,
-      kind: facts?.kind ?? 'image',
-      ...(facts?.artifactType ? { artifactType: facts.artifactType } : {}),
-      platforms: facts?.platforms ?? [],
-      size: facts ? totalSize(facts) : entry.size,
-      ...(facts?.pulled ? { pulled: facts.pulled } : {}),
-      ...(pushed ? { pushed } : {}),
-      ...(pushedBy ? { pushedBy } : {}),
-      attachments: attachmentsOf(entry.digest, referrers, (tag) => view.tags.has(tag)),
-    };
   }
 
   /** A manifest's facts, read from storage (the shelf asks only for what it does not hold). */

@@ -282,6 +282,10 @@ export class FsStore implements Store {
     return this.indexes.read(name);
   }
 
+  indexVersion(name: string): Promise<string> {
+    return this.indexes.version(name);
+  }
+
   changeIndex<T>(name: string, change: IndexChange<T>): Promise<T> {
     return this.indexes.change(name, change);
   }

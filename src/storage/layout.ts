@@ -110,15 +110,20 @@ export class Layout {
   }
 }
 
-/** The SHA-256 (hex) of a derived record's key: '' or a repository name (refused otherwise). */
+/** The SHA-256 (hex) of a derived record's key: '', a repository name, or `<name>#<kind>` (refused otherwise). */
 export function derivedRecordName(key: string): string {
-  if (key !== '') assertValidName(key);
+  // `<name>#<kind>`: another record of the same repository (its saved view beside its facts).
+  const hash = key.indexOf('#');
+  if (hash >= 0 && !DERIVED_KIND.test(key.slice(hash + 1))) throw new Error(`refusing derived record key ${JSON.stringify(key)}`);
+  const name = hash >= 0 ? key.slice(0, hash) : key;
+  if (name !== '') assertValidName(name);
   return createHash('sha256').update(key).digest('hex');
 }
 
 /** A root directory inside a bucket: '' or segments joined by '/', no leading or trailing slash. */
 const ROOT_DIRECTORY = /^(?:[A-Za-z0-9_-][A-Za-z0-9._-]*(?:\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*)?$/;
 const OBJECT_NAME = /^[a-z][a-z0-9-]*$/;
+const DERIVED_KIND = /^[a-z]+[0-9]*$/;
 
 /**
  * Object keys of the S3 store: the tree drawn above under `rootDirectory`. Folders are key
