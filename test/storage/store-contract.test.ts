@@ -159,8 +159,14 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       expect(await store.readDerived('')).toBe('registry\n');
       await store.replaceDerived('app', 'three\n');
       expect(await reopen().readDerived('app')).toBe('three\n');
+      // Another record of the same repository (`<name>#<kind>`): its own.
+      await store.replaceDerived('app#viewp0', 'chunk\n');
+      expect(await reopen().readDerived('app#viewp0')).toBe('chunk\n');
+      expect(await store.readDerived('app')).toBe('three\n');
       expect(await reopen().listRepositories()).toEqual([]);
       await expect(store.appendDerived('../etc', 'x')).rejects.toMatchObject({ key: 'NAME_INVALID' });
+      await expect(store.replaceDerived('../etc#view', 'x')).rejects.toMatchObject({ key: 'NAME_INVALID' });
+      await expect(store.replaceDerived('app#../view', 'x')).rejects.toThrow(/refusing derived record key/);
     });
   });
 
@@ -412,6 +418,34 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       expect(good.status).toBe('fulfilled');
       expect(tagsOf(await store.readIndex('prep'))).toEqual(['good']);
       await expect(store.changeIndex('nowhere', { apply: (index) => index.put(tagged(1, 'x')) })).rejects.toMatchObject({ key: 'NAME_UNKNOWN' });
+    });
+
+    it('names the index version without reading it: the same for every instance until a change, a new one after each', async () => {
+      await expect(store.indexVersion('versions')).rejects.toMatchObject({ key: 'NAME_UNKNOWN' });
+      await store.ensureRepository('versions');
+      const seen: string[] = [];
+      const next = async () => {
+        const version = await store.indexVersion('versions');
+        expect(seen).not.toContain(version);
+        // What a restarted process (or another replica) sees, without a change: the same.
+        expect(await reopen().indexVersion('versions')).toBe(version);
+        expect(await store.indexVersion('versions')).toBe(version);
+        seen.push(version);
+      };
+      await next();
+      await store.changeIndex('versions', { apply: (index) => index.put(tagged(1, 'a')) });
+      await next();
+      await store.changeIndex('versions', { apply: (index) => index.put(tagged(2, 'b')) });
+      await next();
+      await store.changeIndex('versions', { apply: (index) => index.remove(index.tagged('a')!) });
+      await next();
+      await store.withRepository('versions', async (tx) => tx.writeIndex({ ...(await tx.readIndex()), manifests: [tagged(3, 'c')] }));
+      await next();
+      await reopen().updateIndex('versions', (index) => void index.manifests.push(tagged(4, 'd')));
+      await next();
+      // Folding the journal (filesystem) rewrites index.json, the same index: never an earlier version.
+      await store.flush();
+      expect(seen.slice(0, -1)).not.toContain(await store.indexVersion('versions'));
     });
 
     it('keeps an index rewritten whole (garbage collection) and later changes together', async () => {

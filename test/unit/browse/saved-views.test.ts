@@ -1,0 +1,141 @@
+/**
+ * The repository page's saved view (issue 15, cold pages): a restarted process shows a repository
+ * from the view saved for its index version, reading neither index.json nor the facts record; a
+ * saved view of another version (a tag pushed or deleted since), a torn chunk or a foreign header
+ * is not used, so a page never shows a tag the index does not hold. Over real FsStores in a
+ * scratch folder, pushed through the registry's own services.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { RepositoryInsights } from '../../../src/browse/repository-insights.js';
+import { CHUNK_ROWS } from '../../../src/browse/tag-table.js';
+import { Registry } from '../../../src/registry/registry.js';
+import { FsStore } from '../../../src/storage/fs-store.js';
+import { pushStoreImage } from '../../helpers/store-images.js';
+import { scratchDir } from '../../helpers/scratch.js';
+
+const opened: FsStore[] = [];
+afterAll(() => Promise.all(opened.map((store) => store.close())));
+
+/** A server's worth of services over `root`, counting the index reads and the derived records read. */
+function open(root: string) {
+  const store = new FsStore(root, { dedupe: false });
+  opened.push(store);
+  const indexReads: string[] = [];
+  const recordReads: string[] = [];
+  const readIndex = store.readIndex.bind(store);
+  store.readIndex = async (name) => {
+    indexReads.push(name);
+    return readIndex(name);
+  };
+  const readDerived = store.readDerived.bind(store);
+  store.readDerived = async (key) => {
+    recordReads.push(key);
+    return readDerived(key);
+  };
+  const registry = new Registry(store);
+  const insights = new RepositoryInsights(store, registry.catalog);
+  registry.manifests.afterWrite(async (writes) => insights.noteWrites(writes));
+  return { store, registry, insights, indexReads, recordReads };
+}
+
+type Opened = ReturnType<typeof open>;
+const PAGES = [
+  { page: 1, perPage: 2 },
+  { page: 2, perPage: 2, sort: 'name' as const },
+  { page: 1, perPage: 50, sort: '-name' as const },
+  { page: 1, perPage: 50, sort: '-pushed' as const, query: 'V1' },
+];
+
+/** `team/app` with tags v1..v<count>, shown once (its view computed) and saved; returns the pages as shown. */
+async function shown(count: number) {
+  const root = await scratchDir('saved-views');
+  const first = open(root);
+  for (let i = 1; i <= count; i++) await pushStoreImage(first.store, first.registry, 'team/app', `v${i}`, i % 2 === 0 ? 'amd64' : 'arm64');
+  const pages = await Promise.all(PAGES.map((options) => first.insights.repository('team/app', options)));
+  // As a server stops: the store folds its journals (index.json's version changes), then the views are saved.
+  await first.store.close();
+  await first.insights.close();
+  return { root, first, pages };
+}
+
+const tagsOf = async (reader: Opened, options: (typeof PAGES)[number] = { page: 1, perPage: 500 }) => (await reader.insights.repository('team/app', options)).tags.items.map((tag) => tag.tag);
+
+describe('saved repository views', () => {
+  it('show a repository after a restart without reading its index or its facts', async () => {
+    const { root, pages } = await shown(5);
+    const restarted = open(root);
+    for (const [i, options] of PAGES.entries()) expect(await restarted.insights.repository('team/app', options)).toEqual(pages[i]);
+    expect(await restarted.insights.summary('team/app')).toEqual({ name: 'team/app', tagCount: 5, size: pages[0]!.size, lastPush: pages[0]!.lastPush });
+    expect(restarted.indexReads).toEqual([]);
+    // The header, the tags (to filter) and the chunks: never the facts record (key 'team/app').
+    expect(new Set(restarted.recordReads)).toEqual(new Set(['team/app#view', 'team/app#viewt', 'team/app#viewp0', 'team/app#viewn0']));
+  });
+
+  it('read only the chunk a page shows', async () => {
+    const { root, pages } = await shown(CHUNK_ROWS + 3);
+    expect(pages[0]!.tagCount).toBe(CHUNK_ROWS + 3);
+    const restarted = open(root);
+    // Oldest first: the last rows newest first, in the second chunk.
+    const oldest = await restarted.insights.repository('team/app', { page: 1, perPage: 2, sort: '-pushed' });
+    expect(oldest.tags.items.map((tag) => tag.tag)).toEqual(['v1', 'v2']);
+    expect(oldest.tags.total).toBe(CHUNK_ROWS + 3);
+    expect(restarted.recordReads).toEqual(['team/app#view', 'team/app#viewp1']);
+    expect(restarted.indexReads).toEqual([]);
+  });
+
+  it('are not used once the index moved on: a pushed tag shows, a deleted tag never does', async () => {
+    const { root } = await shown(3);
+    // Another process changes the repository; the saved view is of the version before.
+    const writer = open(root);
+    await writer.registry.manifests.delete('team/app', { tag: 'v2' }, { detectCollision: false });
+    await pushStoreImage(writer.store, writer.registry, 'team/app', 'v4');
+    await pushStoreImage(writer.store, writer.registry, 'team/app', 'v5');
+    await writer.store.close();
+    const restarted = open(root);
+    // The figures first (the repository list's row): not those saved.
+    expect((await restarted.insights.summary('team/app')).tagCount).toBe(4);
+    expect(await tagsOf(restarted)).toEqual(['v5', 'v4', 'v3', 'v1']);
+    expect(await tagsOf(restarted, { page: 1, perPage: 50, sort: '-pushed', query: 'V' })).toEqual(['v1', 'v3', 'v4', 'v5']);
+    expect(restarted.indexReads).toContain('team/app');
+    // Saved again for the version shown: the next start reads it, and it is the new one.
+    await restarted.insights.close();
+    const again = open(root);
+    expect(await tagsOf(again)).toEqual(['v5', 'v4', 'v3', 'v1']);
+    expect(again.indexReads).toEqual([]);
+  });
+
+  it('follow a tag deleted while the process shows the repository', async () => {
+    const { root } = await shown(3);
+    const server = open(root);
+    expect(await tagsOf(server)).toEqual(['v3', 'v2', 'v1']);
+    await server.registry.manifests.delete('team/app', { tag: 'v3' }, { detectCollision: false });
+    expect(await tagsOf(server)).toEqual(['v2', 'v1']);
+    expect((await server.insights.summary('team/app')).tagCount).toBe(2);
+  });
+
+  it('are not used when a chunk is torn, of another version, or the header is foreign', async () => {
+    const { root, pages } = await shown(3);
+    const damage = async (key: string, change: (text: string) => string) => {
+      const store = new FsStore(root, { dedupe: false });
+      await store.replaceDerived(key, change(await store.readDerived(key)));
+      await store.close();
+    };
+    const check = async () => {
+      const reader = open(root);
+      expect(await reader.insights.repository('team/app', PAGES[0]!)).toEqual(pages[0]);
+      expect(reader.indexReads).toContain('team/app');
+      // Saved again, whole, before the next damage (no save left waiting to race it).
+      await reader.insights.close();
+    };
+    await damage('team/app#viewp0', (text) => text.slice(0, -20));
+    await check();
+    await damage('team/app#viewp0', (text) => text.replace(/^\{"v":"[^"]*"\}/, '{"v":"another version"}'));
+    await check();
+    await damage('team/app#viewp0', (text) => text.replace('"tag":"v3"', '"tag":3'));
+    await check();
+    await damage('team/app#view', (text) => text.replace(/"v":"[^"]*"/, '"v":"another version"'));
+    await check();
+    await damage('team/app#view', () => '{"v":');
+    await check();
+  });
+});
