@@ -11,7 +11,8 @@
  * a header `{ v, c, s, l?, u, a, m, p?, r }` (figures, counts, rows), the rows (TagSummary, one a
  * line after a `{ v }` line) in chunks of CHUNK_ROWS, once in each order, so that a page reads one
  * or two chunks whatever the order, and the tags `{ v, t, n }` (newest push first, and the order
- * by tag), read only to filter. A record of another version, torn (another number of rows) or
+ * by tag), read only to filter. A view of at most CHUNK_ROWS rows is one record instead: header,
+ * tags and rows newest push first. A record of another version, torn (another number of rows) or
  * malformed is not used: the page is computed from the index.
  */
 import { REF_NAME, type OciIndexFile } from '../storage/store.js';
@@ -113,6 +114,12 @@ export function savedViewRecords(version: string, view: RepositoryView): Map<str
     r: view.byPush.length,
   };
   const tags: Tags = { v: version, t: view.byPush.map(tagOf), n: byName.map((entry) => row.get(entry)!) };
+  if (view.byPush.length <= CHUNK_ROWS) {
+    // A small view is one record: the header, the tags, then the rows newest push first.
+    let text = `${JSON.stringify(header)}\n${JSON.stringify(tags)}\n`;
+    for (const entry of view.byPush) text += `${JSON.stringify(tagSummaryOf(view, entry))}\n`;
+    return new Map([['', text]]);
+  }
   const records = new Map<string, string>();
   const first = `${JSON.stringify({ v: version })}\n`;
   for (const [series, entries] of [
@@ -180,11 +187,13 @@ function rowOf(line: string): TagSummary | undefined {
 }
 
 /**
- * The table of a saved header, when it was computed for `version`. A page reads with `read` (by
- * kind, each once) the chunks it shows, and the tags only to filter; it parses its own rows only.
+ * The table of a saved header, when it was computed for `version`. A page of a big view reads with
+ * `read` (by kind, each once) the chunks it shows, and the tags only to filter; a small view is its
+ * header's record whole. Either way a page parses its own rows only.
  */
-export function savedTable(headerText: string, version: string, read: (kind: string) => Promise<string>): TagTable | undefined {
-  const header = headerOf(headerText, version);
+export function savedTable(record: string, version: string, read: (kind: string) => Promise<string>): TagTable | undefined {
+  const end = record.indexOf('\n');
+  const header = headerOf(end < 0 ? record : record.slice(0, end), version);
   if (!header) return undefined;
   const rows = header.r;
   const records = new Map<string, Promise<unknown>>();
@@ -196,7 +205,23 @@ export function savedTable(headerText: string, version: string, read: (kind: str
     }
     return held;
   };
-  const chunk = (kind: string, i: number) => once(kind, (text) => chunkLines(text, version, Math.min(CHUNK_ROWS, rows - i * CHUNK_ROWS)));
+  /** The line of the row at `at` in the series' order, when its record is whole and of `version`. */
+  let lineAt: (series: 'p' | 'n', at: number) => Promise<string | undefined>;
+  let tagsRecord: () => Promise<Tags | undefined>;
+  if (end >= 0 && end < record.length - 1) {
+    // A small view: the tags on the second line, the rows (newest push first) after it.
+    const lines = record.split('\n');
+    const whole = lines.length === rows + 3 && lines[lines.length - 1] === '';
+    const tags = tagsOf(lines[1]!, version, rows);
+    tagsRecord = () => Promise.resolve(tags);
+    lineAt = (series, at) => Promise.resolve(!whole || !tags ? undefined : lines[2 + (series === 'p' ? at : tags.n[at]!)]);
+  } else {
+    tagsRecord = () => once('t', (text) => tagsOf(text, version, rows));
+    lineAt = async (series, at) => {
+      const i = Math.floor(at / CHUNK_ROWS);
+      return (await once(`${series}${i}`, (text) => chunkLines(text, version, Math.min(CHUNK_ROWS, rows - i * CHUNK_ROWS))))?.[at % CHUNK_ROWS];
+    };
+  }
   const positions = Array.from({ length: rows }, (_, i) => i);
   const lastPush = header.l === undefined ? undefined : new Date(header.l);
   return {
@@ -207,21 +232,19 @@ export function savedTable(headerText: string, version: string, read: (kind: str
     ...(header.p !== undefined ? { pullTag: header.p } : {}),
     rows,
     async page(options) {
-      // Positions in the series of the order asked: row numbers in its own chunks.
+      // Positions in the series of the order asked (row numbers in its own chunks).
       const series = options.sort.endsWith('name') ? 'n' : 'p';
       let tagged = positions;
       if (options.query !== '') {
-        const tags = await once('t', (text) => tagsOf(text, version, rows));
+        const tags = await tagsRecord();
         if (!tags) return undefined;
         const tagAt = series === 'p' ? (at: number) => tags.t[at]! : (at: number) => tags.t[tags.n[at]!]!;
         tagged = positions.filter((at) => tagAt(at).toLowerCase().includes(options.query));
       }
       const found = options.sort.startsWith('-') ? paginateBackwards(tagged, options.page, options.perPage) : paginate(tagged, options.page, options.perPage);
-      const lines = new Map<number, string[] | undefined>();
-      await Promise.all([...new Set(found.items.map((at) => Math.floor(at / CHUNK_ROWS)))].map(async (i) => lines.set(i, await chunk(`${series}${i}`, i))));
+      const lines = await Promise.all(found.items.map((at) => lineAt(series, at)));
       const items: TagSummary[] = [];
-      for (const at of found.items) {
-        const line = lines.get(Math.floor(at / CHUNK_ROWS))?.[at % CHUNK_ROWS];
+      for (const line of lines) {
         const item = line === undefined ? undefined : rowOf(line);
         if (!item) return undefined;
         items.push(item);
