@@ -16,29 +16,28 @@
  */
 import { RegistryError } from '../oci/errors.js';
 import { parseDigest } from '../oci/digest.js';
-import { PUSHED_AT, REF_NAME, type OciIndexFile, type Store } from '../storage/store.js';
+import { REF_NAME, type OciIndexFile, type Store } from '../storage/store.js';
 import type { Descriptor } from '../oci/manifest.js';
 import { Lru } from '../registry/lru.js';
 import { scopedKey, type ManifestCatalog } from '../registry/manifest-catalog.js';
 import type { ManifestWrite } from '../registry/manifest-writes.js';
 import { newestPush, type RepositoryFigures } from './repository-figures.js';
-import { attachmentsOf } from './attachments.js';
-import { pulledPlatform, totalSize, type EntryFacts } from './entry-facts.js';
+import { pulledPlatform, type EntryFacts } from './entry-facts.js';
+import { composeImage, type ImageInputs } from './image-detail.js';
+import { aboutInView } from './image-source.js';
 import { FactsShelf } from './facts-shelf.js';
 import { PushOrder } from './push-order.js';
 import { viewOf, type RepositoryView } from './repository-view.js';
 import { SavedViews } from './saved-views.js';
-import { tableOfView, type TagTable } from './tag-table.js';
-import { paginate, paginateBackwards, pushedByOf, type ImageDetail, type PageOf, type RepositoryDetail, type RepositorySort, type TagSort } from './insight-types.js';
-import { inspectConfig, inspectManifest, layerHistory, type BlobInsight, type ConfigInsight, type ManifestInsight, type Platform } from './manifest-insight.js';
+import { SavedViewUnreadable, tableOfView, type SavedImageReads, type TagTable } from './tag-table.js';
+import { paginate, paginateBackwards, type ImageDetail, type PageOf, type RepositoryDetail, type RepositorySort, type TagSort } from './insight-types.js';
+import { inspectConfig, inspectManifest, type BlobInsight, type ConfigInsight, type ManifestInsight, type Platform } from './manifest-insight.js';
 
 /** Configs above this are not parsed for display (a config is normally a few KiB). */
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 const NESTING_LIMIT = 4;
 /** Tag rows of the tables held in memory, all repositories together. */
 const MAX_TABLE_ROWS = 200_000;
-
-const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 // The shapes live in insight-types.ts; the pages and routes import them from here, with the model.
 export * from './insight-types.js';
@@ -133,72 +132,73 @@ export class RepositoryInsights {
     };
   }
 
-  /** One manifest or index by tag or digest, with its config, layers and referrers. */
+  /**
+   * One manifest or index by tag or digest, with its config, layers and referrers: from the view
+   * saved for the index version when the repository's table is one (its first page since the
+   * start), else from the view computed from the index.
+   */
   async image(name: string, reference: { tag: string } | { digest: string }): Promise<ImageDetail> {
+    const saved = (await this.table(name)).image;
+    if (saved) {
+      try {
+        return await this.savedImage(name, reference, saved);
+      } catch (error) {
+        if (!(error instanceof SavedViewUnreadable)) throw error;
+      }
+    }
     const index = await this.store.readIndex(name);
     const view = await this.view(name);
     const entry = 'tag' in reference ? index.manifests.findLast((candidate) => candidate.annotations?.[REF_NAME] === reference.tag) : await this.findByDigest(name, view, reference.digest);
     if (!entry) throw new RegistryError('MANIFEST_UNKNOWN', 'tag' in reference ? { tag: reference.tag } : { digest: reference.digest });
-    const insight = await this.manifest(name, entry.digest, entry.mediaType);
-    if (!insight) throw new RegistryError('MANIFEST_UNKNOWN', { digest: entry.digest });
-    const facts = view.facts.get(entry.digest) ?? (await this.shelf.one(name, entry));
-    const children = await Promise.all(
-      insight.children.map(async (child) => {
-        const childFacts = await this.shelf.one(name, child);
-        return { ...child, ...(childFacts ? { totalSize: totalSize(childFacts) } : {}) };
-      }),
-    );
-    const pulledChild = pulledPlatform(children);
-    const pulled = pulledChild?.platform && pulledChild.totalSize !== undefined ? { platform: pulledChild.platform, size: pulledChild.totalSize } : undefined;
-    const details = insight.kind === 'image' && insight.config ? await this.config(name, insight.config) : undefined;
-    const history = details?.history ?? [];
-    const perLayer = layerHistory(insight.layers, history);
-    // Referrers of one manifest are few (signatures, SBOMs): each is read for its annotations.
-    const referrers = await Promise.all(
-      (view.referrers.get(entry.digest) ?? []).map(async (candidate) => {
-        const found = await this.manifest(name, candidate.digest, candidate.mediaType);
-        const known = view.facts.get(candidate.digest);
-        return {
-          digest: candidate.digest,
-          mediaType: found?.mediaType ?? candidate.mediaType,
-          ...((found?.artifactType ?? known?.artifactType) ? { artifactType: found?.artifactType ?? known?.artifactType } : {}),
-          size: found?.size ?? candidate.size,
-          annotations: found?.annotations ?? {},
-          ...(candidate.annotations?.[PUSHED_AT] ? { pushed: candidate.annotations[PUSHED_AT] } : {}),
-        };
-      }),
-    );
-    const attachments = attachmentsOf(entry.digest, referrers, (tag) => view.tags.has(tag));
-    const sameDigest = index.manifests.filter((candidate) => candidate.digest === entry.digest);
-    const tags = sameDigest.filter((candidate) => candidate.annotations?.[REF_NAME] !== undefined).map((candidate) => candidate.annotations![REF_NAME]!);
-    const pushed = newestPush(sameDigest)?.toISOString();
-    const pusher =
-      'tag' in reference
-        ? entry
-        : sameDigest.reduce<Descriptor | undefined>((newest, candidate) => ((candidate.annotations?.[PUSHED_AT] ?? '') >= (newest?.annotations?.[PUSHED_AT] ?? '') ? candidate : newest), undefined);
-    const pushedBy = pushedByOf(pusher);
-    return {
-      repository: name,
-      digest: entry.digest,
-      mediaType: insight.mediaType,
-      kind: insight.kind,
-      size: insight.size,
-      totalSize: facts ? totalSize(facts) : insight.size,
-      tags: [...new Set(tags)].sort(compare),
-      ...(pushed ? { pushed } : {}),
-      ...(pushedBy ? { pushedBy } : {}),
-      ...(insight.artifactType ? { artifactType: insight.artifactType } : {}),
-      ...(insight.subject ? { subject: insight.subject } : {}),
-      annotations: insight.annotations,
-      children,
-      ...(pulled ? { pulled } : {}),
-      ...(insight.config ? { config: { ...insight.config, ...(details ? { details } : {}) } } : {}),
-      layers: insight.layers.map((layer, i) => ({ ...layer, ...(perLayer[i] ? { history: perLayer[i] } : {}) })),
-      history,
-      referrers,
-      parents: [...(view.parents.get(entry.digest) ?? [])],
-      attachments,
+    const about = aboutInView(view, entry.digest);
+    const inputs: ImageInputs = {
+      entry,
+      // The index read first (the tag's entry), as it names the digest.
+      sameDigest: index.manifests.filter((candidate) => candidate.digest === entry.digest),
+      facts: about.facts ?? (await this.shelf.one(name, entry)),
+      childFacts: (child) => this.shelf.one(name, child),
+      referrers: about.referrers,
+      parents: about.parents,
+      hasTag: (tag) => view.tags.has(tag),
     };
+    return composeImage(name, 'tag' in reference, inputs, { manifest: (digest, describedAs) => this.manifest(name, digest, describedAs), config: (descriptor) => this.config(name, descriptor) });
+  }
+
+  /**
+   * The image page from the saved view: only what the saved digest line holds (an entry of the
+   * index, its facts and its children's); anything else (a child only an index lists, facts not
+   * saved) is SavedViewUnreadable, and the view is computed. Media types are the saved entries'.
+   */
+  private async savedImage(name: string, reference: { tag: string } | { digest: string }, saved: SavedImageReads): Promise<ImageDetail> {
+    const digest = 'tag' in reference ? await saved.tagDigest(reference.tag) : reference.digest;
+    const about = digest === undefined ? null : await saved.about(digest);
+    const entry = about && ('tag' in reference ? about.sameDigest.findLast((candidate) => candidate.annotations?.[REF_NAME] === reference.tag) : about.entry);
+    if (!entry) {
+      if (about && about.parents.length > 0) throw new SavedViewUnreadable();
+      throw new RegistryError('MANIFEST_UNKNOWN', 'tag' in reference ? { tag: reference.tag } : { digest: reference.digest });
+    }
+    if (!about.facts) throw new SavedViewUnreadable();
+    const tags = await saved.tags();
+    // The media types the index gives: its last entry of each digest's (referrers are such entries).
+    const types = new Map(about.referrers.map((referrer) => [referrer.entry.digest, referrer.entry.mediaType]));
+    types.set(entry.digest, about.entry?.mediaType ?? entry.mediaType);
+    const inputs: ImageInputs = {
+      entry,
+      sameDigest: about.sameDigest,
+      facts: about.facts,
+      childFacts: (child) => {
+        const known = about.children.get(child.digest);
+        if (known?.mediaType !== child.mediaType) throw new SavedViewUnreadable();
+        return Promise.resolve(known);
+      },
+      referrers: about.referrers,
+      parents: about.parents,
+      hasTag: (tag) => tags.has(tag),
+    };
+    return composeImage(name, 'tag' in reference, inputs, {
+      manifest: (manifest, describedAs) => this.manifest(name, manifest, describedAs, types.get(manifest) ?? describedAs),
+      config: (descriptor) => this.config(name, descriptor),
+    });
   }
 
   /**
@@ -334,8 +334,9 @@ export class RepositoryInsights {
    * A manifest as `name` holds it, read as the media type of its index entry (validated at push);
    * a child that the index does not list is read as its parent's descriptor says.
    */
-  private async manifest(name: string, digest: string, describedAs: string): Promise<ManifestInsight | undefined> {
-    const mediaType = entriesByDigest(await this.store.readIndex(name)).get(digest)?.mediaType ?? describedAs;
+  private async manifest(name: string, digest: string, describedAs: string, indexType?: string): Promise<ManifestInsight | undefined> {
+    // `indexType`: the saved view's entry's media type (the index not read).
+    const mediaType = indexType ?? entriesByDigest(await this.store.readIndex(name)).get(digest)?.mediaType ?? describedAs;
     const parsed = parseDigest(digest);
     if (!parsed) return undefined;
     let bytes: Buffer;

@@ -20,6 +20,7 @@ import type { Descriptor } from '../oci/manifest.js';
 import { paginate, paginateBackwards, type PageOf, type TagSort, type TagSummary } from './insight-types.js';
 import type { RepositoryFigures } from './repository-figures.js';
 import { tagSummaryOf, type RepositoryView } from './repository-view.js';
+import { bucketCount, bucketOf, digestBuckets, digestFromBucket, type DigestAbout } from './image-source.js';
 
 export interface TagTable {
   figures: Omit<RepositoryFigures, 'name'>;
@@ -30,6 +31,8 @@ export interface TagTable {
   pullTag?: string;
   /** The index a table computed in memory was made from (a saved table has none). */
   index?: OciIndexFile;
+  /** The image page's reads, for a big view saved with its digest buckets. */
+  image?: SavedImageReads;
   /** Tag rows held (what the table weighs in memory). */
   readonly rows: number;
   /**
@@ -61,6 +64,8 @@ interface Header {
   p?: string;
   /** Tag rows. */
   r: number;
+  /** Digest buckets (image-source.ts); 0 for a view saved as one record. */
+  b: number;
 }
 
 interface Tags {
@@ -69,6 +74,21 @@ interface Tags {
   t: string[];
   /** Row numbers in the order by tag. */
   n: number[];
+  /** cosign's tag-scheme tags left out of the rows, with their digests. */
+  x: Array<[string, string]>;
+}
+
+/** A saved view's record could not be read (torn, of another version): the caller computes the view. */
+export class SavedViewUnreadable extends Error {}
+
+/** The image page's reads of a saved view (image-source.ts). */
+export interface SavedImageReads {
+  /** The digest a tag names; undefined when the version has no such tag. */
+  tagDigest(tag: string): Promise<string | undefined>;
+  /** What the version holds of `digest`; null when it holds nothing of it. */
+  about(digest: string): Promise<DigestAbout | null>;
+  /** Every tag of the version. */
+  tags(): Promise<ReadonlySet<string>>;
 }
 
 const tagOf = (entry: Descriptor) => entry.annotations![REF_NAME]!;
@@ -112,9 +132,11 @@ export function savedViewRecords(version: string, view: RepositoryView): Map<str
     m: view.entries.size,
     ...(view.pullTag !== undefined ? { p: view.pullTag } : {}),
     r: view.byPush.length,
+    b: view.byPush.length <= CHUNK_ROWS ? 0 : bucketCount(view.entries.size + view.parents.size),
   };
-  const tags: Tags = { v: version, t: view.byPush.map(tagOf), n: byName.map((entry) => row.get(entry)!) };
-  if (view.byPush.length <= CHUNK_ROWS) {
+  const attached = view.index.manifests.filter((entry) => entry.annotations?.[REF_NAME] !== undefined && !row.has(entry));
+  const tags: Tags = { v: version, t: view.byPush.map(tagOf), n: byName.map((entry) => row.get(entry)!), x: attached.map((entry) => [tagOf(entry), entry.digest]) };
+  if (header.b === 0) {
     // A small view is one record: the header, the tags, then the rows newest push first.
     let text = `${JSON.stringify(header)}\n${JSON.stringify(tags)}\n`;
     for (const entry of view.byPush) text += `${JSON.stringify(tagSummaryOf(view, entry))}\n`;
@@ -132,6 +154,7 @@ export function savedViewRecords(version: string, view: RepositoryView): Map<str
       records.set(`${series}${i}`, text);
     }
   }
+  for (const [i, text] of digestBuckets(view, version, header.b).entries()) records.set(`d${i}`, text);
   records.set('t', `${JSON.stringify(tags)}\n`);
   // The header last: written last, so a reader finds the others of its version (unless a write failed).
   records.set('', `${JSON.stringify(header)}\n`);
@@ -153,14 +176,17 @@ function parsed(line: string): Record<string, unknown> | undefined {
 function headerOf(text: string, version: string): Header | undefined {
   const header = parsed(text) as Partial<Record<keyof Header, unknown>> | undefined;
   if (!header || header.v !== version || !isCount(header.c) || !isCount(header.s) || !isCount(header.u) || !isCount(header.a) || !isCount(header.m) || !isCount(header.r)) return undefined;
+  // A bucket count is a power of two up to 256 (or 0).
+  if (!isCount(header.b) || header.b > 256 || (header.b & (header.b - 1)) !== 0) return undefined;
   if ((header.l !== undefined && (typeof header.l !== 'string' || Number.isNaN(Date.parse(header.l)))) || (header.p !== undefined && typeof header.p !== 'string')) return undefined;
   return header as Header;
 }
 
 function tagsOf(text: string, version: string, rows: number): Tags | undefined {
   const tags = parsed(text) as Partial<Record<keyof Tags, unknown>> | undefined;
-  const { t, n } = tags ?? {};
+  const { t, n, x } = tags ?? {};
   if (tags?.v !== version || !Array.isArray(t) || !Array.isArray(n) || t.length !== rows || n.length !== rows || !t.every((tag) => typeof tag === 'string')) return undefined;
+  if (!Array.isArray(x) || !x.every((pair) => Array.isArray(pair) && typeof pair[0] === 'string' && typeof pair[1] === 'string')) return undefined;
   // The order by tag must name each row once.
   const seen = new Uint8Array(rows);
   for (const row of n as unknown[]) {
@@ -224,7 +250,35 @@ export function savedTable(record: string, version: string, read: (kind: string)
   }
   const positions = Array.from({ length: rows }, (_, i) => i);
   const lastPush = header.l === undefined ? undefined : new Date(header.l);
+  const readable = async <T>(value: Promise<T | undefined>): Promise<T> => {
+    const known = await value;
+    if (known === undefined) throw new SavedViewUnreadable();
+    return known;
+  };
+  let tagSet: Set<string> | undefined;
+  const image: SavedImageReads = {
+    async tagDigest(tag) {
+      const tags = await readable(tagsRecord());
+      const attached = tags.x.find((pair) => pair[0] === tag);
+      if (attached) return attached[1];
+      const at = tags.t.indexOf(tag);
+      if (at < 0) return undefined;
+      const row = rowOf(await readable(lineAt('p', at)));
+      if (row?.tag !== tag) throw new SavedViewUnreadable();
+      return row.digest;
+    },
+    async about(digest) {
+      const text = await once(`d${bucketOf(digest, header.b)}`, (bucket) => bucket);
+      return readable(Promise.resolve(digestFromBucket(text, version, digest)));
+    },
+    async tags() {
+      const tags = await readable(tagsRecord());
+      tagSet ??= new Set([...tags.t, ...tags.x.map((pair) => pair[0])]);
+      return tagSet;
+    },
+  };
   return {
+    ...(header.b > 0 ? { image } : {}),
     figures: { tagCount: header.c, size: header.s, ...(lastPush ? { lastPush } : {}) },
     untagged: header.u,
     attachedTags: header.a,

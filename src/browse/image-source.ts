@@ -1,0 +1,134 @@
+/**
+ * What the image page reads of one version of a repository's index about one digest besides its
+ * manifest: the entries naming it, its facts and its children's, its referrers, the indexes listing
+ * it. From the view computed in memory, or from the view saved for that version (tag-table.ts):
+ * there one line per digest in one of the view's digest buckets (`#viewd0`, ...; digests spread by
+ * their first byte), so that after a restart the image page of an 8,000-tag repository reads a
+ * bucket of about 30 digests instead of index.json and the facts record whole. Each bucket names
+ * its version; one of another version, torn or malformed is not used (the view is computed).
+ */
+import type { Descriptor } from '../oci/manifest.js';
+import { factsLine, parseFactsRecord, type EntryFacts } from './entry-facts.js';
+import type { RepositoryView } from './repository-view.js';
+
+export interface DigestAbout {
+  /** The index's entry of the digest (its last), when the index lists it. */
+  entry?: Descriptor;
+  /** Every entry of the index naming the digest. */
+  sameDigest: Descriptor[];
+  facts?: EntryFacts;
+  /** An index's children's facts, by digest. */
+  children: ReadonlyMap<string, EntryFacts>;
+  /** Entries whose manifest names the digest as its subject, with the artifact type their facts hold. */
+  referrers: Array<{ entry: Descriptor; artifactType?: string }>;
+  /** Indexes of the index listing the digest. */
+  parents: string[];
+}
+
+/** Buckets for `digests` digests: about 32 digests each, at most 256, a power of two. */
+export function bucketCount(digests: number): number {
+  let buckets = 1;
+  while (buckets < 256 && buckets * 32 < digests) buckets *= 2;
+  return buckets;
+}
+
+/** The bucket of a digest: its first byte, modulo the bucket count. */
+export function bucketOf(digest: string, buckets: number): number {
+  const byte = Number.parseInt(digest.slice(digest.indexOf(':') + 1, digest.indexOf(':') + 3), 16);
+  return Number.isNaN(byte) ? 0 : byte % buckets;
+}
+
+interface Line {
+  d: string;
+  e?: Descriptor;
+  s: Descriptor[];
+  f?: string;
+  k: string[];
+  r: Array<[Descriptor, string | null]>;
+  p: string[];
+}
+
+/** What the view holds of `digest` (children: those whose facts it holds). */
+export function aboutInView(view: RepositoryView, digest: string): DigestAbout {
+  const facts = view.facts.get(digest);
+  const children = new Map<string, EntryFacts>();
+  for (const child of facts?.children ?? []) {
+    const known = view.facts.get(child);
+    if (known) children.set(child, known);
+  }
+  const entry = view.entries.get(digest);
+  return {
+    ...(entry ? { entry } : {}),
+    sameDigest: view.index.manifests.filter((candidate) => candidate.digest === digest),
+    ...(facts ? { facts } : {}),
+    children,
+    referrers: (view.referrers.get(digest) ?? []).map((referrer) => {
+      const artifactType = view.facts.get(referrer.digest)?.artifactType;
+      return { entry: referrer, ...(artifactType ? { artifactType } : {}) };
+    }),
+    parents: [...(view.parents.get(digest) ?? [])],
+  };
+}
+
+/** The digest buckets of `view` for `version` (`buckets` of them): every entry's digest, and every child an index lists. */
+export function digestBuckets(view: RepositoryView, version: string, buckets: number): string[] {
+  const texts = Array.from({ length: buckets }, () => `${JSON.stringify({ v: version })}\n`);
+  const sameDigest = new Map<string, Descriptor[]>();
+  for (const entry of view.index.manifests) {
+    const list = sameDigest.get(entry.digest);
+    if (list) list.push(entry);
+    else sameDigest.set(entry.digest, [entry]);
+  }
+  for (const digest of new Set([...view.entries.keys(), ...view.parents.keys()])) {
+    const facts = view.facts.get(digest);
+    const entry = view.entries.get(digest);
+    const line: Line = {
+      d: digest,
+      ...(entry ? { e: entry } : {}),
+      s: sameDigest.get(digest) ?? [],
+      ...(facts ? { f: factsLine(facts) } : {}),
+      k: (facts?.children ?? []).flatMap((child) => {
+        const known = view.facts.get(child);
+        return known ? [factsLine(known)] : [];
+      }),
+      r: (view.referrers.get(digest) ?? []).map((referrer) => [referrer, view.facts.get(referrer.digest)?.artifactType ?? null]),
+      p: [...(view.parents.get(digest) ?? [])],
+    };
+    texts[bucketOf(digest, buckets)] += `${JSON.stringify(line)}\n`;
+  }
+  return texts;
+}
+
+const isDescriptor = (value: unknown): value is Descriptor =>
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as Descriptor).digest === 'string' &&
+  typeof (value as Descriptor).mediaType === 'string' &&
+  typeof (value as Descriptor).size === 'number';
+
+/** A digest's line from a bucket's text, when the bucket is of `version` and whole; undefined when it is not (null: not held). */
+export function digestFromBucket(text: string, version: string, digest: string): DigestAbout | null | undefined {
+  const lines = text.split('\n');
+  if (lines.length < 2 || lines.pop() !== '') return undefined;
+  try {
+    if ((JSON.parse(lines[0]!) as { v?: unknown }).v !== version) return undefined;
+    // Only the digest's own line is parsed.
+    const found = lines.slice(1).find((line) => line.startsWith(`{"d":${JSON.stringify(digest)},`));
+    if (found === undefined) return null;
+    const line = JSON.parse(found) as Partial<Line>;
+    if (line.d !== digest || !Array.isArray(line.s) || !Array.isArray(line.k) || !Array.isArray(line.r) || !Array.isArray(line.p)) return undefined;
+    if ((line.e !== undefined && !isDescriptor(line.e)) || !line.s.every(isDescriptor) || !line.r.every((pair) => Array.isArray(pair) && isDescriptor(pair[0]))) return undefined;
+    const facts = line.f === undefined ? undefined : parseFactsRecord(line.f)[0];
+    const children = new Map(parseFactsRecord(line.k.join('')).map((child) => [child.digest, child]));
+    return {
+      ...(line.e ? { entry: line.e } : {}),
+      sameDigest: line.s,
+      ...(facts ? { facts } : {}),
+      children,
+      referrers: line.r.map(([entry, artifactType]) => ({ entry, ...(typeof artifactType === 'string' ? { artifactType } : {}) })),
+      parents: line.p.filter((parent) => typeof parent === 'string'),
+    };
+  } catch {
+    return undefined;
+  }
+}
