@@ -3,11 +3,13 @@
  * manifest: the entries naming it, its facts and its children's, its referrers, the indexes listing
  * it. From the view computed in memory, or from the view saved for that version (tag-table.ts):
  * there one line per digest in one of the view's digest buckets (`#viewd0`, ...; digests spread by
- * their first byte), so that after a restart the image page of an 8,000-tag repository reads a
- * bucket of about 30 digests instead of index.json and the facts record whole. Each bucket names
- * its version; one of another version, torn or malformed is not used (the view is computed).
+ * their first byte) and the digest of each tag in a tag bucket (`#viewg0`, ...; by a hash of the
+ * tag), so that after a restart the image page of an 8,000-tag repository reads two buckets (about
+ * 100 digests, 125 tags) instead of index.json and the facts record whole. Each bucket names its
+ * version; one of another version, torn or malformed is not used (the view is computed).
  */
 import type { Descriptor } from '../oci/manifest.js';
+import { REF_NAME } from '../storage/store.js';
 import { factsLine, parseFactsRecord, type EntryFacts } from './entry-facts.js';
 import type { RepositoryView } from './repository-view.js';
 
@@ -23,12 +25,14 @@ export interface DigestAbout {
   referrers: Array<{ entry: Descriptor; artifactType?: string }>;
   /** Indexes of the index listing the digest. */
   parents: string[];
+  /** cosign's tag-scheme tags naming it (`sha256-<hex>.sig`, ...). */
+  cosignTags: string[];
 }
 
-/** Buckets for `digests` digests: about 32 digests each, at most 256, a power of two. */
+/** Buckets for `digests` digests: at most 128 digests each (about 100 KB) up to 256 buckets, a power of two. */
 export function bucketCount(digests: number): number {
   let buckets = 1;
-  while (buckets < 256 && buckets * 32 < digests) buckets *= 2;
+  while (buckets < 256 && buckets * 128 < digests) buckets *= 2;
   return buckets;
 }
 
@@ -46,6 +50,7 @@ interface Line {
   k: string[];
   r: Array<[Descriptor, string | null]>;
   p: string[];
+  g: string[];
 }
 
 /** What the view holds of `digest` (children: those whose facts it holds). */
@@ -67,12 +72,38 @@ export function aboutInView(view: RepositoryView, digest: string): DigestAbout {
       return { entry: referrer, ...(artifactType ? { artifactType } : {}) };
     }),
     parents: [...(view.parents.get(digest) ?? [])],
+    cosignTags: cosignTagsOf(digest).filter((tag) => view.tags.has(tag)),
   };
 }
 
-/** The digest buckets of `view` for `version` (`buckets` of them): every entry's digest, and every child an index lists. */
-export function digestBuckets(view: RepositoryView, version: string, buckets: number): string[] {
-  const texts = Array.from({ length: buckets }, () => `${JSON.stringify({ v: version })}\n`);
+/** cosign's tag-scheme tags a digest would have. */
+function cosignTagsOf(digest: string): string[] {
+  return digest.startsWith('sha256:') ? COSIGN_SUFFIXES.map((suffix) => `sha256-${digest.slice('sha256:'.length)}.${suffix}`) : [];
+}
+const COSIGN_SUFFIXES = ['sig', 'att', 'sbom'];
+
+/** The tag bucket of a tag (FNV-1a of its UTF-16 code units, modulo the bucket count). */
+export function tagBucketOf(tag: string, buckets: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < tag.length; i++) hash = Math.imul(hash ^ tag.charCodeAt(i), 0x01000193) >>> 0;
+  return hash % buckets;
+}
+
+/**
+ * The buckets of `view` for `version` (`buckets` of each): digests (every entry's, and every child
+ * an index lists) with what the image page reads of them, and tags with the digest each names.
+ */
+export function digestBuckets(view: RepositoryView, version: string, buckets: number): { digests: string[]; tags: string[] } {
+  const first = `${JSON.stringify({ v: version })}\n`;
+  const texts = Array.from({ length: buckets }, () => first);
+  const tags = Array.from({ length: buckets }, () => first);
+  // The last entry of a tag is the one it names.
+  const tagged = new Map<string, string>();
+  for (const entry of view.index.manifests) {
+    const tag = entry.annotations?.[REF_NAME];
+    if (tag !== undefined) tagged.set(tag, entry.digest);
+  }
+  for (const [tag, digest] of tagged) tags[tagBucketOf(tag, buckets)] += `${JSON.stringify([tag, digest])}\n`;
   const sameDigest = new Map<string, Descriptor[]>();
   for (const entry of view.index.manifests) {
     const list = sameDigest.get(entry.digest);
@@ -93,10 +124,26 @@ export function digestBuckets(view: RepositoryView, version: string, buckets: nu
       }),
       r: (view.referrers.get(digest) ?? []).map((referrer) => [referrer, view.facts.get(referrer.digest)?.artifactType ?? null]),
       p: [...(view.parents.get(digest) ?? [])],
+      g: cosignTagsOf(digest).filter((tag) => view.tags.has(tag)),
     };
     texts[bucketOf(digest, buckets)] += `${JSON.stringify(line)}\n`;
   }
-  return texts;
+  return { digests: texts, tags };
+}
+
+/** The digest a tag names, from its bucket's text; undefined when the bucket is not of `version` or not whole (null: no such tag). */
+export function tagFromBucket(text: string, version: string, tag: string): string | null | undefined {
+  const lines = text.split('\n');
+  if (lines.length < 2 || lines.pop() !== '') return undefined;
+  try {
+    if ((JSON.parse(lines[0]!) as { v?: unknown }).v !== version) return undefined;
+    const found = lines.slice(1).find((line) => line.startsWith(`[${JSON.stringify(tag)},`));
+    if (found === undefined) return null;
+    const [named, digest] = JSON.parse(found) as unknown[];
+    return named === tag && typeof digest === 'string' ? digest : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const isDescriptor = (value: unknown): value is Descriptor =>
@@ -116,7 +163,7 @@ export function digestFromBucket(text: string, version: string, digest: string):
     const found = lines.slice(1).find((line) => line.startsWith(`{"d":${JSON.stringify(digest)},`));
     if (found === undefined) return null;
     const line = JSON.parse(found) as Partial<Line>;
-    if (line.d !== digest || !Array.isArray(line.s) || !Array.isArray(line.k) || !Array.isArray(line.r) || !Array.isArray(line.p)) return undefined;
+    if (line.d !== digest || !Array.isArray(line.s) || !Array.isArray(line.k) || !Array.isArray(line.r) || !Array.isArray(line.p) || !Array.isArray(line.g)) return undefined;
     if ((line.e !== undefined && !isDescriptor(line.e)) || !line.s.every(isDescriptor) || !line.r.every((pair) => Array.isArray(pair) && isDescriptor(pair[0]))) return undefined;
     const facts = line.f === undefined ? undefined : parseFactsRecord(line.f)[0];
     const children = new Map(parseFactsRecord(line.k.join('')).map((child) => [child.digest, child]));
@@ -127,6 +174,7 @@ export function digestFromBucket(text: string, version: string, digest: string):
       children,
       referrers: line.r.map(([entry, artifactType]) => ({ entry, ...(typeof artifactType === 'string' ? { artifactType } : {}) })),
       parents: line.p.filter((parent) => typeof parent === 'string'),
+      cosignTags: line.g.filter((tag) => typeof tag === 'string'),
     };
   } catch {
     return undefined;

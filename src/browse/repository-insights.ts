@@ -178,7 +178,6 @@ export class RepositoryInsights {
       throw new RegistryError('MANIFEST_UNKNOWN', 'tag' in reference ? { tag: reference.tag } : { digest: reference.digest });
     }
     if (!about.facts) throw new SavedViewUnreadable();
-    const tags = await saved.tags();
     // The media types the index gives: its last entry of each digest's (referrers are such entries).
     const types = new Map(about.referrers.map((referrer) => [referrer.entry.digest, referrer.entry.mediaType]));
     types.set(entry.digest, about.entry?.mediaType ?? entry.mediaType);
@@ -193,7 +192,7 @@ export class RepositoryInsights {
       },
       referrers: about.referrers,
       parents: about.parents,
-      hasTag: (tag) => tags.has(tag),
+      hasTag: (tag) => about.cosignTags.includes(tag),
     };
     return composeImage(name, 'tag' in reference, inputs, {
       manifest: (manifest, describedAs) => this.manifest(name, manifest, describedAs, types.get(manifest) ?? describedAs),

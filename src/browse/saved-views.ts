@@ -1,6 +1,7 @@
 /**
  * The repositories' saved views (tag-table.ts) on storage, in the repository's derived records
- * `<name>#view` (the header), `#viewt` (the tags) and `#viewp0`, `#viewn0`, ... (the rows in chunks):
+ * `<name>#view` (the header), `#viewt` (the tags), `#viewp0`, `#viewn0`, ... (the rows in chunks)
+ * and `#viewd0`, `#viewg0`, ... (the image page's digest and tag buckets):
  * the header read at the repository's first page after a start, written in the background a
  * moment after a view is computed, for the index version it was computed from. Safe to share
  * between S3 replicas: a record names its version, and under any other it is not read; the last

@@ -11,8 +11,9 @@
  * a header `{ v, c, s, l?, u, a, m, p?, r }` (figures, counts, rows), the rows (TagSummary, one a
  * line after a `{ v }` line) in chunks of CHUNK_ROWS, once in each order, so that a page reads one
  * or two chunks whatever the order, and the tags `{ v, t, n }` (newest push first, and the order
- * by tag), read only to filter. A view of at most CHUNK_ROWS rows is one record instead: header,
- * tags and rows newest push first. A record of another version, torn (another number of rows) or
+ * by tag), read only to filter; for the image page, digest and tag buckets (image-source.ts). A
+ * view of at most CHUNK_ROWS rows is one record instead: header, tags and rows newest push first
+ * (its image page is computed: small). A record of another version, torn (another number of rows) or
  * malformed is not used: the page is computed from the index.
  */
 import { REF_NAME, type OciIndexFile } from '../storage/store.js';
@@ -20,7 +21,7 @@ import type { Descriptor } from '../oci/manifest.js';
 import { paginate, paginateBackwards, type PageOf, type TagSort, type TagSummary } from './insight-types.js';
 import type { RepositoryFigures } from './repository-figures.js';
 import { tagSummaryOf, type RepositoryView } from './repository-view.js';
-import { bucketCount, bucketOf, digestBuckets, digestFromBucket, type DigestAbout } from './image-source.js';
+import { bucketCount, bucketOf, digestBuckets, digestFromBucket, tagBucketOf, tagFromBucket, type DigestAbout } from './image-source.js';
 
 export interface TagTable {
   figures: Omit<RepositoryFigures, 'name'>;
@@ -74,8 +75,6 @@ interface Tags {
   t: string[];
   /** Row numbers in the order by tag. */
   n: number[];
-  /** cosign's tag-scheme tags left out of the rows, with their digests. */
-  x: Array<[string, string]>;
 }
 
 /** A saved view's record could not be read (torn, of another version): the caller computes the view. */
@@ -87,8 +86,6 @@ export interface SavedImageReads {
   tagDigest(tag: string): Promise<string | undefined>;
   /** What the version holds of `digest`; null when it holds nothing of it. */
   about(digest: string): Promise<DigestAbout | null>;
-  /** Every tag of the version. */
-  tags(): Promise<ReadonlySet<string>>;
 }
 
 const tagOf = (entry: Descriptor) => entry.annotations![REF_NAME]!;
@@ -117,7 +114,7 @@ export function tableOfView(view: RepositoryView): TagTable {
   };
 }
 
-/** The saved records of `view`, computed for index version `version`, by kind: '' (the header), `t` (the tags), `p0`, `n0`, ... (the chunks). */
+/** The saved records of `view`, computed for index version `version`, by kind: '' (the header), `t` (the tags), `p0`, `n0`, ... (the chunks), `d0`, `g0`, ... (the buckets). */
 export function savedViewRecords(version: string, view: RepositoryView): Map<string, string> {
   const row = new Map(view.byPush.map((entry, i) => [entry, i]));
   const byName = view.byName();
@@ -134,8 +131,7 @@ export function savedViewRecords(version: string, view: RepositoryView): Map<str
     r: view.byPush.length,
     b: view.byPush.length <= CHUNK_ROWS ? 0 : bucketCount(view.entries.size + view.parents.size),
   };
-  const attached = view.index.manifests.filter((entry) => entry.annotations?.[REF_NAME] !== undefined && !row.has(entry));
-  const tags: Tags = { v: version, t: view.byPush.map(tagOf), n: byName.map((entry) => row.get(entry)!), x: attached.map((entry) => [tagOf(entry), entry.digest]) };
+  const tags: Tags = { v: version, t: view.byPush.map(tagOf), n: byName.map((entry) => row.get(entry)!) };
   if (header.b === 0) {
     // A small view is one record: the header, the tags, then the rows newest push first.
     let text = `${JSON.stringify(header)}\n${JSON.stringify(tags)}\n`;
@@ -154,7 +150,9 @@ export function savedViewRecords(version: string, view: RepositoryView): Map<str
       records.set(`${series}${i}`, text);
     }
   }
-  for (const [i, text] of digestBuckets(view, version, header.b).entries()) records.set(`d${i}`, text);
+  const buckets = digestBuckets(view, version, header.b);
+  for (const [i, text] of buckets.digests.entries()) records.set(`d${i}`, text);
+  for (const [i, text] of buckets.tags.entries()) records.set(`g${i}`, text);
   records.set('t', `${JSON.stringify(tags)}\n`);
   // The header last: written last, so a reader finds the others of its version (unless a write failed).
   records.set('', `${JSON.stringify(header)}\n`);
@@ -184,9 +182,8 @@ function headerOf(text: string, version: string): Header | undefined {
 
 function tagsOf(text: string, version: string, rows: number): Tags | undefined {
   const tags = parsed(text) as Partial<Record<keyof Tags, unknown>> | undefined;
-  const { t, n, x } = tags ?? {};
+  const { t, n } = tags ?? {};
   if (tags?.v !== version || !Array.isArray(t) || !Array.isArray(n) || t.length !== rows || n.length !== rows || !t.every((tag) => typeof tag === 'string')) return undefined;
-  if (!Array.isArray(x) || !x.every((pair) => Array.isArray(pair) && typeof pair[0] === 'string' && typeof pair[1] === 'string')) return undefined;
   // The order by tag must name each row once.
   const seen = new Uint8Array(rows);
   for (const row of n as unknown[]) {
@@ -255,26 +252,14 @@ export function savedTable(record: string, version: string, read: (kind: string)
     if (known === undefined) throw new SavedViewUnreadable();
     return known;
   };
-  let tagSet: Set<string> | undefined;
   const image: SavedImageReads = {
     async tagDigest(tag) {
-      const tags = await readable(tagsRecord());
-      const attached = tags.x.find((pair) => pair[0] === tag);
-      if (attached) return attached[1];
-      const at = tags.t.indexOf(tag);
-      if (at < 0) return undefined;
-      const row = rowOf(await readable(lineAt('p', at)));
-      if (row?.tag !== tag) throw new SavedViewUnreadable();
-      return row.digest;
+      const text = await once(`g${tagBucketOf(tag, header.b)}`, (bucket) => bucket);
+      return (await readable(Promise.resolve(tagFromBucket(text, version, tag)))) ?? undefined;
     },
     async about(digest) {
       const text = await once(`d${bucketOf(digest, header.b)}`, (bucket) => bucket);
       return readable(Promise.resolve(digestFromBucket(text, version, digest)));
-    },
-    async tags() {
-      const tags = await readable(tagsRecord());
-      tagSet ??= new Set([...tags.t, ...tags.x.map((pair) => pair[0])]);
-      return tagSet;
     },
   };
   return {

@@ -8,6 +8,7 @@ import type { Digest } from '../oci/digest.js';
 import { OCI_INDEX } from '../oci/media-types.js';
 import { Layout } from './layout.js';
 import { KeyedMutex } from '../coordination/keyed-mutex.js';
+import { Semaphore } from '../coordination/semaphore.js';
 import { ensureFolder, fsyncFolder, isNotFound, writeFileAtomic } from './files.js';
 import { FsUploads } from './fs-uploads.js';
 import { DedupeIndex } from './dedupe-index.js';
@@ -23,6 +24,12 @@ const OCI_LAYOUT = JSON.stringify({ imageLayoutVersion: '1.0.0' });
  * repositories another program put under the root), so no request waits for a walk but the first.
  */
 const CATALOG_TTL_MS = 5_000;
+/**
+ * Folders read at once by the walk for the repository list: the walk at a start (5,000
+ * repositories) must not fill libuv's four threads with readdirs, or the first page's few reads
+ * wait behind thousands of them (0.1 s).
+ */
+const WALK_READS_IN_FLIGHT = 3;
 
 export class FsStore implements Store {
   readonly layout: Layout;
@@ -93,25 +100,28 @@ export class FsStore implements Store {
   private refreshCatalog(): Promise<void> {
     this.catalogWalk ??= (async () => {
       const at = Date.now();
-      const found = await this.walk('', this.layout.root);
+      const found = await this.walk('', this.layout.root, new Semaphore(WALK_READS_IN_FLIGHT));
       this.catalog = { at, names: new SortedNames([...found, ...this.knownRepositories]) };
     })().finally(() => (this.catalogWalk = undefined));
     return this.catalogWalk;
   }
 
   /** Finds repositories below `folder`: folders holding an index.json, at any depth. */
-  private async walk(prefix: string, folder: string): Promise<string[]> {
+  private async walk(prefix: string, folder: string, slots: Semaphore): Promise<string[]> {
     let entries;
+    await slots.acquire();
     try {
       entries = await readdir(folder, { withFileTypes: true });
     } catch (error) {
       if (isNotFound(error)) return [];
       throw error;
+    } finally {
+      slots.release();
     }
     const found: string[] = [];
     if (prefix !== '' && entries.some((entry) => entry.name === 'index.json' && entry.isFile()) && isValidName(prefix)) found.push(prefix);
     const children = entries.filter((entry) => entry.isDirectory() && !Layout.isSkippedFolder(entry.name));
-    const nested = await Promise.all(children.map((entry) => this.walk(prefix === '' ? entry.name : `${prefix}/${entry.name}`, path.join(folder, entry.name))));
+    const nested = await Promise.all(children.map((entry) => this.walk(prefix === '' ? entry.name : `${prefix}/${entry.name}`, path.join(folder, entry.name), slots)));
     return found.concat(...nested);
   }
 

@@ -8,7 +8,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { RepositoryInsights, type TagSort } from '../../../src/browse/repository-insights.js';
 import { CHUNK_ROWS } from '../../../src/browse/tag-table.js';
-import { bucketOf } from '../../../src/browse/image-source.js';
+import { bucketOf, tagBucketOf } from '../../../src/browse/image-source.js';
 import { digestOf } from '../../../src/oci/digest.js';
 import type { Descriptor } from '../../../src/oci/manifest.js';
 import { REF_NAME } from '../../../src/storage/store.js';
@@ -147,6 +147,12 @@ describe('saved repository views', () => {
     expect(await damaged.insights.image('team/app', references[3]!)).toEqual(details[3]);
     expect(damaged.indexReads).toContain('team/app');
     await damaged.insights.close();
+    // A tag bucket of another version: the same.
+    await damage(root, `team/app#viewg${tagBucketOf('v1', b)}`, (text) => text.replace(/^\{"v":"[^"]*"\}/, '{"v":"another version"}'));
+    const tagDamaged = open(root);
+    expect(await tagDamaged.insights.image('team/app', references[1]!)).toEqual(details[1]);
+    expect(tagDamaged.indexReads).toContain('team/app');
+    await tagDamaged.insights.close();
 
     const restarted = open(root);
     // Oldest first: the last rows newest first, in the second chunk.
