@@ -144,6 +144,8 @@ export class RepositoryInsights {
         return await this.savedImage(name, reference, saved);
       } catch (error) {
         if (!(error instanceof SavedViewUnreadable)) throw error;
+        // Not used again: the view is computed (below) and saved again.
+        await this.table(name, { unsaved: true });
       }
     }
     const index = await this.store.readIndex(name);
@@ -174,7 +176,8 @@ export class RepositoryInsights {
     const about = digest === undefined ? null : await saved.about(digest);
     const entry = about && ('tag' in reference ? about.sameDigest.findLast((candidate) => candidate.annotations?.[REF_NAME] === reference.tag) : about.entry);
     if (!entry) {
-      if (about && about.parents.length > 0) throw new SavedViewUnreadable();
+      // A child only an index lists (read from storage, by the view), or buckets that disagree.
+      if ((about && about.parents.length > 0) || ('tag' in reference && digest !== undefined)) throw new SavedViewUnreadable();
       throw new RegistryError('MANIFEST_UNKNOWN', 'tag' in reference ? { tag: reference.tag } : { digest: reference.digest });
     }
     if (!about.facts) throw new SavedViewUnreadable();

@@ -15,6 +15,12 @@ import { savedTable, savedViewRecords, type TagTable } from './tag-table.js';
 const SAVE_DELAY_MS = 1_000;
 
 const recordKey = (name: string, chunk = '') => `${name}#view${chunk}`;
+/**
+ * The records' format, part of the version each names: a record another Berth wrote in another
+ * format is of no version this one asks for, so it is not used (and is written again).
+ */
+const FORMAT = 'v1';
+const named = (version: string) => `${FORMAT}/${version}`;
 /** Chunks written at once. */
 const WRITES_IN_FLIGHT = 4;
 
@@ -36,7 +42,7 @@ export class SavedViews {
   /** `name`'s saved view, when there is one for index version `version` and it is whole. */
   async read(name: string, version: string): Promise<TagTable | undefined> {
     const text = await this.store.readDerived(recordKey(name)).catch(() => '');
-    return text === '' ? undefined : savedTable(text, version, (chunk) => this.store.readDerived(recordKey(name, chunk)).catch(() => ''));
+    return text === '' ? undefined : savedTable(text, named(version), (chunk) => this.store.readDerived(recordKey(name, chunk)).catch(() => ''));
   }
 
   /** Saves `view`, computed for `version`, a moment from now (replacing one still waiting); not awaited. */
@@ -70,7 +76,7 @@ export class SavedViews {
       if (this.written.get(name) === version) return;
       // The header last: a reader never finds a header whose other records are not there yet,
       // unless a write failed (then a record of another version, and the page is computed).
-      const records = [...savedViewRecords(version, held.view)];
+      const records = [...savedViewRecords(named(version), held.view)];
       const header = records.pop()!;
       let next = 0;
       const worker = async () => {

@@ -142,9 +142,10 @@ export interface Store {
   readIndex(name: string): Promise<OciIndexFile>;
   /**
    * Which version of the index stands now, without reading it (a stat, a HEAD): a text that changes
-   * whenever the index does and never comes back once it has (filesystem: index.json's identity and
-   * its journal's size; S3: the object's ETag). A derived record kept for one version is stale under
-   * any other. Asked before the index is read, it is never newer than what the read returns.
+   * whenever the index does, and names one content only (filesystem: index.json's identity and its
+   * journal's size, never seen again once changed; S3: the object's ETag, which only the same bytes
+   * share). A derived record kept for one version is stale under any other. Asked before the index
+   * is read, it is never newer than what the read returns.
    * NAME_UNKNOWN when the repository has no index.
    */
   indexVersion(name: string): Promise<string>;

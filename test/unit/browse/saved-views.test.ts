@@ -147,6 +147,10 @@ describe('saved repository views', () => {
     expect(await damaged.insights.image('team/app', references[3]!)).toEqual(details[3]);
     expect(damaged.indexReads).toContain('team/app');
     await damaged.insights.close();
+    // ...and saved again, so the next start uses it.
+    const healed = open(root);
+    expect(await healed.insights.image('team/app', references[3]!)).toEqual(details[3]);
+    expect(healed.indexReads).toEqual([]);
     // A tag bucket of another version: the same.
     await damage(root, `team/app#viewg${tagBucketOf('v1', b)}`, (text) => text.replace(/^\{"v":"[^"]*"\}/, '{"v":"another version"}'));
     const tagDamaged = open(root);
