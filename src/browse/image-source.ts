@@ -44,7 +44,7 @@ export function bucketOf(digest: string, buckets: number): number {
 
 interface Line {
   d: string;
-  e?: Descriptor;
+  /** Every entry naming the digest, in index order: the last is the digest's entry. */
   s: Descriptor[];
   f?: string;
   k: string[];
@@ -112,10 +112,8 @@ export function digestBuckets(view: RepositoryView, version: string, buckets: nu
   }
   for (const digest of new Set([...view.entries.keys(), ...view.parents.keys()])) {
     const facts = view.facts.get(digest);
-    const entry = view.entries.get(digest);
     const line: Line = {
       d: digest,
-      ...(entry ? { e: entry } : {}),
       s: sameDigest.get(digest) ?? [],
       ...(facts ? { f: factsLine(facts) } : {}),
       k: (facts?.children ?? []).flatMap((child) => {
@@ -164,11 +162,12 @@ export function digestFromBucket(text: string, version: string, digest: string):
     if (found === undefined) return null;
     const line = JSON.parse(found) as Partial<Line>;
     if (line.d !== digest || !Array.isArray(line.s) || !Array.isArray(line.k) || !Array.isArray(line.r) || !Array.isArray(line.p) || !Array.isArray(line.g)) return undefined;
-    if ((line.e !== undefined && !isDescriptor(line.e)) || !line.s.every(isDescriptor) || !line.r.every((pair) => Array.isArray(pair) && isDescriptor(pair[0]))) return undefined;
+    if (!line.s.every(isDescriptor) || !line.r.every((pair) => Array.isArray(pair) && isDescriptor(pair[0]))) return undefined;
     const facts = line.f === undefined ? undefined : parseFactsRecord(line.f)[0];
     const children = new Map(parseFactsRecord(line.k.join('')).map((child) => [child.digest, child]));
+    const entry = line.s.at(-1);
     return {
-      ...(line.e ? { entry: line.e } : {}),
+      ...(entry ? { entry } : {}),
       sameDigest: line.s,
       ...(facts ? { facts } : {}),
       children,
