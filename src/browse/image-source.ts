@@ -90,43 +90,48 @@ export function tagBucketOf(tag: string, buckets: number): number {
 }
 
 /**
- * The buckets of `view` for `version` (`buckets` of each): digests (every entry's, and every child
- * an index lists) with what the image page reads of them, and tags with the digest each names.
+ * The buckets of `view` for `version` (`buckets` of each), one text at a time (a saver yields
+ * between them: all of an 8,000-tag view's at once would hold the event loop for 0.1 s): digests
+ * (every entry's, and every child an index lists) with what the image page reads of them, as
+ * `d<i>`, and tags with the digest each names, as `g<i>`.
  */
-export function digestBuckets(view: RepositoryView, version: string, buckets: number): { digests: string[]; tags: string[] } {
+export function* digestBuckets(view: RepositoryView, version: string, buckets: number): Generator<[string, string]> {
   const first = `${JSON.stringify({ v: version })}\n`;
-  const texts = Array.from({ length: buckets }, () => first);
-  const tags = Array.from({ length: buckets }, () => first);
-  // The last entry of a tag is the one it names.
+  // The last entry of a tag is the one it names; every entry of a digest, in index order.
   const tagged = new Map<string, string>();
+  const sameDigest = new Map<string, Descriptor[]>();
   for (const entry of view.index.manifests) {
     const tag = entry.annotations?.[REF_NAME];
     if (tag !== undefined) tagged.set(tag, entry.digest);
-  }
-  for (const [tag, digest] of tagged) tags[tagBucketOf(tag, buckets)] += `${JSON.stringify([tag, digest])}\n`;
-  const sameDigest = new Map<string, Descriptor[]>();
-  for (const entry of view.index.manifests) {
     const list = sameDigest.get(entry.digest);
     if (list) list.push(entry);
     else sameDigest.set(entry.digest, [entry]);
   }
-  for (const digest of new Set([...view.entries.keys(), ...view.parents.keys()])) {
-    const facts = view.facts.get(digest);
-    const line: Line = {
-      d: digest,
-      s: sameDigest.get(digest) ?? [],
-      ...(facts ? { f: factsLine(facts) } : {}),
-      k: (facts?.children ?? []).flatMap((child) => {
-        const known = view.facts.get(child);
-        return known ? [factsLine(known)] : [];
-      }),
-      r: (view.referrers.get(digest) ?? []).map((referrer) => [referrer, view.facts.get(referrer.digest)?.artifactType ?? null]),
-      p: [...(view.parents.get(digest) ?? [])],
-      g: cosignTagsOf(digest).filter((tag) => view.tags.has(tag)),
-    };
-    texts[bucketOf(digest, buckets)] += `${JSON.stringify(line)}\n`;
+  const digests = Array.from({ length: buckets }, (): string[] => []);
+  for (const digest of new Set([...view.entries.keys(), ...view.parents.keys()])) digests[bucketOf(digest, buckets)]!.push(digest);
+  for (const [i, held] of digests.entries()) {
+    let text = first;
+    for (const digest of held) {
+      const facts = view.facts.get(digest);
+      const line: Line = {
+        d: digest,
+        s: sameDigest.get(digest) ?? [],
+        ...(facts ? { f: factsLine(facts) } : {}),
+        k: (facts?.children ?? []).flatMap((child) => {
+          const known = view.facts.get(child);
+          return known ? [factsLine(known)] : [];
+        }),
+        r: (view.referrers.get(digest) ?? []).map((referrer) => [referrer, view.facts.get(referrer.digest)?.artifactType ?? null]),
+        p: [...(view.parents.get(digest) ?? [])],
+        g: cosignTagsOf(digest).filter((tag) => view.tags.has(tag)),
+      };
+      text += `${JSON.stringify(line)}\n`;
+    }
+    yield [`d${i}`, text];
   }
-  return { digests: texts, tags };
+  const tags = Array.from({ length: buckets }, () => first);
+  for (const [tag, digest] of tagged) tags[tagBucketOf(tag, buckets)] += `${JSON.stringify([tag, digest])}\n`;
+  for (const [i, text] of tags.entries()) yield [`g${i}`, text];
 }
 
 /** The digest a tag names, from its bucket's text; undefined when the bucket is not of `version` or not whole (null: no such tag). */

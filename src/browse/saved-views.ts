@@ -74,19 +74,21 @@ export class SavedViews {
       const version = await this.store.indexVersion(name);
       if ((await this.store.readIndex(name)) !== held.view.index) return;
       if (this.written.get(name) === version) return;
-      // The header last: a reader never finds a header whose other records are not there yet,
-      // unless a write failed (then a record of another version, and the page is computed).
-      const records = [...savedViewRecords(named(version), held.view)];
-      const header = records.pop()!;
-      let next = 0;
+      // Made one record at a time, each written before the next is made (the event loop is held
+      // for one record, not for all 194 of an 8,000-tag view); the header last, so a reader never
+      // finds a header whose other records are not there yet, unless a write failed (then a record
+      // of another version, and the page is computed).
+      const records = savedViewRecords(named(version), held.view);
+      let header: string | undefined;
       const worker = async () => {
-        while (next < records.length) {
-          const [kind, text] = records[next++]!;
-          await this.store.replaceDerived(recordKey(name, kind), text);
+        for (let next = records.next(); !next.done; next = records.next()) {
+          const [kind, text] = next.value;
+          if (kind === '') header = text;
+          else await this.store.replaceDerived(recordKey(name, kind), text);
         }
       };
-      await Promise.all(Array.from({ length: Math.min(WRITES_IN_FLIGHT, records.length) }, worker));
-      await this.store.replaceDerived(recordKey(name, header[0]), header[1]);
+      await Promise.all(Array.from({ length: WRITES_IN_FLIGHT }, worker));
+      if (header !== undefined) await this.store.replaceDerived(recordKey(name), header);
       if (this.written.size >= MAX_WRITTEN) this.written.clear();
       this.written.set(name, version);
     } catch {

@@ -114,8 +114,12 @@ export function tableOfView(view: RepositoryView): TagTable {
   };
 }
 
-/** The saved records of `view`, computed for index version `version`, by kind: '' (the header), `t` (the tags), `p0`, `n0`, ... (the chunks), `d0`, `g0`, ... (the buckets). */
-export function savedViewRecords(version: string, view: RepositoryView): Map<string, string> {
+/**
+ * The saved records of `view`, computed for index version `version`, one at a time as [kind, text]
+ * (a saver yields between them): `p0`, `n0`, ... (the chunks), `d0`, `g0`, ... (the buckets), `t`
+ * (the tags), and '' (the header) last, to be written last.
+ */
+export function* savedViewRecords(version: string, view: RepositoryView): Generator<[string, string]> {
   const row = new Map(view.byPush.map((entry, i) => [entry, i]));
   const byName = view.byName();
   const { figures } = view;
@@ -136,9 +140,9 @@ export function savedViewRecords(version: string, view: RepositoryView): Map<str
     // A small view is one record: the header, the tags, then the rows newest push first.
     let text = `${JSON.stringify(header)}\n${JSON.stringify(tags)}\n`;
     for (const entry of view.byPush) text += `${JSON.stringify(tagSummaryOf(view, entry))}\n`;
-    return new Map([['', text]]);
+    yield ['', text];
+    return;
   }
-  const records = new Map<string, string>();
   const first = `${JSON.stringify({ v: version })}\n`;
   for (const [series, entries] of [
     ['p', view.byPush],
@@ -147,16 +151,12 @@ export function savedViewRecords(version: string, view: RepositoryView): Map<str
     for (let i = 0; i * CHUNK_ROWS < entries.length; i++) {
       let text = first;
       for (const entry of entries.slice(i * CHUNK_ROWS, (i + 1) * CHUNK_ROWS)) text += `${JSON.stringify(tagSummaryOf(view, entry))}\n`;
-      records.set(`${series}${i}`, text);
+      yield [`${series}${i}`, text];
     }
   }
-  const buckets = digestBuckets(view, version, header.b);
-  for (const [i, text] of buckets.digests.entries()) records.set(`d${i}`, text);
-  for (const [i, text] of buckets.tags.entries()) records.set(`g${i}`, text);
-  records.set('t', `${JSON.stringify(tags)}\n`);
-  // The header last: written last, so a reader finds the others of its version (unless a write failed).
-  records.set('', `${JSON.stringify(header)}\n`);
-  return records;
+  yield* digestBuckets(view, version, header.b);
+  yield ['t', `${JSON.stringify(tags)}\n`];
+  yield ['', `${JSON.stringify(header)}\n`];
 }
 
 const isCount = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
