@@ -26,10 +26,11 @@ const OCI_LAYOUT = JSON.stringify({ imageLayoutVersion: '1.0.0' });
 const CATALOG_TTL_MS = 5_000;
 /**
  * Folders read at once by the walk for the repository list: the walk at a start (5,000
- * repositories) must not fill libuv's four threads with readdirs, or the first page's few reads
- * wait behind thousands of them (0.1 s).
+ * repositories) must not queue thousands of readdirs in libuv's four threads, or the first page's
+ * few reads wait behind them all. Eight also walks fastest (5,000 repositories: 240-280 ms, where
+ * all at once took 310-370 and three 410-500).
  */
-const WALK_READS_IN_FLIGHT = 3;
+const WALK_READS_IN_FLIGHT = 8;
 
 export class FsStore implements Store {
   readonly layout: Layout;
