@@ -4,8 +4,10 @@
  * index.json (cached by the store per version); each manifest's facts (facts-shelf.ts: read once,
  * kept in memory and in the repository's derived record, so a restart does not read every manifest
  * again); per index version, one view (repository-view.ts: figures, tag orders, referrers,
- * parents, untagged count, tags); the repositories' push order (push-order.ts). A page then reads
- * only its own rows (badges from the view's referrers, an index's pulled size from its facts):
+ * parents, untagged count, tags), saved for that version (tag-table.ts, saved-views.ts) so that the
+ * first repository page or list after a start reads neither index.json nor the facts; the
+ * repositories' push order (push-order.ts). A page then reads only its own rows (badges from the
+ * view's referrers, an index's pulled size from its facts):
  * manifest bytes from the registry's manifest catalog (repository-scoped: `scopedKey`), configs
  * cached here under the same scoped key, for good (content-addressed bytes never change).
  *
@@ -14,25 +16,28 @@
  */
 import { RegistryError } from '../oci/errors.js';
 import { parseDigest } from '../oci/digest.js';
-import { PUSHED_AT, REF_NAME, type OciIndexFile, type Store } from '../storage/store.js';
+import { REF_NAME, type OciIndexFile, type Store } from '../storage/store.js';
 import type { Descriptor } from '../oci/manifest.js';
 import { Lru } from '../registry/lru.js';
 import { scopedKey, type ManifestCatalog } from '../registry/manifest-catalog.js';
 import type { ManifestWrite } from '../registry/manifest-writes.js';
 import { newestPush, type RepositoryFigures } from './repository-figures.js';
-import { attachmentsOf } from './attachments.js';
-import { pulledPlatform, totalSize, type EntryFacts } from './entry-facts.js';
+import { pulledPlatform, type EntryFacts } from './entry-facts.js';
+import { composeImage, type ImageInputs } from './image-detail.js';
+import { aboutInView } from './image-source.js';
 import { FactsShelf } from './facts-shelf.js';
 import { PushOrder } from './push-order.js';
 import { viewOf, type RepositoryView } from './repository-view.js';
-import { paginate, paginateBackwards, pushedByOf, type ImageDetail, type PageOf, type RepositoryDetail, type RepositorySort, type TagSort, type TagSummary } from './insight-types.js';
-import { inspectConfig, inspectManifest, layerHistory, type BlobInsight, type ConfigInsight, type ManifestInsight, type Platform } from './manifest-insight.js';
+import { SavedViews } from './saved-views.js';
+import { SavedViewUnreadable, tableOfView, type SavedImageReads, type TagTable } from './tag-table.js';
+import { paginate, paginateBackwards, type ImageDetail, type PageOf, type RepositoryDetail, type RepositorySort, type TagSort } from './insight-types.js';
+import { inspectConfig, inspectManifest, type BlobInsight, type ConfigInsight, type ManifestInsight, type Platform } from './manifest-insight.js';
 
 /** Configs above this are not parsed for display (a config is normally a few KiB). */
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 const NESTING_LIMIT = 4;
-
-const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+/** Tag rows of the tables held in memory, all repositories together. */
+const MAX_TABLE_ROWS = 200_000;
 
 // The shapes live in insight-types.ts; the pages and routes import them from here, with the model.
 export * from './insight-types.js';
@@ -45,6 +50,9 @@ export class RepositoryInsights {
   private readonly insights = new WeakMap<Buffer, Map<string, ManifestInsight | null>>();
   private readonly configs = new Lru<string, ConfigInsight | null>(20_000);
   private readonly views = new WeakMap<OciIndexFile, Promise<RepositoryView>>();
+  /** Each repository's table for the index version it was made for (`Store.indexVersion`). */
+  private readonly tables = new Lru<string, { version: string; table: Promise<TagTable>; rows: number }>(MAX_TABLE_ROWS, (held) => Math.max(1, held.rows));
+  private readonly saved: SavedViews;
   private readonly shelf: FactsShelf;
   private readonly pushOrder: PushOrder;
 
@@ -53,6 +61,7 @@ export class RepositoryInsights {
     private readonly catalog: ManifestCatalog,
   ) {
     this.shelf = new FactsShelf(store, (name, entry) => this.readFacts(name, entry));
+    this.saved = new SavedViews(store);
     this.pushOrder = new PushOrder(store, async (name) => newestPush((await this.store.readIndex(name)).manifests));
   }
 
@@ -99,95 +108,144 @@ export class RepositoryInsights {
 
   /** Sizes count every distinct manifest, config and layer the repository's index references. */
   async summary(name: string): Promise<RepositoryFigures> {
-    return { name, ...(await this.view(name)).figures };
+    return { name, ...(await this.table(name)).figures };
+  }
+
+  /** Writes the saved views still waiting (shutdown). */
+  async close(): Promise<void> {
+    await this.saved.flush();
   }
 
   /** The repository with one page of its tags (by default newest push first; `sort`), filtered by `query`. */
   async repository(name: string, options: { query?: string; sort?: TagSort; page: number; perPage: number }): Promise<RepositoryDetail> {
-    const view = await this.view(name);
-    const query = options.query?.trim().toLowerCase() ?? '';
-    const sort = options.sort ?? 'pushed';
-    const ordered = sort.endsWith('name') ? view.byName() : view.byPush;
-    const tagged = query === '' ? ordered : ordered.filter((entry) => entry.annotations![REF_NAME]!.toLowerCase().includes(query));
-    const page = sort.startsWith('-') ? paginateBackwards(tagged, options.page, options.perPage) : paginate(tagged, options.page, options.perPage);
-    const items = page.items.map((entry) => this.tagSummary(view, entry));
+    const asked = { query: options.query?.trim().toLowerCase() ?? '', sort: options.sort ?? 'pushed', page: options.page, perPage: options.perPage };
+    let table = await this.table(name);
+    let tags = await table.page(asked);
+    if (!tags) {
+      // A saved chunk that cannot be read: the saved view is not used again, the view is computed.
+      table = await this.table(name, { unsaved: true });
+      tags = (await table.page(asked))!;
+    }
     return {
       name,
-      ...view.figures,
-      untagged: view.untagged,
-      manifestCount: view.entries.size,
-      attachedTags: view.attachedTags,
-      tags: { ...page, items },
-      ...(view.pullTag !== undefined ? { pullTag: view.pullTag } : {}),
+      ...table.figures,
+      untagged: table.untagged,
+      manifestCount: table.manifestCount,
+      attachedTags: table.attachedTags,
+      tags,
+      ...(table.pullTag !== undefined ? { pullTag: table.pullTag } : {}),
     };
   }
 
-  /** One manifest or index by tag or digest, with its config, layers and referrers. */
+  /**
+   * One manifest or index by tag or digest, with its config, layers and referrers: from the view
+   * saved for the index version when the repository's table is one (its first page since the
+   * start), else from the view computed from the index.
+   */
   async image(name: string, reference: { tag: string } | { digest: string }): Promise<ImageDetail> {
+    const saved = (await this.table(name)).image;
+    if (saved) {
+      try {
+        return await this.savedImage(name, reference, saved);
+      } catch (error) {
+        if (!(error instanceof SavedViewUnreadable)) throw error;
+        // Not used again: the view is computed (below) and saved again.
+        await this.table(name, { unsaved: true });
+      }
+    }
     const index = await this.store.readIndex(name);
     const view = await this.view(name);
     const entry = 'tag' in reference ? index.manifests.findLast((candidate) => candidate.annotations?.[REF_NAME] === reference.tag) : await this.findByDigest(name, view, reference.digest);
     if (!entry) throw new RegistryError('MANIFEST_UNKNOWN', 'tag' in reference ? { tag: reference.tag } : { digest: reference.digest });
-    const insight = await this.manifest(name, entry.digest, entry.mediaType);
-    if (!insight) throw new RegistryError('MANIFEST_UNKNOWN', { digest: entry.digest });
-    const facts = view.facts.get(entry.digest) ?? (await this.shelf.one(name, entry));
-    const children = await Promise.all(
-      insight.children.map(async (child) => {
-        const childFacts = await this.shelf.one(name, child);
-        return { ...child, ...(childFacts ? { totalSize: totalSize(childFacts) } : {}) };
-      }),
-    );
-    const pulledChild = pulledPlatform(children);
-    const pulled = pulledChild?.platform && pulledChild.totalSize !== undefined ? { platform: pulledChild.platform, size: pulledChild.totalSize } : undefined;
-    const details = insight.kind === 'image' && insight.config ? await this.config(name, insight.config) : undefined;
-    const history = details?.history ?? [];
-    const perLayer = layerHistory(insight.layers, history);
-    // Referrers of one manifest are few (signatures, SBOMs): each is read for its annotations.
-    const referrers = await Promise.all(
-      (view.referrers.get(entry.digest) ?? []).map(async (candidate) => {
-        const found = await this.manifest(name, candidate.digest, candidate.mediaType);
-        const known = view.facts.get(candidate.digest);
-        return {
-          digest: candidate.digest,
-          mediaType: found?.mediaType ?? candidate.mediaType,
-          ...((found?.artifactType ?? known?.artifactType) ? { artifactType: found?.artifactType ?? known?.artifactType } : {}),
-          size: found?.size ?? candidate.size,
-          annotations: found?.annotations ?? {},
-          ...(candidate.annotations?.[PUSHED_AT] ? { pushed: candidate.annotations[PUSHED_AT] } : {}),
-        };
-      }),
-    );
-    const attachments = attachmentsOf(entry.digest, referrers, (tag) => view.tags.has(tag));
-    const sameDigest = index.manifests.filter((candidate) => candidate.digest === entry.digest);
-    const tags = sameDigest.filter((candidate) => candidate.annotations?.[REF_NAME] !== undefined).map((candidate) => candidate.annotations![REF_NAME]!);
-    const pushed = newestPush(sameDigest)?.toISOString();
-    const pusher =
-      'tag' in reference
-        ? entry
-        : sameDigest.reduce<Descriptor | undefined>((newest, candidate) => ((candidate.annotations?.[PUSHED_AT] ?? '') >= (newest?.annotations?.[PUSHED_AT] ?? '') ? candidate : newest), undefined);
-    const pushedBy = pushedByOf(pusher);
-    return {
-      repository: name,
-      digest: entry.digest,
-      mediaType: insight.mediaType,
-      kind: insight.kind,
-      size: insight.size,
-      totalSize: facts ? totalSize(facts) : insight.size,
-      tags: [...new Set(tags)].sort(compare),
-      ...(pushed ? { pushed } : {}),
-      ...(pushedBy ? { pushedBy } : {}),
-      ...(insight.artifactType ? { artifactType: insight.artifactType } : {}),
-      ...(insight.subject ? { subject: insight.subject } : {}),
-      annotations: insight.annotations,
-      children,
-      ...(pulled ? { pulled } : {}),
-      ...(insight.config ? { config: { ...insight.config, ...(details ? { details } : {}) } } : {}),
-      layers: insight.layers.map((layer, i) => ({ ...layer, ...(perLayer[i] ? { history: perLayer[i] } : {}) })),
-      history,
-      referrers,
-      parents: [...(view.parents.get(entry.digest) ?? [])],
-      attachments,
+    const about = aboutInView(view, entry.digest);
+    const inputs: ImageInputs = {
+      entry,
+      // The index read first (the tag's entry), as it names the digest.
+      sameDigest: index.manifests.filter((candidate) => candidate.digest === entry.digest),
+      facts: about.facts ?? (await this.shelf.one(name, entry)),
+      childFacts: (child) => this.shelf.one(name, child),
+      referrers: about.referrers,
+      parents: about.parents,
+      hasTag: (tag) => view.tags.has(tag),
     };
+    return composeImage(name, 'tag' in reference, inputs, { manifest: (digest, describedAs) => this.manifest(name, digest, describedAs), config: (descriptor) => this.config(name, descriptor) });
+  }
+
+  /**
+   * The image page from the saved view: only what the saved digest line holds (an entry of the
+   * index, its facts and its children's); anything else (a child only an index lists, facts not
+   * saved) is SavedViewUnreadable, and the view is computed. Media types are the saved entries'.
+   */
+  private async savedImage(name: string, reference: { tag: string } | { digest: string }, saved: SavedImageReads): Promise<ImageDetail> {
+    const digest = 'tag' in reference ? await saved.tagDigest(reference.tag) : reference.digest;
+    const about = digest === undefined ? null : await saved.about(digest);
+    const entry = about && ('tag' in reference ? about.sameDigest.findLast((candidate) => candidate.annotations?.[REF_NAME] === reference.tag) : about.entry);
+    if (!entry) {
+      // A child only an index lists (read from storage, by the view), or buckets that disagree.
+      if ((about && about.parents.length > 0) || ('tag' in reference && digest !== undefined)) throw new SavedViewUnreadable();
+      throw new RegistryError('MANIFEST_UNKNOWN', 'tag' in reference ? { tag: reference.tag } : { digest: reference.digest });
+    }
+    if (!about.facts) throw new SavedViewUnreadable();
+    // The media types the index gives: its last entry of each digest's (referrers are such entries).
+    const types = new Map(about.referrers.map((referrer) => [referrer.entry.digest, referrer.entry.mediaType]));
+    types.set(entry.digest, about.entry?.mediaType ?? entry.mediaType);
+    const inputs: ImageInputs = {
+      entry,
+      sameDigest: about.sameDigest,
+      facts: about.facts,
+      childFacts: (child) => {
+        const known = about.children.get(child.digest);
+        if (known?.mediaType !== child.mediaType) throw new SavedViewUnreadable();
+        return Promise.resolve(known);
+      },
+      referrers: about.referrers,
+      parents: about.parents,
+      hasTag: (tag) => about.cosignTags.includes(tag),
+    };
+    return composeImage(name, 'tag' in reference, inputs, {
+      manifest: (manifest, describedAs) => this.manifest(name, manifest, describedAs, types.get(manifest) ?? describedAs),
+      config: (descriptor) => this.config(name, descriptor),
+    });
+  }
+
+  /**
+   * The table of the repository's current index version: the one held for it, else (at its first
+   * page since the start) the view saved for it, else the view computed and then saved. The
+   * version is asked before the index is read, so a table is never older than the version it is
+   * held for (a push in between makes the next page ask again).
+   */
+  private async table(name: string, options: { unsaved?: boolean } = {}): Promise<TagTable> {
+    const version = await this.store.indexVersion(name).catch((error: unknown) => {
+      this.shelf.forget(name);
+      throw error;
+    });
+    const held = this.tables.get(name);
+    if (held?.version === version && !options.unsaved) {
+      const table = await held.table;
+      // One computed in memory stands for its index object: the store may have dropped a change
+      // that was not written (a failed journal append), which leaves the version as it was.
+      if (!table.index || table.index === (await this.store.readIndex(name))) return table;
+    }
+    const table = (async () => {
+      // Only a repository not shown since the start reads its record: after that, memory is ahead of it.
+      const saved = held || options.unsaved ? undefined : await this.saved.read(name, version);
+      if (saved) {
+        this.pushOrder.note(name, saved.figures.lastPush);
+        return saved;
+      }
+      const view = await this.view(name);
+      this.saved.save(name, version, view);
+      return tableOfView(view);
+    })();
+    const entry = { version, table, rows: 1 };
+    this.tables.set(name, entry);
+    void table.then(
+      // Weighed again once its rows are known.
+      (done) => this.tables.get(name) === entry && this.tables.set(name, { ...entry, rows: done.rows }),
+      // A failed read is not kept: the next page tries again.
+      () => this.tables.get(name) === entry && this.tables.delete(name),
+    );
+    return table;
   }
 
   /** The view of the repository's current index, computed once per index version. */
@@ -213,30 +271,6 @@ export class RepositoryInsights {
       view.catch(() => this.views.delete(index));
     }
     return view;
-  }
-
-  private tagSummary(view: RepositoryView, entry: Descriptor): TagSummary {
-    const facts = view.facts.get(entry.digest);
-    // Referrers of one manifest are few: their artifact types come from the facts already held.
-    const referrers = (view.referrers.get(entry.digest) ?? []).map((referrer) => {
-      const artifactType = view.facts.get(referrer.digest)?.artifactType;
-      return { digest: referrer.digest, ...(artifactType ? { artifactType } : {}) };
-    });
-    const pushed = entry.annotations?.[PUSHED_AT];
-    const pushedBy = pushedByOf(entry);
-    return {
-      tag: entry.annotations![REF_NAME]!,
-      digest: entry.digest,
-      mediaType: facts?.mediaType ?? entry.mediaType,
-      kind: facts?.kind ?? 'image',
-      ...(facts?.artifactType ? { artifactType: facts.artifactType } : {}),
-      platforms: facts?.platforms ?? [],
-      size: facts ? totalSize(facts) : entry.size,
-      ...(facts?.pulled ? { pulled: facts.pulled } : {}),
-      ...(pushed ? { pushed } : {}),
-      ...(pushedBy ? { pushedBy } : {}),
-      attachments: attachmentsOf(entry.digest, referrers, (tag) => view.tags.has(tag)),
-    };
   }
 
   /** A manifest's facts, read from storage (the shelf asks only for what it does not hold). */
@@ -307,8 +341,9 @@ export class RepositoryInsights {
    * A manifest as `name` holds it, read as the media type of its index entry (validated at push);
    * a child that the index does not list is read as its parent's descriptor says.
    */
-  private async manifest(name: string, digest: string, describedAs: string): Promise<ManifestInsight | undefined> {
-    const mediaType = entriesByDigest(await this.store.readIndex(name)).get(digest)?.mediaType ?? describedAs;
+  private async manifest(name: string, digest: string, describedAs: string, indexType?: string): Promise<ManifestInsight | undefined> {
+    // `indexType`: the saved view's entry's media type (the index not read).
+    const mediaType = indexType ?? entriesByDigest(await this.store.readIndex(name)).get(digest)?.mediaType ?? describedAs;
     const parsed = parseDigest(digest);
     if (!parsed) return undefined;
     let bytes: Buffer;

@@ -9,11 +9,14 @@
 import type { Descriptor } from '../oci/manifest.js';
 import { findUntagged } from '../registry/untagged.js';
 import { PUSHED_AT, REF_NAME, type OciIndexFile } from '../storage/store.js';
-import { cosignTagSubject } from './attachments.js';
-import type { EntryFacts } from './entry-facts.js';
+import { attachmentsOf, cosignTagSubject } from './attachments.js';
+import { totalSize, type EntryFacts } from './entry-facts.js';
+import { pushedByOf, type TagSummary } from './insight-types.js';
 import { newestPush, type RepositoryFigures } from './repository-figures.js';
 
 export interface RepositoryView {
+  /** The index it was computed from (the store's frozen object of that version). */
+  index: OciIndexFile;
   figures: Omit<RepositoryFigures, 'name'>;
   /** Tagged entries, newest push first (ties by tag); cosign's tags of an image held here left out. */
   byPush: readonly Descriptor[];
@@ -97,6 +100,7 @@ export function viewOf(index: OciIndexFile, facts: ReadonlyMap<string, EntryFact
   const pullTag = tags.has('latest') ? 'latest' : byPush[0] && tagOf(byPush[0]);
   const byTag = (a: Descriptor, b: Descriptor) => tagCollator.compare(tagOf(a), tagOf(b)) || compare(tagOf(a), tagOf(b));
   return {
+    index,
     figures: { tagCount: tags.size, size, ...(lastPush ? { lastPush } : {}) },
     byPush,
     byName: () => (byName ??= [...byPush].sort(byTag)),
@@ -108,5 +112,30 @@ export function viewOf(index: OciIndexFile, facts: ReadonlyMap<string, EntryFact
     facts,
     referrers,
     parents,
+  };
+}
+
+/** One row of the repository page: a tagged entry of the view, with its facts and attachments. */
+export function tagSummaryOf(view: RepositoryView, entry: Descriptor): TagSummary {
+  const facts = view.facts.get(entry.digest);
+  // Referrers of one manifest are few: their artifact types come from the facts already held.
+  const referrers = (view.referrers.get(entry.digest) ?? []).map((referrer) => {
+    const artifactType = view.facts.get(referrer.digest)?.artifactType;
+    return { digest: referrer.digest, ...(artifactType ? { artifactType } : {}) };
+  });
+  const pushed = entry.annotations?.[PUSHED_AT];
+  const pushedBy = pushedByOf(entry);
+  return {
+    tag: tagOf(entry),
+    digest: entry.digest,
+    mediaType: facts?.mediaType ?? entry.mediaType,
+    kind: facts?.kind ?? 'image',
+    ...(facts?.artifactType ? { artifactType: facts.artifactType } : {}),
+    platforms: facts?.platforms ?? [],
+    size: facts ? totalSize(facts) : entry.size,
+    ...(facts?.pulled ? { pulled: facts.pulled } : {}),
+    ...(pushed ? { pushed } : {}),
+    ...(pushedBy ? { pushedBy } : {}),
+    attachments: attachmentsOf(entry.digest, referrers, (tag) => view.tags.has(tag)),
   };
 }

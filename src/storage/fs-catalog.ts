@@ -9,6 +9,7 @@ import { isValidName } from '../oci/names.js';
 import { isNotFound } from './files.js';
 import { Layout } from './layout.js';
 import { SortedNames } from './sorted-names.js';
+import { Semaphore } from '../coordination/semaphore.js';
 
 /**
  * How long a catalog walk is trusted; repositories this process creates are added at once. After
@@ -16,6 +17,13 @@ import { SortedNames } from './sorted-names.js';
  * repositories another program put under the root), so no request waits for a walk but the first.
  */
 const CATALOG_TTL_MS = 5_000;
+/**
+ * Folders read at once by the walk for the repository list: the walk at a start (5,000
+ * repositories) must not queue thousands of readdirs in libuv's four threads, or the first page's
+ * few reads wait behind them all. Eight also walks fastest (5,000 repositories: 240-280 ms, where
+ * all at once took 310-370 and three 410-500).
+ */
+const WALK_READS_IN_FLIGHT = 8;
 
 export class FsCatalog {
   /** Repositories this process made sure of (created, or found with an index.json). */
@@ -56,7 +64,7 @@ export class FsCatalog {
     this.walking ??= (async () => {
       const at = Date.now();
       this.removedDuringWalk.clear();
-      const found = await walk('', this.root);
+      const found = await walk('', this.root, new Semaphore(WALK_READS_IN_FLIGHT));
       const names = new SortedNames([...found.filter((name) => !this.removedDuringWalk.has(name)), ...this.known]);
       this.catalog = { at, names };
     })().finally(() => {
@@ -68,17 +76,20 @@ export class FsCatalog {
 }
 
 /** Finds repositories below `folder`: folders holding an index.json, at any depth. */
-async function walk(prefix: string, folder: string): Promise<string[]> {
+async function walk(prefix: string, folder: string, slots: Semaphore): Promise<string[]> {
   let entries;
+  await slots.acquire();
   try {
     entries = await readdir(folder, { withFileTypes: true });
   } catch (error) {
     if (isNotFound(error)) return [];
     throw error;
+  } finally {
+    slots.release();
   }
   const found: string[] = [];
   if (prefix !== '' && entries.some((entry) => entry.name === 'index.json' && entry.isFile()) && isValidName(prefix)) found.push(prefix);
   const children = entries.filter((entry) => entry.isDirectory() && !Layout.isSkippedFolder(entry.name));
-  const nested = await Promise.all(children.map((entry) => walk(prefix === '' ? entry.name : `${prefix}/${entry.name}`, path.join(folder, entry.name))));
+  const nested = await Promise.all(children.map((entry) => walk(prefix === '' ? entry.name : `${prefix}/${entry.name}`, path.join(folder, entry.name), slots)));
   return found.concat(...nested);
 }

@@ -85,6 +85,21 @@ export class FsIndexes {
     return loaded.live.snapshot();
   }
 
+  /**
+   * The index's version as on disk: the journal's size, then index.json's identity. In that order:
+   * a fold between the two (index.json replaced, then the journal removed) gives a pair that never
+   * stood, not the version before the journal's first line; a push between them, the version before it.
+   */
+  async version(name: string): Promise<string> {
+    let journal = 0;
+    try {
+      journal = (await stat(this.options.layout.indexJournal(name))).size;
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+    return `${await this.stampOf(name)}+${journal}`;
+  }
+
   /** `read` for a caller holding the repository's lock. */
   async readLocked(name: string): Promise<OciIndexFile> {
     return (await this.current(name)).live.snapshot();

@@ -268,6 +268,7 @@ export class FsStore implements Store {
       await this.indexes.forget(name);
       await rm(this.layout.ociLayout(name), { force: true });
       await rm(this.layout.derivedRecord(name), { force: true });
+      await rm(this.layout.derivedFolder(name), { recursive: true, force: true });
       // Folders only when empty: a repository nested below this name (`name/sub`) lives in them.
       for (const empty of [this.layout.blobFolder(name, 'sha256'), this.layout.blobFolder(name, 'sha512'), path.join(folder, 'blobs'), this.layout.uploads(name), folder]) {
         this.folders.delete(empty);
@@ -287,6 +288,10 @@ export class FsStore implements Store {
       if (error instanceof RegistryError && error.key === 'NAME_UNKNOWN') this.catalog.removed(name);
       throw error;
     });
+  }
+
+  indexVersion(name: string): Promise<string> {
+    return this.indexes.version(name);
   }
 
   changeIndex<T>(name: string, change: IndexChange<T>): Promise<T> {

@@ -99,9 +99,19 @@ export class Layout {
     return path.join(this.indexJournals(), `${createHash('sha256').update(name).digest('hex')}.jsonl`);
   }
 
-  /** A derived record (Store.readDerived): a repository's, or the registry's for ''. */
+  /**
+   * A derived record (Store.readDerived): a repository's, or the registry's for ''. A repository's
+   * other records (`<name>#<kind>`) sit in a folder of their own, removed with the repository.
+   */
   derivedRecord(key: string): string {
-    return path.join(this.stateRecords('derived'), `${derivedRecordName(key)}.jsonl`);
+    const { name, kind } = derivedKey(key);
+    if (kind === undefined) return path.join(this.stateRecords('derived'), `${derivedRecordName(key)}.jsonl`);
+    return path.join(this.derivedFolder(name), `${kind}.jsonl`);
+  }
+
+  /** The folder of a repository's `<name>#<kind>` records. */
+  derivedFolder(name: string): string {
+    return path.join(this.stateRecords('derived'), derivedRecordName(name));
   }
 
   /** Folder names that are never repositories nor hold any: layout folders and zot's private ones. */
@@ -116,9 +126,24 @@ export function derivedRecordName(key: string): string {
   return createHash('sha256').update(key).digest('hex');
 }
 
+/**
+ * A derived record's key split: '', a repository name, or `<name>#<kind>`, another record of the
+ * same repository (its saved view beside its facts); anything else refused.
+ */
+export function derivedKey(key: string): { name: string; kind?: string } {
+  const hash = key.indexOf('#');
+  if (hash < 0) return { name: key };
+  const kind = key.slice(hash + 1);
+  if (!DERIVED_KIND.test(kind) || hash === 0) throw new Error(`refusing derived record key ${JSON.stringify(key)}`);
+  const name = key.slice(0, hash);
+  assertValidName(name);
+  return { name, kind };
+}
+
 /** A root directory inside a bucket: '' or segments joined by '/', no leading or trailing slash. */
 const ROOT_DIRECTORY = /^(?:[A-Za-z0-9_-][A-Za-z0-9._-]*(?:\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*)?$/;
 const OBJECT_NAME = /^[a-z][a-z0-9-]*$/;
+const DERIVED_KIND = /^[a-z]+[0-9]*$/;
 
 /**
  * Object keys of the S3 store: the tree drawn above under `rootDirectory`. Folders are key
@@ -205,9 +230,16 @@ export class ObjectKeys {
     return `${this.prefix}_berth/${name}`;
   }
 
-  /** A derived record (Store.readDerived): a repository's, or the registry's for ''. */
+  /** A derived record (Store.readDerived): a repository's, or the registry's for ''; `<name>#<kind>` under the repository's prefix. */
   derivedRecord(key: string): string {
-    return this.stateObject(`derived-${derivedRecordName(key)}`);
+    const { name, kind } = derivedKey(key);
+    if (kind === undefined) return this.stateObject(`derived-${derivedRecordName(key)}`);
+    return `${this.derivedPrefix(name)}${kind}`;
+  }
+
+  /** What the keys of a repository's `<name>#<kind>` records start with. */
+  derivedPrefix(name: string): string {
+    return this.stateObject(`derived-${derivedRecordName(name)}-`);
   }
 
   /**

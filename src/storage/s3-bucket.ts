@@ -35,6 +35,8 @@ export interface Part {
 export interface ObjectInfo {
   size: number;
   modifiedMs: number;
+  /** From a HEAD (not from a listing). */
+  etag?: string;
 }
 
 export interface ListedObject extends ObjectInfo {
@@ -59,7 +61,7 @@ export class Bucket {
   async head(key: string): Promise<ObjectInfo | undefined> {
     try {
       const head = await this.call((client) => client.send(new HeadObjectCommand({ Bucket: this.name, Key: key })));
-      return { size: head.ContentLength ?? 0, modifiedMs: head.LastModified?.getTime() ?? 0 };
+      return { size: head.ContentLength ?? 0, modifiedMs: head.LastModified?.getTime() ?? 0, ...(head.ETag ? { etag: head.ETag } : {}) };
     } catch (error) {
       if (isMissing(error)) return undefined;
       throw error;

@@ -10,7 +10,7 @@
  * So index.json is written only over the version the writer read (If-Match) or, when creating it,
  * only if there is none (If-None-Match: *): a late writer fails instead of losing the other's update.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { RegistryError } from '../oci/errors.js';
 import { isValidName } from '../oci/names.js';
@@ -161,6 +161,7 @@ export class S3Store implements Store {
       await this.bucket.delete(this.keys.index(name));
       await this.bucket.delete(this.keys.ociLayout(name));
       await this.bucket.delete(this.keys.derivedRecord(name));
+      await inParallel(await this.bucket.list(this.keys.derivedPrefix(name)), DELETES_AT_ONCE, (object) => this.bucket.delete(object.key));
       this.indexes.delete(name);
       this.live.delete(name);
       this.catalog?.names.remove(name);
@@ -291,6 +292,14 @@ export class S3Store implements Store {
     const index = parseIndex(found.bytes.toString('utf8'), key);
     if (found.etag) this.indexes.set(name, { etag: found.etag, index });
     return { index, etag: found.etag };
+  }
+
+  /** The ETag: a HEAD, no body (S3 writes index.json whole at each change; there is no journal). */
+  async indexVersion(name: string): Promise<string> {
+    const info = await this.bucket.head(this.keys.index(name));
+    if (!info) throw new RegistryError('NAME_UNKNOWN', { name });
+    // A store that sends no ETag (none known): a version nothing matches, so no record is trusted.
+    return info.etag ?? `unversioned:${randomUUID()}`;
   }
 
   updateIndex<T>(name: string, change: (index: OciIndexFile) => T | Promise<T>): Promise<T> {

@@ -150,6 +150,15 @@ export interface Store {
 
   readIndex(name: string): Promise<OciIndexFile>;
   /**
+   * Which version of the index stands now, without reading it (a stat, a HEAD): a text that changes
+   * whenever the index does, and names one content only (filesystem: index.json's identity and its
+   * journal's size, never seen again once changed; S3: the object's ETag, which only the same bytes
+   * share). A derived record kept for one version is stale under any other. Asked before the index
+   * is read, it is never newer than what the read returns.
+   * NAME_UNKNOWN when the repository has no index.
+   */
+  indexVersion(name: string): Promise<string>;
+  /**
    * Applies `change` to the index under the repository's lock, grouped with concurrent changes
    * (see `IndexChange`); resolves once the change is on disk. The repository must exist.
    */
@@ -164,7 +173,8 @@ export interface Store {
   /**
    * Berth's derived records (the web UI's read models, src/browse/): lines of text that can always
    * be rebuilt from the rest of the storage, so one lost, torn or left behind costs only time. `key`
-   * is a repository name, or '' for the registry-wide record. '' when there is none.
+   * is a repository name, `<name>#<kind>` for another of its records (`kind`: lowercase letters, then digits), or
+   * '' for the registry-wide record. '' when there is none.
    */
   readDerived(key: string): Promise<string>;
   /**

@@ -142,6 +142,9 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       const session = await store.uploads.create('app');
       await store.uploads.append('app', session.id, body(randomBytes(1000)));
       await store.appendDerived('app', 'facts\n');
+      await store.replaceDerived('app#view', 'header\n');
+      await store.replaceDerived('app#viewp0', 'rows\n');
+      await store.replaceDerived('app/web#view', 'kept\n');
       await store.updateIndex('app', (index) => void index.manifests.push(entry(1)));
       const replica = reopen();
       expect(await replica.repositoryExists('app')).toBe(true);
@@ -158,6 +161,9 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       expect(await store.statBlob('app', digest)).toBeUndefined();
       expect(await store.uploads.offset('app', session.id).catch((error: { key?: string }) => error.key)).toBe('BLOB_UPLOAD_UNKNOWN');
       expect(await store.readDerived('app')).toBe('');
+      expect(await store.readDerived('app#view')).toBe('');
+      expect(await store.readDerived('app#viewp0')).toBe('');
+      expect(await store.readDerived('app/web#view')).toBe('kept\n');
       expect(await store.listRepositories()).toEqual(['app/web', 'other']);
       expect(await reopen().listRepositories()).toEqual(['app/web', 'other']);
       for (const name of ['app/web', 'other']) expect(await readAll(store, name, digest)).toEqual(bytes);
@@ -207,8 +213,14 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       expect(await store.readDerived('')).toBe('registry\n');
       await store.replaceDerived('app', 'three\n');
       expect(await reopen().readDerived('app')).toBe('three\n');
+      // Another record of the same repository (`<name>#<kind>`): its own.
+      await store.replaceDerived('app#viewp0', 'chunk\n');
+      expect(await reopen().readDerived('app#viewp0')).toBe('chunk\n');
+      expect(await store.readDerived('app')).toBe('three\n');
       expect(await reopen().listRepositories()).toEqual([]);
       await expect(store.appendDerived('../etc', 'x')).rejects.toMatchObject({ key: 'NAME_INVALID' });
+      await expect(store.replaceDerived('../etc#view', 'x')).rejects.toMatchObject({ key: 'NAME_INVALID' });
+      await expect(store.replaceDerived('app#../view', 'x')).rejects.toThrow(/refusing derived record key/);
     });
   });
 
@@ -460,6 +472,34 @@ describe.each([fsBackend, s3Backend])('$kind keeps the Store contract', (backend
       expect(good.status).toBe('fulfilled');
       expect(tagsOf(await store.readIndex('prep'))).toEqual(['good']);
       await expect(store.changeIndex('nowhere', { apply: (index) => index.put(tagged(1, 'x')) })).rejects.toMatchObject({ key: 'NAME_UNKNOWN' });
+    });
+
+    it('names the index version without reading it: the same for every instance until a change, a new one after each', async () => {
+      await expect(store.indexVersion('versions')).rejects.toMatchObject({ key: 'NAME_UNKNOWN' });
+      await store.ensureRepository('versions');
+      const seen: string[] = [];
+      const next = async () => {
+        const version = await store.indexVersion('versions');
+        expect(seen).not.toContain(version);
+        // What a restarted process (or another replica) sees, without a change: the same.
+        expect(await reopen().indexVersion('versions')).toBe(version);
+        expect(await store.indexVersion('versions')).toBe(version);
+        seen.push(version);
+      };
+      await next();
+      await store.changeIndex('versions', { apply: (index) => index.put(tagged(1, 'a')) });
+      await next();
+      await store.changeIndex('versions', { apply: (index) => index.put(tagged(2, 'b')) });
+      await next();
+      await store.changeIndex('versions', { apply: (index) => index.remove(index.tagged('a')!) });
+      await next();
+      await store.withRepository('versions', async (tx) => tx.writeIndex({ ...(await tx.readIndex()), manifests: [tagged(3, 'c')] }));
+      await next();
+      await reopen().updateIndex('versions', (index) => void index.manifests.push(tagged(4, 'd')));
+      await next();
+      // Folding the journal (filesystem) rewrites index.json, the same index: never an earlier version.
+      await store.flush();
+      expect(seen.slice(0, -1)).not.toContain(await store.indexVersion('versions'));
     });
 
     it('keeps an index rewritten whole (garbage collection) and later changes together', async () => {

@@ -25,6 +25,13 @@ export async function registerUi(app: FastifyInstance): Promise<NotFoundPage> {
   // The read models follow this process's writes, and read ahead what the first page needs.
   app.registry.manifests.afterWrite(async (writes) => insights.noteWrites(writes));
   app.addHook('onReady', async () => insights.warm());
+  // The views computed in the last second are saved, so the next start finds them: after the
+  // journals are folded (the store's close would fold them after this hook, and a fold gives
+  // index.json a new version, under which a view saved before it is not used).
+  app.addHook('onClose', async () => {
+    await app.registry.store.flush();
+    await insights.close();
+  });
   const context: UiContext = { assets: await loadAssets(), insights };
   await app.register(uiRoutes, context);
   return notFoundPage(context);

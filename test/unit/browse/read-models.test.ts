@@ -144,7 +144,8 @@ describe('the UI read models', () => {
     const restarted = open(root);
     const after = await restarted.insights.repositories({ visible: undefined, sort: 'pushed', page: 1, perPage: 4 });
     expect(after.items.map((item) => item.name)).toEqual(before.items.map((item) => item.name));
-    expect(new Set(restarted.indexReads)).toEqual(new Set(before.items.map((item) => item.name)));
+    // At most the page's indexes (none once their views are saved).
+    expect(before.items.map((item) => item.name)).toEqual(expect.arrayContaining([...new Set(restarted.indexReads)]));
     // A push moves its repository to the front at once.
     await pushStoreImage(restarted.store, restarted.registry, 'team/app-00', 'v2');
     expect((await restarted.insights.repositories({ visible: undefined, sort: 'pushed', page: 1, perPage: 2 })).items.map((item) => item.name)).toEqual(['team/app-00', 'team/app-03']);
