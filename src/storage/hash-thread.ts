@@ -6,10 +6,12 @@
  * session in order (one thread; messages arrive in the order they were posted), and a digest is
  * only ever read after every batch before it was hashed.
  *
- * Each batch is copied once into a fresh buffer that is handed over (transferred, not cloned): the
- * chunks themselves may be views into larger buffers, which a clone would copy whole, and they are
- * still being written to the file. The caller keeps at most a batch or two in flight (it awaits
- * each update before posting the one after next), so the copies stay bounded.
+ * Each batch is copied once into a buffer that is handed over (transferred, not cloned) and handed
+ * back once hashed, for the next batch: the chunks themselves may be views into larger buffers,
+ * which a clone would copy whole, and they are still being written to the file; a fresh buffer per
+ * batch cost more than the hashing saved (new pages, zeroed, for every MiB). The caller keeps at
+ * most a batch or two in flight (it awaits each update before posting the one after next), so the
+ * copies stay bounded; SPARE_BUFFERS are kept between transfers.
  *
  * The thread starts with the first upload and keeps the process alive only while an answer is due.
  * If it dies, every running hash goes with it: `generation` changes, and the uploads rebuild theirs
@@ -28,11 +30,13 @@ const running = (key) => {
   if (!hash) throw new Error('no running hash for this upload session');
   return hash;
 };
-parentPort.on('message', ({ op, id, key, algorithm, bytes }) => {
+parentPort.on('message', ({ op, id, key, algorithm, bytes, length }) => {
   try {
     if (op === 'start') hashes.set(key, createHash(algorithm));
-    else if (op === 'update') running(key).update(new Uint8Array(bytes));
-    else if (op === 'drop') hashes.delete(key);
+    else if (op === 'update') {
+      running(key).update(new Uint8Array(bytes, 0, length));
+      return parentPort.postMessage({ id, spare: bytes }, [bytes]);
+    } else if (op === 'drop') hashes.delete(key);
     else if (op === 'digest') return parentPort.postMessage({ id, hex: running(key).copy().digest('hex') });
     parentPort.postMessage({ id });
   } catch (error) {
@@ -41,18 +45,26 @@ parentPort.on('message', ({ op, id, key, algorithm, bytes }) => {
 });
 `;
 
-type Message = { op: 'start'; key: string; algorithm: DigestAlgorithm } | { op: 'update'; key: string; bytes: ArrayBuffer } | { op: 'digest' | 'drop'; key: string };
+type Message = { op: 'start'; key: string; algorithm: DigestAlgorithm } | { op: 'update'; key: string; bytes: ArrayBuffer; length: number } | { op: 'digest' | 'drop'; key: string };
 
 interface Answer {
   id: number;
   hex?: string;
   error?: string;
+  /** An update's buffer, handed back. */
+  spare?: ArrayBuffer;
 }
+
+/** The size of the reused batch buffers: a write batch (1 MiB) and the network chunk that ended it. */
+const SPARE_BYTES = 1024 * 1024 + 256 * 1024;
+/** Buffers kept for reuse: two batches in flight for each of two uploads at once. */
+const SPARE_BUFFERS = 4;
 
 export class HashThread {
   private worker: Worker | undefined;
   private nextId = 0;
   private readonly waiting = new Map<number, { resolve: (hex: string | undefined) => void; reject: (error: Error) => void }>();
+  private readonly spares: ArrayBuffer[] = [];
   /** Changes whenever the thread is lost: running hashes started before then are gone. */
   generation = 0;
 
@@ -63,13 +75,14 @@ export class HashThread {
 
   /** Adds `chunks` (`bytes` long in all) to the running hash of `key`; resolves once hashed. */
   async update(key: string, chunks: readonly Uint8Array[], bytes: number): Promise<void> {
-    const copy = new Uint8Array(bytes);
+    const buffer = bytes <= SPARE_BYTES ? (this.spares.pop() ?? new ArrayBuffer(SPARE_BYTES)) : new ArrayBuffer(bytes);
+    const copy = new Uint8Array(buffer);
     let at = 0;
     for (const chunk of chunks) {
       copy.set(chunk, at);
       at += chunk.length;
     }
-    await this.call({ op: 'update', key, bytes: copy.buffer }, [copy.buffer]);
+    await this.call({ op: 'update', key, bytes: buffer, length: bytes }, [buffer]);
   }
 
   /** The hex digest of what `key` has hashed so far (its hash goes on). */
@@ -105,7 +118,8 @@ export class HashThread {
     if (this.worker) return this.worker;
     const worker = new Worker(WORKER_SOURCE, { eval: true });
     worker.unref();
-    worker.on('message', ({ id, hex, error }: Answer) => {
+    worker.on('message', ({ id, hex, error, spare }: Answer) => {
+      if (spare?.byteLength === SPARE_BYTES && this.spares.length < SPARE_BUFFERS) this.spares.push(spare);
       const waiter = this.waiting.get(id);
       if (!waiter) return;
       this.waiting.delete(id);
