@@ -5,7 +5,6 @@
  * digest has been checked. The hashing runs on a thread of its own (hash-thread.ts), beside the
  * file writes, while the event loop goes on reading the next batch.
  */
-import { createReadStream } from 'node:fs';
 import { open, stat, truncate, unlink } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -96,9 +95,9 @@ export class FsUploads implements UploadStore {
     let written = offset;
     const handle = await open(file, 'r+');
     // Bytes are written in batches of about 1 MiB with one writev (a write per network chunk, 64
-    // KiB, made a push cost twice the system calls) and hashed on the hashing thread meanwhile.
-    // One batch is in flight while the next is gathered, so reading the body, writing the file
-    // and hashing overlap instead of taking turns; batches are hashed in order.
+    // KiB, made a push cost twice the system calls), then hashed on the hashing thread from the
+    // file. One batch is in flight while the next is gathered, so reading the body, writing the
+    // file and hashing overlap instead of taking turns; batches are hashed in order.
     let inFlight: Promise<void> | undefined;
     // Early flushes, one at a time. Their failure fails the append: a write-back error is reported
     // once per open file, and the commit's fsync (on another) might never hear of it.
@@ -126,14 +125,16 @@ export class FsUploads implements UploadStore {
         batched = 0;
         await inFlight;
         const position = written;
-        inFlight = Promise.all([handle.writev(chunks, position), hashThread.update(key, chunks, bytes)]).then(([{ bytesWritten }]) => {
+        inFlight = (async () => {
+          const { bytesWritten } = await handle.writev(chunks, position);
           // A full disk can cut a write short without an error; going on would leave a hole of
           // zeros that the running hash never saw. Fail as the next write would.
           if (bytesWritten !== bytes) throw Object.assign(new Error(`short write: ${bytesWritten} of ${bytes} bytes`), { code: 'ENOSPC' });
+          await hashThread.region(key, handle.fd, position, bytes);
           written += bytes;
           if (syncFailure !== undefined) throw syncFailure;
           syncEarly();
-        });
+        })();
         inFlight.catch(() => undefined);
       };
       for await (const chunk of untilCut(body, cut)) {
@@ -169,17 +170,12 @@ export class FsUploads implements UploadStore {
     this.hashes.delete(key);
     await hashThread.start(key, algorithm);
     if (offset > 0) {
-      let batch: Buffer[] = [];
-      let batched = 0;
-      for await (const chunk of createReadStream(this.file(name, id), { start: 0, end: offset - 1, highWaterMark: WRITE_BATCH })) {
-        batch.push(chunk as Buffer);
-        batched += (chunk as Buffer).length;
-        if (batched < WRITE_BATCH) continue;
-        await hashThread.update(key, batch, batched);
-        batch = [];
-        batched = 0;
+      const handle = await open(this.file(name, id), 'r');
+      try {
+        await hashThread.region(key, handle.fd, 0, offset);
+      } finally {
+        await handle.close();
       }
-      if (batched > 0) await hashThread.update(key, batch, batched);
     }
     const running = { algorithm, offset, generation: hashThread.generation };
     this.hashes.set(key, running);

@@ -1,12 +1,12 @@
 /**
  * The hashing thread of upload sessions (src/storage/hash-thread.ts): the digests it reports are
- * those of the bytes in the order they were posted, whatever buffers they came in, and a lost thread
+ * those of the file regions in the order they were posted, and a lost thread
  * loses its running hashes loudly (a new generation; a digest asked of it fails) instead of
  * answering for bytes it never saw. With the filesystem store: a session whose hash was lost is
  * rebuilt from its file, and its commit still checks the digest.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -23,33 +23,37 @@ afterAll(async () => {
 });
 
 describe('HashThread', () => {
-  it('hashes batches in the order they were posted, from views into larger buffers, and goes on after a digest', async () => {
+  it('hashes file regions in the order they were posted (not awaited one by one) and goes on after a digest', async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'hash-thread-'));
+    roots.push(root);
+    const bytes = randomBytes(3 * 1024 * 1024 + 17);
+    await writeFile(path.join(root, 'file'), bytes);
+    const file = await open(path.join(root, 'file'), 'r');
     const thread = new HashThread();
     try {
-      const bytes = randomBytes(3 * 1024 * 1024 + 17);
-      // Views into one big buffer: a clone would carry the whole buffer, not the view.
-      const pieces = [bytes.subarray(0, 100), bytes.subarray(100, 70_000), bytes.subarray(70_000, 1024 * 1024)];
       await thread.start('a', 'sha256');
       await thread.start('b', 'sha256');
-      const posted = [thread.update('a', pieces, 1024 * 1024), thread.update('b', [bytes.subarray(0, 5)], 5)];
-      // Not awaited one by one: the order of posting is the order of hashing.
-      posted.push(thread.update('a', [bytes.subarray(1024 * 1024)], bytes.length - 1024 * 1024));
+      const regions = [100, 70_000, 1024 * 1024, bytes.length];
+      const posted = regions.map((end, index) => thread.region('a', file.fd, regions[index - 1] ?? 0, end - (regions[index - 1] ?? 0)));
+      posted.push(thread.region('b', file.fd, 0, 5));
       await Promise.all(posted);
       expect(await thread.digest('a')).toBe(sha256(bytes));
       expect(await thread.digest('b')).toBe(sha256(bytes.subarray(0, 5)));
-      await thread.update('b', [bytes.subarray(5, 9)], 4);
+      await thread.region('b', file.fd, 5, 4);
       expect(await thread.digest('b')).toBe(sha256(bytes.subarray(0, 9)));
+      // A region past the end of the file is an error, not a digest of fewer bytes.
+      await expect(thread.region('b', file.fd, bytes.length - 1, 2)).rejects.toThrow(/ended before/);
       thread.drop('a');
       await expect(thread.digest('a')).rejects.toThrow(/no running hash/);
     } finally {
       await thread.close();
+      await file.close();
     }
   });
 
   it('a lost thread takes its hashes with it: a new generation, and no digest for what it held', async () => {
     const thread = new HashThread();
     await thread.start('a', 'sha256');
-    await thread.update('a', [Buffer.from('abc')], 3);
     const before = thread.generation;
     await thread.close();
     expect(thread.generation).toBe(before + 1);
