@@ -1,4 +1,5 @@
 /** HTTP byte ranges: `Range` on blob GET (RFC 9110 §14) and `Content-Range` on upload PATCH. */
+import { Transform, type Readable } from 'node:stream';
 import { RegistryError } from '../oci/errors.js';
 
 /**
@@ -35,4 +36,37 @@ export function parseContentRange(header: string | undefined, contentLength: num
     throw new RegistryError('RANGE_INVALID', { contentRange: header, contentLength });
   }
   return start;
+}
+
+/**
+ * The bytes `start`..`end` (inclusive) of a blob arriving as `body`, for a Range asked of a blob
+ * the pull-through cache is still fetching. The range's last bytes are held back until `body`
+ * ends, which it does only once the whole blob is stored and its digest checked (and with an error
+ * if not): a range of a forged or cut blob is never answered as complete. What comes after the
+ * range is read and dropped, so the response ends with the download.
+ */
+export function sliceOf(body: Readable, start: number, end: number): Readable {
+  let position = 0;
+  let held: Buffer | undefined;
+  const slice = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      const from = Math.max(start - position, 0);
+      const to = Math.min(end + 1 - position, chunk.length);
+      position += chunk.length;
+      if (from < to) {
+        if (held) this.push(held);
+        held = chunk.subarray(from, to);
+      }
+      done();
+    },
+    flush(done) {
+      if (held) this.push(held);
+      done();
+    },
+  });
+  body.on('error', (error) => slice.destroy(error));
+  slice.on('close', () => {
+    if (!body.readableEnded) body.destroy();
+  });
+  return body.pipe(slice);
 }

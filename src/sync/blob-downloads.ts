@@ -19,6 +19,8 @@ const CLIENT_LAG_BYTES = 64 * 1024 * 1024;
 /** How much of a download's beginning is kept for clients who join it, per download and in all. */
 const REPLAY_BYTES = 32 * 1024 * 1024;
 const REPLAY_BYTES_IN_ALL = 128 * 1024 * 1024;
+/** Upstream chunks (~64 KiB each) waiting for the store before the download pauses: about 1 MiB. */
+const STORE_QUEUE_CHUNKS = 16;
 
 export interface BlobFlight {
   /** Resolves once the blob is stored; rejects when the download or the digest check failed. */
@@ -93,7 +95,11 @@ export class BlobDownloads {
       settle.reject(error as Error);
       throw error;
     }
-    const toStore = new PassThrough({ highWaterMark: 4 * 1024 * 1024 });
+    // Chunks go to the store as they came (object mode: a byte stream's reader gets everything
+    // buffered concatenated into one fresh buffer, a copy of every byte), and only a few wait here:
+    // a chunk that outlives two scavenges dies in the old space, and those cost a full collection
+    // every ~80 ms of a download (CPU per byte halved without them).
+    const toStore = new PassThrough({ objectMode: true, highWaterMark: STORE_QUEUE_CHUNKS });
     // The store may fail before its reader is attached (it takes its lock first): the error stays
     // in the stream's state for the reader to find.
     toStore.on('error', () => undefined);

@@ -162,6 +162,34 @@ describe('pull-through cache (extensions.sync onDemand)', () => {
     expect(proxy.count('GET', `/v2/library/joined/blobs/${layer.digest}`)).toBe(1);
   });
 
+  it('answers a Range on a blob it is still fetching with 206 and those bytes, ended once the blob is stored', async () => {
+    const image = await buildImage({ layers: 2, filesPerLayer: 1, maxFileBytes: 512 * 1024, label: 'ranged' });
+    await pushImage(upstream.url, 'library/ranged', 'v1', { image });
+    expect((await get(`${berth.url}/v2/library/ranged/manifests/v1`)).status).toBe(200);
+    const stored = (blob: { digest: string }) => berth.app.registry.store.statBlob('library/ranged', parseDigest(blob.digest)!);
+    const cases = [
+      { blob: image.layers[0]!, range: 'bytes=10-99', start: 10, end: 99 },
+      { blob: image.layers[1]!, range: 'bytes=-100', start: image.layers[1]!.size - 100, end: image.layers[1]!.size - 1 },
+    ];
+    for (const { blob, range, start, end } of cases) {
+      expect(await stored(blob)).toBeUndefined();
+      const answer = await get(`${berth.url}/v2/library/ranged/blobs/${blob.digest}`, { range });
+      expect(answer.status).toBe(206);
+      expect(answer.headers.get('content-range')).toBe(`bytes ${start}-${end}/${blob.size}`);
+      expect(answer.headers.get('content-length')).toBe(String(end - start + 1));
+      expect((await bytesOf(answer)).equals(blob.bytes.subarray(start, end + 1))).toBe(true);
+      // The answer ended only once the whole blob was stored, its digest checked.
+      expect(await stored(blob)).toBe(blob.size);
+    }
+    // A range past the end is refused (416); the download goes on and stores the blob.
+    const past = await get(`${berth.url}/v2/library/ranged/blobs/${image.config.digest}`, { range: `bytes=${image.config.size}-` });
+    expect(past.status).toBe(416);
+    expect(await errorCode(past)).toBe('RANGE_INVALID');
+    await settled();
+    expect(await stored(image.config)).toBe(image.config.size);
+    expect(proxy.count('GET', `/v2/library/ranged/blobs/${image.config.digest}`)).toBe(1);
+  });
+
   it('mirrors a multi-arch index with every platform, each child pullable by digest', async () => {
     const amd = await pushImage(upstream.url, 'library/multi', 'amd64-only');
     const arm = await pushImage(upstream.url, 'library/multi', 'arm64-only');

@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { requireDigest, type Digest } from '../../oci/digest.js';
 import { auditFacts } from '../audit.js';
 import { isUnknownContent, pullBlob } from '../pull-through.js';
-import { parseRange } from '../range.js';
+import { parseRange, sliceOf } from '../range.js';
 import { sendBlob } from '../send-blob.js';
 import { pathParams } from './path-params.js';
 
@@ -34,9 +34,21 @@ export async function blobRoutes(app: FastifyInstance): Promise<void> {
     } catch (error) {
       const pulled = isUnknownContent(error) ? await pullBlob(app, request, request.params.name, digest) : undefined;
       if (!pulled) throw error;
-      // Streamed as it arrives, whole (a Range is not honoured before Berth holds the blob); the
-      // Content-Length lets the client tell a cut download from a complete one.
+      // Streamed as it arrives; the Content-Length lets the client tell a cut download from a
+      // complete one. A Range is answered from the stream once its bytes arrive (RFC 9110 §14.2),
+      // when the upstream said how long the blob is; without that, whole (a server may ignore Range).
       describe(reply, digest);
+      let range;
+      try {
+        range = pulled.size !== undefined && pulled.size > 0 ? parseRange(request.headers.range, pulled.size) : undefined;
+      } catch (error) {
+        pulled.body.destroy(); // this reader only: the download goes on for the store
+        throw error;
+      }
+      if (range) {
+        reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${pulled.size}`);
+        return reply.header('content-length', range.end - range.start + 1).send(sliceOf(pulled.body, range.start, range.end));
+      }
       if (pulled.size !== undefined) reply.header('content-length', pulled.size);
       return reply.send(pulled.body);
     }
