@@ -2,20 +2,19 @@
  * Upload sessions as files in `<repo>/.uploads/<uuid>` (zot's layout), so a session survives a
  * restart. Bytes are hashed as they stream to disk; the running hash is kept in memory and rebuilt
  * from the file after a restart. A blob becomes servable only by the rename in `commit`, after its
- * digest has been checked. The hashing runs on a thread of its own (hash-thread.ts), beside the
- * file writes, while the event loop goes on reading the next batch.
+ * digest has been checked.
  */
+import { createReadStream } from 'node:fs';
 import { open, stat, truncate, unlink } from 'node:fs/promises';
-import { randomUUID } from 'node:crypto';
+import { randomUUID, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { RegistryError } from '../oci/errors.js';
-import type { Digest, DigestAlgorithm } from '../oci/digest.js';
+import { newHasher, type Digest, type DigestAlgorithm } from '../oci/digest.js';
 import { isUploadId, type Layout } from './layout.js';
 import { KeyedMutex } from '../coordination/keyed-mutex.js';
 import { FILE_MODE, isNotFound } from './files.js';
 import type { UploadStore } from './store.js';
 import { untilCut, type Cut } from './cut-body.js';
-import { hashThread } from './hash-thread.js';
 
 const WRITE_BATCH = 1024 * 1024;
 /**
@@ -26,13 +25,11 @@ const WRITE_BATCH = 1024 * 1024;
  */
 const SYNC_EVERY = 16 * 1024 * 1024;
 
-/** A session's running hash (kept on the hashing thread under the session's key). */
 interface RunningHash {
   algorithm: DigestAlgorithm;
+  hash: Hash;
   /** Bytes hashed so far; the state is only used when this equals the file size. */
   offset: number;
-  /** The hashing thread's generation it was started in (a lost thread lost it). */
-  generation: number;
 }
 
 export class FsUploads implements UploadStore {
@@ -55,8 +52,7 @@ export class FsUploads implements UploadStore {
     const id = randomUUID();
     const handle = await open(this.layout.upload(name, id), 'wx', FILE_MODE);
     await handle.close();
-    await hashThread.start(this.key(name, id), 'sha256');
-    this.hashes.set(this.key(name, id), { algorithm: 'sha256', offset: 0, generation: hashThread.generation });
+    this.hashes.set(this.key(name, id), { algorithm: 'sha256', hash: newHasher('sha256'), offset: 0 });
     return { id, offset: 0 };
   }
 
@@ -89,16 +85,10 @@ export class FsUploads implements UploadStore {
       body.resume();
       throw new RegistryError('RANGE_INVALID', { reason: `chunk starts at ${start} but the upload holds ${offset} bytes`, offset });
     }
-    const key = this.key(name, id);
     const running = await this.runningHash(name, id, 'sha256', offset);
     const cut: Cut = {};
     let written = offset;
     const handle = await open(file, 'r+');
-    // Bytes are written in batches of about 1 MiB with one writev (a write per network chunk, 64
-    // KiB, made a push cost twice the system calls), then hashed on the hashing thread from the
-    // file. One batch is in flight while the next is gathered, so reading the body, writing the
-    // file and hashing overlap instead of taking turns; batches are hashed in order.
-    let inFlight: Promise<void> | undefined;
     // Early flushes, one at a time. Their failure fails the append: a write-back error is reported
     // once per open file, and the commit's fsync (on another) might never hear of it.
     let syncing: Promise<void> | undefined;
@@ -116,41 +106,35 @@ export class FsUploads implements UploadStore {
       );
     };
     try {
+      // Bytes are hashed as they arrive and written in batches of about 1 MiB with one writev:
+      // a write per network chunk (64 KiB) made a push cost twice the system calls.
       let batch: Buffer[] = [];
       let batched = 0;
       const flush = async () => {
         if (batched === 0) return;
-        const [chunks, bytes] = [batch, batched];
+        const { bytesWritten } = await handle.writev(batch, written);
+        // A full disk can cut a write short without an error; going on would leave a hole of
+        // zeros that the running hash never saw. Fail as the next write would.
+        if (bytesWritten !== batched) throw Object.assign(new Error(`short write: ${bytesWritten} of ${batched} bytes`), { code: 'ENOSPC' });
+        written += batched;
         batch = [];
         batched = 0;
-        await inFlight;
-        const position = written;
-        inFlight = (async () => {
-          const { bytesWritten } = await handle.writev(chunks, position);
-          // A full disk can cut a write short without an error; going on would leave a hole of
-          // zeros that the running hash never saw. Fail as the next write would.
-          if (bytesWritten !== bytes) throw Object.assign(new Error(`short write: ${bytesWritten} of ${bytes} bytes`), { code: 'ENOSPC' });
-          await hashThread.region(key, handle.fd, position, bytes);
-          written += bytes;
-          if (syncFailure !== undefined) throw syncFailure;
-          syncEarly();
-        })();
-        inFlight.catch(() => undefined);
+        if (syncFailure !== undefined) throw syncFailure;
+        syncEarly();
       };
       for await (const chunk of untilCut(body, cut)) {
+        running.hash.update(chunk);
         batch.push(chunk);
         batched += chunk.length;
         if (batched >= WRITE_BATCH) await flush();
       }
       await flush();
-      await inFlight;
       await syncing;
       if (syncFailure !== undefined) throw syncFailure;
     } catch (error) {
       // The store failed: undo the partial append so the session stays consistent and resumable from `offset`.
-      await inFlight?.catch(() => undefined);
       await syncing;
-      this.forget(key);
+      this.hashes.delete(this.key(name, id));
       await truncate(file, offset).catch(() => undefined);
       throw error;
     } finally {
@@ -162,37 +146,25 @@ export class FsUploads implements UploadStore {
     return written;
   }
 
-  /** The hash of the first `offset` bytes, kept as they were written or (after a restart) rebuilt from the file. */
+  /** The hash of the first `offset` bytes, from memory or (after a restart) by reading the file. */
   private async runningHash(name: string, id: string, algorithm: DigestAlgorithm, offset: number): Promise<RunningHash> {
     const key = this.key(name, id);
     const cached = this.hashes.get(key);
-    if (cached && cached.algorithm === algorithm && cached.offset === offset && cached.generation === hashThread.generation) return cached;
-    this.hashes.delete(key);
-    await hashThread.start(key, algorithm);
+    if (cached && cached.algorithm === algorithm && cached.offset === offset) return cached;
+    const hash = newHasher(algorithm);
     if (offset > 0) {
-      const handle = await open(this.file(name, id), 'r');
-      try {
-        await hashThread.region(key, handle.fd, 0, offset);
-      } finally {
-        await handle.close();
-      }
+      for await (const chunk of createReadStream(this.file(name, id), { start: 0, end: offset - 1 })) hash.update(chunk as Buffer);
     }
-    const running = { algorithm, offset, generation: hashThread.generation };
+    const running = { algorithm, hash, offset };
     this.hashes.set(key, running);
     return running;
-  }
-
-  /** Drops a session's running hash (rebuilt from its file if it is needed again). */
-  private forget(key: string): void {
-    this.hashes.delete(key);
-    hashThread.drop(key);
   }
 
   commit(name: string, id: string, digest: Digest, body?: Readable): Promise<number> {
     return this.locks.run(this.key(name, id), async () => {
       const size = body ? await this.appendLocked(name, id, body) : await this.size(name, id);
-      await this.runningHash(name, id, digest.algorithm, size);
-      const actual = await hashThread.digest(this.key(name, id));
+      const running = await this.runningHash(name, id, digest.algorithm, size);
+      const actual = running.hash.copy().digest('hex');
       if (actual !== digest.hex) {
         throw new RegistryError('DIGEST_INVALID', { digest: digest.value, reason: `uploaded content has digest ${digest.algorithm}:${actual}` });
       }
@@ -204,7 +176,7 @@ export class FsUploads implements UploadStore {
         await handle.close();
       }
       await this.adoptBlob(name, digest, file);
-      this.forget(this.key(name, id));
+      this.hashes.delete(this.key(name, id));
       return size;
     });
   }
@@ -217,7 +189,7 @@ export class FsUploads implements UploadStore {
         if (isNotFound(error)) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { uuid: id });
         throw error;
       }
-      this.forget(this.key(name, id));
+      this.hashes.delete(this.key(name, id));
     });
   }
 }
