@@ -26,6 +26,7 @@ import { pulledPlatform, type EntryFacts } from './entry-facts.js';
 import { composeImage, type ImageInputs } from './image-detail.js';
 import { aboutInView } from './image-source.js';
 import { FactsShelf } from './facts-shelf.js';
+import { ListedNames } from './listed-names.js';
 import { PushOrder } from './push-order.js';
 import { viewOf, type RepositoryView } from './repository-view.js';
 import { SavedViews } from './saved-views.js';
@@ -55,6 +56,8 @@ export class RepositoryInsights {
   private readonly saved: SavedViews;
   private readonly shelf: FactsShelf;
   private readonly pushOrder: PushOrder;
+  /** The names the list shows: the store's, or while its walk runs after a start, those saved by the last one. */
+  private readonly names: ListedNames;
 
   constructor(
     private readonly store: Store,
@@ -63,6 +66,7 @@ export class RepositoryInsights {
     this.shelf = new FactsShelf(store, (name, entry) => this.readFacts(name, entry));
     this.saved = new SavedViews(store);
     this.pushOrder = new PushOrder(store, async (name) => newestPush((await this.store.readIndex(name)).manifests));
+    this.names = new ListedNames(store);
   }
 
   /**
@@ -81,8 +85,8 @@ export class RepositoryInsights {
 
   /** Reads ahead what the first page after a start needs (the repository list, the push order); not awaited. */
   warm(): void {
-    void this.store
-      .listRepositories()
+    void this.names
+      .list()
       .then((all) => this.pushOrder.names(all))
       .catch(() => undefined);
   }
@@ -97,7 +101,7 @@ export class RepositoryInsights {
   async repositories(options: { visible: ((name: string) => boolean) | undefined; query?: string; sort: RepositorySort; page: number; perPage: number }): Promise<PageOf<RepositoryFigures>> {
     const query = options.query?.trim().toLowerCase() ?? '';
     const { visible } = options;
-    const listed = await this.store.listRepositories();
+    const listed = await this.names.list();
     const all = options.sort.endsWith('pushed') ? await this.pushOrder.names(listed) : listed;
     const names = query === '' && !visible ? all : all.filter((name) => (query === '' || name.toLowerCase().includes(query)) && (!visible || visible(name)));
     // A reversed order is the same list read from its end (no copy).

@@ -128,15 +128,17 @@ export function derivedRecordName(key: string): string {
 
 /**
  * A derived record's key split: '', a repository name, or `<name>#<kind>`, another record of the
- * same repository (its saved view beside its facts); anything else refused.
+ * same repository (its saved view beside its facts) or, for `#<kind>`, of the registry; anything
+ * else refused.
  */
 export function derivedKey(key: string): { name: string; kind?: string } {
   const hash = key.indexOf('#');
   if (hash < 0) return { name: key };
   const kind = key.slice(hash + 1);
-  if (!DERIVED_KIND.test(kind) || hash === 0) throw new Error(`refusing derived record key ${JSON.stringify(key)}`);
+  if (!DERIVED_KIND.test(kind)) throw new Error(`refusing derived record key ${JSON.stringify(key)}`);
+  // `#<kind>`: another registry-wide record.
   const name = key.slice(0, hash);
-  assertValidName(name);
+  if (name !== '') assertValidName(name);
   return { name, kind };
 }
 
