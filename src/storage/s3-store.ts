@@ -13,12 +13,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { RegistryError } from '../oci/errors.js';
-import { isValidName } from '../oci/names.js';
 import type { Digest } from '../oci/digest.js';
 import { OCI_INDEX } from '../oci/media-types.js';
 import type { Coordination } from '../coordination/coordination.js';
 import type { S3StorageConfig } from '../config/config.js';
-import { Layout, ObjectKeys } from './layout.js';
+import { ObjectKeys } from './layout.js';
 import { Bucket } from './s3-bucket.js';
 import { isMissing, isPreconditionFailed } from './s3-client.js';
 import { S3BlobReader } from './s3-blob-reader.js';
@@ -26,19 +25,11 @@ import { S3Uploads, type BlobSource } from './s3-uploads.js';
 import { updateIndexOf, type BlobFile, type BlobReader, type IndexChange, type OciIndexFile, type RepositoryTransaction, type Store } from './store.js';
 import { answer, GroupCommit, runGroup, type Waiting } from './group-commit.js';
 import { LiveIndex } from './live-index.js';
-import { SortedNames } from './sorted-names.js';
+import { S3Catalog } from './s3-catalog.js';
 import { inParallel } from '../coordination/in-parallel.js';
 
 const OCI_LAYOUT = JSON.stringify({ imageLayoutVersion: '1.0.0' });
 const JSON_TYPE = 'application/json';
-/**
- * How long a catalog walk is reused; repositories this process creates are added at once, and one
- * another replica creates is seen at the next request through the shared catalog generation.
- */
-const CATALOG_TTL_MS = 5_000;
-const CATALOG_GENERATION = 'generation';
-/** Changed only when a replica removes a repository: the others forget which repositories they know exist. */
-const REMOVALS_GENERATION = 'removals';
 /** Objects deleted at once when a repository is removed. */
 const DELETES_AT_ONCE = 16;
 
@@ -64,10 +55,7 @@ export class S3Store implements Store {
   readonly replicated = true;
   private readonly coordination: Coordination;
   private readonly indexes = new Map<string, CachedIndex>();
-  private readonly knownRepositories = new Set<string>();
-  private catalog: { at: number; generation: string | undefined; names: SortedNames } | undefined;
-  /** The removals generation `knownRepositories` holds for (see `stillKnown`). */
-  private knownRemovals: string | undefined;
+  private readonly catalog: S3Catalog;
   /** Concurrent changes to one repository share one lock hold and one PUT of index.json. */
   private readonly groups = new GroupCommit((name, take) => this.lockRepository(name, () => this.commit(name, take())));
   /** The index last written or changed here, as a map, with the ETag it matches (saves rebuilding it per group). */
@@ -77,6 +65,7 @@ export class S3Store implements Store {
     this.keys = new ObjectKeys(options.settings.rootDirectory);
     this.bucket = new Bucket(options.client, options.settings.bucket);
     this.coordination = options.coordination;
+    this.catalog = new S3Catalog(this.bucket, this.keys, this.coordination);
     this.uploads = new S3Uploads({
       bucket: this.bucket,
       keys: this.keys,
@@ -92,7 +81,7 @@ export class S3Store implements Store {
   }
 
   async ensureRepository(name: string): Promise<void> {
-    if (await this.stillKnown(name)) return;
+    if (await this.catalog.stillKnown(name)) return;
     const created = await this.lockRepository(name, async () => {
       if (await this.bucket.head(this.keys.index(name))) return false;
       // oci-layout first: a folder with an index.json is a repository (listRepositories).
@@ -105,37 +94,7 @@ export class S3Store implements Store {
       }
       return true;
     });
-    this.knownRepositories.add(name);
-    this.catalog?.names.add(name);
-    if (created) await this.bumpGeneration(CATALOG_GENERATION);
-  }
-
-  /**
-   * Whether `name` is known to exist here without asking S3: made sure of by this replica, and no
-   * replica removed a repository since (a removal changes the removals generation in Redis, and this
-   * replica then forgets what it knew). Creations elsewhere do not make it forget.
-   */
-  private async stillKnown(name: string): Promise<boolean> {
-    if (!this.knownRepositories.has(name)) return false;
-    // Without Redis (unreachable) the last generation seen stands: a removal elsewhere then shows
-    // when this replica next reads the missing index.json.
-    const removals = await this.coordination
-      .records<string>('catalog')
-      .get(REMOVALS_GENERATION)
-      .catch(() => this.knownRemovals);
-    if (removals !== this.knownRemovals) {
-      this.knownRepositories.clear();
-      this.knownRemovals = removals;
-    }
-    return this.knownRepositories.has(name);
-  }
-
-  /** Tells the other replicas something changed (their catalog, or what they know exists); without Redis they find out within the TTL. */
-  private async bumpGeneration(key: string): Promise<void> {
-    await this.coordination
-      .records<string>('catalog')
-      .set(key, randomBytes(8).toString('hex'))
-      .catch(() => undefined);
+    await this.catalog.added(name, created);
   }
 
   async removeRepository(name: string): Promise<boolean> {
@@ -149,7 +108,7 @@ export class S3Store implements Store {
       }
       if (found.index.manifests.length > 0) return 'held' as const;
       // Not a repository from here on: a push starting now makes it again once this is done.
-      this.knownRepositories.delete(name);
+      this.catalog.forget(name);
       // Blobs and sessions first, index.json last: a failure in between leaves an empty repository,
       // still listed and removable again, never blobs no garbage collection visits.
       await inParallel(await this.listBlobs(name), DELETES_AT_ONCE, (blob) => this.bucket.delete(this.keys.blob(name, blob.digest)));
@@ -164,10 +123,9 @@ export class S3Store implements Store {
       await inParallel(await this.bucket.list(this.keys.derivedPrefix(name)), DELETES_AT_ONCE, (object) => this.bucket.delete(object.key));
       this.indexes.delete(name);
       this.live.delete(name);
-      this.catalog?.names.remove(name);
       return 'removed' as const;
     });
-    if (removed === 'removed') await Promise.all([this.bumpGeneration(REMOVALS_GENERATION), this.bumpGeneration(CATALOG_GENERATION)]);
+    if (removed === 'removed') await this.catalog.removed(name);
     return removed !== 'held';
   }
 
@@ -179,38 +137,12 @@ export class S3Store implements Store {
   }
 
   async repositoryExists(name: string): Promise<boolean> {
-    if (this.knownRepositories.has(name)) return true;
+    if (this.catalog.has(name)) return true;
     return (await this.bucket.head(this.keys.index(name))) !== undefined;
   }
 
-  async listRepositories(): Promise<readonly string[]> {
-    // Reads work without Redis: an unreachable generation only means the TTL decides alone.
-    const generation = await this.coordination
-      .records<string>('catalog')
-      .get(CATALOG_GENERATION)
-      .catch(() => this.catalog?.generation);
-    if (!this.catalog || this.catalog.generation !== generation || Date.now() - this.catalog.at > CATALOG_TTL_MS) {
-      this.catalog = { at: Date.now(), generation, names: new SortedNames(await this.walk('')) };
-    }
-    return this.catalog.names.all;
-  }
-
-  /** Repositories at or below `prefix`: "folders" (Delimiter '/') holding an index.json, at any depth. */
-  private async walk(prefix: string): Promise<string[]> {
-    const folder = this.keys.folder(prefix);
-    if (folder === undefined) return [];
-    const indexKey = prefix === '' ? undefined : this.keys.index(prefix);
-    let isRepository = false;
-    const children: string[] = [];
-    for await (const page of this.bucket.pages(folder, '/')) {
-      if (page.objects.some((object) => object.key === indexKey)) isRepository = true;
-      for (const child of page.folders) {
-        const entry = child.slice(folder.length, -1);
-        if (!Layout.isSkippedFolder(entry)) children.push(prefix === '' ? entry : `${prefix}/${entry}`);
-      }
-    }
-    const nested = await Promise.all(children.map((child) => this.walk(child)));
-    return (isRepository && isValidName(prefix) ? [prefix] : []).concat(...nested);
+  listRepositories(): Promise<readonly string[]> {
+    return this.catalog.list();
   }
 
   async statBlob(name: string, digest: Digest): Promise<number | undefined> {
@@ -265,7 +197,7 @@ export class S3Store implements Store {
     const target = this.keys.blob(name, digest);
     return this.lockRepository(name, async () => {
       // A session opened before its repository was deleted must not leave a blob outside any repository.
-      if (!(await this.stillKnown(name)) && !(await this.bucket.head(this.keys.index(name)))) {
+      if (!(await this.catalog.stillKnown(name)) && !(await this.bucket.head(this.keys.index(name)))) {
         throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { reason: 'the repository was deleted during the upload' });
       }
       if ('bytes' in source) await this.bucket.put(target, source.bytes);
@@ -286,7 +218,7 @@ export class S3Store implements Store {
     if (found === 'unchanged' && cached) return cached;
     if (found === undefined || found === 'unchanged') {
       this.indexes.delete(name);
-      this.knownRepositories.delete(name);
+      this.catalog.forget(name);
       throw new RegistryError('NAME_UNKNOWN', { name });
     }
     const index = parseIndex(found.bytes.toString('utf8'), key);
