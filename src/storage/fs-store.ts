@@ -47,8 +47,7 @@ export class FsStore implements Store {
 
   async ensureRepository(name: string): Promise<void> {
     if (this.catalog.has(name)) return;
-    const folder = this.layout.repository(name);
-    await ensureFolder(path.join(folder, 'blobs', 'sha256'));
+    await ensureFolder(this.layout.blobFolder(name, 'sha256'));
     await ensureFolder(this.layout.uploads(name));
     await this.repoLocks.run(name, async () => {
       if (!(await exists(this.layout.ociLayout(name)))) await writeFileAtomic(this.layout.ociLayout(name), OCI_LAYOUT, await this.tempFile(name));
@@ -270,7 +269,7 @@ export class FsStore implements Store {
       await rm(this.layout.derivedRecord(name), { force: true });
       await rm(this.layout.derivedFolder(name), { recursive: true, force: true });
       // Folders only when empty: a repository nested below this name (`name/sub`) lives in them.
-      for (const empty of [this.layout.blobFolder(name, 'sha256'), this.layout.blobFolder(name, 'sha512'), path.join(folder, 'blobs'), this.layout.uploads(name), folder]) {
+      for (const empty of [this.layout.blobFolder(name, 'sha256'), this.layout.blobFolder(name, 'sha512'), this.layout.blobsRoot(name), this.layout.uploads(name), folder]) {
         this.folders.delete(empty);
         await rmdir(empty).catch((error: unknown) => {
           const code = (error as NodeJS.ErrnoException).code;

@@ -54,7 +54,12 @@ export class Layout {
   }
 
   blobFolder(name: string, algorithm: DigestAlgorithm): string {
-    return path.join(this.repository(name), 'blobs', algorithm);
+    return path.join(this.blobsRoot(name), algorithm);
+  }
+
+  /** `blobs/`, the parent of the algorithms' folders. */
+  blobsRoot(name: string): string {
+    return path.join(this.repository(name), 'blobs');
   }
 
   blob(name: string, digest: Digest): string {

@@ -7,39 +7,17 @@
  * a scratch folder, pushed through the registry's own services.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { RepositoryInsights } from '../../../src/browse/repository-insights.js';
+import { type RepositoryInsights } from '../../../src/browse/repository-insights.js';
 import { parseFactsRecord } from '../../../src/browse/entry-facts.js';
 import { digestOf } from '../../../src/oci/digest.js';
-import { Registry } from '../../../src/registry/registry.js';
-import { FsStore } from '../../../src/storage/fs-store.js';
+import { type Registry } from '../../../src/registry/registry.js';
 import { pushStoreImage, putStoreBlob } from '../../helpers/store-images.js';
 import { scratchDir } from '../../helpers/scratch.js';
+import { closeReadModels, openReadModels } from '../../helpers/read-models.js';
 import { OCI_EMPTY, OCI_INDEX, OCI_MANIFEST } from '../../helpers/oci.js';
 
-const opened: FsStore[] = [];
-afterAll(() => Promise.all(opened.map((store) => store.close())));
-
-/** A server's worth of services over `root`, counting the manifest and index reads that reach the store. */
-function open(root: string) {
-  const store = new FsStore(root, { dedupe: false });
-  opened.push(store);
-  const manifestReads: string[] = [];
-  const indexReads: string[] = [];
-  const readSmallBlob = store.readSmallBlob.bind(store);
-  store.readSmallBlob = async (name, digest) => {
-    manifestReads.push(`${name}@${digest.value}`);
-    return readSmallBlob(name, digest);
-  };
-  const readIndex = store.readIndex.bind(store);
-  store.readIndex = async (name) => {
-    indexReads.push(name);
-    return readIndex(name);
-  };
-  const registry = new Registry(store);
-  const insights = new RepositoryInsights(store, registry.catalog);
-  registry.manifests.afterWrite(async (writes) => insights.noteWrites(writes));
-  return { store, registry, insights, manifestReads, indexReads };
-}
+afterAll(closeReadModels);
+const open = openReadModels;
 
 /** A manifest pushed by digest or tag (an index, a signature), as the registry validates it. */
 async function pushDocument(registry: Registry, name: string, reference: string | undefined, document: object, mediaType: string) {

@@ -6,44 +6,23 @@
  * scratch folder, pushed through the registry's own services.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { RepositoryInsights, type TagSort } from '../../../src/browse/repository-insights.js';
+import type { TagSort } from '../../../src/browse/repository-insights.js';
 import { CHUNK_ROWS } from '../../../src/browse/tag-table.js';
 import { bucketOf, tagBucketOf } from '../../../src/browse/image-source.js';
 import { digestOf } from '../../../src/oci/digest.js';
 import type { Descriptor } from '../../../src/oci/manifest.js';
 import { REF_NAME } from '../../../src/storage/store.js';
-import { Registry } from '../../../src/registry/registry.js';
+import { type Registry } from '../../../src/registry/registry.js';
 import { FsStore } from '../../../src/storage/fs-store.js';
 import { pushStoreImage, putStoreBlob } from '../../helpers/store-images.js';
 import { OCI_EMPTY, OCI_INDEX, OCI_MANIFEST } from '../../helpers/oci.js';
 import { scratchDir } from '../../helpers/scratch.js';
+import { closeReadModels, openReadModels, type OpenedReadModels } from '../../helpers/read-models.js';
 
-const opened: FsStore[] = [];
-afterAll(() => Promise.all(opened.map((store) => store.close())));
+afterAll(closeReadModels);
+const open = openReadModels;
 
-/** A server's worth of services over `root`, counting the index reads and the derived records read. */
-function open(root: string) {
-  const store = new FsStore(root, { dedupe: false });
-  opened.push(store);
-  const indexReads: string[] = [];
-  const recordReads: string[] = [];
-  const readIndex = store.readIndex.bind(store);
-  store.readIndex = async (name) => {
-    indexReads.push(name);
-    return readIndex(name);
-  };
-  const readDerived = store.readDerived.bind(store);
-  store.readDerived = async (key) => {
-    recordReads.push(key);
-    return readDerived(key);
-  };
-  const registry = new Registry(store);
-  const insights = new RepositoryInsights(store, registry.catalog);
-  registry.manifests.afterWrite(async (writes) => insights.noteWrites(writes));
-  return { store, registry, insights, indexReads, recordReads };
-}
-
-type Opened = ReturnType<typeof open>;
+type Opened = OpenedReadModels;
 
 /** Rewrites a derived record of the storage at `root` as another writer would. */
 async function damage(root: string, key: string, change: (text: string) => string) {
