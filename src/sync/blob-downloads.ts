@@ -3,19 +3,26 @@
  * the clients while it is stored through an upload session. The store checks the digest and the
  * length as the bytes stream in; each client's last chunk and the end follow only its commit, so a
  * forged or cut blob never reaches a client as a complete answer and is never kept. The store sets
- * the pace: a client that falls too far behind is let go, and neither it nor one that leaves stops
- * the download. A client that joins a download in progress follows it from its first byte while
- * the beginning is kept in memory (bounded per download and in all); later ones read the stored blob.
+ * the pace, never a client: one that falls behind the download (a slow link, a client that unpacks
+ * as it reads) stops being fed from memory and, once the blob is stored, goes on from where it was
+ * in the stored blob; one that leaves stops nothing. A client that joins a download in progress
+ * follows it from its first byte while the beginning is kept in memory (bounded per download and
+ * in all); later ones read the stored blob.
  */
 import { PassThrough, type Readable } from 'node:stream';
 import { RegistryError } from '../oci/errors.js';
 import type { Digest } from '../oci/digest.js';
 import type { Registry } from '../registry/registry.js';
+import type { BlobReader } from '../storage/store.js';
 import type { PulledBlob, Source, SyncLog, SyncObserver } from './sync-types.js';
 import { UpstreamError } from './upstream.js';
 
-/** How far a client may fall behind a download it started before it is let go (the download goes on). */
-const CLIENT_LAG_BYTES = 64 * 1024 * 1024;
+/**
+ * How far a client may fall behind the download before it is fed from the stored blob instead of
+ * from memory (small: every chunk a client lags holds lives through collections, which cost the
+ * download more CPU than the bytes themselves).
+ */
+const CLIENT_LAG_BYTES = 8 * 1024 * 1024;
 /** How much of a download's beginning is kept for clients who join it, per download and in all. */
 const REPLAY_BYTES = 32 * 1024 * 1024;
 const REPLAY_BYTES_IN_ALL = 128 * 1024 * 1024;
@@ -36,10 +43,26 @@ export interface BlobFlight {
 interface Reader {
   stream: PassThrough;
   held?: Buffer;
+  /** Bytes written to `stream` (not counting `held`). */
+  sent: number;
+  /** How far it may fall behind: CLIENT_LAG_BYTES, plus the replayed beginning for a joiner. */
+  allowance: number;
+  /** Fell behind: it goes on from `sent` in the stored blob once the download is stored. */
+  behind: boolean;
   gone: boolean;
 }
 
 const flightKey = (name: string, digest: string) => `${name}\0${digest}`;
+
+/** Resolves once `out` wants more, or is closed. */
+const drained = (out: PassThrough) =>
+  new Promise<void>((resolve) => {
+    const done = () => {
+      out.off('drain', done).off('close', done);
+      resolve();
+    };
+    out.on('drain', done).on('close', done);
+  });
 
 export class BlobDownloads {
   private readonly flights = new Map<string, BlobFlight>();
@@ -108,7 +131,7 @@ export class BlobDownloads {
     // or cut blob never reaches a client as a complete answer, and the bytes are hashed once.
     const readers: Reader[] = [];
     const addReader = (): Reader => {
-      const reader: Reader = { stream: new PassThrough({ highWaterMark: 4 * 1024 * 1024 }), gone: false };
+      const reader: Reader = { stream: new PassThrough({ highWaterMark: 4 * 1024 * 1024 }), sent: 0, allowance: CLIENT_LAG_BYTES, behind: false, gone: false };
       reader.stream.on('error', () => undefined);
       reader.stream.on('close', () => (reader.gone = true));
       readers.push(reader);
@@ -120,6 +143,10 @@ export class BlobDownloads {
       reader.stream.destroy(new Error(reason));
     };
     const dropAll = (reason: string) => readers.forEach((reader) => drop(reader, reason));
+    const feed = (reader: Reader, chunk: Buffer) => {
+      reader.stream.write(chunk);
+      reader.sent += chunk.length;
+    };
     // The download's beginning, kept for clients who join it (bounded per download and in all).
     let kept: Buffer[] | undefined = [];
     let keptBytes = 0;
@@ -133,7 +160,8 @@ export class BlobDownloads {
     flight.follow = () => {
       if (!kept || ended) return undefined;
       const reader = addReader();
-      kept.slice(0, -1).forEach((chunk) => reader.stream.write(chunk));
+      kept.slice(0, -1).forEach((chunk) => feed(reader, chunk));
+      reader.allowance += reader.sent;
       const last = kept.at(-1);
       if (last) reader.held = last;
       return { size: blob.length, body: reader.stream };
@@ -149,11 +177,14 @@ export class BlobDownloads {
         } else forget();
       }
       for (const reader of readers) {
-        if (reader.gone) continue;
-        if (reader.held) reader.stream.write(reader.held);
+        if (reader.gone || reader.behind) continue;
+        if (reader.held) feed(reader, reader.held);
         reader.held = chunk;
-        // The store sets the pace, never a client: one that falls this far behind is let go.
-        if (reader.stream.writableLength > CLIENT_LAG_BYTES) drop(reader, 'the client read too slowly; the download goes on without it');
+        // The store sets the pace, never a client: one this far behind goes on from the stored blob.
+        if (reader.stream.writableLength > reader.allowance) {
+          reader.behind = true;
+          reader.held = undefined;
+        }
       }
       if (!toStore.write(chunk)) {
         blob.body.pause();
@@ -176,8 +207,11 @@ export class BlobDownloads {
         // Stored, so the store found the digest it was asked for: the readers get their last chunk.
         for (const reader of readers) {
           if (reader.gone) continue;
-          if (reader.held) reader.stream.write(reader.held);
-          reader.stream.end();
+          if (reader.behind) void this.copyStored(name, digest, reader.sent, reader.stream);
+          else {
+            if (reader.held) feed(reader, reader.held);
+            reader.stream.end();
+          }
         }
         this.flights.delete(key);
         this.observer.fetched(source.upstream.name, 'blob', bytes);
@@ -213,23 +247,28 @@ export class BlobDownloads {
   async readStored(name: string, digest: Digest): Promise<PulledBlob> {
     const reader = await this.registry.blobs.open(name, digest);
     const out = new PassThrough();
-    void (async () => {
-      const buffer = Buffer.alloc(256 * 1024);
-      try {
-        for (let position = 0; position < reader.size;) {
-          const read = await reader.read(buffer, position);
-          if (read <= 0) break;
-          position += read;
-          if (!out.write(Buffer.from(buffer.subarray(0, read)))) await new Promise((resolve) => out.once('drain', resolve));
-        }
-        out.end();
-      } catch (error) {
-        out.destroy(error as Error);
-      } finally {
-        await reader.close();
-      }
-    })();
+    void this.copyStored(name, digest, 0, out, reader);
     return { size: reader.size, body: out };
+  }
+
+  /** Writes a stored blob from `from` to `out` and ends it (or destroys it on an error). */
+  private async copyStored(name: string, digest: Digest, from: number, out: PassThrough, opened?: BlobReader): Promise<void> {
+    let reader = opened;
+    try {
+      reader ??= await this.registry.blobs.open(name, digest);
+      const buffer = Buffer.alloc(256 * 1024);
+      for (let position = from; position < reader.size && !out.destroyed;) {
+        const read = await reader.read(buffer, position);
+        if (read <= 0) throw new Error(`the stored blob ended at ${position} of ${reader.size} bytes`);
+        position += read;
+        if (!out.write(Buffer.from(buffer.subarray(0, read)))) await drained(out);
+      }
+      out.end();
+    } catch (error) {
+      out.destroy(error as Error);
+    } finally {
+      await reader?.close();
+    }
   }
 
   /** Makes sure `name` holds the blob (joining a download in flight), fetching it from `source` if not. */

@@ -6,7 +6,9 @@
  * stored; a tag rechecked only after manifestCheckInterval, the local copy served when the upstream
  * is down; reads authorized against the local repository before anything is fetched; skopeo pulls.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { get as httpGet, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -160,6 +162,29 @@ describe('pull-through cache (extensions.sync onDemand)', () => {
     expect(second.firstAt).toBeLessThan(firstDone.endAt);
     await settled();
     expect(proxy.count('GET', `/v2/library/joined/blobs/${layer.digest}`)).toBe(1);
+  });
+
+  it('lets a client that falls behind the download go on from the stored blob, never cut off', async () => {
+    // A layer well past what a lagging client may hold in memory (8 MiB) and the old 64 MiB limit.
+    const bytes = randomBytes(96 * 1024 * 1024);
+    const layer = { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(bytes), size: bytes.length, bytes, diffId: sha256(bytes) };
+    const image = await buildImage({ layers: 0, baseLayers: [layer], label: 'lagging' });
+    await pushImage(upstream.url, 'library/lagging', 'v1', { image });
+    expect((await get(`${berth.url}/v2/library/lagging/manifests/v1`)).status).toBe(200);
+    // The client reads the headers, then nothing until the blob is stored: the download goes on at
+    // the upstream's pace without it, and it then gets every byte, from where it was.
+    const answer = await new Promise<IncomingMessage>((resolve, reject) => httpGet(`${berth.url}/v2/library/lagging/blobs/${layer.digest}`, resolve).on('error', reject));
+    expect(answer.statusCode).toBe(200);
+    expect(answer.headers['content-length']).toBe(String(layer.size));
+    answer.pause();
+    const stored = () => berth.app.registry.store.statBlob('library/lagging', parseDigest(layer.digest)!);
+    for (let tries = 0; (await stored()) === undefined && tries < 300; tries++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await stored()).toBe(layer.size);
+    const parts: Buffer[] = [];
+    for await (const chunk of answer) parts.push(chunk as Buffer);
+    expect(answer.complete).toBe(true);
+    expect(sha256(Buffer.concat(parts))).toBe(layer.digest);
+    expect(proxy.count('GET', `/v2/library/lagging/blobs/${layer.digest}`)).toBe(1);
   });
 
   it('answers a Range on a blob it is still fetching with 206 and those bytes, ended once the blob is stored', async () => {
