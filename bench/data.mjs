@@ -35,6 +35,12 @@ export function smallBlob(size) {
   return { bytes, digest: sha256(bytes) };
 }
 
+/** A JSON document as a blob (an image config). */
+export function jsonBlob(value) {
+  const bytes = Buffer.from(JSON.stringify(value));
+  return { bytes, digest: sha256(bytes) };
+}
+
 export function sha256(bytes) {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
