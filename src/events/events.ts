@@ -16,7 +16,7 @@ import path from 'node:path';
 import type { EventsConfig } from '../config/config.js';
 import type { Coordination } from '../coordination/coordination.js';
 import type { ManifestWrite } from '../registry/manifest-writes.js';
-import { fromStored, toCloudEvent } from './cloud-event.js';
+import { toCloudEvent } from './cloud-event.js';
 import { HttpSink } from './http-sink.js';
 import { NatsSink } from './nats-sink.js';
 import { FsOutbox } from './outbox.js';
@@ -187,7 +187,7 @@ export class Events {
         return this.commit(loop, record);
       }
       try {
-        await loop.sink.send(fromStored(record.event));
+        await loop.sink.send(record.event);
         this.observer.delivered(loop.label, (Date.now() - record.at) / 1000);
         return this.commit(loop, record);
       } catch (error) {

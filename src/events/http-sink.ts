@@ -8,14 +8,19 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { HTTP, type CloudEvent } from 'cloudevents';
+import { urlToHttpOptions } from 'node:url';
 import type { EventSinkConfig } from '../config/config.js';
+import { binaryMessage, type StoredEvent } from './cloud-event.js';
 import { DeliveryError, type Sink } from './sink.js';
 
 const MAX_ANSWER_BYTES = 4096;
 
 export class HttpSink implements Sink {
   private readonly url: URL;
+  /** The request's options but its headers, made once (from the URL at each POST, they cost it). */
+  private readonly options: http.RequestOptions;
+  private readonly client: typeof http | typeof https;
+  private readonly extensions: Record<string, string>;
   private readonly agent: http.Agent;
   private readonly authorization: string | undefined;
 
@@ -30,20 +35,20 @@ export class HttpSink implements Sink {
             ...(tls?.certFile && tls.keyFile ? { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } : {}),
           })
         : new http.Agent({ keepAlive: true });
+    this.options = { ...urlToHttpOptions(this.url), method: 'POST', agent: this.agent, timeout: config.timeoutMs };
+    this.client = this.url.protocol === 'https:' ? https : http;
+    this.extensions = config.channel ? { channel: config.channel } : {};
     const credentials = config.credentials;
     if (credentials?.token !== undefined) this.authorization = `Bearer ${credentials.token}`;
     else if (credentials?.username !== undefined) this.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password ?? ''}`).toString('base64')}`;
   }
 
-  async send(event: CloudEvent<unknown>): Promise<void> {
-    const withChannel = this.config.channel ? event.cloneWith({ channel: this.config.channel } as Partial<CloudEvent<unknown>>, false) : event;
-    const message = HTTP.binary(withChannel);
-    const body = Buffer.from(typeof message.body === 'string' ? message.body : JSON.stringify(message.body));
-    const headers: Record<string, string | number> = { ...this.config.headers, ...(message.headers as Record<string, string>), 'content-length': body.length };
+  async send(event: StoredEvent): Promise<void> {
+    const { headers: ce, body } = binaryMessage(event, this.extensions);
+    const headers: Record<string, string | number> = { ...this.config.headers, ...ce, 'content-length': body.length };
     if (this.authorization) headers.authorization = this.authorization;
-    const client = this.url.protocol === 'https:' ? https : http;
     await new Promise<void>((resolve, reject) => {
-      const request = client.request(this.url, { method: 'POST', headers, agent: this.agent, timeout: this.config.timeoutMs }, (response) => {
+      const request = this.client.request({ ...this.options, headers }, (response) => {
         let seen = 0;
         const status = response.statusCode ?? 0;
         response.on('data', (chunk: Buffer) => {

@@ -5,7 +5,7 @@
  * The connection is opened on first use and again after it breaks.
  */
 import { readFileSync } from 'node:fs';
-import type { CloudEvent } from 'cloudevents';
+import { fromStored, type StoredEvent } from './cloud-event.js';
 import { connect, credsAuthenticator, type ConnectionOptions, type NatsConnection } from 'nats';
 import type { EventSinkConfig } from '../config/config.js';
 import { DeliveryError, type Sink } from './sink.js';
@@ -34,7 +34,8 @@ export class NatsSink implements Sink {
     };
   }
 
-  async send(event: CloudEvent<unknown>): Promise<void> {
+  async send(stored: StoredEvent): Promise<void> {
+    const event = fromStored(stored);
     try {
       if (!this.connection || this.connection.isClosed()) this.connection = await connect(this.options());
       this.connection.publish(this.config.channel!, Buffer.from(JSON.stringify(event.toJSON())));

@@ -1,11 +1,11 @@
 /** What a sink is to the dispatcher: something that accepts one event or throws a DeliveryError. */
 import { createHash } from 'node:crypto';
-import type { CloudEvent } from 'cloudevents';
 import type { EventSinkConfig } from '../config/config.js';
+import type { StoredEvent } from './cloud-event.js';
 
 export interface Sink {
-  /** Resolves once the sink has accepted the event. */
-  send(event: CloudEvent<unknown>): Promise<void>;
+  /** Resolves once the sink has accepted the event (as the outbox keeps it). */
+  send(event: StoredEvent): Promise<void>;
   close(): Promise<void>;
 }
 
