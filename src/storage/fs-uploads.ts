@@ -5,7 +5,7 @@
  * digest has been checked.
  */
 import { createReadStream } from 'node:fs';
-import { open, stat, truncate, unlink } from 'node:fs/promises';
+import { open, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { randomUUID, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { RegistryError } from '../oci/errors.js';
@@ -13,7 +13,7 @@ import { newHasher, type Digest, type DigestAlgorithm } from '../oci/digest.js';
 import { isUploadId, type Layout } from './layout.js';
 import { KeyedMutex } from '../coordination/keyed-mutex.js';
 import { FILE_MODE, isNotFound } from './files.js';
-import type { UploadStore } from './store.js';
+import type { SessionReader, UploadStore } from './store.js';
 import { untilCut, type Cut } from './cut-body.js';
 
 const WRITE_BATCH = 1024 * 1024;
@@ -179,6 +179,21 @@ export class FsUploads implements UploadStore {
       this.hashes.delete(this.key(name, id));
       return size;
     });
+  }
+
+  /**
+   * An open session file: appends only extend it, and a read sees what a write has fully copied,
+   * so what a read returns stays as it is; the descriptor still reads it after the commit's rename.
+   */
+  async openSession(name: string, id: string): Promise<SessionReader> {
+    let handle: FileHandle;
+    try {
+      handle = await open(this.file(name, id), 'r');
+    } catch (error) {
+      if (isNotFound(error)) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { uuid: id });
+      throw error;
+    }
+    return { read: async (buffer, position) => (await handle.read(buffer, 0, buffer.length, position)).bytesRead, close: () => handle.close() };
   }
 
   cancel(name: string, id: string): Promise<void> {

@@ -209,7 +209,16 @@ export interface UploadStore {
   /** Appends `body` if given, checks `digest`, and moves the data into the blob store. */
   commit(name: string, id: string, digest: Digest, body?: Readable): Promise<number>;
   cancel(name: string, id: string): Promise<void>;
+  /**
+   * The session's bytes so far, readable while it is written and after its commit (the pull-through
+   * cache's clients that fell behind a download or joined it late follow it there). Only where a
+   * session is a file (absent on S3, where they wait for the stored blob).
+   */
+  openSession?(name: string, id: string): Promise<SessionReader>;
 }
+
+/** A session's bytes as they are written: `read` returns 0 at what is written so far. */
+export type SessionReader = Pick<BlobReader, 'read' | 'close'>;
 
 /** `Store.updateIndex` for every store: a copy of the index changed and written under the repository's lock. */
 export async function updateIndexOf<T>(store: Store, name: string, change: (index: OciIndexFile) => T | Promise<T>): Promise<T> {

@@ -1,19 +1,20 @@
 /**
  * The pull-through cache's blob downloads: one upstream fetch per blob however many ask, streamed to
  * the clients while it is stored through an upload session. The store checks the digest and the
- * length as the bytes stream in; each client's last chunk and the end follow only its commit, so a
+ * length as the bytes stream in; each client's last byte and the end follow only its commit, so a
  * forged or cut blob never reaches a client as a complete answer and is never kept. The store sets
  * the pace, never a client: one that falls behind the download (a slow link, a client that unpacks
- * as it reads) stops being fed from memory and, once the blob is stored, goes on from where it was
- * in the stored blob; one that leaves stops nothing. A client that joins a download in progress
- * follows it from its first byte while the beginning is kept in memory (bounded per download and
- * in all); later ones read the stored blob.
+ * as it reads) stops being fed from memory and reads the session file as it is written (on S3, where
+ * a session is no file, it goes on from the stored blob once stored); none is cut off for being slow,
+ * and one that leaves stops nothing. A client that joins a download in progress follows it from its
+ * first byte while the beginning is kept in memory (bounded per download and in all), then from the
+ * session file; later ones read the stored blob.
  */
 import { PassThrough, type Readable } from 'node:stream';
 import { RegistryError } from '../oci/errors.js';
 import type { Digest } from '../oci/digest.js';
 import type { Registry } from '../registry/registry.js';
-import type { BlobReader } from '../storage/store.js';
+import type { BlobReader, SessionReader } from '../storage/store.js';
 import type { PulledBlob, Source, SyncLog, SyncObserver } from './sync-types.js';
 import { UpstreamError } from './upstream.js';
 
@@ -26,6 +27,8 @@ const CLIENT_LAG_BYTES = 8 * 1024 * 1024;
 /** How much of a download's beginning is kept for clients who join it, per download and in all. */
 const REPLAY_BYTES = 32 * 1024 * 1024;
 const REPLAY_BYTES_IN_ALL = 128 * 1024 * 1024;
+/** How often a client that follows a download in its session file looks for more. */
+const FOLLOW_POLL_MS = 20;
 /** Upstream chunks (~64 KiB each) waiting for the store before the download pauses: about 1 MiB. */
 const STORE_QUEUE_CHUNKS = 16;
 
@@ -47,12 +50,19 @@ interface Reader {
   sent: number;
   /** How far it may fall behind: CLIENT_LAG_BYTES, plus the replayed beginning for a joiner. */
   allowance: number;
-  /** Fell behind: it goes on from `sent` in the stored blob once the download is stored. */
+  /**
+   * Fell behind (or joined late): no longer fed from memory; it follows the download in its
+   * session file where the store has one, else goes on from `sent` once the blob is stored.
+   */
   behind: boolean;
+  following?: boolean;
   gone: boolean;
 }
 
 const flightKey = (name: string, digest: string) => `${name}\0${digest}`;
+
+const nothing = () => undefined;
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Resolves once `out` wants more, or is closed. */
 const drained = (out: PassThrough) =>
@@ -157,8 +167,47 @@ export class BlobDownloads {
     };
     let bytes = 0;
     let ended = false;
+    let outcome: 'stored' | 'failed' | undefined;
+    let openSession: (() => Promise<SessionReader>) | undefined;
+    // Following the session file needs its length, to hold the last byte back until the blob is stored.
+    const canFollowFile = () => openSession !== undefined && blob.length !== undefined && outcome === undefined;
+    /**
+     * A client that fell behind, or joined after the kept beginning, reads the download from its
+     * session file from `from` on as the store writes it; the last byte only once the blob is
+     * stored (a forged or cut blob still never reaches it complete).
+     */
+    const followFile = async (reader: Reader, from: number): Promise<void> => {
+      reader.following = true;
+      const length = blob.length!;
+      let file: SessionReader | undefined;
+      try {
+        file = await openSession!();
+        const buffer = Buffer.alloc(256 * 1024);
+        for (let position = from; position < length && !reader.stream.destroyed;) {
+          const limit = outcome === 'stored' ? length : length - 1;
+          const read = position < limit ? await file.read(buffer.subarray(0, Math.min(buffer.length, limit - position)), position) : 0;
+          if (read > 0) {
+            position += read;
+            if (!reader.stream.write(Buffer.from(buffer.subarray(0, read)))) await drained(reader.stream);
+          } else if (outcome === 'stored') throw new Error(`the stored blob ended at ${position} of ${length} bytes`);
+          else if (outcome === 'failed') return;
+          else await Promise.race([stored.then(nothing, nothing), pause(FOLLOW_POLL_MS)]);
+        }
+        reader.stream.end();
+      } catch (error) {
+        reader.stream.destroy(error as Error);
+      } finally {
+        await file?.close();
+      }
+    };
     flight.follow = () => {
-      if (!kept || ended) return undefined;
+      if (!kept || ended) {
+        if (!canFollowFile()) return undefined;
+        const late = addReader();
+        late.behind = true;
+        void followFile(late, 0);
+        return { size: blob.length, body: late.stream };
+      }
       const reader = addReader();
       kept.slice(0, -1).forEach((chunk) => feed(reader, chunk));
       reader.allowance += reader.sent;
@@ -184,6 +233,7 @@ export class BlobDownloads {
         if (reader.stream.writableLength > reader.allowance) {
           reader.behind = true;
           reader.held = undefined;
+          if (canFollowFile()) void followFile(reader, reader.sent);
         }
       }
       if (!toStore.write(chunk)) {
@@ -202,11 +252,15 @@ export class BlobDownloads {
       toStore.destroy(error);
       dropAll(error.message);
     });
-    void this.storeBlob(name, digest, toStore, blob.length).then(
+    void this.storeBlob(name, digest, toStore, blob.length, (id) => {
+      const uploads = this.registry.store.uploads;
+      if (uploads.openSession) openSession = () => uploads.openSession!(name, id);
+    }).then(
       () => {
+        outcome = 'stored';
         // Stored, so the store found the digest it was asked for: the readers get their last chunk.
         for (const reader of readers) {
-          if (reader.gone) continue;
+          if (reader.gone || reader.following) continue;
           if (reader.behind) void this.copyStored(name, digest, reader.sent, reader.stream);
           else {
             if (reader.held) feed(reader, reader.held);
@@ -218,6 +272,7 @@ export class BlobDownloads {
         settle.resolve();
       },
       (error: unknown) => {
+        outcome = 'failed';
         this.flights.delete(key);
         // Nothing more of this download is wanted: stop it (the next pull starts afresh).
         blob.body.destroy();
@@ -231,8 +286,9 @@ export class BlobDownloads {
   }
 
   /** Streams `body` into the repository's blob store through an upload session, digest checked. */
-  private async storeBlob(name: string, digest: Digest, body: Readable, length: number | undefined): Promise<void> {
+  private async storeBlob(name: string, digest: Digest, body: Readable, length: number | undefined, opened: (id: string) => void): Promise<void> {
     const session = await this.registry.store.uploads.create(name);
+    opened(session.id);
     try {
       const size = await this.registry.store.uploads.commit(name, session.id, digest, body);
       if (length !== undefined && size !== length) throw new RegistryError('SIZE_INVALID', `the upstream announced ${length} bytes and sent ${size}`);

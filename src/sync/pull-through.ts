@@ -156,13 +156,13 @@ export class PullThrough {
 
   /**
    * A blob Berth does not hold, from the first upstream that has it: streamed to the caller while it
-   * is stored. A second caller during the download waits for it and reads it from storage.
+   * is stored. A second caller during the download follows it (see BlobDownloads).
    */
   async blob(name: string, digest: Digest, namespace?: string): Promise<PulledBlob> {
     const sources = this.sourcesOf(name, namespace);
     const flying = this.downloads.flight(name, digest.value);
-    // Another's download in flight: follow it from its start while its beginning is kept; else wait
-    // for it and read what it stored; if it failed, try afresh below.
+    // Another's download in flight: follow it from its start (its kept beginning, then its session
+    // file); where neither can be read, wait for it and read what it stored; if it failed, try afresh.
     const following = flying?.follow?.();
     if (following) {
       this.observer.served('blob', 'miss');

@@ -187,6 +187,49 @@ describe('pull-through cache (extensions.sync onDemand)', () => {
     expect(proxy.count('GET', `/v2/library/lagging/blobs/${layer.digest}`)).toBe(1);
   });
 
+  it('lets a client that joins after the kept beginning follow the download as it is stored (one upstream fetch)', async () => {
+    // Past the 32 MiB a download keeps in memory for joiners, and slowed so the join is mid-download.
+    const bytes = randomBytes(48 * 1024 * 1024);
+    const layer = { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(bytes), size: bytes.length, bytes, diffId: sha256(bytes) };
+    const image = await buildImage({ layers: 0, baseLayers: [layer], label: 'late' });
+    await pushImage(upstream.url, 'library/late', 'v1', { image });
+    proxy.slow(layer.digest, 2);
+    expect((await get(`${berth.url}/v2/library/late/manifests/v1`)).status).toBe(200);
+    const url = `${berth.url}/v2/library/late/blobs/${layer.digest}`;
+    const stored = async () => (await berth.app.registry.store.statBlob('library/late', parseDigest(layer.digest)!)) !== undefined;
+    let joined: Promise<{ storedAtFirstByte: boolean; bytes: Buffer }> | undefined;
+    const join = async () => {
+      const answer = await get(url);
+      expect(answer.status).toBe(200);
+      const reader = answer.body!.getReader();
+      const parts: Uint8Array[] = [];
+      let storedAtFirstByte: boolean | undefined;
+      for (let next = await reader.read(); !next.done; next = await reader.read()) {
+        storedAtFirstByte ??= await stored();
+        parts.push(next.value);
+      }
+      return { storedAtFirstByte: storedAtFirstByte!, bytes: Buffer.concat(parts) };
+    };
+    const first = await get(url);
+    const reader = first.body!.getReader();
+    const parts: Uint8Array[] = [];
+    let received = 0;
+    for (let next = await reader.read(); !next.done; next = await reader.read()) {
+      parts.push(next.value);
+      received += next.value.length;
+      if (!joined && received > 34 * 1024 * 1024) joined = join();
+    }
+    expect(sha256(Buffer.concat(parts))).toBe(layer.digest);
+    const second = await joined!;
+    expect(sha256(second.bytes)).toBe(layer.digest);
+    // On the filesystem the late client reads the session file as it grows: bytes before the blob
+    // is stored. S3 sessions are no file: it waits for the stored blob.
+    const followsFile = typeof berth.app.registry.store.uploads.openSession === 'function';
+    expect(second.storedAtFirstByte).toBe(!followsFile);
+    await settled();
+    expect(proxy.count('GET', `/v2/library/late/blobs/${layer.digest}`)).toBe(1);
+  });
+
   it('answers a Range on a blob it is still fetching with 206 and those bytes, ended once the blob is stored', async () => {
     const image = await buildImage({ layers: 2, filesPerLayer: 1, maxFileBytes: 512 * 1024, label: 'ranged' });
     await pushImage(upstream.url, 'library/ranged', 'v1', { image });
