@@ -19,9 +19,9 @@ import type { PulledBlob, Source, SyncLog, SyncObserver } from './sync-types.js'
 import { UpstreamError } from './upstream.js';
 
 /**
- * How far a client may fall behind the download before it is fed from the stored blob instead of
- * from memory (small: every chunk a client lags holds lives through collections, which cost the
- * download more CPU than the bytes themselves).
+ * How far a client may fall behind the download before it stops being fed from memory (small:
+ * every chunk a client lags holds lives through collections, which cost the download more CPU than
+ * the bytes themselves).
  */
 const CLIENT_LAG_BYTES = 8 * 1024 * 1024;
 /** How much of a download's beginning is kept for clients who join it, per download and in all. */
@@ -37,7 +37,8 @@ export interface BlobFlight {
   stored: Promise<void>;
   /**
    * Another reader of the download in progress, from its first byte (what has arrived is replayed
-   * from memory, then it follows live); undefined once that prefix is no longer kept.
+   * from memory while that beginning is kept, else read from the session file); undefined when
+   * neither can be read (then wait for `stored` and read the stored blob).
    */
   follow?: () => PulledBlob | undefined;
 }
@@ -48,8 +49,8 @@ interface Reader {
   held?: Buffer;
   /** Bytes written to `stream` (not counting `held`). */
   sent: number;
-  /** How far it may fall behind: CLIENT_LAG_BYTES, plus the replayed beginning for a joiner. */
-  allowance: number;
+  /** For a joiner: where the beginning replayed to it ends (what it has yet to read of it may add to its lag). */
+  replayed: number;
   /**
    * Fell behind (or joined late): no longer fed from memory; it follows the download in its
    * session file where the store has one, else goes on from `sent` once the blob is stored.
@@ -64,9 +65,10 @@ const flightKey = (name: string, digest: string) => `${name}\0${digest}`;
 const nothing = () => undefined;
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Resolves once `out` wants more, or is closed. */
+/** Resolves once `out` wants more, or is closed (at once when it already is). */
 const drained = (out: PassThrough) =>
   new Promise<void>((resolve) => {
+    if (out.destroyed) return resolve();
     const done = () => {
       out.off('drain', done).off('close', done);
       resolve();
@@ -141,7 +143,7 @@ export class BlobDownloads {
     // or cut blob never reaches a client as a complete answer, and the bytes are hashed once.
     const readers: Reader[] = [];
     const addReader = (): Reader => {
-      const reader: Reader = { stream: new PassThrough({ highWaterMark: 4 * 1024 * 1024 }), sent: 0, allowance: CLIENT_LAG_BYTES, behind: false, gone: false };
+      const reader: Reader = { stream: new PassThrough({ highWaterMark: 4 * 1024 * 1024 }), sent: 0, replayed: 0, behind: false, gone: false };
       reader.stream.on('error', () => undefined);
       reader.stream.on('close', () => (reader.gone = true));
       readers.push(reader);
@@ -168,6 +170,7 @@ export class BlobDownloads {
     let bytes = 0;
     let ended = false;
     let outcome: 'stored' | 'failed' | undefined;
+    const settled = stored.then(nothing, nothing);
     let openSession: (() => Promise<SessionReader>) | undefined;
     // Following the session file needs its length, to hold the last byte back until the blob is stored.
     const canFollowFile = () => openSession !== undefined && blob.length !== undefined && outcome === undefined;
@@ -181,7 +184,13 @@ export class BlobDownloads {
       const length = blob.length!;
       let file: SessionReader | undefined;
       try {
-        file = await openSession!();
+        try {
+          file = await openSession!();
+        } catch {
+          // The commit moved the session file away (or a failure removed it): the stored blob, if any.
+          await stored;
+          return void this.copyStored(name, digest, from, reader.stream);
+        }
         const buffer = Buffer.alloc(256 * 1024);
         for (let position = from; position < length && !reader.stream.destroyed;) {
           const limit = outcome === 'stored' ? length : length - 1;
@@ -191,18 +200,21 @@ export class BlobDownloads {
             if (!reader.stream.write(Buffer.from(buffer.subarray(0, read)))) await drained(reader.stream);
           } else if (outcome === 'stored') throw new Error(`the stored blob ended at ${position} of ${length} bytes`);
           else if (outcome === 'failed') return;
-          else await Promise.race([stored.then(nothing, nothing), pause(FOLLOW_POLL_MS)]);
+          else await Promise.race([settled, pause(FOLLOW_POLL_MS)]);
         }
+        // The end only with the digest checked (an empty blob has no last byte to hold back).
+        await stored;
         reader.stream.end();
       } catch (error) {
         reader.stream.destroy(error as Error);
       } finally {
-        await file?.close();
+        await file?.close().catch(nothing);
       }
     };
     flight.follow = () => {
       if (!kept || ended) {
-        if (!canFollowFile()) return undefined;
+        // Once the body has ended, the commit (fsync, rename) is under way: better wait for it.
+        if (ended || !canFollowFile()) return undefined;
         const late = addReader();
         late.behind = true;
         void followFile(late, 0);
@@ -210,7 +222,7 @@ export class BlobDownloads {
       }
       const reader = addReader();
       kept.slice(0, -1).forEach((chunk) => feed(reader, chunk));
-      reader.allowance += reader.sent;
+      reader.replayed = reader.sent;
       const last = kept.at(-1);
       if (last) reader.held = last;
       return { size: blob.length, body: reader.stream };
@@ -229,8 +241,9 @@ export class BlobDownloads {
         if (reader.gone || reader.behind) continue;
         if (reader.held) feed(reader, reader.held);
         reader.held = chunk;
-        // The store sets the pace, never a client: one this far behind goes on from the stored blob.
-        if (reader.stream.writableLength > reader.allowance) {
+        // The store sets the pace, never a client: one this far behind stops being fed from memory.
+        const unreadReplay = Math.max(0, reader.replayed - (reader.sent - reader.stream.writableLength));
+        if (reader.stream.writableLength > CLIENT_LAG_BYTES + unreadReplay) {
           reader.behind = true;
           reader.held = undefined;
           if (canFollowFile()) void followFile(reader, reader.sent);
@@ -323,7 +336,7 @@ export class BlobDownloads {
     } catch (error) {
       out.destroy(error as Error);
     } finally {
-      await reader?.close();
+      await reader?.close().catch(nothing);
     }
   }
 

@@ -7,7 +7,7 @@
  * is down; reads authorized against the local repository before anything is fetched; skopeo pulls.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, readlink, writeFile } from 'node:fs/promises';
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -187,47 +187,99 @@ describe('pull-through cache (extensions.sync onDemand)', () => {
     expect(proxy.count('GET', `/v2/library/lagging/blobs/${layer.digest}`)).toBe(1);
   });
 
+  /** A GET read as it arrives: bytes so far, whether Berth held the blob at the first byte, how it ended. */
+  const reading = (url: string, stored: () => Promise<boolean>) => {
+    let received = 0;
+    let storedAtFirstByte: boolean | undefined;
+    const parts: Uint8Array[] = [];
+    let sawFirstByte!: () => void;
+    const firstByte = new Promise<void>((resolve) => (sawFirstByte = resolve));
+    const done = (async () => {
+      const answer = await get(url);
+      expect(answer.status).toBe(200);
+      const reader = answer.body!.getReader();
+      for (let next = await reader.read(); !next.done; next = await reader.read()) {
+        if (storedAtFirstByte === undefined) {
+          storedAtFirstByte = await stored();
+          sawFirstByte();
+        }
+        parts.push(next.value);
+        received += next.value.length;
+      }
+      return `complete ${sha256(Buffer.concat(parts))}`;
+    })().catch(() => 'cut');
+    return { received: () => received, storedAtFirstByte: () => storedAtFirstByte, firstByte, done };
+  };
+  const until = async (condition: () => boolean) => {
+    for (let tries = 0; !condition() && tries < 600; tries++) await new Promise((resolve) => setTimeout(resolve, 25));
+    expect(condition()).toBe(true);
+  };
+
   it('lets a client that joins after the kept beginning follow the download as it is stored (one upstream fetch)', async () => {
-    // Past the 32 MiB a download keeps in memory for joiners, and slowed so the join is mid-download.
+    // Past the 32 MiB a download keeps in memory for joiners; the upstream stops at 40 MiB until released.
     const bytes = randomBytes(48 * 1024 * 1024);
     const layer = { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(bytes), size: bytes.length, bytes, diffId: sha256(bytes) };
     const image = await buildImage({ layers: 0, baseLayers: [layer], label: 'late' });
     await pushImage(upstream.url, 'library/late', 'v1', { image });
-    proxy.slow(layer.digest, 2);
+    const gate = proxy.hold(layer.digest, 40 * 1024 * 1024);
     expect((await get(`${berth.url}/v2/library/late/manifests/v1`)).status).toBe(200);
     const url = `${berth.url}/v2/library/late/blobs/${layer.digest}`;
     const stored = async () => (await berth.app.registry.store.statBlob('library/late', parseDigest(layer.digest)!)) !== undefined;
-    let joined: Promise<{ storedAtFirstByte: boolean; bytes: Buffer }> | undefined;
-    const join = async () => {
-      const answer = await get(url);
-      expect(answer.status).toBe(200);
+    const first = reading(url, stored);
+    await until(() => first.received() > 34 * 1024 * 1024);
+    const second = reading(url, stored);
+    // A third joins and leaves after its first bytes: the download goes on, and it keeps no file open.
+    const third = get(url).then(async (answer) => {
       const reader = answer.body!.getReader();
-      const parts: Uint8Array[] = [];
-      let storedAtFirstByte: boolean | undefined;
-      for (let next = await reader.read(); !next.done; next = await reader.read()) {
-        storedAtFirstByte ??= await stored();
-        parts.push(next.value);
-      }
-      return { storedAtFirstByte: storedAtFirstByte!, bytes: Buffer.concat(parts) };
-    };
-    const first = await get(url);
-    const reader = first.body!.getReader();
-    const parts: Uint8Array[] = [];
-    let received = 0;
-    for (let next = await reader.read(); !next.done; next = await reader.read()) {
-      parts.push(next.value);
-      received += next.value.length;
-      if (!joined && received > 34 * 1024 * 1024) joined = join();
-    }
-    expect(sha256(Buffer.concat(parts))).toBe(layer.digest);
-    const second = await joined!;
-    expect(sha256(second.bytes)).toBe(layer.digest);
-    // On the filesystem the late client reads the session file as it grows: bytes before the blob
-    // is stored. S3 sessions are no file: it waits for the stored blob.
+      await reader.read();
+      await reader.cancel().catch(() => undefined);
+      return answer.status;
+    });
+    // On the filesystem the late clients read the session file as it grows: their first bytes come
+    // while the download is held. S3 sessions are no file: they wait for the stored blob.
     const followsFile = typeof berth.app.registry.store.uploads.openSession === 'function';
-    expect(second.storedAtFirstByte).toBe(!followsFile);
+    if (followsFile) await Promise.all([second.firstByte, third]);
+    else await new Promise((resolve) => setTimeout(resolve, 300));
+    gate.release();
+    expect(await third).toBe(200);
+    expect(await first.done).toBe(`complete ${layer.digest}`);
+    expect(await second.done).toBe(`complete ${layer.digest}`);
+    expect(second.storedAtFirstByte()).toBe(!followsFile);
     await settled();
     expect(proxy.count('GET', `/v2/library/late/blobs/${layer.digest}`)).toBe(1);
+    // No descriptor of the session file (now the stored blob) is left open once the readers are gone.
+    const openFiles = async () => {
+      const links = await Promise.all((await readdir('/proc/self/fd')).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+      return links.filter((link) => link.includes(layer.digest.slice(7)) || link.includes('/library/late/.uploads/')).length;
+    };
+    for (let tries = 0; (await openFiles()) > 0 && tries < 40; tries++) await new Promise((resolve) => setTimeout(resolve, 25));
+    expect(await openFiles()).toBe(0);
+  });
+
+  it('never completes a forged blob for a client that joined late: both downloads fail, nothing is stored', async () => {
+    const bytes = randomBytes(40 * 1024 * 1024);
+    const layer = { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(bytes), size: bytes.length, bytes, diffId: sha256(bytes) };
+    const image = await buildImage({ layers: 0, baseLayers: [layer], label: 'late-forged' });
+    await pushImage(upstream.url, 'library/late-forged', 'v1', { image });
+    // The upstream's stored bytes change behind its back: same length, another digest.
+    const file = path.join(upstream.root, 'data/docker/registry/v2/blobs/sha256', layer.digest.slice(7, 9), layer.digest.slice(7), 'data');
+    await writeFile(file, Buffer.alloc(layer.size, 0x42));
+    const gate = proxy.hold(layer.digest, 36 * 1024 * 1024);
+    expect((await get(`${berth.url}/v2/library/late-forged/manifests/v1`)).status).toBe(200);
+    const url = `${berth.url}/v2/library/late-forged/blobs/${layer.digest}`;
+    const stored = async () => (await berth.app.registry.store.statBlob('library/late-forged', parseDigest(layer.digest)!)) !== undefined;
+    const first = reading(url, stored);
+    await until(() => first.received() > 34 * 1024 * 1024);
+    const second = reading(url, stored);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    gate.release();
+    expect(await first.done).toBe('cut');
+    expect(await second.done).toBe('cut');
+    // Neither got the whole length: the last byte waits for a digest that never matched.
+    expect(first.received()).toBeLessThan(layer.size);
+    expect(second.received()).toBeLessThan(layer.size);
+    await settled();
+    expect(await stored()).toBe(false);
   });
 
   it('answers a Range on a blob it is still fetching with 206 and those bytes, ended once the blob is stored', async () => {

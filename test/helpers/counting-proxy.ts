@@ -1,7 +1,8 @@
 /**
  * An HTTP proxy in front of an upstream registry for the sync tests: it counts the requests per
  * method and path (how many times Berth fetched a blob), and can cut a response after some bytes
- * (an upstream that dies mid-blob) or slow it down. Everything else passes through unchanged.
+ * (an upstream that dies mid-blob), slow it down, or hold it after some bytes until released (a
+ * download caught in the middle). Everything else passes through unchanged.
  */
 import { createServer, request as forward, type Server } from 'node:http';
 
@@ -14,6 +15,8 @@ export interface CountingProxy {
   cut(fragment: string, bytes: number): void;
   /** Responses to paths containing `fragment` send each chunk after `ms` milliseconds. */
   slow(fragment: string, ms: number): void;
+  /** Responses to paths containing `fragment` stop after `bytes` bytes of body until `release()`. */
+  hold(fragment: string, bytes: number): { release: () => void };
   clear(): void;
   stop(): Promise<void>;
 }
@@ -23,12 +26,14 @@ export async function startCountingProxy(upstream: string): Promise<CountingProx
   const counts = new Map<string, number>();
   const cuts = new Map<string, number>();
   const slows = new Map<string, number>();
+  const holds = new Map<string, { bytes: number; released: Promise<void> }>();
   const server: Server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0]!;
     const key = `${request.method} ${path}`;
     counts.set(key, (counts.get(key) ?? 0) + 1);
     const cutAfter = [...cuts].find(([fragment]) => path.includes(fragment))?.[1];
     const delay = [...slows].find(([fragment]) => path.includes(fragment))?.[1];
+    const held = [...holds].find(([fragment]) => path.includes(fragment))?.[1];
     const outgoing = forward({ host: target.hostname, port: target.port, method: request.method, path: request.url, headers: { ...request.headers, host: target.host } }, (answer) => {
       response.writeHead(answer.statusCode ?? 502, answer.headers);
       response.flushHeaders();
@@ -44,6 +49,21 @@ export async function startCountingProxy(upstream: string): Promise<CountingProx
           sent += chunk.length;
           response.write(chunk);
         };
+        if (held !== undefined && sent + chunk.length > held.bytes) {
+          // The part up to the hold now, the rest once released.
+          const before = chunk.subarray(0, Math.max(0, held.bytes - sent));
+          const after = chunk.subarray(before.length);
+          sent += before.length;
+          response.write(before);
+          if (after.length === 0) return;
+          answer.pause();
+          void held.released.then(() => {
+            sent += after.length;
+            response.write(after);
+            answer.resume();
+          });
+          return;
+        }
         if (delay === undefined) send();
         else {
           answer.pause();
@@ -65,10 +85,17 @@ export async function startCountingProxy(upstream: string): Promise<CountingProx
     count: (method, path) => counts.get(`${method} ${path}`) ?? 0,
     cut: (fragment, bytes) => void cuts.set(fragment, bytes),
     slow: (fragment, ms) => void slows.set(fragment, ms),
+    hold(fragment, bytes) {
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      holds.set(fragment, { bytes, released });
+      return { release };
+    },
     clear() {
       counts.clear();
       cuts.clear();
       slows.clear();
+      holds.clear();
     },
     stop: () =>
       new Promise<void>((resolve) => {
