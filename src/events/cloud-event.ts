@@ -41,8 +41,8 @@ export type StoredEvent = Record<string, unknown>;
 /**
  * A stored event in CloudEvents HTTP binary mode: a `ce-<attribute>` header per attribute, the
  * data's content type, the data as the body; the same headers and body as the SDK's `HTTP.binary`
- * (a test holds them equal) without building an SDK event per delivery, which was a good part of
- * what a delivery cost. `extensions` are added as attributes (the sink's `channel`).
+ * (a test holds them equal), without an SDK event, its copy for the channel and its conversion per
+ * delivery. `extensions` are added as attributes (the sink's `channel`).
  */
 export function binaryMessage(event: StoredEvent, extensions: Record<string, string> = {}): { headers: Record<string, string>; body: Buffer } {
   const headers: Record<string, string> = { 'content-type': typeof event.datacontenttype === 'string' ? event.datacontenttype : 'application/json; charset=utf-8' };
