@@ -267,7 +267,10 @@ export class BlobDownloads {
     });
     void this.storeBlob(name, digest, toStore, blob.length, (id) => {
       const uploads = this.registry.store.uploads;
-      if (uploads.openSession) openSession = () => uploads.openSession!(name, id);
+      if (!uploads.openSession) return;
+      openSession = () => uploads.openSession!(name, id);
+      // Readers that fell behind before the session existed follow it now.
+      if (canFollowFile()) for (const reader of readers) if (reader.behind && !reader.following && !reader.gone) void followFile(reader, reader.sent);
     }).then(
       () => {
         outcome = 'stored';
