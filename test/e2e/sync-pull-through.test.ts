@@ -178,7 +178,7 @@ describe('pull-through cache (extensions.sync onDemand)', () => {
     expect(answer.headers['content-length']).toBe(String(layer.size));
     answer.pause();
     const stored = () => berth.app.registry.store.statBlob('library/lagging', parseDigest(layer.digest)!);
-    for (let tries = 0; (await stored()) === undefined && tries < 300; tries++) await new Promise((resolve) => setTimeout(resolve, 50));
+    for (let tries = 0; (await stored()) === undefined && tries < 900; tries++) await new Promise((resolve) => setTimeout(resolve, 50));
     expect(await stored()).toBe(layer.size);
     const parts: Buffer[] = [];
     for await (const chunk of answer) parts.push(chunk as Buffer);
@@ -211,7 +211,7 @@ describe('pull-through cache (extensions.sync onDemand)', () => {
     return { received: () => received, storedAtFirstByte: () => storedAtFirstByte, firstByte, done };
   };
   const until = async (condition: () => boolean) => {
-    for (let tries = 0; !condition() && tries < 600; tries++) await new Promise((resolve) => setTimeout(resolve, 25));
+    for (let tries = 0; !condition() && tries < 1600; tries++) await new Promise((resolve) => setTimeout(resolve, 25));
     expect(condition()).toBe(true);
   };
 
