@@ -35,9 +35,9 @@ export function smallBlob(size) {
   return { bytes, digest: sha256(bytes) };
 }
 
-/** A JSON document as a blob (an image config). */
-export function jsonBlob(value) {
-  const bytes = Buffer.from(JSON.stringify(value));
+/** A minimal image config (a JSON object, as Berth requires) for layers with these diff IDs, as a blob. */
+export function imageConfigBlob(diffIds) {
+  const bytes = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: diffIds }, config: {} }));
   return { bytes, digest: sha256(bytes) };
 }
 

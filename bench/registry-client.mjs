@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Client } from 'undici';
-import { smallBlob } from './data.mjs';
+import { imageConfigBlob, smallBlob } from './data.mjs';
 
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
@@ -133,8 +133,7 @@ export async function putManifest(dispatcher, repo, reference, bytes) {
 /** Pushes a one-layer OCI image (small config and layer) and its manifest under `tag`. */
 export async function pushSmallImage(dispatcher, server, repo, tag) {
   const layer = smallBlob(4096);
-  const configBytes = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] }, config: {} }));
-  const config = { bytes: configBytes, digest: `sha256:${createHash('sha256').update(configBytes).digest('hex')}` };
+  const config = imageConfigBlob([layer.digest]);
   for (const blob of [config, layer]) await pushMonolithic(dispatcher, server, repo, blob.bytes, blob.digest);
   const manifest = Buffer.from(
     JSON.stringify({

@@ -13,7 +13,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
-import { jsonBlob, pseudoRandomDigest, pseudoRandomStream } from './data.mjs';
+import { imageConfigBlob, pseudoRandomDigest, pseudoRandomStream } from './data.mjs';
 import { median, runLoad } from './load.mjs';
 import { OCI_MANIFEST, pullBlob, pushMonolithic, putManifest, pushSmallImage, transferClient } from './registry-client.mjs';
 import { cpuSecondsOf, memoryOf, resetPeak, startServer, stopServer } from './servers.mjs';
@@ -56,7 +56,7 @@ export async function runSyncPhase({ settings, say, nodeArgs, main }) {
     const digest = pseudoRandomDigest(size, seed);
     await pushMonolithic(upstream, peer, REPO, pseudoRandomStream(size, seed), digest, size);
     // An image config Berth accepts (a JSON object): the cached-tag rows need the image stored.
-    const config = jsonBlob({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [digest] }, config: {} });
+    const config = imageConfigBlob([digest]);
     await pushMonolithic(upstream, peer, REPO, config.bytes, config.digest);
     const manifest = Buffer.from(
       JSON.stringify({

@@ -7,6 +7,7 @@
  * between S3 replicas: a record names its version, and under any other it is not read; the last
  * writer wins, and a record lost or left behind costs only time.
  */
+import { inParallel } from '../coordination/in-parallel.js';
 import type { Store } from '../storage/store.js';
 import type { RepositoryView } from './repository-view.js';
 import { savedTable, savedViewRecords, type TagTable } from './tag-table.js';
@@ -80,14 +81,10 @@ export class SavedViews {
       // of another version, and the page is computed).
       const records = savedViewRecords(named(version), held.view);
       let header: string | undefined;
-      const worker = async () => {
-        for (let next = records.next(); !next.done; next = records.next()) {
-          const [kind, text] = next.value;
-          if (kind === '') header = text;
-          else await this.store.replaceDerived(recordKey(name, kind), text);
-        }
-      };
-      await Promise.all(Array.from({ length: WRITES_IN_FLIGHT }, worker));
+      await inParallel(records, WRITES_IN_FLIGHT, async ([kind, text]) => {
+        if (kind === '') header = text;
+        else await this.store.replaceDerived(recordKey(name, kind), text);
+      });
       if (header !== undefined) await this.store.replaceDerived(recordKey(name), header);
       if (this.written.size >= MAX_WRITTEN) this.written.clear();
       this.written.set(name, version);

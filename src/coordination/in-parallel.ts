@@ -2,15 +2,14 @@
 
 /**
  * Runs `work` on every item, at most `limit` at once, in the items' order of starting; rejects with
- * the first failure (the calls already started run on).
+ * the first failure (the calls already started run on). Items are taken one at a time as a call
+ * ends, so a generator makes each only when it is due.
  */
-export async function inParallel<T>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
+export async function inParallel<T>(items: Iterable<T>, limit: number, work: (item: T, index: number) => Promise<unknown>): Promise<void> {
+  const iterator = items[Symbol.iterator]();
+  let index = 0;
   const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      await work(items[index]!, index);
-    }
+    for (let next = iterator.next(); !next.done; next = iterator.next()) await work(next.value, index++);
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  await Promise.all(Array.from({ length: limit }, worker));
 }

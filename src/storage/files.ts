@@ -8,6 +8,11 @@ export const FOLDER_MODE = 0o700;
 /** Piecewise writes gather about this many characters per write(2) (below V8's large-object size). */
 const WRITE_BYTES = 64 * 1024;
 
+/** An open file read piece by piece at positions (a blob, an upload session); closing it is the caller's. */
+export function positionalReader(handle: FileHandle): { read(buffer: Buffer, position: number): Promise<number>; close(): Promise<void> } {
+  return { read: async (buffer, position) => (await handle.read(buffer, 0, buffer.length, position)).bytesRead, close: () => handle.close() };
+}
+
 export async function fsyncFolder(folder: string): Promise<void> {
   const handle = await open(folder, 'r');
   try {

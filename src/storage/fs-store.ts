@@ -7,7 +7,7 @@ import type { Digest } from '../oci/digest.js';
 import { OCI_INDEX } from '../oci/media-types.js';
 import { Layout } from './layout.js';
 import { KeyedMutex } from '../coordination/keyed-mutex.js';
-import { ensureFolder, fsyncFolder, isNotFound, writeFileAtomic } from './files.js';
+import { ensureFolder, fsyncFolder, isNotFound, positionalReader, writeFileAtomic } from './files.js';
 import { FsUploads } from './fs-uploads.js';
 import { DedupeIndex } from './dedupe-index.js';
 import { updateIndexOf, type BlobFile, type BlobReader, type IndexChange, type OciIndexFile, type RepositoryTransaction, type Store } from './store.js';
@@ -96,11 +96,7 @@ export class FsStore implements Store {
       throw error;
     }
     const { size } = await handle.stat();
-    return {
-      size,
-      read: async (buffer, position) => (await handle.read(buffer, 0, buffer.length, position)).bytesRead,
-      close: () => handle.close(),
-    };
+    return { size, ...positionalReader(handle) };
   }
 
   async readSmallBlob(name: string, digest: Digest): Promise<Buffer> {

@@ -12,7 +12,7 @@ import { RegistryError } from '../oci/errors.js';
 import { newHasher, type Digest, type DigestAlgorithm } from '../oci/digest.js';
 import { isUploadId, type Layout } from './layout.js';
 import { KeyedMutex } from '../coordination/keyed-mutex.js';
-import { FILE_MODE, isNotFound } from './files.js';
+import { FILE_MODE, isNotFound, positionalReader } from './files.js';
 import type { SessionReader, UploadStore } from './store.js';
 import { untilCut, type Cut } from './cut-body.js';
 
@@ -193,7 +193,7 @@ export class FsUploads implements UploadStore {
       if (isNotFound(error)) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { uuid: id });
       throw error;
     }
-    return { read: async (buffer, position) => (await handle.read(buffer, 0, buffer.length, position)).bytesRead, close: () => handle.close() };
+    return positionalReader(handle);
   }
 
   cancel(name: string, id: string): Promise<void> {

@@ -136,7 +136,7 @@ export function derivedRecordName(key: string): string {
  * same repository (its saved view beside its facts) or, for `#<kind>`, of the registry; anything
  * else refused.
  */
-export function derivedKey(key: string): { name: string; kind?: string } {
+function derivedKey(key: string): { name: string; kind?: string } {
   const hash = key.indexOf('#');
   if (hash < 0) return { name: key };
   const kind = key.slice(hash + 1);

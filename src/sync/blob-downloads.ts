@@ -10,7 +10,7 @@ import { RegistryError } from '../oci/errors.js';
 import type { Digest } from '../oci/digest.js';
 import type { Registry } from '../registry/registry.js';
 import type { BlobReader } from '../storage/store.js';
-import { Fanout, drained, nothing, type ReplayBudget } from './blob-fanout.js';
+import { Fanout, copyRange, nothing, type ReplayBudget } from './blob-fanout.js';
 import type { PulledBlob, Source, SyncLog, SyncObserver } from './sync-types.js';
 import { UpstreamError } from './upstream.js';
 
@@ -164,13 +164,7 @@ export class BlobDownloads {
     let reader = opened;
     try {
       reader ??= await this.registry.blobs.open(name, digest);
-      const buffer = Buffer.alloc(256 * 1024);
-      for (let position = from; position < reader.size && !out.destroyed;) {
-        const read = await reader.read(buffer, position);
-        if (read <= 0) throw new Error(`the stored blob ended at ${position} of ${reader.size} bytes`);
-        position += read;
-        if (!out.write(Buffer.from(buffer.subarray(0, read)))) await drained(out);
-      }
+      await copyRange(reader, from, reader.size, out);
       out.end();
     } catch (error) {
       out.destroy(error as Error);

@@ -9,7 +9,7 @@
  * beginning kept in memory (bounded per download and in all), else from the session file.
  */
 import { PassThrough } from 'node:stream';
-import type { SessionReader } from '../storage/store.js';
+import type { BlobReader, SessionReader } from '../storage/store.js';
 import type { PulledBlob } from './sync-types.js';
 
 /**
@@ -60,6 +60,21 @@ export const drained = (out: PassThrough) =>
     };
     out.on('drain', done).on('close', done);
   });
+
+const COPY_BUFFER = 256 * 1024;
+
+/**
+ * Writes `reader`'s bytes from `from` up to `to` to `out`, waiting for it to drain; stops early
+ * when `out` is destroyed (its client left). Each piece is a copy: `out` keeps it past the next read.
+ */
+export async function copyRange(reader: Pick<BlobReader, 'read'>, from: number, to: number, out: PassThrough, buffer = Buffer.alloc(COPY_BUFFER)): Promise<void> {
+  for (let position = from; position < to && !out.destroyed;) {
+    const read = await reader.read(buffer.subarray(0, Math.min(buffer.length, to - position)), position);
+    if (read <= 0) throw new Error(`the blob ended at ${position} of ${to} bytes`);
+    position += read;
+    if (!out.write(Buffer.from(buffer.subarray(0, read)))) await drained(out);
+  }
+}
 
 export class Fanout {
   private readonly readers: Reader[] = [];
@@ -209,19 +224,21 @@ export class Fanout {
         await this.stored;
         return void this.copyStored(from, reader.stream);
       }
-      const buffer = Buffer.alloc(256 * 1024);
-      for (let position = from; position < length && !reader.stream.destroyed;) {
-        const limit = this.outcome === 'stored' ? length : length - 1;
-        const read = position < limit ? await file.read(buffer.subarray(0, Math.min(buffer.length, limit - position)), position) : 0;
-        if (read > 0) {
+      const buffer = Buffer.alloc(COPY_BUFFER);
+      let position = from;
+      // While the download goes on: what the store has written so far, all but the last byte.
+      while (this.outcome === undefined && !reader.stream.destroyed) {
+        const read = position < length - 1 ? await file.read(buffer.subarray(0, Math.min(buffer.length, length - 1 - position)), position) : 0;
+        if (read === 0) await Promise.race([this.settled, pause(FOLLOW_POLL_MS)]);
+        else {
           position += read;
           if (!reader.stream.write(Buffer.from(buffer.subarray(0, read)))) await drained(reader.stream);
-        } else if (this.outcome === 'stored') throw new Error(`the stored blob ended at ${position} of ${length} bytes`);
-        else if (this.outcome === 'failed') return;
-        else await Promise.race([this.settled, pause(FOLLOW_POLL_MS)]);
+        }
       }
-      // The end only with the digest checked (an empty blob has no last byte to hold back).
+      if (reader.stream.destroyed || this.outcome === 'failed') return;
+      // Stored, its digest checked: the rest, the last byte with it (an empty blob ends only now).
       await this.stored;
+      await copyRange(file, position, length, reader.stream, buffer);
       reader.stream.end();
     } catch (error) {
       reader.stream.destroy(error as Error);
