@@ -4,11 +4,13 @@
  * answers is not trusted: redirects are never followed (a 3xx is a failed delivery, so an event
  * cannot be steered to another host), at most 4 KiB of the answer is read, and the whole exchange
  * ends at `timeout`.
+ *
+ * The POST goes out through undici's lowest layer (`dispatch` with a handler of our own, one
+ * keep-alive connection, as delivery to a sink is sequential): measured paced like pushes, it costs
+ * a delivery about half the CPU of node:http's client, and delivery runs beside every push.
  */
 import { readFileSync } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
-import { urlToHttpOptions } from 'node:url';
+import { Client, type Dispatcher } from 'undici';
 import type { EventSinkConfig } from '../config/config.js';
 import { binaryMessage, type StoredEvent } from './cloud-event.js';
 import { DeliveryError, type Sink } from './sink.js';
@@ -16,68 +18,93 @@ import { DeliveryError, type Sink } from './sink.js';
 const MAX_ANSWER_BYTES = 4096;
 
 export class HttpSink implements Sink {
-  private readonly url: URL;
-  /** The request's options but its headers, made once (from the URL at each POST, they cost it). */
-  private readonly options: http.RequestOptions;
-  private readonly client: typeof http | typeof https;
+  private readonly client: Client;
+  /** The request's path and query, and the headers every POST carries (made once). */
+  private readonly path: string;
+  private readonly fixedHeaders: Record<string, string>;
   private readonly extensions: Record<string, string>;
-  private readonly agent: http.Agent;
-  private readonly authorization: string | undefined;
 
   constructor(private readonly config: EventSinkConfig) {
-    this.url = new URL(config.address);
+    const url = new URL(config.address);
     const tls = config.tls;
-    this.agent =
-      this.url.protocol === 'https:'
-        ? new https.Agent({
-            keepAlive: true,
-            ...(tls?.caCertFile ? { ca: readFileSync(tls.caCertFile) } : {}),
-            ...(tls?.certFile && tls.keyFile ? { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } : {}),
-          })
-        : new http.Agent({ keepAlive: true });
-    this.options = { ...urlToHttpOptions(this.url), method: 'POST', agent: this.agent, timeout: config.timeoutMs };
-    this.client = this.url.protocol === 'https:' ? https : http;
+    this.client = new Client(url.origin, {
+      headersTimeout: config.timeoutMs,
+      bodyTimeout: config.timeoutMs,
+      connect: {
+        timeout: config.timeoutMs,
+        ...(tls?.caCertFile ? { ca: readFileSync(tls.caCertFile) } : {}),
+        ...(tls?.certFile && tls.keyFile ? { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) } : {}),
+      },
+    });
+    this.path = url.pathname + url.search;
     this.extensions = config.channel ? { channel: config.channel } : {};
+    this.fixedHeaders = { ...config.headers };
     const credentials = config.credentials;
-    if (credentials?.token !== undefined) this.authorization = `Bearer ${credentials.token}`;
-    else if (credentials?.username !== undefined) this.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password ?? ''}`).toString('base64')}`;
+    if (credentials?.token !== undefined) this.fixedHeaders.authorization = `Bearer ${credentials.token}`;
+    else if (credentials?.username !== undefined) this.fixedHeaders.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password ?? ''}`).toString('base64')}`;
+    // A basic auth in the address itself (https://user:pass@host/…), as node's client honoured it.
+    if (url.username && this.fixedHeaders.authorization === undefined) {
+      this.fixedHeaders.authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
+    }
   }
 
-  async send(event: StoredEvent): Promise<void> {
+  send(event: StoredEvent): Promise<void> {
     const { headers: ce, body } = binaryMessage(event, this.extensions);
-    const headers: Record<string, string | number> = { ...this.config.headers, ...ce, 'content-length': body.length };
-    if (this.authorization) headers.authorization = this.authorization;
-    await new Promise<void>((resolve, reject) => {
-      const request = this.client.request({ ...this.options, headers }, (response) => {
-        let seen = 0;
-        const status = response.statusCode ?? 0;
-        response.on('data', (chunk: Buffer) => {
-          seen += chunk.length;
-          // Enough to know the answer; a sink that keeps talking is cut off.
-          if (seen > MAX_ANSWER_BYTES) response.destroy();
-        });
-        const settle = () => {
-          clearTimeout(deadline);
-          if (status >= 200 && status < 300) return resolve();
-          if (status >= 300 && status < 400) return reject(new DeliveryError(`answered ${status} (a redirect, not followed)`, false));
-          reject(new DeliveryError(`answered ${status}`, status >= 400 && status < 500 && status !== 408 && status !== 429));
-        };
-        response.on('end', settle);
-        response.on('close', settle);
-        response.on('error', () => undefined);
-      });
-      // The socket timeout covers silence; this covers a sink that trickles bytes forever.
-      const deadline = setTimeout(() => request.destroy(new DeliveryError(`no answer within ${this.config.timeoutMs} ms`, false)), this.config.timeoutMs);
-      request.on('timeout', () => request.destroy(new DeliveryError(`no answer within ${this.config.timeoutMs} ms`, false)));
-      request.on('error', (error) => {
+    const headers = { ...this.fixedHeaders, ...ce };
+    const timeoutMs = this.config.timeoutMs;
+    return new Promise<void>((resolve, reject) => {
+      let status = 0;
+      let seen = 0;
+      let settled = false;
+      let control: Dispatcher.DispatchController | undefined;
+      const settle = (error?: DeliveryError) => {
+        if (settled) return;
+        settled = true;
         clearTimeout(deadline);
-        reject(error instanceof DeliveryError ? error : new DeliveryError((error as NodeJS.ErrnoException).code ?? error.message, false));
-      });
-      request.end(body);
+        if (error) reject(error);
+        else resolve();
+      };
+      // The timeouts above cover silence; this covers a sink that trickles bytes forever.
+      const deadline = setTimeout(() => {
+        settle(new DeliveryError(`no answer within ${timeoutMs} ms`, false));
+        control?.abort(new Error('timeout'));
+      }, timeoutMs);
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart(controller) {
+          control = controller;
+          if (settled) controller.abort(new Error('timeout'));
+        },
+        onResponseStart(_controller, statusCode) {
+          status = statusCode;
+        },
+        onResponseData(controller, chunk) {
+          seen += chunk.length;
+          // Enough to know the answer; a sink that keeps talking is cut off, its status stands.
+          if (seen > MAX_ANSWER_BYTES) {
+            settle(verdict(status));
+            controller.abort(new Error('answer too long'));
+          }
+        },
+        onResponseEnd() {
+          settle(verdict(status));
+        },
+        onResponseError(_controller, error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          settle(new DeliveryError(code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' ? `no answer within ${timeoutMs} ms` : (code ?? error.message), false));
+        },
+      };
+      this.client.dispatch({ path: this.path, method: 'POST', headers, body }, handler);
     });
   }
 
   async close(): Promise<void> {
-    this.agent.destroy();
+    await this.client.destroy();
   }
+}
+
+/** What an answer's status means: accepted, worth retrying, or refused for good. */
+function verdict(status: number): DeliveryError | undefined {
+  if (status >= 200 && status < 300) return undefined;
+  if (status >= 300 && status < 400) return new DeliveryError(`answered ${status} (a redirect, not followed)`, false);
+  return new DeliveryError(`answered ${status}`, status >= 400 && status < 500 && status !== 408 && status !== 429);
 }

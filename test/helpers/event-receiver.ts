@@ -9,7 +9,7 @@ import { createServer as createTlsServer, type ServerOptions as TlsServerOptions
 import type { TLSSocket } from 'node:tls';
 import { HTTP, type CloudEvent } from 'cloudevents';
 
-export type ReceiverMode = { kind: 'accept' } | { kind: 'fail'; status: number } | { kind: 'hang' } | { kind: 'redirect'; location: string } | { kind: 'huge'; bytes: number };
+export type ReceiverMode = { kind: 'accept' } | { kind: 'fail'; status: number } | { kind: 'hang' } | { kind: 'redirect'; location: string } | { kind: 'huge'; bytes: number } | { kind: 'trickle' };
 
 export interface Received {
   event: CloudEvent<any>;
@@ -77,6 +77,13 @@ export async function startReceiver(options: { tls?: TlsServerOptions } = {}): P
     // A failing sink that echoes the credentials it was sent: what Berth logs of an answer must not carry them.
     if (mode.kind === 'fail') return void response.writeHead(mode.status).end(`refused; you sent ${request.headers.authorization ?? 'nothing'}`);
     if (mode.kind === 'redirect') return void response.writeHead(307, { location: mode.location }).end();
+    if (mode.kind === 'trickle') {
+      // A 200 that never ends: a byte every 200 ms, each well within any idle timeout.
+      response.writeHead(200, { 'content-type': 'text/plain' });
+      const drip = setInterval(() => response.write('.'), 200);
+      response.once('close', () => clearInterval(drip));
+      return;
+    }
     const event = HTTP.toEvent({ headers: request.headers, body: Buffer.concat(chunks).toString('utf8') }) as CloudEvent<any>;
     const peer = options.tls ? (request.socket as TLSSocket).getPeerCertificate() : undefined;
     receiver.accepted.push({ event, headers: request.headers, ...(peer?.subject ? { clientCertificate: String(peer.subject.CN) } : {}) });

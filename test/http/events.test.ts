@@ -343,6 +343,20 @@ describe('hostile sinks', () => {
     sink.mode = { kind: 'accept' };
     await until(() => sink.accepted.some((item) => item.event.data.name === 'hostile/slow' && item.event.type.endsWith('image.updated')), 20_000);
   }, 30_000);
+
+  it('give up on a sink that answers 200 but never finishes, and retry', async () => {
+    const before = sink.attempts;
+    const accepted = sink.accepted.length;
+    sink.mode = { kind: 'trickle' };
+    const started = Date.now();
+    await pushImage(hostile.url, 'hostile/trickle', 'v1');
+    // Each attempt is cut at the 1 s timeout although bytes keep coming, and tried again.
+    await until(() => sink.attempts >= before + 3, 15_000);
+    expect(Date.now() - started).toBeLessThan(12_000);
+    expect(sink.accepted.length).toBe(accepted);
+    sink.mode = { kind: 'accept' };
+    await until(() => sink.accepted.some((item) => item.event.data.name === 'hostile/trickle' && item.event.type.endsWith('image.updated')), 20_000);
+  }, 30_000);
 });
 
 describe('giving up on an event', () => {
