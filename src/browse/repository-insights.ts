@@ -14,7 +14,7 @@
  * Callers filter by permission before asking: `repositories` takes a `visible` predicate and
  * computes details only for the page it returns, so a page never costs a walk over every image.
  */
-import { RegistryError } from '../oci/errors.js';
+import { isErrorKey, RegistryError } from '../oci/errors.js';
 import { parseDigest } from '../oci/digest.js';
 import { REF_NAME, type OciIndexFile, type Store } from '../storage/store.js';
 import type { Descriptor } from '../oci/manifest.js';
@@ -355,7 +355,7 @@ export class RepositoryInsights {
       bytes = await this.catalog.readBytes(name, parsed);
     } catch (error) {
       // A manifest listed in index.json whose blob is gone: shown with what the index says.
-      if (error instanceof RegistryError && error.key === 'MANIFEST_UNKNOWN') return undefined;
+      if (isErrorKey(error, 'MANIFEST_UNKNOWN')) return undefined;
       throw error;
     }
     let byType = this.insights.get(bytes);

@@ -10,7 +10,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { unsignValue } from '../auth/cookie-keys.js';
 import type { Security } from '../auth/security.js';
-import { RegistryError } from '../oci/errors.js';
+import { isErrorKey, RegistryError } from '../oci/errors.js';
 import { SESSION_COOKIE } from './cookie-names.js';
 import { formField } from './request-body.js';
 import { crossSiteReason } from './same-origin.js';
@@ -46,7 +46,7 @@ export function formToken(request: FastifyRequest, reply: FastifyReply, security
 
 /** Why a form post was refused; the UI's error page explains it. */
 export function isFormRefusal(error: unknown): boolean {
-  return error instanceof RegistryError && error.key === 'DENIED' && (error.detail as { reason?: unknown } | undefined)?.reason === 'form';
+  return isErrorKey(error, 'DENIED') && (error.detail as { reason?: unknown } | undefined)?.reason === 'form';
 }
 
 function refused(why: string): RegistryError {

@@ -9,7 +9,7 @@
  * than gcDelay, and a manifest push checks its blobs under the same lock.
  */
 import { parseDigest } from '../oci/digest.js';
-import { RegistryError } from '../oci/errors.js';
+import { isErrorKey } from '../oci/errors.js';
 import type { Descriptor } from '../oci/manifest.js';
 import type { RetentionConfig } from '../config/config.js';
 import { PUSHED_AT, REF_NAME, type OciIndexFile, type RepositoryTransaction, type Store } from '../storage/store.js';
@@ -54,7 +54,7 @@ export class GarbageCollector {
         repositories.push(await this.collectRepository(name, now));
       } catch (error) {
         // Deleted since the list was read: nothing left to collect.
-        if (!(error instanceof RegistryError && error.key === 'NAME_UNKNOWN')) throw error;
+        if (!isErrorKey(error, 'NAME_UNKNOWN')) throw error;
       }
     }
     return { dryRun: retention.dryRun, repositories, bytesFreed: repositories.reduce((sum, item) => sum + item.bytesFreed, 0) };

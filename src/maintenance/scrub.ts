@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { parseDigest, type Digest } from '../oci/digest.js';
-import { RegistryError } from '../oci/errors.js';
+import { isErrorKey } from '../oci/errors.js';
 import { summarizeManifest } from '../oci/manifest.js';
 import { REF_NAME, type Store } from '../storage/store.js';
 
@@ -33,7 +33,7 @@ export class Scrubber {
         results.push(...(await this.scrubRepository(repository)));
       } catch (error) {
         // Deleted since the list was read: nothing left to check.
-        if (!(error instanceof RegistryError && error.key === 'NAME_UNKNOWN')) throw error;
+        if (!isErrorKey(error, 'NAME_UNKNOWN')) throw error;
       }
     }
     return results;

@@ -75,3 +75,8 @@ export class RegistryError extends Error {
     return { errors: [entry] };
   }
 }
+
+/** Whether `error` is the registry's error `key` (a missing repository, an unknown blob…). */
+export function isErrorKey(error: unknown, key: ErrorKey): error is RegistryError {
+  return error instanceof RegistryError && error.key === key;
+}

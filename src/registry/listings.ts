@@ -2,7 +2,7 @@
  * Tags, the catalog and referrers. Spec: distribution-spec v1.1 "Listing Tags", "Listing
  * Referrers", and distribution's `/v2/_catalog` (which the spec leaves to registries).
  */
-import { RegistryError } from '../oci/errors.js';
+import { isErrorKey } from '../oci/errors.js';
 import type { Digest } from '../oci/digest.js';
 import { assertValidName } from '../oci/names.js';
 import { OCI_INDEX } from '../oci/media-types.js';
@@ -61,7 +61,7 @@ export class ListingService {
   async referrers(name: string, digest: Digest, artifactType?: string): Promise<{ schemaVersion: 2; mediaType: string; manifests: Descriptor[] }> {
     assertValidName(name);
     const all = await this.catalog.allFacts(name).catch((error: unknown) => {
-      if (error instanceof RegistryError && error.key === 'NAME_UNKNOWN') return [];
+      if (isErrorKey(error, 'NAME_UNKNOWN')) return [];
       throw error;
     });
     const manifests: Descriptor[] = [];

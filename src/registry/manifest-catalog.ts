@@ -5,7 +5,7 @@
  * unknown here, whatever the cache holds (CONVENTIONS habit 12). The index decides whether a
  * repository holds a manifest.
  */
-import { RegistryError } from '../oci/errors.js';
+import { isErrorKey, RegistryError } from '../oci/errors.js';
 import { summarizeManifest, type Descriptor } from '../oci/manifest.js';
 import { parseDigest, type Digest } from '../oci/digest.js';
 import { REF_NAME, type OciIndexFile, type Store } from '../storage/store.js';
@@ -59,7 +59,7 @@ export class ManifestCatalog {
     try {
       bytes = await this.store.readSmallBlob(name, digest);
     } catch (error) {
-      if (error instanceof RegistryError && error.key === 'BLOB_UNKNOWN') throw new RegistryError('MANIFEST_UNKNOWN', { digest: digest.value });
+      if (isErrorKey(error, 'BLOB_UNKNOWN')) throw new RegistryError('MANIFEST_UNKNOWN', { digest: digest.value });
       throw error;
     }
     this.bytes.set(key, ownMemory(bytes));

@@ -21,7 +21,7 @@
  */
 import type { Stats } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { RegistryError } from '../oci/errors.js';
+import { isErrorKey, RegistryError } from '../oci/errors.js';
 import { isValidName } from '../oci/names.js';
 import type { KeyedMutex } from '../coordination/keyed-mutex.js';
 import { isNotFound, writeFileAtomic } from './files.js';
@@ -147,7 +147,7 @@ export class FsIndexes {
         try {
           state = await this.current(name);
         } catch (error) {
-          if (!(error instanceof RegistryError && error.key === 'NAME_UNKNOWN')) throw error;
+          if (!isErrorKey(error, 'NAME_UNKNOWN')) throw error;
           // The repository is gone (removed by hand): so is what its journal said.
           await this.writer(name).remove();
           this.writers.delete(name);

@@ -2,7 +2,7 @@
 import { appendFile, copyFile, link, open, readFile, rename, rm, rmdir, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { RegistryError } from '../oci/errors.js';
+import { isErrorKey, RegistryError, type ErrorKey } from '../oci/errors.js';
 import type { Digest } from '../oci/digest.js';
 import { OCI_INDEX } from '../oci/media-types.js';
 import { Layout } from './layout.js';
@@ -245,7 +245,7 @@ export class FsStore implements Store {
       try {
         index = await this.indexes.readLocked(name);
       } catch (error) {
-        if (error instanceof RegistryError && error.key === 'NAME_UNKNOWN') return true;
+        if (isErrorKey(error, 'NAME_UNKNOWN')) return true;
         throw error;
       }
       if (index.manifests.length > 0) return false;
@@ -280,7 +280,7 @@ export class FsStore implements Store {
   readIndex(name: string): Promise<OciIndexFile> {
     return this.indexes.read(name).catch((error: unknown) => {
       // Removed by another instance (or by hand): not a repository any more.
-      if (error instanceof RegistryError && error.key === 'NAME_UNKNOWN') this.catalog.removed(name);
+      if (isErrorKey(error, 'NAME_UNKNOWN')) this.catalog.removed(name);
       throw error;
     });
   }
@@ -383,8 +383,8 @@ async function exists(file: string): Promise<boolean> {
 }
 
 /** A catch handler that ignores the RegistryError `key` (a file another caller removed first). */
-function ignoreKey(key: string): (error: unknown) => void {
+function ignoreKey(key: ErrorKey): (error: unknown) => void {
   return (error) => {
-    if (!(error instanceof RegistryError && error.key === key)) throw error;
+    if (!isErrorKey(error, key)) throw error;
   };
 }

@@ -12,7 +12,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { RegistryError } from '../oci/errors.js';
+import { isErrorKey, RegistryError } from '../oci/errors.js';
 import type { Digest } from '../oci/digest.js';
 import { OCI_INDEX } from '../oci/media-types.js';
 import type { Coordination } from '../coordination/coordination.js';
@@ -90,7 +90,7 @@ export class S3Store implements Store {
         await this.putIndex(name, { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] }, { ifNoneMatch: '*' });
       } catch (error) {
         // Another replica created it since the HEAD (its lock lapsed, or ours): keep theirs.
-        if (!(error instanceof RegistryError && error.key === 'UNAVAILABLE' && isPreconditionFailed(error.cause))) throw error;
+        if (!(isErrorKey(error, 'UNAVAILABLE') && isPreconditionFailed(error.cause))) throw error;
       }
       return true;
     });
@@ -103,7 +103,7 @@ export class S3Store implements Store {
       try {
         found = await this.loadIndex(name);
       } catch (error) {
-        if (error instanceof RegistryError && error.key === 'NAME_UNKNOWN') return 'missing' as const;
+        if (isErrorKey(error, 'NAME_UNKNOWN')) return 'missing' as const;
         throw error;
       }
       if (found.index.manifests.length > 0) return 'held' as const;

@@ -6,7 +6,7 @@
  * followed waits for it and reads the stored blob.
  */
 import { PassThrough, type Readable } from 'node:stream';
-import { RegistryError } from '../oci/errors.js';
+import { isErrorKey, RegistryError } from '../oci/errors.js';
 import type { Digest } from '../oci/digest.js';
 import type { Registry } from '../registry/registry.js';
 import type { BlobReader } from '../storage/store.js';
@@ -128,7 +128,7 @@ export class BlobDownloads {
         this.flights.delete(key);
         // Nothing more of this download is wanted: stop it (the next pull starts afresh).
         blob.body.destroy();
-        this.observer.failed(source.upstream.name, error instanceof RegistryError && error.key === 'DIGEST_INVALID' ? 'digest-mismatch' : 'interrupted');
+        this.observer.failed(source.upstream.name, isErrorKey(error, 'DIGEST_INVALID') ? 'digest-mismatch' : 'interrupted');
         this.log.error({ repository: name, digest: digest.value, upstream: source.upstream.name, reason: (error as Error).message }, 'sync: a blob from the upstream was not stored');
         fanout.fail((error as Error).message);
         settle.reject(error as Error);
