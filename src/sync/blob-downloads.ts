@@ -119,10 +119,11 @@ export class BlobDownloads {
     };
     void this.storeBlob(name, digest, toStore, blob.length, opened).then(
       () => {
-        fanout.finish();
+        // Stored: the next caller reads it from the store, whatever the clients' streams do next.
         this.flights.delete(key);
-        this.observer.fetched(source.upstream.name, 'blob', bytes);
         settle.resolve();
+        fanout.finish();
+        this.observer.fetched(source.upstream.name, 'blob', bytes);
       },
       (error: unknown) => {
         this.flights.delete(key);

@@ -77,7 +77,8 @@ export async function copyRange(reader: Pick<BlobReader, 'read'>, from: number, 
 }
 
 export class Fanout {
-  private readonly readers: Reader[] = [];
+  /** Its clients still reading (one that leaves is dropped with what it held). */
+  private readonly readers = new Set<Reader>();
   /** The download's beginning, kept for joiners; undefined once past REPLAY_BYTES (or the budget). */
   private kept: Buffer[] | undefined = [];
   private keptBytes = 0;
@@ -187,8 +188,12 @@ export class Fanout {
   private addReader(): Reader {
     const reader: Reader = { stream: new PassThrough({ highWaterMark: 4 * 1024 * 1024 }), sent: 0, replayed: 0, behind: false, following: false, gone: false };
     reader.stream.on('error', nothing);
-    reader.stream.on('close', () => (reader.gone = true));
-    this.readers.push(reader);
+    reader.stream.on('close', () => {
+      reader.gone = true;
+      reader.held = undefined;
+      this.readers.delete(reader);
+    });
+    this.readers.add(reader);
     return reader;
   }
 
