@@ -191,6 +191,8 @@ export class Events {
         this.observer.delivered(loop.label, (Date.now() - record.at) / 1000);
         return this.commit(loop, record);
       } catch (error) {
+        // Cut off by the shutdown: no failure, and no pause that nothing would end (sent again after the restart).
+        if (this.stopped) return;
         this.observer.failed(loop.label);
         const reason = error instanceof DeliveryError ? error.message : String(error);
         if (error instanceof DeliveryError && error.permanent) {
