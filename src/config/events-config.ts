@@ -37,6 +37,39 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_AGE_MS = 24 * 3_600_000;
 const ENV_REFERENCE = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/;
 
+const MAX_TIMEOUT_MS = 3_600_000;
+/** A header name (RFC 9110 token) and a value without line breaks or NUL. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const HEADER_VALUE = /^[^\r\n\0]*$/;
+/** Headers that frame or route the request: the HTTP client sets them, and refuses a request that carries its own. */
+const TRANSPORT_HEADERS = new Set(['connection', 'content-length', 'expect', 'host', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+/**
+ * An HTTP sink's `headers`, names lowercased (so one the event sets replaces the config's, never
+ * goes out twice). Refused: what the HTTP client must set itself, what the event sets (`ce-*`), an
+ * `authorization` beside `credentials`, a name given twice in different case, a value with a line
+ * break. A `content-type` is dropped with a warning: the event's own describes the body.
+ */
+function readHeaders(raw: Record<string, string>, type: EventSinkConfig['type'], hasCredentials: boolean, where: string, problems: string[], warnings: string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (type === 'nats') {
+    if (Object.keys(raw).length > 0) warnings.push(`${where}: headers are for http sinks; a nats sink does not send them`);
+    return headers;
+  }
+  for (const [name, value] of Object.entries(raw)) {
+    const key = name.toLowerCase();
+    if (!HEADER_NAME.test(name)) problems.push(`${where}/${name}: not a valid header name`);
+    else if (!HEADER_VALUE.test(value)) problems.push(`${where}/${name}: a header value cannot hold a line break or NUL`);
+    else if (TRANSPORT_HEADERS.has(key)) problems.push(`${where}/${name}: set by the HTTP client itself; remove it`);
+    else if (key.startsWith('ce-')) problems.push(`${where}/${name}: CloudEvents attributes are set by the event; remove it`);
+    else if (key === 'authorization' && hasCredentials) problems.push(`${where}/${name}: either an authorization header or credentials, not both`);
+    else if (key in headers) problems.push(`${where}/${name}: given twice (header names are case-insensitive)`);
+    else if (key === 'content-type') warnings.push(`${where}/${name}: ignored; an event is sent with its own content type`);
+    else headers[key] = value;
+  }
+  return headers;
+}
+
 /** `${NAME}` reads the environment; anything else is the value itself (warned about: a secret in the file). */
 function secret(value: string | undefined, where: string, problems: string[], warnings: string[]): string | undefined {
   if (value === undefined) return undefined;
@@ -62,7 +95,8 @@ export function readEvents(raw: ZotEvents | undefined, file: string, problems: s
     try {
       url = new URL(item.address);
     } catch {
-      problems.push(`${where}/address: not a URL: "${item.address}"`);
+      // Not repeated: a malformed address may hold a password.
+      problems.push(`${where}/address: not a URL`);
     }
     if (url && item.type === 'http' && url.protocol !== 'http:' && url.protocol !== 'https:') problems.push(`${where}/address: an http sink needs an http:// or https:// URL`);
     if (url && item.type === 'nats' && !['nats:', 'tls:'].includes(url.protocol)) problems.push(`${where}/address: a nats sink needs a nats:// or tls:// URL`);
@@ -70,7 +104,9 @@ export function readEvents(raw: ZotEvents | undefined, file: string, problems: s
     if (item.type === 'nats' && !item.channel) problems.push(`${where}/channel: a nats sink needs a subject to publish on`);
     const timeoutMs = item.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDuration(item.timeout) ?? DEFAULT_TIMEOUT_MS;
     if (timeoutMs <= 0) problems.push(`${where}/timeout: must be more than 0`);
-    const sink: EventSinkConfig = { type: item.type, address: item.address, timeoutMs, headers: { ...(item.headers ?? {}) } };
+    if (timeoutMs > MAX_TIMEOUT_MS) problems.push(`${where}/timeout: at most 1h (a delivery that takes longer holds every later event of the sink)`);
+    const headers = readHeaders(item.headers ?? {}, item.type, item.credentials !== undefined, `${where}/headers`, problems, warnings);
+    const sink: EventSinkConfig = { type: item.type, address: item.address, timeoutMs, headers };
     if (item.channel) sink.channel = item.channel;
     const credentials = item.credentials;
     if (credentials) {

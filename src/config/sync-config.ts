@@ -172,10 +172,11 @@ export function readSync(raw: ZotSync | undefined, file: string, problems: strin
       try {
         url = new URL(text);
       } catch {
-        problems.push(`${where}/urls/${at}: not a URL: "${text}"`);
+        // Not repeated: a malformed address may hold a password.
+        problems.push(`${where}/urls/${at}: not a URL`);
         return;
       }
-      if (url.protocol !== 'https:' && url.protocol !== 'http:') problems.push(`${where}/urls/${at}: an upstream is reached over https:// or http://; found "${text}"`);
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') problems.push(`${where}/urls/${at}: an upstream is reached over https:// or http://; found ${url.protocol}//`);
       else if (url.username || url.password) problems.push(`${where}/urls/${at}: credentials in the URL; put them in credentialsFile (they are never logged)`);
       else {
         // zot (regclient) addresses an upstream by host alone; a path is dropped there too.

@@ -42,10 +42,6 @@ export class HttpSink implements Sink {
     const credentials = config.credentials;
     if (credentials?.token !== undefined) this.fixedHeaders.authorization = `Bearer ${credentials.token}`;
     else if (credentials?.username !== undefined) this.fixedHeaders.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password ?? ''}`).toString('base64')}`;
-    // A basic auth in the address itself (https://user:pass@host/…), as node's client honoured it.
-    if (url.username && this.fixedHeaders.authorization === undefined) {
-      this.fixedHeaders.authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`;
-    }
   }
 
   send(event: StoredEvent): Promise<void> {

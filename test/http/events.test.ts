@@ -82,7 +82,7 @@ beforeAll(async () => {
         events: {
           enable: true,
           sinks: [
-            { type: 'http', address: receiver.url, timeout: '2s', headers: { 'x-team': 'platform' }, credentials: { token: '${BERTH_TEST_SINK_TOKEN}' } },
+            { type: 'http', address: receiver.url, timeout: '2s', headers: { 'X-Team': 'platform' }, credentials: { token: '${BERTH_TEST_SINK_TOKEN}' } },
             { type: 'nats', address: nats.url, channel: 'registry.events', timeout: '2s' },
           ],
         },
@@ -229,7 +229,7 @@ describe('events', () => {
 
   it('say that a changed extensions.events needs a restart, without its secrets', async () => {
     const document = JSON.parse(await readFile(berth.configFile, 'utf8'));
-    document.extensions.events.sinks[0].headers['x-team'] = 'changed';
+    document.extensions.events.sinks[0].headers['X-Team'] = 'changed';
     await writeFile(berth.configFile, JSON.stringify(document));
     await berth.app.reloadConfig();
     expect(berth.logText()).toContain('extensions.events changed; it takes effect after a restart');

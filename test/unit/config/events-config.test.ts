@@ -28,7 +28,7 @@ describe('extensions.events', () => {
   it('is off unless enabled, and matches keys case-insensitively', () => {
     expect(buildConfig(withEvents({ sinks: [{ type: 'http', address: 'http://h/' }] }), 'f.json').extensions.events).toBeUndefined();
     const config = buildConfig(withEvents({ Enable: true, DeliveryMaxAge: '2h', Sinks: [{ Type: 'http', Address: 'https://h.example/hook', Headers: { 'X-A': '1' }, CACertFile: 'ca.pem' }] }), 'f.json');
-    expect(config.extensions.events).toMatchObject({ deliveryMaxAgeMs: 7_200_000, sinks: [{ type: 'http', timeoutMs: 30_000, headers: { 'X-A': '1' }, tls: { caCertFile: path.resolve('ca.pem') } }] });
+    expect(config.extensions.events).toMatchObject({ deliveryMaxAgeMs: 7_200_000, sinks: [{ type: 'http', timeoutMs: 30_000, headers: { 'x-a': '1' }, tls: { caCertFile: path.resolve('ca.pem') } }] });
   });
 
   it('refuses a proxy by name, bad addresses, a nats sink without a subject, half a key pair, and credentials in the URL', () => {
@@ -40,6 +40,25 @@ describe('extensions.events', () => {
     expect(leaked).toEqual([expect.stringMatching(/credentials in the URL/)]);
     expect(leaked.join()).not.toContain('hunter2');
     expect(problems(withEvents({ enable: true, sinks: [{ type: 'kafka', address: 'http://h/' }] })).join()).toMatch(/sinks\/0\/type/);
+  });
+
+  it('lowercases header names and refuses the headers the HTTP client or the event sets, line breaks, and a timeout past 1h', () => {
+    const read = buildConfig(withEvents({ enable: true, sinks: [{ type: 'http', address: 'http://h/', headers: { 'X-Team': 'platform', 'Content-Type': 'text/plain' } }] }), 'f.json');
+    expect(read.extensions.events!.sinks[0]!.headers).toEqual({ 'x-team': 'platform' });
+    expect(read.warnings).toEqual(['f.json: /extensions/events/sinks/0/headers/Content-Type: ignored; an event is sent with its own content type']);
+    const refused = (headers: Record<string, string>, extra: object = {}) => problems(withEvents({ enable: true, sinks: [{ type: 'http', address: 'http://h/', headers, ...extra }] }));
+    for (const name of ['Transfer-Encoding', 'Connection', 'Expect', 'Content-Length', 'Host', 'Upgrade', 'Keep-Alive']) {
+      expect(refused({ [name]: 'x' })).toEqual([`f.json: /extensions/events/sinks/0/headers/${name}: set by the HTTP client itself; remove it`]);
+    }
+    expect(refused({ 'ce-id': 'fixed' })).toEqual([expect.stringMatching(/headers\/ce-id: CloudEvents attributes are set by the event/)]);
+    expect(refused({ 'X-A': 'one\r\nX-Injected: two' })).toEqual([expect.stringMatching(/headers\/X-A: a header value cannot hold a line break/)]);
+    expect(refused({ 'X A': '1' })).toEqual([expect.stringMatching(/headers\/X A: not a valid header name/)]);
+    expect(refused({ 'X-A': '1', 'x-a': '2' })).toEqual([expect.stringMatching(/headers\/x-a: given twice/)]);
+    expect(refused({ Authorization: 'Bearer t' }, { credentials: { token: '${BERTH_UNIT_SINK_PASSWORD}' } }).join()).toMatch(/headers\/Authorization: either an authorization header or credentials/);
+    expect(problems(withEvents({ enable: true, sinks: [{ type: 'http', address: 'http://h/', timeout: '1000h' }] }))).toEqual([expect.stringMatching(/sinks\/0\/timeout: at most 1h/)]);
+    // A malformed address is not repeated: it may hold a password.
+    const malformed = problems(withEvents({ enable: true, sinks: [{ type: 'http', address: 'http://u:hunter2@[bad' }] }));
+    expect(malformed).toEqual(['f.json: /extensions/events/sinks/0/address: not a URL']);
   });
 
   it('takes secrets from the environment or a file, warns about inline ones, and never repeats them', async () => {
