@@ -58,8 +58,8 @@ export class PullThrough {
   private readonly freshness = new FreshnessTracker();
   private readonly downloads: BlobDownloads;
   private readonly manifestFlights = new Map<string, Promise<UpstreamManifest>>();
-  /** Manifests answered but not stored yet (their image is being completed), by repository and reference. */
-  private readonly fetched = new Map<string, UpstreamManifest>();
+  /** Manifests answered but not stored yet (their image is being completed), by repository and reference, with where they came from. */
+  private readonly fetched = new Map<string, { manifest: UpstreamManifest; upstream: Upstream }>();
   private readonly completing = new Map<string, Promise<void>>();
   private readonly sourceMemo = new Map<string, Source[]>();
   /** Completions waiting out COMPLETE_GRACE_MS (woken at once by `settled` and `close`). */
@@ -121,13 +121,16 @@ export class PullThrough {
   ): Promise<{ descriptor: Descriptor; bytes: Buffer; from?: string }> {
     const sources = this.sourcesOf(name, namespace);
     const tag = reference.tag;
+    // A client that names its registry (?ns=) is served Berth's copy of a tag only when that
+    // registry vouched for it: another registry may map the same name, and its image is not this one.
+    if (local && tag !== undefined && namespace !== undefined && !this.vouched(name, tag, local.descriptor.digest, sources)) local = undefined;
     if (local && (tag === undefined || sources.length === 0 || !this.freshness.due(name, tag, this.checkInterval(sources)))) {
       this.observer.served('manifest', 'hit');
       return local;
     }
     const key = `${name}\0${tag ?? reference.digest!.value}`;
     const pending = this.fetched.get(key);
-    if (pending && !local) return { descriptor: describe(pending), bytes: pending.bytes };
+    if (pending && !local && sources.some((source) => source.upstream === pending.upstream)) return { descriptor: describe(pending.manifest), bytes: pending.manifest.bytes };
     if (local && tag !== undefined) {
       const moved = await this.checkTag(name, tag, local.descriptor.digest, sources);
       if (!moved) return local;
@@ -137,7 +140,7 @@ export class PullThrough {
       try {
         const manifest = await this.fetchManifest(key, source, tag ?? reference.digest!.value);
         this.observer.served('manifest', 'miss');
-        if (tag !== undefined) this.freshness.checked(name, tag);
+        if (tag !== undefined) this.freshness.checked(name, tag, { digest: manifest.digest, upstream: source.upstream.name });
         this.complete(name, source, manifest, tag);
         return { descriptor: describe(manifest), bytes: manifest.bytes, from: source.upstream.name };
       } catch (error) {
@@ -246,6 +249,18 @@ export class PullThrough {
     await Promise.all(this.upstreams.map(({ client }) => client.close()));
   }
 
+  /**
+   * Whether Berth's copy of `tag` (`digest`) may answer a client asking for the registry of
+   * `sources`: yes when no other upstream maps the name (the copy came from there, or was pushed
+   * here); else only when one of `sources` last said the tag is that digest.
+   */
+  private vouched(name: string, tag: string, digest: string, sources: Source[]): boolean {
+    const all = this.sourcesOf(name);
+    if (all.every((other) => sources.some((source) => source.upstream === other.upstream))) return true;
+    const vouch = this.freshness.vouchFor(name, tag);
+    return vouch !== undefined && vouch.digest === digest && sources.some((source) => source.upstream.name === vouch.upstream);
+  }
+
   private checkInterval(sources: Source[]): number {
     return sources[0]!.upstream.config.manifestCheckIntervalMs;
   }
@@ -256,7 +271,7 @@ export class PullThrough {
     try {
       const upstreamDigest = await source.upstream.manifestDigest(source.remote, tag, CHECK_TIMEOUT_MS);
       if (upstreamDigest === held) {
-        this.freshness.checked(name, tag);
+        this.freshness.checked(name, tag, { digest: held, upstream: source.upstream.name });
         this.observer.checked(source.upstream.name, 'same');
         return false;
       }
@@ -313,8 +328,8 @@ export class PullThrough {
     const byDigest = `${name}\0${manifest.digest}`;
     const byReference = `${name}\0${tag ?? manifest.digest}`;
     // Kept for the requests that follow (docker: HEAD by tag, then GET by digest) until stored.
-    this.fetched.set(byReference, manifest);
-    this.fetched.set(byDigest, manifest);
+    this.fetched.set(byReference, { manifest, upstream: source.upstream });
+    this.fetched.set(byDigest, { manifest, upstream: source.upstream });
     const work = (async () => {
       await this.grace.wait(COMPLETE_GRACE_MS);
       await this.turns.acquire();
