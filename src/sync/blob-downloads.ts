@@ -22,6 +22,8 @@ const STORE_QUEUE_CHUNKS = 16;
 export interface BlobFlight {
   /** Resolves once the blob is stored; rejects when the download or the digest check failed. */
   stored: Promise<void>;
+  /** Resolves once the upstream answered (`follow` is set then) or the fetch failed; never rejects. */
+  ready: Promise<void>;
   /**
    * Another reader of the download in progress, from its first byte; undefined when it cannot
    * follow (then wait for `stored` and read the stored blob).
@@ -66,6 +68,7 @@ export class BlobDownloads {
     const existing = this.flights.get(key);
     if (existing) {
       // Someone else's download is under way: a client follows it (or waits and reads what it stored).
+      await existing.ready;
       const following = forClient ? existing.follow?.() : undefined;
       if (following) return following;
       await existing.stored;
@@ -74,12 +77,15 @@ export class BlobDownloads {
     let settle!: { resolve: () => void; reject: (error: Error) => void };
     const stored = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
     stored.catch(() => undefined);
-    const flight: BlobFlight = { stored };
+    // Clients who ask before the upstream's answer (its token, a redirect) wait for it, then follow.
+    let answered!: () => void;
+    const flight: BlobFlight = { stored, ready: new Promise<void>((resolve) => (answered = resolve)) };
     this.flights.set(key, flight);
     let blob;
     try {
       blob = await source.upstream.blob(source.remote, digest.value, AbortSignal.timeout(source.upstream.config.syncTimeoutMs));
     } catch (error) {
+      answered();
       this.flights.delete(key);
       this.observer.failed(source.upstream.name, error instanceof UpstreamError ? error.failure : 'error');
       settle.reject(error as Error);
@@ -95,6 +101,7 @@ export class BlobDownloads {
     toStore.on('error', nothing);
     const fanout = new Fanout(blob.length, stored, this.replay, (from, out) => this.copyStored(name, digest, from, out));
     flight.follow = () => fanout.follow();
+    answered();
     const first = forClient ? fanout.first() : undefined;
     let bytes = 0;
     blob.body.on('data', (chunk: Buffer) => {

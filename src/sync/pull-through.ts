@@ -166,6 +166,7 @@ export class PullThrough {
     const flying = this.downloads.flight(name, digest.value);
     // Another's download in flight: follow it from its start (its kept beginning, then its session
     // file); where neither can be read, wait for it and read what it stored; if it failed, try afresh.
+    if (flying) await flying.ready;
     const following = flying?.follow?.();
     if (following) {
       this.observer.served('blob', 'miss');

@@ -256,6 +256,34 @@ describe('pull-through cache (extensions.sync onDemand)', () => {
     expect(await openFiles()).toBe(0);
   });
 
+  it('streams to a client who asks before the upstream answered (its token, a redirect) as soon as it does, not once the blob is stored', async () => {
+    const bytes = randomBytes(8 * 1024 * 1024);
+    const layer = { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(bytes), size: bytes.length, bytes, diffId: sha256(bytes) };
+    const image = await buildImage({ layers: 0, baseLayers: [layer], label: 'early' });
+    await pushImage(upstream.url, 'library/early', 'v1', { image });
+    expect((await get(`${berth.url}/v2/library/early/manifests/v1`)).status).toBe(200);
+    // The upstream sends nothing at first, then stops after 4 MiB until released.
+    const headers = proxy.holdHeaders(layer.digest);
+    const body = proxy.hold(layer.digest, 4 * 1024 * 1024);
+    const url = `${berth.url}/v2/library/early/blobs/${layer.digest}`;
+    const stored = async () => (await berth.app.registry.store.statBlob('library/early', parseDigest(layer.digest)!)) !== undefined;
+    const first = reading(url, stored);
+    await until(() => proxy.count('GET', `/v2/library/early/blobs/${layer.digest}`) === 1);
+    const second = reading(url, stored);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    headers.release();
+    // Both get their first bytes while the download is held halfway: the second did not wait for the blob to be stored.
+    const within = (ms: number) => new Promise<string>((resolve) => setTimeout(() => resolve('still waiting'), ms));
+    expect(await Promise.race([Promise.all([first.firstByte, second.firstByte]).then(() => 'both'), within(15_000)])).toBe('both');
+    expect(first.storedAtFirstByte()).toBe(false);
+    expect(second.storedAtFirstByte()).toBe(false);
+    body.release();
+    expect(await first.done).toBe(`complete ${layer.digest}`);
+    expect(await second.done).toBe(`complete ${layer.digest}`);
+    await settled();
+    expect(proxy.count('GET', `/v2/library/early/blobs/${layer.digest}`)).toBe(1);
+  });
+
   it('never completes a forged blob for a client that joined late: both downloads fail, nothing is stored', async () => {
     const bytes = randomBytes(40 * 1024 * 1024);
     const layer = { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(bytes), size: bytes.length, bytes, diffId: sha256(bytes) };

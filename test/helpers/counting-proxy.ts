@@ -2,9 +2,10 @@
  * An HTTP proxy in front of an upstream registry for the sync tests: it counts the requests per
  * method and path (how many times Berth fetched a blob), and can cut a response after some bytes
  * (an upstream that dies mid-blob), slow it down, or hold it after some bytes until released (a
- * download caught in the middle). Everything else passes through unchanged.
+ * download caught in the middle), or hold even its headers (an upstream slow to answer at all).
+ * Everything else passes through unchanged.
  */
-import { createServer, request as forward, type Server } from 'node:http';
+import { createServer, request as forward, type IncomingMessage, type Server } from 'node:http';
 
 export interface CountingProxy {
   url: string;
@@ -17,6 +18,8 @@ export interface CountingProxy {
   slow(fragment: string, ms: number): void;
   /** Responses to paths containing `fragment` stop after `bytes` bytes of body until `release()`. */
   hold(fragment: string, bytes: number): { release: () => void };
+  /** Responses to paths containing `fragment` send nothing, not even their headers, until `release()`. */
+  holdHeaders(fragment: string): { release: () => void };
   clear(): void;
   stop(): Promise<void>;
 }
@@ -27,6 +30,7 @@ export async function startCountingProxy(upstream: string): Promise<CountingProx
   const cuts = new Map<string, number>();
   const slows = new Map<string, number>();
   const holds = new Map<string, { bytes: number; released: Promise<void> }>();
+  const headerHolds = new Map<string, Promise<void>>();
   const server: Server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0]!;
     const key = `${request.method} ${path}`;
@@ -34,7 +38,17 @@ export async function startCountingProxy(upstream: string): Promise<CountingProx
     const cutAfter = [...cuts].find(([fragment]) => path.includes(fragment))?.[1];
     const delay = [...slows].find(([fragment]) => path.includes(fragment))?.[1];
     const held = [...holds].find(([fragment]) => path.includes(fragment))?.[1];
+    const headersReleased = [...headerHolds].find(([fragment]) => path.includes(fragment))?.[1];
     const outgoing = forward({ host: target.hostname, port: target.port, method: request.method, path: request.url, headers: { ...request.headers, host: target.host } }, (answer) => {
+      if (headersReleased) {
+        answer.pause();
+        void headersReleased.then(() => {
+          relay(answer);
+          answer.resume();
+        });
+      } else relay(answer);
+    });
+    const relay = (answer: IncomingMessage) => {
       response.writeHead(answer.statusCode ?? 502, answer.headers);
       response.flushHeaders();
       let sent = 0;
@@ -74,7 +88,7 @@ export async function startCountingProxy(upstream: string): Promise<CountingProx
         }
       });
       answer.on('end', () => setTimeout(() => response.end(), delay ?? 0));
-    });
+    };
     outgoing.on('error', () => response.destroy());
     request.pipe(outgoing);
   });
@@ -91,7 +105,13 @@ export async function startCountingProxy(upstream: string): Promise<CountingProx
       holds.set(fragment, { bytes, released });
       return { release };
     },
+    holdHeaders(fragment) {
+      let release!: () => void;
+      headerHolds.set(fragment, new Promise<void>((resolve) => (release = resolve)));
+      return { release };
+    },
     clear() {
+      headerHolds.clear();
       counts.clear();
       cuts.clear();
       slows.clear();
