@@ -74,16 +74,37 @@ export async function readLimited(body: Dispatcher.ResponseData['body'], limit: 
 
 export const pause = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason as Error);
+    // The listener goes with the pause: a signal that lives long (a periodic round's) gathers none.
+    const aborted = () => {
+      clearTimeout(timer);
+      reject(signal!.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', aborted);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', aborted, { once: true });
+  });
+
+/** `work`, or an UpstreamError once `signal` aborts (the work itself goes on for whoever else awaits it). */
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) return Promise.reject(new UpstreamError('unavailable', `${what}: no answer in time`));
+  return new Promise<T>((resolve, reject) => {
+    const aborted = () => reject(new UpstreamError('unavailable', `${what}: no answer in time`));
+    signal.addEventListener('abort', aborted, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', aborted);
+        resolve(value);
       },
-      { once: true },
+      (error: unknown) => {
+        signal.removeEventListener('abort', aborted);
+        reject(error as Error);
+      },
     );
   });
+}
 
 export const tokenKey = (origin: string, challenge: Challenge, scope: string) => `${origin}\0${challenge.params.realm ?? ''}\0${challenge.params.service ?? ''}\0${scope}`;
 

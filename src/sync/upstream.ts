@@ -12,7 +12,7 @@ import { Agent, type Dispatcher } from 'undici';
 import type { SyncRegistryConfig } from '../config/config.js';
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, essence } from '../oci/media-types.js';
 import { digestOf, parseDigest } from '../oci/digest.js';
-import { drain, headerOf, heard, nextLink, parseChallenge, pause, readLimited, tokenKey, UpstreamError, type Challenge } from './upstream-http.js';
+import { drain, headerOf, heard, nextLink, parseChallenge, pause, readLimited, tokenKey, untilAborted, UpstreamError, type Challenge } from './upstream-http.js';
 
 export { parseChallenge, UpstreamError, type UpstreamFailure } from './upstream-http.js';
 
@@ -40,6 +40,10 @@ const MAX_JSON_BYTES = 4 * 1024 * 1024;
 /** A token without `expires_in` lives 60 s (the distribution token spec's default). */
 const DEFAULT_TOKEN_SECONDS = 60;
 const MAX_REDIRECTS = 5;
+/** Pages of a tag list or the catalog at most (1000 entries each): an upstream that never ends its list is cut off. */
+const MAX_PAGES = 10_000;
+/** A token request ends after this, whoever waits for it. */
+const TOKEN_TIMEOUT_MS = 30_000;
 /** Tokens kept per upstream at most (one per repository pulled within their lifetime). */
 const MAX_TOKENS = 1_000;
 
@@ -118,11 +122,14 @@ export class Upstream {
   /** A blob's body as it arrives (the caller hashes and stores it); redirects followed without credentials. */
   async blob(repository: string, digest: string, signal?: AbortSignal): Promise<UpstreamBlob> {
     let response = await this.send(`/v2/${repository}/blobs/${digest}`, { scope: `repository:${repository}:pull`, ...(signal ? { signal } : {}) });
+    // A relative Location resolves against the URL that answered it: the upstream, then each hop.
+    let base = `${this.originOf.get(response) ?? this.config.urls[0]}/v2/${repository}/blobs/${digest}`;
     for (let hop = 0; response.statusCode >= 300 && response.statusCode < 400 && hop < MAX_REDIRECTS; hop++) {
       const location = headerOf(response.headers, 'location');
       drain(response.body);
       if (!location) throw new UpstreamError('invalid', `blob ${repository}@${digest}: a redirect without a Location`);
-      const target = new URL(location, this.originOf.get(response) ?? this.config.urls[0]);
+      const target = new URL(location, base);
+      base = target.href;
       if (target.protocol !== 'https:' && target.protocol !== 'http:') throw new UpstreamError('invalid', `blob ${repository}@${digest}: a redirect to ${target.protocol}`);
       const sameOrigin = this.config.urls.includes(target.origin);
       // The upstream's credentials stay with the upstream: a CDN or bucket URL carries its own signature.
@@ -144,7 +151,8 @@ export class Upstream {
   /** Tags of a repository, every page (`Link: <…?n=…&last=…>; rel="next"`). */
   async tags(repository: string, signal?: AbortSignal): Promise<string[]> {
     const found: string[] = [];
-    for (let next: string | undefined = `/v2/${repository}/tags/list?n=1000`; next;) {
+    const pages = new Pages(`tags of ${repository}`, `/v2/${repository}/tags/list?n=1000`);
+    for (let next: string | undefined = pages.first; next; pages.visit(next)) {
       const response = await this.send(next, { scope: `repository:${repository}:pull`, ...(signal ? { signal } : {}) });
       await this.refuseFailure(response, `tags of ${repository}`);
       const page = JSON.parse((await readLimited(response.body, MAX_JSON_BYTES, `tags of ${repository}`)).toString('utf8')) as { tags?: string[] | null };
@@ -157,7 +165,8 @@ export class Upstream {
   /** Repository names upstream, every page. */
   async catalog(signal?: AbortSignal): Promise<string[]> {
     const found: string[] = [];
-    for (let next: string | undefined = '/v2/_catalog?n=1000'; next;) {
+    const pages = new Pages('the catalog', '/v2/_catalog?n=1000');
+    for (let next: string | undefined = pages.first; next; pages.visit(next)) {
       const response = await this.send(next, { scope: 'registry:catalog:*', ...(signal ? { signal } : {}) });
       await this.refuseFailure(response, 'the catalog');
       const page = JSON.parse((await readLimited(response.body, MAX_JSON_BYTES, 'the catalog')).toString('utf8')) as { repositories?: string[] | null };
@@ -179,7 +188,8 @@ export class Upstream {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.agent.close(), this.elsewhere.close()]);
+    // After the pulls settled, what is still in flight has no one waiting (a token request that hangs): cut it.
+    await Promise.all([this.agent.destroy(), this.elsewhere.destroy()]);
   }
 
   /** Which URL answered each response (a redirect's relative Location resolves against it). */
@@ -226,7 +236,7 @@ export class Upstream {
           origin,
           path,
           method: options.method ?? 'GET',
-          headers: { ...options.headers, ...(await this.authorizationFor(origin, options.scope)) },
+          headers: { ...options.headers, ...(await this.authorizationFor(origin, options.scope, options.signal)) },
           ...(options.signal ? { signal: options.signal } : {}),
         }),
       );
@@ -250,8 +260,11 @@ export class Upstream {
     return this.config.credentials.get(new URL(origin).host.toLowerCase());
   }
 
-  /** The Authorization header for `scope` at `origin`, as its last challenge asked; none before any challenge. */
-  private async authorizationFor(origin: string, scope: string): Promise<Record<string, string>> {
+  /**
+   * The Authorization header for `scope` at `origin`, as its last challenge asked; none before any
+   * challenge. A caller's `signal` ends its wait for a token (the request goes on for the others).
+   */
+  private async authorizationFor(origin: string, scope: string, signal?: AbortSignal): Promise<Record<string, string>> {
     const challenge = this.challenges.get(origin);
     if (!challenge) return {};
     const credentials = this.credentialsFor(origin);
@@ -264,7 +277,7 @@ export class Upstream {
     // Requests for one scope at once share one token request.
     let asking = this.tokenRequests.get(key);
     if (!asking) {
-      asking = this.requestToken(challenge, scope, basic, credentials !== undefined).then(
+      asking = this.requestToken(origin, challenge, scope, basic, credentials !== undefined).then(
         (token) => {
           this.tokenRequests.delete(key);
           this.keepToken(key, token);
@@ -277,7 +290,7 @@ export class Upstream {
       );
       this.tokenRequests.set(key, asking);
     }
-    return { authorization: `Bearer ${await asking}` };
+    return { authorization: `Bearer ${await untilAborted(asking, signal, `the token service of ${origin}`)}` };
   }
 
   /** Keeps a token until shortly before it expires; expired ones go first, and at most MAX_TOKENS are kept (names are the clients' choice). */
@@ -294,12 +307,18 @@ export class Upstream {
     this.tokens.set(key, token);
   }
 
-  private async requestToken(challenge: Challenge, scope: string, basic: string | undefined, hasCredentials: boolean): Promise<{ token: string; until: number }> {
+  private async requestToken(origin: string, challenge: Challenge, scope: string, basic: string | undefined, hasCredentials: boolean): Promise<{ token: string; until: number }> {
     const credentials = hasCredentials;
     const realm = new URL(challenge.params.realm!);
     if (challenge.params.service) realm.searchParams.set('service', challenge.params.service);
     realm.searchParams.set('scope', scope);
-    const answer = await heard(this.elsewhere.request({ origin: realm.origin, path: realm.pathname + realm.search, method: 'GET', headers: basic ? { authorization: basic } : {} }));
+    // The upstream's TLS settings (tlsVerify, certDir) hold for its token service too; a token service over plain HTTP only for an upstream over plain HTTP.
+    if (realm.protocol !== 'https:' && new URL(origin).protocol === 'https:') {
+      throw new UpstreamError('invalid', `the upstream sends Berth to a token service over ${realm.protocol}// (${realm.origin}); refused, its credentials would travel in clear`);
+    }
+    const answer = await heard(
+      this.agent.request({ origin: realm.origin, path: realm.pathname + realm.search, method: 'GET', headers: basic ? { authorization: basic } : {}, signal: AbortSignal.timeout(TOKEN_TIMEOUT_MS) }),
+    );
     if (answer.statusCode === 401 || answer.statusCode === 403) {
       drain(answer.body);
       throw new UpstreamError('unauthorized', `the token service ${realm.origin} refused Berth's ${credentials ? 'credentials' : 'anonymous request'} (${answer.statusCode})`, answer.statusCode);
@@ -335,5 +354,24 @@ function mediaTypeInside(bytes: Buffer): string {
     return Array.isArray(parsed.manifests) ? OCI_INDEX : OCI_MANIFEST;
   } catch {
     throw new UpstreamError('invalid', 'the upstream sent a manifest that is not JSON');
+  }
+}
+
+/** The pages of a list read so far: a page asked twice (an upstream that ignores `last`) or too many end the list with an error. */
+class Pages {
+  private readonly seen = new Set<string>();
+
+  constructor(
+    private readonly what: string,
+    readonly first: string,
+  ) {
+    this.seen.add(first);
+  }
+
+  visit(page: string | undefined): void {
+    if (page === undefined) return;
+    if (this.seen.has(page)) throw new UpstreamError('invalid', `${this.what}: the upstream's next page is one it already sent (${page})`);
+    if (this.seen.size >= MAX_PAGES) throw new UpstreamError('invalid', `${this.what}: more than ${MAX_PAGES} pages`);
+    this.seen.add(page);
   }
 }

@@ -5,12 +5,18 @@
  * small servers that lie, a digest that does not match refused and a redirect that never carries
  * the upstream's credentials to another host.
  */
+import { getEventListeners } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SyncRegistryConfig } from '../../src/config/config.js';
 import { Upstream, UpstreamError } from '../../src/sync/upstream.js';
 import { sha256 } from '../helpers/oci.js';
 import { pushImage, type PushedImage } from '../helpers/registry-api.js';
+import { runTool } from '../helpers/run-tool.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { startDockerRegistry, startTokenServer, upstreamHeaders, type TokenServer, type UpstreamRegistry } from '../helpers/upstream-registry.js';
 
 const warnings: string[] = [];
@@ -215,5 +221,120 @@ describe('sync upstream client', () => {
     await client.close();
     cdn.close();
     registry.close();
+  });
+
+  it('follows a relative redirect from the CDN against the CDN, not the upstream', async () => {
+    const layer = Buffer.from('bytes behind a second hop');
+    const cdnPaths: string[] = [];
+    const { server: cdn, url: cdnUrl } = await listen((request, response) => {
+      cdnPaths.push(request.url!);
+      if (request.url === '/first') response.writeHead(302, { location: '/second' }).end();
+      else response.writeHead(200, { 'content-length': layer.length }).end(layer);
+    });
+    const upstreamPaths: string[] = [];
+    const { server: registry, url } = await listen((request, response) => {
+      upstreamPaths.push(request.url!);
+      response.writeHead(307, { location: `${cdnUrl}/first` }).end();
+    });
+    const client = upstream([url]);
+    const blob = await client.blob('team/app', sha256(layer));
+    expect((await bytesOf(blob.body)).equals(layer)).toBe(true);
+    expect(cdnPaths).toEqual(['/first', '/second']);
+    expect(upstreamPaths).toEqual([`/v2/team/app/blobs/${sha256(layer)}`]);
+    await client.close();
+    cdn.close();
+    registry.close();
+  });
+
+  it('ends a tag list whose upstream keeps sending the same next page, with an error', async () => {
+    let pages = 0;
+    const { server, url } = await listen((_request, response) => {
+      pages++;
+      response.writeHead(200, { 'content-type': 'application/json', link: '</v2/team/app/tags/list?n=1000&last=a>; rel="next"' }).end(JSON.stringify({ name: 'team/app', tags: ['a'] }));
+    });
+    const client = upstream([url]);
+    const failure = await failureOf(client.tags('team/app'));
+    expect(failure.failure).toBe('invalid');
+    expect(failure.message).toContain('already sent');
+    expect(pages).toBe(2);
+    await client.close();
+    server.close();
+  });
+
+  it('keeps its deadline while a token service does not answer, and leaves no listener on a long-lived signal', async () => {
+    const { server: silent, url: silentUrl } = await listen(() => undefined);
+    const { server: registry, url } = await listen((_request, response) => {
+      response.writeHead(401, { 'www-authenticate': `Bearer realm="${silentUrl}/token",service="upstream"` }).end();
+    });
+    const client = upstream([url]);
+    const started = Date.now();
+    const failure = await failureOf(client.manifestDigest('org/tool', 'stable', 1000));
+    expect(failure.failure).toBe('unavailable');
+    // Bounded by the 1 s asked for, not by the token request's own timeouts (30-60 s).
+    expect(Date.now() - started).toBeLessThan(10_000);
+    await client.close();
+    silent.closeAllConnections();
+    silent.close();
+    registry.close();
+    // A periodic round's signal lives long: retries pause on it and must not leave a listener each.
+    const { server: closed, url: deadUrl } = await listen(() => undefined);
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const retrying = upstream([deadUrl], undefined, { maxRetries: 3, retryDelayMs: 5, maxRetryDelayMs: 5 });
+    const round = new AbortController();
+    expect((await failureOf(retrying.tags('team/app', round.signal))).failure).toBe('unavailable');
+    expect(getEventListeners(round.signal, 'abort')).toHaveLength(0);
+    await retrying.close();
+  });
+
+  it('refuses a token service over plain HTTP for an upstream over HTTPS, and reaches it with the upstream TLS settings', async () => {
+    const dir = await scratchDir('sync-tls');
+    await runTool('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      path.join(dir, 'key.pem'),
+      '-out',
+      path.join(dir, 'cert.pem'),
+    ]);
+    const tls = { key: await readFile(path.join(dir, 'key.pem')), cert: await readFile(path.join(dir, 'cert.pem')) };
+    const listenTls = async (handler: Parameters<typeof createHttpsServer>[1]) => {
+      const server = createHttpsServer(tls, handler);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      return { server, url: `https://127.0.0.1:${(server.address() as { port: number }).port}` };
+    };
+    const plainRealm: string[] = [];
+    const { server: plain, url: plainUrl } = await listen((request, response) => {
+      plainRealm.push(request.url!);
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: 't' }));
+    });
+    // The token service on HTTPS with the same private certificate as the upstream (trusted through certDir, here tls.ca).
+    const { server: realm, url: realmUrl } = await listenTls((_request, response) => response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: 'good-token' })));
+    let realmFor = `${plainUrl}/token`;
+    const { server: registry, url } = await listenTls((request, response) => {
+      if (request.headers.authorization !== 'Bearer good-token') {
+        response.writeHead(401, { 'www-authenticate': `Bearer realm="${realmFor}",service="upstream"` }).end();
+        return;
+      }
+      response.writeHead(200, { 'docker-content-digest': openImage.digest, 'content-type': 'application/vnd.oci.image.manifest.v1+json' }).end();
+    });
+    const client = upstream([url], { host: hostOf(url), username: 'robot', password: 'robot-pass' }, { tls: { ca: tls.cert.toString('utf8') } });
+    const refused = await failureOf(client.manifestDigest('team/app', 'v1', 5000));
+    expect(refused.message).toContain('token service over http://');
+    expect(plainRealm).toEqual([]);
+    await client.close();
+    realmFor = `${realmUrl}/token`;
+    const trusting = upstream([url], { host: hostOf(url), username: 'robot', password: 'robot-pass' }, { tls: { ca: tls.cert.toString('utf8') } });
+    expect(await trusting.manifestDigest('team/app', 'v1', 5000)).toBe(openImage.digest);
+    await trusting.close();
+    for (const server of [plain, realm, registry]) server.close();
   });
 });
