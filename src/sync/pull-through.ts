@@ -29,7 +29,7 @@ import { servesNamespace, upstreamNameOf } from './content.js';
 import { FreshnessTracker } from './freshness.js';
 import { Waiters } from '../coordination/waiters.js';
 import { Upstream, UpstreamError, type UpstreamManifest } from './upstream.js';
-import { asRegistryError } from './upstream-http.js';
+import { asRegistryError, untilAborted } from './upstream-http.js';
 import { BlobDownloads } from './blob-downloads.js';
 import { Semaphore } from '../coordination/semaphore.js';
 import { UNOBSERVED_SYNC, type PulledBlob, type Source, type SyncLog, type SyncObserver } from './sync-types.js';
@@ -40,6 +40,8 @@ export { UNOBSERVED_SYNC, type PulledBlob, type Source, type SyncLog, type SyncO
 export const SYNC_ACTOR: Actor = { username: 'sync', method: 'sync' };
 /** How long a freshness check may take before the local copy is served. */
 const CHECK_TIMEOUT_MS = 3_000;
+/** How long fetching a tag that moved upstream may take before the local copy is served instead. */
+const REFETCH_TIMEOUT_MS = 10_000;
 /** Repository names whose sources are remembered; past this the memo starts afresh (names are cheap to map again). */
 const SOURCE_MEMO = 10_000;
 /**
@@ -138,7 +140,9 @@ export class PullThrough {
     let lastError: unknown = new RegistryError('MANIFEST_UNKNOWN', tag !== undefined ? { tag } : { digest: reference.digest!.value });
     for (const source of sources) {
       try {
-        const manifest = await this.fetchManifest(key, source, tag ?? reference.digest!.value);
+        const fetching = this.fetchManifest(key, source, tag ?? reference.digest!.value);
+        // With a copy to fall back on, a slow upstream does not hold the pull (the fetch goes on for whoever else waits).
+        const manifest = await (local ? untilAborted(fetching, AbortSignal.timeout(REFETCH_TIMEOUT_MS), `manifest ${name}:${tag}`) : fetching);
         this.observer.served('manifest', 'miss');
         if (tag !== undefined) this.freshness.checked(name, tag, { digest: manifest.digest, upstream: source.upstream.name });
         this.complete(name, source, manifest, tag);
@@ -335,6 +339,8 @@ export class PullThrough {
       await this.grace.wait(COMPLETE_GRACE_MS);
       await this.turns.acquire();
       try {
+        // Shutting down: nothing new is fetched (the next pull fetches the image again).
+        if (this.closed) return;
         await this.storeImage(name, source, manifest, tag);
         await this.storeReferrers(name, source, manifest.digest);
         this.log.info({ repository: name, tag, digest: manifest.digest, upstream: source.upstream.name }, 'sync: image stored');
@@ -357,6 +363,7 @@ export class PullThrough {
     const document = JSON.parse(manifest.bytes.toString('utf8')) as { manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
     if (isIndexMediaType(manifest.mediaType) || Array.isArray(document.manifests)) {
       for (const child of document.manifests ?? []) {
+        this.refuseIfClosed();
         const childDigest = parseDigest(child.digest);
         if (!childDigest) throw new UpstreamError('invalid', `the index names an invalid digest ${child.digest}`);
         if (await this.held(name, childDigest)) continue;
@@ -366,6 +373,7 @@ export class PullThrough {
       }
     } else {
       for (const blob of [...(document.config ? [document.config] : []), ...(document.layers ?? [])]) {
+        this.refuseIfClosed();
         const digest = parseDigest(blob.digest);
         if (!digest) throw new UpstreamError('invalid', `the manifest names an invalid digest ${blob.digest}`);
         await this.downloads.ensure(name, digest, source);
@@ -388,6 +396,11 @@ export class PullThrough {
     } catch (error) {
       this.log.warn({ repository: name, digest, upstream: source.upstream.name, reason: (error as Error).message }, 'sync: referrers not copied');
     }
+  }
+
+  /** At shutdown an image being completed stops before its next fetch (it is not stored; the next pull starts it again). */
+  private refuseIfClosed(): void {
+    if (this.closed) throw new UpstreamError('unavailable', 'Berth is shutting down');
   }
 
   private async held(name: string, digest: Digest): Promise<boolean> {

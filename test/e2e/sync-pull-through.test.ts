@@ -443,6 +443,35 @@ describe('pull-through cache (extensions.sync onDemand)', () => {
     await settled();
   });
 
+  it('serves its copy of a tag that moved upstream when fetching the new one takes more than 10 s', async () => {
+    const first = await pushImage(upstream.url, 'library/stalling', 'stable');
+    expect((await get(`${berth.url}/v2/library/stalling/manifests/stable`)).headers.get('docker-content-digest')).toBe(first.digest);
+    await settled();
+    await pushImage(upstream.url, 'library/stalling', 'stable');
+    // The check (a HEAD) says the tag moved; the GET of the new manifest then sends nothing.
+    const stall = proxy.holdHeaders('/v2/library/stalling/manifests/', 'GET');
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const started = Date.now();
+    const answer = await get(`${berth.url}/v2/library/stalling/manifests/stable`);
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get('docker-content-digest')).toBe(first.digest);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(berth.logText()).toContain('sync: the upstream could not be asked; serving the copy Berth holds');
+    stall.release();
+    await settled();
+  }, 40_000);
+
+  it('fetches nothing more for images it was completing once it shuts down', async () => {
+    const image = await pushImage(upstream.url, 'library/shutdown', 'v1', { layers: 2 });
+    const other = await startBerth({
+      config: { http: { accessControl: { repositories: { '**': { anonymousPolicy: ['read'] } } } }, extensions: { sync: { enable: true, registries: [{ urls: [proxy.url], onDemand: true }] } } },
+    });
+    expect((await get(`${other.url}/v2/library/shutdown/manifests/v1`)).status).toBe(200);
+    // The image would be completed after a 2 s grace; Berth stops first.
+    await other.close();
+    for (const layer of [image.config, ...image.layers]) expect(proxy.count('GET', `/v2/library/shutdown/blobs/${sha256(layer)}`)).toBe(0);
+  });
+
   it('rechecks a tag only after manifestCheckInterval, follows a moved tag, and serves its copy when the upstream is down', async () => {
     const first = await pushImage(upstream.url, 'library/moving', 'stable');
     expect((await get(`${berth.url}/v2/library/moving/manifests/stable`)).headers.get('docker-content-digest')).toBe(first.digest);

@@ -18,8 +18,8 @@ export interface CountingProxy {
   slow(fragment: string, ms: number): void;
   /** Responses to paths containing `fragment` stop after `bytes` bytes of body until `release()`. */
   hold(fragment: string, bytes: number): { release: () => void };
-  /** Responses to paths containing `fragment` send nothing, not even their headers, until `release()`. */
-  holdHeaders(fragment: string): { release: () => void };
+  /** Responses to paths containing `fragment` (of `method` only, if given) send nothing, not even their headers, until `release()`. */
+  holdHeaders(fragment: string, method?: string): { release: () => void };
   clear(): void;
   stop(): Promise<void>;
 }
@@ -30,7 +30,7 @@ export async function startCountingProxy(upstream: string): Promise<CountingProx
   const cuts = new Map<string, number>();
   const slows = new Map<string, number>();
   const holds = new Map<string, { bytes: number; released: Promise<void> }>();
-  const headerHolds = new Map<string, Promise<void>>();
+  const headerHolds = new Map<string, { method: string | undefined; released: Promise<void> }>();
   const server: Server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0]!;
     const key = `${request.method} ${path}`;
@@ -38,7 +38,7 @@ export async function startCountingProxy(upstream: string): Promise<CountingProx
     const cutAfter = [...cuts].find(([fragment]) => path.includes(fragment))?.[1];
     const delay = [...slows].find(([fragment]) => path.includes(fragment))?.[1];
     const held = [...holds].find(([fragment]) => path.includes(fragment))?.[1];
-    const headersReleased = [...headerHolds].find(([fragment]) => path.includes(fragment))?.[1];
+    const headersReleased = [...headerHolds].find(([fragment, hold]) => path.includes(fragment) && (hold.method === undefined || hold.method === request.method))?.[1].released;
     const outgoing = forward({ host: target.hostname, port: target.port, method: request.method, path: request.url, headers: { ...request.headers, host: target.host } }, (answer) => {
       if (headersReleased) {
         answer.pause();
@@ -105,9 +105,9 @@ export async function startCountingProxy(upstream: string): Promise<CountingProx
       holds.set(fragment, { bytes, released });
       return { release };
     },
-    holdHeaders(fragment) {
+    holdHeaders(fragment, method) {
       let release!: () => void;
-      headerHolds.set(fragment, new Promise<void>((resolve) => (release = resolve)));
+      headerHolds.set(fragment, { method, released: new Promise<void>((resolve) => (release = resolve)) });
       return { release };
     },
     clear() {
