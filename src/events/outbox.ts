@@ -142,8 +142,28 @@ export class FsOutbox implements Outbox {
       this.recentBytes = 0;
       // O_DSYNC: each write returns once its data is on disk, one call where a write and an fdatasync were two.
       this.handle = await open(path.join(this.folder, this.segment), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC, 0o600);
+      // A batch that failed and could not be cut then: what is past the last whole line goes now.
+      if ((await this.handle.stat()).size > this.size) await this.handle.truncate(this.size);
     }
-    await this.handle.write(data);
+    const handle = this.handle;
+    const before = this.size;
+    try {
+      // A write can be short (a file-size limit, a disk nearly full): the rest is written until done or
+      // refused, else an acknowledged push would have a cut record and the next batch would join its line.
+      for (let written = 0; written < data.length;) {
+        const { bytesWritten } = await handle.write(data, written, data.length - written);
+        if (bytesWritten <= 0) throw new Error(`events outbox: a write to ${this.segment} stored nothing`);
+        written += bytesWritten;
+      }
+    } catch (error) {
+      // Cut what part of the batch got in, so the segment stays whole lines (its pushes get the error).
+      await handle.truncate(before).catch(async () => {
+        // Cannot cut now: drop the handle, the next append reopens and cuts.
+        this.handle = undefined;
+        await handle.close().catch(() => undefined);
+      });
+      throw error;
+    }
     this.remember(data);
     this.size += data.length;
   }
