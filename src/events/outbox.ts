@@ -129,23 +129,14 @@ export class FsOutbox implements Outbox {
   }
 
   private async writeOut(data: Buffer, firstLine: string): Promise<void> {
-    if (!this.handle || this.size >= SEGMENT_LIMIT) {
-      await this.handle?.close();
-      if (!this.handle || this.size >= SEGMENT_LIMIT || !this.segment) {
-        const first = (JSON.parse(firstLine.slice(0, firstLine.indexOf('\n'))) as OutboxRecord).seq;
-        if (this.size >= SEGMENT_LIMIT || !this.segment) {
-          this.segment = segmentName(first);
-          this.size = 0;
-        }
-      }
-      this.recent = [];
-      this.recentBytes = 0;
-      // O_DSYNC: each write returns once its data is on disk, one call where a write and an fdatasync were two.
-      this.handle = await open(path.join(this.folder, this.segment), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC, 0o600);
-      // A batch that failed and could not be cut then: what is past the last whole line goes now.
-      if ((await this.handle.stat()).size > this.size) await this.handle.truncate(this.size);
+    if (this.handle && this.size >= SEGMENT_LIMIT) {
+      // Cleared before the close, so a failure from here on leaves no closed handle behind: the next append opens again.
+      const full = this.handle;
+      this.handle = undefined;
+      await full.close();
     }
-    const handle = this.handle;
+    if (!this.handle) await this.openSegment(firstLine);
+    const handle = this.handle!;
     const before = this.size;
     try {
       // A write can be short (a file-size limit, a disk nearly full): the rest is written until done or
@@ -158,7 +149,7 @@ export class FsOutbox implements Outbox {
     } catch (error) {
       // Cut what part of the batch got in, so the segment stays whole lines (its pushes get the error).
       await handle.truncate(before).catch(async () => {
-        // Cannot cut now: drop the handle, the next append reopens and cuts.
+        // Cannot cut now: drop the handle, the next append reopens and cuts (see openSegment).
         this.handle = undefined;
         await handle.close().catch(() => undefined);
       });
@@ -166,6 +157,33 @@ export class FsOutbox implements Outbox {
     }
     this.remember(data);
     this.size += data.length;
+  }
+
+  /** Opens the segment to append to: the current one again, or a new one named for the batch's first seq. */
+  private async openSegment(firstLine: string): Promise<void> {
+    // O_DSYNC: each write returns once its data is on disk, one call where a write and an fdatasync were two.
+    const flags = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC;
+    if (this.segment && this.size < SEGMENT_LIMIT) {
+      const handle = await open(path.join(this.folder, this.segment), flags, 0o600);
+      try {
+        // A batch that failed and could not be cut then: what is past the last whole line goes now.
+        if ((await handle.stat()).size > this.size) await handle.truncate(this.size);
+      } catch (error) {
+        await handle.close().catch(() => undefined);
+        throw error;
+      }
+      this.handle = handle;
+    } else {
+      const first = (JSON.parse(firstLine.slice(0, firstLine.indexOf('\n'))) as OutboxRecord).seq;
+      const name = segmentName(first);
+      const handle = await open(path.join(this.folder, name), flags, 0o600);
+      // Only now: a failed open leaves the state as it was, and the next append tries a new segment again.
+      this.handle = handle;
+      this.segment = name;
+      this.size = 0;
+    }
+    this.recent = [];
+    this.recentBytes = 0;
   }
 
   private remember(data: Buffer): void {

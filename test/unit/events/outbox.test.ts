@@ -3,7 +3,7 @@
  * moves on its own, segments roll and are pruned, and a backlog of 100,000 events is read through
  * without holding it in memory.
  */
-import { appendFile, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -106,6 +106,33 @@ describe('FsOutbox', () => {
     await outbox.append([{ id: 'last' }]);
     await rename(path.join(dir, segment!), path.join(dir, 'moved'));
     expect((await keepsUp.next())?.event).toEqual({ id: 'last' });
+    await outbox.close();
+  });
+
+  it('opens a new segment again after the open at a rotation failed once', async () => {
+    const dir = await folder();
+    // A segment just under the 8 MiB limit: the next append fills it, the one after rotates.
+    const record = (seq: number, pad: string) => `${JSON.stringify({ seq, at: 1, event: { id: String(seq), pad } })}\n`;
+    const limit = 8 * 1024 * 1024;
+    await writeFile(path.join(dir, 'segment-0000000000000001.jsonl'), record(1, 'x'.repeat(limit - 1 - record(1, '').length)));
+    const outbox = await FsOutbox.open(dir);
+    const reader = await outbox.reader('sink');
+    await outbox.append([{ id: '2' }]);
+    // Where the new segment would go, something that cannot be opened as a file.
+    const blocker = path.join(dir, 'segment-0000000000000003.jsonl');
+    await mkdir(blocker);
+    await expect(outbox.append([{ id: '3' }])).rejects.toMatchObject({ code: 'EISDIR' });
+    await rmdir(blocker);
+    // The full segment's handle was closed at the rotation: appends failed with EBADF until a restart.
+    await outbox.append([{ id: '4' }]);
+    await outbox.append([{ id: '5' }]);
+    const seen: unknown[] = [];
+    for (let next = await reader.next(); next; next = await reader.next()) {
+      seen.push(next.event.id);
+      await reader.commit(next);
+    }
+    expect(seen).toEqual(['2', '4', '5']);
+    expect(await outbox.segments()).toEqual(['segment-0000000000000001.jsonl', 'segment-0000000000000004.jsonl']);
     await outbox.close();
   });
 
