@@ -19,6 +19,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, stat, truncate, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Waiters } from '../coordination/waiters.js';
+import { fsyncFolder } from '../storage/files.js';
 import type { Outbox, OutboxReader, OutboxRecord } from './outbox-api.js';
 import { lastCompleteLine } from './segment-tail.js';
 
@@ -177,6 +178,13 @@ export class FsOutbox implements Outbox {
       const first = (JSON.parse(firstLine.slice(0, firstLine.indexOf('\n'))) as OutboxRecord).seq;
       const name = segmentName(first);
       const handle = await open(path.join(this.folder, name), flags, 0o600);
+      try {
+        // The new file's name must be on disk too: a power cut could otherwise lose a whole acknowledged segment.
+        await fsyncFolder(this.folder);
+      } catch (error) {
+        await handle.close().catch(() => undefined);
+        throw error;
+      }
       // Only now: a failed open leaves the state as it was, and the next append tries a new segment again.
       this.handle = handle;
       this.segment = name;
