@@ -10,6 +10,9 @@ import { connect, credsAuthenticator, type ConnectionOptions, type NatsConnectio
 import type { EventSinkConfig } from '../config/config.js';
 import { DeliveryError, type Sink } from './sink.js';
 
+/** What the client throws for one event that no retry can send (ErrorCode in nats.js). */
+const REFUSED = new Set(['MAX_PAYLOAD_EXCEEDED', 'BAD_SUBJECT', 'BAD_PAYLOAD']);
+
 export class NatsSink implements Sink {
   private connection: NatsConnection | undefined;
 
@@ -38,9 +41,19 @@ export class NatsSink implements Sink {
     const event = fromStored(stored);
     try {
       if (!this.connection || this.connection.isClosed()) this.connection = await connect(this.options());
-      this.connection.publish(this.config.channel!, Buffer.from(JSON.stringify(event.toJSON())));
+      try {
+        this.connection.publish(this.config.channel!, Buffer.from(JSON.stringify(event.toJSON())));
+      } catch (error) {
+        // The client refuses this event itself, before anything is sent (larger than the server's
+        // max_payload, 1 MiB by default, or a subject it rejects): no retry can change that, and the
+        // connection is fine. Permanent, like an HTTP 4xx: the loop drops it and goes on.
+        const code = (error as { code?: string }).code;
+        if (code && REFUSED.has(code)) throw new DeliveryError(code, true);
+        throw error;
+      }
       await withTimeout(this.connection.flush(), this.config.timeoutMs);
     } catch (error) {
+      if (error instanceof DeliveryError) throw error;
       const connection = this.connection;
       this.connection = undefined;
       await connection?.close().catch(() => undefined);
