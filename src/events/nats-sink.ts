@@ -15,8 +15,15 @@ const REFUSED = new Set(['MAX_PAYLOAD_EXCEEDED', 'BAD_SUBJECT', 'BAD_PAYLOAD']);
 
 export class NatsSink implements Sink {
   private connection: NatsConnection | undefined;
+  private closed = false;
+  /** Rejects at close(): a send waiting on a connect ends then, not at the connect timeout. */
+  private readonly closing: Promise<never>;
+  private cut: (error: Error) => void = () => undefined;
 
-  constructor(private readonly config: EventSinkConfig) {}
+  constructor(private readonly config: EventSinkConfig) {
+    this.closing = new Promise<never>((_resolve, reject) => (this.cut = reject));
+    this.closing.catch(() => undefined);
+  }
 
   private options(): ConnectionOptions {
     const url = new URL(this.config.address);
@@ -39,8 +46,16 @@ export class NatsSink implements Sink {
 
   async send(stored: StoredEvent): Promise<void> {
     const event = fromStored(stored);
+    if (this.closed) throw new DeliveryError('the sink is closed', false);
     try {
-      if (!this.connection || this.connection.isClosed()) this.connection = await connect(this.options());
+      if (!this.connection || this.connection.isClosed()) {
+        const connection = await this.connect();
+        if (this.closed) {
+          await connection.close().catch(() => undefined);
+          throw new DeliveryError('the sink is closed', false);
+        }
+        this.connection = connection;
+      }
       try {
         this.connection.publish(this.config.channel!, Buffer.from(JSON.stringify(event.toJSON())));
       } catch (error) {
@@ -61,8 +76,25 @@ export class NatsSink implements Sink {
     }
   }
 
+  /**
+   * A new connection; ends at close() if it comes first. nats.js cannot cancel a connect, so the
+   * connection it yields after the close is closed then (else it would stay open).
+   */
+  private async connect(): Promise<NatsConnection> {
+    const connecting = connect(this.options());
+    void connecting.then(
+      (connection) => (this.closed ? connection.close().catch(() => undefined) : undefined),
+      () => undefined,
+    );
+    return Promise.race([connecting, this.closing]);
+  }
+
   async close(): Promise<void> {
-    await this.connection?.close().catch(() => undefined);
+    this.closed = true;
+    this.cut(new Error('the sink was closed'));
+    const connection = this.connection;
+    this.connection = undefined;
+    await connection?.close().catch(() => undefined);
   }
 }
 

@@ -1,7 +1,9 @@
 /**
- * The NATS sink on its own, against Debian's nats-server: an event the client refuses to publish (over the server's max_payload) is a permanent
- * failure and the connection stays.
+ * The NATS sink on its own, against Debian's nats-server and a bare TCP server that speaks just
+ * enough NATS: an event the client refuses to publish (over the server's max_payload) is a permanent
+ * failure and the connection stays; close() cuts a connect in progress and closes what it yields.
  */
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import type { StoredEvent } from '../../../src/events/cloud-event.js';
@@ -31,6 +33,12 @@ afterAll(async () => {
 
 const event = (id: string, data: unknown = {}): StoredEvent => ({ specversion: '1.0', id, type: 'zotregistry.image.updated', source: 'zotregistry.dev', datacontenttype: 'application/json', data });
 
+/** Settles `promise`, or says it did not within a time far longer than it needs. */
+function within<T>(promise: Promise<T>, ms = 15_000): Promise<T | 'still pending'> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([promise, new Promise<'still pending'>((resolve) => (timer = setTimeout(() => resolve('still pending'), ms)))]).finally(() => clearTimeout(timer));
+}
+
 describe('the NATS sink', () => {
   it('refuses for good an event larger than the server takes, and sends the next on the same connection', async () => {
     const sink = new NatsSink({ type: 'nats', address: nats.url, channel: 'registry.events', timeoutMs: 5_000, headers: {} });
@@ -44,6 +52,41 @@ describe('the NATS sink', () => {
       await eventually(async () => expect(received).toEqual(['small-1', 'small-2']));
     } finally {
       await sink.close();
+    }
+  });
+  it('cuts a connect in progress at close(), and closes the connection that comes of it after', async () => {
+    // Accepts and stays silent until told to answer, then speaks just enough NATS for a connect.
+    const sockets: net.Socket[] = [];
+    const closed: net.Socket[] = [];
+    const server = net.createServer((socket) => {
+      sockets.push(socket);
+      socket.on('close', () => closed.push(socket));
+      socket.on('data', (data) => {
+        if (data.toString().includes('PING')) socket.write('PONG\r\n');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    // A connect that would wait 10 minutes for the server's INFO.
+    const sink = new NatsSink({ type: 'nats', address: `nats://127.0.0.1:${port}`, channel: 'registry.events', timeoutMs: 600_000, headers: {} });
+    try {
+      const sending = sink.send(event('1')).then(
+        () => 'sent',
+        (error: unknown) => error,
+      );
+      await eventually(async () => expect(sockets).toHaveLength(1));
+      expect(await within(sink.close())).toBeUndefined();
+      // The send ends with the close, not after the connect timeout.
+      expect(await within(sending)).toBeInstanceOf(DeliveryError);
+      // The server answers now: the connection the pending connect yields is closed, not kept.
+      sockets[0]!.write('INFO {"server_id":"fake","version":"2.10.0","proto":1,"max_payload":1048576,"headers":true}\r\n');
+      await eventually(async () => expect(closed).toHaveLength(1), 15_000);
+      // And a closed sink sends nothing more.
+      await expect(sink.send(event('2'))).rejects.toBeInstanceOf(DeliveryError);
+      expect(sockets).toHaveLength(1);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });
