@@ -156,11 +156,11 @@ export class Events {
         // otherwise write its cursor once per event.
         const since = Date.now() - loop.savedAt;
         if (since < SAVE_EVERY_MS) {
-          await this.outbox.waitForAppend(SAVE_EVERY_MS - since);
+          await this.waitForAppend(SAVE_EVERY_MS - since);
           continue;
         }
         await this.save(loop);
-        await this.outbox.waitForAppend(IDLE_POLL_MS);
+        await this.waitForAppend(IDLE_POLL_MS);
         continue;
       }
       await this.deliverOne(loop, record, until);
@@ -217,7 +217,16 @@ export class Events {
     }
   }
 
+  /**
+   * A backoff or standby pause; none once closed. close() wakes the pauses under way, but a loop
+   * that was between two awaits then would begin one after it, and nothing would end it early.
+   */
   private pause(ms: number): Promise<void> {
-    return this.pauses.wait(ms);
+    return this.stopped ? Promise.resolve() : this.pauses.wait(ms);
+  }
+
+  /** Waits for the next append, or `ms`; not once closed (as `pause`). */
+  private waitForAppend(ms: number): Promise<void> {
+    return this.stopped ? Promise.resolve() : this.outbox.waitForAppend(ms);
   }
 }

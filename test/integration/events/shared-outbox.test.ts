@@ -160,6 +160,28 @@ describe('SharedOutbox (Redis)', () => {
     expect(await raw.xlen(`${keyPrefix}:log:events`)).toBe(0);
   }, 120_000);
 
+  it('closes at once when the loop meets Redis down just after the close (no backoff pause begins then)', async () => {
+    const coordination = await RedisCoordination.start({ url: `redis://127.0.0.1:${await freePort()}`, keyPrefix: 'nobody-listens' });
+    opened.push(coordination);
+    const config = {
+      sinks: [{ type: 'http' as const, address: 'http://127.0.0.1:9/hook', timeoutMs: 1000, headers: {} }],
+      source: 'zotregistry.dev',
+      typePrefix: 'zotregistry',
+      deliveryMaxAgeMs: 60_000,
+    };
+    const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+    const events = await Events.open(config, { storageRoot: '/nonexistent', coordination }, UNOBSERVED, silent);
+    // Set before the loop's 5 s backoff could be: timers of one length fire in the order they were set.
+    let timer: NodeJS.Timeout | undefined;
+    const backoffOver = new Promise<string>((resolve) => (timer = setTimeout(() => resolve('a backoff pause was waited out'), 5_000)));
+    events.start();
+    // The loop's first attempt is on its way to Redis: it fails after the close, and then used to
+    // begin a 5 s pause that the close's wake had already missed.
+    const closed = events.close().then(() => 'closed');
+    expect(await Promise.race([closed, backoffOver])).toBe('closed');
+    clearTimeout(timer);
+  });
+
   it('opens and closes while Redis is down (Berth starts without Redis), delivery waiting and saying why', async () => {
     const coordination = await RedisCoordination.start({ url: `redis://127.0.0.1:${await freePort()}`, keyPrefix: 'nobody-listens' });
     opened.push(coordination);
