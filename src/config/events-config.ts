@@ -41,6 +41,20 @@ const MAX_TIMEOUT_MS = 3_600_000;
 /** A header name (RFC 9110 token) and a value without line breaks or NUL. */
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const HEADER_VALUE = /^[^\r\n\0]*$/;
+/**
+ * What goes out as a header value of its own (`source` as ce-source, an HTTP sink's `channel` as
+ * ce-channel; the schema already limits `typePrefix`): printable ASCII, space and tab. undici
+ * refuses a request with a control character or a character past U+00FF in a header
+ * (UND_ERR_INVALID_ARG), so every send would fail and be retried until deliveryMaxAge; a Latin-1
+ * letter it sends as one byte, which the receiver reads as something else.
+ */
+const ATTRIBUTE_VALUE = /^[\t\x20-\x7e]*$/;
+/** A NATS subject to publish on: dot-separated tokens without spaces, control characters or wildcards. */
+function isNatsSubject(subject: string): boolean {
+  return subject.split('.').every((token) => token !== '' && ![...token].some((char) => char <= ' ' || char === '\x7f' || char === '*' || char === '>'));
+}
+/** Below this, `deliveryMaxAge` drops events before their first retries (at "0", before any attempt). */
+const MIN_MAX_AGE_MS = 60_000;
 /** Headers that frame or route the request: the HTTP client sets them, and refuses a request that carries its own. */
 const TRANSPORT_HEADERS = new Set(['connection', 'content-length', 'expect', 'host', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
@@ -102,6 +116,8 @@ export function readEvents(raw: ZotEvents | undefined, file: string, problems: s
     if (url && item.type === 'nats' && !['nats:', 'tls:'].includes(url.protocol)) problems.push(`${where}/address: a nats sink needs a nats:// or tls:// URL`);
     if (url && (url.username || url.password)) problems.push(`${where}/address: credentials in the URL; use credentials (they are never logged)`);
     if (item.type === 'nats' && !item.channel) problems.push(`${where}/channel: a nats sink needs a subject to publish on`);
+    if (item.type === 'nats' && item.channel && !isNatsSubject(item.channel)) problems.push(`${where}/channel: not a NATS subject to publish on (dot-separated tokens, no spaces, control characters nor wildcards)`);
+    if (item.type === 'http' && item.channel && !ATTRIBUTE_VALUE.test(item.channel)) problems.push(`${where}/channel: printable ASCII only (it is sent as the ce-channel header)`);
     const timeoutMs = item.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDuration(item.timeout) ?? DEFAULT_TIMEOUT_MS;
     if (timeoutMs <= 0) problems.push(`${where}/timeout: must be more than 0`);
     if (timeoutMs > MAX_TIMEOUT_MS) problems.push(`${where}/timeout: at most 1h (a delivery that takes longer holds every later event of the sink)`);
@@ -141,6 +157,19 @@ export function readEvents(raw: ZotEvents | undefined, file: string, problems: s
     sinks.push(sink);
   });
   if (sinks.length === 0) warnings.push(`${at}/sinks: events are on but there is no sink; nothing is recorded`);
+  // Two sinks with the same type, address and channel have the same key (sinkKey in events/sink.ts):
+  // one cursor, one lock, one metrics label for both.
+  const seen = new Map<string, number>();
+  sinks.forEach((sink, index) => {
+    const identity = `${sink.type}\n${sink.address}\n${sink.channel ?? ''}`;
+    const first = seen.get(identity);
+    if (first === undefined) seen.set(identity, index);
+    else problems.push(`${at}/sinks/${index}: the same sink as /extensions/events/sinks/${first} (type, address and channel); list it once`);
+  });
+  const source = raw.source ?? 'zotregistry.dev';
+  if (!ATTRIBUTE_VALUE.test(source)) problems.push(`${at}/source: printable ASCII only (it is sent as the ce-source header)`);
+  const typePrefix = raw.typePrefix ?? 'zotregistry';
   const deliveryMaxAgeMs = raw.deliveryMaxAge === undefined ? DEFAULT_MAX_AGE_MS : parseDuration(raw.deliveryMaxAge) ?? DEFAULT_MAX_AGE_MS;
-  return { sinks, source: raw.source ?? 'zotregistry.dev', typePrefix: raw.typePrefix ?? 'zotregistry', deliveryMaxAgeMs };
+  if (deliveryMaxAgeMs < MIN_MAX_AGE_MS) problems.push(`${at}/deliveryMaxAge: at least 1m (an event older than this is dropped, retries or not; 0 would drop every event before its first attempt)`);
+  return { sinks, source, typePrefix, deliveryMaxAgeMs };
 }

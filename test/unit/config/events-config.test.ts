@@ -42,6 +42,27 @@ describe('extensions.events', () => {
     expect(problems(withEvents({ enable: true, sinks: [{ type: 'kafka', address: 'http://h/' }] })).join()).toMatch(/sinks\/0\/type/);
   });
 
+  it('refuses a deliveryMaxAge below 1 minute, a source or HTTP channel that cannot be a header value, a NATS channel that is no subject, and a sink listed twice', () => {
+    const sink = { type: 'http', address: 'http://h/hook' };
+    expect(problems(withEvents({ enable: true, deliveryMaxAge: '0', sinks: [sink] }))).toEqual([expect.stringMatching(/^f\.json: \/extensions\/events\/deliveryMaxAge: at least 1m/)]);
+    expect(problems(withEvents({ enable: true, deliveryMaxAge: '59s', sinks: [sink] }))).toEqual([expect.stringMatching(/\/deliveryMaxAge: at least 1m/)]);
+    expect(problems(withEvents({ enable: true, deliveryMaxAge: '1m', sinks: [sink] }))).toEqual([]);
+    // Sent as the ce-source and ce-channel headers: undici refuses a control character or one past U+00FF in a header.
+    for (const source of ['registry\u0001', 'régistry', 'registry \u20ac']) {
+      expect(problems(withEvents({ enable: true, source, sinks: [sink] }))).toEqual([expect.stringMatching(/^f\.json: \/extensions\/events\/source: printable ASCII only/)]);
+    }
+    expect(problems(withEvents({ enable: true, source: 'https://registry.example/ a\tb', sinks: [sink] }))).toEqual([]);
+    expect(problems(withEvents({ enable: true, sinks: [{ ...sink, channel: 'bau\u00df' }] }))).toEqual([expect.stringMatching(/^f\.json: \/extensions\/events\/sinks\/0\/channel: printable ASCII only/)]);
+    for (const channel of ['a b', 'a.*', 'a.>', 'a..b', '.a', 'a\r\nPUB b 1']) {
+      expect(problems(withEvents({ enable: true, sinks: [{ type: 'nats', address: 'nats://h:4222', channel }] }))).toEqual([expect.stringMatching(/sinks\/0\/channel: not a NATS subject/)]);
+    }
+    expect(problems(withEvents({ enable: true, sinks: [{ type: 'nats', address: 'nats://h:4222', channel: 'registry.events-1' }] }))).toEqual([]);
+    // The same type, address and channel: one sink key, so one cursor for both.
+    const twice = problems(withEvents({ enable: true, sinks: [sink, { type: 'nats', address: 'nats://h:4222', channel: 'a' }, { ...sink, timeout: '5s' }] }));
+    expect(twice).toEqual([expect.stringMatching(/^f\.json: \/extensions\/events\/sinks\/2: the same sink as \/extensions\/events\/sinks\/0/)]);
+    expect(problems(withEvents({ enable: true, sinks: [{ type: 'nats', address: 'nats://h:4222', channel: 'a' }, { type: 'nats', address: 'nats://h:4222', channel: 'b' }] }))).toEqual([]);
+  });
+
   it('lowercases header names and refuses the headers the HTTP client or the event sets, line breaks, and a timeout past 1h', () => {
     const read = buildConfig(withEvents({ enable: true, sinks: [{ type: 'http', address: 'http://h/', headers: { 'X-Team': 'platform', 'Content-Type': 'text/plain' } }] }), 'f.json');
     expect(read.extensions.events!.sinks[0]!.headers).toEqual({ 'x-team': 'platform' });
