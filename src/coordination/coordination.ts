@@ -60,14 +60,20 @@ export interface SharedLog {
   append(values: string[]): Promise<number>;
   /** At most `count` entries after number `after`, oldest first. */
   read(after: number, count: number): Promise<Array<{ seq: number; value: string }>>;
-  /** The number of the last entry `consumer` is done with; a consumer never seen starts at the newest entry (saved). */
+  /** The number of the last entry `consumer` is done with; a consumer never seen starts at the newest entry (saved). Marks the consumer as in use (see `trimPassed`). */
   position(consumer: string): Promise<number>;
   /** Saves `consumer` as done with everything up to `seq`; a position never moves back. */
   advance(consumer: string, seq: number): Promise<void>;
   /** The newest entry's number and the saved positions of `consumers` (undefined: never seen), in one round trip. */
   progress(consumers: string[]): Promise<{ last: number; positions: Array<number | undefined> }>;
-  /** Forgets the entries up to `through` (every consumer is past them). */
-  trim(through: number): Promise<void>;
+  /**
+   * Forgets the entries every consumer is past: up to the lowest saved position of all consumers,
+   * those of other processes too (another replica may serve consumers this one does not). A
+   * consumer other than `own` whose position was neither read nor saved for `forgetAfterMs` is
+   * taken as removed: its position is deleted (back, it starts at the newest entry). Nothing is
+   * trimmed while one of `own` has no position yet.
+   */
+  trimPassed(own: string[], forgetAfterMs: number): Promise<void>;
 }
 
 export interface Coordination {

@@ -8,7 +8,8 @@
  * replica; after a takeover the last events before it may come twice (the same `id`), none is lost.
  *
  * A reader keeps one page (100 records) in memory, whatever the backlog. Positions are saved at most
- * every 250 ms and when a sink is caught up; what every sink has passed is trimmed from the stream.
+ * every 250 ms and when a sink is caught up; what every sink (of any replica) has passed is trimmed
+ * from the stream.
  */
 import type { Locks, SharedLog } from '../coordination/coordination.js';
 import { Waiters } from '../coordination/waiters.js';
@@ -18,13 +19,20 @@ const PAGE = 100;
 const SAVE_EVERY_MS = 250;
 /** How often the replica delivering to a sink looks for events other replicas appended. */
 const POLL_MS = 250;
+/** A sink whose position no replica has read or saved for this long is taken as removed. */
+const FORGET_AFTER_MS = 24 * 3_600_000;
 
 export class SharedOutbox implements Outbox {
   private readonly appended = new Waiters();
 
+  /**
+   * @param forgetAfterMs after how long a sink no replica delivers to is taken as removed (see
+   * `prune`); a day by default, longer than any turn (a turn reads the sink's position).
+   */
   constructor(
     private readonly log: SharedLog,
     private readonly locks: Locks,
+    private readonly forgetAfterMs: number = FORGET_AFTER_MS,
   ) {}
 
   async append(events: Array<Record<string, unknown>>): Promise<void> {
@@ -52,10 +60,18 @@ export class SharedOutbox implements Outbox {
     this.appended.wakeAll();
   }
 
+  /**
+   * Trims what every sink has passed: the sinks of every replica, not only this one's (during a
+   * rolling config change another replica may deliver to a sink this one does not know). A sink no
+   * replica has delivered to for `forgetAfterMs` counts as removed from the config, so that a
+   * removed sink does not keep the stream from ever being trimmed again.
+   */
   async prune(readers: OutboxReader[]): Promise<void> {
-    const { positions } = await this.log.progress(readers.map((reader) => (reader as SharedOutboxReader).key));
-    const known = positions.filter((position): position is number => position !== undefined);
-    if (known.length === readers.length && known.length > 0) await this.log.trim(Math.min(...known));
+    if (readers.length === 0) return;
+    await this.log.trimPassed(
+      readers.map((reader) => (reader as SharedOutboxReader).key),
+      this.forgetAfterMs,
+    );
   }
 
   async close(): Promise<void> {

@@ -121,6 +121,39 @@ describe('SharedOutbox (Redis)', () => {
     expect(await drain(x)).toEqual([{ seq: 11, id: 'next' }]);
   });
 
+  it('trims no further than a sink of another replica has got (a rolling config change), and forgets a sink nobody delivers to for a day', async () => {
+    const { keyPrefix, a, b } = await replicas();
+    // Replica a has sink x only; replica b (its config already changed) has x and y.
+    const x = await a.outbox.reader('x');
+    const y = await b.outbox.reader('y');
+    await Promise.all([x.resume(), y.resume()]);
+    await a.outbox.append(Array.from({ length: 10 }, (_, i) => ({ id: i })));
+    await drain(x);
+    await drain(y, 4);
+    await a.outbox.prune([x]);
+    // y still needs 5..10: a trimmed to x's position before, and y never got them.
+    expect(await raw.xlen(`${keyPrefix}:log:events`)).toBe(6);
+    expect((await drain(y)).map((item) => item.seq)).toEqual([5, 6, 7, 8, 9, 10]);
+    await a.outbox.prune([x]);
+    expect(await raw.xlen(`${keyPrefix}:log:events`)).toBe(0);
+    // A sink removed from every replica's config: its position would hold the trimming back for good.
+    await a.outbox.append([{ id: 'kept' }, { id: 'passed' }]);
+    await raw.hset(`${keyPrefix}:log:events:positions`, 'removed', 10);
+    await raw.hset(`${keyPrefix}:log:events:seen`, 'removed', Date.now() - 25 * 3_600_000);
+    // A position saved before positions had times gets one now, and is kept.
+    await raw.hset(`${keyPrefix}:log:events:positions`, 'older', 11);
+    await drain(x);
+    await a.outbox.prune([x]);
+    expect(await raw.hkeys(`${keyPrefix}:log:events:positions`)).toEqual(expect.arrayContaining(['x', 'y', 'older']));
+    expect(await raw.hexists(`${keyPrefix}:log:events:positions`, 'removed')).toBe(0);
+    expect(await raw.hexists(`${keyPrefix}:log:events:seen`, 'older')).toBe(1);
+    // y (at 10) is behind both new entries; 'older' (at 11) behind the second.
+    expect(await raw.xlen(`${keyPrefix}:log:events`)).toBe(2);
+    await drain(y);
+    await a.outbox.prune([x]);
+    expect(await raw.xlen(`${keyPrefix}:log:events`)).toBe(1);
+  });
+
   it('reads a backlog of 100,000 events a page at a time, with little memory', async () => {
     const { keyPrefix, a } = await replicas();
     const reader = await a.outbox.reader('sink');
