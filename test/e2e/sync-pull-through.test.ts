@@ -134,9 +134,11 @@ describe('pull-through cache (extensions.sync onDemand)', () => {
   });
 
   it('lets a second client follow a download in progress from its first byte (one upstream fetch)', async () => {
-    const image = await buildImage({ layers: 1, filesPerLayer: 1, maxFileBytes: 4 * 1024 * 1024, label: 'joined' });
+    // 2 MiB whatever the random sizes: sent 30 ms a chunk, the download lasts long enough to join.
+    const bytes = randomBytes(2 * 1024 * 1024);
+    const layer = { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(bytes), size: bytes.length, bytes, diffId: sha256(bytes) };
+    const image = await buildImage({ layers: 0, baseLayers: [layer], label: 'joined' });
     await pushImage(upstream.url, 'library/joined', 'v1', { image });
-    const layer = image.layers[0]!;
     proxy.slow(layer.digest, 30);
     expect((await get(`${berth.url}/v2/library/joined/manifests/v1`)).status).toBe(200);
     const read = async (url: string) => {
