@@ -55,6 +55,11 @@ const SAVE_EVERY_MS = 250;
  * can take the sink over. Alone, a new turn just goes on.
  */
 const TURN_MS = 60_000;
+/**
+ * A sink whose position no replica read or saved for this long (or for deliveryMaxAge, if longer:
+ * its events may still be delivered until then) is taken as removed from the config.
+ */
+const FORGET_SINK_AFTER_MS = 24 * 3_600_000;
 /** How often a replica that is not delivering to a sink checks whether the one that is went away. */
 const STANDBY_POLL_MS = 2_000;
 
@@ -94,7 +99,9 @@ export class Events {
   static async open(config: EventsConfig, place: OutboxPlace, observer: EventsObserver, log: EventsLog): Promise<Events> {
     const { coordination } = place;
     const outbox: Outbox =
-      coordination.shared && coordination.sharedLog ? new SharedOutbox(coordination.sharedLog('events'), coordination.locks) : await FsOutbox.open(path.join(place.storageRoot, OUTBOX_FOLDER));
+      coordination.shared && coordination.sharedLog
+        ? new SharedOutbox(coordination.sharedLog('events'), coordination.locks, Math.max(FORGET_SINK_AFTER_MS, config.deliveryMaxAgeMs))
+        : await FsOutbox.open(path.join(place.storageRoot, OUTBOX_FOLDER));
     const loops: SinkLoop[] = [];
     for (const [at, sink] of config.sinks.entries()) {
       const key = sinkKey(sink);
