@@ -13,8 +13,12 @@ export interface Locks {
    * runs. Throws UNAVAILABLE when the lock cannot be reached.
    */
   run<T>(key: string, work: () => Promise<T>): Promise<T>;
-  /** Runs `work` only if nobody holds `key` now (one replica collects garbage); else undefined. */
-  tryRun<T>(key: string, work: () => Promise<T>): Promise<T | undefined>;
+  /**
+   * Runs `work` only if nobody holds `key` now (one replica collects garbage); else undefined.
+   * `held()` tells long work whether the lock is still surely its own (a shared lock can be lost
+   * while the work runs: Redis restarted, or unreachable past its expiry), so it can stop early.
+   */
+  tryRun<T>(key: string, work: (held: () => boolean) => Promise<T>): Promise<T | undefined>;
 }
 
 /** A named map of JSON records; a record may expire. Keys are the caller's own, never paths. */

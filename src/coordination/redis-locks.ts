@@ -91,12 +91,17 @@ export class RedisLocks implements Locks {
     return this.queue(key, async () => this.hold(await this.acquire(key, true), work));
   }
 
-  async tryRun<T>(key: string, work: () => Promise<T>): Promise<T | undefined> {
+  async tryRun<T>(key: string, work: (held: () => boolean) => Promise<T>): Promise<T | undefined> {
     if (this.local.has(key)) return undefined;
     return this.queue(key, async () => {
       const lease = await this.acquire(key, false);
-      return lease ? this.hold(lease, work) : undefined;
+      return lease ? this.hold(lease, () => work(() => this.stillHeld(lease))) : undefined;
     });
+  }
+
+  /** Whether the lock is surely still the lease's: not found taken, and renewed within its expiry. */
+  private stillHeld(lease: Lease): boolean {
+    return !lease.lost && performance.now() < lease.confirmedAt + this.ttlMs;
   }
 
   /** Stops renewing (at close); leases still held then expire in Redis by themselves. */

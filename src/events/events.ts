@@ -50,9 +50,9 @@ const IDLE_POLL_MS = 1000;
 /** How often a sink that keeps up saves its position: a crash in between means a redelivery, not a loss. */
 const SAVE_EVERY_MS = 250;
 /**
- * A turn at delivering to a sink: after it, the loop lets go and asks again, so with replicas a
- * turn is bounded (a replica that lost its lock unknowingly stops within one), and another replica
- * can take the sink over. Alone, a new turn just goes on.
+ * A turn at delivering to a sink: after it, the loop lets go and asks again, so with replicas
+ * another replica can take the sink over. A replica whose lock may have expired (its renewals
+ * failed) stops before the turn ends. Alone, a new turn just goes on.
  */
 const TURN_MS = 60_000;
 /**
@@ -143,7 +143,7 @@ export class Events {
   private async deliver(loop: SinkLoop): Promise<void> {
     while (!this.stopped) {
       try {
-        const took = await this.outbox.exclusive(loop.key, () => this.turn(loop, Date.now() + TURN_MS));
+        const took = await this.outbox.exclusive(loop.key, (held) => this.turn(loop, Date.now() + TURN_MS, held));
         if (took === undefined) await this.pause(STANDBY_POLL_MS);
       } catch (error) {
         // The outbox cannot be read or the sink's lock cannot be reached (Redis down): try again later.
@@ -153,10 +153,13 @@ export class Events {
     }
   }
 
-  /** One turn: from the saved position, deliver in order until `until`. */
-  private async turn(loop: SinkLoop, until: number): Promise<true> {
+  /**
+   * One turn: from the saved position, deliver in order until `until`, or until the turn may have
+   * passed to another replica (`held()` false: its lock lost), so two never deliver at once for long.
+   */
+  private async turn(loop: SinkLoop, until: number, held: () => boolean): Promise<true> {
     await loop.reader.resume();
-    while (!this.stopped && Date.now() < until) {
+    while (!this.stopped && Date.now() < until && held()) {
       const record = await loop.reader.next();
       if (!record) {
         // Caught up: save the position, yet at most every SAVE_EVERY_MS; a sink that keeps up would
@@ -170,7 +173,7 @@ export class Events {
         await this.waitForAppend(IDLE_POLL_MS);
         continue;
       }
-      await this.deliverOne(loop, record, until);
+      await this.deliverOne(loop, record, until, held);
     }
     await this.save(loop);
     return true;
@@ -185,9 +188,9 @@ export class Events {
    * Tries one record until it is accepted, refused for good, or too old; then moves the position past
    * it. At the end of the turn it stops trying and leaves the record for the next turn.
    */
-  private async deliverOne(loop: SinkLoop, record: OutboxRecord, until: number): Promise<void> {
+  private async deliverOne(loop: SinkLoop, record: OutboxRecord, until: number, held: () => boolean): Promise<void> {
     const facts = { sink: loop.label, id: record.event.id, type: record.event.type };
-    for (let attempt = 0; !this.stopped && Date.now() < until; attempt++) {
+    for (let attempt = 0; !this.stopped && Date.now() < until && held(); attempt++) {
       if (Date.now() - record.at > this.config.deliveryMaxAgeMs) {
         this.observer.dropped(loop.label);
         this.log.error({ ...facts, attempts: attempt }, 'events: dropped, older than deliveryMaxAge');

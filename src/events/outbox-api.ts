@@ -22,9 +22,10 @@ export interface Outbox {
   /**
    * Runs `work` if this process is the one to deliver to sink `key` now, else resolves undefined
    * (another replica is). Alone there is no one else; replicas take turns by a lock that expires
-   * when its holder dies.
+   * when its holder dies; `held()` turns false once this replica's turn may have passed to another
+   * (its lock lost), and the work stops delivering then.
    */
-  exclusive<T>(key: string, work: () => Promise<T>): Promise<T | undefined>;
+  exclusive<T>(key: string, work: (held: () => boolean) => Promise<T>): Promise<T | undefined>;
   /** Resolves at the next append, or after at most `ms` (sooner where other replicas append too). */
   waitForAppend(ms: number): Promise<void>;
   /** Ends every `waitForAppend` now (at shutdown). */

@@ -237,8 +237,8 @@ export class FsOutbox implements Outbox {
   }
 
   /** One process: it always delivers. */
-  exclusive<T>(_key: string, work: () => Promise<T>): Promise<T | undefined> {
-    return work();
+  exclusive<T>(_key: string, work: (held: () => boolean) => Promise<T>): Promise<T | undefined> {
+    return work(() => true);
   }
 
   /** A reader for one sink, from its saved cursor; a sink never seen starts after the newest record. */

@@ -48,7 +48,7 @@ export class SharedOutbox implements Outbox {
     return new SharedOutboxReader(this.log, key);
   }
 
-  exclusive<T>(key: string, work: () => Promise<T>): Promise<T | undefined> {
+  exclusive<T>(key: string, work: (held: () => boolean) => Promise<T>): Promise<T | undefined> {
     return this.locks.tryRun(`events-sink:${key}`, work);
   }
 

@@ -66,7 +66,7 @@ function replicas(...coordinations: LocalCoordination[]): S3Store[] {
  * holder that is still working (a partition from Redis, a stalled process). Storage must stay whole.
  */
 class LapsedCoordination extends LocalCoordination {
-  override readonly locks: Locks = { run: (_key, work) => work(), tryRun: (_key, work) => work() };
+  override readonly locks: Locks = { run: (_key, work) => work(), tryRun: (_key, work) => work(() => true) };
 }
 
 /** Counts the client's requests by command name. */

@@ -17,6 +17,8 @@ import { freePort } from '../../helpers/redis-server.js';
 import type { OutboxReader } from '../../../src/events/outbox-api.js';
 import { redisUrl } from '../../helpers/services.js';
 import { redisCoordinations } from '../../helpers/redis-coordinations.js';
+import { startReceiver } from '../../helpers/event-receiver.js';
+import { eventually } from '../../helpers/eventually.js';
 
 const { opened, raw } = redisCoordinations();
 
@@ -102,6 +104,37 @@ describe('SharedOutbox (Redis)', () => {
     release();
     await holding.catch(() => undefined);
   });
+
+  it('stops delivering once its lock may have passed to another replica (renewals refused), and goes on once it holds it again', async () => {
+    const { keyPrefix, a } = await replicas(900);
+    const receiver = await startReceiver();
+    try {
+      const config = { sinks: [{ type: 'http' as const, address: receiver.url, timeoutMs: 2_000, headers: {} }], source: 'zotregistry.dev', typePrefix: 'zotregistry', deliveryMaxAgeMs: 3_600_000 };
+      const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+      const events = await Events.open(config, { storageRoot: '/nonexistent', coordination: a.coordination }, UNOBSERVED, silent);
+      events.start();
+      // A sink seen for the first time starts after the newest event: wait for its position before the first.
+      await eventually(async () => expect(await raw.hget(`${keyPrefix}:log:events:positions`, (await raw.hkeys(`${keyPrefix}:log:events:positions`))[0] ?? '-')).toBe('0'));
+      const created = (name: string) => events.record([{ kind: 'repository-created', name }]);
+      await created('team/first');
+      await receiver.waitFor(1);
+      // Another replica holds the sink's lock now (as after a split from Redis longer than the lock's life).
+      const [lock] = await raw.keys(`${keyPrefix}:lock:events-sink:*`);
+      expect(lock).toBeDefined();
+      await raw.set(lock!, 'another-replica', 'PX', 60_000);
+      await sleep(1_000);
+      for (const name of ['team/a', 'team/b', 'team/c']) await created(name);
+      await sleep(1_500);
+      // Not delivered by a replica that no longer holds the lock (its turn had most of a minute left).
+      expect(receiver.accepted).toHaveLength(1);
+      await raw.del(lock!);
+      const all = await receiver.waitFor(4, 20_000);
+      expect(all.map((item) => (item.event.data as { name: string }).name)).toEqual(['team/first', 'team/a', 'team/b', 'team/c']);
+      await events.close();
+    } finally {
+      await receiver.stop();
+    }
+  }, 40_000);
 
   it('trims what every sink has passed, as far as their saved positions say', async () => {
     const { keyPrefix, a } = await replicas();
