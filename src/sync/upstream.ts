@@ -8,6 +8,7 @@
  * `maxRetries` times, `retryDelay` doubling up to `maxRetryDelay`. A blob redirect (a CDN, a bucket) is
  * followed without the upstream's credentials. Nothing here writes: callers verify and store.
  */
+import { rootCertificates } from 'node:tls';
 import { Agent, type Dispatcher } from 'undici';
 import type { SyncRegistryConfig } from '../config/config.js';
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, essence } from '../oci/media-types.js';
@@ -61,6 +62,11 @@ export class Upstream {
   private readonly agent: Agent;
   /** Agent for redirect targets (a CDN): no client certificate, the default trust. */
   private readonly elsewhere: Agent;
+  /**
+   * Agent for a token service on another host than the upstream's (auth.docker.io for
+   * registry-1.docker.io): always verified, trusting the default CAs and certDir's, no client certificate.
+   */
+  private readonly tokenElsewhere: Agent;
   /** Per origin: the scheme and parameters it last challenged with, so the next request sends the answer up front. */
   private readonly challenges = new Map<string, Challenge>();
   private readonly tokens = new Map<string, { token: string; until: number }>();
@@ -78,6 +84,7 @@ export class Upstream {
       bodyTimeout: 120_000,
     });
     this.elsewhere = new Agent({ connections: config.reqConcurrent, headersTimeout: 60_000, bodyTimeout: 120_000 });
+    this.tokenElsewhere = new Agent({ connect: tls?.ca ? { ca: [...rootCertificates, tls.ca] } : {}, headersTimeout: 60_000, bodyTimeout: 60_000 });
   }
 
   /** The first URL: how logs and the UI name this upstream. */
@@ -189,7 +196,7 @@ export class Upstream {
 
   async close(): Promise<void> {
     // After the pulls settled, what is still in flight has no one waiting (a token request that hangs): cut it.
-    await Promise.all([this.agent.destroy(), this.elsewhere.destroy()]);
+    await Promise.all([this.agent.destroy(), this.elsewhere.destroy(), this.tokenElsewhere.destroy()]);
   }
 
   /** Which URL answered each response (a redirect's relative Location resolves against it). */
@@ -312,12 +319,20 @@ export class Upstream {
     const realm = new URL(challenge.params.realm!);
     if (challenge.params.service) realm.searchParams.set('service', challenge.params.service);
     realm.searchParams.set('scope', scope);
-    // The upstream's TLS settings (tlsVerify, certDir) hold for its token service too; a token service over plain HTTP only for an upstream over plain HTTP.
+    // A token service over plain HTTP only for an upstream over plain HTTP.
     if (realm.protocol !== 'https:' && new URL(origin).protocol === 'https:') {
       throw new UpstreamError('invalid', `the upstream sends Berth to a token service over ${realm.protocol}// (${realm.origin}); refused, its credentials would travel in clear`);
     }
+    // On the upstream's host, its TLS settings hold (tlsVerify, certDir, the client certificate); elsewhere, verified against the default CAs and certDir's.
+    const sameHost = this.config.urls.some((url) => new URL(url).hostname === realm.hostname);
     const answer = await heard(
-      this.agent.request({ origin: realm.origin, path: realm.pathname + realm.search, method: 'GET', headers: basic ? { authorization: basic } : {}, signal: AbortSignal.timeout(TOKEN_TIMEOUT_MS) }),
+      (sameHost ? this.agent : this.tokenElsewhere).request({
+        origin: realm.origin,
+        path: realm.pathname + realm.search,
+        method: 'GET',
+        headers: basic ? { authorization: basic } : {},
+        signal: AbortSignal.timeout(TOKEN_TIMEOUT_MS),
+      }),
     );
     if (answer.statusCode === 401 || answer.statusCode === 403) {
       drain(answer.body);

@@ -286,7 +286,7 @@ describe('sync upstream client', () => {
     await retrying.close();
   });
 
-  it('refuses a token service over plain HTTP for an upstream over HTTPS, and reaches it with the upstream TLS settings', async () => {
+  it('refuses a token service over plain HTTP for an upstream over HTTPS, reaches one on its host with its TLS settings, and always verifies one elsewhere', async () => {
     const dir = await scratchDir('sync-tls');
     await runTool('openssl', [
       'req',
@@ -299,17 +299,17 @@ describe('sync upstream client', () => {
       '-subj',
       '/CN=127.0.0.1',
       '-addext',
-      'subjectAltName=IP:127.0.0.1',
+      'subjectAltName=IP:127.0.0.1,IP:127.0.0.2',
       '-keyout',
       path.join(dir, 'key.pem'),
       '-out',
       path.join(dir, 'cert.pem'),
     ]);
     const tls = { key: await readFile(path.join(dir, 'key.pem')), cert: await readFile(path.join(dir, 'cert.pem')) };
-    const listenTls = async (handler: Parameters<typeof createHttpsServer>[1]) => {
+    const listenTls = async (handler: Parameters<typeof createHttpsServer>[1], host = '127.0.0.1') => {
       const server = createHttpsServer(tls, handler);
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      return { server, url: `https://127.0.0.1:${(server.address() as { port: number }).port}` };
+      await new Promise<void>((resolve) => server.listen(0, host, resolve));
+      return { server, url: `https://${host}:${(server.address() as { port: number }).port}` };
     };
     const plainRealm: string[] = [];
     const { server: plain, url: plainUrl } = await listen((request, response) => {
@@ -335,6 +335,20 @@ describe('sync upstream client', () => {
     const trusting = upstream([url], { host: hostOf(url), username: 'robot', password: 'robot-pass' }, { tls: { ca: tls.cert.toString('utf8') } });
     expect(await trusting.manifestDigest('team/app', 'v1', 5000)).toBe(openImage.digest);
     await trusting.close();
-    for (const server of [plain, realm, registry]) server.close();
+    // A token service on another host (127.0.0.2 here, auth.docker.io for Docker Hub): certDir's CA is trusted there too...
+    const { server: otherRealm, url: otherRealmUrl } = await listenTls(
+      (_request, response) => response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: 'good-token' })),
+      '127.0.0.2',
+    );
+    realmFor = `${otherRealmUrl}/token`;
+    const elsewhere = upstream([url], { host: hostOf(url), username: 'robot', password: 'robot-pass' }, { tls: { ca: tls.cert.toString('utf8') } });
+    expect(await elsewhere.manifestDigest('team/app', 'v1', 5000)).toBe(openImage.digest);
+    await elsewhere.close();
+    // ...but tlsVerify: false is the upstream's own: a token service elsewhere is still verified (the password goes there).
+    const unverified = upstream([url], { host: hostOf(url), username: 'robot', password: 'robot-pass' }, { tlsVerify: false });
+    const refusedElsewhere = await failureOf(unverified.manifestDigest('team/app', 'v1', 5000));
+    expect(refusedElsewhere.failure).toBe('unavailable');
+    await unverified.close();
+    for (const server of [plain, realm, registry, otherRealm]) server.close();
   });
 });
