@@ -31,6 +31,7 @@ import { Waiters } from '../coordination/waiters.js';
 import { Upstream, UpstreamError, type UpstreamManifest } from './upstream.js';
 import { asRegistryError, untilAborted } from './upstream-http.js';
 import { BlobDownloads } from './blob-downloads.js';
+import { nothing } from './blob-fanout.js';
 import { Semaphore } from '../coordination/semaphore.js';
 import { UNOBSERVED_SYNC, type PulledBlob, type Source, type SyncLog, type SyncObserver } from './sync-types.js';
 
@@ -125,7 +126,10 @@ export class PullThrough {
     const tag = reference.tag;
     // A client that names its registry (?ns=) is served Berth's copy of a tag only when that
     // registry vouched for it: another registry may map the same name, and its image is not this one.
-    if (local && tag !== undefined && namespace !== undefined && !this.vouched(name, tag, local.descriptor.digest, sources)) local = undefined;
+    // Without its word yet (another stored the copy, or this process has not asked since it started), a HEAD asks.
+    if (local && tag !== undefined && namespace !== undefined && !this.vouched(name, tag, local.descriptor.digest, sources)) {
+      if (!(await this.confirmedBy(name, tag, local.descriptor.digest, sources))) local = undefined;
+    }
     if (local && (tag === undefined || sources.length === 0 || !this.freshness.due(name, tag, this.checkInterval(sources)))) {
       this.observer.served('manifest', 'hit');
       return local;
@@ -141,8 +145,13 @@ export class PullThrough {
     for (const source of sources) {
       try {
         const fetching = this.fetchManifest(key, source, tag ?? reference.digest!.value);
-        // With a copy to fall back on, a slow upstream does not hold the pull (the fetch goes on for whoever else waits).
-        const manifest = await (local ? untilAborted(fetching, AbortSignal.timeout(REFETCH_TIMEOUT_MS), `manifest ${name}:${tag}`) : fetching);
+        // With a copy to fall back on, a slow upstream does not hold the pull: the copy is served,
+        // and the fetch goes on; once it arrives, the new image is kept as any other.
+        const deadline = local ? AbortSignal.timeout(REFETCH_TIMEOUT_MS) : undefined;
+        const manifest = await untilAborted(fetching, deadline, `manifest ${name}:${tag}`).catch((error: unknown) => {
+          if (deadline?.aborted) void fetching.then((late) => this.fetchedLate(name, source, late, tag), nothing);
+          throw error;
+        });
         this.observer.served('manifest', 'miss');
         if (tag !== undefined) this.freshness.checked(name, tag, { digest: manifest.digest, upstream: source.upstream.name });
         this.complete(name, source, manifest, tag);
@@ -260,10 +269,29 @@ export class PullThrough {
    * here); else only when one of `sources` last said the tag is that digest.
    */
   private vouched(name: string, tag: string, digest: string, sources: Source[]): boolean {
-    const all = this.sourcesOf(name);
-    if (all.every((other) => sources.some((source) => source.upstream === other.upstream))) return true;
+    // Every upstream that maps the name, on demand or periodic: any of them may have stored the tag.
+    const all = this.upstreams.filter(({ config }) => upstreamNameOf(config.content, name) !== undefined);
+    if (all.every(({ client }) => sources.some((source) => source.upstream === client))) return true;
     const vouch = this.freshness.vouchFor(name, tag);
     return vouch !== undefined && vouch.digest === digest && sources.some((source) => source.upstream.name === vouch.upstream);
+  }
+
+  /** Asks the first of `sources` (a HEAD) whether `tag` is `digest` there; true (and remembered) when it is. */
+  private async confirmedBy(name: string, tag: string, digest: string, sources: Source[]): Promise<boolean> {
+    const source = sources[0];
+    if (!source) return false;
+    const said = await source.upstream.manifestDigest(source.remote, tag, CHECK_TIMEOUT_MS).catch(nothing);
+    if (said !== digest) return false;
+    this.freshness.checked(name, tag, { digest, upstream: source.upstream.name });
+    this.observer.checked(source.upstream.name, 'same');
+    return true;
+  }
+
+  /** A moved tag's manifest that came after its pull was answered from the copy: kept now. */
+  private fetchedLate(name: string, source: Source, manifest: UpstreamManifest, tag: string | undefined): void {
+    if (this.closed) return;
+    if (tag !== undefined) this.freshness.checked(name, tag, { digest: manifest.digest, upstream: source.upstream.name });
+    this.complete(name, source, manifest, tag);
   }
 
   private checkInterval(sources: Source[]): number {
@@ -345,10 +373,10 @@ export class PullThrough {
         await this.storeReferrers(name, source, manifest.digest);
         this.log.info({ repository: name, tag, digest: manifest.digest, upstream: source.upstream.name }, 'sync: image stored');
       } catch (error) {
-        this.log.error(
-          { repository: name, tag, digest: manifest.digest, upstream: source.upstream.name, reason: (error as Error).message },
-          'sync: the image could not be completed; the next pull fetches it again',
-        );
+        const facts = { repository: name, tag, digest: manifest.digest, upstream: source.upstream.name, reason: (error as Error).message };
+        // Cut short by the shutdown: expected, not an error.
+        if (this.closed) this.log.info(facts, 'sync: the image was not completed before the shutdown; the next pull fetches it again');
+        else this.log.error(facts, 'sync: the image could not be completed; the next pull fetches it again');
       } finally {
         this.turns.release();
         this.fetched.delete(byReference);

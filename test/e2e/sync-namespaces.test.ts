@@ -3,6 +3,9 @@
  * (no destinations): each registry's clients get that registry's image, never the other's, even
  * when Berth holds the other's under the same name and tag, and even when their registry is down.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MANIFEST_ACCEPT, pushImage, type PushedImage } from '../helpers/registry-api.js';
 import { startBerth, type TestServer } from '../helpers/server.js';
@@ -21,6 +24,7 @@ describe('pull-through cache: one repository name, two registries (?ns=)', () =>
   let nsA: string;
   let nsB: string;
   let stoppedB = false;
+  let root: string;
 
   beforeAll(async () => {
     registryA = await startDockerRegistry();
@@ -31,7 +35,12 @@ describe('pull-through cache: one repository name, two registries (?ns=)', () =>
     expect(imageA.digest).not.toBe(imageB.digest);
     nsA = new URL(registryA.url).host;
     nsB = new URL(proxyB.url).host;
-    berth = await startBerth({
+    root = await mkdtemp(path.join(tmpdir(), 'berth-sync-ns-'));
+    berth = await start();
+  }, 60_000);
+  const start = () =>
+    startBerth({
+      root,
       config: {
         http: { accessControl: { repositories: { '**': { anonymousPolicy: ['read'] } } } },
         extensions: {
@@ -46,9 +55,9 @@ describe('pull-through cache: one repository name, two registries (?ns=)', () =>
       },
       captureLog: true,
     });
-  }, 60_000);
   afterAll(async () => {
     await berth?.close();
+    await rm(root, { recursive: true, force: true });
     if (!stoppedB) await proxyB?.stop();
     await registryA?.stop();
     await registryB?.stop();
@@ -71,6 +80,17 @@ describe('pull-through cache: one repository name, two registries (?ns=)', () =>
     await settled();
     // Without ?ns= (docker, podman), the copy Berth holds, as ever.
     expect((await get(`${berth.url}/v2/org/app/manifests/v1`)).headers.get('docker-content-digest')).toBe(imageA.digest);
+  });
+
+  it("asks B (a HEAD) after a restart before serving B's clients the copy it holds, and serves it when B says it is the same", async () => {
+    expect(await digestOf(nsB)).toBe(imageB.digest);
+    await settled();
+    await berth.close();
+    berth = await start();
+    proxyB.clear();
+    expect(await digestOf(nsB)).toBe(imageB.digest);
+    expect(proxyB.count('HEAD', '/v2/org/app/manifests/v1')).toBe(1);
+    expect(proxyB.count('GET', '/v2/org/app/manifests/v1')).toBe(0);
   });
 
   it("serves B's clients B's copy from storage within the interval, and never A's image when B is down", async () => {

@@ -19,6 +19,7 @@ import { OCI_INDEX, OCI_MANIFEST, sha256 } from '../helpers/oci.js';
 import { MANIFEST_ACCEPT, errorCode, pushImage, putManifest, type PushedImage } from '../helpers/registry-api.js';
 import { startBerth, type TestServer } from '../helpers/server.js';
 import { skopeoCopy } from '../helpers/skopeo.js';
+import { eventually } from '../helpers/eventually.js';
 import { startCountingProxy, type CountingProxy } from '../helpers/counting-proxy.js';
 import { startDockerRegistry, startTokenServer, upstreamHeaders, type UpstreamRegistry } from '../helpers/upstream-registry.js';
 
@@ -449,7 +450,7 @@ describe('pull-through cache (extensions.sync onDemand)', () => {
     const first = await pushImage(upstream.url, 'library/stalling', 'stable');
     expect((await get(`${berth.url}/v2/library/stalling/manifests/stable`)).headers.get('docker-content-digest')).toBe(first.digest);
     await settled();
-    await pushImage(upstream.url, 'library/stalling', 'stable');
+    const second = await pushImage(upstream.url, 'library/stalling', 'stable');
     // The check (a HEAD) says the tag moved; the GET of the new manifest then sends nothing.
     const stall = proxy.holdHeaders('/v2/library/stalling/manifests/', 'GET');
     await new Promise((resolve) => setTimeout(resolve, 1_100));
@@ -459,8 +460,12 @@ describe('pull-through cache (extensions.sync onDemand)', () => {
     expect(answer.headers.get('docker-content-digest')).toBe(first.digest);
     expect(Date.now() - started).toBeLessThan(20_000);
     expect(berth.logText()).toContain('sync: the upstream could not be asked; serving the copy Berth holds');
+    // When the new manifest comes after all, it is kept: the tag moves here too.
     stall.release();
-    await settled();
+    await eventually(async () => {
+      await settled();
+      expect((await berth.app.registry.manifests.head('library/stalling', { tag: 'stable' })).digest).toBe(second.digest);
+    }, 15_000);
   }, 40_000);
 
   it('fetches nothing more for images it was completing once it shuts down', async () => {
