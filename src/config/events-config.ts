@@ -77,7 +77,7 @@ function readHeaders(raw: Record<string, string>, type: EventSinkConfig['type'],
     else if (TRANSPORT_HEADERS.has(key)) problems.push(`${where}/${name}: set by the HTTP client itself; remove it`);
     else if (key.startsWith('ce-')) problems.push(`${where}/${name}: CloudEvents attributes are set by the event; remove it`);
     else if (key === 'authorization' && hasCredentials) problems.push(`${where}/${name}: either an authorization header or credentials, not both`);
-    else if (key in headers) problems.push(`${where}/${name}: given twice (header names are case-insensitive)`);
+    else if (Object.hasOwn(headers, key)) problems.push(`${where}/${name}: given twice (header names are case-insensitive)`);
     else if (key === 'content-type') warnings.push(`${where}/${name}: ignored; an event is sent with its own content type`);
     else headers[key] = value;
   }

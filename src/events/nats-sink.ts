@@ -16,14 +16,10 @@ const REFUSED = new Set(['MAX_PAYLOAD_EXCEEDED', 'BAD_SUBJECT', 'BAD_PAYLOAD']);
 export class NatsSink implements Sink {
   private connection: NatsConnection | undefined;
   private closed = false;
-  /** Rejects at close(): a send waiting on a connect ends then, not at the connect timeout. */
-  private readonly closing: Promise<never>;
-  private cut: (error: Error) => void = () => undefined;
+  /** The connects under way, each ended by close(): a send waiting on one ends then, not at the connect timeout. */
+  private readonly connecting = new Set<(error: Error) => void>();
 
-  constructor(private readonly config: EventSinkConfig) {
-    this.closing = new Promise<never>((_resolve, reject) => (this.cut = reject));
-    this.closing.catch(() => undefined);
-  }
+  constructor(private readonly config: EventSinkConfig) {}
 
   private options(): ConnectionOptions {
     const url = new URL(this.config.address);
@@ -86,12 +82,20 @@ export class NatsSink implements Sink {
       (connection) => (this.closed ? connection.close().catch(() => undefined) : undefined),
       () => undefined,
     );
-    return Promise.race([connecting, this.closing]);
+    // One way out per connect, dropped when it settles (a long outage of many connects keeps none).
+    let cut!: (error: Error) => void;
+    const closing = new Promise<never>((_resolve, reject) => (cut = reject));
+    this.connecting.add(cut);
+    try {
+      return await Promise.race([connecting, closing]);
+    } finally {
+      this.connecting.delete(cut);
+    }
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    this.cut(new Error('the sink was closed'));
+    for (const cut of this.connecting) cut(new Error('the sink was closed'));
     const connection = this.connection;
     this.connection = undefined;
     await connection?.close().catch(() => undefined);
