@@ -49,7 +49,9 @@ export class FsOutbox implements Outbox {
   private size = 0;
   /** The seq of the newest record written (0 when none ever was). */
   private last = 0;
-  private waiting: Array<{ line: string; done: (error?: Error) => void }> = [];
+  /** The seq given to the newest record appended, written or not (a failed batch's are not reused). */
+  private numbered = 0;
+  private waiting: Array<{ line: string; seq: number; done: (error?: Error) => void }> = [];
   private flushing: Promise<void> | undefined;
   private readonly appended = new Waiters();
   /** The newest synced bytes of the current segment, in the order written: `at` is each chunk's offset. */
@@ -69,6 +71,7 @@ export class FsOutbox implements Outbox {
       const { end, lastLine } = await lastCompleteLine(file);
       if (end < (await stat(file)).size) await truncate(file, end);
       outbox.last = lastLine ? (JSON.parse(lastLine) as OutboxRecord).seq : Number(newest.slice(8, 24)) - 1;
+      outbox.numbered = outbox.last;
       outbox.segment = newest;
       outbox.size = end;
     }
@@ -88,7 +91,7 @@ export class FsOutbox implements Outbox {
     return this.segment;
   }
 
-  /** The seq of the newest record. */
+  /** The seq of the newest record on disk (what is pending counts from it: a failed batch's records are none). */
   get lastSeq(): number {
     return this.last;
   }
@@ -104,8 +107,9 @@ export class FsOutbox implements Outbox {
    */
   append(events: Array<Record<string, unknown>>): Promise<void> {
     const at = Date.now();
-    const lines = events.map((event) => JSON.stringify({ seq: ++this.last, at, event } satisfies OutboxRecord) + '\n').join('');
-    const written = new Promise<void>((resolve, reject) => this.waiting.push({ line: lines, done: (error) => (error ? reject(error) : resolve()) }));
+    const lines = events.map((event) => JSON.stringify({ seq: ++this.numbered, at, event } satisfies OutboxRecord) + '\n').join('');
+    const seq = this.numbered;
+    const written = new Promise<void>((resolve, reject) => this.waiting.push({ line: lines, seq, done: (error) => (error ? reject(error) : resolve()) }));
     this.flushing ??= this.flush();
     return written;
   }
@@ -118,6 +122,7 @@ export class FsOutbox implements Outbox {
         const data = Buffer.from(batch.map((item) => item.line).join(''));
         try {
           await this.writeOut(data, batch[0]!.line);
+          this.last = batch.at(-1)!.seq;
           for (const item of batch) item.done();
         } catch (error) {
           for (const item of batch) item.done(error as Error);

@@ -34,8 +34,9 @@ for (let at = 1; at <= 5; at++) {
     errors.push(error.code);
   }
 }
+const lastSeq = outbox.lastSeq;
 await outbox.close();
-console.log(JSON.stringify({ acknowledged, errors }));
+console.log(JSON.stringify({ acknowledged, errors, lastSeq }));
 `;
 
 describe('FsOutbox under a file-size limit', () => {
@@ -47,9 +48,11 @@ describe('FsOutbox under a file-size limit', () => {
     const { stdout } = await run('bash', ['-c', `ulimit -f 8 && exec "${process.execPath}" --input-type=module -e "$CHILD"`], {
       env: { ...process.env, CHILD, OUTBOX_MODULE: module, OUTBOX_FOLDER: dir },
     });
-    const result = JSON.parse(stdout.trim()) as { acknowledged: string[]; errors: string[] };
+    const result = JSON.parse(stdout.trim()) as { acknowledged: string[]; errors: string[]; lastSeq: number };
     expect(result.acknowledged).toEqual(['e1', 'e2']);
     expect(result.errors).toEqual(['EFBIG', 'EFBIG', 'EFBIG']);
+    // What is pending counts from the records on disk: the refused ones are not waiting anywhere.
+    expect(result.lastSeq).toBe(2);
     const [segment] = (await readdir(dir)).filter((name) => name.startsWith('segment-'));
     const file = path.join(dir, segment!);
     const ids = (text: string) =>
