@@ -9,13 +9,12 @@ import { getEventListeners } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SyncRegistryConfig } from '../../src/config/config.js';
 import { Upstream, UpstreamError } from '../../src/sync/upstream.js';
 import { sha256 } from '../helpers/oci.js';
 import { pushImage, type PushedImage } from '../helpers/registry-api.js';
-import { runTool } from '../helpers/run-tool.js';
+import { selfSignedCertificate } from '../helpers/self-signed.js';
 import { scratchDir } from '../helpers/scratch.js';
 import { startDockerRegistry, startTokenServer, upstreamHeaders, type TokenServer, type UpstreamRegistry } from '../helpers/upstream-registry.js';
 
@@ -288,24 +287,8 @@ describe('sync upstream client', () => {
 
   it('refuses a token service over plain HTTP for an upstream over HTTPS, reaches one on its host with its TLS settings, and always verifies one elsewhere', async () => {
     const dir = await scratchDir('sync-tls');
-    await runTool('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,IP:127.0.0.2',
-      '-keyout',
-      path.join(dir, 'key.pem'),
-      '-out',
-      path.join(dir, 'cert.pem'),
-    ]);
-    const tls = { key: await readFile(path.join(dir, 'key.pem')), cert: await readFile(path.join(dir, 'cert.pem')) };
+    const { certFile, keyFile } = await selfSignedCertificate(dir, 'upstream', '/CN=127.0.0.1', ['IP:127.0.0.1', 'IP:127.0.0.2']);
+    const tls = { key: await readFile(keyFile), cert: await readFile(certFile) };
     const listenTls = async (handler: Parameters<typeof createHttpsServer>[1], host = '127.0.0.1') => {
       const server = createHttpsServer(tls, handler);
       await new Promise<void>((resolve) => server.listen(0, host, resolve));

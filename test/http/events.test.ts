@@ -24,7 +24,7 @@ import { startOidcProvider, type OidcTestProvider } from '../helpers/oidc-provid
 import { fetchWithJar, loginThroughProvider } from '../helpers/oidc-login.js';
 import { scratchDir } from '../helpers/scratch.js';
 import { redisUrl } from '../helpers/services.js';
-import { runTool } from '../helpers/run-tool.js';
+import { selfSignedCertificate } from '../helpers/self-signed.js';
 
 const PASSWORDS = { ci: 'ci-events-pw', reader: 'reader-events-pw', pusher: 'pusher-events-pw' };
 const CI = { authorization: basicAuth('ci', PASSWORDS.ci) };
@@ -401,25 +401,9 @@ describe('a TLS sink', () => {
 
   /** A self-signed certificate for `name` (its own CA), made by openssl. */
   async function selfSigned(dir: string, name: string, subject: string): Promise<void> {
-    files[`${name}.crt`] = path.join(dir, `${name}.crt`);
-    files[`${name}.key`] = path.join(dir, `${name}.key`);
-    await runTool('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      subject,
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      files[`${name}.key`]!,
-      '-out',
-      files[`${name}.crt`]!,
-    ]);
+    const { certFile, keyFile } = await selfSignedCertificate(dir, name, subject, ['IP:127.0.0.1']);
+    files[`${name}.crt`] = certFile;
+    files[`${name}.key`] = keyFile;
   }
 
   beforeAll(async () => {
