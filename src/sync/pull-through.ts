@@ -3,7 +3,7 @@
  * that an on-demand upstream maps, is answered from that upstream and stored on the way.
  *
  * - A manifest is answered as soon as the upstream has sent it (its digest checked); Berth then
- *   completes the image in the background — every blob, an index's children, the referrers the
+ *   completes the image in the background (image-copier.ts) — every blob, an index's children, the referrers the
  *   upstream has — and stores the manifest last, so a stored manifest never names a blob Berth
  *   lacks (GC, scrub and the UI see an ordinary image). Until then the fetched bytes answer
  *   further requests for that manifest, from memory.
@@ -19,10 +19,8 @@
  */
 import type { SyncConfig, SyncRegistryConfig } from '../config/config.js';
 import { RegistryError } from '../oci/errors.js';
-import { parseDigest, type Digest } from '../oci/digest.js';
+import type { Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/manifest.js';
-import { isIndexMediaType } from '../oci/media-types.js';
-import type { Actor } from '../registry/manifest-writes.js';
 import type { Reference } from '../registry/manifests.js';
 import type { Registry } from '../registry/registry.js';
 import { servesNamespace, upstreamNameOf } from './content.js';
@@ -31,14 +29,13 @@ import { Waiters } from '../coordination/waiters.js';
 import { Upstream, UpstreamError, type UpstreamManifest } from './upstream.js';
 import { asRegistryError, untilAborted } from './upstream-http.js';
 import { BlobDownloads } from './blob-downloads.js';
+import { ImageCopier } from './image-copier.js';
 import { nothing } from './blob-fanout.js';
 import { Semaphore } from '../coordination/semaphore.js';
 import { UNOBSERVED_SYNC, type PulledBlob, type Source, type SyncLog, type SyncObserver } from './sync-types.js';
 
 export { UNOBSERVED_SYNC, type PulledBlob, type Source, type SyncLog, type SyncObserver } from './sync-types.js';
 
-/** Who writes what the cache stores: Berth itself. */
-export const SYNC_ACTOR: Actor = { username: 'sync', method: 'sync' };
 /** How long a freshness check may take before the local copy is served. */
 const CHECK_TIMEOUT_MS = 3_000;
 /** How long fetching a tag that moved upstream may take before the local copy is served instead. */
@@ -60,6 +57,7 @@ export class PullThrough {
   private readonly upstreams: Array<{ config: SyncRegistryConfig; client: Upstream }>;
   private readonly freshness = new FreshnessTracker();
   private readonly downloads: BlobDownloads;
+  private readonly images: ImageCopier;
   private readonly manifestFlights = new Map<string, Promise<UpstreamManifest>>();
   /** Manifests answered but not stored yet (their image is being completed), by repository and reference, with where they came from. */
   private readonly fetched = new Map<string, { manifest: UpstreamManifest; upstream: Upstream }>();
@@ -78,6 +76,7 @@ export class PullThrough {
   ) {
     this.upstreams = config.registries.map((item) => ({ config: item, client: new Upstream(item, log) }));
     this.downloads = new BlobDownloads(registry, observer, log);
+    this.images = new ImageCopier(registry, this.downloads, observer, log, () => this.closed);
   }
 
   /** Every configured upstream (periodic sync walks those with a pollInterval). */
@@ -244,8 +243,8 @@ export class PullThrough {
     const manifest = await source.upstream.manifest(source.remote, tag, signal);
     this.observer.fetched(source.upstream.name, 'manifest', manifest.bytes.length);
     if (held === manifest.digest) return false;
-    await this.storeImage(name, source, manifest, tag);
-    await this.storeReferrers(name, source, manifest.digest);
+    await this.images.store(name, source, manifest, tag);
+    await this.images.storeReferrers(name, source, manifest.digest);
     return true;
   }
 
@@ -369,8 +368,8 @@ export class PullThrough {
       try {
         // Shutting down: nothing new is fetched (the next pull fetches the image again).
         if (this.closed) return;
-        await this.storeImage(name, source, manifest, tag);
-        await this.storeReferrers(name, source, manifest.digest);
+        await this.images.store(name, source, manifest, tag);
+        await this.images.storeReferrers(name, source, manifest.digest);
         this.log.info({ repository: name, tag, digest: manifest.digest, upstream: source.upstream.name }, 'sync: image stored');
       } catch (error) {
         const facts = { repository: name, tag, digest: manifest.digest, upstream: source.upstream.name, reason: (error as Error).message };
@@ -385,57 +384,6 @@ export class PullThrough {
       }
     })();
     this.completing.set(key, work);
-  }
-
-  private async storeImage(name: string, source: Source, manifest: UpstreamManifest, tag: string | undefined): Promise<void> {
-    const document = JSON.parse(manifest.bytes.toString('utf8')) as { manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
-    if (isIndexMediaType(manifest.mediaType) || Array.isArray(document.manifests)) {
-      for (const child of document.manifests ?? []) {
-        this.refuseIfClosed();
-        const childDigest = parseDigest(child.digest);
-        if (!childDigest) throw new UpstreamError('invalid', `the index names an invalid digest ${child.digest}`);
-        if (await this.held(name, childDigest)) continue;
-        const fetched = await source.upstream.manifest(source.remote, child.digest);
-        this.observer.fetched(source.upstream.name, 'manifest', fetched.bytes.length);
-        await this.storeImage(name, source, fetched, undefined);
-      }
-    } else {
-      for (const blob of [...(document.config ? [document.config] : []), ...(document.layers ?? [])]) {
-        this.refuseIfClosed();
-        const digest = parseDigest(blob.digest);
-        if (!digest) throw new UpstreamError('invalid', `the manifest names an invalid digest ${blob.digest}`);
-        await this.downloads.ensure(name, digest, source);
-      }
-    }
-    const reference: Reference = tag !== undefined ? { tag } : { digest: parseDigest(manifest.digest)! };
-    await this.registry.manifests.put(name, reference, manifest.bytes, manifest.mediaType, { mayMoveTag: true, actor: SYNC_ACTOR });
-  }
-
-  /** Signatures, SBOMs and other referrers the upstream lists for `digest`; failures are logged, not fatal. */
-  private async storeReferrers(name: string, source: Source, digest: string): Promise<void> {
-    try {
-      const found = await source.upstream.referrers(source.remote, digest);
-      for (const referrer of found?.manifests ?? []) {
-        const referrerDigest = parseDigest(referrer.digest);
-        if (!referrerDigest || (await this.held(name, referrerDigest))) continue;
-        const fetched = await source.upstream.manifest(source.remote, referrer.digest);
-        await this.storeImage(name, source, fetched, undefined);
-      }
-    } catch (error) {
-      this.log.warn({ repository: name, digest, upstream: source.upstream.name, reason: (error as Error).message }, 'sync: referrers not copied');
-    }
-  }
-
-  /** At shutdown an image being completed stops before its next fetch (it is not stored; the next pull starts it again). */
-  private refuseIfClosed(): void {
-    if (this.closed) throw new UpstreamError('unavailable', 'Berth is shutting down');
-  }
-
-  private async held(name: string, digest: Digest): Promise<boolean> {
-    return this.registry.manifests.head(name, { digest }).then(
-      () => true,
-      () => false,
-    );
   }
 }
 
