@@ -6,13 +6,27 @@
 import { open, rename, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { OutboxReader, OutboxRecord } from './outbox-api.js';
-import type { FsOutbox } from './outbox.js';
 
 /** Where a sink's next record starts: after `seq`, at `offset` in `segment`. */
 export interface Cursor {
   seq: number;
   segment: string;
   offset: number;
+}
+
+/** What a reader needs of the outbox it reads (FsOutbox, outbox.ts). */
+export interface Segments {
+  readonly folder: string;
+  /** Segment files, oldest first. */
+  segments(): Promise<string[]>;
+  /** The segment being appended to ('' before the first append). */
+  readonly newestSegment: string;
+  /** The seq of the newest record on disk. */
+  readonly lastSeq: number;
+  /** How far `segment` is synced (what may be read). */
+  readableEnd(segment: string): number;
+  /** Up to `length` bytes of `segment` from `from`, when still held in memory. */
+  recentBytesOf(segment: string, from: number, length: number): Buffer | undefined;
 }
 
 const READ_CHUNK = 64 * 1024;
@@ -29,7 +43,7 @@ export class FsOutboxReader implements OutboxReader {
   private saved: Cursor;
 
   constructor(
-    private readonly outbox: FsOutbox,
+    private readonly outbox: Segments,
     private readonly file: string,
     private cursor: Cursor,
   ) {
