@@ -30,7 +30,6 @@ import { Upstream, UpstreamError, type UpstreamManifest } from './upstream.js';
 import { asRegistryError, untilAborted } from './upstream-http.js';
 import { BlobDownloads } from './blob-downloads.js';
 import { ImageCopier } from './image-copier.js';
-import { nothing } from './blob-fanout.js';
 import { Semaphore } from '../coordination/semaphore.js';
 import { UNOBSERVED_SYNC, type PulledBlob, type Source, type SyncLog, type SyncObserver } from './sync-types.js';
 
@@ -148,7 +147,11 @@ export class PullThrough {
         // and the fetch goes on; once it arrives, the new image is kept as any other.
         const deadline = local ? AbortSignal.timeout(REFETCH_TIMEOUT_MS) : undefined;
         const manifest = await untilAborted(fetching, deadline, `manifest ${name}:${tag}`).catch((error: unknown) => {
-          if (deadline?.aborted) void fetching.then((late) => this.fetchedLate(name, source, late, tag), nothing);
+          if (deadline?.aborted)
+            void fetching.then(
+              (late) => this.fetchedLate(name, source, late, tag),
+              () => undefined,
+            );
           throw error;
         });
         this.observer.served('manifest', 'miss');
@@ -279,7 +282,7 @@ export class PullThrough {
   private async confirmedBy(name: string, tag: string, digest: string, sources: Source[]): Promise<boolean> {
     const source = sources[0];
     if (!source) return false;
-    const said = await source.upstream.manifestDigest(source.remote, tag, CHECK_TIMEOUT_MS).catch(nothing);
+    const said = await source.upstream.manifestDigest(source.remote, tag, CHECK_TIMEOUT_MS).catch(() => undefined);
     if (said !== digest) return false;
     this.freshness.checked(name, tag, { digest, upstream: source.upstream.name });
     this.observer.checked(source.upstream.name, 'same');
